@@ -1,0 +1,26 @@
+// Package store is the compare-and-swap key/value contract that every
+// pattern keeps its shared state in, and the one bounded retry loop that
+// updates it.
+//
+// In the plugin the store is Envoy shared data (one process-wide map, one
+// mutex, a CAS number per key, no delete, no TTL). In tests it is Mem, an
+// in-memory store with the same semantics that can inject CAS conflicts.
+//
+// Semantics (those of proxy-wasm-cpp-host's SharedData):
+//   - Get of an absent key returns ErrNotFound.
+//   - Set with cas == 0 writes unconditionally; with cas != 0 it fails with
+//     ErrCASMismatch unless the key's current CAS equals cas. Setting an absent
+//     key always succeeds (there is no create-if-absent primitive).
+//   - Every successful Set gives the key a new, non-zero CAS.
+//
+// Update is the single retry loop of the project: read, compute, write with
+// the read CAS, retry on conflict, at most MaxAttempts times. A key that does
+// not exist yet is created with cas 0; two workers creating the same key in
+// the same microsecond can therefore lose one update (Envoy offers nothing
+// better). It happens at most once per key over the life of the key, because
+// keys are never deleted.
+//
+// Concurrency: Mem is safe for concurrent use. Update is as safe as the Store
+// it is given. Memory: Mem holds what is written to it; the patterns bound the
+// set of keys they write.
+package store
