@@ -20,6 +20,13 @@
 // better). It happens at most once per key over the life of the key, because
 // keys are never deleted.
 //
+// Table bounds per-key state: an unbounded key space (one entry per user,
+// path, ...) is folded onto Sets store keys of Ways entries each (4-way set
+// associative, LRU by last write within a set; layout in table.go). A
+// limit with max_keys N writes at most ceil(N/4) store keys whatever the
+// number of distinct key values, each value at most 4 entries of
+// (1+64+8+2+state) bytes.
+//
 // Concurrency: Mem is safe for concurrent use. Update is as safe as the Store
 // it is given. Memory: Mem holds what is written to it; the patterns bound the
 // set of keys they write.

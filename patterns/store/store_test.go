@@ -1,0 +1,213 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestMemCASSemantics(t *testing.T) {
+	s := NewMem(0, 1)
+	if _, _, err := s.Get("k"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("absent key: got %v", err)
+	}
+	if err := s.Set("k", []byte("a"), 7); err != nil {
+		t.Fatalf("set of absent key with cas must succeed: %v", err)
+	}
+	v, cas, err := s.Get("k")
+	if err != nil || string(v) != "a" || cas == 0 {
+		t.Fatalf("get: %q %d %v", v, cas, err)
+	}
+	if err := s.Set("k", []byte("b"), cas+1); !errors.Is(err, ErrCASMismatch) {
+		t.Fatalf("stale cas: got %v", err)
+	}
+	if err := s.Set("k", []byte("b"), cas); err != nil {
+		t.Fatalf("matching cas: %v", err)
+	}
+	if err := s.Set("k", []byte("c"), 0); err != nil {
+		t.Fatalf("cas 0 is unconditional: %v", err)
+	}
+	if v, _, _ := s.Get("k"); string(v) != "c" {
+		t.Fatalf("got %q", v)
+	}
+}
+
+// counter increments a decimal counter at key through Update.
+func counter(s Store, key string) error {
+	return Update(s, key, func(cur []byte) ([]byte, bool, error) {
+		var n int
+		if cur != nil {
+			fmt.Sscan(string(cur), &n)
+		}
+		return []byte(fmt.Sprint(n + 1)), true, nil
+	})
+}
+
+func TestUpdateConcurrentNoLostUpdate(t *testing.T) {
+	s := NewMem(0.3, 42)
+	if err := counter(s, "c"); err != nil { // create before the race: see doc.go on creation
+		t.Fatal(err)
+	}
+	const workers, each = 8, 2000
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	contended := 0
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				if err := counter(s, "c"); err != nil {
+					if !errors.Is(err, ErrContended) {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					contended++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	v, _, _ := s.Get("c")
+	var n int
+	fmt.Sscan(string(v), &n)
+	if want := 1 + workers*each - contended; n != want {
+		t.Fatalf("counter = %d, want %d (contended %d)", n, want, contended)
+	}
+	if s.Conflicts == 0 {
+		t.Fatal("no conflicts were injected")
+	}
+}
+
+func TestUpdateGivesUpAfterMaxAttempts(t *testing.T) {
+	s := NewMem(0.999999, 3)
+	_ = s.Set("k", []byte("x"), 0)
+	calls := 0
+	err := Update(s, "k", func(cur []byte) ([]byte, bool, error) { calls++; return cur, true, nil })
+	if !errors.Is(err, ErrContended) || calls != MaxAttempts {
+		t.Fatalf("err %v after %d calls", err, calls)
+	}
+}
+
+func TestUpdateNoWriteAndError(t *testing.T) {
+	s := NewMem(0, 1)
+	if err := Update(s, "k", func([]byte) ([]byte, bool, error) { return []byte("x"), false, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if s.Len() != 0 {
+		t.Fatal("write=false wrote")
+	}
+	boom := errors.New("boom")
+	if err := Update(s, "k", func([]byte) ([]byte, bool, error) { return []byte("x"), true, boom }); err != boom {
+		t.Fatalf("got %v", err)
+	}
+	if s.Len() != 0 {
+		t.Fatal("error wrote")
+	}
+}
+
+func TestTableBoundedAndLRU(t *testing.T) {
+	s := NewMem(0, 1)
+	tb := NewTable("ns/rl", 100)
+	if tb.Capacity() != 100 || tb.Sets() != 25 {
+		t.Fatalf("capacity %d sets %d", tb.Capacity(), tb.Sets())
+	}
+	for i := 0; i < 100000; i++ {
+		k := fmt.Sprintf("user-%d", i)
+		if err := tb.Update(s, k, int64(i), func(cur []byte) ([]byte, bool, error) {
+			if cur != nil {
+				t.Fatalf("fresh key %s found state %q", k, cur)
+			}
+			return []byte(k), true, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.Len() > tb.Sets() {
+		t.Fatalf("store holds %d keys, bound %d", s.Len(), tb.Sets())
+	}
+	held := 0
+	for _, k := range s.Keys() {
+		if !strings.HasPrefix(k, "ns/rl/") {
+			t.Fatalf("key %q outside prefix", k)
+		}
+		v, _, _ := s.Get(k)
+		es, err := decodeSet(v)
+		if err != nil || len(es) > DefaultWays {
+			t.Fatalf("set %q: %d entries, %v", k, len(es), err)
+		}
+		held += len(es)
+	}
+	if held > tb.Capacity() {
+		t.Fatalf("%d entries held, capacity %d", held, tb.Capacity())
+	}
+	// The most recent key of every set survives; a set's oldest is evicted first.
+	last := "user-99999"
+	if st, _ := tb.Get(s, last); string(st) != last {
+		t.Fatalf("most recent key lost: %q", st)
+	}
+}
+
+func TestTableEvictsLeastRecentlyWritten(t *testing.T) {
+	s := NewMem(0, 1)
+	tb := NewTable("p", 4) // one set of four ways
+	put := func(k string, now int64) {
+		_ = tb.Update(s, k, now, func([]byte) ([]byte, bool, error) { return []byte(k), true, nil })
+	}
+	put("a", 1)
+	put("b", 2)
+	put("c", 3)
+	put("d", 4)
+	put("a", 5) // a is now the most recent
+	put("e", 6) // evicts b
+	for k, want := range map[string]string{"a": "a", "b": "", "c": "c", "d": "d", "e": "e"} {
+		if st, _ := tb.Get(s, k); string(st) != want {
+			t.Errorf("%s: got %q want %q", k, st, want)
+		}
+	}
+}
+
+func TestTableLongKeysAndCorruptSet(t *testing.T) {
+	s := NewMem(0, 1)
+	tb := NewTable("p", 8)
+	long1 := strings.Repeat("x", 300)
+	long2 := strings.Repeat("x", 299) + "y"
+	_ = tb.Update(s, long1, 1, func([]byte) ([]byte, bool, error) { return []byte("1"), true, nil })
+	if st, _ := tb.Get(s, long2); st != nil {
+		t.Fatalf("long keys collided: %q", st)
+	}
+	if st, _ := tb.Get(s, long1); string(st) != "1" {
+		t.Fatalf("long key lost: %q", st)
+	}
+	_ = s.Set(tb.StoreKey("k"), []byte{200, 1, 2}, 0)
+	err := tb.Update(s, "k", 2, func(cur []byte) ([]byte, bool, error) {
+		if cur != nil {
+			t.Fatalf("corrupt set gave state %q", cur)
+		}
+		return []byte("ok"), true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := tb.Get(s, "k"); string(st) != "ok" {
+		t.Fatalf("got %q", st)
+	}
+}
+
+func FuzzDecodeSet(f *testing.F) {
+	f.Add(encodeSet(nil, []entry{{id: "a", last: 1, state: []byte("s")}}))
+	f.Add([]byte{255, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		es, err := decodeSet(b)
+		if err != nil {
+			return
+		}
+		if got := encodeSet(nil, es); string(got) != string(b) {
+			t.Fatalf("round trip changed bytes")
+		}
+	})
+}
