@@ -1,0 +1,196 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"strconv"
+	"unicode/utf8"
+)
+
+// MaxDocumentBytes bounds the size of a configuration document. Real
+// configurations are a few kilobytes; the bound keeps a hostile input from
+// costing more than a few megabytes of memory at plugin start.
+const MaxDocumentBytes = 4 << 20
+
+// MaxDepth bounds the nesting of arrays and objects. The deepest place in
+// the contract (policies[].rate_limit.limits[].tier.limits.NAME.requests) is
+// at depth 9.
+const MaxDepth = 32
+
+type jkind uint8
+
+const (
+	jNull jkind = iota
+	jBool
+	jNumber
+	jString
+	jArray
+	jObject
+)
+
+func (k jkind) String() string {
+	switch k {
+	case jNull:
+		return "null"
+	case jBool:
+		return "boolean"
+	case jNumber:
+		return "number"
+	case jString:
+		return "string"
+	case jArray:
+		return "array"
+	default:
+		return "object"
+	}
+}
+
+// jvalue is a parsed JSON value that keeps what encoding/json throws away:
+// the order of object keys (so the first error is the first in the
+// document) and the literal text of numbers (so 1.0 is not an integer and
+// 1e999 is out of range rather than +Inf).
+type jvalue struct {
+	kind   jkind
+	b      bool
+	text   string    // jString: the value; jNumber: the literal
+	elems  []*jvalue // jArray
+	keys   []string  // jObject, in document order, no duplicates
+	fields []*jvalue // jObject, fields[i] is the value of keys[i]
+}
+
+func (v *jvalue) get(key string) (*jvalue, bool) {
+	for i, k := range v.keys {
+		if k == key {
+			return v.fields[i], true
+		}
+	}
+	return nil, false
+}
+
+// parseDocument reads one JSON object from data, rejecting duplicate keys,
+// nesting deeper than MaxDepth, invalid UTF-8 and anything after the object.
+func parseDocument(data []byte) (*jvalue, *Error) {
+	if len(data) > MaxDocumentBytes {
+		return nil, &Error{"$", "document too large: " + strconv.Itoa(len(data)) + " bytes, at most " + strconv.Itoa(MaxDocumentBytes)}
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, &Error{"$", "empty document, want a JSON object"}
+	}
+	if !utf8.Valid(data) {
+		return nil, &Error{"$", "not valid UTF-8"}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	root, err := readValue(dec, "", 0)
+	if err != nil {
+		return nil, err
+	}
+	if root.kind != jObject {
+		return nil, &Error{"$", "must be an object, got " + root.kind.String()}
+	}
+	if _, terr := dec.Token(); terr != io.EOF {
+		return nil, &Error{"$", "unexpected data after the top-level object at byte " + strconv.FormatInt(dec.InputOffset(), 10)}
+	}
+	return root, nil
+}
+
+func syntaxError(path string, dec *json.Decoder, err error) *Error {
+	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
+		return &Error{displayPath(path), "invalid JSON: unexpected end of input"}
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return &Error{displayPath(path), "invalid JSON: " + se.Error() + " at byte " + strconv.FormatInt(se.Offset, 10)}
+	}
+	return &Error{displayPath(path), "invalid JSON: " + err.Error() + " at byte " + strconv.FormatInt(dec.InputOffset(), 10)}
+}
+
+func readValue(dec *json.Decoder, path string, depth int) (*jvalue, *Error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, syntaxError(path, dec, err)
+	}
+	switch t := tok.(type) {
+	case nil:
+		return &jvalue{kind: jNull}, nil
+	case bool:
+		return &jvalue{kind: jBool, b: t}, nil
+	case json.Number:
+		return &jvalue{kind: jNumber, text: string(t)}, nil
+	case string:
+		return &jvalue{kind: jString, text: t}, nil
+	case json.Delim:
+		if depth >= MaxDepth {
+			return nil, &Error{displayPath(path), "nested deeper than " + strconv.Itoa(MaxDepth) + " levels"}
+		}
+		switch t {
+		case '{':
+			v := &jvalue{kind: jObject}
+			seen := map[string]bool{}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return nil, syntaxError(path, dec, err)
+				}
+				key, ok := kt.(string)
+				if !ok { // not reachable: the decoder only yields strings as keys
+					return nil, &Error{displayPath(path), "invalid JSON: object key is not a string"}
+				}
+				kp := field(path, key)
+				if seen[key] {
+					return nil, &Error{kp, "duplicate key"}
+				}
+				seen[key] = true
+				fv, ferr := readValue(dec, kp, depth+1)
+				if ferr != nil {
+					return nil, ferr
+				}
+				v.keys = append(v.keys, key)
+				v.fields = append(v.fields, fv)
+			}
+			if _, err := dec.Token(); err != nil {
+				return nil, syntaxError(path, dec, err)
+			}
+			return v, nil
+		case '[':
+			v := &jvalue{kind: jArray}
+			for dec.More() {
+				ev, eerr := readValue(dec, index(path, len(v.elems)), depth+1)
+				if eerr != nil {
+					return nil, eerr
+				}
+				v.elems = append(v.elems, ev)
+			}
+			if _, err := dec.Token(); err != nil {
+				return nil, syntaxError(path, dec, err)
+			}
+			return v, nil
+		}
+	}
+	// A closing delimiter where a value is expected: the decoder reports
+	// these as syntax errors, so this is a safety net.
+	return nil, &Error{displayPath(path), "invalid JSON at byte " + strconv.FormatInt(dec.InputOffset(), 10)}
+}
+
+// quote renders s for an error message: Go-quoted (one line whatever s
+// holds) and cut to 64 bytes.
+func quote(s string) string {
+	return strconv.Quote(clip(s))
+}
+
+// clip cuts s to at most 64 bytes on a rune boundary, marking the cut.
+func clip(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,406 @@
+//go:build wasip1 && breakwater_bridge
+
+// This file is the one piece of code Breakwater adds to the proxy-wasm Go SDK
+// (github.com/tetratelabs/proxy-wasm-go-sdk v0.24.0). The SDK targets TinyGo:
+// its ABI functions carry TinyGo's //export, which the standard Go toolchain
+// ignores, and without TinyGo its host calls go through the ProxyWasmHost
+// interface held in the package variable currentHost.
+//
+// `make build` copies the SDK out of the module cache into build/sdk (never
+// committed), drops this file into build/sdk/proxywasm/internal as
+// zz_breakwater_bridge.go and builds the plugin with -tags breakwater_bridge
+// against that copy. The file then:
+//
+//  1. exports every proxy_on_* callback of the SDK's internal package, and
+//     proxy_abi_version_0_2_0, with //go:wasmexport, converting the ABI's i32
+//     values to the Go int/bool types the SDK uses;
+//  2. implements every ProxyWasmHost method with //go:wasmimport env proxy_*,
+//     converting Go ints (64-bit on GOARCH=wasm) to i32 and reading the 32-bit
+//     pointers the host writes into uint32 slots;
+//  3. installs that implementation as currentHost in init().
+//
+// Memory the host fills (proxy_get_*, dequeue, buffers, foreign functions) is
+// allocated through proxy_on_memory_allocate. Nothing in Go references such a
+// buffer until the host call returns, so allocate keeps it in `pinned` until
+// the bridge has turned the host-written pointer back into a Go pointer.
+package internal
+
+// The SDK's go.mod says go 1.19: this file keeps to that language version.
+
+import (
+	"unsafe"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+)
+
+func init() { currentHost = wasmHost{} }
+
+// ---- memory ---------------------------------------------------------------
+
+// pinned holds the buffers handed to the host during the current host call.
+var pinned [][]byte
+
+//go:wasmexport proxy_on_memory_allocate
+func bwOnMemoryAllocate(size uint32) unsafe.Pointer {
+	n := int(size)
+	if n == 0 {
+		n = 1 // the SDK's allocator indexes buf[0]; never hand out a nil pointer
+	}
+	buf := make([]byte, n)
+	pinned = append(pinned, buf)
+	return unsafe.Pointer(&buf[0])
+}
+
+// unpin returns the Go pointer of the pinned buffer at the host address ptr
+// and forgets every pinned buffer (a host call is over).
+func unpin(ptr uint32) *byte {
+	var out *byte
+	for _, b := range pinned {
+		if uint32(uintptr(unsafe.Pointer(&b[0]))) == ptr {
+			out = &b[0]
+		}
+	}
+	for i := range pinned {
+		pinned[i] = nil
+	}
+	pinned = pinned[:0]
+	return out
+}
+
+func b2u(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// ---- callbacks (host -> plugin) -------------------------------------------
+
+//go:wasmexport proxy_abi_version_0_2_0
+func bwABIVersion() { proxyABIVersion() }
+
+//go:wasmexport proxy_on_vm_start
+func bwOnVMStart(rootID, vmConfigSize uint32) uint32 {
+	return b2u(bool(proxyOnVMStart(rootID, int(vmConfigSize))))
+}
+
+//go:wasmexport proxy_on_configure
+func bwOnConfigure(rootID, pluginConfigSize uint32) uint32 {
+	return b2u(bool(proxyOnConfigure(rootID, int(pluginConfigSize))))
+}
+
+//go:wasmexport proxy_on_context_create
+func bwOnContextCreate(contextID, parentID uint32) { proxyOnContextCreate(contextID, parentID) }
+
+//go:wasmexport proxy_on_log
+func bwOnLog(contextID uint32) { proxyOnLog(contextID) }
+
+//go:wasmexport proxy_on_done
+func bwOnDone(contextID uint32) uint32 { return b2u(proxyOnDone(contextID)) }
+
+//go:wasmexport proxy_on_delete
+func bwOnDelete(contextID uint32) { proxyOnDelete(contextID) }
+
+//go:wasmexport proxy_on_new_connection
+func bwOnNewConnection(contextID uint32) uint32 { return uint32(proxyOnNewConnection(contextID)) }
+
+//go:wasmexport proxy_on_downstream_data
+func bwOnDownstreamData(contextID, dataSize, endOfStream uint32) uint32 {
+	return uint32(proxyOnDownstreamData(contextID, int(dataSize), endOfStream != 0))
+}
+
+//go:wasmexport proxy_on_downstream_connection_close
+func bwOnDownstreamConnectionClose(contextID, peerType uint32) {
+	proxyOnDownstreamConnectionClose(contextID, types.PeerType(peerType))
+}
+
+//go:wasmexport proxy_on_upstream_data
+func bwOnUpstreamData(contextID, dataSize, endOfStream uint32) uint32 {
+	return uint32(proxyOnUpstreamData(contextID, int(dataSize), endOfStream != 0))
+}
+
+//go:wasmexport proxy_on_upstream_connection_close
+func bwOnUpstreamConnectionClose(contextID, peerType uint32) {
+	proxyOnUpstreamConnectionClose(contextID, types.PeerType(peerType))
+}
+
+//go:wasmexport proxy_on_request_headers
+func bwOnRequestHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
+	return uint32(proxyOnRequestHeaders(contextID, int(numHeaders), endOfStream != 0))
+}
+
+//go:wasmexport proxy_on_request_body
+func bwOnRequestBody(contextID, bodySize, endOfStream uint32) uint32 {
+	return uint32(proxyOnRequestBody(contextID, int(bodySize), endOfStream != 0))
+}
+
+//go:wasmexport proxy_on_request_trailers
+func bwOnRequestTrailers(contextID, numTrailers uint32) uint32 {
+	return uint32(proxyOnRequestTrailers(contextID, int(numTrailers)))
+}
+
+//go:wasmexport proxy_on_response_headers
+func bwOnResponseHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
+	return uint32(proxyOnResponseHeaders(contextID, int(numHeaders), endOfStream != 0))
+}
+
+//go:wasmexport proxy_on_response_body
+func bwOnResponseBody(contextID, bodySize, endOfStream uint32) uint32 {
+	return uint32(proxyOnResponseBody(contextID, int(bodySize), endOfStream != 0))
+}
+
+//go:wasmexport proxy_on_response_trailers
+func bwOnResponseTrailers(contextID, numTrailers uint32) uint32 {
+	return uint32(proxyOnResponseTrailers(contextID, int(numTrailers)))
+}
+
+//go:wasmexport proxy_on_http_call_response
+func bwOnHttpCallResponse(rootID, calloutID, numHeaders, bodySize, numTrailers uint32) {
+	proxyOnHttpCallResponse(rootID, calloutID, int(numHeaders), int(bodySize), int(numTrailers))
+}
+
+//go:wasmexport proxy_on_queue_ready
+func bwOnQueueReady(rootID, queueID uint32) { proxyOnQueueReady(rootID, queueID) }
+
+//go:wasmexport proxy_on_tick
+func bwOnTick(rootID uint32) { proxyOnTick(rootID) }
+
+// ---- host functions (plugin -> host) --------------------------------------
+
+type ptr = unsafe.Pointer
+
+//go:wasmimport env proxy_log
+func hLog(level uint32, msg ptr, size uint32) uint32
+
+//go:wasmimport env proxy_set_property
+func hSetProperty(path ptr, pathSize uint32, value ptr, valueSize uint32) uint32
+
+//go:wasmimport env proxy_get_property
+func hGetProperty(path ptr, pathSize uint32, retData ptr, retSize ptr) uint32
+
+//go:wasmimport env proxy_send_local_response
+func hSendLocalResponse(status uint32, details ptr, detailsSize uint32, body ptr, bodySize uint32, headers ptr, headersSize uint32, grpcStatus int32) uint32
+
+//go:wasmimport env proxy_get_shared_data
+func hGetSharedData(key ptr, keySize uint32, retData ptr, retSize ptr, retCas ptr) uint32
+
+//go:wasmimport env proxy_set_shared_data
+func hSetSharedData(key ptr, keySize uint32, value ptr, valueSize uint32, cas uint32) uint32
+
+//go:wasmimport env proxy_register_shared_queue
+func hRegisterSharedQueue(name ptr, nameSize uint32, retID ptr) uint32
+
+//go:wasmimport env proxy_resolve_shared_queue
+func hResolveSharedQueue(vmID ptr, vmIDSize uint32, name ptr, nameSize uint32, retID ptr) uint32
+
+//go:wasmimport env proxy_dequeue_shared_queue
+func hDequeueSharedQueue(queueID uint32, retData ptr, retSize ptr) uint32
+
+//go:wasmimport env proxy_enqueue_shared_queue
+func hEnqueueSharedQueue(queueID uint32, value ptr, valueSize uint32) uint32
+
+//go:wasmimport env proxy_get_header_map_value
+func hGetHeaderMapValue(mapType uint32, key ptr, keySize uint32, retData ptr, retSize ptr) uint32
+
+//go:wasmimport env proxy_add_header_map_value
+func hAddHeaderMapValue(mapType uint32, key ptr, keySize uint32, value ptr, valueSize uint32) uint32
+
+//go:wasmimport env proxy_replace_header_map_value
+func hReplaceHeaderMapValue(mapType uint32, key ptr, keySize uint32, value ptr, valueSize uint32) uint32
+
+//go:wasmimport env proxy_remove_header_map_value
+func hRemoveHeaderMapValue(mapType uint32, key ptr, keySize uint32) uint32
+
+//go:wasmimport env proxy_get_header_map_pairs
+func hGetHeaderMapPairs(mapType uint32, retData ptr, retSize ptr) uint32
+
+//go:wasmimport env proxy_set_header_map_pairs
+func hSetHeaderMapPairs(mapType uint32, data ptr, size uint32) uint32
+
+//go:wasmimport env proxy_get_buffer_bytes
+func hGetBufferBytes(bufferType uint32, start uint32, maxSize uint32, retData ptr, retSize ptr) uint32
+
+//go:wasmimport env proxy_set_buffer_bytes
+func hSetBufferBytes(bufferType uint32, start uint32, maxSize uint32, data ptr, size uint32) uint32
+
+//go:wasmimport env proxy_continue_stream
+func hContinueStream(streamType uint32) uint32
+
+//go:wasmimport env proxy_close_stream
+func hCloseStream(streamType uint32) uint32
+
+//go:wasmimport env proxy_http_call
+func hHttpCall(upstream ptr, upstreamSize uint32, headers ptr, headersSize uint32, body ptr, bodySize uint32, trailers ptr, trailersSize uint32, timeout uint32, retCalloutID ptr) uint32
+
+//go:wasmimport env proxy_call_foreign_function
+func hCallForeignFunction(name ptr, nameSize uint32, param ptr, paramSize uint32, retData ptr, retSize ptr) uint32
+
+//go:wasmimport env proxy_set_tick_period_milliseconds
+func hSetTickPeriodMilliseconds(period uint32) uint32
+
+//go:wasmimport env proxy_set_effective_context
+func hSetEffectiveContext(contextID uint32) uint32
+
+//go:wasmimport env proxy_done
+func hDone() uint32
+
+//go:wasmimport env proxy_define_metric
+func hDefineMetric(metricType uint32, name ptr, nameSize uint32, retID ptr) uint32
+
+//go:wasmimport env proxy_increment_metric
+func hIncrementMetric(metricID uint32, offset int64) uint32
+
+//go:wasmimport env proxy_record_metric
+func hRecordMetric(metricID uint32, value uint64) uint32
+
+//go:wasmimport env proxy_get_metric
+func hGetMetric(metricID uint32, retValue ptr) uint32
+
+// wasmHost implements ProxyWasmHost with the imports above.
+type wasmHost struct{}
+
+var _ ProxyWasmHost = wasmHost{}
+
+// out turns the (address, size) pair the host wrote into the SDK's out-params.
+func out(addr, size uint32, data **byte, n *int) {
+	*data = unpin(addr)
+	*n = int(size)
+	if *data == nil {
+		*n = 0
+	}
+}
+
+func (wasmHost) ProxyLog(level LogLevel, msg *byte, size int) Status {
+	return Status(hLog(uint32(level), ptr(msg), uint32(size)))
+}
+
+func (wasmHost) ProxySetProperty(path *byte, pathSize int, value *byte, valueSize int) Status {
+	return Status(hSetProperty(ptr(path), uint32(pathSize), ptr(value), uint32(valueSize)))
+}
+
+func (wasmHost) ProxyGetProperty(path *byte, pathSize int, retData **byte, retSize *int) Status {
+	var a, n uint32
+	st := hGetProperty(ptr(path), uint32(pathSize), ptr(&a), ptr(&n))
+	out(a, n, retData, retSize)
+	return Status(st)
+}
+
+func (wasmHost) ProxySendLocalResponse(status uint32, details *byte, detailsSize int, body *byte, bodySize int, headers *byte, headersSize int, grpcStatus int32) Status {
+	return Status(hSendLocalResponse(status, ptr(details), uint32(detailsSize), ptr(body), uint32(bodySize), ptr(headers), uint32(headersSize), grpcStatus))
+}
+
+func (wasmHost) ProxyGetSharedData(key *byte, keySize int, retData **byte, retSize *int, retCas *uint32) Status {
+	var a, n uint32
+	st := hGetSharedData(ptr(key), uint32(keySize), ptr(&a), ptr(&n), ptr(retCas))
+	out(a, n, retData, retSize)
+	return Status(st)
+}
+
+func (wasmHost) ProxySetSharedData(key *byte, keySize int, value *byte, valueSize int, cas uint32) Status {
+	return Status(hSetSharedData(ptr(key), uint32(keySize), ptr(value), uint32(valueSize), cas))
+}
+
+func (wasmHost) ProxyRegisterSharedQueue(name *byte, nameSize int, retID *uint32) Status {
+	return Status(hRegisterSharedQueue(ptr(name), uint32(nameSize), ptr(retID)))
+}
+
+func (wasmHost) ProxyResolveSharedQueue(vmID *byte, vmIDSize int, name *byte, nameSize int, retID *uint32) Status {
+	return Status(hResolveSharedQueue(ptr(vmID), uint32(vmIDSize), ptr(name), uint32(nameSize), ptr(retID)))
+}
+
+func (wasmHost) ProxyDequeueSharedQueue(queueID uint32, retData **byte, retSize *int) Status {
+	var a, n uint32
+	st := hDequeueSharedQueue(queueID, ptr(&a), ptr(&n))
+	out(a, n, retData, retSize)
+	return Status(st)
+}
+
+func (wasmHost) ProxyEnqueueSharedQueue(queueID uint32, value *byte, valueSize int) Status {
+	return Status(hEnqueueSharedQueue(queueID, ptr(value), uint32(valueSize)))
+}
+
+func (wasmHost) ProxyGetHeaderMapValue(mapType MapType, key *byte, keySize int, retData **byte, retSize *int) Status {
+	var a, n uint32
+	st := hGetHeaderMapValue(uint32(mapType), ptr(key), uint32(keySize), ptr(&a), ptr(&n))
+	out(a, n, retData, retSize)
+	return Status(st)
+}
+
+func (wasmHost) ProxyAddHeaderMapValue(mapType MapType, key *byte, keySize int, value *byte, valueSize int) Status {
+	return Status(hAddHeaderMapValue(uint32(mapType), ptr(key), uint32(keySize), ptr(value), uint32(valueSize)))
+}
+
+func (wasmHost) ProxyReplaceHeaderMapValue(mapType MapType, key *byte, keySize int, value *byte, valueSize int) Status {
+	return Status(hReplaceHeaderMapValue(uint32(mapType), ptr(key), uint32(keySize), ptr(value), uint32(valueSize)))
+}
+
+func (wasmHost) ProxyContinueStream(streamType StreamType) Status {
+	return Status(hContinueStream(uint32(streamType)))
+}
+
+func (wasmHost) ProxyCloseStream(streamType StreamType) Status {
+	return Status(hCloseStream(uint32(streamType)))
+}
+
+func (wasmHost) ProxyRemoveHeaderMapValue(mapType MapType, key *byte, keySize int) Status {
+	return Status(hRemoveHeaderMapValue(uint32(mapType), ptr(key), uint32(keySize)))
+}
+
+func (wasmHost) ProxyGetHeaderMapPairs(mapType MapType, retData **byte, retSize *int) Status {
+	var a, n uint32
+	st := hGetHeaderMapPairs(uint32(mapType), ptr(&a), ptr(&n))
+	out(a, n, retData, retSize)
+	return Status(st)
+}
+
+func (wasmHost) ProxySetHeaderMapPairs(mapType MapType, data *byte, size int) Status {
+	return Status(hSetHeaderMapPairs(uint32(mapType), ptr(data), uint32(size)))
+}
+
+func (wasmHost) ProxyGetBufferBytes(bufferType BufferType, start int, maxSize int, retData **byte, retSize *int) Status {
+	var a, n uint32
+	st := hGetBufferBytes(uint32(bufferType), uint32(start), uint32(maxSize), ptr(&a), ptr(&n))
+	out(a, n, retData, retSize)
+	return Status(st)
+}
+
+func (wasmHost) ProxySetBufferBytes(bufferType BufferType, start int, maxSize int, data *byte, size int) Status {
+	return Status(hSetBufferBytes(uint32(bufferType), uint32(start), uint32(maxSize), ptr(data), uint32(size)))
+}
+
+func (wasmHost) ProxyHttpCall(upstream *byte, upstreamSize int, headers *byte, headersSize int, body *byte, bodySize int, trailers *byte, trailersSize int, timeout uint32, retCalloutID *uint32) Status {
+	return Status(hHttpCall(ptr(upstream), uint32(upstreamSize), ptr(headers), uint32(headersSize), ptr(body), uint32(bodySize), ptr(trailers), uint32(trailersSize), timeout, ptr(retCalloutID)))
+}
+
+func (wasmHost) ProxyCallForeignFunction(name *byte, nameSize int, param *byte, paramSize int, retData **byte, retSize *int) Status {
+	var a, n uint32
+	st := hCallForeignFunction(ptr(name), uint32(nameSize), ptr(param), uint32(paramSize), ptr(&a), ptr(&n))
+	out(a, n, retData, retSize)
+	return Status(st)
+}
+
+func (wasmHost) ProxySetTickPeriodMilliseconds(period uint32) Status {
+	return Status(hSetTickPeriodMilliseconds(period))
+}
+
+func (wasmHost) ProxySetEffectiveContext(contextID uint32) Status {
+	return Status(hSetEffectiveContext(contextID))
+}
+
+func (wasmHost) ProxyDone() Status { return Status(hDone()) }
+
+func (wasmHost) ProxyDefineMetric(metricType MetricType, name *byte, nameSize int, retID *uint32) Status {
+	return Status(hDefineMetric(uint32(metricType), ptr(name), uint32(nameSize), ptr(retID)))
+}
+
+func (wasmHost) ProxyIncrementMetric(metricID uint32, offset int64) Status {
+	return Status(hIncrementMetric(metricID, offset))
+}
+
+func (wasmHost) ProxyRecordMetric(metricID uint32, value uint64) Status {
+	return Status(hRecordMetric(metricID, value))
+}
+
+func (wasmHost) ProxyGetMetric(metricID uint32, retValue *uint64) Status {
+	return Status(hGetMetric(metricID, ptr(retValue)))
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds dist/breakwater.wasm with the standard Go toolchain (see README, "How the build works").
+# 1. copy the proxy-wasm Go SDK out of the module cache into build/sdk (writable, git-ignored);
+# 2. add our bridge file (filter/sdkbridge/bridge.go) to its internal package;
+# 3. build filter/wasm with a generated go.mod (build/go.mod) that replaces the SDK with that copy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-dist/breakwater.wasm}
+sdk_mod=github.com/tetratelabs/proxy-wasm-go-sdk
+go mod download "$sdk_mod"
+src=$(go list -m -f '{{.Dir}}' "$sdk_mod")
+rm -rf build/sdk
+mkdir -p build dist
+cp -R "$src" build/sdk
+chmod -R u+w build/sdk
+cp filter/sdkbridge/bridge.go build/sdk/proxywasm/internal/zz_breakwater_bridge.go
+cp go.mod build/go.mod
+cp go.sum build/go.sum
+printf '\nreplace %s => ./build/sdk\n' "$sdk_mod" >> build/go.mod
+GOOS=wasip1 GOARCH=wasm go build -modfile=build/go.mod -tags breakwater_bridge \
+  -buildmode=c-shared -trimpath -ldflags='-s -w' -o "$out" ./filter/wasm
+ls -l "$out"
