@@ -1,0 +1,148 @@
+// Package breaker is the circuit breaker of config.md (circuit_breaker),
+// with its state in a CAS store shared by every worker of the proxy and time
+// passed in by the caller.
+//
+// # Algorithm
+//
+// Each key (the joined "key" parts of a policy; "" for an unkeyed breaker)
+// has one state record. A request asks Allow, which returns a Token carrying
+// the generation of the state that admitted it; the caller later hands the
+// token back with the Outcome to Report, or to Release when the request
+// ended without an outcome (it then counts as neither success nor failure).
+//
+//   - Closed: every request is admitted. Each outcome of the current
+//     generation is added to the window. The breaker opens when, in the
+//     window, calls >= MinimumCalls and (failures/calls >=
+//     FailureRateThreshold or, when SlowCallDuration > 0, slow/calls >=
+//     SlowCallRateThreshold), or when ConsecutiveFailures > 0 and that many
+//     failures were reported in a row (a success, slow or not, resets the
+//     run). A call is slow when Duration >= SlowCallDuration; a failure can
+//     also be slow and then counts in both rates.
+//   - Open: requests are rejected. The k-th trip in a row stays open
+//     OpenDuration × OpenBackoff^(k-1), capped at MaxOpenDuration; a close
+//     resets k. When that time has elapsed, the first Allow turns the state
+//     half-open (lazily; Allow returns that transition) and takes the first
+//     probe slot. State() already reports half-open from the moment the open
+//     duration has elapsed.
+//   - Half-open: exactly HalfOpenCalls probes are admitted in total, across
+//     all workers (the counter is in the shared record and moved by CAS);
+//     the rest is rejected. Every probe succeeding closes the breaker; a
+//     probe that fails, or is slow while slow calls are tracked, reopens it
+//     (trip k+1). A released probe frees its slot for another request.
+//   - Lost probes: a probe whose holder vanished (worker crash, VM reload:
+//     neither Report nor Release ever comes) would hold its slot forever. Rule:
+//     when every slot is taken and OpenDuration has passed since the last
+//     probe was admitted, the next Allow starts a new half-open generation
+//     (empty, all slots free) and admits itself as its first probe. It is
+//     returned as a HalfOpen -> HalfOpen transition; outcomes of the old
+//     probes are ignored from then on. So a breaker is never wedged for more
+//     than OpenDuration after its last probe admission; a probe that takes
+//     longer than OpenDuration to complete lets further probes in.
+//
+// Every transition (and a probe re-arm) starts a new generation with empty
+// windows and counters. Report ignores a token whose generation is not the
+// current one, a probe token in the closed state, a non-probe token in
+// half-open, and any token while open, so no outcome is counted twice or in
+// the wrong generation.
+//
+// Windows:
+//   - Count window (WindowSize N): the last N outcomes of the generation, a
+//     ring of two N-bit sets (failure, slow) with a fill count and a write
+//     position; the (N+1)-th outcome overwrites the oldest.
+//   - Time window (WindowDuration split in Buckets B): bucket duration
+//     d = WindowDuration/B (integer nanoseconds); an outcome reported at
+//     instant t goes in bucket e = floor(t/d) (Unix nanoseconds) and counts
+//     at instant now while floor(now/d) - e < B, i.e. the window is the
+//     current, partial bucket plus the B-1 before it. A ring of B buckets of
+//     (calls, failures, slow) with the epoch of the newest bucket; moving
+//     forward zeroes the buckets skipped. An outcome stamped before the
+//     newest bucket (workers' clocks a little apart) is counted in the newest
+//     bucket.
+//
+// Calls are counted when their outcome is reported, not when admitted.
+//
+// # Modes
+//
+// Enforce (zero value) as above. Observe runs the same state machine and
+// reports the same transitions and states but never rejects: a request that
+// Enforce would reject is admitted with Token.WouldReject, and its outcome is
+// not recorded (in Enforce it would never have reached the upstream), so
+// Observe trips, probes and closes exactly when Enforce would. ForcedOpen
+// rejects everything, Disabled admits everything; neither reads nor writes
+// the store, and State() reports Open and Closed respectively.
+//
+// # Zero value
+//
+// The zero Settings is valid (Normalize fills config.md's defaults: count
+// window of 100, minimum_calls 20, failure rate 0.5, consecutive failures
+// off, slow calls not tracked, slow rate 1.0, open 30s, backoff 1, max 5m,
+// 1 probe, enforce). A key without a record is closed at generation 1. The
+// zero Token is never recorded.
+//
+// # Concurrency and cost
+//
+// A Breaker is immutable and safe for concurrent use; workers (VMs) each
+// build their own Breaker with the same prefix and settings and share the
+// store. All writes go through store.Table.Update (the store's one bounded
+// retry loop): each attempt re-decides from the value it read, so a CAS
+// conflict never admits a probe twice or counts an outcome twice. Per
+// request: Allow is one store read while closed (and while open or without
+// a free probe slot); a probe admission is one read plus one Update; Report
+// is one Update (read + CAS write). Like any store.Update, the very first
+// write of a table set uses CAS 0 and can lose a concurrent first write
+// (see patterns/store); it happens at most once per set.
+//
+// # Memory
+//
+// At most Table().Capacity() records (maxKeys rounded up to the 4 ways of
+// store.Table), in at most Table().Sets() store keys, whatever the number of
+// distinct keys; an evicted key (LRU by last write within its set) comes back
+// closed at generation 1. One record is 28 + window bytes: a count window of
+// N calls takes 12 + 2×ceil(N/8) (N <= 10000: at most 2528 bytes; 66 bytes
+// in all for the default N = 100), a time window of B buckets takes
+// 20 + 12×B (B <= 600: at most 7220 bytes; 168 bytes for B = 10).
+//
+// # State record (one per key; all integers little-endian)
+//
+//	offset size field
+//	0      1    format: 0xB1 (breaker record, version 1)
+//	1      1    state: 0 closed, 1 open, 2 half-open
+//	2      1    window type: 0 count, 1 time
+//	3      1    reserved, 0
+//	4      4    generation (uint32, never 0; wraps from 2^32-1 to 1)
+//	8      4    trips in a row (uint32; 0 when closed, >= 1 when open or half-open)
+//	12     8    instant (int64 Unix ns): generation start (closed, open: the
+//	            opened-at instant), last probe admission (half-open)
+//	20     2    probes admitted (uint16; 0 unless half-open)
+//	22     2    probes succeeded (uint16, <= admitted)
+//	24     4    consecutive failures (uint32; 0 unless closed)
+//	28     ...  window
+//
+// Count window (window type 0):
+//
+//	28     4    N, window size in calls
+//	32     4    filled: calls held, <= N
+//	36     4    pos: index of the next write, < N (== filled while not full)
+//	40     F    failure bits, F = ceil(N/8): bit i (byte i/8, bit i%8) set
+//	            when call slot i failed; bits at index >= filled are 0
+//	40+F   F    slow bits, same layout
+//
+// Time window (window type 1):
+//
+//	28     4    B, number of buckets
+//	32     8    bucket duration d (int64 ns, > 0)
+//	40     8    head: epoch floor(t/d) of the newest bucket (int64)
+//	48     12×B buckets; bucket i holds the epoch e <= head with e ≡ i (mod B):
+//	            [4] calls [4] failures (<= calls) [4] slow (<= calls)
+//
+// Decoding is strict: a record that is too short or too long, has another
+// format byte, an unknown state or window type, a non-zero reserved byte,
+// generation 0, fields that contradict the state (trips, probes,
+// consecutive failures as listed above), a window shape out of bounds or
+// a window whose counters are inconsistent is corrupt, and a corrupt record
+// is treated as a fresh closed state at generation 1 (it is overwritten by
+// the next write; corruption never fails a request). A valid record whose
+// window has another shape than the settings (the configuration changed)
+// keeps its header (state, generation, trips) with an empty window of the
+// new shape.
+package breaker

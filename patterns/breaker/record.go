@@ -1,0 +1,294 @@
+package breaker
+
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
+// The state record of one breaker key; layout in doc.go.
+
+const (
+	recMagic  = 0xB1 // format byte: breaker record, version 1
+	hdrLen    = 28
+	countHdr  = 12 // N, filled, pos
+	timeHdr   = 20 // B, bucket duration, head epoch
+	bucketLen = 12 // calls, failures, slow
+)
+
+var le = binary.LittleEndian
+
+// rec is the decoded header of a record.
+type rec struct {
+	state     State
+	wtype     WindowType
+	gen       uint32
+	trip      uint32
+	at        int64
+	admitted  uint16
+	succeeded uint16
+	consec    uint32
+}
+
+// fresh is the state of a key without a (valid) record: closed, generation 1.
+func fresh() rec { return rec{state: Closed, gen: 1} }
+
+func (r *rec) put(b []byte) {
+	b[0] = recMagic
+	b[1] = byte(r.state)
+	b[2] = byte(r.wtype)
+	b[3] = 0
+	le.PutUint32(b[4:], r.gen)
+	le.PutUint32(b[8:], r.trip)
+	le.PutUint64(b[12:], uint64(r.at))
+	le.PutUint16(b[20:], r.admitted)
+	le.PutUint16(b[22:], r.succeeded)
+	le.PutUint32(b[24:], r.consec)
+}
+
+// decodeRecord parses v strictly. ok is false for anything that is not a
+// canonical record (see doc.go); the caller then uses fresh(). win is the
+// window section (shape fields included), aliasing v.
+func decodeRecord(v []byte) (r rec, win []byte, ok bool) {
+	if len(v) < hdrLen || v[0] != recMagic || v[1] > byte(HalfOpen) || v[2] > byte(TimeWindow) || v[3] != 0 {
+		return fresh(), nil, false
+	}
+	r = rec{
+		state:     State(v[1]),
+		wtype:     WindowType(v[2]),
+		gen:       le.Uint32(v[4:]),
+		trip:      le.Uint32(v[8:]),
+		at:        int64(le.Uint64(v[12:])),
+		admitted:  le.Uint16(v[20:]),
+		succeeded: le.Uint16(v[22:]),
+		consec:    le.Uint32(v[24:]),
+	}
+	if r.gen == 0 || r.succeeded > r.admitted {
+		return fresh(), nil, false
+	}
+	switch r.state {
+	case Closed:
+		if r.trip != 0 || r.admitted != 0 {
+			return fresh(), nil, false
+		}
+	case Open:
+		if r.trip == 0 || r.admitted != 0 || r.consec != 0 {
+			return fresh(), nil, false
+		}
+	case HalfOpen:
+		if r.trip == 0 || r.consec != 0 {
+			return fresh(), nil, false
+		}
+	}
+	win = v[hdrLen:]
+	var wok bool
+	if r.wtype == CountWindow {
+		wok = validCount(win)
+	} else {
+		wok = validTime(win)
+	}
+	if !wok {
+		return fresh(), nil, false
+	}
+	return r, win, true
+}
+
+func bitBytes(n int) int { return (n + 7) / 8 }
+
+func getBit(b []byte, i int) bool { return b[i>>3]&(1<<(i&7)) != 0 }
+
+func setBit(b []byte, i int, v bool) {
+	if v {
+		b[i>>3] |= 1 << (i & 7)
+	} else {
+		b[i>>3] &^= 1 << (i & 7)
+	}
+}
+
+func popcount(b []byte) int {
+	n := 0
+	for len(b) >= 8 {
+		n += bits.OnesCount64(le.Uint64(b))
+		b = b[8:]
+	}
+	for _, c := range b {
+		n += bits.OnesCount8(c)
+	}
+	return n
+}
+
+// validCount checks a count window section: [4]N [4]filled [4]pos
+// [ceil(N/8)] failure bits [ceil(N/8)] slow bits, with filled <= N,
+// pos < N, pos == filled while not full, and no bit set at an index >= filled.
+func validCount(w []byte) bool {
+	if len(w) < countHdr {
+		return false
+	}
+	n, filled, pos := le.Uint32(w), le.Uint32(w[4:]), le.Uint32(w[8:])
+	if n < 1 || n > MaxWindowSize || filled > n || pos >= n || (filled < n && pos != filled) {
+		return false
+	}
+	nb := bitBytes(int(n))
+	if len(w) != countHdr+2*nb {
+		return false
+	}
+	fb, sb := w[countHdr:countHdr+nb], w[countHdr+nb:]
+	for i := int(filled); i < nb*8; i++ {
+		if getBit(fb, i) || getBit(sb, i) {
+			return false
+		}
+	}
+	return true
+}
+
+// validTime checks a time window section: [4]B [8]bucket duration ns
+// [8]head epoch, then B buckets of [4]calls [4]failures [4]slow with
+// failures <= calls and slow <= calls.
+func validTime(w []byte) bool {
+	if len(w) < timeHdr {
+		return false
+	}
+	nb := le.Uint32(w)
+	bd := int64(le.Uint64(w[4:]))
+	if nb < 1 || nb > MaxBuckets || bd <= 0 || len(w) != timeHdr+int(nb)*bucketLen {
+		return false
+	}
+	for i := timeHdr; i < len(w); i += bucketLen {
+		c := le.Uint32(w[i:])
+		if le.Uint32(w[i+4:]) > c || le.Uint32(w[i+8:]) > c {
+			return false
+		}
+	}
+	return true
+}
+
+// floorDiv is a/b rounded towards minus infinity (b > 0).
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
+}
+
+func mod(a, b int64) int64 {
+	m := a % b
+	if m < 0 {
+		m += b
+	}
+	return m
+}
+
+// shape is the window shape of the settings: the window section's length and
+// its leading shape fields.
+type shape struct {
+	wtype WindowType
+	n     int   // count: calls; time: buckets
+	bd    int64 // time: bucket duration in ns
+	size  int   // length of the window section
+}
+
+func shapeOf(s *Settings) shape {
+	if s.Window == TimeWindow {
+		b := s.Buckets
+		return shape{wtype: TimeWindow, n: b, bd: int64(s.WindowDuration) / int64(b), size: timeHdr + b*bucketLen}
+	}
+	return shape{wtype: CountWindow, n: s.WindowSize, size: countHdr + 2*bitBytes(s.WindowSize)}
+}
+
+// matches reports whether a valid window section w has this shape.
+func (sh *shape) matches(wtype WindowType, w []byte) bool {
+	if wtype != sh.wtype || len(w) != sh.size || int(le.Uint32(w)) != sh.n {
+		return false
+	}
+	return wtype == CountWindow || int64(le.Uint64(w[4:])) == sh.bd
+}
+
+// reset writes an empty window of this shape into w (len sh.size) at now.
+func (sh *shape) reset(w []byte, now int64) {
+	clear(w)
+	le.PutUint32(w, uint32(sh.n))
+	if sh.wtype == TimeWindow {
+		le.PutUint64(w[4:], uint64(sh.bd))
+		le.PutUint64(w[12:], uint64(floorDiv(now, sh.bd)))
+	}
+}
+
+// add records one outcome in w (a window of this shape) at now.
+func (sh *shape) add(w []byte, now int64, failure, slow bool) {
+	if sh.wtype == CountWindow {
+		n := uint32(sh.n)
+		filled, pos := le.Uint32(w[4:]), le.Uint32(w[8:])
+		nb := bitBytes(sh.n)
+		setBit(w[countHdr:], int(pos), failure)
+		setBit(w[countHdr+nb:], int(pos), slow)
+		if filled < n {
+			filled++
+		}
+		pos++
+		if pos == n {
+			pos = 0
+		}
+		le.PutUint32(w[4:], filled)
+		le.PutUint32(w[8:], pos)
+		return
+	}
+	b := int64(sh.n)
+	head := int64(le.Uint64(w[12:]))
+	cur := floorDiv(now, sh.bd)
+	if cur > head {
+		// Zero the buckets of the epochs head+1..cur (all of them when the
+		// gap is a whole window or more).
+		from := head + 1
+		if cur-head >= b {
+			from = cur - b + 1
+		}
+		for e := from; e <= cur; e++ {
+			o := timeHdr + int(mod(e, b))*bucketLen
+			clear(w[o : o+bucketLen])
+		}
+		head = cur
+		le.PutUint64(w[12:], uint64(head))
+	}
+	// An outcome from an instant before the newest bucket (clocks of
+	// workers a little apart) is counted in the newest bucket.
+	o := timeHdr + int(mod(head, b))*bucketLen
+	c := le.Uint32(w[o:])
+	if c == ^uint32(0) {
+		return // saturated bucket (4 billion calls): dropped, failures <= calls still holds
+	}
+	le.PutUint32(w[o:], c+1)
+	if failure {
+		le.PutUint32(w[o+4:], le.Uint32(w[o+4:])+1)
+	}
+	if slow {
+		le.PutUint32(w[o+8:], le.Uint32(w[o+8:])+1)
+	}
+}
+
+// counts returns the calls, failures and slow calls of a window section w
+// of this shape as seen at now (nil w: empty).
+func (sh *shape) counts(w []byte, now int64) (calls, fails, slow int) {
+	if w == nil {
+		return 0, 0, 0
+	}
+	if sh.wtype == CountWindow {
+		nb := bitBytes(sh.n)
+		return int(le.Uint32(w[4:])), popcount(w[countHdr : countHdr+nb]), popcount(w[countHdr+nb:])
+	}
+	b := int64(sh.n)
+	head := int64(le.Uint64(w[12:]))
+	cur := max(floorDiv(now, sh.bd), head)
+	// Slot i holds the epoch e <= head with e ≡ i (mod b); it is in the
+	// window while cur-e < b.
+	for i := int64(0); i < b; i++ {
+		e := head - mod(head-i, b)
+		if cur-e >= b {
+			continue
+		}
+		o := timeHdr + int(i)*bucketLen
+		calls += int(le.Uint32(w[o:]))
+		fails += int(le.Uint32(w[o+4:]))
+		slow += int(le.Uint32(w[o+8:]))
+	}
+	return calls, fails, slow
+}
