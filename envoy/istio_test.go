@@ -1,0 +1,205 @@
+package envoy
+
+import (
+	"encoding/json"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	extensionsv1alpha1 "istio.io/api/extensions/v1alpha1"
+)
+
+const wasmPluginPath = "istio/wasmplugin.yaml"
+
+// The rate limit service as the Istio WasmPlugin addresses it: Istio names
+// the cluster of a Kubernetes Service port outbound|PORT||FQDN.
+var istioClusterName = regexp.MustCompile(`^outbound\|([0-9]+)\|\|([a-z0-9-]+)\.([a-z0-9-]+)\.svc\.cluster\.local$`)
+
+// loadWasmPlugin parses the manifest's spec into istio.io/api's WasmPlugin
+// (unknown fields rejected, enums by name) and returns the whole manifest as
+// generic JSON too.
+func loadWasmPlugin(t *testing.T) (*extensionsv1alpha1.WasmPlugin, map[string]any) {
+	t.Helper()
+	doc := readYAMLTree(t, wasmPluginPath)
+	if doc["apiVersion"] != "extensions.istio.io/v1alpha1" || doc["kind"] != "WasmPlugin" {
+		t.Fatalf("%s: apiVersion/kind = %v/%v, want extensions.istio.io/v1alpha1/WasmPlugin", wasmPluginPath, doc["apiVersion"], doc["kind"])
+	}
+	spec, err := json.Marshal(doc["spec"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wp extensionsv1alpha1.WasmPlugin
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: false}).Unmarshal(spec, &wp); err != nil {
+		t.Fatalf("%s: spec does not parse as istio.extensions.v1alpha1.WasmPlugin: %v", wasmPluginPath, err)
+	}
+	return &wp, doc
+}
+
+// istioPluginConfig is the manifest's pluginConfig as generic JSON.
+func istioPluginConfig(t *testing.T) map[string]any {
+	t.Helper()
+	wp, _ := loadWasmPlugin(t)
+	js, err := protojson.Marshal(wp.GetPluginConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v map[string]any
+	if err := json.Unmarshal(js, &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestWasmPluginValid checks the manifest against the rules of Istio's
+// WasmPlugin CRD (the kubebuilder validations in istio.io/api's wasm.proto,
+// which the API server enforces) and the choices this project made.
+func TestWasmPluginValid(t *testing.T) {
+	wp, doc := loadWasmPlugin(t)
+
+	meta, _ := doc["metadata"].(map[string]any)
+	if name, _ := meta["name"].(string); name == "" {
+		t.Error("metadata.name is required")
+	}
+
+	// oneof(selector, targetRef, targetRefs), and one of them is needed so
+	// the plugin does not land on every workload of the namespace by
+	// accident.
+	set := 0
+	if wp.GetSelector() != nil {
+		set++
+		if len(wp.GetSelector().GetMatchLabels()) == 0 {
+			t.Error("selector has no matchLabels")
+		}
+	}
+	if wp.GetTargetRef() != nil {
+		set++
+	}
+	if len(wp.GetTargetRefs()) > 0 {
+		set++
+	}
+	if len(wp.GetTargetRefs()) > 16 {
+		t.Error("targetRefs: at most 16 items")
+	}
+	if set != 1 {
+		t.Errorf("exactly one of selector, targetRef, targetRefs must be set, got %d", set)
+	}
+
+	// url: required, scheme in [http, https, file, oci]; here an OCI image.
+	if wp.GetUrl() == "" {
+		t.Fatal("url is required")
+	}
+	u, err := url.Parse(wp.GetUrl())
+	if err != nil {
+		t.Fatalf("url %q: %v", wp.GetUrl(), err)
+	}
+	if u.Scheme != "oci" {
+		t.Errorf("url scheme %q, want oci (the plugin is shipped as an OCI image)", u.Scheme)
+	}
+	if u.Host == "" || strings.Trim(u.Path, "/") == "" {
+		t.Errorf("url %q: want oci://REGISTRY/REPOSITORY:TAG", wp.GetUrl())
+	}
+	if !strings.Contains(u.Path, ":") && !strings.Contains(u.Path, "@sha256:") {
+		t.Errorf("url %q has no tag or digest", wp.GetUrl())
+	}
+	if strings.HasSuffix(u.Path, ":latest") {
+		t.Errorf("url %q uses :latest; pin a release", wp.GetUrl())
+	}
+	if s := wp.GetSha256(); s != "" && !regexp.MustCompile(`^[a-f0-9]{64}$`).MatchString(s) {
+		t.Errorf("sha256 %q: want 64 lowercase hex digits", s)
+	}
+	if s := wp.GetImagePullSecret(); s != "" && len(s) > 253 {
+		t.Error("imagePullSecret longer than 253")
+	}
+	if n := wp.GetPluginName(); n == "" || len(n) > 256 {
+		t.Errorf("pluginName %q: want 1 to 256 characters", n)
+	}
+
+	// Inserted just before the router (see the comment in the manifest).
+	if wp.GetPhase() != extensionsv1alpha1.PluginPhase_UNSPECIFIED_PHASE {
+		t.Errorf("phase = %v, want UNSPECIFIED_PHASE (end of the chain, before the router)", wp.GetPhase())
+	}
+	if wp.GetType() != extensionsv1alpha1.PluginType_HTTP {
+		t.Errorf("type = %v, want HTTP", wp.GetType())
+	}
+	if wp.GetFailStrategy() != extensionsv1alpha1.FailStrategy_FAIL_RELOAD {
+		t.Errorf("failStrategy = %v, want FAIL_RELOAD", wp.GetFailStrategy())
+	}
+
+	// vmConfig.env: at most 256, names 1..256 and unique, values at most
+	// 2048, a HOST variable has no value.
+	env := wp.GetVmConfig().GetEnv()
+	if len(env) > 256 {
+		t.Error("vmConfig.env: at most 256 items")
+	}
+	names := map[string]bool{}
+	for _, e := range env {
+		if n := e.GetName(); n == "" || len(n) > 256 {
+			t.Errorf("vmConfig.env name %q: want 1 to 256 characters", n)
+		}
+		if names[e.GetName()] {
+			t.Errorf("vmConfig.env: %q twice", e.GetName())
+		}
+		names[e.GetName()] = true
+		if len(e.GetValue()) > 2048 {
+			t.Errorf("vmConfig.env %s: value longer than 2048", e.GetName())
+		}
+		if e.GetValueFrom() == extensionsv1alpha1.EnvValueSource_HOST && e.GetValue() != "" {
+			t.Errorf("vmConfig.env %s: value may only be set when valueFrom is INLINE", e.GetName())
+		}
+	}
+
+	if wp.GetPluginConfig() == nil {
+		t.Fatal("pluginConfig is required: the filter refuses to start without a configuration")
+	}
+}
+
+// TestWasmPluginConfigMatchesPluginJSON checks that pluginConfig is
+// envoy/plugin.json, except that the rate limit service is addressed by its
+// Istio cluster name (outbound|8080||ratelimit.NAMESPACE.svc.cluster.local)
+// and the matching authority.
+func TestWasmPluginConfigMatchesPluginJSON(t *testing.T) {
+	got := istioPluginConfig(t)
+	want := decodeJSON(t, "plugin.json", pluginJSON(t)).(map[string]any)
+
+	services := 0
+	pols, _ := got["policies"].([]any)
+	wantPols, _ := want["policies"].([]any)
+	for i, p := range pols {
+		svc := rateLimitService(p)
+		if svc == nil {
+			continue
+		}
+		services++
+		cluster, _ := svc["cluster"].(string)
+		m := istioClusterName.FindStringSubmatch(cluster)
+		if m == nil {
+			t.Errorf("policies[%d].rate_limit.service.cluster = %q, want outbound|PORT||SERVICE.NAMESPACE.svc.cluster.local", i, cluster)
+			continue
+		}
+		if m[1] != "8080" || m[2] != "ratelimit" {
+			t.Errorf("policies[%d].rate_limit.service.cluster = %q, want the HTTP port 8080 of Service ratelimit", i, cluster)
+		}
+		if auth, _ := svc["authority"].(string); auth != m[2]+"."+m[3]+".svc.cluster.local" {
+			t.Errorf("policies[%d].rate_limit.service.authority = %q, want %s.%s.svc.cluster.local", i, auth, m[2], m[3])
+		}
+		// Put plugin.json's values in place to compare everything else.
+		if i < len(wantPols) {
+			if ws := rateLimitService(wantPols[i]); ws != nil {
+				svc["cluster"], svc["authority"] = ws["cluster"], ws["authority"]
+			}
+		}
+	}
+	if services == 0 {
+		t.Error("pluginConfig calls no rate limit service; the global limit example is gone")
+	}
+	requireSameJSON(t, "the WasmPlugin's pluginConfig (cluster names aside)", any(got), any(want))
+}
+
+func rateLimitService(policy any) map[string]any {
+	pm, _ := policy.(map[string]any)
+	rl, _ := pm["rate_limit"].(map[string]any)
+	svc, _ := rl["service"].(map[string]any)
+	return svc
+}
