@@ -1,0 +1,315 @@
+package bulkhead
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/breakwater/breakwater/patterns/store"
+)
+
+// DefaultLeaseTTL is the lease lifetime when Settings.LeaseTTL is zero.
+const DefaultLeaseTTL = 60 * time.Second
+
+// MaxStateBytes bounds the encoded record of one key (the limit of a
+// store.Table state); Normalize refuses settings whose full record would
+// exceed it.
+const MaxStateBytes = 0xffff
+
+// Errors of the package.
+var (
+	// ErrInvalid is wrapped by every error Normalize returns.
+	ErrInvalid = errors.New("bulkhead: invalid settings")
+	// ErrLeaseLost is returned by Renew when the lease is no longer held
+	// (released, or expired: past its expiry it counts as free).
+	ErrLeaseLost = errors.New("bulkhead: lease lost")
+	// ErrNotQueued is returned by TryAdmitQueued when the waiter is not in
+	// the queue (never enqueued, dequeued, expired or dropped for a missed
+	// heartbeat). The request is to be rejected as bulkhead_full.
+	ErrNotQueued = errors.New("bulkhead: waiter not in queue")
+)
+
+// Settings of a bulkhead. See the package documentation for the zero value.
+type Settings struct {
+	// MaxConcurrent permits per key across all workers; required, >= 1.
+	MaxConcurrent int
+	// QueueSize is the number of waiters a key can hold; 0 = no queue.
+	QueueSize int
+	// MaxWait is how long a waiter may stay queued; required (> 0) when
+	// QueueSize > 0, ignored otherwise.
+	MaxWait time.Duration
+	// LeaseTTL is how long a permit lives without a renewal; 0 = 60s.
+	LeaseTTL time.Duration
+	// WaiterTTL drops a waiter not seen (Enqueue or TryAdmitQueued) for that
+	// long; 0 or anything above MaxWait = MaxWait (then only MaxWait applies).
+	WaiterTTL time.Duration
+}
+
+// Normalize returns s with defaults applied, or an error wrapping ErrInvalid.
+// It is the one place where the package's defaults live.
+func (s Settings) Normalize() (Settings, error) {
+	if s.MaxConcurrent < 1 {
+		return s, fmt.Errorf("%w: max_concurrent must be positive, got %d", ErrInvalid, s.MaxConcurrent)
+	}
+	if s.QueueSize < 0 {
+		return s, fmt.Errorf("%w: queue size must not be negative, got %d", ErrInvalid, s.QueueSize)
+	}
+	if s.LeaseTTL < 0 {
+		return s, fmt.Errorf("%w: lease_ttl must not be negative, got %v", ErrInvalid, s.LeaseTTL)
+	}
+	if s.LeaseTTL == 0 {
+		s.LeaseTTL = DefaultLeaseTTL
+	}
+	if s.MaxWait < 0 || s.WaiterTTL < 0 {
+		return s, fmt.Errorf("%w: max_wait and waiter ttl must not be negative, got %v and %v", ErrInvalid, s.MaxWait, s.WaiterTTL)
+	}
+	if s.QueueSize == 0 {
+		s.MaxWait, s.WaiterTTL = 0, 0
+	} else {
+		if s.MaxWait == 0 {
+			return s, fmt.Errorf("%w: max_wait must be positive with a queue", ErrInvalid)
+		}
+		if s.WaiterTTL == 0 || s.WaiterTTL > s.MaxWait {
+			s.WaiterTTL = s.MaxWait
+		}
+	}
+	if n := headerLen + leaseLen*s.MaxConcurrent + waiterLen*s.QueueSize; s.MaxConcurrent > MaxStateBytes || s.QueueSize > MaxStateBytes || n > MaxStateBytes {
+		return s, fmt.Errorf("%w: %d×%d + %d×%d + %d bytes of state exceed %d: lower max_concurrent or the queue size",
+			ErrInvalid, leaseLen, s.MaxConcurrent, waiterLen, s.QueueSize, headerLen, MaxStateBytes)
+	}
+	return s, nil
+}
+
+// Lease identifies an acquired permit. The caller keeps it for the life of
+// the stream and hands it back to Release (and Renew).
+type Lease struct {
+	// Holder is the caller's random 64-bit id of the request.
+	Holder uint64
+	// Expires is when the permit is reclaimed unless renewed.
+	Expires time.Time
+}
+
+// Bulkhead caps the concurrency of each key across every worker sharing the
+// store. It holds no state of its own (only its settings) and is safe for
+// concurrent use.
+type Bulkhead struct {
+	s     Settings
+	err   error
+	table store.Table
+}
+
+// New returns a bulkhead keeping the state of at most maxKeys keys (see
+// store.Table) under prefix. s is normalized here; if it is invalid, every
+// method returns the Normalize error (see Err).
+func New(prefix string, maxKeys int, s Settings) *Bulkhead {
+	ns, err := s.Normalize()
+	return &Bulkhead{s: ns, err: err, table: store.NewTable(prefix, maxKeys)}
+}
+
+// Err is the error of the settings given to New, nil when they are valid.
+func (b *Bulkhead) Err() error { return b.err }
+
+// Settings returns the normalized settings.
+func (b *Bulkhead) Settings() Settings { return b.s }
+
+func (b *Bulkhead) update(st store.Store, key string, now time.Time, fn func(r *record) (write bool, err error)) error {
+	if b.err != nil {
+		return b.err
+	}
+	return b.table.Update(st, key, now.UnixNano(), func(cur []byte) ([]byte, bool, error) {
+		r := decode(cur)
+		r.prune(now.UnixNano(), b.s)
+		write, err := fn(&r)
+		if err != nil || !write {
+			return nil, false, err
+		}
+		return r.encode(), true, nil
+	})
+}
+
+func (b *Bulkhead) read(st store.Store, key string, now time.Time) (record, error) {
+	if b.err != nil {
+		return record{}, b.err
+	}
+	cur, err := b.table.Get(st, key)
+	if err != nil {
+		return record{}, err
+	}
+	r := decode(cur)
+	r.prune(now.UnixNano(), b.s)
+	return r, nil
+}
+
+// Acquire takes a permit for holder if one is free. A permit is free when
+// fewer than MaxConcurrent unexpired leases are held and no live waiter is
+// queued for it: live leases + live waiters < MaxConcurrent (a new arrival
+// never overtakes the queue). Acquire by a holder that already holds a live
+// lease renews and returns that lease (so a retried call cannot take two).
+// ok is false when the bulkhead is full; nothing is written then. An error
+// (store.ErrContended, a store failure) means nothing was acquired.
+func (b *Bulkhead) Acquire(st store.Store, key string, holder uint64, now time.Time) (Lease, bool, error) {
+	var l Lease
+	var ok bool
+	exp := now.Add(b.s.LeaseTTL)
+	err := b.update(st, key, now, func(r *record) (bool, error) {
+		l, ok = Lease{}, false
+		if i := r.findLease(holder); i >= 0 {
+			r.leases[i].expiry = exp.UnixNano()
+			l, ok = Lease{Holder: holder, Expires: exp}, true
+			return true, nil
+		}
+		if len(r.leases)+len(r.waiters) >= b.s.MaxConcurrent {
+			return false, nil
+		}
+		r.leases = append(r.leases, lease{holder: holder, expiry: exp.UnixNano()})
+		l, ok = Lease{Holder: holder, Expires: exp}, true
+		return true, nil
+	})
+	if err != nil {
+		return Lease{}, false, err
+	}
+	return l, ok, nil
+}
+
+// Release gives the permit of l back. It returns true when the lease was
+// still held (this call freed it) and false when it was not: already
+// released, or expired (an expired lease counts as free and may have been
+// taken by someone else). A second Release of the same lease is therefore a
+// no-op returning false. On error nothing was released; the lease is then
+// reclaimed at its expiry at the latest.
+func (b *Bulkhead) Release(st store.Store, key string, l Lease, now time.Time) (bool, error) {
+	var held bool
+	err := b.update(st, key, now, func(r *record) (bool, error) {
+		held = false
+		i := r.findLease(l.Holder)
+		if i < 0 {
+			return false, nil
+		}
+		r.leases = append(r.leases[:i], r.leases[i+1:]...)
+		held = true
+		return true, nil
+	})
+	if err != nil {
+		return false, err
+	}
+	return held, nil
+}
+
+// Renew extends a held lease to now + LeaseTTL. Holders of long streams
+// renew well within LeaseTTL (e.g. from the tick) so that a live stream is
+// never reclaimed. It returns ErrLeaseLost when the lease is no longer held.
+func (b *Bulkhead) Renew(st store.Store, key string, l Lease, now time.Time) error {
+	lost := false
+	exp := now.Add(b.s.LeaseTTL).UnixNano()
+	err := b.update(st, key, now, func(r *record) (bool, error) {
+		lost = false
+		i := r.findLease(l.Holder)
+		if i < 0 {
+			lost = true
+			return false, nil
+		}
+		r.leases[i].expiry = exp
+		return true, nil
+	})
+	if err == nil && lost {
+		err = ErrLeaseLost
+	}
+	return err
+}
+
+// Active returns the number of live (unexpired) leases of key at now.
+func (b *Bulkhead) Active(st store.Store, key string, now time.Time) (int, error) {
+	r, err := b.read(st, key, now)
+	return len(r.leases), err
+}
+
+// Queued returns the number of live waiters of key at now.
+func (b *Bulkhead) Queued(st store.Store, key string, now time.Time) (int, error) {
+	r, err := b.read(st, key, now)
+	return len(r.waiters), err
+}
+
+// Enqueue appends waiter to the FIFO queue of key and returns its position
+// (0 = head). ok is false when the queue is full (or there is no queue):
+// the request is to be rejected as bulkhead_full. Enqueue of a waiter
+// already queued refreshes its heartbeat and returns its position. The
+// caller then polls TryAdmitQueued (right away, then from each tick).
+func (b *Bulkhead) Enqueue(st store.Store, key string, waiter uint64, now time.Time) (int, bool, error) {
+	var pos int
+	var ok bool
+	err := b.update(st, key, now, func(r *record) (bool, error) {
+		pos, ok = 0, false
+		if i := r.findWaiter(waiter); i >= 0 {
+			r.waiters[i].seen = now.UnixNano()
+			pos, ok = i, true
+			return true, nil
+		}
+		if len(r.waiters) >= b.s.QueueSize {
+			return false, nil
+		}
+		r.waiters = append(r.waiters, waiterRec{id: waiter, enq: now.UnixNano(), seen: now.UnixNano()})
+		pos, ok = len(r.waiters)-1, true
+		return true, nil
+	})
+	if err != nil {
+		return 0, false, err
+	}
+	return pos, ok, nil
+}
+
+// TryAdmitQueued admits waiter if a permit is free for it: the waiters
+// ahead of it each still leave a permit (live leases + waiters ahead <
+// MaxConcurrent; for the head that is simply "a permit is free"). Admission
+// removes the waiter from the queue and returns its lease (Holder = waiter).
+// Not admitted, the call refreshes the waiter's heartbeat and returns false.
+// Expired waiters (queued MaxWait ago, or not seen for WaiterTTL) are
+// dropped first; a waiter not in the queue gets ErrNotQueued.
+func (b *Bulkhead) TryAdmitQueued(st store.Store, key string, waiter uint64, now time.Time) (Lease, bool, error) {
+	var ok, absent bool
+	exp := now.Add(b.s.LeaseTTL)
+	err := b.update(st, key, now, func(r *record) (bool, error) {
+		ok, absent = false, false
+		i := r.findWaiter(waiter)
+		if i < 0 {
+			absent = true
+			return false, nil
+		}
+		if len(r.leases)+i >= b.s.MaxConcurrent {
+			if b.s.WaiterTTL < b.s.MaxWait {
+				r.waiters[i].seen = now.UnixNano()
+				return true, nil
+			}
+			return false, nil // the heartbeat plays no part: no write
+		}
+		r.waiters = append(r.waiters[:i], r.waiters[i+1:]...)
+		if j := r.findLease(waiter); j >= 0 {
+			r.leases[j].expiry = exp.UnixNano()
+		} else {
+			r.leases = append(r.leases, lease{holder: waiter, expiry: exp.UnixNano()})
+		}
+		ok = true
+		return true, nil
+	})
+	switch {
+	case err != nil:
+		return Lease{}, false, err
+	case absent:
+		return Lease{}, false, ErrNotQueued
+	case !ok:
+		return Lease{}, false, nil
+	}
+	return Lease{Holder: waiter, Expires: exp}, true, nil
+}
+
+// Dequeue removes waiter from the queue (it gave up: wait expired, stream
+// reset). Removing an absent waiter is a no-op.
+func (b *Bulkhead) Dequeue(st store.Store, key string, waiter uint64, now time.Time) error {
+	return b.update(st, key, now, func(r *record) (bool, error) {
+		i := r.findWaiter(waiter)
+		if i < 0 {
+			return false, nil
+		}
+		r.waiters = append(r.waiters[:i], r.waiters[i+1:]...)
+		return true, nil
+	})
+}
