@@ -1,0 +1,54 @@
+# Breakwater: every command a user or CI runs. `make help` lists them.
+SHELL := /bin/bash
+GO ?= go
+TOOLS := $(CURDIR)/.tools/bin
+STATICCHECK_VERSION := v0.8.2
+BENCHSTAT_VERSION := v0.0.0-20260709024250-82a0b07e230d
+WASM := dist/breakwater.wasm
+FUZZTIME ?= 60s
+
+.PHONY: help build test check bench demo e2e fuzz tools clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+build: ## build dist/breakwater.wasm (standard Go, wasip1, c-shared, through the SDK bridge)
+	@scripts/build-wasm.sh $(WASM)
+
+test: build ## run every test: patterns, filter (native and .wasm), ABI conformance, deployment files
+	$(GO) test -count=1 ./...
+	cd envoy && $(GO) test -count=1 ./...
+
+check: tools ## gofmt, go vet, staticcheck, go mod tidy leaves no diff
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(TOOLS)/staticcheck ./...
+	@for d in . bench envoy; do \
+	  (cd $$d && cp go.mod /tmp/bw-go.mod && cp go.sum /tmp/bw-go.sum && $(GO) mod tidy && \
+	   if ! diff -q go.mod /tmp/bw-go.mod >/dev/null || ! diff -q go.sum /tmp/bw-go.sum >/dev/null; then \
+	     echo "go mod tidy changed $$d/go.mod or go.sum"; cp /tmp/bw-go.mod go.mod; cp /tmp/bw-go.sum go.sum; exit 1; fi) || exit 1; \
+	done
+	cd bench && $(GO) vet ./...
+	cd envoy && $(GO) vet ./...
+
+tools: ## install the pinned tools into .tools/bin
+	@mkdir -p $(TOOLS)
+	@test -x $(TOOLS)/staticcheck || GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@test -x $(TOOLS)/benchstat || GOBIN=$(TOOLS) $(GO) install golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION)
+
+bench: build tools ## benchmarks: patterns, the .wasm per request, peers side by side (benchstat)
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./patterns/... ./filter/... | tee /tmp/breakwater-bench.txt
+	cd bench && $(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee /tmp/breakwater-bench-peers.txt
+	$(TOOLS)/benchstat /tmp/breakwater-bench.txt
+
+fuzz: ## run the fuzzers for FUZZTIME each (default 60s)
+	$(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME) ./filter/config
+
+demo: build ## run the demo (see README)
+	$(GO) run ./cmd/breakwater demo --wasm $(WASM)
+
+e2e: build ## end-to-end tests only: the .wasm in the dev host under real traffic
+	$(GO) test -count=1 ./e2e/...
+
+clean: ## remove build output
+	rm -rf dist build

@@ -1,0 +1,126 @@
+package filter
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+
+	"github.com/breakwater/breakwater/filter/config"
+	"github.com/breakwater/breakwater/patterns/breaker"
+)
+
+// breakerStage enforces circuit_breaker: admit, then report. Admission
+// returns a token carrying the breaker's generation; the outcome is reported
+// with it from on_http_response_headers, and a request that never reaches an
+// outcome (stream reset, rejected by a later stage) releases its token
+// without counting as a success.
+type breakerStage struct {
+	p           *pluginContext
+	pol         *policy
+	cfg         *config.CircuitBreaker
+	b           *breaker.Breaker
+	state       gauge
+	transitions counter
+}
+
+// cbHold is what a request admitted by the breaker holds.
+type cbHold struct {
+	key  string
+	tok  breaker.Token
+	done bool
+}
+
+func breakerSettings(c *config.CircuitBreaker) (breaker.Settings, error) {
+	s := breaker.Settings{
+		MinimumCalls:          c.MinimumCalls,
+		FailureRateThreshold:  c.FailureRateThreshold,
+		ConsecutiveFailures:   c.ConsecutiveFailures,
+		SlowCallDuration:      c.SlowCallDuration,
+		SlowCallRateThreshold: c.SlowCallRateThreshold,
+		OpenDuration:          c.OpenDuration,
+		MaxOpenDuration:       c.MaxOpenDuration,
+		OpenBackoff:           c.OpenBackoff,
+		HalfOpenCalls:         c.HalfOpenCalls,
+	}
+	if c.Window.Type == config.WindowTime {
+		s.Window, s.WindowDuration, s.Buckets = breaker.TimeWindow, c.Window.Duration, c.Window.Buckets
+	} else {
+		s.Window, s.WindowSize = breaker.CountWindow, c.Window.Size
+	}
+	m, err := breaker.ParseMode(string(c.Mode))
+	if err != nil {
+		return s, err
+	}
+	s.Mode = m
+	return s.Normalize()
+}
+
+func newBreakerStage(p *pluginContext, ns string, pol *policy, c *config.CircuitBreaker) (*breakerStage, error) {
+	s, err := breakerSettings(c)
+	if err != nil {
+		return nil, fmt.Errorf("circuit_breaker: %w", err)
+	}
+	base := ns + "." + pol.name + ".circuit_breaker."
+	return &breakerStage{
+		p: p, pol: pol, cfg: c,
+		b:           breaker.New(pol.prefix+"/cb", c.MaxKeys, s),
+		state:       p.m.gauge(base + "state"),
+		transitions: p.m.counter(base + "transitions_total"),
+	}, nil
+}
+
+func (s *breakerStage) onRequest(h *httpContext, now time.Time) verdict {
+	key := h.req.key(s.cfg.Key)
+	tok, ok, trs, err := s.b.Allow(s.p.st, key, now)
+	s.record(key, trs)
+	if err != nil {
+		logLimited("breakwater: %s: circuit breaker state unavailable, request admitted: %v", s.pol.name, err)
+		return pass
+	}
+	if !ok {
+		return h.reject(now, config.ReasonCircuitOpen, nil)
+	}
+	hold := &cbHold{key: key, tok: tok}
+	h.cb = hold
+	h.undo = append(h.undo, func(now time.Time) { s.release(hold, now) })
+	h.onEnd = append(h.onEnd, func(_ *httpContext, now time.Time) { s.release(hold, now) })
+	return pass
+}
+
+// onOutcome reports the upstream outcome of an admitted request.
+func (s *breakerStage) onOutcome(h *httpContext, o outcome, now time.Time) {
+	hold := h.cb
+	if hold == nil || hold.done {
+		return
+	}
+	hold.done = true
+	trs, err := s.b.Report(s.p.st, hold.key, hold.tok, now, breaker.Outcome{
+		Failure:  failed(&s.cfg.FailureOn, o),
+		Duration: now.Sub(h.arrived),
+	})
+	if err != nil {
+		logLimited("breakwater: %s: circuit breaker outcome lost: %v", s.pol.name, err)
+	}
+	s.record(hold.key, trs)
+}
+
+func (s *breakerStage) release(hold *cbHold, now time.Time) {
+	if hold.done {
+		return
+	}
+	hold.done = true
+	if err := s.b.Release(s.p.st, hold.key, hold.tok, now); err != nil {
+		logLimited("breakwater: %s: circuit breaker release lost: %v", s.pol.name, err)
+	}
+}
+
+// record logs one info line per transition and updates the metrics.
+func (s *breakerStage) record(key string, trs []breaker.Transition) {
+	for _, t := range trs {
+		s.transitions.inc(1)
+		s.state.set(int64(t.To))
+		proxywasm.LogInfof("breakwater: circuit_breaker: policy=%s key=%q from=%s to=%s failure_rate=%.3f slow_rate=%.3f calls=%d trip=%d generation=%d",
+			s.pol.name, key, t.From, t.To, t.FailureRate, t.SlowRate, t.Calls, t.Trip, t.Generation)
+	}
+}

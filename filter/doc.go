@@ -1,0 +1,22 @@
+// Package filter is the Breakwater plugin: the proxy-wasm VM, plugin and HTTP
+// contexts, the adapter that gives the patterns Envoy shared data as their
+// store, metrics and local responses. It is the only package that imports
+// the proxy-wasm SDK.
+//
+// Request path. OnHttpRequestHeaders reads the request headers with one host
+// call, picks the first policy whose match holds and asks the policy's
+// stages in the order of config.md (fault → deadline → rate_limit →
+// circuit_breaker → bulkhead → router directives). Each stage passes,
+// rejects (local response with x-breakwater-policy and x-breakwater-reason,
+// fallback applied) or pauses the request; a paused request is resumed by
+// the stage itself (tick, callout answer). A stage that took something (a
+// token, a slot) registers an undo; a rejection by a later stage runs the
+// undos in reverse, so a request rejected anywhere consumes nothing.
+//
+// Time is read once per callback (clock) and passed down. The plugin never
+// panics: every callback recovers, logs, and lets the request through.
+//
+// State. Every pattern keeps its state in Envoy shared data through
+// hostStore (patterns/store.Store), so all worker VMs of one Envoy share it.
+// Keys are "<namespace>/<policy>/<pattern>/<name>[/<set>]".
+package filter

@@ -1,0 +1,182 @@
+package filter
+
+import (
+	"time"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/breakwater/breakwater/filter/config"
+)
+
+// verdict is what a stage decides about a request.
+type verdict uint8
+
+const (
+	pass   verdict = iota // go on to the next stage
+	reject                // a local response was sent
+	wait                  // the request is paused; the stage resumes it
+)
+
+// stage is one pattern of a policy, asked in the order of config.md.
+type stage interface {
+	// onRequest decides on the request. A stage that returns wait owns the
+	// request until it calls h.resume (pass) or h.reject.
+	onRequest(h *httpContext, now time.Time) verdict
+}
+
+// httpContext is one HTTP stream.
+type httpContext struct {
+	types.DefaultHttpContext
+	id  uint32
+	p   *pluginContext
+	pol *policy
+
+	arrived time.Time
+	req     requestInfo
+	step    int  // index of the stage being asked
+	paused  bool // OnHttpRequestHeaders returned ActionPause and not resumed yet
+	local   bool // the filter sent a local response
+	ended   bool // finish has run
+
+	// undo gives back what earlier stages took when a later one rejects
+	// (a rate-limit token, a bulkhead slot): run in reverse order.
+	undo []func(now time.Time)
+	// respHeaders are added to the upstream response (RateLimit-*).
+	respHeaders [][2]string
+	// onEnd are the stages' end-of-stream hooks (release what they hold).
+	onEnd []func(h *httpContext, now time.Time)
+	// cb is the circuit breaker admission of the request, if any.
+	cb *cbHold
+	// capture: the response body is being buffered for the stale cache.
+	capture     bool
+	contentType string
+}
+
+// protect turns a panic of a callback into an error log; the request then
+// goes on untouched (fail open).
+func (h *httpContext) protect(action *types.Action) {
+	if r := recover(); r != nil {
+		proxywasm.LogErrorf("breakwater: internal error: %v", r)
+		if action != nil {
+			*action = types.ActionContinue
+		}
+	}
+}
+
+func (h *httpContext) OnHttpRequestHeaders(_ int, _ bool) (action types.Action) {
+	defer h.protect(&action)
+	now := clock()
+	h.arrived = now
+	h.req.load()
+	h.pol = h.p.match(&h.req)
+	if h.pol == nil {
+		return types.ActionContinue
+	}
+	h.pol.m.requests.inc(1)
+	_ = proxywasm.AddHttpRequestHeader("x-breakwater-policy", h.pol.name)
+	return h.run(now)
+}
+
+// run asks the policy's stages in turn, from h.step.
+func (h *httpContext) run(now time.Time) types.Action {
+	for h.step < len(h.pol.stages) {
+		switch h.pol.stages[h.step].onRequest(h, now) {
+		case reject:
+			return types.ActionPause
+		case wait:
+			h.paused = true
+			return types.ActionPause
+		}
+		h.step++
+	}
+	h.undo = nil // admitted: from here on nothing is given back
+	return types.ActionContinue
+}
+
+// resume continues a paused request with the next stage.
+func (h *httpContext) resume(now time.Time) {
+	if !h.paused || h.ended {
+		return
+	}
+	h.paused = false
+	h.step++
+	if h.run(now) == types.ActionContinue {
+		_ = proxywasm.ResumeHttpRequest()
+	}
+}
+
+// wake is called by the tick for a request whose wait is due.
+func (h *httpContext) wake(now time.Time) {
+	_ = proxywasm.SetEffectiveContext(h.id)
+	if w, ok := h.pol.stages[h.step].(waker); ok {
+		w.wake(h, now)
+		return
+	}
+	h.resume(now)
+}
+
+// waker is a stage that decides itself what a due wait means.
+type waker interface {
+	wake(h *httpContext, now time.Time)
+}
+
+func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) (action types.Action) {
+	defer h.protect(&action)
+	if h.pol == nil || h.local {
+		return types.ActionContinue
+	}
+	now := clock()
+	if h.pol.wantsOutcome {
+		o := readOutcome()
+		for _, f := range h.pol.outcome {
+			f(h, o, now)
+		}
+		if h.pol.replaceFailures && failed(h.pol.failureOn, o) {
+			// fallback.on upstream_failure: the failed response is replaced.
+			h.reject(now, config.ReasonUpstreamFailure, nil)
+			return types.ActionPause
+		}
+		if h.pol.stale != nil && h.pol.stale.wantCapture(h, o, now) {
+			h.capture = true
+			h.contentType, _ = proxywasm.GetHttpResponseHeader("content-type")
+		}
+	}
+	_ = proxywasm.AddHttpResponseHeader("x-breakwater-policy", h.pol.name)
+	for _, kv := range h.respHeaders {
+		_ = proxywasm.AddHttpResponseHeader(kv[0], kv[1])
+	}
+	return types.ActionContinue
+}
+
+func (h *httpContext) OnHttpStreamDone() {
+	defer h.protect(nil)
+	h.p.live--
+	if h.pol == nil {
+		return
+	}
+	h.finish(clock())
+}
+
+// finish runs the end hooks once, whatever ended the stream.
+func (h *httpContext) finish(now time.Time) {
+	if h.ended {
+		return
+	}
+	h.ended = true
+	h.p.waiting.remove(h)
+	if h.paused && !h.local {
+		// Reset while paused: give back what the admitted stages took.
+		h.rollback(now)
+	}
+	for _, f := range h.onEnd {
+		f(h, now)
+	}
+}
+
+func (h *httpContext) rollback(now time.Time) {
+	for i := len(h.undo) - 1; i >= 0; i-- {
+		h.undo[i](now)
+	}
+	h.undo = nil
+}

@@ -1,0 +1,117 @@
+package filter
+
+import (
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+
+	"github.com/breakwater/breakwater/filter/config"
+)
+
+// Metric names follow config.md: <namespace>.<policy>.<pattern>.<what>.
+// Envoy aggregates a stat by name across every VM that defines it.
+
+// The SDK panics when a metric host call fails; the plugin never panics, so
+// every metric call goes through guard, and a metric that failed to define
+// is a no-op.
+func guard(f func()) {
+	defer func() { _ = recover() }()
+	f()
+}
+
+type counter struct {
+	m  proxywasm.MetricCounter
+	ok bool
+}
+
+func (c counter) inc(n uint64) {
+	if c.ok {
+		guard(func() { c.m.Increment(n) })
+	}
+}
+
+type gauge struct {
+	m  proxywasm.MetricGauge
+	ok bool
+}
+
+// set sets the gauge: proxy_record_metric on a gauge sets its value in
+// Envoy; the SDK only exposes it on histograms, hence the conversion.
+func (g gauge) set(v int64) {
+	if g.ok {
+		guard(func() { proxywasm.MetricHistogram(g.m).Record(uint64(v)) })
+	}
+}
+
+func (g gauge) add(v int64) {
+	if g.ok {
+		guard(func() { g.m.Add(v) })
+	}
+}
+
+type histogram struct {
+	m  proxywasm.MetricHistogram
+	ok bool
+}
+
+func (h histogram) record(v uint64) {
+	if h.ok {
+		guard(func() { h.m.Record(v) })
+	}
+}
+
+// metrics defines metrics once per name per VM.
+type metrics struct {
+	counters   map[string]counter
+	gauges     map[string]gauge
+	histograms map[string]histogram
+}
+
+func newMetrics() *metrics {
+	return &metrics{counters: map[string]counter{}, gauges: map[string]gauge{}, histograms: map[string]histogram{}}
+}
+
+func (m *metrics) counter(name string) counter {
+	if c, ok := m.counters[name]; ok {
+		return c
+	}
+	var c counter
+	guard(func() { c = counter{proxywasm.DefineCounterMetric(name), true} })
+	m.counters[name] = c
+	return c
+}
+
+func (m *metrics) gauge(name string) gauge {
+	if g, ok := m.gauges[name]; ok {
+		return g
+	}
+	var g gauge
+	guard(func() { g = gauge{proxywasm.DefineGaugeMetric(name), true} })
+	m.gauges[name] = g
+	return g
+}
+
+func (m *metrics) histogram(name string) histogram {
+	if h, ok := m.histograms[name]; ok {
+		return h
+	}
+	var h histogram
+	guard(func() { h = histogram{proxywasm.DefineHistogramMetric(name), true} })
+	m.histograms[name] = h
+	return h
+}
+
+// policyMetrics are the metrics every policy has.
+type policyMetrics struct {
+	requests counter
+	rejected map[config.Reason]counter
+}
+
+func (m *metrics) forPolicy(ns, policy string) policyMetrics {
+	p := policyMetrics{
+		requests: m.counter(ns + "." + policy + ".requests_total"),
+		rejected: map[config.Reason]counter{},
+	}
+	for _, r := range config.Reasons {
+		p.rejected[r] = m.counter(ns + "." + policy + ".rejected_total." + string(r))
+	}
+	return p
+}

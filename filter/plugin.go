@@ -1,0 +1,107 @@
+package filter
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/breakwater/breakwater/filter/config"
+	"github.com/breakwater/breakwater/patterns/store"
+)
+
+// pluginContext is one plugin configuration in one worker VM.
+type pluginContext struct {
+	types.DefaultPluginContext
+	id       uint32
+	cfg      *config.Config
+	policies []*policy
+	m        *metrics
+	st       store.Store
+	// gets and sets count shared-data round trips (benchmarks read them).
+	gets, sets uint64
+	// waiting holds the requests paused until an instant (shaping, queues,
+	// fault delays); the tick resumes them.
+	waiting waitList
+	// rnd is this VM's random source (fault injection, lease holder ids).
+	rnd *rand.Rand
+	// contexts counts live HTTP contexts (tests).
+	live int
+}
+
+func newPluginContext(id uint32) *pluginContext {
+	p := &pluginContext{id: id, m: newMetrics()}
+	p.st = hostStore{gets: &p.gets, sets: &p.sets}
+	return p
+}
+
+// tickPeriod is how often paused requests are looked at. It bounds the
+// lateness of a resume (documented in README).
+const tickPeriod = 10 // milliseconds
+
+// OnPluginStart parses the configuration with the same code as
+// `breakwater validate`; any error fails the start with ONE critical line.
+func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
+	defer func() {
+		if r := recover(); r != nil {
+			proxywasm.LogCriticalf("breakwater: internal error at start: %v", r)
+			status = types.OnPluginStartStatusFailed
+		}
+	}()
+	data, err := proxywasm.GetPluginConfiguration()
+	if err != nil && !errors.Is(err, types.ErrorStatusNotFound) {
+		proxywasm.LogCriticalf("breakwater: config: cannot read plugin configuration: %v", err)
+		return types.OnPluginStartStatusFailed
+	}
+	cfg, err := config.Load(data)
+	if err != nil {
+		proxywasm.LogCritical(err.Error())
+		return types.OnPluginStartStatusFailed
+	}
+	if err := p.configure(cfg); err != nil {
+		proxywasm.LogCritical(err.Error())
+		return types.OnPluginStartStatusFailed
+	}
+	seed := uint64(clock().UnixNano())
+	p.rnd = rand.New(rand.NewPCG(seed, uint64(p.id)))
+	if err := proxywasm.SetTickPeriodMilliSeconds(tickPeriod); err != nil {
+		proxywasm.LogCriticalf("breakwater: cannot set tick period: %v", err)
+		return types.OnPluginStartStatusFailed
+	}
+	return types.OnPluginStartStatusOK
+}
+
+// configure builds the runtime policies of cfg.
+func (p *pluginContext) configure(cfg *config.Config) error {
+	pols := make([]*policy, 0, len(cfg.Policies))
+	for i, pc := range cfg.Policies {
+		pol, err := newPolicy(p, cfg.Namespace, pc)
+		if err != nil {
+			return fmt.Errorf("breakwater: config: policies[%d]: %w", i, err)
+		}
+		pols = append(pols, pol)
+	}
+	p.cfg, p.policies = cfg, pols
+	return nil
+}
+
+func (p *pluginContext) NewHttpContext(id uint32) types.HttpContext {
+	p.live++
+	return &httpContext{id: id, p: p}
+}
+
+// OnTick resumes the paused requests whose time has come.
+func (p *pluginContext) OnTick() {
+	defer func() {
+		if r := recover(); r != nil {
+			proxywasm.LogErrorf("breakwater: internal error in tick: %v", r)
+		}
+	}()
+	now := clock()
+	p.waiting.due(now, func(h *httpContext) { h.wake(now) })
+	for _, pol := range p.policies {
+		pol.tick(now)
+	}
+}

@@ -1,0 +1,145 @@
+package filter
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+
+	"github.com/breakwater/breakwater/filter/config"
+)
+
+// policy is a configured policy with its stages, in the order of config.md:
+// fault → deadline → rate_limit → circuit_breaker → bulkhead → directives.
+type policy struct {
+	name   string
+	prefix string // shared-data key prefix: <namespace>/<policy>
+	cfg    *config.Policy
+	m      policyMetrics
+	stages []stage
+	ticks  []func(now time.Time)
+
+	// wantsOutcome: some pattern reads the upstream outcome; outcome are the
+	// hooks that receive it (breaker report, latency statistics, budget).
+	wantsOutcome bool
+	outcome      []func(h *httpContext, o outcome, now time.Time)
+	// replaceFailures: fallback.on holds upstream_failure; failureOn
+	// classifies (the breaker's failure_on, or its defaults).
+	replaceFailures bool
+	failureOn       *config.FailureOn
+	// stale is the stale-response cache of fallback.stale, or nil.
+	stale *staleCache
+	// fallbackServed counts local responses shaped by the fallback.
+	fallbackServed counter
+}
+
+// defaultFailureOn is failure_on's default, for a fallback without a breaker.
+var defaultFailureOn = config.FailureOn{Statuses: []int{500, 502, 503, 504}, Reset: true, Timeout: true, ConnectFailure: true}
+
+func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) {
+	pol := &policy{
+		name:   pc.Name,
+		prefix: ns + "/" + pc.Name,
+		cfg:    pc,
+		m:      p.m.forPolicy(ns, pc.Name),
+	}
+	if pc.RateLimit != nil {
+		s, err := newRateLimitStage(p, ns, pol, pc.RateLimit)
+		if err != nil {
+			return nil, err
+		}
+		pol.stages = append(pol.stages, s)
+	}
+	pol.failureOn = &defaultFailureOn
+	if pc.CircuitBreaker != nil {
+		s, err := newBreakerStage(p, ns, pol, pc.CircuitBreaker)
+		if err != nil {
+			return nil, err
+		}
+		pol.stages = append(pol.stages, s)
+		pol.outcome = append(pol.outcome, func(h *httpContext, o outcome, now time.Time) { s.onOutcome(h, o, now) })
+		pol.failureOn = &pc.CircuitBreaker.FailureOn
+	}
+	if fb := pc.Fallback; fb != nil {
+		pol.fallbackServed = p.m.counter(ns + "." + pc.Name + ".fallback.served_total")
+		pol.replaceFailures = fb.Covers(config.ReasonUpstreamFailure)
+		if fb.Stale != nil {
+			pol.stale = newStaleCache(p, pol, fb.Stale)
+		}
+	}
+	pol.wantsOutcome = len(pol.outcome) > 0 || pol.replaceFailures || pol.stale != nil
+	return pol, nil
+}
+
+func (pol *policy) tick(now time.Time) {
+	for _, f := range pol.ticks {
+		f(now)
+	}
+}
+
+// match returns the first policy whose match holds, or nil.
+func (p *pluginContext) match(r *requestInfo) *policy {
+	for _, pol := range p.policies {
+		m := pol.cfg.Match
+		if m == nil || m.Matches(r.method, r.path, r.auth, r.header) {
+			return pol
+		}
+	}
+	return nil
+}
+
+// reject sends the local response of a rejection, gives back what earlier
+// stages took, and counts it. The status is the policy's for the reason
+// (fallback, rate_limit.status, fault.abort.status or the default); a
+// fallback that covers the reason adds its headers and body. extra headers
+// (e.g. Retry-After) are added.
+func (h *httpContext) reject(now time.Time, reason config.Reason, extra [][2]string) verdict {
+	h.rollback(now)
+	h.pol.m.rejected[reason].inc(1)
+	headers := make([][2]string, 0, 4+len(extra))
+	headers = append(headers,
+		[2]string{"x-breakwater-policy", h.pol.name},
+		[2]string{"x-breakwater-reason", string(reason)})
+	headers = append(headers, extra...)
+	status := uint32(h.pol.cfg.RejectStatus(reason))
+	var body []byte
+	if fb := h.pol.cfg.Fallback; fb.Covers(reason) {
+		h.pol.fallbackServed.inc(1)
+		if ct, b, age, ok := h.staleResponse(now); ok {
+			// The last good response of this path, while younger than max_age.
+			status, body = 200, b
+			headers = append(headers, [2]string{"x-breakwater-stale", "true"},
+				[2]string{"age", strconv.FormatInt(int64(age/time.Second), 10)})
+			if ct != "" {
+				headers = append(headers, [2]string{"content-type", ct})
+			}
+		} else {
+			for _, hd := range fb.Headers {
+				headers = append(headers, [2]string{hd.Name, hd.Value})
+			}
+			body = []byte(fb.Body)
+		}
+	}
+	h.local = true
+	h.capture = false
+	if err := proxywasm.SendHttpResponse(status, headers, body, -1); err != nil {
+		proxywasm.LogErrorf("breakwater: %s: cannot send local response: %v", h.pol.name, err)
+	}
+	return reject
+}
+
+// staleResponse is the stale fallback for this request, if there is one.
+func (h *httpContext) staleResponse(now time.Time) (string, []byte, time.Duration, bool) {
+	if h.pol.stale == nil || h.req.method != "GET" {
+		return "", nil, 0, false
+	}
+	return h.pol.stale.lookup(h.req.path, now)
+}
+
+// ceilSeconds renders a duration as whole seconds, rounded up.
+func ceilSeconds(d time.Duration) string {
+	if d <= 0 {
+		return "0"
+	}
+	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
+}

@@ -1,0 +1,77 @@
+package filter
+
+import (
+	"strings"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+
+	"github.com/breakwater/breakwater/filter/config"
+)
+
+// requestInfo holds the request headers, read with ONE host call.
+type requestInfo struct {
+	headers [][2]string
+	method  string
+	path    string
+	auth    string
+}
+
+func (r *requestInfo) load() {
+	hs, err := proxywasm.GetHttpRequestHeaders()
+	if err != nil {
+		hs = nil
+	}
+	r.headers = hs
+	r.method, _ = r.header(":method")
+	r.path, _ = r.header(":path")
+	r.auth, _ = r.header(":authority")
+}
+
+// header returns the first value of a header; name is lower case.
+func (r *requestInfo) header(name string) (string, bool) {
+	for _, kv := range r.headers {
+		if len(kv[0]) == len(name) && (kv[0] == name || strings.EqualFold(kv[0], name)) {
+			return kv[1], true
+		}
+	}
+	return "", false
+}
+
+// part returns the value of one descriptor part ("" when missing).
+func (r *requestInfo) part(k config.KeyPart) string {
+	switch k.Kind {
+	case config.KeyHeader:
+		v, _ := r.header(k.Arg)
+		return v
+	case config.KeyPath:
+		return r.path
+	case config.KeyMethod:
+		return r.method
+	case config.KeyAuthority:
+		return r.auth
+	case config.KeyRemoteAddress:
+		return property("source.address")
+	case config.KeyProperty:
+		return property(k.Arg)
+	case config.KeyConst:
+		return k.Arg
+	}
+	return ""
+}
+
+// key builds the key of a pattern from its descriptor parts.
+func (r *requestInfo) key(parts []config.KeyPart) string {
+	if len(parts) == 0 {
+		return ""
+	}
+	return config.BuildKey(parts, r.part)
+}
+
+// property reads an Envoy attribute given as a dotted path.
+func property(path string) string {
+	v, err := proxywasm.GetProperty(strings.Split(path, "."))
+	if err != nil {
+		return ""
+	}
+	return string(v)
+}

@@ -1,0 +1,47 @@
+package filter
+
+import (
+	"bytes"
+	"errors"
+	"runtime"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/breakwater/breakwater/patterns/store"
+)
+
+// hostStore is Envoy shared data seen through the patterns' store.Store.
+// Under wasm every get already returns a fresh copy in the VM's memory; the
+// native test host (proxytest) returns its own buffer, which is copied so a
+// pattern can never alias the host's state.
+type hostStore struct {
+	// gets and sets count the round trips (exposed to benchmarks).
+	gets, sets *uint64
+}
+
+var copyShared = runtime.GOARCH != "wasm"
+
+func (h hostStore) Get(key string) ([]byte, uint32, error) {
+	*h.gets++
+	v, cas, err := proxywasm.GetSharedData(key)
+	switch {
+	case errors.Is(err, types.ErrorStatusNotFound):
+		return nil, 0, store.ErrNotFound
+	case err != nil:
+		return nil, 0, err
+	}
+	if copyShared {
+		v = bytes.Clone(v)
+	}
+	return v, cas, nil
+}
+
+func (h hostStore) Set(key string, value []byte, cas uint32) error {
+	*h.sets++
+	err := proxywasm.SetSharedData(key, value, cas)
+	if errors.Is(err, types.ErrorStatusCasMismatch) {
+		return store.ErrCASMismatch
+	}
+	return err
+}
