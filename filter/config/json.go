@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -83,34 +84,60 @@ func parseDocument(data []byte) (*jvalue, *Error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	root, err := readValue(dec, "", 0)
+	root, err := readValue(dec, data, "", 0)
 	if err != nil {
 		return nil, err
 	}
 	if root.kind != jObject {
 		return nil, &Error{"$", "must be an object, got " + root.kind.String()}
 	}
+	end := dec.InputOffset()
 	if _, terr := dec.Token(); terr != io.EOF {
-		return nil, &Error{"$", "unexpected data after the top-level object at byte " + strconv.FormatInt(dec.InputOffset(), 10)}
+		for end < int64(len(data)) && strings.IndexByte(" \t\r\n", data[end]) >= 0 {
+			end++
+		}
+		return nil, &Error{"$", "unexpected data after the top-level object at " + position(data, end)}
 	}
 	return root, nil
 }
 
-func syntaxError(path string, dec *json.Decoder, err error) *Error {
+// syntaxError describes a syntax error met at path. The tokenizer's own
+// offsets are approximate, so the message and position come from a second,
+// exact pass of encoding/json's validating scanner over the document.
+func syntaxError(path string, data []byte, err error) *Error {
 	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
 		return &Error{displayPath(path), "invalid JSON: unexpected end of input"}
 	}
+	var raw json.RawMessage
 	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return &Error{displayPath(path), "invalid JSON: " + se.Error() + " at byte " + strconv.FormatInt(se.Offset, 10)}
+	if uerr := json.Unmarshal(data, &raw); errors.As(uerr, &se) {
+		if se.Offset >= int64(len(data)) && strings.Contains(se.Error(), "end of JSON input") {
+			return &Error{displayPath(path), "invalid JSON: unexpected end of input"}
+		}
+		return &Error{displayPath(path), "invalid JSON at " + position(data, se.Offset-1) + ": " + se.Error()}
 	}
-	return &Error{displayPath(path), "invalid JSON: " + err.Error() + " at byte " + strconv.FormatInt(dec.InputOffset(), 10)}
+	return &Error{displayPath(path), "invalid JSON: " + err.Error()}
 }
 
-func readValue(dec *json.Decoder, path string, depth int) (*jvalue, *Error) {
+// position renders the 0-based byte offset off of data as "line L, column C"
+// (both 1-based, the column in bytes).
+func position(data []byte, off int64) string {
+	if off < 0 {
+		off = 0
+	}
+	if off > int64(len(data)) {
+		off = int64(len(data))
+	}
+	before := data[:off]
+	line := 1 + bytes.Count(before, []byte{'\n'})
+	col := off - int64(bytes.LastIndexByte(before, '\n'))
+	return "line " + strconv.Itoa(line) + ", column " + strconv.FormatInt(col, 10)
+}
+
+func readValue(dec *json.Decoder, data []byte, path string, depth int) (*jvalue, *Error) {
 	tok, err := dec.Token()
 	if err != nil {
-		return nil, syntaxError(path, dec, err)
+		return nil, syntaxError(path, data, err)
 	}
 	switch t := tok.(type) {
 	case nil:
@@ -132,7 +159,7 @@ func readValue(dec *json.Decoder, path string, depth int) (*jvalue, *Error) {
 			for dec.More() {
 				kt, err := dec.Token()
 				if err != nil {
-					return nil, syntaxError(path, dec, err)
+					return nil, syntaxError(path, data, err)
 				}
 				key, ok := kt.(string)
 				if !ok { // not reachable: the decoder only yields strings as keys
@@ -143,7 +170,7 @@ func readValue(dec *json.Decoder, path string, depth int) (*jvalue, *Error) {
 					return nil, &Error{kp, "duplicate key"}
 				}
 				seen[key] = true
-				fv, ferr := readValue(dec, kp, depth+1)
+				fv, ferr := readValue(dec, data, kp, depth+1)
 				if ferr != nil {
 					return nil, ferr
 				}
@@ -151,27 +178,27 @@ func readValue(dec *json.Decoder, path string, depth int) (*jvalue, *Error) {
 				v.fields = append(v.fields, fv)
 			}
 			if _, err := dec.Token(); err != nil {
-				return nil, syntaxError(path, dec, err)
+				return nil, syntaxError(path, data, err)
 			}
 			return v, nil
 		case '[':
 			v := &jvalue{kind: jArray}
 			for dec.More() {
-				ev, eerr := readValue(dec, index(path, len(v.elems)), depth+1)
+				ev, eerr := readValue(dec, data, index(path, len(v.elems)), depth+1)
 				if eerr != nil {
 					return nil, eerr
 				}
 				v.elems = append(v.elems, ev)
 			}
 			if _, err := dec.Token(); err != nil {
-				return nil, syntaxError(path, dec, err)
+				return nil, syntaxError(path, data, err)
 			}
 			return v, nil
 		}
 	}
 	// A closing delimiter where a value is expected: the decoder reports
 	// these as syntax errors, so this is a safety net.
-	return nil, &Error{displayPath(path), "invalid JSON at byte " + strconv.FormatInt(dec.InputOffset(), 10)}
+	return nil, &Error{displayPath(path), "invalid JSON at " + position(data, dec.InputOffset())}
 }
 
 // quote renders s for an error message: Go-quoted (one line whatever s
