@@ -137,12 +137,6 @@ func requireSameJSON(t *testing.T, what string, got, want any) {
 	}
 }
 
-// fileExists reports whether path names an existing regular file.
-func fileExists(path string) bool {
-	st, err := os.Stat(path)
-	return err == nil && st.Mode().IsRegular()
-}
-
 // inRepo turns a path relative to the repository root into one relative to
 // this module's directory.
 func inRepo(rel string) string { return filepath.Join(repoRoot, filepath.FromSlash(rel)) }
