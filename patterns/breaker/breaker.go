@@ -2,6 +2,7 @@ package breaker
 
 import (
 	"math"
+	"math/bits"
 	"time"
 
 	"github.com/breakwater/breakwater/patterns/store"
@@ -28,6 +29,8 @@ type Token struct {
 	// have rejected; it was admitted only because the breaker observes, and
 	// its outcome is not recorded.
 	WouldReject bool
+	// slot is the probe slot (0..63) of a probe.
+	slot uint8
 }
 
 // Transition describes one change of generation of a key's state, returned
@@ -66,7 +69,8 @@ type Snapshot struct {
 	// passed to Inspect (closed state only; zero otherwise).
 	Calls, Failures, Slow int
 	ConsecutiveFailures   int
-	// ProbesAdmitted and ProbesSucceeded count the half-open probes.
+	// ProbesAdmitted counts the half-open probe slots in use (admitted and
+	// not released), ProbesSucceeded those reported successful.
 	ProbesAdmitted, ProbesSucceeded int
 }
 
@@ -132,7 +136,7 @@ func (b *Breaker) move(r *rec, w []byte, to State, now time.Time) Transition {
 		r.gen = 1
 	}
 	r.at = ns
-	r.admitted, r.succeeded, r.consec = 0, 0, 0
+	r.pending, r.done, r.consec = 0, 0, 0
 	b.sh.reset(w, ns)
 	return Transition{From: from, To: to, Trip: int(r.trip), Generation: r.gen, At: now}
 }
@@ -158,7 +162,7 @@ func (b *Breaker) decide(r *rec, now int64) action {
 		}
 		return halfOpenProbe
 	}
-	if int(r.admitted) < b.s.HalfOpenCalls {
+	if r.taken() < b.s.HalfOpenCalls {
 		return probe
 	}
 	if now-r.at >= int64(b.s.OpenDuration) {
@@ -227,10 +231,13 @@ func (b *Breaker) Allow(st store.Store, key string, now time.Time) (tok Token, a
 		case rearmProbe:
 			t, hasT = b.move(&r, buf[hdrLen:], HalfOpen, now), true
 		}
-		r.admitted++
+		// The lowest free slot: taken() < HalfOpenCalls <= 64 guarantees
+		// one below HalfOpenCalls.
+		slot := bits.TrailingZeros64(^(r.pending | r.done))
+		r.pending |= 1 << slot
 		r.at = ns
 		r.put(buf)
-		tok, allowed = Token{Generation: r.gen, Probe: true}, true
+		tok, allowed = Token{Generation: r.gen, Probe: true, slot: uint8(slot)}, true
 		return buf, true, nil
 	})
 	if err != nil {
@@ -277,8 +284,11 @@ func (b *Breaker) Report(st store.Store, key string, tok Token, now time.Time, o
 	err = b.tab.Update(st, key, ns, func(cur []byte) ([]byte, bool, error) {
 		hasT = false
 		r, win := b.view(cur)
-		if r.gen != tok.Generation || (r.state == Closed) == tok.Probe || r.state == Open {
-			return nil, false, nil // stale generation, or a token that does not fit the state
+		if r.gen != tok.Generation || (r.state == Closed) == tok.Probe || r.state == Open ||
+			(tok.Probe && r.pending&(1<<(tok.slot&63)) == 0) {
+			// Stale generation, a token that does not fit the state, or a
+			// probe already reported or released.
+			return nil, false, nil
 		}
 		buf := b.materialize(&r, win, ns)
 		w := buf[hdrLen:]
@@ -298,8 +308,10 @@ func (b *Breaker) Report(st store.Store, key string, tok Token, now time.Time, o
 				t.FailureRate, t.SlowRate, t.Calls = fr, sr, calls
 			}
 		} else { // half-open probe
+			bit := uint64(1) << (tok.slot & 63)
+			r.pending &^= bit
 			if o.Failure || slow {
-				calls := int(r.succeeded) + 1
+				calls := bits.OnesCount64(r.done) + 1
 				f, s := 0, 0
 				if o.Failure {
 					f = 1
@@ -311,9 +323,8 @@ func (b *Breaker) Report(st store.Store, key string, tok Token, now time.Time, o
 				t, hasT = b.move(&r, w, Open, now), true
 				t.FailureRate, t.SlowRate, t.Calls = rate(f, calls), rate(s, calls), calls
 			} else {
-				r.succeeded++
-				if int(r.succeeded) >= b.s.HalfOpenCalls {
-					calls := int(r.succeeded)
+				r.done |= bit
+				if calls := bits.OnesCount64(r.done); calls >= b.s.HalfOpenCalls {
 					r.trip = 0
 					t, hasT = b.move(&r, w, Closed, now), true
 					t.Calls = calls
@@ -335,8 +346,11 @@ func (b *Breaker) Report(st store.Store, key string, tok Token, now time.Time, o
 // Release ends a request admitted with tok that will have no outcome (the
 // stream ended before the response). It counts neither as a success nor as
 // a failure. For a half-open probe of the current generation it frees the
-// probe slot (one store.Update); otherwise it does nothing (no store access
-// unless tok is a probe).
+// probe slot (one store.Update) so another request can probe; otherwise it
+// does nothing (no store access unless tok is a probe). Hand each token back
+// once, to Report or to Release: a probe slot already reported or released
+// is ignored, but a slot released and taken again by a new probe of the same
+// generation cannot be told from the original.
 func (b *Breaker) Release(st store.Store, key string, tok Token, now time.Time) error {
 	if b.err != nil {
 		return b.err
@@ -347,11 +361,12 @@ func (b *Breaker) Release(st store.Store, key string, tok Token, now time.Time) 
 	ns := now.UnixNano()
 	return b.tab.Update(st, key, ns, func(cur []byte) ([]byte, bool, error) {
 		r, win := b.view(cur)
-		if r.gen != tok.Generation || r.state != HalfOpen || r.admitted <= r.succeeded {
+		bit := uint64(1) << (tok.slot & 63)
+		if r.gen != tok.Generation || r.state != HalfOpen || r.pending&bit == 0 {
 			return nil, false, nil
 		}
 		buf := b.materialize(&r, win, ns)
-		r.admitted--
+		r.pending &^= bit
 		r.put(buf)
 		return buf, true, nil
 	})
@@ -397,7 +412,7 @@ func (b *Breaker) Inspect(st store.Store, key string, now time.Time) (Snapshot, 
 	s := Snapshot{
 		State: r.state, Generation: r.gen, Trip: int(r.trip), Since: time.Unix(0, r.at),
 		ConsecutiveFailures: int(r.consec),
-		ProbesAdmitted:      int(r.admitted), ProbesSucceeded: int(r.succeeded),
+		ProbesAdmitted:      r.taken(), ProbesSucceeded: bits.OnesCount64(r.done),
 	}
 	switch r.state {
 	case Closed:

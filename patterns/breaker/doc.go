@@ -24,11 +24,13 @@
 //     half-open (lazily; Allow returns that transition) and takes the first
 //     probe slot. State() already reports half-open from the moment the open
 //     duration has elapsed.
-//   - Half-open: exactly HalfOpenCalls probes are admitted in total, across
-//     all workers (the counter is in the shared record and moved by CAS);
-//     the rest is rejected. Every probe succeeding closes the breaker; a
-//     probe that fails, or is slow while slow calls are tracked, reopens it
-//     (trip k+1). A released probe frees its slot for another request.
+//   - Half-open: exactly HalfOpenCalls (<= 64) probes are admitted in total,
+//     across all workers: each takes a slot, a bit of the shared record set
+//     by CAS, and its token names the slot; the rest is rejected. Every probe
+//     succeeding closes the breaker; a probe that fails, or is slow while
+//     slow calls are tracked, reopens it (trip k+1). A released probe frees
+//     its slot for another request. A slot is settled once: a second Report
+//     or Release of the same probe token is ignored.
 //   - Lost probes: a probe whose holder vanished (worker crash, VM reload:
 //     neither Report nor Release ever comes) would hold its slot forever. Rule:
 //     when every slot is taken and OpenDuration has passed since the last
@@ -97,10 +99,10 @@
 // At most Table().Capacity() records (maxKeys rounded up to the 4 ways of
 // store.Table), in at most Table().Sets() store keys, whatever the number of
 // distinct keys; an evicted key (LRU by last write within its set) comes back
-// closed at generation 1. One record is 28 + window bytes: a count window of
-// N calls takes 12 + 2×ceil(N/8) (N <= 10000: at most 2528 bytes; 66 bytes
-// in all for the default N = 100), a time window of B buckets takes
-// 20 + 12×B (B <= 600: at most 7220 bytes; 168 bytes for B = 10).
+// closed at generation 1. One record is 40 + window bytes: a count window of
+// N calls takes 12 + 2×ceil(N/8) (N <= 10000: at most 2552 bytes in all; 78
+// bytes for the default N = 100), a time window of B buckets takes 20 + 12×B
+// (B <= 600: at most 7260 bytes in all; 180 bytes for B = 10).
 //
 // # State record (one per key; all integers little-endian)
 //
@@ -113,26 +115,28 @@
 //	8      4    trips in a row (uint32; 0 when closed, >= 1 when open or half-open)
 //	12     8    instant (int64 Unix ns): generation start (closed, open: the
 //	            opened-at instant), last probe admission (half-open)
-//	20     2    probes admitted (uint16; 0 unless half-open)
-//	22     2    probes succeeded (uint16, <= admitted)
-//	24     4    consecutive failures (uint32; 0 unless closed)
-//	28     ...  window
+//	20     8    pending probes (uint64 bit set: bit i = probe slot i admitted,
+//	            no outcome yet; 0 unless half-open)
+//	28     8    succeeded probes (uint64 bit set, disjoint from pending;
+//	            0 unless half-open)
+//	36     4    consecutive failures (uint32; 0 unless closed)
+//	40     ...  window
 //
 // Count window (window type 0):
 //
-//	28     4    N, window size in calls
-//	32     4    filled: calls held, <= N
-//	36     4    pos: index of the next write, < N (== filled while not full)
-//	40     F    failure bits, F = ceil(N/8): bit i (byte i/8, bit i%8) set
+//	40     4    N, window size in calls
+//	44     4    filled: calls held, <= N
+//	48     4    pos: index of the next write, < N (== filled while not full)
+//	52     F    failure bits, F = ceil(N/8): bit i (byte i/8, bit i%8) set
 //	            when call slot i failed; bits at index >= filled are 0
-//	40+F   F    slow bits, same layout
+//	52+F   F    slow bits, same layout
 //
 // Time window (window type 1):
 //
-//	28     4    B, number of buckets
-//	32     8    bucket duration d (int64 ns, > 0)
-//	40     8    head: epoch floor(t/d) of the newest bucket (int64)
-//	48     12×B buckets; bucket i holds the epoch e <= head with e ≡ i (mod B):
+//	40     4    B, number of buckets
+//	44     8    bucket duration d (int64 ns, > 0)
+//	52     8    head: epoch floor(t/d) of the newest bucket (int64)
+//	60     12×B buckets; bucket i holds the epoch e <= head with e ≡ i (mod B):
 //	            [4] calls [4] failures (<= calls) [4] slow (<= calls)
 //
 // Decoding is strict: a record that is too short or too long, has another

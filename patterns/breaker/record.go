@@ -9,7 +9,7 @@ import (
 
 const (
 	recMagic  = 0xB1 // format byte: breaker record, version 1
-	hdrLen    = 28
+	hdrLen    = 40
 	countHdr  = 12 // N, filled, pos
 	timeHdr   = 20 // B, bucket duration, head epoch
 	bucketLen = 12 // calls, failures, slow
@@ -19,15 +19,18 @@ var le = binary.LittleEndian
 
 // rec is the decoded header of a record.
 type rec struct {
-	state     State
-	wtype     WindowType
-	gen       uint32
-	trip      uint32
-	at        int64
-	admitted  uint16
-	succeeded uint16
-	consec    uint32
+	state   State
+	wtype   WindowType
+	gen     uint32
+	trip    uint32
+	at      int64
+	pending uint64 // half-open: probe slots admitted, outcome not reported yet
+	done    uint64 // half-open: probe slots that succeeded
+	consec  uint32
 }
+
+// taken is the number of probe slots in use (pending or succeeded).
+func (r *rec) taken() int { return bits.OnesCount64(r.pending | r.done) }
 
 // fresh is the state of a key without a (valid) record: closed, generation 1.
 func fresh() rec { return rec{state: Closed, gen: 1} }
@@ -40,9 +43,9 @@ func (r *rec) put(b []byte) {
 	le.PutUint32(b[4:], r.gen)
 	le.PutUint32(b[8:], r.trip)
 	le.PutUint64(b[12:], uint64(r.at))
-	le.PutUint16(b[20:], r.admitted)
-	le.PutUint16(b[22:], r.succeeded)
-	le.PutUint32(b[24:], r.consec)
+	le.PutUint64(b[20:], r.pending)
+	le.PutUint64(b[28:], r.done)
+	le.PutUint32(b[36:], r.consec)
 }
 
 // decodeRecord parses v strictly. ok is false for anything that is not a
@@ -53,25 +56,25 @@ func decodeRecord(v []byte) (r rec, win []byte, ok bool) {
 		return fresh(), nil, false
 	}
 	r = rec{
-		state:     State(v[1]),
-		wtype:     WindowType(v[2]),
-		gen:       le.Uint32(v[4:]),
-		trip:      le.Uint32(v[8:]),
-		at:        int64(le.Uint64(v[12:])),
-		admitted:  le.Uint16(v[20:]),
-		succeeded: le.Uint16(v[22:]),
-		consec:    le.Uint32(v[24:]),
+		state:   State(v[1]),
+		wtype:   WindowType(v[2]),
+		gen:     le.Uint32(v[4:]),
+		trip:    le.Uint32(v[8:]),
+		at:      int64(le.Uint64(v[12:])),
+		pending: le.Uint64(v[20:]),
+		done:    le.Uint64(v[28:]),
+		consec:  le.Uint32(v[36:]),
 	}
-	if r.gen == 0 || r.succeeded > r.admitted {
+	if r.gen == 0 || r.pending&r.done != 0 {
 		return fresh(), nil, false
 	}
 	switch r.state {
 	case Closed:
-		if r.trip != 0 || r.admitted != 0 {
+		if r.trip != 0 || r.pending|r.done != 0 {
 			return fresh(), nil, false
 		}
 	case Open:
-		if r.trip == 0 || r.admitted != 0 || r.consec != 0 {
+		if r.trip == 0 || r.pending|r.done != 0 || r.consec != 0 {
 			return fresh(), nil, false
 		}
 	case HalfOpen:

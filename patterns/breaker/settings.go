@@ -108,7 +108,7 @@ const (
 	MaxWindowSize     = 10000 // count window: at most 10000 calls (2×1250 bytes of bits)
 	MaxBuckets        = 600   // time window: at most 600 buckets (12 bytes each)
 	MinBucketDuration = time.Millisecond
-	MaxHalfOpenCalls  = 10000
+	MaxHalfOpenCalls  = 64 // probe slots are the bits of a uint64 in the record
 	MaxConsecutive    = math.MaxInt32
 )
 
