@@ -1,0 +1,227 @@
+// Package ratelimit holds the five admission rules of Breakwater's
+// rate_limit block (config.md): token_bucket, gcra, fixed_window,
+// sliding_window and leaky_bucket, as pure functions over a compact encoded
+// state, plus a store-backed Limiter that keeps one state per key in a
+// bounded store.Table, and AllowAll for multi-level limits.
+//
+// Time is always passed in (now time.Time); the package never reads the
+// clock and draws no randomness. Instants are taken as int64 nanoseconds
+// since the Unix epoch, clamped to [0, 2^62] (1970 to early 2116).
+//
+// # Settings and zero values
+//
+// Settings{Algorithm, Requests, Per, Burst, MaxDelay}; Normalize is the one
+// place of defaults and validation. The zero Algorithm is TokenBucket.
+// Requests must be in [1, 2^62] and Per in (0, MaxSpan]; Burst 0 means
+// Requests (bucket algorithms) and is the only value the window algorithms
+// accept besides Requests itself; MaxDelay must be 0 except for leaky_bucket
+// (where 0 means no shaping); Burst×Per/Requests, the time to refill an empty
+// bucket, must be at most MaxSpan (2^60 ns, about 36.5 years). These bounds
+// keep all arithmetic within int64 without overflow. Decide on invalid
+// settings rejects with RetryAfter Never; Limiter methods return the
+// Normalize error.
+//
+// Notation: R = Requests, P = Per, B = Burst, n = the size of the request
+// (n < 0 counts as 0; n = 0 is a peek that never writes), t = now.
+// T = P/R is the emission interval, a rational number of nanoseconds: every
+// bucket computation is exact (128-bit intermediate products, instants kept
+// as whole nanoseconds plus a remainder over R), so there is no drift and no
+// float rounding anywhere. Durations reported in a Decision (Reset,
+// RetryAfter, Delay) are rounded UP to the nanosecond.
+//
+// # token_bucket
+//
+// A bucket of capacity B refilled continuously at R per P. The state is the
+// count w of whole tokens at a virtual instant last (a fraction of a token
+// in progress is the time elapsed since last). At t, the whole tokens
+// earned, k = floor((t − last)/T), are added; if w + k >= B the bucket is
+// full: w = B and last = t (the fraction is dropped, as tokens beyond the
+// capacity are). Then:
+//
+//	admit n  <=>  n <= B  and  n <= w           (then w -= n)
+//
+// which is exactly "tokens(t) >= n" for the real-valued token count
+// tokens(t) = min(B, w + (t − last)/T), since n is whole. This is the
+// rule of golang.org/x/time/rate's Limiter.AllowN(t, n) with Limit R/P and
+// burst B; bench/ratelimit compares them decision by decision. Differences
+// (both documented by that test): x/time truncates the wait it computes to
+// whole nanoseconds with float64 arithmetic, so it may admit a request that
+// is short of its tokens by less than 1 ns worth of refill, where this
+// package (exact) rejects; and with a clock that goes backwards x/time moves
+// its last update time back (crediting the same time twice), where this
+// package credits nothing for t < last.
+// Limit = B, Remaining = w after the request, Reset = last + (B − w)×T − t
+// (0 when full), RetryAfter = last + (n − w)×T − t (Never when n > B).
+//
+// # gcra
+//
+// The generic cell rate algorithm, one timestamp of state: tat, the
+// theoretical arrival time, which is the instant at which the bucket is full
+// again. With tat' = max(tat, t):
+//
+//	admit n  <=>  tat' + n×T − t <= B×T        (then tat = tat' + n×T)
+//
+// (the usual tolerance tau = (B−1)×T: tat' + (n−1)×T − t <= tau). This is
+// the same admission as token_bucket (tokens(t) = B − (tat' − t)/T), decision
+// for decision, with the same header values: the property tests check it.
+// What differs is how a state carries over when the settings change (a key
+// changing tier): token_bucket carries the token count (clamped to the new
+// B), gcra carries tat, a time (the debt in time is kept, and read at the
+// new T). Remaining = floor(B − (tat − t)/T) after the request, Reset =
+// tat − t, RetryAfter = tat' + n×T − B×T − t (Never when n > B).
+//
+// # fixed_window
+//
+// Windows [k×P, (k+1)×P) aligned on multiples of P since the epoch, one
+// counter each. The state is the end of the counted window and its count c.
+// At t, with the current window [s, s+P): if end <= s the count is 0 (a new
+// window); otherwise the count carries over and end becomes max(end, s+P)
+// (it is only > s+P after a tier switch to a shorter per, or for a t behind
+// the state's: both conservative).
+//
+//	admit n  <=>  c + n <= R                    (then c += n)
+//
+// At most R per aligned window, so up to 2R in a window of length P that
+// straddles a boundary (the burst sliding_window avoids). Limit = R,
+// Remaining = R − c, Reset = end − t (0 when c = 0), RetryAfter = end − t
+// (Never when n > R).
+//
+// # sliding_window
+//
+// Exact guarantee, conservative counting. Per is split into SubWindows (10)
+// sub-windows of s = ceil(P/10) ns, aligned on multiples of s since the
+// epoch. The state keeps one counter per sub-window for the current one and
+// the 10 before it (11 counters). With b = floor(t/s)×s the start of the
+// current sub-window, the counted span is [b − 10×s, t]:
+//
+//	admit n  <=>  admitted([b − 10s, t]) + n <= R   (then the current counter += n)
+//
+// Guarantee: at most R requests are admitted in ANY window [a, a+P) of
+// length P. Proof: let t be the last admission inside it; every other one
+// lies in [a, t] with t − a < P <= 10×s, so in a sub-window at most 10
+// before t's, all of them counted when t was admitted, and that count was
+// <= R. No approximation: the bound is exact (the property test checks it
+// against a brute-force count over every window).
+//
+// Cost: the counted span is longer than P, by less than s + 10 ns: it always
+// lies within (t − P − s − 10ns, t]. So a request is rejected only if the
+// requests admitted in (t − P − s − 10ns, t] plus n exceed R; an exact
+// sliding window (counting (t−P, t]) would have admitted it when those
+// extra requests fall in (t − P − s − 10ns, t − P]: false rejections, in a
+// slice of at most P/10 (+10 ns) before the window. Under sustained
+// saturation this admits R per 11 sub-windows, i.e. at least R×10/11
+// (about 91%) of R per P; with traffic that never has more than R − n
+// requests in a span of P + s + 10ns, it never rejects. Unlike the common
+// two-window weighted estimate, it never admits more than R in a window.
+// Limit = R, Remaining = R − counted after the request, Reset = until the
+// newest non-empty sub-window stops counting (its start + 11×s), RetryAfter
+// = until enough of the oldest sub-windows stop counting for n to fit (Never
+// when n > R).
+//
+// # leaky_bucket
+//
+// Shaping by virtual scheduling (the leaky bucket as a queue). The state is
+// the same tat as gcra. Requests leave ("depart") at most B at once and then
+// one every T: with tat' = max(tat, t), the request's departure is
+// depart = tat' + n×T − B×T, and
+//
+//	admit n  <=>  depart <= t + MaxDelay        (then tat = tat' + n×T)
+//	Delay = max(0, depart − t)                  (<= MaxDelay)
+//
+// Burst here is the queue-free allowance: B requests arriving together all
+// leave at once (Delay 0), the next ones are spaced T apart. Burst defaults
+// to Requests like every bucket; set burst 1 for strictly spaced departures.
+// The departure stream conforms to a token bucket (B, R/P): in any interval
+// [x, y] of departure instants at most B + (y − x)/T requests depart, and
+// departures keep the order of arrivals (tests check both). With MaxDelay 0
+// it is gcra. Limit = B, Remaining = requests that could still leave without
+// delay after this one, Reset = tat − t, RetryAfter = depart − MaxDelay − t
+// (Never when (n − B)×T > MaxDelay).
+//
+// # Refund
+//
+// Refund(n) at t gives back n requests admitted at about t: token_bucket adds
+// n tokens (capped at B); gcra and leaky_bucket move tat back by n×T, not
+// before t (a freed departure slot is taken by the next request); the
+// windows subtract n from the counter of the current window (fixed) or from
+// the newest non-empty sub-windows (sliding), never below 0, and only while
+// the window they were admitted in is still counted. A refund of a fresh
+// key, a full bucket or a rolled window writes nothing.
+//
+// # Tiers
+//
+// The caller picks the Settings per request (the tier of the request); the
+// state of a key is interpreted under whatever Settings come with it, so a
+// key that changes tier keeps a meaningful state:
+//   - token_bucket keeps its whole tokens (clamped to the new burst) and
+//     refills at the new rate from last;
+//   - gcra, leaky_bucket keep tat, a time: the debt (tat − t) is read at the
+//     new T (an upgrade may still wait up to the old B×T minus the new one);
+//   - fixed_window keeps its count while the stored window overlaps the new
+//     current window (extending end if longer); otherwise starts at 0;
+//   - sliding_window with the same sub-window length keeps its counters;
+//     with another one, every old sub-window that may overlap the new counted
+//     span is merged into the newest new sub-window (conservative).
+//
+// The sub-nanosecond remainder of an instant (over the old R) is read over
+// the new R, and rounded up to the next nanosecond when it does not fit: an
+// error below 1 ns of refill, in the conservative direction.
+//
+// # State layout
+//
+// Every state is byte 0, a tag = 0x10 | algorithm (version 1 in the high
+// nibble: 0x10 token_bucket, 0x11 gcra, 0x12 fixed_window, 0x13
+// sliding_window, 0x14 leaky_bucket), then bytes 1..8, an int64 instant in
+// nanoseconds since the epoch, little-endian, then unsigned LEB128 varints
+// (encoding/binary.AppendUvarint):
+//
+//	token_bucket   [0]=0x10 [1..8] last.ns  uvarint last.rem (< R)  uvarint w (whole tokens)
+//	gcra           [0]=0x11 [1..8] tat.ns   uvarint tat.rem (< R)
+//	fixed_window   [0]=0x12 [1..8] end      uvarint count
+//	sliding_window [0]=0x13 [1..8] start    uvarint s  uvarint c0 ... uvarint ck
+//	leaky_bucket   [0]=0x14 [1..8] tat.ns   uvarint tat.rem (< R)
+//
+// where an instant with a remainder is ns + rem/R nanoseconds; start is the
+// start of the newest sub-window, c0 its count, ci the count of the
+// sub-window i before it (k <= 10, trailing zero counters omitted). Sizes:
+// 10 to 18 bytes for gcra and leaky_bucket, 11 to 27 for token_bucket and
+// fixed_window, usually 11; sliding_window 11 + up to 11 counters (a counter
+// below 128 is one byte, below 16384 two).
+//
+// Corrupt states: a state with the wrong tag (another algorithm, another
+// version), a truncated or over-long encoding, an instant outside
+// [0, 2^62 + 2^61] or a count above 2^62 is read as a fresh state (a full
+// bucket, an empty window); it never makes Decide fail or panic (FuzzDecide).
+// A fresh state admits as a new key does; nothing is written on rejection.
+//
+// # Limiter, keys and memory
+//
+// A Limiter keeps the states of one limit in a store.Table under its
+// prefix: at most max_keys entries (rounded up to a multiple of 4), in at
+// most ceil(max_keys/4) store keys, whatever the number of distinct key
+// values. Eviction rule (store.Table): a key hashes to one set of 4; a new
+// key in a full set replaces the entry written longest ago; an evicted key
+// that comes back starts fresh. A rejected request writes nothing, so a key
+// that is only rejected ages and may be evicted first. Each entry is at most
+// 1 + 64 + 8 + 2 + 30 bytes (key or its 17-byte digest, last write, state).
+//
+// # Concurrency
+//
+// The pure functions are safe anywhere. A Limiter holds no mutable state; all
+// updates go through store.Update (read, decide, compare-and-swap, retry at
+// most store.MaxAttempts times), so the workers of an Envoy sharing one
+// store admit exactly what one serial limiter would: the concurrent tests
+// check the count, per instant, against the serial rule. A clock read that
+// is behind the state's own instant (a worker that read the time slightly
+// earlier) is handled conservatively by every algorithm (no credit for time
+// going backwards).
+//
+// # Multi-level limits
+//
+// AllowAll decides the checks in order, one store update each, and undoes the
+// admissions of the earlier checks when a later one rejects: the exact
+// previous state is restored when nobody wrote the key in between, otherwise
+// n is refunded. A request rejected by one limit therefore consumes nothing
+// from the others. Deciding names the rejecting limit, or when allowed the
+// most restrictive one (fewest Remaining; ties: longest Reset, then first).
+package ratelimit

@@ -1,0 +1,208 @@
+package ratelimit
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/breakwater/breakwater/patterns/store"
+)
+
+// DefaultMaxKeys is the bound on keys of a limit when none is given
+// (config.md's max_keys default).
+const DefaultMaxKeys = 10000
+
+// Limiter keeps the per-key states of one configured limit in a store,
+// bounded by a store.Table (max_keys entries, 4-way set associative, the
+// entry written longest ago in a full set is evicted; an evicted key starts
+// fresh). It holds no mutable state of its own and is safe for concurrent
+// use; the store serializes updates (store.Update).
+type Limiter struct {
+	table store.Table
+}
+
+// NewLimiter returns a limiter whose states live under prefix, for at most
+// maxKeys keys (maxKeys < 1 means DefaultMaxKeys).
+func NewLimiter(prefix string, maxKeys int) *Limiter {
+	if maxKeys < 1 {
+		maxKeys = DefaultMaxKeys
+	}
+	return &Limiter{table: store.NewTable(prefix, maxKeys)}
+}
+
+// MaxStoreKeys is the number of store keys the limiter can ever write,
+// whatever the number of distinct keys it sees.
+func (l *Limiter) MaxStoreKeys() int { return l.table.Sets() }
+
+// Capacity is the number of keys whose states the limiter keeps.
+func (l *Limiter) Capacity() int { return l.table.Capacity() }
+
+// Allow decides a request of n for key at now under s (see Decide) and
+// stores the key's next state. Invalid settings return the Normalize error;
+// a store that keeps failing returns its error (store.ErrContended after
+// store.MaxAttempts conflicts), with a zero Decision: nothing was admitted.
+func (l *Limiter) Allow(st store.Store, key string, s Settings, now time.Time, n int64) (Decision, error) {
+	d, _, _, err := l.allow(st, key, s, now, n, false)
+	return d, err
+}
+
+// allow is Allow that, with keep, also returns copies of the state it read
+// (nil: the key had none) and of the state it wrote (nil: no write).
+func (l *Limiter) allow(st store.Store, key string, s Settings, now time.Time, n int64, keep bool) (Decision, []byte, []byte, error) {
+	q, ok := compile(s)
+	if !ok {
+		_, err := s.Normalize()
+		return Decision{}, nil, nil, err
+	}
+	t := clampNow(now)
+	nn := uint64(max(n, 0))
+	var (
+		d          Decision
+		prev, next []byte
+	)
+	err := l.table.Update(st, key, now.UnixNano(), func(cur []byte) ([]byte, bool, error) {
+		var nx []byte
+		d, nx = q.decide(nil, cur, t, nn)
+		if keep {
+			prev = append(prev[:0:0], cur...)
+			if cur == nil {
+				prev = nil
+			}
+			next = nx
+		}
+		return nx, nx != nil, nil
+	})
+	if err != nil {
+		return Decision{}, nil, nil, err
+	}
+	return d, prev, next, nil
+}
+
+// Refund gives back n requests of key admitted at (about) now (see Refund).
+func (l *Limiter) Refund(st store.Store, key string, s Settings, now time.Time, n int64) error {
+	q, ok := compile(s)
+	if !ok {
+		_, err := s.Normalize()
+		return err
+	}
+	if n <= 0 {
+		return nil
+	}
+	t := clampNow(now)
+	return l.table.Update(st, key, now.UnixNano(), func(cur []byte) ([]byte, bool, error) {
+		nx := q.refund(nil, cur, t, uint64(n))
+		return nx, nx != nil, nil
+	})
+}
+
+// undo reverts an admission made by allow: when the key's state is still
+// exactly the one that admission wrote, the state read before it is put
+// back (byte for byte; a key that had none gets an empty state, which reads
+// as fresh); otherwise someone wrote in between and n is refunded instead.
+func (l *Limiter) undo(st store.Store, key string, s Settings, now time.Time, n int64, prev, wrote []byte) error {
+	q, ok := compile(s)
+	if !ok || n <= 0 || wrote == nil {
+		return nil
+	}
+	t := clampNow(now)
+	return l.table.Update(st, key, now.UnixNano(), func(cur []byte) ([]byte, bool, error) {
+		if bytes.Equal(cur, wrote) {
+			if prev == nil {
+				return []byte{}, true, nil
+			}
+			return prev, true, nil
+		}
+		nx := q.refund(nil, cur, t, uint64(n))
+		return nx, nx != nil, nil
+	})
+}
+
+// Peek returns what a request of 0 for key would see at now, without writing.
+func (l *Limiter) Peek(st store.Store, key string, s Settings, now time.Time) (Decision, error) {
+	if _, err := s.Normalize(); err != nil {
+		return Decision{}, err
+	}
+	cur, err := l.table.Get(st, key)
+	if err != nil {
+		return Decision{}, err
+	}
+	return Peek(s, cur, now), nil
+}
+
+// Check is one limit a request must pass: the limiter of the limit, the
+// request's key for it and the settings of the request's tier.
+type Check struct {
+	Limiter  *Limiter
+	Key      string
+	Settings Settings
+}
+
+// Result is the outcome of AllowAll.
+type Result struct {
+	// Allowed: every limit admitted the request.
+	Allowed bool
+	// Decisions[i] is the decision of checks[i]. When a limit rejects, the
+	// limits after it are not consulted (their Decision is zero) and those
+	// before it show the admission that was then refunded.
+	Decisions []Decision
+	// Deciding is the index of the rejecting limit; when allowed, that of the
+	// most restrictive one (fewest Remaining, ties to the longest Reset, then
+	// to the first): the one whose values go into the RateLimit headers.
+	// -1 when there are no checks.
+	Deciding int
+	// Delay is the longest delay asked by a leaky_bucket limit (allowed only).
+	Delay time.Duration
+}
+
+// AllowAll admits a request of n only if every check admits it. The checks
+// are decided in order, each through its own store update (there is no
+// atomic multi-key update in Envoy shared data); when check k rejects (or
+// fails), the admissions of checks 0..k-1 are undone in reverse order, so a
+// request rejected by one limit consumes nothing from the others. The undo
+// restores the exact previous state of a key when nobody wrote it in between,
+// and otherwise refunds n (see Refund). Between the admission and its undo,
+// another request may see the earlier limits' n as consumed: a transient,
+// conservative effect.
+//
+// On a store error the admissions made are undone (best effort) and the
+// error is returned with Allowed false; the caller chooses to fail open or
+// closed.
+func AllowAll(st store.Store, now time.Time, n int64, checks []Check) (Result, error) {
+	res := Result{Deciding: -1, Decisions: make([]Decision, len(checks))}
+	type done struct{ prev, wrote []byte }
+	var stack [8]done
+	undo := stack[:0]
+	rollback := func(k int) {
+		for i := k - 1; i >= 0; i-- {
+			c := checks[i]
+			_ = c.Limiter.undo(st, c.Key, c.Settings, now, n, undo[i].prev, undo[i].wrote)
+		}
+	}
+	for i, c := range checks {
+		d, prev, wrote, err := c.Limiter.allow(st, c.Key, c.Settings, now, n, len(checks) > 1)
+		if err != nil {
+			rollback(i)
+			res.Deciding = i
+			return res, err
+		}
+		res.Decisions[i] = d
+		if !d.Allowed {
+			rollback(i)
+			res.Deciding = i
+			return res, nil
+		}
+		undo = append(undo, done{prev, wrote})
+	}
+	res.Allowed = true
+	for i, d := range res.Decisions {
+		res.Delay = max(res.Delay, d.Delay)
+		if res.Deciding < 0 {
+			res.Deciding = i
+			continue
+		}
+		b := res.Decisions[res.Deciding]
+		if d.Remaining < b.Remaining || d.Remaining == b.Remaining && d.Reset > b.Reset {
+			res.Deciding = i
+		}
+	}
+	return res, nil
+}
