@@ -53,6 +53,12 @@ var (
 	wasmOnce  sync.Once
 	wasmBytes []byte
 	wasmErr   error
+	// wasmVM is compiled once per test binary and shared by the scenarios
+	// (compiling the 5 MB module is most of a scenario's cost). Each
+	// scenario still gets a fresh plugin context (proxy_on_context_create
+	// of the root context replaces it in the guest) and a fresh host
+	// emulator, so no state crosses scenarios.
+	wasmVM types.VMContext
 	// proxytest's emulator is process-global: one harness at a time.
 	hostMu sync.Mutex
 )
@@ -109,13 +115,15 @@ func startHarness(t testing.TB, mode, config string) (*harness, bool) {
 		clock = h.fake.read
 		vm = NewVMContext()
 	case "wasm":
-		w, err := proxytest.NewWasmVMContext(loadWasm(t))
-		if err != nil {
-			hostMu.Unlock()
-			t.Fatalf("load wasm: %v", err)
+		if wasmVM == nil {
+			w, err := proxytest.NewWasmVMContext(loadWasm(t))
+			if err != nil {
+				hostMu.Unlock()
+				t.Fatalf("load wasm: %v", err)
+			}
+			wasmVM = w
 		}
-		t.Cleanup(func() { _ = w.Close() })
-		vm = w
+		vm = wasmVM
 	default:
 		hostMu.Unlock()
 		t.Fatalf("unknown mode %q", mode)

@@ -48,6 +48,14 @@ type httpContext struct {
 	onEnd []func(h *httpContext, now time.Time)
 	// cb is the circuit breaker admission of the request, if any.
 	cb *cbHold
+	// bh is the bulkhead place of the request, if any.
+	bh *bhHold
+	// budget is the caller's remaining budget at arrival (deadline).
+	budget    time.Duration
+	hasBudget bool
+	// retryGranted retries were reserved in the budget at retryAt.
+	retryGranted int
+	retryAt      time.Time
 	// capture: the response body is being buffered for the stale cache.
 	capture     bool
 	contentType string

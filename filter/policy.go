@@ -43,6 +43,13 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 		cfg:    pc,
 		m:      p.m.forPolicy(ns, pc.Name),
 	}
+	if pc.Fault != nil {
+		s, err := newFaultStage(p, ns, pol, pc.Fault)
+		if err != nil {
+			return nil, err
+		}
+		pol.stages = append(pol.stages, s)
+	}
 	if pc.RateLimit != nil {
 		s, err := newRateLimitStage(p, ns, pol, pc.RateLimit)
 		if err != nil {
@@ -59,6 +66,13 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 		pol.stages = append(pol.stages, s)
 		pol.outcome = append(pol.outcome, func(h *httpContext, o outcome, now time.Time) { s.onOutcome(h, o, now) })
 		pol.failureOn = &pc.CircuitBreaker.FailureOn
+	}
+	if pc.Bulkhead != nil {
+		s, err := newBulkheadStage(p, ns, pol, pc.Bulkhead)
+		if err != nil {
+			return nil, err
+		}
+		pol.stages = append(pol.stages, s)
 	}
 	if fb := pc.Fallback; fb != nil {
 		pol.fallbackServed = p.m.counter(ns + "." + pc.Name + ".fallback.served_total")

@@ -45,7 +45,7 @@ func TestScenariosBreaker(t *testing.T) {
 		{
 			name: "opens on failure rate, rejects with 503 and headers while open",
 			config: `{"policies": [{"name": "svc", "circuit_breaker": {
-				"window": {"type": "count", "size": 10}, "minimum_calls": 4, "failure_rate_threshold": 0.5, "open_duration": "1h"}}]}`,
+				"window": {"type": "count", "size": 10}, "minimum_calls": 4, "failure_rate_threshold": 0.5, "open_duration": "5m"}}]}`,
 			run: func(t *testing.T, h *harness) {
 				call(t, h, "200")
 				call(t, h, "500")
@@ -72,7 +72,7 @@ func TestScenariosBreaker(t *testing.T) {
 			name: "failure_on statuses, reset and connect failure from response flags",
 			config: `{"policies": [{"name": "svc", "circuit_breaker": {
 				"window": {"type": "count", "size": 10}, "minimum_calls": 3, "failure_rate_threshold": 1.0,
-				"failure_on": {"statuses": [418]}, "open_duration": "1h"}}]}`,
+				"failure_on": {"statuses": [418]}, "open_duration": "5m"}}]}`,
 			run: func(t *testing.T, h *harness) {
 				call(t, h, "500") // not in statuses
 				call(t, h, "418")
@@ -82,8 +82,8 @@ func TestScenariosBreaker(t *testing.T) {
 			},
 		},
 		{
-			name: "opens on consecutive failures",
-			config: `{"policies": [{"name": "svc", "circuit_breaker": {"consecutive_failures": 3, "open_duration": "1h"}}]}`,
+			name:   "opens on consecutive failures",
+			config: `{"policies": [{"name": "svc", "circuit_breaker": {"consecutive_failures": 3, "open_duration": "5m"}}]}`,
 			run: func(t *testing.T, h *harness) {
 				call(t, h, "500")
 				call(t, h, "500")
@@ -98,7 +98,7 @@ func TestScenariosBreaker(t *testing.T) {
 		{
 			name: "opens on slow calls",
 			config: `{"policies": [{"name": "svc", "circuit_breaker": {"window": {"type": "count", "size": 4},
-				"minimum_calls": 4, "slow_call_duration": "50ms", "slow_call_rate_threshold": 0.5, "open_duration": "1h"}}]}`,
+				"minimum_calls": 4, "slow_call_duration": "50ms", "slow_call_rate_threshold": 0.5, "open_duration": "5m"}}]}`,
 			run: func(t *testing.T, h *harness) {
 				call(t, h, "200")
 				call(t, h, "200")
@@ -115,7 +115,7 @@ func TestScenariosBreaker(t *testing.T) {
 			},
 		},
 		{
-			name: "half-open: exactly one probe; success closes",
+			name:   "half-open: exactly one probe; success closes",
 			config: `{"policies": [{"name": "svc", "circuit_breaker": {"consecutive_failures": 1, "open_duration": "1s"}}]}`,
 			run: func(t *testing.T, h *harness) {
 				call(t, h, "500")
@@ -154,7 +154,7 @@ func TestScenariosBreaker(t *testing.T) {
 			},
 		},
 		{
-			name: "a probe whose stream ends without a response does not close the breaker",
+			name:   "a probe whose stream ends without a response does not close the breaker",
 			config: `{"policies": [{"name": "svc", "circuit_breaker": {"consecutive_failures": 1, "open_duration": "1s"}}]}`,
 			run: func(t *testing.T, h *harness) {
 				call(t, h, "500")
@@ -173,8 +173,8 @@ func TestScenariosBreaker(t *testing.T) {
 			},
 		},
 		{
-			name: "observe mode never rejects",
-			config: `{"policies": [{"name": "svc", "circuit_breaker": {"consecutive_failures": 1, "open_duration": "1h", "mode": "observe"}}]}`,
+			name:   "observe mode never rejects",
+			config: `{"policies": [{"name": "svc", "circuit_breaker": {"consecutive_failures": 1, "open_duration": "5m", "mode": "observe"}}]}`,
 			run: func(t *testing.T, h *harness) {
 				call(t, h, "500")
 				for i := 0; i < 3; i++ {
@@ -198,8 +198,8 @@ func TestScenariosBreaker(t *testing.T) {
 			},
 		},
 		{
-			name: "keyed breakers are independent",
-			config: `{"policies": [{"name": "svc", "circuit_breaker": {"key": ["header:x-backend"], "consecutive_failures": 1, "open_duration": "1h"}}]}`,
+			name:   "keyed breakers are independent",
+			config: `{"policies": [{"name": "svc", "circuit_breaker": {"key": ["header:x-backend"], "consecutive_failures": 1, "open_duration": "5m"}}]}`,
 			run: func(t *testing.T, h *harness) {
 				call(t, h, "500", "x-backend", "a")
 				expectOpen(t, h.request("GET", "/", "x-backend", "a"))
@@ -209,7 +209,7 @@ func TestScenariosBreaker(t *testing.T) {
 		{
 			name: "fallback: static body for circuit_open, upstream_failure replaced",
 			config: `{"policies": [{"name": "svc",
-				"circuit_breaker": {"consecutive_failures": 2, "open_duration": "1h"},
+				"circuit_breaker": {"consecutive_failures": 2, "open_duration": "5m"},
 				"fallback": {"on": ["circuit_open", "upstream_failure"], "status": 200,
 					"headers": {"content-type": "application/json"}, "body": "{\"degraded\":true}"}}]}`,
 			run: func(t *testing.T, h *harness) {
@@ -226,7 +226,7 @@ func TestScenariosBreaker(t *testing.T) {
 				call(t, h, "500")
 				y := h.request("GET", "/")
 				if y.status() != 200 || string(y.local().Data) != `{"degraded":true}` || y.localHeader("x-breakwater-reason") != "circuit_open" {
-					t.Fatalf("circuit_open fallback: %d %q", y.status(), y.local())
+					t.Fatalf("circuit_open fallback: %d %+v", y.status(), y.local())
 				}
 				if n := h.counter("breakwater.svc.fallback.served_total"); n != 4 {
 					t.Fatalf("fallback.served_total %d, want 4", n)
@@ -236,7 +236,7 @@ func TestScenariosBreaker(t *testing.T) {
 		{
 			name: "fallback: stale response served while young, then expired",
 			config: `{"policies": [{"name": "svc",
-				"circuit_breaker": {"consecutive_failures": 1, "open_duration": "1h"},
+				"circuit_breaker": {"consecutive_failures": 1, "open_duration": "5m"},
 				"fallback": {"on": ["circuit_open"], "body": "static", "stale": {"max_age": "2s", "max_body_bytes": 64}}}]}`,
 			run: func(t *testing.T, h *harness) {
 				x := h.request("GET", "/items?page=1")

@@ -16,22 +16,13 @@ var NotImplemented = map[string]bool{
 	"rate_limit.algorithm.fixed_window":   true,
 	"rate_limit.algorithm.sliding_window": true,
 	"rate_limit.algorithm.leaky_bucket":   true,
-	"rate_limit.tier":                     true,
 	"rate_limit.scope.global":             true,
 	"rate_limit.failure_mode.local":       true,
-	"rate_limit.headers":                  true,
-	"circuit_breaker":                     true,
-	"circuit_breaker.window.time":         true,
-	"bulkhead":                            true,
-	"bulkhead.queue":                      true,
 	"retry":                               true,
 	"retry.budget":                        true,
 	"timeout":                             true,
 	"timeout.deadline":                    true,
 	"timeout.adaptive":                    true,
-	"fallback":                            true,
-	"fallback.stale":                      true,
-	"fault":                               true,
 }
 
 // featureKeys is every key the gate knows, in the order it checks them

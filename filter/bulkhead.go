@@ -1,0 +1,144 @@
+package filter
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/breakwater/breakwater/filter/config"
+	"github.com/breakwater/breakwater/patterns/bulkhead"
+)
+
+// bulkheadStage enforces bulkhead: at most max_concurrent requests of a key
+// in flight across all workers, with a bounded FIFO queue whose waiters are
+// paused and polled from the tick (so a waiter is admitted at most one tick
+// period, 10ms, after a slot frees, on whichever worker it waits).
+//
+// A slot is released exactly once, whatever ends the stream: response,
+// reset, a local reply by a later stage (undo) or the end of a paused
+// stream. Held leases are renewed from the tick before they expire, so a
+// long stream keeps its slot; a lease whose worker vanished expires after
+// lease_ttl and is reclaimed by the next request without its cooperation.
+type bulkheadStage struct {
+	p      *pluginContext
+	pol    *policy
+	cfg    *config.Bulkhead
+	b      *bulkhead.Bulkhead
+	active gauge
+	queued gauge
+	// held are the leases of this worker, renewed from the tick.
+	held map[*bhHold]struct{}
+}
+
+// bhHold is a request's place in the bulkhead: queued, then holding a lease.
+type bhHold struct {
+	key      string
+	id       uint64
+	queuedAt time.Time
+	waiting  bool
+	lease    bulkhead.Lease
+	holding  bool
+}
+
+func newBulkheadStage(p *pluginContext, ns string, pol *policy, c *config.Bulkhead) (*bulkheadStage, error) {
+	s := bulkhead.Settings{MaxConcurrent: c.MaxConcurrent, LeaseTTL: c.LeaseTTL}
+	if c.Queue != nil {
+		s.QueueSize, s.MaxWait = c.Queue.MaxSize, c.Queue.MaxWait
+	}
+	b := bulkhead.New(pol.prefix+"/bh", c.MaxKeys, s)
+	if err := b.Err(); err != nil {
+		return nil, fmt.Errorf("bulkhead: %w", err)
+	}
+	base := ns + "." + pol.name + ".bulkhead."
+	st := &bulkheadStage{p: p, pol: pol, cfg: c, b: b,
+		active: p.m.gauge(base + "active"), queued: p.m.gauge(base + "queued"),
+		held: map[*bhHold]struct{}{}}
+	pol.ticks = append(pol.ticks, st.renew)
+	return st, nil
+}
+
+func (s *bulkheadStage) onRequest(h *httpContext, now time.Time) verdict {
+	hold := &bhHold{key: h.req.key(s.cfg.Key), id: s.p.rnd.Uint64() | 1}
+	lease, ok, err := s.b.Acquire(s.p.st, hold.key, hold.id, now)
+	if err != nil {
+		logLimited("breakwater: %s: bulkhead state unavailable, request admitted: %v", s.pol.name, err)
+		return pass
+	}
+	if ok {
+		s.hold(h, hold, lease)
+		return pass
+	}
+	if s.cfg.Queue == nil {
+		return h.reject(now, config.ReasonBulkheadFull, nil)
+	}
+	if _, ok, err := s.b.Enqueue(s.p.st, hold.key, hold.id, now); err != nil || !ok {
+		return h.reject(now, config.ReasonBulkheadFull, nil)
+	}
+	hold.waiting, hold.queuedAt = true, now
+	s.queued.add(1)
+	h.bh = hold
+	h.onEnd = append(h.onEnd, func(_ *httpContext, now time.Time) { s.leaveQueue(hold, now) })
+	s.p.waiting.add(h, now) // polled from the next tick
+	return wait
+}
+
+// wake polls the queue for a waiting request (from the tick).
+func (s *bulkheadStage) wake(h *httpContext, now time.Time) {
+	hold := h.bh
+	lease, ok, err := s.b.TryAdmitQueued(s.p.st, hold.key, hold.id, now)
+	switch {
+	case ok:
+		hold.waiting = false
+		s.queued.add(-1)
+		s.hold(h, hold, lease)
+		h.resume(now)
+	case errors.Is(err, bulkhead.ErrNotQueued) || now.Sub(hold.queuedAt) >= s.cfg.Queue.MaxWait:
+		s.leaveQueue(hold, now)
+		h.reject(now, config.ReasonBulkheadFull, nil)
+	default: // still waiting (or a transient store error): poll again next tick
+		s.p.waiting.add(h, now)
+	}
+}
+
+func (s *bulkheadStage) leaveQueue(hold *bhHold, now time.Time) {
+	if !hold.waiting {
+		return
+	}
+	hold.waiting = false
+	s.queued.add(-1)
+	_ = s.b.Dequeue(s.p.st, hold.key, hold.id, now)
+}
+
+func (s *bulkheadStage) hold(h *httpContext, hold *bhHold, lease bulkhead.Lease) {
+	hold.lease, hold.holding = lease, true
+	s.held[hold] = struct{}{}
+	s.active.add(1)
+	release := func(now time.Time) { s.release(hold, now) }
+	h.undo = append(h.undo, release)
+	h.onEnd = append(h.onEnd, func(_ *httpContext, now time.Time) { release(now) })
+}
+
+// release gives the slot back, once.
+func (s *bulkheadStage) release(hold *bhHold, now time.Time) {
+	if !hold.holding {
+		return
+	}
+	hold.holding = false
+	delete(s.held, hold)
+	s.active.add(-1)
+	if _, err := s.b.Release(s.p.st, hold.key, hold.lease, now); err != nil {
+		logLimited("breakwater: %s: bulkhead release failed (the lease expires after lease_ttl): %v", s.pol.name, err)
+	}
+}
+
+// renew extends the leases of this worker's long streams before they expire.
+func (s *bulkheadStage) renew(now time.Time) {
+	ttl := s.b.Settings().LeaseTTL
+	for hold := range s.held {
+		if hold.lease.Expires.Sub(now) < ttl/2 {
+			if err := s.b.Renew(s.p.st, hold.key, hold.lease, now); err == nil {
+				hold.lease.Expires = now.Add(ttl)
+			}
+		}
+	}
+}

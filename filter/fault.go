@@ -1,0 +1,57 @@
+package filter
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/breakwater/breakwater/filter/config"
+	"github.com/breakwater/breakwater/patterns/fault"
+)
+
+// faultStage injects failures for game days: an abort (local reply with
+// fault.abort.status, reason fault_abort) or a delay (the request is paused
+// and resumed from the tick). With only_with_header, only requests carrying
+// that header are touched. The draw comes from the plugin's random source.
+type faultStage struct {
+	p       *pluginContext
+	cfg     *config.Fault
+	s       fault.Settings
+	aborted counter
+	delayed counter
+}
+
+func newFaultStage(p *pluginContext, ns string, pol *policy, c *config.Fault) (*faultStage, error) {
+	var s fault.Settings
+	if c.Abort != nil {
+		s.AbortPercent, s.AbortStatus = c.Abort.Percent, c.Abort.Status
+	}
+	if c.Delay != nil {
+		s.DelayPercent, s.Delay = c.Delay.Percent, c.Delay.Duration
+	}
+	s, err := s.Normalize()
+	if err != nil {
+		return nil, fmt.Errorf("fault: %w", err)
+	}
+	base := ns + "." + pol.name + ".fault."
+	return &faultStage{p: p, cfg: c, s: s,
+		aborted: p.m.counter(base + "aborted_total"), delayed: p.m.counter(base + "delayed_total")}, nil
+}
+
+func (s *faultStage) onRequest(h *httpContext, now time.Time) verdict {
+	if s.cfg.OnlyWithHeader != "" {
+		if _, ok := h.req.header(s.cfg.OnlyWithHeader); !ok {
+			return pass
+		}
+	}
+	abort, delay := fault.Decide(s.s, s.p.rnd)
+	if abort {
+		s.aborted.inc(1)
+		return h.reject(now, config.ReasonFaultAbort, nil)
+	}
+	if delay > 0 {
+		s.delayed.inc(1)
+		s.p.waiting.add(h, now.Add(delay))
+		return wait
+	}
+	return pass
+}
