@@ -114,4 +114,3 @@ func (s Settings) Normalize() (Settings, error) {
 	}
 	return s, nil
 }
-
