@@ -1,0 +1,331 @@
+package retry
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/breakwater/breakwater/patterns/store"
+)
+
+// The sliding second is Buckets buckets of BucketWidth.
+const (
+	Buckets     = 10
+	BucketWidth = 100 * time.Millisecond
+)
+
+// Defaults applied by Normalize to the zero Settings.
+const (
+	DefaultRatio        = 0.2
+	DefaultMinPerSecond = 5
+	// MaxRatio and MaxMinPerSecond bound the settings.
+	MaxRatio        = 1000
+	MaxMinPerSecond = 1_000_000
+)
+
+// ErrInvalid is wrapped by every error Normalize returns.
+var ErrInvalid = errors.New("retry: invalid budget settings")
+
+// Settings of a retry budget.
+type Settings struct {
+	// Ratio of retries to requests allowed over the sliding second, in
+	// [0, MaxRatio].
+	Ratio float64
+	// MinPerSecond retries allowed over the sliding second whatever the
+	// request count, in [0, MaxMinPerSecond].
+	MinPerSecond int
+}
+
+// Normalize returns s with defaults applied, or an error wrapping
+// ErrInvalid. The zero value (both fields 0, which would allow no retry at
+// all) becomes {DefaultRatio, DefaultMinPerSecond}; one zero field alone is
+// kept as zero.
+func (s Settings) Normalize() (Settings, error) {
+	if s.Ratio == 0 && s.MinPerSecond == 0 {
+		return Settings{Ratio: DefaultRatio, MinPerSecond: DefaultMinPerSecond}, nil
+	}
+	if math.IsNaN(s.Ratio) || s.Ratio < 0 || s.Ratio > MaxRatio {
+		return s, fmt.Errorf("%w: ratio must be in [0,%d], got %v", ErrInvalid, MaxRatio, s.Ratio)
+	}
+	if s.MinPerSecond < 0 || s.MinPerSecond > MaxMinPerSecond {
+		return s, fmt.Errorf("%w: min_per_second must be in [0,%d], got %d", ErrInvalid, MaxMinPerSecond, s.MinPerSecond)
+	}
+	return s, nil
+}
+
+// Budget is the retry budget of one store key, shared by every worker that
+// uses the same key. It holds only its settings and is safe for concurrent
+// use.
+type Budget struct {
+	key string
+	s   Settings
+	err error
+}
+
+// NewBudget returns the budget kept at store key key. s is normalized here;
+// if it is invalid every method returns the Normalize error (see Err).
+func NewBudget(key string, s Settings) *Budget {
+	ns, err := s.Normalize()
+	return &Budget{key: key, s: ns, err: err}
+}
+
+// Err is the error of the settings given to NewBudget, nil when valid.
+func (b *Budget) Err() error { return b.err }
+
+// Settings returns the normalized settings.
+func (b *Budget) Settings() Settings { return b.s }
+
+// RecordRequest counts one request (not a retry) at now.
+func (b *Budget) RecordRequest(st store.Store, now time.Time) error {
+	return b.update(st, now, func(w *window, e int64) bool {
+		w.addRequest(e)
+		return true
+	})
+}
+
+// TryRetry reserves up to n retries at now and returns how many it granted
+// (0..n): as many as keep the retries of the window within
+// floor(Ratio × requests of the window + MinPerSecond). Granted retries are
+// counted at once (reserved); give back the unused ones with Refund. On
+// error nothing was reserved and granted is 0.
+func (b *Budget) TryRetry(st store.Store, now time.Time, n int) (int, error) {
+	if n <= 0 {
+		return 0, b.err
+	}
+	var granted int
+	err := b.update(st, now, func(w *window, e int64) bool {
+		granted = w.grant(e, n, b.s)
+		return granted > 0
+	})
+	if err != nil {
+		return 0, err
+	}
+	return granted, nil
+}
+
+// RequestRetries is RecordRequest followed by TryRetry(n), in one store
+// round trip: the request counts before its own retries are granted. n <= 0
+// only records the request.
+func (b *Budget) RequestRetries(st store.Store, now time.Time, n int) (int, error) {
+	var granted int
+	err := b.update(st, now, func(w *window, e int64) bool {
+		w.addRequest(e)
+		granted = 0
+		if n > 0 {
+			granted = w.grant(e, n, b.s)
+		}
+		return true
+	})
+	if err != nil {
+		return 0, err
+	}
+	return granted, nil
+}
+
+// Refund gives back n retries reserved by a TryRetry (or RequestRetries)
+// made at grantedAt, typically granted − performed once the response tells
+// how many retries were performed. The retries are taken off the bucket they
+// were reserved in if it is still in the window at now; once it has slid
+// out there is nothing to give back.
+func (b *Budget) Refund(st store.Store, grantedAt, now time.Time, n int) error {
+	if n <= 0 {
+		return b.err
+	}
+	eg := epochOf(grantedAt)
+	return b.update(st, now, func(w *window, e int64) bool {
+		return w.refund(eg, n)
+	})
+}
+
+// Charge counts n retries performed at now that were not reserved through
+// TryRetry (no bound is checked: they happened).
+func (b *Budget) Charge(st store.Store, now time.Time, n int) error {
+	if n <= 0 {
+		return b.err
+	}
+	return b.update(st, now, func(w *window, e int64) bool {
+		w.addRetries(e, n)
+		return true
+	})
+}
+
+// Usage returns the requests and retries counted in the window at now,
+// and the retries still available (a read; nothing is written).
+func (b *Budget) Usage(st store.Store, now time.Time) (requests, retries, available int, err error) {
+	if b.err != nil {
+		return 0, 0, 0, b.err
+	}
+	cur, _, err := st.Get(b.key)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return 0, 0, 0, err
+	}
+	w := decode(cur)
+	e := epochOf(now)
+	w.advance(e)
+	req, ret := w.sums()
+	return int(req), int(ret), max(0, w.allowance(b.s)-int(ret)), nil
+}
+
+func (b *Budget) update(st store.Store, now time.Time, fn func(w *window, e int64) bool) error {
+	if b.err != nil {
+		return b.err
+	}
+	e := epochOf(now)
+	return store.Update(st, b.key, func(cur []byte) ([]byte, bool, error) {
+		w := decode(cur)
+		moved := w.advance(e)
+		if !fn(&w, e) && !moved {
+			return nil, false, nil
+		}
+		return w.encode(), true, nil
+	})
+}
+
+// epochOf is the index of the bucket-width interval holding t.
+func epochOf(t time.Time) int64 {
+	ns := t.UnixNano()
+	e := ns / int64(BucketWidth)
+	if ns%int64(BucketWidth) < 0 {
+		e--
+	}
+	return e
+}
+
+// window is the decoded record: bucket i holds the counts of the epoch e in
+// (head-Buckets, head] with e mod Buckets == i.
+type window struct {
+	head              int64
+	requests, retries [Buckets]uint32
+}
+
+const (
+	version   = 1
+	recordLen = 1 + 8 + Buckets*8
+)
+
+// decode returns the window in b; nil, short or corrupt input is a fresh
+// (empty) window.
+func decode(b []byte) window {
+	w, ok := decodeStrict(b)
+	if !ok {
+		return window{}
+	}
+	return w
+}
+
+func decodeStrict(b []byte) (window, bool) {
+	var w window
+	if len(b) != recordLen || b[0] != version {
+		return w, false
+	}
+	w.head = int64(binary.LittleEndian.Uint64(b[1:]))
+	p := b[9:]
+	for i := range Buckets {
+		w.requests[i] = binary.LittleEndian.Uint32(p)
+		w.retries[i] = binary.LittleEndian.Uint32(p[4:])
+		p = p[8:]
+	}
+	return w, true
+}
+
+func (w *window) encode() []byte {
+	b := make([]byte, 9, recordLen)
+	b[0] = version
+	binary.LittleEndian.PutUint64(b[1:], uint64(w.head))
+	for i := range Buckets {
+		b = binary.LittleEndian.AppendUint32(b, w.requests[i])
+		b = binary.LittleEndian.AppendUint32(b, w.retries[i])
+	}
+	return b
+}
+
+func slot(e int64) int {
+	i := int(e % Buckets)
+	if i < 0 {
+		i += Buckets
+	}
+	return i
+}
+
+// advance moves the head to e if e is newer, clearing the buckets of the
+// epochs that enter the window, and reports whether it moved. A fresh
+// record (head 0) takes e.
+func (w *window) advance(e int64) bool {
+	if e <= w.head {
+		return false
+	}
+	if e-w.head >= Buckets {
+		w.requests, w.retries = [Buckets]uint32{}, [Buckets]uint32{}
+	} else {
+		for x := w.head + 1; x <= e; x++ {
+			w.requests[slot(x)], w.retries[slot(x)] = 0, 0
+		}
+	}
+	w.head = e
+	return true
+}
+
+func (w *window) inWindow(e int64) bool { return e <= w.head && e > w.head-Buckets }
+
+func sat(a uint32, n int) uint32 {
+	s := uint64(a) + uint64(n)
+	if s > math.MaxUint32 {
+		return math.MaxUint32
+	}
+	return uint32(s)
+}
+
+// addRequest counts a request of epoch e; a request older than the window
+// (a clock more than a second behind the newest writer) is not counted.
+func (w *window) addRequest(e int64) {
+	if w.inWindow(e) {
+		w.requests[slot(e)] = sat(w.requests[slot(e)], 1)
+	}
+}
+
+// addRetries counts n retries of epoch e; retries older than the window are
+// counted in the newest bucket (never lost).
+func (w *window) addRetries(e int64, n int) {
+	if !w.inWindow(e) {
+		e = w.head
+	}
+	w.retries[slot(e)] = sat(w.retries[slot(e)], n)
+}
+
+func (w *window) sums() (req, ret uint64) {
+	for i := range Buckets {
+		req += uint64(w.requests[i])
+		ret += uint64(w.retries[i])
+	}
+	return req, ret
+}
+
+// allowance is floor(Ratio × requests + MinPerSecond) over the window.
+func (w *window) allowance(s Settings) int {
+	req, _ := w.sums()
+	a := math.Floor(s.Ratio*float64(req) + float64(s.MinPerSecond) + 1e-9)
+	if a > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return int(a)
+}
+
+func (w *window) grant(e int64, n int, s Settings) int {
+	_, ret := w.sums()
+	g := min(int64(n), int64(w.allowance(s))-int64(ret))
+	if g <= 0 {
+		return 0
+	}
+	w.addRetries(e, int(g))
+	return int(g)
+}
+
+func (w *window) refund(e int64, n int) bool {
+	if !w.inWindow(e) || w.retries[slot(e)] == 0 {
+		return false
+	}
+	w.retries[slot(e)] -= uint32(min(int64(n), int64(w.retries[slot(e)])))
+	return true
+}
