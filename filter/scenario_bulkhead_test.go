@@ -164,7 +164,7 @@ func TestScenariosFault(t *testing.T) {
 			},
 		},
 		{
-			name:   "only_with_header gates the fault; 0 percent never aborts",
+			name: "only_with_header gates the fault; 0 percent never aborts",
 			config: `{"policies": [{"name": "never", "match": {"path_prefix": "/never"}, "fault": {"abort": {"percent": 0}}},
 				{"name": "svc", "fault": {"abort": {"percent": 100}, "only_with_header": "x-breakwater-fault"}}]}`,
 			run: func(t *testing.T, h *harness) {
