@@ -139,6 +139,12 @@ func (q *params) refund(dst, st []byte, t int64, n uint64) []byte {
 // refill adds the whole tokens earned since last (capped at the burst: the
 // fraction of a token is then dropped and last is t).
 func (q *params) refill(last vt, w uint64, t int64) (vt, uint64) {
+	if w >= q.b { // already full: time spent full earns nothing
+		if last.less(vt{ns: t}) {
+			last = vt{ns: t}
+		}
+		return last, q.b
+	}
 	if k := q.accrued(last, t); k > 0 {
 		if k >= q.b-w {
 			return vt{ns: t}, q.b
