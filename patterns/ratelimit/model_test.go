@@ -94,7 +94,7 @@ type refLeaky struct {
 	r, p, b, md int64
 	tat         *big.Rat
 	departures  []int64 // of admitted requests of 1, in admission order, in 1/R ns
-	dirty       bool       // a refund of other than the last admission happened
+	dirty       bool    // a refund of other than the last admission happened
 }
 
 func newRefLeaky(s Settings) *refLeaky {
