@@ -1,0 +1,143 @@
+// Package rls is the codec of envoyproxy/ratelimit's HTTP endpoint
+// (POST /json): the RateLimitRequest the filter sends and the
+// RateLimitResponse it reads back, in protobuf's JSON mapping. Pure Go, no
+// host: the filter calls it around proxy_http_call, tests and the fuzzer
+// call it directly.
+//
+// Request: {"domain": D, "descriptors": [{"entries": [{"key": K, "value": V}]}], "hitsAddend": N}.
+// Response (HTTP 200 when OK, 429 when OVER_LIMIT, 500 when UNKNOWN):
+// {"overallCode": "OK"|"OVER_LIMIT", "statuses": [{"code": ..., "currentLimit":
+// {"requestsPerUnit": N, "unit": "SECOND"|"MINUTE"|"HOUR"|"DAY"|...},
+// "limitRemaining": N, "durationUntilReset": "12s"}, ...]}, one status per
+// descriptor in request order. Absent fields are zero (protobuf JSON omits
+// zero values).
+package rls
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Entry is one descriptor entry.
+type Entry struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+type descriptor struct {
+	Entries []Entry `json:"entries"`
+}
+
+type request struct {
+	Domain      string       `json:"domain"`
+	Descriptors []descriptor `json:"descriptors"`
+	HitsAddend  uint32       `json:"hitsAddend,omitempty"`
+}
+
+// EncodeRequest renders the request body for domain with one descriptor per
+// element of descriptors; hits is the number of hits the request counts for
+// (0 lets the service count 1).
+func EncodeRequest(domain string, descriptors [][]Entry, hits uint32) []byte {
+	r := request{Domain: domain, HitsAddend: hits, Descriptors: make([]descriptor, len(descriptors))}
+	for i, d := range descriptors {
+		r.Descriptors[i].Entries = d
+	}
+	b, _ := json.Marshal(r) // strings and numbers only: cannot fail
+	return b
+}
+
+// Codes of the service.
+const (
+	CodeOK        = "OK"
+	CodeOverLimit = "OVER_LIMIT"
+)
+
+// Status is the answer for one descriptor.
+type Status struct {
+	Code string
+	// Limit is currentLimit.requestsPerUnit (0 when the descriptor has no limit).
+	Limit int64
+	// Unit is currentLimit.unit ("SECOND", "MINUTE", ...).
+	Unit      string
+	Remaining int64
+	// Reset is durationUntilReset.
+	Reset time.Duration
+}
+
+// Response is a decoded RateLimitResponse.
+type Response struct {
+	Overall  string
+	Statuses []Status
+}
+
+// OverLimit says whether the service rejects the request.
+func (r *Response) OverLimit() bool { return r.Overall == CodeOverLimit }
+
+type wireStatus struct {
+	Code         string `json:"code"`
+	CurrentLimit *struct {
+		RequestsPerUnit int64  `json:"requestsPerUnit"`
+		Unit            string `json:"unit"`
+	} `json:"currentLimit"`
+	LimitRemaining     int64  `json:"limitRemaining"`
+	DurationUntilReset string `json:"durationUntilReset"`
+}
+
+type wireResponse struct {
+	OverallCode string       `json:"overallCode"`
+	Statuses    []wireStatus `json:"statuses"`
+}
+
+// ErrBadResponse wraps every decoding error.
+var ErrBadResponse = errors.New("rls: bad response")
+
+// MaxStatuses bounds the statuses read from one response.
+const MaxStatuses = 64
+
+// DecodeResponse decodes a response body. The overall code must be OK or
+// OVER_LIMIT; anything else (UNKNOWN, missing, not JSON) is an error, which
+// the filter treats as a failure of the service.
+func DecodeResponse(body []byte) (Response, error) {
+	var w wireResponse
+	if err := json.Unmarshal(body, &w); err != nil {
+		return Response{}, fmt.Errorf("%w: %v", ErrBadResponse, err)
+	}
+	if w.OverallCode != CodeOK && w.OverallCode != CodeOverLimit {
+		return Response{}, fmt.Errorf("%w: overall code %q", ErrBadResponse, w.OverallCode)
+	}
+	if len(w.Statuses) > MaxStatuses {
+		return Response{}, fmt.Errorf("%w: %d statuses", ErrBadResponse, len(w.Statuses))
+	}
+	r := Response{Overall: w.OverallCode, Statuses: make([]Status, len(w.Statuses))}
+	for i, s := range w.Statuses {
+		st := Status{Code: s.Code, Remaining: max(s.LimitRemaining, 0)}
+		if s.CurrentLimit != nil {
+			st.Limit, st.Unit = max(s.CurrentLimit.RequestsPerUnit, 0), s.CurrentLimit.Unit
+		}
+		if s.DurationUntilReset != "" {
+			d, err := parseDuration(s.DurationUntilReset)
+			if err != nil {
+				return Response{}, fmt.Errorf("%w: statuses[%d].durationUntilReset: %v", ErrBadResponse, i, err)
+			}
+			st.Reset = d
+		}
+		r.Statuses[i] = st
+	}
+	return r, nil
+}
+
+// parseDuration reads protobuf's JSON duration: decimal seconds with an "s"
+// suffix ("12s", "0.250s").
+func parseDuration(s string) (time.Duration, error) {
+	if !strings.HasSuffix(s, "s") || strings.HasPrefix(s, "-") {
+		return 0, fmt.Errorf("duration %q", s)
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("duration %q", s)
+	}
+	return d, nil
+}
