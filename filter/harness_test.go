@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -224,15 +225,6 @@ func (x *exchange) forwarded() bool {
 	return x.local() == nil && x.h.host.GetCurrentHttpStreamAction(x.id) == types.ActionContinue
 }
 
-func get(hs [][2]string, name string) string {
-	for _, kv := range hs {
-		if strings.EqualFold(kv[0], name) {
-			return kv[1]
-		}
-	}
-	return ""
-}
-
 func (h *harness) counter(name string) uint64 {
 	v, err := h.host.GetCounterMetric(name)
 	if err != nil {
@@ -240,3 +232,5 @@ func (h *harness) counter(name string) uint64 {
 	}
 	return v
 }
+
+func sprintf(format string, a ...any) string { return fmt.Sprintf(format, a...) }

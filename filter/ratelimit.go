@@ -13,10 +13,17 @@ import (
 // (ratelimit.AllowAll admits in order and refunds on rejection).
 type rateLimitStage struct {
 	p       *pluginContext
+	pol     *policy
 	cfg     *config.RateLimit
 	limits  []*limitRT
 	checks  []ratelimit.Check // reused per request (a VM is single-threaded)
 	headers bool
+	// global are the limits decided by the rate limit service: one call
+	// per request carries all their descriptors.
+	global      []*limitRT
+	svc         *config.RateLimitService
+	callTimeout uint32 // milliseconds
+	svcFailures counter
 }
 
 type limitRT struct {
@@ -36,21 +43,29 @@ func settingsOf(alg config.Algorithm, r config.Rate) (ratelimit.Settings, error)
 }
 
 func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.RateLimit) (*rateLimitStage, error) {
-	s := &rateLimitStage{p: p, cfg: rc, headers: rc.Headers}
+	s := &rateLimitStage{p: p, pol: pol, cfg: rc, headers: rc.Headers, svc: rc.Service}
+	if rc.Service != nil {
+		s.callTimeout = uint32(max(rc.Service.Timeout/time.Millisecond, 1))
+		s.svcFailures = p.m.counter(ns + "." + pol.name + ".rate_limit.service_failures_total")
+	}
 	for _, lc := range rc.Limits {
+		l := &limitRT{
+			cfg:     lc,
+			limited: p.m.counter(ns + "." + pol.name + ".rate_limit." + lc.Name + ".limited_total"),
+		}
 		if lc.Scope == config.ScopeGlobal {
-			continue // decided by the rate limit service (not built here yet: config.Load refuses it)
+			s.global = append(s.global, l)
+			if rc.Service.FailureMode != config.FailLocal {
+				continue
+			}
+			// failure_mode local: the limit's own parameters decide when the service cannot.
 		}
 		st, err := settingsOf(lc.Algorithm, lc.Rate)
 		if err != nil {
 			return nil, err
 		}
-		l := &limitRT{
-			cfg:      lc,
-			lim:      ratelimit.NewLimiter(pol.prefix+"/rl/"+lc.Name, lc.MaxKeys),
-			settings: st,
-			limited:  p.m.counter(ns + "." + pol.name + ".rate_limit." + lc.Name + ".limited_total"),
-		}
+		l.lim = ratelimit.NewLimiter(pol.prefix+"/rl/"+lc.Name, lc.MaxKeys)
+		l.settings = st
 		if lc.Tier != nil {
 			l.tiers = map[string]ratelimit.Settings{}
 			for name, r := range lc.Tier.Limits {
@@ -61,58 +76,105 @@ func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.Rate
 				l.tiers[name] = ts
 			}
 		}
-		s.limits = append(s.limits, l)
+		if lc.Scope != config.ScopeGlobal {
+			s.limits = append(s.limits, l)
+		}
 	}
-	s.checks = make([]ratelimit.Check, len(s.limits))
+	s.checks = make([]ratelimit.Check, max(len(s.limits), len(s.global)))
 	return s, nil
 }
 
 func (s *rateLimitStage) onRequest(h *httpContext, now time.Time) verdict {
-	for i, l := range s.limits {
+	res, v := s.admit(h, now, s.limits)
+	if v != pass {
+		return v
+	}
+	if len(s.global) > 0 {
+		return s.callService(h, now, res.Delay)
+	}
+	return s.shape(h, now, res.Delay)
+}
+
+// admit applies the local limits ls (all or nothing) and keeps the headers
+// of the most restrictive one.
+func (s *rateLimitStage) admit(h *httpContext, now time.Time, ls []*limitRT) (ratelimit.Result, verdict) {
+	if len(ls) == 0 {
+		return ratelimit.Result{Allowed: true}, pass
+	}
+	checks := s.checks[:len(ls)]
+	for i, l := range ls {
 		st := l.settings
 		if l.tiers != nil {
 			if ts, ok := l.tiers[h.req.part(l.cfg.Tier.From)]; ok {
 				st = ts
 			}
 		}
-		s.checks[i] = ratelimit.Check{Limiter: l.lim, Key: h.req.key(l.cfg.Key), Settings: st}
+		checks[i] = ratelimit.Check{Limiter: l.lim, Key: h.req.key(l.cfg.Key), Settings: st}
 	}
-	res, err := ratelimit.AllowAll(s.p.st, now, 1, s.checks)
+	res, err := ratelimit.AllowAll(s.p.st, now, 1, checks)
 	if err != nil {
 		// Shared data failed or stayed contended: fail open, say so.
 		logLimited("breakwater: %s: rate limit state unavailable, request admitted: %v", h.pol.name, err)
-		return pass
+		return ratelimit.Result{Allowed: true}, pass
 	}
 	if !res.Allowed {
 		d := res.Decisions[res.Deciding]
-		s.limits[res.Deciding].limited.inc(1)
-		var extra [][2]string
-		if s.headers {
-			extra = append(rlHeaders(d), [2]string{"retry-after", ceilSeconds(max(d.RetryAfter, time.Second))})
-		}
-		return h.reject(now, config.ReasonRateLimited, extra)
+		ls[res.Deciding].limited.inc(1)
+		return res, s.rejectWith(h, now, rlHeaders(d), d.RetryAfter)
 	}
-	checks := append([]ratelimit.Check(nil), s.checks...)
+	kept := append([]ratelimit.Check(nil), checks...)
 	h.undo = append(h.undo, func(now time.Time) {
-		for _, c := range checks {
+		for _, c := range kept {
 			_ = c.Limiter.Refund(s.p.st, c.Key, c.Settings, now, 1)
 		}
 	})
 	if s.headers && len(res.Decisions) > 0 {
-		h.respHeaders = append(h.respHeaders, rlHeaders(res.Decisions[res.Deciding])...)
+		h.setRateHeaders(rlHeaders(res.Decisions[res.Deciding]))
 	}
-	if res.Delay > 0 {
-		// leaky_bucket shaping: paused, resumed by the tick when due.
-		s.p.waiting.add(h, now.Add(res.Delay))
+	return res, pass
+}
+
+func (s *rateLimitStage) rejectWith(h *httpContext, now time.Time, hdrs [][2]string, retryAfter time.Duration) verdict {
+	var extra [][2]string
+	if s.headers {
+		extra = append(hdrs, [2]string{"retry-after", ceilSeconds(max(retryAfter, time.Second))})
+	}
+	return h.reject(now, config.ReasonRateLimited, extra)
+}
+
+// shape pauses a request that leaky_bucket delays; the tick resumes it.
+func (s *rateLimitStage) shape(h *httpContext, now time.Time, delay time.Duration) verdict {
+	if delay > 0 {
+		s.p.waiting.add(h, now.Add(delay))
 		return wait
 	}
 	return pass
 }
 
+// rlHeaders are the RateLimit-* headers of a decision.
 func rlHeaders(d ratelimit.Decision) [][2]string {
 	return [][2]string{
 		{"ratelimit-limit", strconv.FormatInt(d.Limit, 10)},
 		{"ratelimit-remaining", strconv.FormatInt(max(d.Remaining, 0), 10)},
 		{"ratelimit-reset", ceilSeconds(d.Reset)},
 	}
+}
+
+// setRateHeaders keeps the RateLimit-* headers of the most restrictive limit
+// seen so far for the request (fewest remaining).
+func (h *httpContext) setRateHeaders(hs [][2]string) {
+	if h.respHeaders != nil && remainingOf(h.respHeaders) <= remainingOf(hs) {
+		return
+	}
+	h.respHeaders = hs
+}
+
+func remainingOf(hs [][2]string) int64 {
+	for _, kv := range hs {
+		if kv[0] == "ratelimit-remaining" {
+			n, _ := strconv.ParseInt(kv[1], 10, 64)
+			return n
+		}
+	}
+	return 1 << 62
 }

@@ -75,3 +75,13 @@ func property(path string) string {
 	}
 	return string(v)
 }
+
+// get returns the first value of name in a header list ("" when absent).
+func get(hs [][2]string, name string) string {
+	for _, kv := range hs {
+		if strings.EqualFold(kv[0], name) {
+			return kv[1]
+		}
+	}
+	return ""
+}

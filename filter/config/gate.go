@@ -16,8 +16,6 @@ var NotImplemented = map[string]bool{
 	"rate_limit.algorithm.fixed_window":   true,
 	"rate_limit.algorithm.sliding_window": true,
 	"rate_limit.algorithm.leaky_bucket":   true,
-	"rate_limit.scope.global":             true,
-	"rate_limit.failure_mode.local":       true,
 	"retry":                               true,
 	"retry.budget":                        true,
 	"timeout":                             true,
