@@ -229,6 +229,13 @@ func (b *Bulkhead) Queued(st store.Store, key string, now time.Time) (int, error
 	return len(r.waiters), err
 }
 
+// Counts returns both gauges, live leases and live waiters of key at now,
+// in one read.
+func (b *Bulkhead) Counts(st store.Store, key string, now time.Time) (active, queued int, err error) {
+	r, err := b.read(st, key, now)
+	return len(r.leases), len(r.waiters), err
+}
+
 // Enqueue appends waiter to the FIFO queue of key and returns its position
 // (0 = head). ok is false when the queue is full (or there is no queue):
 // the request is to be rejected as bulkhead_full. Enqueue of a waiter

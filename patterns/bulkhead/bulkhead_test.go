@@ -104,6 +104,9 @@ func runSteps(t *testing.T, b *Bulkhead, st store.Store, steps []step) {
 		}
 		a, err1 := b.Active(st, "k", now)
 		q, err2 := b.Queued(st, "k", now)
+		if ca, cq, err := b.Counts(st, "k", now); err != nil || ca != a || cq != q {
+			t.Errorf("step %d: Counts %d %d %v, Active/Queued %d %d", i, ca, cq, err, a, q)
+		}
 		if err1 != nil || err2 != nil || a != s.active || q != s.queued {
 			t.Errorf("step %d (t=%dms %s %d, %s): active %d queued %d (%v %v), want %d %d", i, s.ms, s.op, s.id, s.comment, a, q, err1, err2, s.active, s.queued)
 		}

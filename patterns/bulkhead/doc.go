@@ -40,8 +40,8 @@
 // at most one more per waiter ahead that polls late), or it expires at
 // MaxWait and is rejected (bulkhead_full).
 //
-// Active and Queued count live leases and waiters at now (a read, no
-// write), so the gauges bulkhead.active and bulkhead.queued are exact at
+// Active, Queued and Counts count live leases and waiters at now (a read,
+// no write), so the gauges bulkhead.active and bulkhead.queued are exact at
 // the instant they are read.
 //
 // # Zero value
@@ -64,7 +64,15 @@
 // operation did nothing: an Acquire did not acquire, a Release did not
 // release (the permit then comes back at its expiry; the caller may retry).
 // Instants are the caller's (never the clock); workers' clocks should agree
-// to well within LeaseTTL and MaxWait.
+// to well within LeaseTTL and MaxWait. Like every store key, a table set is
+// created with an unconditional write: two workers creating the same set in
+// the same instant can lose one update (e.g. one lease, admitting one
+// request too many until it ends), once in the life of the set.
+//
+// Round trips: Acquire, Release, Renew, Enqueue, TryAdmitQueued and Dequeue
+// are one Get and one Set each (more on CAS conflicts; a refused Acquire,
+// and a poll that does not admit when WaiterTTL = MaxWait, write nothing).
+// Active, Queued and Counts are one Get.
 //
 // # Memory
 //
