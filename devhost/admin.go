@@ -61,4 +61,3 @@ func (h *Host) ownStats() []ownStat {
 	}
 	return out
 }
-

@@ -411,11 +411,11 @@ type instKey struct{}
 
 // guestFuncs are the module's exports the host calls (nil when not exported).
 type guestFuncs struct {
-	initialize, malloc                                              api.Function
-	onContextCreate, onVMStart, onConfigure, onDone, onDelete       api.Function
-	onTick, onQueueReady, onHTTPCallResponse, onLog                 api.Function
-	onRequestHeaders, onRequestBody, onRequestTrailers              api.Function
-	onResponseHeaders, onResponseBody, onResponseTrailers           api.Function
+	initialize, malloc                                        api.Function
+	onContextCreate, onVMStart, onConfigure, onDone, onDelete api.Function
+	onTick, onQueueReady, onHTTPCallResponse, onLog           api.Function
+	onRequestHeaders, onRequestBody, onRequestTrailers        api.Function
+	onResponseHeaders, onResponseBody, onResponseTrailers     api.Function
 }
 
 // instance is one module instance of a worker. All fields are guarded by the

@@ -102,7 +102,7 @@ func HostFunctions() []string {
 	return out
 }
 
-func unimplemented(*instance, api.Module, []uint64) Status  { return StatusUnimplemented }
+func unimplemented(*instance, api.Module, []uint64) Status { return StatusUnimplemented }
 func notAGrpcToken(*instance, api.Module, []uint64) Status { return StatusBadArgument }
 
 func (h *Host) instantiateEnv() error {
