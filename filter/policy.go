@@ -50,6 +50,9 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 		}
 		pol.stages = append(pol.stages, s)
 	}
+	if pc.Timeout != nil && pc.Timeout.Deadline != nil {
+		pol.stages = append(pol.stages, &deadlineStage{cfg: pc.Timeout.Deadline})
+	}
 	if pc.RateLimit != nil {
 		s, err := newRateLimitStage(p, ns, pol, pc.RateLimit)
 		if err != nil {
@@ -73,6 +76,16 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 			return nil, err
 		}
 		pol.stages = append(pol.stages, s)
+	}
+	if pc.Retry != nil || pc.Timeout != nil {
+		s, err := newDirectiveStage(p, ns, pol, pc)
+		if err != nil {
+			return nil, err
+		}
+		pol.stages = append(pol.stages, s)
+		if s.budget != nil || s.adaptive != nil {
+			pol.outcome = append(pol.outcome, func(h *httpContext, o outcome, now time.Time) { s.onOutcome(h, o, now) })
+		}
 	}
 	if fb := pc.Fallback; fb != nil {
 		pol.fallbackServed = p.m.counter(ns + "." + pc.Name + ".fallback.served_total")

@@ -16,11 +16,6 @@ var NotImplemented = map[string]bool{
 	"rate_limit.algorithm.fixed_window":   true,
 	"rate_limit.algorithm.sliding_window": true,
 	"rate_limit.algorithm.leaky_bucket":   true,
-	"retry":                               true,
-	"retry.budget":                        true,
-	"timeout":                             true,
-	"timeout.deadline":                    true,
-	"timeout.adaptive":                    true,
 }
 
 // featureKeys is every key the gate knows, in the order it checks them

@@ -1,0 +1,222 @@
+package filter
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+
+	"github.com/breakwater/breakwater/filter/config"
+	"github.com/breakwater/breakwater/patterns/retry"
+	"github.com/breakwater/breakwater/patterns/timeout"
+)
+
+// deadlineStage is the early check of timeout.deadline: the caller's
+// remaining budget (x-envoy-expected-rq-timeout-ms, else grpc-timeout) is
+// read when the request arrives; below min_remaining the request is
+// rejected at once with 504 deadline_exceeded, without calling upstream.
+type deadlineStage struct {
+	cfg *config.Deadline
+}
+
+// callerBudget reads the caller's remaining budget from the request.
+func callerBudget(r *requestInfo) (time.Duration, bool) {
+	if v, ok := r.header("x-envoy-expected-rq-timeout-ms"); ok {
+		if d, err := timeout.ParseExpectedMs(v); err == nil {
+			return d, true
+		}
+	}
+	if v, ok := r.header("grpc-timeout"); ok {
+		if d, err := timeout.ParseGRPCTimeout(v); err == nil {
+			return d, true
+		}
+	}
+	return 0, false
+}
+
+func (s *deadlineStage) onRequest(h *httpContext, now time.Time) verdict {
+	d, ok := callerBudget(&h.req)
+	if !ok {
+		return pass
+	}
+	h.budget, h.hasBudget = d, true
+	if d < s.cfg.MinRemaining || d <= 0 {
+		return h.reject(now, config.ReasonDeadlineExceeded, nil)
+	}
+	return pass
+}
+
+// directiveStage is the last stage: it writes the router directives on the
+// request as it goes upstream.
+//
+//   - timeout: x-envoy-upstream-rq-timeout-ms = min(configured or adaptive
+//     timeout, caller budget left), the budget measured from the request's
+//     arrival; with deadline.propagate the same value is passed on in
+//     x-envoy-expected-rq-timeout-ms. timeout.effective_ms records it.
+//   - retry: x-envoy-max-retries (0 for methods not listed, while the
+//     policy's breaker is not closed, or over the retry budget),
+//     x-envoy-retry-on, x-envoy-retriable-status-codes and
+//     x-envoy-upstream-rq-per-try-timeout-ms.
+type directiveStage struct {
+	p   *pluginContext
+	pol *policy
+
+	tcfg      *config.Timeout
+	adaptive  *timeout.Adaptive
+	latKey    string // shared-data key of the latency estimator
+	effective histogram
+
+	rcfg      *config.Retry
+	budget    *retry.Budget
+	exhausted counter
+	retryOn   string
+	codes     string
+}
+
+func newDirectiveStage(p *pluginContext, ns string, pol *policy, pc *config.Policy) (*directiveStage, error) {
+	s := &directiveStage{p: p, pol: pol, tcfg: pc.Timeout, rcfg: pc.Retry}
+	base := ns + "." + pol.name + "."
+	if t := pc.Timeout; t != nil {
+		s.effective = p.m.histogram(base + "timeout.effective_ms")
+		if a := t.Adaptive; a != nil {
+			ad, err := timeout.Adaptive{Quantile: a.Quantile, Multiplier: a.Multiplier, Extra: a.Extra,
+				Min: a.Min, Max: a.Max, MinSamples: a.MinSamples}.Normalize()
+			if err != nil {
+				return nil, fmt.Errorf("timeout.adaptive: %w", err)
+			}
+			s.adaptive, s.latKey = &ad, pol.prefix+"/lat"
+		}
+	}
+	if r := pc.Retry; r != nil {
+		s.exhausted = p.m.counter(base + "retry.budget_exhausted_total")
+		s.retryOn = strings.Join(r.RetryOn, ",")
+		codes := make([]string, len(r.RetriableStatusCodes))
+		for i, c := range r.RetriableStatusCodes {
+			codes[i] = strconv.Itoa(c)
+		}
+		s.codes = strings.Join(codes, ",")
+		if b := r.Budget; b != nil {
+			s.budget = retry.NewBudget(pol.prefix+"/retry", retry.Settings{Ratio: b.Ratio, MinPerSecond: b.MinPerSecond})
+			if err := s.budget.Err(); err != nil {
+				return nil, fmt.Errorf("retry.budget: %w", err)
+			}
+		}
+	}
+	return s, nil
+}
+
+func ms(d time.Duration) string {
+	return strconv.FormatInt(int64((d+time.Millisecond-1)/time.Millisecond), 10)
+}
+
+func (s *directiveStage) onRequest(h *httpContext, now time.Time) verdict {
+	if t := s.tcfg; t != nil && !s.setTimeout(h, t, now) {
+		return h.reject(now, config.ReasonDeadlineExceeded, nil)
+	}
+	if r := s.rcfg; r != nil {
+		s.setRetries(h, r, now)
+	}
+	return pass
+}
+
+// setTimeout writes the timeout directives; false means the caller's budget
+// ran out while the request waited (queue, shaping) and it must be rejected.
+func (s *directiveStage) setTimeout(h *httpContext, t *config.Timeout, now time.Time) bool {
+	d := t.Request
+	if s.adaptive != nil {
+		if ad, _, err := s.adaptive.Timeout(s.p.st, s.latKey, t.Request, now); err == nil {
+			d = ad
+		}
+	}
+	if h.hasBudget && t.Deadline != nil {
+		left := timeout.Remaining(h.budget, h.arrived, now)
+		d = timeout.Effective(d, left, true)
+		if left < t.Deadline.MinRemaining || left <= 0 {
+			return false
+		}
+	}
+	if d <= 0 {
+		return true
+	}
+	_ = proxywasm.ReplaceHttpRequestHeader("x-envoy-upstream-rq-timeout-ms", ms(d))
+	if t.Deadline != nil && t.Deadline.Propagate {
+		_ = proxywasm.ReplaceHttpRequestHeader("x-envoy-expected-rq-timeout-ms", ms(d))
+	}
+	s.effective.record(uint64(d / time.Millisecond))
+	return true
+}
+
+func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Time) {
+	want := 0
+	if slices.Contains(r.Methods, h.req.method) {
+		want = r.MaxRetries
+	}
+	granted := want
+	if want > 0 && h.cb != nil && (h.cb.tok.Probe || h.cb.tok.WouldReject) {
+		// The breaker is not closed: a probe or an observed would-be rejection gets no retries.
+		granted = 0
+		s.exhausted.inc(1)
+	} else if s.budget != nil {
+		g, err := s.budget.RequestRetries(s.p.st, now, want)
+		if err != nil {
+			logLimited("breakwater: %s: retry budget unavailable, no retries granted: %v", s.pol.name, err)
+			g = 0
+		}
+		if g < want {
+			s.exhausted.inc(1)
+		}
+		granted = g
+		if g > 0 {
+			h.retryGranted, h.retryAt = g, now
+		}
+	}
+	_ = proxywasm.ReplaceHttpRequestHeader("x-envoy-max-retries", strconv.Itoa(granted))
+	if granted > 0 {
+		_ = proxywasm.ReplaceHttpRequestHeader("x-envoy-retry-on", s.retryOn)
+		if s.codes != "" {
+			_ = proxywasm.ReplaceHttpRequestHeader("x-envoy-retriable-status-codes", s.codes)
+		}
+		if r.PerTryTimeout > 0 {
+			_ = proxywasm.ReplaceHttpRequestHeader("x-envoy-upstream-rq-per-try-timeout-ms", ms(r.PerTryTimeout))
+		}
+	}
+}
+
+// attempts reads how many upstream attempts the router made: the
+// x-envoy-attempt-count response header (Envoy adds it when the route sets
+// include_attempt_count_in_response, as envoy/envoy.yaml does), else the
+// upstream.request_attempt_count property; 1 when neither is there.
+func attempts() int {
+	if v, err := proxywasm.GetHttpResponseHeader("x-envoy-attempt-count"); err == nil {
+		if n, err := strconv.Atoi(v); err == nil && n >= 1 {
+			return n
+		}
+	}
+	if v, err := proxywasm.GetProperty([]string{"upstream", "request_attempt_count"}); err == nil && len(v) == 8 {
+		if n := int(binary.LittleEndian.Uint64(v)); n >= 1 {
+			return n
+		}
+	}
+	return 1
+}
+
+// onOutcome gives back the retries granted but not performed, and feeds the
+// adaptive timeout with the latency of successful calls.
+func (s *directiveStage) onOutcome(h *httpContext, o outcome, now time.Time) {
+	if h.retryGranted > 0 {
+		performed := attempts() - 1
+		if unused := h.retryGranted - performed; unused > 0 {
+			_ = s.budget.Refund(s.p.st, h.retryAt, now, unused)
+		} else if unused < 0 {
+			_ = s.budget.Charge(s.p.st, now, -unused)
+		}
+		h.retryGranted = 0
+	}
+	if s.adaptive != nil && !failed(s.pol.failureOn, o) && o.status > 0 {
+		_ = s.adaptive.Observe(s.p.st, s.latKey, now.Sub(h.arrived), now)
+	}
+}
