@@ -4,6 +4,8 @@ GO ?= go
 TOOLS := $(CURDIR)/.tools/bin
 STATICCHECK_VERSION := v0.8.2
 BENCHSTAT_VERSION := v0.0.0-20260709024250-82a0b07e230d
+# envoyproxy/ratelimit (the global rate limit service the tests run for real)
+RATELIMIT_VERSION := v1.4.1-0.20260122083618-3fb702589d36
 WASM := dist/breakwater.wasm
 FUZZTIME ?= 60s
 
@@ -15,7 +17,7 @@ help: ## list the targets
 build: ## build dist/breakwater.wasm (standard Go, wasip1, c-shared, through the SDK bridge)
 	@scripts/build-wasm.sh $(WASM)
 
-test: build ## run every test: patterns, filter (native and .wasm), ABI conformance, deployment files
+test: build tools ## run every test: patterns, filter (native and .wasm), ABI, real ratelimit service, e2e, deployment files
 	$(GO) test -count=1 ./...
 	cd envoy && $(GO) test -count=1 ./...
 
@@ -31,8 +33,12 @@ check: tools ## gofmt, go vet, staticcheck, go mod tidy leaves no diff
 	cd bench && $(GO) vet ./...
 	cd envoy && $(GO) vet ./...
 
-tools: ## install the pinned tools into .tools/bin
+tools: ## install what the tests need: redis-server (Debian), pinned Go tools into .tools/bin
+	@command -v redis-server >/dev/null || { echo "installing redis-server"; \
+	  (apt-get update -qq && apt-get install -y -qq redis-server) >/dev/null || { echo "apt-get install redis-server failed (are you root?)"; exit 1; }; }
 	@mkdir -p $(TOOLS)
+	@test -x $(TOOLS)/service_cmd || { echo "installing envoyproxy/ratelimit $(RATELIMIT_VERSION)"; \
+	  GOBIN=$(TOOLS) $(GO) install github.com/envoyproxy/ratelimit/src/service_cmd@$(RATELIMIT_VERSION); }
 	@test -x $(TOOLS)/staticcheck || GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	@test -x $(TOOLS)/benchstat || GOBIN=$(TOOLS) $(GO) install golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION)
 
