@@ -336,6 +336,10 @@ func (p *parser) methods(o object, key string) ([]string, bool) {
 		p.failf(path, "must not be empty")
 		return nil, false
 	}
+	if len(elems) > maxListLen {
+		p.failf(path, "at most %d methods, got %d", maxListLen, len(elems))
+		return nil, false
+	}
 	out := make([]string, 0, len(elems))
 	for i, e := range elems {
 		ep := index(path, i)
@@ -355,6 +359,11 @@ func (p *parser) methods(o object, key string) ([]string, bool) {
 	}
 	return out, true
 }
+
+// maxListLen bounds the lists whose entries are checked against each
+// other (methods, match.headers, fallback.headers): real configurations
+// hold a handful, and the bound keeps the checks cheap on any input.
+const maxListLen = 64
 
 // keyParts reads a "key" array: nil when absent or empty.
 func (p *parser) keyParts(o object, key string) []KeyPart {

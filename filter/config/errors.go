@@ -5,8 +5,9 @@ package config
 //
 // Path uses dots for object keys and [i] for array elements, relative to the
 // document root, e.g. "policies[1].circuit_breaker.failure_rate_threshold".
-// An object key that is not made of [A-Za-z0-9_-] is written quoted in
-// brackets, e.g. `fallback.headers["x y"]`. The root itself is "$".
+// An object key that is not made of [A-Za-z0-9_-], or is longer than 64
+// bytes, is written quoted in brackets and cut to 64 bytes, e.g.
+// `fallback.headers["x y"]`. The root itself is "$".
 type Error struct {
 	Path   string
 	Reason string
@@ -19,7 +20,7 @@ func (e *Error) Error() string {
 
 // field is the path of key inside the object at parent.
 func field(parent, key string) string {
-	simple := key != ""
+	simple := key != "" && len(key) <= 64
 	for i := 0; i < len(key); i++ {
 		c := key[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {

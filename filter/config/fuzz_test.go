@@ -38,7 +38,7 @@ func FuzzParseConfig(f *testing.F) {
 			if strings.ContainsAny(line, "\r\n") {
 				t.Fatalf("error is not one line: %q", line)
 			}
-			if len(line) > 2048 {
+			if len(line) > 4096 {
 				t.Fatalf("error line of %d bytes", len(line))
 			}
 			if _, again := parse(data); again == nil || again.Error() != line {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -21,6 +22,17 @@ func rl(limits string, extra ...string) string {
 }
 
 const svc = `"service":{"cluster":"rls","domain":"d"}`
+
+func manyHeaders(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"h%d":"v"`, i)
+	}
+	return b.String()
+}
 
 type invalidCase struct {
 	name string
@@ -53,6 +65,8 @@ var invalidCases = []invalidCase{
 	{"invalid utf8", "{\"namespace\":\"\xff\"}", `$: not valid UTF-8`},
 	{"too deep", `{"x":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`, `x` + strings.Repeat("[0]", 31) + `: nested deeper than 32 levels`},
 	{"too large", `{"namespace":"` + strings.Repeat("a", MaxDocumentBytes) + `"}`, `$: document too large: 4194320 bytes, at most 4194304`},
+	{"too many values", `{"x":[` + strings.Repeat("0,", MaxValues) + `0]}`, `x[99998]: document has more than 100000 JSON values`},
+	{"long key", `{"` + strings.Repeat("k", 100) + `":1}`, `["` + strings.Repeat("k", 64) + `..."]: unknown key`},
 	{"unknown top key", `{"polices":[]}`, `polices: unknown key (did you mean "policies"?)`},
 	{"unknown far key", `{"zzz":1,"policies":[]}`, `zzz: unknown key`},
 	{"null namespace", `{"namespace":null,"policies":[]}`, `namespace: must be a string, got null`},
@@ -88,6 +102,7 @@ var invalidCases = []invalidCase{
 	{"methods empty", pol(`"match":{"methods":[]}`), `policies[0].match.methods: must not be empty`},
 	{"methods dup", pol(`"match":{"methods":["GET","get"]}`), `policies[0].match.methods[1]: duplicate method "GET"`},
 	{"methods bad", pol(`"match":{"methods":["G T"]}`), `policies[0].match.methods[0]: must be an HTTP method, got "G T"`},
+	{"methods many", pol(`"match":{"methods":["A0"` + strings.Repeat(`,"A"`, 64) + `]}`), `policies[0].match.methods: at most 64 methods, got 65`},
 	{"methods number", pol(`"match":{"methods":[1]}`), `policies[0].match.methods[0]: must be a string, got number`},
 	{"methods string", pol(`"match":{"methods":"GET"}`), `policies[0].match.methods: must be an array, got string`},
 	{"authority empty", pol(`"match":{"authority":""}`), `policies[0].match.authority: must not be empty`},
@@ -99,6 +114,7 @@ var invalidCases = []invalidCase{
 	{"header no name", pol(`"match":{"headers":[{"exact":"a"}]}`), `policies[0].match.headers[0].name: required`},
 	{"header bad name", pol(`"match":{"headers":[{"name":"x y","exact":"a"}]}`), `policies[0].match.headers[0].name: must be a header name (an RFC 9110 token, at most 256 bytes), got "x y"`},
 	{"header value crlf", pol(`"match":{"headers":[{"name":"x","exact":"a\r\nb"}]}`), `policies[0].match.headers[0].exact: must not contain CR, LF or NUL, got "a\r\nb"`},
+	{"headers many", pol(`"match":{"headers":[` + strings.Repeat(`{"name":"x","present":true},`, 64) + `{"name":"x","present":true}]}`), `policies[0].match.headers: at most 64 header conditions, got 65`},
 	{"header unknown", pol(`"match":{"headers":[{"name":"x","regex":"a"}]}`), `policies[0].match.headers[0].regex: unknown key`},
 	{"match unknown", pol(`"match":{"path":"/a"}`), `policies[0].match.path: unknown key`},
 
@@ -266,6 +282,7 @@ var invalidCases = []invalidCase{
 	{"fb header number", pol(`"circuit_breaker":{},"fallback":{"on":["circuit_open"],"headers":{"a":1}}`), `policies[0].fallback.headers.a: must be a string, got number`},
 	{"fb header crlf", pol(`"circuit_breaker":{},"fallback":{"on":["circuit_open"],"headers":{"a":"x\ny"}}`), `policies[0].fallback.headers.a: must not contain CR, LF or NUL`},
 	{"fb header name", pol(`"circuit_breaker":{},"fallback":{"on":["circuit_open"],"headers":{"a b":"x"}}`), `policies[0].fallback.headers["a b"]: must be a header name (an RFC 9110 token, at most 256 bytes), got "a b"`},
+	{"fb headers many", pol(`"circuit_breaker":{},"fallback":{"on":["circuit_open"],"headers":{` + manyHeaders(65) + `}}`), `policies[0].fallback.headers: at most 64 headers, got 65`},
 	{"fb headers array", pol(`"circuit_breaker":{},"fallback":{"on":["circuit_open"],"headers":[]}`), `policies[0].fallback.headers: must be an object, got array`},
 	{"fb body number", pol(`"circuit_breaker":{},"fallback":{"on":["circuit_open"],"body":1}`), `policies[0].fallback.body: must be a string, got number`},
 	{"fb stale empty", pol(`"circuit_breaker":{},"fallback":{"on":["circuit_open"],"stale":{}}`), `policies[0].fallback.stale.max_age: required`},

@@ -15,6 +15,12 @@ import (
 // costing more than a few megabytes of memory at plugin start.
 const MaxDocumentBytes = 4 << 20
 
+// MaxValues bounds the number of JSON values (objects, arrays, strings,
+// numbers, booleans, nulls) in a document, so that the tree built from a
+// hostile document of small values stays a few megabytes. Real
+// configurations hold a few hundred.
+const MaxValues = 100_000
+
 // MaxDepth bounds the nesting of arrays and objects. The deepest place in
 // the contract (policies[].rate_limit.limits[].tier.limits.NAME.requests) is
 // at depth 9.
@@ -84,7 +90,8 @@ func parseDocument(data []byte) (*jvalue, *Error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	root, err := readValue(dec, data, "", 0)
+	r := &reader{dec: dec, data: data}
+	root, err := r.readValue("", 0)
 	if err != nil {
 		return nil, err
 	}
@@ -134,10 +141,22 @@ func position(data []byte, off int64) string {
 	return "line " + strconv.Itoa(line) + ", column " + strconv.FormatInt(col, 10)
 }
 
-func readValue(dec *json.Decoder, data []byte, path string, depth int) (*jvalue, *Error) {
+// reader is the state of one document read.
+type reader struct {
+	dec    *json.Decoder
+	data   []byte
+	values int
+}
+
+func (r *reader) readValue(path string, depth int) (*jvalue, *Error) {
+	dec := r.dec
+	r.values++
+	if r.values > MaxValues {
+		return nil, &Error{displayPath(path), "document has more than " + strconv.Itoa(MaxValues) + " JSON values"}
+	}
 	tok, err := dec.Token()
 	if err != nil {
-		return nil, syntaxError(path, data, err)
+		return nil, syntaxError(path, r.data, err)
 	}
 	switch t := tok.(type) {
 	case nil:
@@ -159,7 +178,7 @@ func readValue(dec *json.Decoder, data []byte, path string, depth int) (*jvalue,
 			for dec.More() {
 				kt, err := dec.Token()
 				if err != nil {
-					return nil, syntaxError(path, data, err)
+					return nil, syntaxError(path, r.data, err)
 				}
 				key, ok := kt.(string)
 				if !ok { // not reachable: the decoder only yields strings as keys
@@ -170,7 +189,7 @@ func readValue(dec *json.Decoder, data []byte, path string, depth int) (*jvalue,
 					return nil, &Error{kp, "duplicate key"}
 				}
 				seen[key] = true
-				fv, ferr := readValue(dec, data, kp, depth+1)
+				fv, ferr := r.readValue(kp, depth+1)
 				if ferr != nil {
 					return nil, ferr
 				}
@@ -178,27 +197,27 @@ func readValue(dec *json.Decoder, data []byte, path string, depth int) (*jvalue,
 				v.fields = append(v.fields, fv)
 			}
 			if _, err := dec.Token(); err != nil {
-				return nil, syntaxError(path, data, err)
+				return nil, syntaxError(path, r.data, err)
 			}
 			return v, nil
 		case '[':
 			v := &jvalue{kind: jArray}
 			for dec.More() {
-				ev, eerr := readValue(dec, data, index(path, len(v.elems)), depth+1)
+				ev, eerr := r.readValue(index(path, len(v.elems)), depth+1)
 				if eerr != nil {
 					return nil, eerr
 				}
 				v.elems = append(v.elems, ev)
 			}
 			if _, err := dec.Token(); err != nil {
-				return nil, syntaxError(path, data, err)
+				return nil, syntaxError(path, r.data, err)
 			}
 			return v, nil
 		}
 	}
 	// A closing delimiter where a value is expected: the decoder reports
 	// these as syntax errors, so this is a safety net.
-	return nil, &Error{displayPath(path), "invalid JSON at " + position(data, dec.InputOffset())}
+	return nil, &Error{displayPath(path), "invalid JSON at " + position(r.data, dec.InputOffset())}
 }
 
 // quote renders s for an error message: Go-quoted (one line whatever s

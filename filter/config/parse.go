@@ -299,6 +299,9 @@ func (p *parser) match(o object) *Match {
 		if len(elems) == 0 {
 			p.failf(path, "must not be empty")
 		}
+		if len(elems) > maxListLen {
+			p.failf(path, "at most %d header conditions, got %d", maxListLen, len(elems))
+		}
 		for i, e := range elems {
 			if hm, ok := p.headerMatch(e, index(path, i)); ok {
 				m.Headers = append(m.Headers, hm)
@@ -916,6 +919,10 @@ func (p *parser) fallback(o object) *Fallback {
 	}
 	p.status(o, "status", &f.Status)
 	if h, ok := p.sub(o, "headers"); ok {
+		if len(h.v.keys) > maxListLen {
+			p.failf(h.path, "at most %d headers, got %d", maxListLen, len(h.v.keys))
+			return nil
+		}
 		for i, name := range h.v.keys {
 			hp := field(h.path, name)
 			n, ok := p.headerName(hp, name)
