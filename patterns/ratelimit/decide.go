@@ -251,12 +251,12 @@ func (q *params) fixedWindow(dst, st []byte, t int64, n uint64) (Decision, []byt
 	switch {
 	case n > q.r:
 		d.RetryAfter = Never
+	case n == 0:
+		d.Allowed = true
 	case count <= q.r-n:
 		d.Allowed = true
-		if n > 0 {
-			count += n
-			next = appendFixed(dst, end, count)
-		}
+		count += n
+		next = appendFixed(dst, end, count)
 	default:
 		d.RetryAfter = time.Duration(end - t)
 	}
@@ -289,11 +289,11 @@ func (q *params) loadRing(st []byte, t int64) (ring, bool) {
 	// The sub-window length changed (a tier with another per): every old
 	// sub-window that may still overlap the counted span is merged,
 	// conservatively, into the newest sub-window it may reach.
-	r := ring{start: max(cur, (old.start+old.sw-1)/sw*sw), sw: sw}
+	r := ring{start: max(cur, min(old.start+old.sw-1, maxStateTime)/sw*sw), sw: sw}
 	oldest := cur - SubWindows*sw
 	for i, c := range old.c {
 		if old.start-int64(i)*old.sw+old.sw > oldest {
-			r.c[0] = satAdd(r.c[0], c)
+			r.c[0] = min(satAdd(r.c[0], c), maxStateCount)
 		}
 	}
 	return r, true
@@ -312,13 +312,13 @@ func (q *params) slidingWindow(dst, st []byte, t int64, n uint64) (Decision, []b
 	switch {
 	case n > q.r:
 		d.RetryAfter = Never
+	case n == 0:
+		d.Allowed = true
 	case total <= q.r-n:
 		d.Allowed = true
-		if n > 0 {
-			total += n
-			r.c[0] += n
-			next = appendSliding(dst, &r)
-		}
+		total += n
+		r.c[0] += n
+		next = appendSliding(dst, &r)
 	default:
 		// Sub-window i stops counting at start + (SubWindows+1-i)×sw; drop
 		// the oldest until n fits.
