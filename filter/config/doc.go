@@ -158,9 +158,9 @@
 //
 // so nothing configured is ever silently ignored. The keys, and when a
 // configuration uses each, are listed with featureKeys in gate.go; the team
-// deletes a key from NotImplemented when its enforcement lands. Note that
-// rate_limit.headers defaults to true, so until "rate_limit.headers" is
-// removed a rate limit needs "headers": false to pass Load.
+// deletes a key from NotImplemented when its enforcement lands. A
+// feature on by default counts as used: while "rate_limit.headers" is
+// gated, a rate limit needs "headers": false to pass Load.
 //
 // Concurrency: Parse and Load are safe for concurrent use; a *Config is
 // read-only after Parse (its methods do not modify it). NotImplemented is
