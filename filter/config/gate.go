@@ -11,12 +11,7 @@ import "strconv"
 // Always implemented (no key): namespace, policies, name, match, key
 // parts, and rate_limit with algorithm token_bucket and scope local
 // (limits, name, key, requests, per, burst, max_keys, status).
-var NotImplemented = map[string]bool{
-	"rate_limit.algorithm.gcra":           true,
-	"rate_limit.algorithm.fixed_window":   true,
-	"rate_limit.algorithm.sliding_window": true,
-	"rate_limit.algorithm.leaky_bucket":   true,
-}
+var NotImplemented = map[string]bool{}
 
 // featureKeys is every key the gate knows, in the order it checks them
 // within a policy. A feature is in use when:
