@@ -13,8 +13,12 @@ type Error struct {
 	Reason string
 }
 
-// Error renders the single log line: "breakwater: config: <path>: <reason>".
+// Error renders the single log line: "breakwater: config: <path>: <reason>"
+// ("breakwater: config: <reason>" when Path is empty, as from ParseKeyPart).
 func (e *Error) Error() string {
+	if e.Path == "" {
+		return "breakwater: config: " + e.Reason
+	}
 	return "breakwater: config: " + e.Path + ": " + e.Reason
 }
 

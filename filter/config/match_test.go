@@ -128,7 +128,7 @@ func TestKeyPartSyntax(t *testing.T) {
 		"const:", "const:a\tb", "Path", "path ", "query:x", ":path", "header:x\n"} {
 		if _, err := ParseKeyPart(bad); err == nil {
 			t.Errorf("ParseKeyPart(%q) accepted", bad)
-		} else if !strings.HasPrefix(err.Error(), "breakwater: config: : ") {
+		} else if !strings.HasPrefix(err.Error(), "breakwater: config: ") || strings.HasPrefix(err.Error(), "breakwater: config: : ") {
 			t.Errorf("ParseKeyPart(%q) error %q", bad, err)
 		}
 	}
