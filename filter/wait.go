@@ -47,5 +47,3 @@ func (w *waitList) due(now time.Time, f func(*httpContext)) {
 		f(h)
 	}
 }
-
-func (w *waitList) len() int { return len(w.items) }

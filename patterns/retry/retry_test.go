@@ -134,7 +134,6 @@ func (m *model) see(e int64) {
 		}
 	}
 }
-func (m *model) sums() (r, x int) { return m.sumsAt(m.head) }
 func (m *model) sumsAt(h int64) (r, x int) {
 	for e, n := range m.req {
 		if e <= h && e > h-Buckets {
