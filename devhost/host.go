@@ -481,7 +481,9 @@ func (h *Host) moduleConfig(inst *instance) wazero.ModuleConfig {
 			t := clock.Now()
 			return t.Unix(), int32(t.Nanosecond())
 		}, 1).
-		WithNanotime(func() int64 { return int64(clock.Now().Sub(h.epoch)) }, 1).
+		// Monotonic time since the host started, plus a constant so that it is
+		// never zero (the Go runtime refuses a zero nanotime).
+		WithNanotime(func() int64 { return int64(clock.Now().Sub(h.epoch)) + int64(time.Hour) }, 1).
 		WithNanosleep(func(ns int64) { clock.Sleep(time.Duration(ns)) })
 }
 

@@ -421,7 +421,9 @@ func (s *stream) phase(dir int, what string, fn api.Function, vis int, args ...u
 func (s *stream) localResponse() *response {
 	s.w.mu.Lock()
 	lr := s.local
-	s.setDetails(lr.details)
+	if lr.details != "" {
+		s.details = lr.details // sendLocalReply sets the details, replacing earlier ones
+	}
 	s.w.mu.Unlock()
 	m := &headerMap{}
 	m.add(":status", strconv.Itoa(lr.code))
