@@ -80,7 +80,7 @@ type KeyKind uint8
 
 const (
 	KeyHeader        KeyKind = iota + 1 // "header:NAME", Arg = NAME in lower case
-	KeyPath                             // "path" (the :path header, query string included)
+	KeyPath                             // "path" (the request path)
 	KeyMethod                           // "method"
 	KeyAuthority                        // "authority"
 	KeyRemoteAddress                    // "remote_address"
