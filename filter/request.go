@@ -44,6 +44,11 @@ func (r *requestInfo) part(k config.KeyPart) string {
 		v, _ := r.header(k.Arg)
 		return v
 	case config.KeyPath:
+		// Without the query string: a client must not mint new keys (and
+		// fresh buckets) by changing it.
+		if i := strings.IndexByte(r.path, '?'); i >= 0 {
+			return r.path[:i]
+		}
 		return r.path
 	case config.KeyMethod:
 		return r.method
