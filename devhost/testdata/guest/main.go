@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"strconv"
 	"strings"
+	"time"
 	"unsafe"
 )
 
@@ -423,6 +424,13 @@ func onRequestHeaders(ctx, n, eos uint32) uint32 {
 		addHeader(0, "x-enqueue", strconv.Itoa(int(st))+":"+strconv.Itoa(int(proxyEnqueueSharedQueue(id, pp, pn))))
 		np, nn := sp("missing")
 		addHeader(0, "x-resolve-missing", strconv.Itoa(int(proxyResolveSharedQueue(vm, vn, np, nn, &id))))
+	}
+	if s.ops["now"] {
+		addHeader(0, "x-now", strconv.FormatInt(time.Now().UnixNano(), 10))
+	}
+	if s.ops["sleep"] {
+		time.Sleep(time.Millisecond)
+		addHeader(0, "x-slept", "1")
 	}
 	if s.ops["log"] {
 		msg, _ := header(0, "x-msg")
