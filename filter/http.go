@@ -160,10 +160,13 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) (action types.Action)
 func (h *httpContext) OnHttpStreamDone() {
 	defer h.protect(nil)
 	h.p.live--
-	if h.pol == nil {
-		return
+	if h.pol != nil {
+		h.finish(clock())
 	}
-	h.finish(clock())
+	// Drop what the stream held now: the SDK keeps the context until
+	// proxy_on_delete, and some hosts deliver that late (or never).
+	h.req = requestInfo{}
+	h.undo, h.onEnd, h.respHeaders, h.cb, h.bh = nil, nil, nil, nil, nil
 }
 
 // finish runs the end hooks once, whatever ended the stream.
