@@ -64,8 +64,10 @@
 //     little-endian, as Envoy serialises CEL values; response.code is set
 //     once the response headers have passed the plugin (read :status in
 //     on_http_response_headers, as in Envoy).
-//   - x-envoy-* request headers from the client are removed before the
-//     plugin runs (every client is treated as external).
+//   - Envoy's internal-only x-envoy-* request headers (router directives,
+//     x-envoy-expected-rq-timeout-ms, ...) from the client are removed before
+//     the plugin runs, as for an external client; Options.InternalClients
+//     keeps them (x-envoy-internal: true).
 //   - Stream end: proxy_on_log, then proxy_on_done and proxy_on_delete, for
 //     every stream that reached the plugin, including streams reset because
 //     the client went away (flag DC) or the plugin closed them.

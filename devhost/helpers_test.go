@@ -49,12 +49,12 @@ func TestMain(m *testing.M) {
 
 // fixture is a host with its front server.
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	h     *Host
 	front *httptest.Server
 }
 
-func newFixture(t *testing.T, o Options) *fixture {
+func newFixture(t testing.TB, o Options) *fixture {
 	t.Helper()
 	if o.Wasm == nil {
 		o.Wasm = guestWasm
@@ -128,7 +128,7 @@ type recorded struct {
 	body               string
 }
 
-func newUpstream(t *testing.T, handler func(n int, w http.ResponseWriter, r *http.Request)) *upstream {
+func newUpstream(t testing.TB, handler func(n int, w http.ResponseWriter, r *http.Request)) *upstream {
 	u := &upstream{handler: handler}
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)

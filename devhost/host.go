@@ -83,6 +83,9 @@ type worker struct {
 	mu     sync.Mutex
 	inst   *instance // nil when the VM could not be re-created
 	events chan func()
+	// lastFailure is when re-creating the VM last failed (retried at most
+	// once a second).
+	lastFailure time.Time
 	// host calls per function (index in hostFuncs), [0] during HTTP stream
 	// callbacks, [1] otherwise.
 	calls [2][]atomic.Uint64
@@ -218,6 +221,9 @@ func (h *Host) Close() error {
 		}
 		h.wg.Wait()
 		h.rt.Close(context.Background())
+		if t, ok := h.transport.(*http.Transport); ok && h.opts.Transport == nil {
+			t.CloseIdleConnections()
+		}
 	})
 	return nil
 }
@@ -443,7 +449,6 @@ type instance struct {
 	cur       *stream // stream whose callback runs (host-call accounting)
 	kind      int     // 0 stream callback, 1 background
 	callResp  *calloutResult
-	after     []func()
 
 	pluginConfig   []byte // visible to the root being created/configured
 	pluginConfigOK bool
@@ -626,11 +631,6 @@ func (inst *instance) callRaw(fn api.Function, s *stream, eff uint32, args ...ui
 	if err != nil {
 		return 0, err
 	}
-	for len(inst.after) > 0 {
-		f := inst.after[0]
-		inst.after = inst.after[1:]
-		f()
-	}
 	return stack[0], nil
 }
 
@@ -685,6 +685,7 @@ func (w *worker) trap(inst *instance, what string, err error) {
 	cfg := *h.pluginConfig.Load()
 	ni, nerr := h.newInstance(w, cfg)
 	if nerr != nil {
+		w.lastFailure = time.Now()
 		h.logf(w.idx, LogCritical, "worker %d: could not re-create the VM: %v", w.idx, nerr)
 		return
 	}
@@ -703,8 +704,13 @@ func (w *worker) ensure() *instance {
 		return nil
 	default:
 	}
+	if time.Since(w.lastFailure) < time.Second {
+		return nil
+	}
 	ni, err := w.h.newInstance(w, *w.h.pluginConfig.Load())
 	if err != nil {
+		w.lastFailure = time.Now()
+		w.h.logf(w.idx, LogCritical, "worker %d: could not re-create the VM: %v", w.idx, err)
 		return nil
 	}
 	w.inst = ni

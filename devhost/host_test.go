@@ -14,7 +14,8 @@ func TestProxyBasics(t *testing.T) {
 	up := newUpstream(t, nil)
 	f := newFixture(t, Options{Clusters: map[string]string{"upstream": up.URL}, PluginConfig: []byte("name=a"),
 		VMConfig: []byte("vmconf"), VMID: "vm1", HostCallsHeader: "x-host-calls", Clock: NewManualClock(time.Unix(1700000000, 5))})
-	r := f.do("GET", "/hello?x=1", "", "x-op", "props", "x-envoy-retry-on", "5xx", "X-Envoy-Max-Retries", "3")
+	r := f.do("GET", "/hello?x=1", "", "x-op", "props", "x-envoy-retry-on", "5xx", "X-Envoy-Max-Retries", "3",
+		"x-envoy-expected-rq-timeout-ms", "100", "x-envoy-internal", "true", "x-envoy-custom", "kept")
 	if r.status != 200 || r.body != "ok" {
 		t.Fatalf("got %d %q", r.status, r.body)
 	}
@@ -48,10 +49,16 @@ func TestProxyBasics(t *testing.T) {
 	if !strings.HasSuffix(got.header.Get("X-Guest-N"), "/1") {
 		t.Errorf("end_of_stream for a GET without body: %q", got.header.Get("X-Guest-N"))
 	}
-	for _, k := range []string{"X-Envoy-Retry-On", "X-Envoy-Max-Retries"} {
+	for _, k := range []string{"X-Envoy-Retry-On", "X-Envoy-Max-Retries", "X-Envoy-Internal"} {
 		if v := got.header.Get(k); v != "" {
 			t.Errorf("client's %s reached the upstream: %q", k, v)
 		}
+	}
+	if v := got.header.Get("X-Envoy-Expected-Rq-Timeout-Ms"); v == "100" || v == "" {
+		t.Errorf("client's expected timeout kept, or the router's not set: %q", v)
+	}
+	if got.header.Get("X-Envoy-Custom") != "kept" {
+		t.Error("a header outside Envoy's internal-only list was removed")
 	}
 	if got.header.Get("X-Request-Id") == "" || got.header.Get("X-Forwarded-Proto") != "http" {
 		t.Errorf("x-request-id / x-forwarded-proto not added: %v", got.header)
@@ -94,6 +101,23 @@ func TestProxyBasics(t *testing.T) {
 	}
 	if st.RequestByFunction["proxy_get_property"] < 11 {
 		t.Errorf("proxy_get_property counted %d times", st.RequestByFunction["proxy_get_property"])
+	}
+}
+
+func TestInternalClientsKeepRouterHeaders(t *testing.T) {
+	up := newUpstream(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if n == 1 {
+			w.WriteHeader(503)
+		}
+	})
+	f := newFixture(t, Options{Clusters: map[string]string{"upstream": up.URL}, Workers: 1, InternalClients: true,
+		RetryBaseInterval: time.Millisecond})
+	r := f.do("GET", "/", "", "x-op", "props", "x-envoy-retry-on", "5xx", "x-envoy-upstream-rq-timeout-ms", "5000")
+	if r.status != 200 || up.count() != 2 {
+		t.Fatalf("client router headers ignored: %d after %d attempts", r.status, up.count())
+	}
+	if v := up.last().header.Get("X-Envoy-Internal"); v != "true" {
+		t.Errorf("x-envoy-internal = %q", v)
 	}
 }
 

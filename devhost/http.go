@@ -121,6 +121,27 @@ var hopByHop = map[string]bool{
 	"upgrade": true, "te": true, "trailer": true,
 }
 
+// EnvoyInternalOnlyHeaders are the request headers Envoy's connection
+// manager removes from a request that is not internal
+// (ConnectionManagerUtility::cleanInternalHeaders, edge request), so that a
+// client cannot steer the router. x-envoy-internal itself is removed too.
+var EnvoyInternalOnlyHeaders = []string{
+	"x-envoy-decorator-operation", "x-envoy-downstream-service-cluster", "x-envoy-downstream-service-node",
+	"x-envoy-retriable-status-codes", "x-envoy-retriable-header-names", "x-envoy-retry-on",
+	"x-envoy-retry-grpc-on", "x-envoy-max-retries", "x-envoy-upstream-alt-stat-name",
+	"x-envoy-upstream-rq-timeout-ms", "x-envoy-upstream-rq-per-try-timeout-ms",
+	"x-envoy-upstream-rq-timeout-alt-response", "x-envoy-expected-rq-timeout-ms", "x-envoy-force-trace",
+	"x-envoy-ip-tags", "x-envoy-original-url", "x-envoy-hedge-on-per-try-timeout", "x-envoy-internal",
+}
+
+var internalOnly = func() map[string]bool {
+	m := map[string]bool{}
+	for _, h := range EnvoyInternalOnlyHeaders {
+		m[h] = true
+	}
+	return m
+}()
+
 var errBodyTooLarge = errors.New("body too large")
 
 func readBody(r io.Reader, max int) ([]byte, error) {
@@ -155,9 +176,10 @@ func (h *Host) pickWorker() *worker {
 // ServeHTTP runs one request through the filter and the router, Envoy's HTTP
 // connection manager way:
 //
-//  1. x-envoy-* headers from the client are removed (the dev host treats
-//     every client as external); x-request-id and x-forwarded-proto are added
-//     when absent; hop-by-hop headers are not shown to the plugin.
+//  1. Envoy's internal-only x-envoy-* headers from the client are removed
+//     (EnvoyInternalOnlyHeaders; kept with Options.InternalClients);
+//     x-request-id and x-forwarded-proto are added when absent; hop-by-hop
+//     headers are not shown to the plugin.
 //  2. On a worker chosen round-robin: proxy_on_context_create(ctx, root),
 //     proxy_on_request_headers(ctx, n, end_of_stream), then, if there is a
 //     body, proxy_on_request_body(ctx, size, true). A Pause waits until the
@@ -184,7 +206,7 @@ func (h *Host) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
 		s.localAddr = la.String()
 	}
-	s.reqHeaders = requestHeaderMap(r)
+	s.reqHeaders = requestHeaderMap(r, h.opts.InternalClients)
 	s.reqHeaderBytes = s.reqHeaders.byteSize()
 	body, err := readBody(r.Body, h.opts.MaxBodyBytes)
 	if err != nil {
@@ -209,7 +231,7 @@ func (h *Host) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 }
 
 // requestHeaderMap builds the request header map Envoy shows a filter.
-func requestHeaderMap(r *http.Request) *headerMap {
+func requestHeaderMap(r *http.Request, internal bool) *headerMap {
 	m := &headerMap{kv: make([]pair, 0, len(r.Header)+6)}
 	m.add(":authority", r.Host)
 	m.add(":path", r.URL.RequestURI())
@@ -217,12 +239,15 @@ func requestHeaderMap(r *http.Request) *headerMap {
 	m.add(":scheme", "http")
 	for k, vs := range r.Header {
 		lk := strings.ToLower(k)
-		if strings.HasPrefix(lk, "x-envoy-") || hopByHop[lk] || lk == "host" {
+		if hopByHop[lk] || lk == "host" || !internal && internalOnly[lk] {
 			continue
 		}
 		for _, v := range vs {
 			m.add(lk, v)
 		}
+	}
+	if internal {
+		m.replace("x-envoy-internal", "true")
 	}
 	if _, ok := m.get("x-forwarded-proto"); !ok {
 		m.add("x-forwarded-proto", "http")

@@ -111,6 +111,11 @@ type Options struct {
 	// MaxBodyBytes bounds request and response bodies (the dev host buffers
 	// whole bodies). Zero: 4 MiB. A larger request body gets a 413 local reply.
 	MaxBodyBytes int
+	// InternalClients treats every client as internal (Envoy's
+	// x-envoy-internal: true): the router headers a client sends are kept.
+	// Zero: clients are external and Envoy's internal-only x-envoy-* headers
+	// (see EnvoyInternalOnlyHeaders) are removed before the plugin runs.
+	InternalClients bool
 	// HostCallsHeader, when set, names a response header carrying the number
 	// of host calls the plugin made for that request.
 	HostCallsHeader string

@@ -294,9 +294,6 @@ func (s *stream) finalResponse(res attemptResult, attempt int, start time.Time, 
 				m.add(lk, v)
 			}
 		}
-		if _, ok := m.get("content-length"); !ok && res.resp.ContentLength < 0 {
-			m.add("content-length", strconv.Itoa(len(res.body)))
-		}
 		m.replace(hdrServiceTime, strconv.FormatInt(time.Since(start).Milliseconds(), 10))
 		m.replace(hdrAttemptCount, strconv.Itoa(attempt))
 		s.setInfo(func() { s.setDetails(DetailsViaUpstream) })

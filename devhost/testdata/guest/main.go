@@ -270,6 +270,9 @@ var (
 	mGauge      uint32
 	mHist       uint32
 	mTicks      uint32
+	// quiet (config "quiet=1") makes every callback return at once: the
+	// no-op floor for benchmarks.
+	quiet bool
 )
 
 //go:wasmexport proxy_abi_version_0_2_0
@@ -313,6 +316,8 @@ func onConfigure(root, size uint32) uint32 {
 			tick = uint32(n)
 		case "name":
 			r.name = v
+		case "quiet":
+			quiet = v == "1"
 		}
 	}
 	define := func(t uint32, name string) uint32 {
@@ -336,6 +341,9 @@ func onConfigure(root, size uint32) uint32 {
 
 //go:wasmexport proxy_on_request_headers
 func onRequestHeaders(ctx, n, eos uint32) uint32 {
+	if quiet {
+		return 0
+	}
 	s := streams[ctx]
 	ops, _ := header(0, "x-op")
 	for _, op := range strings.Split(ops, ",") {
@@ -496,6 +504,9 @@ func callout(cluster, path string, timeout uint32, token *uint32) uint32 {
 
 //go:wasmexport proxy_on_request_body
 func onRequestBody(ctx, size, eos uint32) uint32 {
+	if quiet {
+		return 0
+	}
 	s := streams[ctx]
 	_, s.bodyReqHdrState = header(0, ":path")
 	if s.ops["body-upper"] {
@@ -512,6 +523,9 @@ func onRequestTrailers(ctx, n uint32) uint32 { return 0 }
 
 //go:wasmexport proxy_on_response_headers
 func onResponseHeaders(ctx, n, eos uint32) uint32 {
+	if quiet {
+		return 0
+	}
 	s := streams[ctx]
 	addHeader(2, "x-resp-flags", propInt("response", "flags"))
 	addHeader(2, "x-resp-details", propStr("response", "code_details"))
@@ -537,6 +551,9 @@ func onResponseHeaders(ctx, n, eos uint32) uint32 {
 
 //go:wasmexport proxy_on_response_body
 func onResponseBody(ctx, size, eos uint32) uint32 {
+	if quiet {
+		return 0
+	}
 	s := streams[ctx]
 	if s.ops["resp-upper"] {
 		b, _ := buffer(1, 0, size)
@@ -552,6 +569,9 @@ func onResponseTrailers(ctx, n uint32) uint32 { return 0 }
 
 //go:wasmexport proxy_on_log
 func onLog(ctx uint32) {
+	if quiet {
+		return
+	}
 	path, pst := header(0, ":path")
 	_, tst := header(3, "x")
 	logf(2, "guest: log ctx="+strconv.Itoa(int(ctx))+" code="+propInt("response", "code")+
