@@ -43,13 +43,14 @@
 // which is exactly "tokens(t) >= n" for the real-valued token count
 // tokens(t) = min(B, w + (t − last)/T), since n is whole. This is the
 // rule of golang.org/x/time/rate's Limiter.AllowN(t, n) with Limit R/P and
-// burst B; bench/ratelimit compares them decision by decision. Differences
-// (both documented by that test): x/time truncates the wait it computes to
-// whole nanoseconds with float64 arithmetic, so it may admit a request that
-// is short of its tokens by less than 1 ns worth of refill, where this
-// package (exact) rejects; and with a clock that goes backwards x/time moves
-// its last update time back (crediting the same time twice), where this
-// package credits nothing for t < last.
+// burst B; bench/ratelimit compares them decision by decision (equal on
+// 200,000 random decisions). Differences: x/time computes in float64 and
+// truncates the wait to whole nanoseconds, so it admits a request that is
+// short of its tokens by up to 1 ns worth of refill, where this package
+// (exact) rejects it with RetryAfter 1ns; probing that exact instant on
+// purpose shows it (bench/ratelimit's boundary test). And with a clock that
+// goes backwards x/time moves its last update time back (crediting the same
+// time twice), where this package credits nothing for t < last.
 // Limit = B, Remaining = w after the request, Reset = last + (B − w)×T − t
 // (0 when full), RetryAfter = last + (n − w)×T − t (Never when n > B).
 //
@@ -142,11 +143,17 @@
 //
 // Refund(n) at t gives back n requests admitted at about t: token_bucket adds
 // n tokens (capped at B); gcra and leaky_bucket move tat back by n×T, not
-// before t (a freed departure slot is taken by the next request); the
-// windows subtract n from the counter of the current window (fixed) or from
-// the newest non-empty sub-windows (sliding), never below 0, and only while
-// the window they were admitted in is still counted. A refund of a fresh
-// key, a full bucket or a rolled window writes nothing.
+// before t; the windows subtract n from the counter of the current window
+// (fixed) or from the newest non-empty sub-windows (sliding), never below 0,
+// and only while the window they were admitted in is still counted. A
+// refund of a fresh key, a full bucket or a rolled window writes nothing.
+// Refunding the request admitted last is an exact inverse (tests check it).
+// For leaky_bucket, refunding a request that is NOT the last one queued (a
+// paused request whose stream was reset) frees the LAST departure slot: the
+// refunded request's own slot stays empty and the next request departs at
+// the end of the queue, so over any interval containing that slot one more
+// request than B + (y − x)/T may depart (one per such refund); the long-run
+// rate is kept.
 //
 // # Tiers
 //
@@ -184,9 +191,9 @@
 // where an instant with a remainder is ns + rem/R nanoseconds; start is the
 // start of the newest sub-window, c0 its count, ci the count of the
 // sub-window i before it (k <= 10, trailing zero counters omitted). Sizes:
-// 10 to 18 bytes for gcra and leaky_bucket, 11 to 27 for token_bucket and
-// fixed_window, usually 11; sliding_window 11 + up to 11 counters (a counter
-// below 128 is one byte, below 16384 two).
+// 10 to 18 bytes for gcra, leaky_bucket and fixed_window, 11 to 27 for
+// token_bucket (usually 10 to 13 bytes); sliding_window 10 + the varint of s
+// + up to 11 counters (a counter below 128 is one byte, below 16384 two).
 //
 // Corrupt states: a state with the wrong tag (another algorithm, another
 // version), a truncated or over-long encoding, an instant outside
@@ -202,8 +209,10 @@
 // values. Eviction rule (store.Table): a key hashes to one set of 4; a new
 // key in a full set replaces the entry written longest ago; an evicted key
 // that comes back starts fresh. A rejected request writes nothing, so a key
-// that is only rejected ages and may be evicted first. Each entry is at most
-// 1 + 64 + 8 + 2 + 30 bytes (key or its 17-byte digest, last write, state).
+// that is only rejected ages and may be evicted first. An entry is
+// 1 + len(key) + 8 + 2 + len(state) bytes (a key over 64 bytes is kept as a
+// 17-byte digest); states are at most 27 bytes, sliding_window's at most 117
+// (11 counters of 9 bytes; in practice 12 to 35).
 //
 // # Concurrency
 //
@@ -214,7 +223,10 @@
 // check the count, per instant, against the serial rule. A clock read that
 // is behind the state's own instant (a worker that read the time slightly
 // earlier) is handled conservatively by every algorithm (no credit for time
-// going backwards).
+// going backwards). One caveat comes from the host: a store key that does
+// not exist yet is created with CAS 0, so two workers creating the same set
+// at the same moment may both write and one admission can be lost, at most
+// once per store key over its life (store's doc).
 //
 // # Multi-level limits
 //
@@ -222,6 +234,7 @@
 // admissions of the earlier checks when a later one rejects: the exact
 // previous state is restored when nobody wrote the key in between, otherwise
 // n is refunded. A request rejected by one limit therefore consumes nothing
-// from the others. Deciding names the rejecting limit, or when allowed the
+// from the others. (Restoring "no state" writes an empty state, read as
+// fresh: the key keeps its way in its set.) Deciding names the rejecting limit, or when allowed the
 // most restrictive one (fewest Remaining; ties: longest Reset, then first).
 package ratelimit
