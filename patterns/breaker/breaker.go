@@ -151,13 +151,29 @@ const (
 	rearmProbe                  // half-open probes expired: new half-open generation, admit a probe
 )
 
+// elapsed is now - at without overflow. A stored instant more than
+// MaxOpenDuration ahead of now (a clock stepped back, a damaged record) counts
+// as long past, so it can never keep a breaker open or a probe slot taken.
+func (b *Breaker) elapsed(now, at int64) int64 {
+	if at > now {
+		if at-now < 0 || at-now > int64(b.s.MaxOpenDuration) { // at-now < 0: overflow
+			return math.MaxInt64
+		}
+		return now - at
+	}
+	if d := now - at; d >= 0 {
+		return d
+	}
+	return math.MaxInt64 // overflow: at is far in the past
+}
+
 // decide is the admission decision on r at now; it does not modify r.
 func (b *Breaker) decide(r *rec, now int64) action {
 	switch r.state {
 	case Closed:
 		return admitClosed
 	case Open:
-		if now-r.at < int64(b.s.openFor(r.trip)) {
+		if b.elapsed(now, r.at) < int64(b.s.openFor(r.trip)) {
 			return reject
 		}
 		return halfOpenProbe
@@ -165,7 +181,7 @@ func (b *Breaker) decide(r *rec, now int64) action {
 	if r.taken() < b.s.HalfOpenCalls {
 		return probe
 	}
-	if now-r.at >= int64(b.s.OpenDuration) {
+	if b.elapsed(now, r.at) >= int64(b.s.OpenDuration) {
 		return rearmProbe
 	}
 	return reject

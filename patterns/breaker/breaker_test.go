@@ -279,6 +279,18 @@ func TestSteps(t *testing.T) {
 				Bn(3, 0, true), B(3*s1, false, ""),
 				B(time.Hour, true, ""), C(time.Hour, "", "closed g1 t0 n1 f1 s0 c1 p0/0"),
 			)},
+		{"time window: the clock stepped back by a whole window restarts it",
+			Settings{Window: TimeWindow, WindowDuration: 10 * s1, Buckets: 5, MinimumCalls: 4, FailureRateThreshold: 0.8}, seq(
+				B(100*s1, true, ""), B(100*s1, true, ""), B(95*s1, true, ""), // 95s: a little behind, counted
+				C(100*s1, "", "closed g1 t0 n3 f3 s0 c3 p0/0"),
+				B(80*s1, true, ""), C(80*s1, "", "closed g1 t0 n1 f1 s0 c4 p0/0"),
+			)},
+		{"an opened-at instant far ahead of the clock counts as long past", Settings{ConsecutiveFailures: 1, OpenDuration: 10 * s1}, seq(
+			B(time.Hour, true, "closed>open g2 t1 n1 f1.00 s0.00"),
+			A(time.Hour-s1, "", "no", ""), // a little behind: still open
+			C(0, "half_open", ""),
+			A(0, "p", "p3", "open>half_open g3 t1 n0 f0.00 s0.00"), // an hour behind (> max_open_duration)
+		)},
 		{"open backoff grows and is capped; a close resets it",
 			Settings{WindowSize: 10, ConsecutiveFailures: 1, OpenDuration: 10 * s1, OpenBackoff: 2, MaxOpenDuration: 35 * s1}, seq(
 				B(0, true, "closed>open g2 t1 n1 f1.00 s0.00"), C(0, "open", "open g2 t1 n0 f0 s0 c0 p0/0 until=10s"),

@@ -59,7 +59,12 @@
 //     (calls, failures, slow) with the epoch of the newest bucket; moving
 //     forward zeroes the buckets skipped. An outcome stamped before the
 //     newest bucket (workers' clocks a little apart) is counted in the newest
-//     bucket.
+//     bucket; when the newest bucket is a whole window or more ahead of the
+//     outcome (the clock stepped back), the window restarts.
+//
+// Clock steps: a stored instant more than MaxOpenDuration ahead of the
+// caller's clock (clock stepped back, damaged record) counts as long past, so
+// it can never keep a breaker open or a probe slot taken.
 //
 // Calls are counted when their outcome is reported, not when admitted.
 //

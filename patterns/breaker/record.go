@@ -238,14 +238,18 @@ func (sh *shape) add(w []byte, now int64, failure, slow bool) {
 	b := int64(sh.n)
 	head := int64(le.Uint64(w[12:]))
 	cur := floorDiv(now, sh.bd)
-	if cur > head {
-		// Zero the buckets of the epochs head+1..cur (all of them when the
-		// gap is a whole window or more).
-		from := head + 1
-		if cur-head >= b {
-			from = cur - b + 1
-		}
-		for e := from; e <= cur; e++ {
+	switch {
+	case head <= cur-b || head >= cur+b:
+		// A gap of a whole window or more (or a newest bucket a whole
+		// window ahead: the clock went back): the window restarts at cur.
+		// Comparisons written so that no subtraction of two epochs can
+		// overflow whatever a record holds.
+		clear(w[timeHdr:])
+		head = cur
+		le.PutUint64(w[12:], uint64(head))
+	case cur > head:
+		// Zero the buckets of the epochs head+1..cur (fewer than b).
+		for e := head + 1; e <= cur; e++ {
 			o := timeHdr + int(mod(e, b))*bucketLen
 			clear(w[o : o+bucketLen])
 		}
@@ -280,7 +284,11 @@ func (sh *shape) counts(w []byte, now int64) (calls, fails, slow int) {
 	}
 	b := int64(sh.n)
 	head := int64(le.Uint64(w[12:]))
-	cur := max(floorDiv(now, sh.bd), head)
+	cur := floorDiv(now, sh.bd)
+	if head <= cur-b || head >= cur+b {
+		return 0, 0, 0 // as add: too old, or a whole window ahead
+	}
+	cur = max(cur, head)
 	// Slot i holds the epoch e <= head with e ≡ i (mod b); it is in the
 	// window while cur-e < b.
 	for i := int64(0); i < b; i++ {
