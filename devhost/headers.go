@@ -105,10 +105,6 @@ func (m *headerMap) byteSize() int {
 	return n
 }
 
-func (m *headerMap) clone() *headerMap {
-	return &headerMap{kv: append([]pair(nil), m.kv...)}
-}
-
 // encodePairs serialises pairs in the ABI's format (proxy-wasm-cpp-host
 // PairsUtil, all integers little-endian u32):
 //

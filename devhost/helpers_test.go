@@ -192,6 +192,24 @@ func (h *Host) pausedStreams() int {
 	return n
 }
 
+// streamsIn counts the streams whose plugin-visible phase includes vis
+// (e.g. paused in on_response_headers).
+func (h *Host) streamsIn(vis int) int {
+	n := 0
+	for _, w := range h.workers {
+		w.mu.Lock()
+		if w.inst != nil {
+			for _, s := range w.inst.streams {
+				if s.vis&vis != 0 {
+					n++
+				}
+			}
+		}
+		w.mu.Unlock()
+	}
+	return n
+}
+
 // eventually polls cond for up to 10 s (a bound, not a timing assertion).
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()

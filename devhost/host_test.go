@@ -199,16 +199,10 @@ func TestPauseResponseResumedByTick(t *testing.T) {
 		PluginConfig: []byte("tick=50")})
 	done := make(chan result, 1)
 	go func() { done <- f.do("GET", "/", "", "x-op", "pause-resp,resp-upper") }()
-	eventually(t, "upstream reached", func() bool { return up.count() == 1 })
-	eventually(t, "response paused", func() bool {
-		select {
-		case r := <-done:
-			t.Fatalf("response not paused: %d", r.status)
-		default:
-		}
-		return f.h.Stats().Ticks == 0 && f.h.pausedStreams() == 1
-	})
-	time.Sleep(20 * time.Millisecond) // give the response path time to reach the pause
+	eventually(t, "response paused in on_response_headers", func() bool { return f.h.streamsIn(visRespHeaders) == 1 })
+	if up.count() != 1 || f.h.Stats().Ticks != 0 {
+		t.Fatalf("upstream %d, ticks %d", up.count(), f.h.Stats().Ticks)
+	}
 	clock.Advance(50 * time.Millisecond)
 	r := <-done
 	if r.status != 200 || r.header.Get("X-Resumed") != "tick" || r.body != "OK" {

@@ -35,10 +35,9 @@ func (h *Host) instantiateWASI() error {
 
 // hostFunc is one env.proxy_* import the host provides.
 type hostFunc struct {
-	name    string
-	params  []api.ValueType
-	results []api.ValueType
-	fn      func(inst *instance, mod api.Module, stack []uint64) Status
+	name   string
+	params []api.ValueType // the result is always one i32 status
+	fn     func(inst *instance, mod api.Module, stack []uint64) Status
 }
 
 func i32s(n int) []api.ValueType {

@@ -78,9 +78,8 @@ func (m *metric) record(v uint64) {
 }
 
 type metricRegistry struct {
-	mu      sync.RWMutex
-	byKey   map[metricKey]*metric
-	defined atomic.Uint64
+	mu    sync.RWMutex
+	byKey map[metricKey]*metric
 }
 
 type metricKey struct {
