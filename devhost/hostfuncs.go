@@ -59,6 +59,7 @@ var hostFuncs = []hostFunc{
 	{name: "proxy_get_property", params: i32s(4), fn: (*instance).hGetProperty},
 	{name: "proxy_set_property", params: i32s(4), fn: (*instance).hSetProperty},
 	{name: "proxy_get_buffer_bytes", params: i32s(5), fn: (*instance).hGetBufferBytes},
+	{name: "proxy_get_buffer_status", params: i32s(3), fn: (*instance).hGetBufferStatus},
 	{name: "proxy_set_buffer_bytes", params: i32s(5), fn: (*instance).hSetBufferBytes},
 	{name: "proxy_get_header_map_pairs", params: i32s(3), fn: (*instance).hGetHeaderMapPairs},
 	{name: "proxy_set_header_map_pairs", params: i32s(3), fn: (*instance).hSetHeaderMapPairs},
@@ -68,6 +69,9 @@ var hostFuncs = []hostFunc{
 	{name: "proxy_remove_header_map_value", params: i32s(3), fn: (*instance).hRemoveHeaderMapValue},
 	{name: "proxy_get_header_map_size", params: i32s(2), fn: (*instance).hGetHeaderMapSize},
 	{name: "proxy_continue_stream", params: i32s(1), fn: (*instance).hContinueStream},
+	{name: "proxy_continue_request", params: i32s(0), fn: (*instance).hContinueRequest},
+	{name: "proxy_continue_response", params: i32s(0), fn: (*instance).hContinueResponse},
+	{name: "proxy_clear_route_cache", params: i32s(0), fn: func(*instance, api.Module, []uint64) Status { return StatusOK }},
 	{name: "proxy_close_stream", params: i32s(1), fn: (*instance).hCloseStream},
 	{name: "proxy_send_local_response", params: i32s(8), fn: (*instance).hSendLocalResponse},
 	{name: "proxy_http_call", params: i32s(10), fn: (*instance).hHTTPCall},
@@ -316,6 +320,23 @@ func (inst *instance) hGetBufferBytes(mod api.Module, st []uint64) Status {
 	return inst.copyOut(mod, data[start:start+length], u32(st, 3), u32(st, 4))
 }
 
+// hGetBufferStatus (cpp-host get_buffer_status): the buffer's size and
+// flags (always 0 here).
+func (inst *instance) hGetBufferStatus(mod api.Module, st []uint64) Status {
+	buf, _, status := inst.buffer(u32(st, 0))
+	if status != StatusOK {
+		return status
+	}
+	n := 0
+	if buf != nil {
+		n = len(*buf)
+	}
+	if !putU32(mod, u32(st, 1), uint32(n)) || !putU32(mod, u32(st, 2), 0) {
+		return StatusInvalidMemoryAccess
+	}
+	return StatusOK
+}
+
 // hSetBufferBytes (Envoy Buffer::copyFrom): start 0 drains `length` bytes
 // from the front and prepends the data (so (0, size) replaces the body);
 // start >= size appends; anything else is BadArgument. Only the HTTP bodies
@@ -518,6 +539,18 @@ func (inst *instance) hContinueStream(mod api.Module, st []uint64) Status {
 		return StatusBadArgument
 	}
 	return StatusOK
+}
+
+// hContinueRequest and hContinueResponse are the ABI 0.1.0 spellings of
+// continue_stream, still exported by proxy-wasm-cpp-host.
+func (inst *instance) hContinueRequest(mod api.Module, st []uint64) Status {
+	st[0] = streamRequest
+	return inst.hContinueStream(mod, st)
+}
+
+func (inst *instance) hContinueResponse(mod api.Module, st []uint64) Status {
+	st[0] = streamResponse
+	return inst.hContinueStream(mod, st)
 }
 
 // hCloseStream resets the stream (Envoy: resetStream(), details
