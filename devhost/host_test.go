@@ -104,6 +104,54 @@ func TestProxyBasics(t *testing.T) {
 	}
 }
 
+func TestMiscHostFunctions(t *testing.T) {
+	up := newUpstream(t, nil)
+	clock := NewManualClock(time.Unix(1234, 5678))
+	f := newFixture(t, Options{Clusters: map[string]string{"upstream": up.URL}, Workers: 1, Clock: clock,
+		VMConfig: []byte("abc"), LogLevel: LogInfo})
+	r := f.do("GET", "/", "", "x-op", "misc", "x-drop", "1", "x-remove", "1", "x-keep", "1")
+	if r.status != 200 {
+		t.Fatal(r.status)
+	}
+	got := up.last().header
+	want := strings.Join([]string{
+		"0",      // set_header_map_pairs
+		"0",      // remove_header_map_value
+		"0/true", // get_header_map_size
+		"0/0",    // get_status: no callout failure
+		"0/2",    // get_log_level = Options.LogLevel (info)
+		"0/" + strconv.FormatInt(time.Unix(1234, 5678).UnixNano(), 10), // current time from the clock
+		"0/3", // buffer status of the vm configuration
+		"1",   // plugin configuration outside configure: NotFound
+		"12",  // grpc_call: Unimplemented
+		"2",   // grpc_cancel of an unknown token: BadArgument
+		"0",   // proxy_done
+		"0",   // clear_route_cache
+		"2",   // set_effective_context(unknown)
+		"2",   // response headers in the request phase: BadArgument
+		"2",   // callout response headers outside the callback: BadArgument
+		"1",   // callout response body outside the callback: NotFound
+	}, ",")
+	if got.Get("X-Misc") != want {
+		t.Errorf("x-misc = %s\n  want  %s", got.Get("X-Misc"), want)
+	}
+	if got.Get("X-Drop") != "" || got.Get("X-Remove") != "" || got.Get("X-Keep") != "1" || got.Get("X-Via-Pairs") != "1" {
+		t.Errorf("map edits: %v", got)
+	}
+	if got.Get("X-Late") != "" || got.Get("X-After-Continue") != "" {
+		t.Errorf("request headers writable after continue_request: %v", got)
+	}
+	f.do("GET", "/", "", "x-op", "foreign")
+	if got := up.last().header.Get("X-Foreign"); got != "1" {
+		t.Errorf("foreign function: %q", got)
+	}
+	for _, e := range f.h.Logs() {
+		if !e.Host && e.Level < LogInfo {
+			t.Errorf("a line below LogLevel was kept: %v", e)
+		}
+	}
+}
+
 func TestInternalClientsKeepRouterHeaders(t *testing.T) {
 	up := newUpstream(t, func(n int, w http.ResponseWriter, r *http.Request) {
 		if n == 1 {

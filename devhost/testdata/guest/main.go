@@ -93,6 +93,42 @@ func proxyRecordMetric(id uint32, value uint64) uint32
 //go:wasmimport env proxy_get_metric
 func proxyGetMetric(id uint32, value *uint64) uint32
 
+//go:wasmimport env proxy_set_header_map_pairs
+func proxySetHeaderMapPairs(t uint32, data unsafe.Pointer, size uint32) uint32
+
+//go:wasmimport env proxy_remove_header_map_value
+func proxyRemoveHeaderMapValue(t uint32, key unsafe.Pointer, keySize uint32) uint32
+
+//go:wasmimport env proxy_get_header_map_size
+func proxyGetHeaderMapSize(t uint32, size *uint32) uint32
+
+//go:wasmimport env proxy_get_status
+func proxyGetStatus(code *uint32, retPtr *uint32, retSize *uint32) uint32
+
+//go:wasmimport env proxy_get_log_level
+func proxyGetLogLevel(level *uint32) uint32
+
+//go:wasmimport env proxy_get_current_time_nanoseconds
+func proxyGetCurrentTimeNanoseconds(t *uint64) uint32
+
+//go:wasmimport env proxy_get_buffer_status
+func proxyGetBufferStatus(t uint32, length *uint32, flags *uint32) uint32
+
+//go:wasmimport env proxy_grpc_call
+func proxyGrpcCall(a unsafe.Pointer, b uint32, c unsafe.Pointer, d uint32, e unsafe.Pointer, f uint32, g unsafe.Pointer, h uint32, i unsafe.Pointer, j uint32, timeout uint32, token *uint32) uint32
+
+//go:wasmimport env proxy_grpc_cancel
+func proxyGrpcCancel(token uint32) uint32
+
+//go:wasmimport env proxy_done
+func proxyDone() uint32
+
+//go:wasmimport env proxy_clear_route_cache
+func proxyClearRouteCache() uint32
+
+//go:wasmimport env proxy_continue_request
+func proxyContinueRequest() uint32
+
 //go:wasmimport env proxy_call_foreign_function
 func proxyCallForeignFunction(name unsafe.Pointer, nameSize uint32, arg unsafe.Pointer, argSize uint32, retPtr *uint32, retSize *uint32) uint32
 
@@ -416,6 +452,49 @@ func onRequestHeaders(ctx, n, eos uint32) uint32 {
 		addHeader(0, "x-metric", strconv.Itoa(int(st))+":"+strconv.FormatUint(v, 10))
 		addHeader(0, "x-get-hist", strconv.Itoa(int(proxyGetMetric(mHist, &v))))
 		addHeader(0, "x-get-unknown", strconv.Itoa(int(proxyGetMetric(400, &v))))
+	}
+	if s.ops["misc"] {
+		// set_header_map_pairs replaces the whole map (keys lower-cased).
+		kept := [][2]string{}
+		for _, p := range pairs(0) {
+			if p[0] != "x-drop" {
+				kept = append(kept, p)
+			}
+		}
+		kept = append(kept, [2]string{"X-Via-Pairs", "1"})
+		pp, pn := bp(encodePairs(kept))
+		r := []string{strconv.Itoa(int(proxySetHeaderMapPairs(0, pp, pn)))}
+		kp, kn := sp("x-remove")
+		r = append(r, strconv.Itoa(int(proxyRemoveHeaderMapValue(0, kp, kn))))
+		var size, code, rp, rs, level, flags uint32
+		st := proxyGetHeaderMapSize(0, &size)
+		r = append(r, strconv.Itoa(int(st))+"/"+strconv.FormatBool(size > 10))
+		st = proxyGetStatus(&code, &rp, &rs)
+		r = append(r, strconv.Itoa(int(st))+"/"+strconv.Itoa(int(code)))
+		st = proxyGetLogLevel(&level)
+		r = append(r, strconv.Itoa(int(st))+"/"+strconv.Itoa(int(level)))
+		var now uint64
+		st = proxyGetCurrentTimeNanoseconds(&now)
+		r = append(r, strconv.Itoa(int(st))+"/"+strconv.FormatUint(now, 10))
+		st = proxyGetBufferStatus(6, &size, &flags)
+		r = append(r, strconv.Itoa(int(st))+"/"+strconv.Itoa(int(size)))
+		r = append(r, strconv.Itoa(int(proxyGetBufferStatus(7, &size, &flags)))) // plugin config: only while configuring
+		var tok uint32
+		r = append(r, strconv.Itoa(int(proxyGrpcCall(nil, 0, nil, 0, nil, 0, nil, 0, nil, 0, 10, &tok))))
+		r = append(r, strconv.Itoa(int(proxyGrpcCancel(1))))
+		r = append(r, strconv.Itoa(int(proxyDone())))
+		r = append(r, strconv.Itoa(int(proxyClearRouteCache())))
+		r = append(r, strconv.Itoa(int(proxySetEffectiveContext(9999))))
+		r = append(r, strconv.Itoa(int(addHeader(2, "x-not-now", "1")))) // response headers: not available
+		_, hst := header(6, ":status")                                   // no callout response now
+		r = append(r, strconv.Itoa(int(hst)))
+		_, bst := buffer(4, 0, 10)
+		r = append(r, strconv.Itoa(int(bst)))
+		addHeader(0, "x-misc", strings.Join(r, ","))
+		// Continuing while not paused is harmless, but (as in Envoy) the
+		// request headers are gone afterwards.
+		proxyContinueRequest()
+		addHeader(0, "x-after-continue", strconv.Itoa(int(addHeader(0, "x-late", "1"))))
 	}
 	if s.ops["foreign"] {
 		np, nn := sp("nope")
