@@ -6,6 +6,7 @@ replace github.com/breakwater/breakwater => ../
 
 require (
 	github.com/benbjohnson/clock v1.3.0 // indirect
+	github.com/bits-and-blooms/bitset v1.24.4 // indirect
 	github.com/breakwater/breakwater v0.0.0-00010101000000-000000000000 // indirect
 	github.com/failsafe-go/failsafe-go v0.9.8 // indirect
 	github.com/sony/gobreaker/v2 v2.4.0 // indirect
