@@ -59,20 +59,19 @@ type Host struct {
 
 // hostCounters are the host-wide counters behind Stats.
 type hostCounters struct {
-	requests         atomic.Uint64
-	requestHostCalls atomic.Uint64
-	traps            atomic.Uint64
-	replacements     atomic.Uint64
-	attempts         atomic.Uint64
-	retries          atomic.Uint64
-	retryOverflow    atomic.Uint64
-	callouts         atomic.Uint64
-	localReplies     atomic.Uint64
-	pollOneoff       atomic.Uint64
-	guestAllocs      atomic.Uint64
-	resets           atomic.Uint64
-	ticks            atomic.Uint64
-	queueReady       atomic.Uint64
+	requests      atomic.Uint64
+	traps         atomic.Uint64
+	replacements  atomic.Uint64
+	attempts      atomic.Uint64
+	retries       atomic.Uint64
+	retryOverflow atomic.Uint64
+	callouts      atomic.Uint64
+	localReplies  atomic.Uint64
+	pollOneoff    atomic.Uint64
+	guestAllocs   atomic.Uint64
+	resets        atomic.Uint64
+	ticks         atomic.Uint64
+	queueReady    atomic.Uint64
 }
 
 // worker is one Envoy worker thread: one VM at a time (replaced after a
@@ -392,7 +391,7 @@ func (h *Host) Stats() Stats {
 // ResetStats zeroes the counters of Stats (not the plugin metrics).
 func (h *Host) ResetStats() {
 	c := &h.counters
-	for _, a := range []*atomic.Uint64{&c.requests, &c.requestHostCalls, &c.traps, &c.replacements, &c.attempts,
+	for _, a := range []*atomic.Uint64{&c.requests, &c.traps, &c.replacements, &c.attempts,
 		&c.retries, &c.retryOverflow, &c.callouts, &c.localReplies, &c.pollOneoff, &c.guestAllocs, &c.resets,
 		&c.ticks, &c.queueReady} {
 		a.Store(0)

@@ -503,7 +503,6 @@ func (s *stream) finish() {
 			inst.retireRoot(r)
 		}
 	}
-	s.h.counters.requestHostCalls.Add(s.hostCalls)
 }
 
 // write sends the response to the client.
