@@ -127,3 +127,73 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodeRejectsCorrupt mutates one field of valid records at a time:
+// each mutation must make the record corrupt (fresh closed state).
+func TestDecodeRejectsCorrupt(t *testing.T) {
+	seeds := seedRecords(t)
+	closedCount, openCount, halfCount, closedTime := seeds[0], seeds[1], seeds[2], seeds[4]
+	u32 := func(off int, v uint32) func([]byte) []byte {
+		return func(b []byte) []byte { le.PutUint32(b[off:], v); return b }
+	}
+	u64 := func(off int, v uint64) func([]byte) []byte {
+		return func(b []byte) []byte { le.PutUint64(b[off:], v); return b }
+	}
+	by := func(off int, v byte) func([]byte) []byte {
+		return func(b []byte) []byte { b[off] = v; return b }
+	}
+	cases := []struct {
+		name string
+		rec  []byte
+		mut  func([]byte) []byte
+	}{
+		{"format byte", closedCount, by(0, 0xB2)},
+		{"state 3", closedCount, by(1, 3)},
+		{"window type 2", closedCount, by(2, 2)},
+		{"reserved", closedCount, by(3, 1)},
+		{"generation 0", closedCount, u32(4, 0)},
+		{"closed with trips", closedCount, u32(8, 1)},
+		{"closed with probes", closedCount, u64(20, 1)},
+		{"open without trips", openCount, u32(8, 0)},
+		{"open with probes", openCount, u64(28, 1)},
+		{"open with consecutive failures", openCount, u32(36, 2)},
+		{"half-open without trips", halfCount, u32(8, 0)},
+		{"half-open with consecutive failures", halfCount, u32(36, 1)},
+		{"probe pending and succeeded", halfCount, u64(28, 1)},
+		{"count: N 0", closedCount, u32(40, 0)},
+		{"count: N too large", closedCount, u32(40, MaxWindowSize+1)},
+		{"count: N does not match the length", closedCount, u32(40, 20)},
+		{"count: filled > N", closedCount, u32(44, 11)},
+		{"count: pos >= N", closedCount, u32(48, 10)},
+		{"count: pos != filled while not full", closedCount, u32(48, 5)},
+		{"count: failure bit beyond filled", closedCount, by(52, 0x02)},
+		{"count: slow bit beyond filled", closedCount, by(54, 0x80)},
+		{"time: B 0", closedTime, u32(40, 0)},
+		{"time: B too large", closedTime, u32(40, MaxBuckets+1)},
+		{"time: bucket duration 0", closedTime, u64(44, 0)},
+		{"time: failures > calls", closedTime, func(b []byte) []byte {
+			for o := 60; o < len(b); o += bucketLen {
+				le.PutUint32(b[o+4:], le.Uint32(b[o:])+1)
+			}
+			return b
+		}},
+		{"time: slow > calls", closedTime, func(b []byte) []byte {
+			for o := 60; o < len(b); o += bucketLen {
+				le.PutUint32(b[o+8:], le.Uint32(b[o:])+1)
+			}
+			return b
+		}},
+		{"one byte more", closedCount, func(b []byte) []byte { return append(b, 0) }},
+		{"one byte less", closedTime, func(b []byte) []byte { return b[:len(b)-1] }},
+		{"header only", closedCount, func(b []byte) []byte { return b[:hdrLen] }},
+	}
+	for _, c := range cases {
+		if _, _, ok := decodeRecord(c.rec); !ok {
+			t.Fatalf("%s: the seed does not decode", c.name)
+		}
+		r, win, ok := decodeRecord(c.mut(bytes.Clone(c.rec)))
+		if ok || r != fresh() || win != nil {
+			t.Errorf("%s: decoded as valid %+v", c.name, r)
+		}
+	}
+}

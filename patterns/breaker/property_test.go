@@ -253,7 +253,7 @@ func sameTransitions(a, b []Transition) bool {
 // says), State() and the stored counters.
 func TestPropertyAgainstModel(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 11))
-	const runs, ops = 300, 400
+	const runs, ops = 800, 400
 	trips := 0
 	for run := range runs {
 		s := randomSettings(r)
