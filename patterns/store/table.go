@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
-	"hash/fnv"
 	"strconv"
 )
 
@@ -55,9 +54,17 @@ func (t Table) Sets() int { return int(t.sets) }
 
 // StoreKey is the store key of the set that key belongs to.
 func (t Table) StoreKey(key string) string {
-	h := fnv.New64a()
-	h.Write([]byte(key))
-	return t.prefix + "/" + strconv.FormatUint(h.Sum64()%uint64(t.sets), 10)
+	return t.prefix + "/" + strconv.FormatUint(fnv64a(key)%uint64(t.sets), 10)
+}
+
+// fnv64a is FNV-1a 64 of s, without the allocation of hash/fnv.
+func fnv64a(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
 }
 
 func entryID(key string) string {
@@ -68,41 +75,76 @@ func entryID(key string) string {
 	return "\x00" + string(sum[:16])
 }
 
+// maxEntries bounds the entries read from one set value (a table written
+// with more ways than this one reads is cut here, never a failure).
+const maxEntries = 16
+
+// pos locates one entry inside a set value.
+type pos struct {
+	start, end int // the whole entry
+	id         int // offset of the id; its length is cur[start]
+	last       int64
+	state      int // offset of the state; it runs to end
+}
+
+// scan locates the entries of a set value without copying it. ok is false
+// for a corrupt value.
+func scan(v []byte, ps *[maxEntries]pos) (n int, ok bool) {
+	off := 0
+	for off < len(v) {
+		if n == maxEntries {
+			return n, false
+		}
+		l := int(v[off])
+		if len(v)-off < 1+l+8+2 {
+			return n, false
+		}
+		p := pos{start: off, id: off + 1}
+		p.last = int64(binary.LittleEndian.Uint64(v[off+1+l:]))
+		sl := int(binary.LittleEndian.Uint16(v[off+1+l+8:]))
+		p.state = off + 1 + l + 10
+		p.end = p.state + sl
+		if p.end > len(v) {
+			return n, false
+		}
+		ps[n] = p
+		n++
+		off = p.end
+	}
+	return n, true
+}
+
 type entry struct {
 	id    string
 	last  int64
 	state []byte
 }
 
+// decodeSet decodes a whole set value (tests and tools).
 func decodeSet(v []byte) ([]entry, error) {
-	var out []entry
-	for len(v) > 0 {
-		l := int(v[0])
-		if len(v) < 1+l+8+2 {
-			return nil, ErrCorrupt
-		}
-		e := entry{id: string(v[1 : 1+l])}
-		v = v[1+l:]
-		e.last = int64(binary.LittleEndian.Uint64(v))
-		s := int(binary.LittleEndian.Uint16(v[8:]))
-		v = v[10:]
-		if len(v) < s {
-			return nil, ErrCorrupt
-		}
-		e.state = v[:s:s]
-		v = v[s:]
-		out = append(out, e)
+	var ps [maxEntries]pos
+	n, ok := scan(v, &ps)
+	if !ok {
+		return nil, ErrCorrupt
+	}
+	out := make([]entry, n)
+	for i, p := range ps[:n] {
+		out[i] = entry{id: string(v[p.id : p.id+int(v[p.start])]), last: p.last, state: v[p.state:p.end:p.end]}
 	}
 	return out, nil
 }
 
+func appendEntry(dst []byte, id string, last int64, state []byte) []byte {
+	dst = append(dst, byte(len(id)))
+	dst = append(dst, id...)
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(last))
+	dst = binary.LittleEndian.AppendUint16(dst, uint16(len(state)))
+	return append(dst, state...)
+}
+
 func encodeSet(dst []byte, es []entry) []byte {
 	for _, e := range es {
-		dst = append(dst, byte(len(e.id)))
-		dst = append(dst, e.id...)
-		dst = binary.LittleEndian.AppendUint64(dst, uint64(e.last))
-		dst = binary.LittleEndian.AppendUint16(dst, uint16(len(e.state)))
-		dst = append(dst, e.state...)
+		dst = appendEntry(dst, e.id, e.last, e.state)
 	}
 	return dst
 }
@@ -113,24 +155,27 @@ var ErrStateTooLarge = errors.New("store: table state over 65535 bytes")
 // Update applies fn to the state of key (nil when the key has no entry) and
 // writes the set back through the package's one retry loop. now is the
 // caller's clock in any unit that grows (it orders evictions). When fn
-// returns write == false nothing is written.
+// returns write == false nothing is written. The set is read in place (no
+// decoding copy); one buffer is allocated for the value written.
 func (t Table) Update(s Store, key string, now int64, fn func(cur []byte) (next []byte, write bool, err error)) error {
 	id := entryID(key)
 	return Update(s, t.StoreKey(key), func(cur []byte) ([]byte, bool, error) {
-		es, err := decodeSet(cur)
-		if err != nil {
-			es = nil // a corrupt set is dropped: state restarts, never a failure
+		var ps [maxEntries]pos
+		n, ok := scan(cur, &ps)
+		if !ok {
+			cur, n = nil, 0 // a corrupt set is dropped: state restarts, never a failure
 		}
 		idx := -1
-		for i := range es {
-			if es[i].id == id {
+		for i := 0; i < n; i++ {
+			p := ps[i]
+			if string(cur[p.id:p.id+int(cur[p.start])]) == id {
 				idx = i
 				break
 			}
 		}
 		var state []byte
 		if idx >= 0 {
-			state = es[idx].state
+			state = cur[ps[idx].state:ps[idx].end:ps[idx].end]
 		}
 		next, write, err := fn(state)
 		if err != nil || !write {
@@ -139,22 +184,31 @@ func (t Table) Update(s Store, key string, now int64, fn func(cur []byte) (next 
 		if len(next) > 0xffff {
 			return nil, false, ErrStateTooLarge
 		}
-		e := entry{id: id, last: now, state: next}
-		switch {
-		case idx >= 0:
-			es[idx] = e
-		case len(es) < t.ways:
-			es = append(es, e)
-		default:
-			oldest := 0
-			for i := range es {
-				if es[i].last < es[oldest].last {
-					oldest = i
+		// The entry replaced: the key's own, else none while the set has
+		// room, else the one written longest ago. Extra entries beyond the
+		// ways (a table read with fewer ways) are dropped oldest first.
+		drop := idx
+		if drop < 0 && n >= t.ways {
+			drop = 0
+			for i := 1; i < n; i++ {
+				if ps[i].last < ps[drop].last {
+					drop = i
 				}
 			}
-			es[oldest] = e
 		}
-		return encodeSet(make([]byte, 0, len(cur)+len(id)+len(next)+11), es), true, nil
+		out := make([]byte, 0, len(cur)+len(id)+len(next)+11)
+		kept := 0
+		for i := 0; i < n; i++ {
+			if i == drop {
+				continue
+			}
+			if kept == t.ways-1 {
+				break
+			}
+			out = append(out, cur[ps[i].start:ps[i].end]...)
+			kept++
+		}
+		return appendEntry(out, id, now, next), true, nil
 	})
 }
 
@@ -167,14 +221,15 @@ func (t Table) Get(s Store, key string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	es, err := decodeSet(v)
-	if err != nil {
+	var ps [maxEntries]pos
+	n, ok := scan(v, &ps)
+	if !ok {
 		return nil, nil
 	}
 	id := entryID(key)
-	for _, e := range es {
-		if e.id == id {
-			return e.state, nil
+	for _, p := range ps[:n] {
+		if string(v[p.id:p.id+int(v[p.start])]) == id {
+			return v[p.state:p.end:p.end], nil
 		}
 	}
 	return nil, nil
