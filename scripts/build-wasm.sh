@@ -17,6 +17,11 @@ cp filter/sdkbridge/bridge.go build/sdk/proxywasm/internal/zz_breakwater_bridge.
 cp go.mod build/go.mod
 cp go.sum build/go.sum
 printf '\nreplace %s => ./build/sdk\n' "$sdk_mod" >> build/go.mod
-GOOS=wasip1 GOARCH=wasm go build -modfile=build/go.mod -tags breakwater_bridge \
-  -buildmode=c-shared -trimpath -ldflags='-s -w' -o "$out" ./filter/wasm
-ls -l "$out"
+build() {
+  GOOS=wasip1 GOARCH=wasm go build -modfile=build/go.mod -tags breakwater_bridge \
+    -buildmode=c-shared -trimpath -ldflags='-s -w' -o "$1" "$2"
+}
+build "$out" ./filter/wasm
+# The benchmarks' floor: a do-nothing plugin built the same way.
+build "$(dirname "$out")/noop.wasm" ./filter/noopwasm
+ls -l "$out" "$(dirname "$out")/noop.wasm"

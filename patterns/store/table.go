@@ -54,7 +54,11 @@ func (t Table) Sets() int { return int(t.sets) }
 
 // StoreKey is the store key of the set that key belongs to.
 func (t Table) StoreKey(key string) string {
-	return t.prefix + "/" + strconv.FormatUint(fnv64a(key)%uint64(t.sets), 10)
+	var buf [96]byte
+	b := append(buf[:0], t.prefix...)
+	b = append(b, '/')
+	b = strconv.AppendUint(b, fnv64a(key)%uint64(t.sets), 10)
+	return string(b)
 }
 
 // fnv64a is FNV-1a 64 of s, without the allocation of hash/fnv.

@@ -1,0 +1,21 @@
+// Command noopwasm is the floor of the benchmarks: a plugin built exactly
+// like dist/breakwater.wasm (standard Go, the same SDK bridge) whose HTTP
+// contexts do nothing. `make build` writes it to dist/noop.wasm.
+package main
+
+import (
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+)
+
+type vm struct{ types.DefaultVMContext }
+
+func (*vm) NewPluginContext(uint32) types.PluginContext { return &plugin{} }
+
+type plugin struct{ types.DefaultPluginContext }
+
+func (*plugin) NewHttpContext(uint32) types.HttpContext { return &types.DefaultHttpContext{} }
+
+func init() { proxywasm.SetVMContext(&vm{}) }
+
+func main() {}
