@@ -149,5 +149,3 @@ func satAdd(a, b uint64) uint64 {
 	return s
 }
 
-// toInt64 converts a count that may saturate.
-func toInt64(u uint64) int64 { return int64(min(u, math.MaxInt64)) }
