@@ -148,4 +148,3 @@ func satAdd(a, b uint64) uint64 {
 	}
 	return s
 }
-
