@@ -5,11 +5,14 @@ go 1.26.8
 replace github.com/breakwater/breakwater => ../
 
 require (
+	github.com/breakwater/breakwater v0.0.0-00010101000000-000000000000
+	github.com/failsafe-go/failsafe-go v0.9.8
+	github.com/sony/gobreaker/v2 v2.4.0
+	go.uber.org/ratelimit v0.3.1
+	golang.org/x/time v0.16.0
+)
+
+require (
 	github.com/benbjohnson/clock v1.3.0 // indirect
 	github.com/bits-and-blooms/bitset v1.24.4 // indirect
-	github.com/breakwater/breakwater v0.0.0-00010101000000-000000000000 // indirect
-	github.com/failsafe-go/failsafe-go v0.9.8 // indirect
-	github.com/sony/gobreaker/v2 v2.4.0 // indirect
-	go.uber.org/ratelimit v0.3.1 // indirect
-	golang.org/x/time v0.16.0 // indirect
 )
