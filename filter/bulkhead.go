@@ -28,6 +28,8 @@ type bulkheadStage struct {
 	queued gauge
 	// held are the leases of this worker, renewed from the tick.
 	held map[*bhHold]struct{}
+	// synced is when the gauges were last set from the shared record.
+	synced time.Time
 }
 
 // bhHold is a request's place in the bulkhead: queued, then holding a lease.
@@ -131,8 +133,21 @@ func (s *bulkheadStage) release(hold *bhHold, now time.Time) {
 	}
 }
 
-// renew extends the leases of this worker's long streams before they expire.
+// gaugeSync is how often a worker sets the gauges of an unkeyed bulkhead
+// from the shared record, correcting what increments cannot see (leases
+// reclaimed from a vanished worker, waiters dropped by another one).
+const gaugeSync = time.Second
+
+// renew extends the leases of this worker's long streams before they
+// expire, and resynchronises the gauges.
 func (s *bulkheadStage) renew(now time.Time) {
+	if len(s.cfg.Key) == 0 && now.Sub(s.synced) >= gaugeSync {
+		s.synced = now
+		if active, queued, err := s.b.Counts(s.p.st, "", now); err == nil {
+			s.active.set(int64(active))
+			s.queued.set(int64(queued))
+		}
+	}
 	ttl := s.b.Settings().LeaseTTL
 	for hold := range s.held {
 		if hold.lease.Expires.Sub(now) < ttl/2 {

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/breakwater/breakwater/patterns/bulkhead"
 )
 
 func expectReason(t *testing.T, x *exchange, status int, reason string) {
@@ -176,4 +178,30 @@ func TestScenariosFault(t *testing.T) {
 			},
 		},
 	})
+}
+
+// TestBulkheadGaugeFollowsSharedRecord: a slot held by a worker that
+// vanished is in the shared record but in no worker's increments; the gauge
+// of an unkeyed bulkhead is set from the record within a second. Native only:
+// the test writes the vanished worker's lease with the plugin's own clock.
+func TestBulkheadGaugeFollowsSharedRecord(t *testing.T) {
+	h, ok := startHarness(t, "native", `{"policies": [{"name": "svc", "bulkhead": {"max_concurrent": 2, "lease_ttl": "5s"}}]}`)
+	if !ok {
+		t.Fatal(h.host.GetCriticalLogs())
+	}
+	var gets, sets uint64
+	st := hostStore{gets: &gets, sets: &sets}
+	other := bulkhead.New("breakwater/svc/bh", 10000, bulkhead.Settings{MaxConcurrent: 2, LeaseTTL: 5 * time.Second})
+	if _, ok, err := other.Acquire(st, "", 42, h.fake.now); !ok || err != nil {
+		t.Fatalf("acquire: %v %v", ok, err)
+	}
+	x := h.request("GET", "/")
+	expectForwarded(t, x)
+	expectReason(t, h.request("GET", "/"), 503, "bulkhead_full") // the vanished lease counts
+	h.advance(1100 * time.Millisecond)
+	if g := h.gauge("breakwater.svc.bulkhead.active"); g != 2 {
+		t.Fatalf("active gauge %d, want 2 (ours + the vanished worker's)", g)
+	}
+	h.advance(5 * time.Second) // lease_ttl: the vanished lease is reclaimed
+	expectForwarded(t, h.request("GET", "/"))
 }

@@ -100,6 +100,28 @@ func TestScenariosGlobalRateLimitNative(t *testing.T) {
 			}
 		})
 	}
+	t.Run("one call per request carries every global limit's descriptor", func(t *testing.T) {
+		hh := h(t, `{"policies": [{"name": "api", "rate_limit": {"limits": [
+			{"name": "u", "scope": "global", "key": ["header:x-user-id"], "descriptor_key": "user"},
+			{"name": "p", "scope": "global", "key": ["path", "method"], "descriptor_key": "route"}],
+			"service": {"cluster": "rls", "authority": "rls.internal", "domain": "d", "timeout": "40ms"}}}]}`)
+		x := hh.request("GET", "/a?q=1", "x-user-id", "zed")
+		calls := hh.host.GetCalloutAttributesFromContext(x.id)
+		if len(calls) != 1 {
+			t.Fatalf("%d callouts for two global limits, want one", len(calls))
+		}
+		want := `{"domain":"d","descriptors":[{"entries":[{"key":"user","value":"zed"}]},{"entries":[{"key":"route","value":"2:/a,3:GET,"}]}],"hitsAddend":1}`
+		if string(calls[0].Body) != want || get(calls[0].Headers, ":authority") != "rls.internal" || calls[0].Upstream != "rls" {
+			t.Fatalf("callout %s %v %s", calls[0].Upstream, calls[0].Headers, calls[0].Body)
+		}
+		// The second descriptor is over its limit: its limit counts the rejection.
+		hh.host.CallOnHttpCallResponse(calls[0].CalloutID, [][2]string{{":status", "429"}}, nil,
+			[]byte(`{"overallCode":"OVER_LIMIT","statuses":[{"code":"OK"},{"code":"OVER_LIMIT","currentLimit":{"requestsPerUnit":5,"unit":"SECOND"},"durationUntilReset":"1s"}]}`))
+		expectRejected(t, x, "api")
+		if hh.counter("breakwater.api.rate_limit.p.limited_total") != 1 || hh.counter("breakwater.api.rate_limit.u.limited_total") != 0 {
+			t.Fatal("the deciding global limit was not counted")
+		}
+	})
 	t.Run("failure_mode deny rejects on timeout", func(t *testing.T) {
 		hh := h(t, cfg("deny"))
 		expectRejected(t, ask(t, hh, "alice", "", ""), "api")
