@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/breakwater/breakwater/internal/envoyabi"
 )
 
 func TestHTTPCallouts(t *testing.T) {
@@ -410,22 +412,7 @@ func get(t *testing.T, url string) string {
 // proxy-wasm-cpp-host (Envoy 1.33) exports to ABI 0.2.x modules, and that
 // every env import of the real plugin is provided.
 func TestHostFunctionsCoverEnvoy(t *testing.T) {
-	envoy := []string{"proxy_log", "proxy_get_log_level", "proxy_get_status",
-		"proxy_set_tick_period_milliseconds", "proxy_get_current_time_nanoseconds",
-		"proxy_get_property", "proxy_set_property",
-		"proxy_continue_request", "proxy_continue_response", "proxy_continue_stream",
-		"proxy_close_stream", "proxy_send_local_response", "proxy_clear_route_cache",
-		"proxy_get_shared_data", "proxy_set_shared_data",
-		"proxy_register_shared_queue", "proxy_resolve_shared_queue",
-		"proxy_dequeue_shared_queue", "proxy_enqueue_shared_queue",
-		"proxy_get_header_map_value", "proxy_add_header_map_value",
-		"proxy_replace_header_map_value", "proxy_remove_header_map_value",
-		"proxy_get_header_map_pairs", "proxy_set_header_map_pairs", "proxy_get_header_map_size",
-		"proxy_get_buffer_bytes", "proxy_get_buffer_status", "proxy_set_buffer_bytes",
-		"proxy_http_call", "proxy_grpc_call", "proxy_grpc_stream", "proxy_grpc_send",
-		"proxy_grpc_cancel", "proxy_grpc_close",
-		"proxy_define_metric", "proxy_increment_metric", "proxy_record_metric", "proxy_get_metric",
-		"proxy_set_effective_context", "proxy_done", "proxy_call_foreign_function"}
+	envoy := envoyabi.EnvFunctions
 	have := map[string]bool{}
 	for _, n := range HostFunctions() {
 		if have[n] {
