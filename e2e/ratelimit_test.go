@@ -1,0 +1,138 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/breakwater/breakwater/devhost"
+)
+
+// TestRateLimitExactAcrossWorkers: 200 concurrent clients (real sockets)
+// hit one limit of 50 requests per minute; the host spreads them round-robin
+// over 4 VMs, each with its own Go heap, so the only way to be exact is the
+// shared-data state updated by compare-and-swap. The plugin clock is frozen
+// (ManualClock) so no refill or window change can blur the count. For every
+// algorithm: exactly 50 reach the upstream with 200, each admitted response
+// carries a distinct RateLimit-Remaining in 0..49 (every token handed out
+// once), the other 150 are 429 rate_limited with RateLimit-* and Retry-After,
+// and the limited_total counter says 150.
+func TestRateLimitExactAcrossWorkers(t *testing.T) {
+	const limit, clients = 50, 200
+	algos := []struct {
+		algo, extra string
+	}{
+		{"token_bucket", ""},
+		{"gcra", ""},
+		{"fixed_window", ""},
+		{"sliding_window", ""},
+		// max_delay far below the 1.2s spacing: beyond the burst nothing can be
+		// delayed into the frozen future, so it is rejected at once.
+		{"leaky_bucket", `,"max_delay":"1ms"`},
+	}
+	for _, a := range algos {
+		t.Run(a.algo, func(t *testing.T) {
+			up := newUpstream(t, ok)
+			cfg := fmt.Sprintf(`{"policies":[{"name":"orders","match":{"path_prefix":"/orders"},
+ "rate_limit":{"limits":[{"name":"all","algorithm":%q,"requests":%d,"per":"1m"%s}]}}]}`, a.algo, limit, a.extra)
+			// 30s into a minute: a fixed window never ends during the test.
+			clock := devhost.NewManualClock(time.Date(2030, 1, 1, 0, 0, 30, 0, time.UTC))
+			e := newEnv(t, devhost.Options{PluginConfig: []byte(cfg), Clock: clock,
+				Clusters: map[string]string{"upstream": up.URL}})
+			rs := make([]result, clients)
+			parallel(clients, func(i int) { rs[i] = e.do("GET", fmt.Sprintf("/orders/%d", i)) })
+
+			var remaining []int
+			admitted, limited := 0, 0
+			for _, r := range rs {
+				switch {
+				case r.err != nil:
+					t.Fatalf("client error: %v", r.err)
+				case r.status == http.StatusOK:
+					admitted++
+					if got := headerInt(r.header, "RateLimit-Limit"); got != limit {
+						t.Errorf("admitted: RateLimit-Limit %d, want %d", got, limit)
+					}
+					remaining = append(remaining, headerInt(r.header, "RateLimit-Remaining"))
+					if r.header.Get("X-Breakwater-Policy") != "orders" {
+						t.Errorf("admitted without x-breakwater-policy: %v", r.header)
+					}
+				case r.status == http.StatusTooManyRequests && r.reason() == "rate_limited":
+					limited++
+					if headerInt(r.header, "RateLimit-Remaining") != 0 || headerInt(r.header, "RateLimit-Limit") != limit ||
+						headerInt(r.header, "Retry-After") < 1 || headerInt(r.header, "RateLimit-Reset") < 1 {
+						t.Errorf("429 headers: RateLimit-Limit %q Remaining %q Reset %q Retry-After %q",
+							r.header.Get("RateLimit-Limit"), r.header.Get("RateLimit-Remaining"),
+							r.header.Get("RateLimit-Reset"), r.header.Get("Retry-After"))
+					}
+				default:
+					t.Errorf("unexpected response %v", r)
+				}
+			}
+			if admitted != limit || limited != clients-limit || up.count() != limit {
+				t.Fatalf("admitted %d, limited %d, upstream saw %d; want exactly %d/%d/%d (%v)",
+					admitted, limited, up.count(), limit, clients-limit, limit, tally(rs))
+			}
+			sort.Ints(remaining)
+			for i, v := range remaining {
+				if v != i {
+					t.Fatalf("RateLimit-Remaining of the admitted requests %v: want each of 0..%d exactly once", remaining, limit-1)
+				}
+			}
+			if got := metric(e.h, "breakwater.orders.rate_limit.all.limited_total"); got != clients-limit {
+				t.Errorf("limited_total %d, want %d", got, clients-limit)
+			}
+			if got := metric(e.h, "breakwater.orders.rejected_total.rate_limited"); got != clients-limit {
+				t.Errorf("rejected_total.rate_limited %d, want %d", got, clients-limit)
+			}
+			if got := metric(e.h, "breakwater.orders.requests_total"); got != clients {
+				t.Errorf("requests_total %d, want %d", got, clients)
+			}
+			checkNoTraps(t, e.h)
+		})
+	}
+}
+
+// TestRateLimitMultiLevelAcrossWorkers: per-user 10/min AND a global 25/min
+// on one policy, 5 users x 20 concurrent requests over 4 VMs, frozen clock.
+// Every user is capped at 10 and the total at 25, and a request rejected by
+// the global level consumes nothing of its user's allowance: the admitted
+// total is exactly 25.
+func TestRateLimitMultiLevelAcrossWorkers(t *testing.T) {
+	up := newUpstream(t, ok)
+	cfg := `{"policies":[{"name":"api","rate_limit":{"limits":[
+ {"name":"per-user","key":["header:x-user-id"],"requests":10,"per":"1m"},
+ {"name":"global","algorithm":"fixed_window","requests":25,"per":"1m"}]}}]}`
+	clock := devhost.NewManualClock(time.Date(2030, 1, 1, 0, 0, 30, 0, time.UTC))
+	e := newEnv(t, devhost.Options{PluginConfig: []byte(cfg), Clock: clock,
+		Clusters: map[string]string{"upstream": up.URL}})
+	const users, each = 5, 20
+	rs := make([]result, users*each)
+	parallel(users*each, func(i int) { rs[i] = e.do("GET", "/api", "x-user-id", fmt.Sprint("user-", i%users)) })
+	per := map[string]int{}
+	total := 0
+	for i, r := range rs {
+		if r.status == http.StatusOK {
+			per[fmt.Sprint("user-", i%users)]++
+			total++
+		} else if r.status != http.StatusTooManyRequests || r.reason() != "rate_limited" {
+			t.Errorf("unexpected %v", r)
+		}
+	}
+	for u, n := range per {
+		if n > 10 {
+			t.Errorf("%s admitted %d > its 10", u, n)
+		}
+	}
+	if total != 25 || up.count() != 25 {
+		t.Fatalf("admitted %d (upstream %d), want exactly the global 25; per user %v", total, up.count(), per)
+	}
+	userLimited := metric(e.h, "breakwater.api.rate_limit.per-user.limited_total")
+	globalLimited := metric(e.h, "breakwater.api.rate_limit.global.limited_total")
+	if userLimited+globalLimited != users*each-25 {
+		t.Errorf("limited per-user %d + global %d, want %d", userLimited, globalLimited, users*each-25)
+	}
+	checkNoTraps(t, e.h)
+}
