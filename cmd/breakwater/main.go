@@ -2,6 +2,9 @@
 //
 //	breakwater validate FILE   check a plugin configuration offline, with the
 //	                           code the plugin runs at start (config.Load)
+//	breakwater serve ...       run the built .wasm in the dev host (serve.go)
+//	breakwater demo ...        a self-contained demo: phased upstream, load,
+//	                           timeline (demo.go)
 //
 // Subcommands are entries of the commands table; add one there.
 package main
@@ -24,6 +27,8 @@ type command struct {
 // commands is the dispatch table, in the order usage lists them.
 var commands = []command{
 	{"validate", "validate FILE    check a plugin configuration (prints ok, or the one error line)", runValidate},
+	{"serve", "serve --wasm FILE --config FILE --cluster NAME=URL ...   run the plugin in the dev host (serve -h)", runServe},
+	{"demo", "demo [--wasm FILE] [--duration 30s]   watch the plugin protect a failing upstream (demo -h)", runDemo},
 }
 
 // Exit codes.

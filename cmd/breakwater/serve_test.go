@@ -1,0 +1,295 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const testWasm = "../../dist/breakwater.wasm"
+
+// syncBuffer is a bytes.Buffer safe for the serve goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func needWasm(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(testWasm); err != nil {
+		t.Fatalf("%v: run make build first", err)
+	}
+}
+
+// testUpstream answers 200 or 503 (failing), and holds requests to /hold
+// until release is closed.
+type testUpstream struct {
+	*httptest.Server
+	failing  atomic.Bool
+	count    atomic.Int64
+	holding  chan struct{} // one value per request that entered /api/hold
+	release  chan struct{}
+	relOnce  sync.Once
+	lastPath atomic.Value
+}
+
+func newTestUpstream(t *testing.T) *testUpstream {
+	u := &testUpstream{holding: make(chan struct{}, 8), release: make(chan struct{})}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.count.Add(1)
+		u.lastPath.Store(r.URL.Path)
+		if r.URL.Path == "/hold" {
+			u.holding <- struct{}{}
+			<-u.release
+		}
+		if u.failing.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "down\n")
+			return
+		}
+		io.WriteString(w, "hello from upstream\n")
+	}))
+	t.Cleanup(func() { u.relOnce.Do(func() { close(u.release) }); u.Close() })
+	return u
+}
+
+type answer struct {
+	status int
+	reason string
+	body   string
+}
+
+func call(t *testing.T, url string) answer {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return answer{resp.StatusCode, resp.Header.Get("x-breakwater-reason"), string(b)}
+}
+
+// The breaker trips on 3 consecutive failures and stays open an hour: only
+// shared data can carry that across a reload.
+const serveConfigV1 = `{"policies":[{"name":"api","match":{"path_prefix":"/api"},
+  "circuit_breaker":{"consecutive_failures":3,"open_duration":"1h","max_open_duration":"1h"}}]}`
+
+// V2 keeps the api policy as it is and puts a new policy in front of it.
+const serveConfigV2 = `{"policies":[
+  {"name":"ping","match":{"path_prefix":"/ping"},"fault":{"abort":{"percent":100,"status":418}}},
+  {"name":"api","match":{"path_prefix":"/api"},
+  "circuit_breaker":{"consecutive_failures":3,"open_duration":"1h","max_open_duration":"1h"}}]}`
+
+const serveConfigBad = `{"policies":[{"name":"api","circuit_breaker":{"failure_rate_threshold":1.5}}]}`
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestServe runs serve in-process: requests through the plugin, a strict
+// scrape of /stats/prometheus, SIGHUP reloads (good and bad), graceful
+// SIGINT with a request in flight.
+func TestServe(t *testing.T) {
+	needWasm(t)
+	up := newTestUpstream(t)
+	cfgPath := filepath.Join(t.TempDir(), "plugin.json")
+	writeFile(t, cfgPath, serveConfigV1)
+
+	sigs := make(chan os.Signal, 1)
+	ready := make(chan [2]string, 1)
+	reloaded := make(chan error, 1)
+	var stdout, stderr syncBuffer
+	code := make(chan int, 1)
+	go func() {
+		code <- serve([]string{"--wasm", testWasm, "--config", cfgPath, "--listen", "127.0.0.1:0",
+			"--admin", "127.0.0.1:0", "--cluster", "backend=" + up.URL, "--upstream", "backend", "--workers", "2"},
+			&stdout, &stderr, serveEnv{signals: sigs,
+				ready:    func(l, a string) { ready <- [2]string{l, a} },
+				reloaded: func(err error) { reloaded <- err }})
+	}()
+	var addrs [2]string
+	select {
+	case addrs = <-ready:
+	case c := <-code:
+		t.Fatalf("serve exited %d: %s", c, stderr.String())
+	}
+	proxy, admin := "http://"+addrs[0], "http://"+addrs[1]
+	if out := stdout.String(); !strings.Contains(out, "listening on "+proxy) || !strings.Contains(out, "admin on "+admin) {
+		t.Fatalf("stdout does not say where it listens: %q", out)
+	}
+
+	// Through the plugin to the upstream.
+	if a := call(t, proxy+"/api/orders"); a.status != 200 || a.body != "hello from upstream\n" {
+		t.Fatalf("healthy: %+v", a)
+	}
+	if up.lastPath.Load() != "/api/orders" {
+		t.Fatalf("upstream saw %v", up.lastPath.Load())
+	}
+	// Three failures open the breaker; the fourth request never reaches the upstream.
+	up.failing.Store(true)
+	for i := 0; i < 3; i++ {
+		if a := call(t, proxy+"/api/orders"); a.status != 503 || a.reason != "" {
+			t.Fatalf("failure %d: %+v", i, a)
+		}
+	}
+	if a := call(t, proxy+"/api/orders"); a.status != 503 || a.reason != "circuit_open" {
+		t.Fatalf("breaker not open: %+v", a)
+	}
+	if n := up.count.Load(); n != 4 {
+		t.Fatalf("upstream saw %d requests, want 4", n)
+	}
+
+	// The admin port: Prometheus text, strictly well formed, with the plugin's numbers.
+	text := get(t, admin+"/stats/prometheus")
+	fams, err := parsePrometheus(text)
+	if err != nil {
+		t.Fatalf("/stats/prometheus: %v\n%s", err, text)
+	}
+	for name, want := range map[string]float64{
+		"breakwater_api_requests_total":                    5,
+		"breakwater_api_rejected_total_circuit_open":       1,
+		"breakwater_api_circuit_breaker_state":             1,
+		"breakwater_api_circuit_breaker_transitions_total": 1,
+	} {
+		f := fams[name]
+		if f == nil || f.samples[name+"{}"] != want {
+			t.Errorf("%s = %+v, want %v", name, f, want)
+		}
+	}
+	if f := fams["breakwater_api_circuit_breaker_transitions_total"]; f == nil || f.typ != "counter" {
+		t.Errorf("transitions_total family: %+v", f)
+	}
+	if f := fams["breakwater_api_circuit_breaker_state"]; f == nil || f.typ != "gauge" {
+		t.Errorf("state family: %+v", f)
+	}
+	if s := get(t, admin+"/stats"); !strings.Contains(s, "wasmcustom.breakwater.api.requests_total: 5\n") {
+		t.Errorf("/stats: %s", s)
+	}
+	if s := get(t, admin+"/ready"); s != "LIVE\n" {
+		t.Errorf("/ready: %q", s)
+	}
+
+	// SIGHUP with a new configuration: the new policy applies, and the
+	// breaker of the unchanged policy is still open (shared data kept)
+	// although the upstream is healthy again.
+	up.failing.Store(false)
+	writeFile(t, cfgPath, serveConfigV2)
+	sigs <- syscall.SIGHUP
+	if err := <-reloaded; err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if a := call(t, proxy+"/ping"); a.status != 418 || a.reason != "fault_abort" {
+		t.Fatalf("new policy not applied: %+v", a)
+	}
+	if a := call(t, proxy+"/api/orders"); a.status != 503 || a.reason != "circuit_open" {
+		t.Fatalf("breaker state lost in the reload: %+v", a)
+	}
+	if n := up.count.Load(); n != 4 {
+		t.Fatalf("upstream saw %d requests after the reload, want still 4", n)
+	}
+
+	// A bad file: the one config error line, the previous configuration kept.
+	writeFile(t, cfgPath, serveConfigBad)
+	sigs <- syscall.SIGHUP
+	err = <-reloaded
+	const wantErr = "breakwater: config: policies[0].circuit_breaker.failure_rate_threshold: must be in (0,1], got 1.5"
+	if err == nil || err.Error() != wantErr {
+		t.Fatalf("bad reload: %v", err)
+	}
+	if a := call(t, proxy+"/ping"); a.status != 418 {
+		t.Fatalf("previous configuration not kept: %+v", a)
+	}
+	logs := stderr.String()
+	if !strings.Contains(logs, "breakwater: reloaded "+cfgPath+"\n") ||
+		!strings.Contains(logs, "breakwater: reload failed, previous configuration kept: "+wantErr+"\n") {
+		t.Fatalf("stderr: %s", logs)
+	}
+
+	// SIGINT with a request in flight (on a path no policy matches, so the
+	// open breaker does not answer it): the request completes, new
+	// connections are refused, serve exits 0.
+	inflight := make(chan answer, 1)
+	go func() {
+		resp, err := http.Get(proxy + "/hold")
+		if err != nil {
+			inflight <- answer{status: -1, body: err.Error()}
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		inflight <- answer{status: resp.StatusCode, body: string(b)}
+	}()
+	<-up.holding
+	sigs <- syscall.SIGINT
+	refused := false
+	for i := 0; i < 500 && !refused; i++ { // the listener closes at once; bounded wait
+		c, err := net.Dial("tcp", addrs[0])
+		if err != nil {
+			refused = true
+			break
+		}
+		c.Close()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !refused {
+		t.Fatal("the listener still accepts after SIGINT")
+	}
+	select {
+	case c := <-code:
+		t.Fatalf("serve exited %d with a request in flight", c)
+	default:
+	}
+	up.relOnce.Do(func() { close(up.release) })
+	if a := <-inflight; a.status != 200 || a.body != "hello from upstream\n" {
+		t.Fatalf("in-flight request: %+v", a)
+	}
+	if c := <-code; c != 0 {
+		t.Fatalf("serve exited %d: %s", c, stderr.String())
+	}
+	if logs := stderr.String(); !strings.Contains(logs, "breakwater: interrupt: shutting down\n") || !strings.HasSuffix(logs, "breakwater: stopped\n") {
+		t.Fatalf("stderr: %s", logs)
+	}
+	if _, err := net.Dial("tcp", addrs[1]); err == nil {
+		t.Fatal("the admin listener still accepts")
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
