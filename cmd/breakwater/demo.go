@@ -56,8 +56,8 @@ const (
 	demoSlowLatency     = 300 * time.Millisecond // slow phase, above slow_call_duration
 	demoSlowCall        = 200 * time.Millisecond // circuit_breaker.slow_call_duration
 	demoPerUserRPS      = 20                     // rate_limit per_user: requests per second (burst the same)
-	demoGlobalRPS       = 70                     // rate_limit global: requests per second
-	demoGlobalBurst     = 35
+	demoGlobalRPS       = 80                     // rate_limit global: requests per second
+	demoGlobalBurst     = 30
 	demoMaxConcurrent   = 6 // bulkhead.max_concurrent
 	demoQueue           = 6 // bulkhead.queue.max_size
 	demoBurstSize       = 30
@@ -725,7 +725,7 @@ func (r *demoRun) report(w io.Writer, traps uint64) {
 	}
 	row("upstream peak concurrency", func(_ int, st *phaseStats) string { return strconv.FormatInt(st.peak.Load(), 10) }, strconv.FormatInt(peak, 10))
 	numRow("retries (router)", func(st *phaseStats) int { return int(st.retries) })
-	numRow("retries denied (budget)", func(st *phaseStats) int { return int(st.budgetExhausted) })
+	numRow("denied retries (budget)", func(st *phaseStats) int { return int(st.budgetExhausted) })
 	numRow("breaker transitions", func(st *phaseStats) int { return int(st.transitions) })
 	for _, to := range []string{"open", "half_open", "closed"} {
 		numRow("  to "+to, func(st *phaseStats) int {

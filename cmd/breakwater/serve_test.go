@@ -293,3 +293,101 @@ func get(t *testing.T, url string) string {
 	}
 	return string(b)
 }
+
+// The process's real signals reach serve through runServe.
+func TestServeRealSignals(t *testing.T) {
+	needWasm(t)
+	up := newTestUpstream(t)
+	cfgPath := filepath.Join(t.TempDir(), "plugin.json")
+	writeFile(t, cfgPath, serveConfigV1)
+	var stdout, stderr syncBuffer
+	code := make(chan int, 1)
+	go func() {
+		code <- runServe([]string{"--wasm", testWasm, "--config", cfgPath, "--listen", "127.0.0.1:0",
+			"--admin", "", "--cluster", "upstream=" + up.URL, "--workers", "1"}, &stdout, &stderr)
+	}()
+	// signal.Notify is in place before serve prints where it listens.
+	waitFor(t, "listening", func() bool { return strings.Contains(stdout.String(), "listening on") }, code)
+	if strings.Contains(stdout.String(), "admin on") {
+		t.Fatalf("--admin \"\" still serves an admin port: %s", stdout.String())
+	}
+	writeFile(t, cfgPath, serveConfigV2)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "reload", func() bool { return strings.Contains(stderr.String(), "breakwater: reloaded ") }, code)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if c := <-code; c != 0 || !strings.Contains(stderr.String(), "breakwater: terminated: shutting down\n") {
+		t.Fatalf("exit %d, stderr %s", c, stderr.String())
+	}
+}
+
+// waitFor polls cond (bounded by a count of polls, not a deadline) and
+// fails if serve exits first.
+func waitFor(t *testing.T, what string, cond func() bool, code chan int) {
+	t.Helper()
+	for i := 0; i < 3000; i++ {
+		if cond() {
+			return
+		}
+		select {
+		case c := <-code:
+			t.Fatalf("serve exited %d while waiting for %s", c, what)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatalf("no %s", what)
+}
+
+func TestServeArguments(t *testing.T) {
+	needWasm(t)
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.json")
+	writeFile(t, good, serveConfigV1)
+	bad := filepath.Join(dir, "bad.json")
+	writeFile(t, bad, serveConfigBad)
+	missing := filepath.Join(dir, "missing.json")
+	up := "--cluster=upstream=http://127.0.0.1:1"
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string // exact, or a prefix when it ends with "..."
+	}{
+		{"invalid config", []string{"--config", bad, up}, 1,
+			"breakwater: config: policies[0].circuit_breaker.failure_rate_threshold: must be in (0,1], got 1.5\n"},
+		{"missing config", []string{"--config", missing, up}, 1, "breakwater: open " + missing + ": no such file or directory\n"},
+		{"no config", []string{up}, 2, "breakwater: serve: --config is required\n..."},
+		{"no cluster", []string{"--config", good}, 2, "breakwater: serve: at least one --cluster NAME=URL is required\n..."},
+		{"bad cluster", []string{"--config", good, "--cluster", "nourl"}, 2, "breakwater: serve: invalid value \"nourl\" for flag -cluster: want NAME=URL, got \"nourl\"\n..."},
+		{"unknown upstream", []string{"--config", good, up, "--upstream", "x"}, 2, "breakwater: serve: --upstream \"x\" is not a --cluster\n"},
+		{"ambiguous upstream", []string{"--config", good, "--cluster", "a=http://127.0.0.1:1", "--cluster", "b=http://127.0.0.1:2"}, 2,
+			"breakwater: serve: several clusters and none named \"upstream\": say which with --upstream\n"},
+		{"bad cluster URL", []string{"--config", good, "--cluster", "upstream=ftp://x", "--wasm", testWasm, "--listen", "127.0.0.1:0", "--admin", ""}, 1,
+			"breakwater: serve: the plugin did not start: devhost: options: cluster \"upstream\": want an http(s) base URL, got \"ftp://x\"\n"},
+		{"no wasm", []string{"--config", good, up, "--wasm", filepath.Join(dir, "none.wasm")}, 1,
+			"breakwater: serve: open " + filepath.Join(dir, "none.wasm") + ": no such file or directory (run make build)\n"},
+		{"workers", []string{"--config", good, up, "--workers", "0"}, 2, "breakwater: serve: --workers must be >= 1, got 0\n"},
+		{"log level", []string{"--config", good, up, "--log-level", "loud"}, 2, "breakwater: serve: unknown --log-level \"loud\"\n"},
+		{"extra argument", []string{"--config", good, up, "extra"}, 2, "breakwater: serve: unexpected argument \"extra\"\n..."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr syncBuffer
+			c := serve(tc.args, &stdout, &stderr, serveEnv{})
+			got := stderr.String()
+			ok := got == tc.stderr
+			if p, found := strings.CutSuffix(tc.stderr, "..."); found {
+				ok = strings.HasPrefix(got, p) && strings.Contains(got, "usage: breakwater serve")
+			}
+			if c != tc.code || !ok || stdout.String() != "" {
+				t.Fatalf("serve %q = %d, stdout %q, stderr %q; want %d, %q", tc.args, c, stdout.String(), got, tc.code, tc.stderr)
+			}
+		})
+	}
+	var stdout, stderr syncBuffer
+	if c := serve([]string{"-h"}, &stdout, &stderr, serveEnv{}); c != 0 || !strings.HasPrefix(stdout.String(), "usage: breakwater serve") {
+		t.Fatalf("-h: %d %q %q", c, stdout.String(), stderr.String())
+	}
+}
