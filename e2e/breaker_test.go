@@ -34,8 +34,16 @@ func TestBreakerProtectsFailingUpstream(t *testing.T) {
 		Clusters: map[string]string{"upstream": up.URL}})
 	const clients = 16
 
-	// 1. Trip it: each client sends until it sees circuit_open (bounded).
+	// 1. Trip it: one request alone creates the breaker's shared-data record
+	// (creation is the one write that is not a compare-and-swap, see
+	// TestRateLimitCreationRace); then each client sends until it sees
+	// circuit_open (bounded).
 	var upstream503, sent atomic.Int64
+	sent.Add(1)
+	if r := e.do("GET", "/orders/0"); r.status != http.StatusServiceUnavailable || r.reason() != "" {
+		t.Fatalf("first request: %v", r)
+	}
+	upstream503.Add(1)
 	parallel(clients, func(int) {
 		for i := 0; i < 50; i++ {
 			sent.Add(1)

@@ -1,0 +1,106 @@
+package e2e
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/breakwater/breakwater/devhost"
+)
+
+// TestBulkheadCapsUpstreamConcurrency: max_concurrent 3 across the 4 VMs,
+// a slow real upstream (150ms) that records the highest number of requests
+// it holds at once, 40 concurrent clients (real sockets, real clock: the
+// queue is polled by the plugin tick every 10ms).
+//
+//   - no queue: the upstream never holds more than 3; the requests beyond
+//     the slots are rejected at once with 503 bulkhead_full; every 200 is one
+//     upstream request;
+//   - a queue of 50: all 40 are served, still at most 3 at a time upstream;
+//     the queued ones are admitted later, so at least 37 of them took longer
+//     than one upstream call (a lower bound, never a ceiling: a slow machine
+//     cannot make it fail);
+//   - a queue of 5: at most 3 + 5 of an instantaneous burst can be taken;
+//     the others are bulkhead_full, and the upstream still holds at most 3.
+//
+// After each run the bulkhead.active and bulkhead.queued gauges are back to 0:
+// every slot was released.
+func TestBulkheadCapsUpstreamConcurrency(t *testing.T) {
+	const slowFor = 150 * time.Millisecond
+	const clients = 40
+	cases := []struct {
+		name, queue string
+		check       func(t *testing.T, rs []result, up *upstream)
+	}{
+		{"no-queue", "", func(t *testing.T, rs []result, up *upstream) {
+			tl := tally(rs)
+			if tl["200 "]+tl["503 bulkhead_full"] != clients || tl["200 "] < 3 || int64(tl["200 "]) != up.count() {
+				t.Errorf("responses %v, upstream saw %d; want >= 3 admitted, the rest bulkhead_full", tl, up.count())
+			}
+			for _, r := range rs {
+				if r.reason() == "bulkhead_full" && r.header.Get("X-Breakwater-Policy") != "slow" {
+					t.Errorf("bulkhead_full without the policy header: %v", r.header)
+				}
+			}
+		}},
+		{"queue", `,"queue":{"max_size":50,"max_wait":"20s"}`, func(t *testing.T, rs []result, up *upstream) {
+			tl := tally(rs)
+			if tl["200 "] != clients || up.count() != clients {
+				t.Errorf("responses %v, upstream saw %d; want all %d served", tl, up.count(), clients)
+			}
+			waited := 0
+			for _, r := range rs {
+				if r.elapsed >= 2*slowFor {
+					waited++
+				}
+			}
+			// With 3 slots, request k (0-based, in upstream order) cannot start
+			// before floor(k/3) calls of 150ms ended: at least 40-6 took 2x150ms.
+			if waited < clients-6 {
+				t.Errorf("only %d requests took >= %v; queued requests must wait for a slot", waited, 2*slowFor)
+			}
+		}},
+		{"small-queue", `,"queue":{"max_size":5,"max_wait":"20s"}`, func(t *testing.T, rs []result, up *upstream) {
+			tl := tally(rs)
+			if tl["200 "]+tl["503 bulkhead_full"] != clients || tl["200 "] < 8 || int64(tl["200 "]) != up.count() {
+				t.Errorf("responses %v, upstream saw %d; want >= 8 admitted (3 slots + 5 queued), the rest bulkhead_full", tl, up.count())
+			}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			up := newUpstream(t, ok)
+			cfg := `{"policies":[{"name":"slow","bulkhead":{"max_concurrent":3` + c.queue + `}}]}`
+			e := newEnv(t, devhost.Options{PluginConfig: []byte(cfg), Clusters: map[string]string{"upstream": up.URL}})
+			// One request alone creates the bulkhead's shared-data record
+			// (creation is not a compare-and-swap, see TestRateLimitCreationRace).
+			if r := e.do("GET", "/work"); r.status != http.StatusOK {
+				t.Fatalf("first request: %v", r)
+			}
+			up.hits.Store(0)
+			up.maxIn.Store(0)
+			up.set(slow(slowFor))
+			rs := make([]result, clients)
+			parallel(clients, func(i int) { rs[i] = e.do("GET", "/work") })
+			for _, r := range rs {
+				if r.err != nil {
+					t.Fatalf("client: %v", r.err)
+				}
+			}
+			if m := up.maxIn.Load(); m > 3 || m < 1 {
+				t.Fatalf("upstream observed %d concurrent requests, want 1..3", m)
+			}
+			t.Logf("%s: %v, upstream max in flight %d", c.name, tally(rs), up.maxIn.Load())
+			c.check(t, rs, up)
+			if a, q := metric(e.h, "breakwater.slow.bulkhead.active"), metric(e.h, "breakwater.slow.bulkhead.queued"); a != 0 || q != 0 {
+				t.Errorf("after the burst: bulkhead.active %d, bulkhead.queued %d, want 0 and 0", a, q)
+			}
+			// The slots were released: a new request is admitted at once.
+			up.set(ok)
+			if r := e.do("GET", "/work"); r.status != http.StatusOK {
+				t.Errorf("after the burst: %v", r)
+			}
+			checkNoTraps(t, e.h)
+		})
+	}
+}
