@@ -33,13 +33,14 @@ type demoPhase struct {
 	name   string
 	weight float64 // seconds at the default 30s duration
 	what   string  // what the upstream does, for the table
+	long   string  // the same, for the phase line
 }
 
 var demoPhases = []demoPhase{
-	{"healthy", 8, "200 ~15ms"},
-	{"failing", 8, "503"},
-	{"slow", 6, "200 300ms"},
-	{"recovered", 8, "200 ~15ms"},
+	{"healthy", 8, "200/15ms", "200 in 10-25ms"},
+	{"failing", 8, "503/1ms", "503 at once"},
+	{"slow", 6, "200/300ms", "200 in 300ms (slow_call_duration is 200ms)"},
+	{"recovered", 8, "200/15ms", "200 in 10-25ms"},
 }
 
 const (
@@ -190,6 +191,8 @@ type demoRun struct {
 	sent, done, admitted, rejected atomic.Int64
 	// mallory's requests that went past the filter (upstream reached)
 	malloryPassed atomic.Int64
+	// the bulkhead gauges once the load is over
+	active, queued uint64
 }
 
 // phaseStats is what one phase saw.
@@ -306,6 +309,7 @@ func (r *demoRun) run(wasm []byte, workers int, stderr io.Writer) int {
 	if r.env.tty {
 		fmt.Fprintf(w, "\r%s\r", strings.Repeat(" ", 110))
 	}
+	r.active, r.queued = bulkheadAfter(host)
 	traps := host.Stats().Traps
 	r.report(w, traps)
 	if traps > 0 {
@@ -313,6 +317,21 @@ func (r *demoRun) run(wasm []byte, workers int, stderr io.Writer) int {
 		return exitInvalid
 	}
 	return exitOK
+}
+
+// bulkheadAfter reads the bulkhead gauges once the load is over. Each worker
+// resynchronises them from the shared record every second (its increments
+// can race), so it polls for up to 2 seconds until both read 0.
+func bulkheadAfter(host *devhost.Host) (active, queued uint64) {
+	for i := 0; i < 20; i++ {
+		active, _ = host.Metric("breakwater." + demoPolicy + ".bulkhead.active")
+		queued, _ = host.Metric("breakwater." + demoPolicy + ".bulkhead.queued")
+		if active == 0 && queued == 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return
 }
 
 func demoSteadyRPS() float64 {
@@ -340,7 +359,7 @@ func (r *demoRun) phaseLine(i int) {
 	if r.env.tty {
 		prefix = "\r" + strings.Repeat(" ", 110) + "\r"
 	}
-	fmt.Fprintf(r.out, "%s[%5.1fs] phase %-9s upstream answers %s\n", prefix, r.since().Seconds(), p.name, p.what)
+	fmt.Fprintf(r.out, "%s[%5.1fs] phase %-9s upstream answers %s\n", prefix, r.since().Seconds(), p.name, p.long)
 }
 
 func (r *demoRun) progressLine(host *devhost.Host) {
@@ -673,7 +692,7 @@ func (r *demoRun) report(w io.Writer, traps uint64) {
 	row("time", func(_ int, st *phaseStats) string {
 		return fmt.Sprintf("%.1f-%.1fs", st.from.Seconds(), st.to.Seconds())
 	}, fmt.Sprintf("%.1fs", r.stats[len(r.stats)-1].to.Seconds()))
-	row("upstream behaviour", func(i int, _ *phaseStats) string { return strings.ReplaceAll(demoPhases[i].what, " ", "_") }, "")
+	row("upstream behaviour", func(i int, _ *phaseStats) string { return demoPhases[i].what }, "")
 	numRow("requests", func(st *phaseStats) int { return st.requests })
 	numRow("admitted (2xx)", func(st *phaseStats) int { return st.admitted })
 	seen := map[string]bool{}
@@ -783,6 +802,7 @@ func (r *demoRun) report(w io.Writer, traps uint64) {
 		rl, r.malloryPassed.Load(), total.Seconds(), demoPerUserRPS, demoPerUserRPS, bound)
 	check(bf > 0 && peak <= demoMaxConcurrent, "bulkhead held: %d requests turned away; the upstream never saw more than %d at once (max_concurrent %d)",
 		bf, peak, demoMaxConcurrent)
+	check(r.active == 0 && r.queued == 0, "bulkhead gave every slot back: %d active, %d queued once the load was over", r.active, r.queued)
 	if traps > 0 {
 		check(false, "the plugin trapped %d times", traps)
 	}

@@ -89,6 +89,10 @@ func TestDemo(t *testing.T) {
 			t.Errorf("column %d: the upstream saw %d concurrent requests, max_concurrent is %d", col, n, demoMaxConcurrent)
 		}
 	}
+	// No permit leaked: the bulkhead gauges are back to 0 after the load.
+	if !strings.Contains(out, "[ok] bulkhead gave every slot back: 0 active, 0 queued") {
+		t.Errorf("bulkhead slots not all released")
+	}
 	// Rows add up: every answered request is counted once.
 	sum := tl.cell(t, "admitted (2xx)", total) + tl.cell(t, "other answers (no reason)", total) + tl.cell(t, "client errors", total)
 	for label := range tl {

@@ -193,7 +193,7 @@ func serve(args []string, stdout, stderr io.Writer, env serveEnv) int {
 			}
 		}
 	}
-	fmt.Fprintf(stdout, "breakwater: dev host (not a production proxy), %d workers, upstream %s = %s\n", host.Workers(), upName, clusters[upName])
+	fmt.Fprintf(stdout, "breakwater: dev host (not a production proxy: use Envoy or Istio), %d worker VMs, upstream cluster %q = %s\n", host.Workers(), upName, clusters[upName])
 	fmt.Fprintf(stdout, "breakwater: listening on http://%s\n", lnProxy.Addr())
 	if adminAddr != "" {
 		fmt.Fprintf(stdout, "breakwater: admin on http://%s (/stats/prometheus, /stats, /ready)\n", adminAddr)
