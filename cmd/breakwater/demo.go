@@ -212,11 +212,11 @@ type phaseStats struct {
 
 // breakerEvent is one transition, from the plugin's info log line.
 type breakerEvent struct {
-	at                   time.Duration
-	phase                int
-	from, to             string
-	failureRate, slowRat string
-	calls                string
+	at                    time.Duration
+	phase                 int
+	from, to              string
+	failureRate, slowRate string
+	calls                 string
 }
 
 func (r *demoRun) run(wasm []byte, workers int, stderr io.Writer) int {
@@ -276,7 +276,9 @@ func (r *demoRun) run(wasm []byte, workers int, stderr io.Writer) int {
 	load := &demoLoad{r: r, client: client, url: "http://" + proxyLn.Addr().String(), sem: make(chan struct{}, 512)}
 
 	snap := r.snapshot(host)
+	r.mu.Lock() // the log writer reads start
 	r.start = time.Now()
+	r.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	load.start(ctx)
@@ -606,8 +608,7 @@ func (l *demoLoad) wait(max time.Duration) {
 // demoLogs receives the dev host's log lines: breaker transitions become
 // events; warnings and errors are kept for the report.
 type demoLogs struct {
-	r   *demoRun
-	buf []byte
+	r *demoRun
 }
 
 var transitionLine = regexp.MustCompile(`circuit_breaker: policy=\S+ key="[^"]*" from=(\S+) to=(\S+) failure_rate=(\S+) slow_rate=(\S+) calls=(\d+)`)
@@ -622,7 +623,7 @@ func (d *demoLogs) Write(p []byte) (int, error) {
 				at = d.r.since()
 			}
 			d.r.events = append(d.r.events, breakerEvent{at: at, phase: int(d.r.phase.Load()),
-				from: m[1], to: m[2], failureRate: m[3], slowRat: m[4], calls: m[5]})
+				from: m[1], to: m[2], failureRate: m[3], slowRate: m[4], calls: m[5]})
 			d.r.mu.Unlock()
 			continue
 		}
@@ -766,7 +767,7 @@ func (r *demoRun) report(w io.Writer, traps uint64) {
 	}
 	for _, e := range r.events {
 		fmt.Fprintf(w, "  %6.2fs %-9s %s -> %s (failure rate %s, slow rate %s, %s calls)\n",
-			e.at.Seconds(), demoPhases[e.phase].name, e.from, e.to, e.failureRate, e.slowRat, e.calls)
+			e.at.Seconds(), demoPhases[e.phase].name, e.from, e.to, e.failureRate, e.slowRate, e.calls)
 	}
 
 	fmt.Fprintln(w)
