@@ -95,13 +95,15 @@ func call(t *testing.T, url string) answer {
 // The breaker trips on 3 consecutive failures and stays open an hour: only
 // shared data can carry that across a reload.
 const serveConfigV1 = `{"policies":[{"name":"api","match":{"path_prefix":"/api"},
-  "circuit_breaker":{"consecutive_failures":3,"open_duration":"1h","max_open_duration":"1h"}}]}`
+  "circuit_breaker":{"consecutive_failures":3,"open_duration":"1h","max_open_duration":"1h"},
+  "timeout":{"request":"2s"}}]}`
 
 // V2 keeps the api policy as it is and puts a new policy in front of it.
 const serveConfigV2 = `{"policies":[
   {"name":"ping","match":{"path_prefix":"/ping"},"fault":{"abort":{"percent":100,"status":418}}},
   {"name":"api","match":{"path_prefix":"/api"},
-  "circuit_breaker":{"consecutive_failures":3,"open_duration":"1h","max_open_duration":"1h"}}]}`
+  "circuit_breaker":{"consecutive_failures":3,"open_duration":"1h","max_open_duration":"1h"},
+  "timeout":{"request":"2s"}}]}`
 
 const serveConfigBad = `{"policies":[{"name":"api","circuit_breaker":{"failure_rate_threshold":1.5}}]}`
 
@@ -187,6 +189,12 @@ func TestServe(t *testing.T) {
 	}
 	if f := fams["breakwater_api_circuit_breaker_state"]; f == nil || f.typ != "gauge" {
 		t.Errorf("state family: %+v", f)
+	}
+	// The histogram of the timeouts set: the 4 requests that went upstream, 2000ms each.
+	if f := fams["breakwater_api_timeout_effective_ms"]; f == nil || f.typ != "histogram" ||
+		f.samples["breakwater_api_timeout_effective_ms_count{}"] != 4 || f.samples["breakwater_api_timeout_effective_ms_sum{}"] != 8000 ||
+		f.samples[`breakwater_api_timeout_effective_ms_bucket{le="1000"}`] != 0 || f.samples[`breakwater_api_timeout_effective_ms_bucket{le="2500"}`] != 4 {
+		t.Errorf("timeout histogram: %+v", f)
 	}
 	if s := get(t, admin+"/stats"); !strings.Contains(s, "wasmcustom.breakwater.api.requests_total: 5\n") {
 		t.Errorf("/stats: %s", s)
