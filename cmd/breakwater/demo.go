@@ -75,12 +75,8 @@ var demoUsers = []struct {
 // demoConfig is the plugin configuration of the demo; scale shrinks the
 // breaker's time constants with the phases (1 at 30s).
 func demoConfig(scale float64) []byte {
-	d := func(base time.Duration) string {
-		v := time.Duration(float64(base) * scale).Round(time.Millisecond)
-		if v < 10*time.Millisecond {
-			v = 10 * time.Millisecond
-		}
-		return v.String()
+	d := func(base, floor time.Duration) string {
+		return max(time.Duration(float64(base)*scale).Round(time.Millisecond), floor).String()
 	}
 	return []byte(fmt.Sprintf(`{
   "policies": [{
@@ -109,7 +105,8 @@ func demoConfig(scale float64) []byte {
   }]
 }
 `, demoPolicy, demoPerUserRPS, demoPerUserRPS, demoGlobalRPS, demoGlobalBurst,
-		d(2*time.Second), demoSlowCall.String(), d(2*time.Second), d(5*time.Second),
+		// a window of at least 1s holds enough calls to decide even on a busy machine
+		d(2*time.Second, time.Second), demoSlowCall.String(), d(2*time.Second, 10*time.Millisecond), d(5*time.Second, 10*time.Millisecond),
 		demoMaxConcurrent, demoQueue))
 }
 
