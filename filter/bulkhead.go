@@ -55,8 +55,31 @@ func newBulkheadStage(p *pluginContext, ns string, pol *policy, c *config.Bulkhe
 	st := &bulkheadStage{p: p, pol: pol, cfg: c, b: b,
 		active: p.m.gauge(base + "active"), queued: p.m.gauge(base + "queued"),
 		held: map[*bhHold]struct{}{}}
+	if len(c.Key) == 0 {
+		// One record: the gauges are set to what each operation saw in it
+		// (never a sum of increments that a vanished worker left behind).
+		b.Observe(func(_ string, active, queued int) {
+			st.active.set(int64(active))
+			st.queued.set(int64(queued))
+		})
+	}
 	pol.ticks = append(pol.ticks, st.renew)
 	return st, nil
+}
+
+// count moves the gauges of a keyed bulkhead, which sum the keys: each
+// worker adds and removes its own requests, so the sum never goes below
+// zero (a vanished worker's requests stay counted: documented).
+func (s *bulkheadStage) count(active, queued int64) {
+	if len(s.cfg.Key) == 0 {
+		return
+	}
+	if active != 0 {
+		s.active.add(active)
+	}
+	if queued != 0 {
+		s.queued.add(queued)
+	}
 }
 
 func (s *bulkheadStage) onRequest(h *httpContext, now time.Time) verdict {
@@ -77,7 +100,7 @@ func (s *bulkheadStage) onRequest(h *httpContext, now time.Time) verdict {
 		return h.reject(now, config.ReasonBulkheadFull, nil)
 	}
 	hold.waiting, hold.queuedAt = true, now
-	s.queued.add(1)
+	s.count(0, 1)
 	h.bh = hold
 	h.onEnd = append(h.onEnd, func(_ *httpContext, now time.Time) { s.leaveQueue(hold, now) })
 	s.p.waiting.add(h, now) // polled from the next tick
@@ -91,7 +114,7 @@ func (s *bulkheadStage) wake(h *httpContext, now time.Time) {
 	switch {
 	case ok:
 		hold.waiting = false
-		s.queued.add(-1)
+		s.count(0, -1)
 		s.hold(h, hold, lease)
 		h.resume(now)
 	case errors.Is(err, bulkhead.ErrNotQueued) || now.Sub(hold.queuedAt) >= s.cfg.Queue.MaxWait:
@@ -107,14 +130,14 @@ func (s *bulkheadStage) leaveQueue(hold *bhHold, now time.Time) {
 		return
 	}
 	hold.waiting = false
-	s.queued.add(-1)
+	s.count(0, -1)
 	_ = s.b.Dequeue(s.p.st, hold.key, hold.id, now)
 }
 
 func (s *bulkheadStage) hold(h *httpContext, hold *bhHold, lease bulkhead.Lease) {
 	hold.lease, hold.holding = lease, true
 	s.held[hold] = struct{}{}
-	s.active.add(1)
+	s.count(1, 0)
 	release := func(now time.Time) { s.release(hold, now) }
 	h.undo = append(h.undo, release)
 	h.onEnd = append(h.onEnd, func(_ *httpContext, now time.Time) { release(now) })
@@ -127,15 +150,15 @@ func (s *bulkheadStage) release(hold *bhHold, now time.Time) {
 	}
 	hold.holding = false
 	delete(s.held, hold)
-	s.active.add(-1)
+	s.count(-1, 0)
 	if _, err := s.b.Release(s.p.st, hold.key, hold.lease, now); err != nil {
 		logLimited("breakwater: %s: bulkhead release failed (the lease expires after lease_ttl): %v", s.pol.name, err)
 	}
 }
 
-// gaugeSync is how often a worker sets the gauges of an unkeyed bulkhead
-// from the shared record, correcting what increments cannot see (leases
-// reclaimed from a vanished worker, waiters dropped by another one).
+// gaugeSync is how often a worker reads the record of an unkeyed bulkhead
+// to set its gauges when no request does (leases of a vanished worker
+// expiring, waiters dropped).
 const gaugeSync = time.Second
 
 // renew extends the leases of this worker's long streams before they

@@ -43,6 +43,25 @@ func TestScenariosBulkhead(t *testing.T) {
 			},
 		},
 		{
+			name:   "keyed bulkheads: one cap per key, the gauges sum the keys",
+			config: `{"policies": [{"name": "svc", "bulkhead": {"key": ["header:x-tenant"], "max_concurrent": 1}}]}`,
+			run: func(t *testing.T, h *harness) {
+				a := h.request("GET", "/", "x-tenant", "a")
+				b := h.request("GET", "/", "x-tenant", "b")
+				expectForwarded(t, a)
+				expectForwarded(t, b)
+				expectReason(t, h.request("GET", "/", "x-tenant", "a"), 503, "bulkhead_full")
+				if g := h.gauge("breakwater.svc.bulkhead.active"); g != 2 {
+					t.Fatalf("active gauge %d, want 2", g)
+				}
+				a.respond("200")
+				b.end()
+				if g := h.gauge("breakwater.svc.bulkhead.active"); g != 0 {
+					t.Fatalf("active gauge %d, want 0", g)
+				}
+			},
+		},
+		{
 			name:   "a reset releases the slot exactly once",
 			config: `{"policies": [{"name": "svc", "bulkhead": {"max_concurrent": 1}}]}`,
 			run: func(t *testing.T, h *harness) {

@@ -96,7 +96,17 @@ type Bulkhead struct {
 	s     Settings
 	err   error
 	table store.Table
+	// observe, when set, receives the counts of the record each successful
+	// operation left (see Observe).
+	observe func(key string, active, queued int)
 }
+
+// Observe registers f to receive, after every successful Acquire, Release,
+// Renew, Enqueue, TryAdmitQueued and Dequeue, the live leases and waiters
+// of the key as that operation read or wrote them: an exact value of the
+// shared record at one instant, for gauges. Register it before use; f must
+// be safe for the callers' concurrency.
+func (b *Bulkhead) Observe(f func(key string, active, queued int)) { b.observe = f }
 
 // New returns a bulkhead keeping the state of at most maxKeys keys (see
 // store.Table) under prefix. s is normalized here; if it is invalid, every
@@ -116,15 +126,21 @@ func (b *Bulkhead) update(st store.Store, key string, now time.Time, fn func(r *
 	if b.err != nil {
 		return b.err
 	}
-	return b.table.Update(st, key, now.UnixNano(), func(cur []byte) ([]byte, bool, error) {
+	var active, queued int
+	err := b.table.Update(st, key, now.UnixNano(), func(cur []byte) ([]byte, bool, error) {
 		r := decode(cur)
 		r.prune(now.UnixNano(), b.s)
 		write, err := fn(&r)
+		active, queued = len(r.leases), len(r.waiters)
 		if err != nil || !write {
 			return nil, false, err
 		}
 		return r.encode(), true, nil
 	})
+	if err == nil && b.observe != nil {
+		b.observe(key, active, queued)
+	}
+	return err
 }
 
 func (b *Bulkhead) read(st store.Store, key string, now time.Time) (record, error) {

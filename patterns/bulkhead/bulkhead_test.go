@@ -300,3 +300,42 @@ func FuzzDecode(f *testing.F) {
 		r.prune(0, Settings{MaxWait: 1, WaiterTTL: 1})
 	})
 }
+
+func TestObserveReportsRecordCounts(t *testing.T) {
+	st := store.NewMem(0, 1)
+	b := New("p", 16, Settings{MaxConcurrent: 1, QueueSize: 2, MaxWait: time.Second})
+	type obs struct{ active, queued int }
+	var got []obs
+	b.Observe(func(key string, a, q int) {
+		if key != "k" {
+			t.Fatalf("key %q", key)
+		}
+		got = append(got, obs{a, q})
+	})
+	t0 := time.Unix(1000, 0)
+	l, ok, err := b.Acquire(st, "k", 1, t0)
+	if !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if _, ok, _ := b.Acquire(st, "k", 2, t0); ok { // full: no write, still observed
+		t.Fatal("acquired beyond capacity")
+	}
+	if _, ok, _ := b.Enqueue(st, "k", 3, t0); !ok {
+		t.Fatal("enqueue")
+	}
+	if _, err := b.Release(st, "k", l, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := b.TryAdmitQueued(st, "k", 3, t0); !ok {
+		t.Fatal("admit")
+	}
+	want := []obs{{1, 0}, {1, 0}, {1, 1}, {0, 1}, {1, 0}}
+	if len(got) != len(want) {
+		t.Fatalf("observed %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("observed %v, want %v", got, want)
+		}
+	}
+}
