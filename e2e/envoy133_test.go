@@ -25,9 +25,9 @@ const envoy133Config = `{"policies":[
      "tier":{"from":"header:x-tier","default":"basic","limits":{"gold":{"requests":20,"per":"1s"}}}},
     {"name":"per-path","key":["path"],"algorithm":"sliding_window","requests":100000,"per":"1s"},
     {"name":"all","algorithm":"fixed_window","requests":1000000,"per":"1s"}]},
-  "circuit_breaker":{"window":{"type":"time","size":"2s","buckets":10},"minimum_calls":20,"failure_rate_threshold":0.5,
+  "circuit_breaker":{"window":{"type":"time","size":"2s","buckets":10},"minimum_calls":20,"failure_rate_threshold":0.5,"consecutive_failures":20,
     "slow_call_duration":"500ms","open_duration":"300ms","half_open_calls":2},
-  "bulkhead":{"max_concurrent":10,"queue":{"max_size":200,"max_wait":"500ms"}},
+  "bulkhead":{"max_concurrent":8,"queue":{"max_size":200,"max_wait":"500ms"}},
   "retry":{"max_retries":1,"retry_on":["5xx","reset"],"per_try_timeout":"1s","budget":{"ratio":0.2,"min_per_second":20}},
   "fallback":{"on":["circuit_open","upstream_failure"],"status":503,"body":"degraded","stale":{"max_age":"10s"}}},
  {"name":"smooth","match":{"path_prefix":"/smooth"},
@@ -80,6 +80,24 @@ descriptors:
 	var next atomic.Int64
 	var statuses [600]atomic.Int64
 	var unexpected atomic.Int64
+	// Sample the bulkhead's queue gauge while the load runs: the queue must
+	// have been used (requests paused, then admitted from the tick).
+	var maxQueued atomic.Uint64
+	stopSampling := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-stopSampling:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			if q := metric(e.h, "breakwater.api.bulkhead.queued"); q > maxQueued.Load() && q < 1<<32 {
+				maxQueued.Store(q)
+			}
+		}
+	}()
 	t0 := time.Now()
 	parallel(clients, func(int) {
 		for {
@@ -122,15 +140,17 @@ descriptors:
 		}
 	})
 	elapsed := time.Since(t0)
+	close(stopSampling)
+	<-sampled
 	st := e.h.Stats()
 	m := func(name string) uint64 { return metric(e.h, name) }
 	t.Logf("%d requests in %v under Envoy 1.33 WASI: 200 %d, 429 %d, 503 %d, 504 %d", total, elapsed.Round(time.Millisecond),
 		statuses[200].Load(), statuses[429].Load(), statuses[503].Load(), statuses[504].Load())
 	t.Logf("traps %d, poll_oneoff %d, ticks %d, callouts %d, retries %d, local replies %d, host calls/request %.1f",
 		st.Traps, st.PollOneoff, st.Ticks, st.Callouts, st.Retries, st.LocalReplies, st.HostCallsPerRequest())
-	t.Logf("breaker transitions %d, fault delayed %d aborted %d, deadline_exceeded %d, bulkhead_full %d, stale/fallback served %d",
+	t.Logf("breaker transitions %d, fault delayed %d aborted %d, deadline_exceeded %d, bulkhead queued (max sampled) %d, bulkhead_full %d, fallback served %d",
 		m("breakwater.api.circuit_breaker.transitions_total"), m("breakwater.api.fault.delayed_total"),
-		m("breakwater.api.fault.aborted_total"), m("breakwater.api.rejected_total.deadline_exceeded"),
+		m("breakwater.api.fault.aborted_total"), m("breakwater.api.rejected_total.deadline_exceeded"), maxQueued.Load(),
 		m("breakwater.api.rejected_total.bulkhead_full"), m("breakwater.api.fallback.served_total"))
 	t.Logf("memory pages: start %v, end %v", pages, e.h.MemoryPages())
 
@@ -161,6 +181,7 @@ descriptors:
 		"global limit rejections":     m("breakwater.mesh.rate_limit.g.limited_total"),
 		"per-user limit rejections":   m("breakwater.api.rate_limit.per-user.limited_total"),
 		"fallback responses (served)": m("breakwater.api.fallback.served_total"),
+		"bulkhead queueing":           maxQueued.Load(),
 	} {
 		if v == 0 {
 			t.Errorf("%s: 0, the load did not reach that path", name)
