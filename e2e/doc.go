@@ -14,10 +14,12 @@
 //     upstream sees nothing, half-open it sees at most the probes, and it
 //     closes again once the upstream recovers.
 //   - ratelimit_test.go: a local limit is exact across the 4 VMs, for every
-//     algorithm, with the RateLimit-* headers.
+//     algorithm, with the RateLimit-* headers; multi-level limits; the
+//     creation race of a shared-data key (the one write that is not a CAS)
+//     measured.
 //   - bulkhead_test.go: the concurrency the upstream observes never exceeds
 //     max_concurrent; queued requests are admitted later; a full queue
-//     rejects.
+//     rejects; the queue's throughput under sustained load is logged.
 //   - retry_test.go: retries are performed by the router from the filter's
 //     directives (x-envoy-attempt-count) and stop when the shared budget is
 //     spent.
@@ -30,10 +32,17 @@
 //     its state (open stays open).
 //   - soak_test.go: 200,000 requests over 4 VMs with 50,000 distinct users:
 //     bounded linear memory per VM and bounded shared data (from max_keys).
-//   - envoy133_test.go: a load of tens of thousands of requests under Envoy
-//     1.33-1.38's WASI (poll_oneoff returns ENOSYS): no trap, no poll_oneoff.
+//   - envoy133_test.go: 30,000 requests under Envoy 1.33-1.38's WASI
+//     (poll_oneoff returns ENOSYS) through every block and every path that
+//     pauses a request: no trap, no poll_oneoff.
 //   - bench_test.go: requests/second, p99 and host calls per request through
 //     the dev host, the filter against dist/noop.wasm side by side.
+//
+// A burst that must be exact starts with one request alone, which creates
+// the shared-data record (see TestRateLimitCreationRace for why).
+//
+// Run: `make e2e` (or `go test -count=1 ./e2e` after `make build`); the
+// benchmark: `go test -run '^$' -bench FilterVsNoop -benchtime 20000x ./e2e`.
 //
 // The package has no non-test code; nothing imports it.
 package e2e
