@@ -95,9 +95,8 @@
 // conflict never admits a probe twice or counts an outcome twice. Per
 // request: Allow is one store read while closed (and while open or without
 // a free probe slot); a probe admission is one read plus one Update; Report
-// is one Update (read + CAS write). Like any store.Update, the very first
-// write of a table set uses CAS 0 and can lose a concurrent first write
-// (see patterns/store); it happens at most once per set.
+// is one Update (read + CAS write). The first write of a table set is a
+// CAS too (store.CreateCAS): racing creators cannot overwrite each other.
 //
 // # Memory
 //

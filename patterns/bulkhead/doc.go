@@ -64,10 +64,9 @@
 // operation did nothing: an Acquire did not acquire, a Release did not
 // release (the permit then comes back at its expiry; the caller may retry).
 // Instants are the caller's (never the clock); workers' clocks should agree
-// to well within LeaseTTL and MaxWait. Like every store key, a table set is
-// created with an unconditional write: two workers creating the same set in
-// the same instant can lose one update (e.g. one lease, admitting one
-// request too many until it ends), once in the life of the set.
+// to well within LeaseTTL and MaxWait. A table set is created with a CAS
+// too (store.CreateCAS): two workers creating it at once cannot overwrite
+// each other's leases.
 //
 // Round trips: Acquire, Release, Renew, Enqueue, TryAdmitQueued and Dequeue
 // are one Get and one Set each (more on CAS conflicts; a refused Acquire,

@@ -223,10 +223,8 @@
 // check the count, per instant, against the serial rule. A clock read that
 // is behind the state's own instant (a worker that read the time slightly
 // earlier) is handled conservatively by every algorithm (no credit for time
-// going backwards). One caveat comes from the host: a store key that does
-// not exist yet is created with CAS 0, so two workers creating the same set
-// at the same moment may both write and one admission can be lost, at most
-// once per store key over its life (store's doc).
+// going backwards). Creating a store key is a CAS too (store.CreateCAS):
+// two workers creating the same set at once cannot overwrite each other.
 //
 // # Multi-level limits
 //

@@ -66,9 +66,8 @@
 // A Budget holds only its settings and is safe for concurrent use; every
 // change is one store.Update. An error (store.ErrContended after
 // MaxAttempts conflicts) means the operation did nothing: TryRetry and
-// RequestRetries then grant 0. Like every store key, the record's first
-// creation is unconditional: two workers creating it in the same instant
-// can lose one update, once in the life of the key (see store.Update).
+// RequestRetries then grant 0. The record's creation is a CAS too
+// (store.CreateCAS): racing workers cannot overwrite each other.
 // Reads (Usage) write nothing.
 //
 // # Memory

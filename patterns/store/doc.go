@@ -15,10 +15,10 @@
 //
 // Update is the single retry loop of the project: read, compute, write with
 // the read CAS, retry on conflict, at most MaxAttempts times. A key that does
-// not exist yet is created with cas 0; two workers creating the same key in
-// the same microsecond can therefore lose one update (Envoy offers nothing
-// better). It happens at most once per key over the life of the key, because
-// keys are never deleted.
+// not exist yet is written with CreateCAS, not 0: Envoy creates an absent key
+// whatever the CAS but checks a non-zero CAS against an existing one, so two
+// workers creating the same key at once cannot overwrite each other (the
+// second gets ErrCASMismatch, reads the first one's value and retries).
 //
 // Table bounds per-key state: an unbounded key space (one entry per user,
 // path, ...) is folded onto Sets store keys of Ways entries each (4-way set

@@ -13,6 +13,16 @@ var (
 // MaxAttempts bounds the read-compute-write attempts of Update.
 const MaxAttempts = 16
 
+// CreateCAS is the CAS Update writes an absent key with. Envoy creates an
+// absent key whatever the CAS, but refuses a non-zero CAS that does not match
+// an existing key; so writing with CreateCAS creates the key if it is still
+// absent and fails with ErrCASMismatch if another worker created it in the
+// meantime (then Update reads it and tries again). A key's CAS equals
+// CreateCAS only once per 2^32 writes of the whole host, so creation is
+// create-if-absent in practice; cas 0 would instead overwrite whatever the
+// other workers wrote.
+const CreateCAS = 0xFFFFFFFF
+
 // Store is a key/value map with compare-and-swap, the shape of Envoy shared data.
 type Store interface {
 	// Get returns the value and its CAS, or ErrNotFound.
@@ -33,7 +43,7 @@ func Update(s Store, key string, fn func(cur []byte) (next []byte, write bool, e
 		cur, cas, err := s.Get(key)
 		switch {
 		case errors.Is(err, ErrNotFound):
-			cur, cas = nil, 0
+			cur, cas = nil, CreateCAS
 		case err != nil:
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -210,4 +211,51 @@ func FuzzDecodeSet(f *testing.F) {
 			t.Fatalf("round trip changed bytes")
 		}
 	})
+}
+
+// TestUpdateConcurrentCreation: workers racing to create the same key lose
+// no update (the creating write uses CreateCAS, never the unconditional 0).
+func TestUpdateConcurrentCreation(t *testing.T) {
+	for round := 0; round < 50; round++ {
+		s := NewMem(0, uint64(round))
+		const workers, each = 8, 50
+		var wg sync.WaitGroup
+		var ok atomic.Int64
+		start := make(chan struct{})
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				for i := 0; i < each; i++ {
+					switch err := counter(s, "fresh"); {
+					case err == nil:
+						ok.Add(1)
+					case !errors.Is(err, ErrContended):
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		v, _, _ := s.Get("fresh")
+		var n int
+		fmt.Sscan(string(v), &n)
+		if int64(n) != ok.Load() {
+			t.Fatalf("round %d: counter %d, want %d successful updates: a creation overwrote updates", round, n, ok.Load())
+		}
+	}
+}
+
+// TestCreateCASSemantics pins the Envoy behaviour Update relies on.
+func TestCreateCASSemantics(t *testing.T) {
+	s := NewMem(0, 1)
+	if err := s.Set("k", []byte("a"), CreateCAS); err != nil {
+		t.Fatalf("absent key with CreateCAS: %v", err)
+	}
+	if err := s.Set("k", []byte("b"), CreateCAS); !errors.Is(err, ErrCASMismatch) {
+		t.Fatalf("existing key with CreateCAS: %v, want a mismatch", err)
+	}
 }

@@ -61,9 +61,8 @@
 // The estimator of a policy is one store key, given by the caller, shared
 // by every worker; Observe is one store.Update (atomic across workers),
 // Timeout one Get (no write). An Adaptive holds only settings and is safe
-// for concurrent use. Like every store key, the first creation is
-// unconditional: two workers creating it in the same instant can lose one
-// observation, once in the life of the key.
+// for concurrent use. The key's creation is a CAS too
+// (store.CreateCAS): no observation is lost to a racing creator.
 //
 // # Memory
 //
