@@ -14,9 +14,8 @@
 //     upstream sees nothing, half-open it sees at most the probes, and it
 //     closes again once the upstream recovers.
 //   - ratelimit_test.go: a local limit is exact across the 4 VMs, for every
-//     algorithm, with the RateLimit-* headers; multi-level limits; the
-//     creation race of a shared-data key (the one write that is not a CAS)
-//     measured.
+//     algorithm, with the RateLimit-* headers; multi-level limits; exact on
+//     fresh keys too (workers racing to create a shared-data key).
 //   - bulkhead_test.go: the concurrency the upstream observes never exceeds
 //     max_concurrent; queued requests are admitted later; a full queue
 //     rejects; the queue's throughput under sustained load is logged.
