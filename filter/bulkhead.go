@@ -5,14 +5,18 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+
 	"github.com/breakwater/breakwater/filter/config"
 	"github.com/breakwater/breakwater/patterns/bulkhead"
 )
 
 // bulkheadStage enforces bulkhead: at most max_concurrent requests of a key
 // in flight across all workers, with a bounded FIFO queue whose waiters are
-// paused and polled from the tick (so a waiter is admitted at most one tick
-// period, 10ms, after a slot frees, on whichever worker it waits).
+// paused and admitted in FIFO order: at once when a slot is freed by the
+// same worker, else from that worker's tick (1ms while it has waiters), so a
+// waiter is admitted at most about a millisecond after a slot frees on
+// another worker.
 //
 // A slot is released exactly once, whatever ends the stream: response,
 // reset, a local reply by a later stage (undo) or the end of a paused
@@ -28,6 +32,10 @@ type bulkheadStage struct {
 	queued gauge
 	// held are the leases of this worker, renewed from the tick.
 	held map[*bhHold]struct{}
+	// queue are this worker's queued requests, in arrival order: a slot
+	// this worker frees is offered to them at once, without waiting for
+	// the tick.
+	queue []*httpContext
 	// synced is when the gauges were last set from the shared record.
 	synced time.Time
 }
@@ -103,25 +111,68 @@ func (s *bulkheadStage) onRequest(h *httpContext, now time.Time) verdict {
 	s.count(0, 1)
 	h.bh = hold
 	h.onEnd = append(h.onEnd, func(_ *httpContext, now time.Time) { s.leaveQueue(hold, now) })
-	s.p.waiting.add(h, now) // polled from the next tick
+	s.queue = append(s.queue, h)
+	s.p.wait(h, now) // polled from the next tick, or when this worker frees a slot
 	return wait
 }
 
 // wake polls the queue for a waiting request (from the tick).
 func (s *bulkheadStage) wake(h *httpContext, now time.Time) {
+	if !s.poll(h, now) {
+		s.p.wait(h, now) // still waiting (or a transient store error): next tick
+	}
+}
+
+// poll tries to admit a queued request; false means it still waits.
+func (s *bulkheadStage) poll(h *httpContext, now time.Time) bool {
 	hold := h.bh
 	lease, ok, err := s.b.TryAdmitQueued(s.p.st, hold.key, hold.id, now)
 	switch {
 	case ok:
-		hold.waiting = false
+		s.leaveLocal(hold)
 		s.count(0, -1)
 		s.hold(h, hold, lease)
 		h.resume(now)
 	case errors.Is(err, bulkhead.ErrNotQueued) || now.Sub(hold.queuedAt) >= s.cfg.Queue.MaxWait:
 		s.leaveQueue(hold, now)
 		h.reject(now, config.ReasonBulkheadFull, nil)
-	default: // still waiting (or a transient store error): poll again next tick
-		s.p.waiting.add(h, now)
+	default:
+		return false
+	}
+	return true
+}
+
+// offer gives a slot just freed by this worker to its own queued requests
+// of the same key, in arrival order, then restores the effective context
+// of the request that freed it (by stands for that request, nil from the tick).
+func (s *bulkheadStage) offer(key string, by *httpContext, now time.Time) {
+	offered := false
+	for i := 0; i < len(s.queue); i++ {
+		h := s.queue[i]
+		if h.bh == nil || h.bh.key != key || h.ended {
+			continue
+		}
+		offered = true
+		_ = proxywasm.SetEffectiveContext(h.id)
+		if !s.poll(h, now) {
+			break
+		}
+		s.p.waiting.remove(h)
+		i-- // poll removed h from s.queue
+	}
+	if offered && by != nil {
+		_ = proxywasm.SetEffectiveContext(by.id)
+	}
+}
+
+// leaveLocal removes a request from this worker's queue list.
+func (s *bulkheadStage) leaveLocal(hold *bhHold) {
+	hold.waiting = false
+	for i, h := range s.queue {
+		if h.bh == hold {
+			s.queue = append(s.queue[:i], s.queue[i+1:]...)
+			return
+		}
 	}
 }
 
@@ -129,7 +180,7 @@ func (s *bulkheadStage) leaveQueue(hold *bhHold, now time.Time) {
 	if !hold.waiting {
 		return
 	}
-	hold.waiting = false
+	s.leaveLocal(hold)
 	s.count(0, -1)
 	_ = s.b.Dequeue(s.p.st, hold.key, hold.id, now)
 }
@@ -138,13 +189,14 @@ func (s *bulkheadStage) hold(h *httpContext, hold *bhHold, lease bulkhead.Lease)
 	hold.lease, hold.holding = lease, true
 	s.held[hold] = struct{}{}
 	s.count(1, 0)
-	release := func(now time.Time) { s.release(hold, now) }
+	release := func(now time.Time) { s.release(h, hold, now) }
 	h.undo = append(h.undo, release)
 	h.onEnd = append(h.onEnd, func(_ *httpContext, now time.Time) { release(now) })
 }
 
-// release gives the slot back, once.
-func (s *bulkheadStage) release(hold *bhHold, now time.Time) {
+// release gives the slot of h back, once, and offers it to this worker's
+// queued requests.
+func (s *bulkheadStage) release(h *httpContext, hold *bhHold, now time.Time) {
 	if !hold.holding {
 		return
 	}
@@ -153,6 +205,10 @@ func (s *bulkheadStage) release(hold *bhHold, now time.Time) {
 	s.count(-1, 0)
 	if _, err := s.b.Release(s.p.st, hold.key, hold.lease, now); err != nil {
 		logLimited("breakwater: %s: bulkhead release failed (the lease expires after lease_ttl): %v", s.pol.name, err)
+		return
+	}
+	if len(s.queue) > 0 {
+		s.offer(hold.key, h, now)
 	}
 }
 

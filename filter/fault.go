@@ -50,7 +50,7 @@ func (s *faultStage) onRequest(h *httpContext, now time.Time) verdict {
 	}
 	if delay > 0 {
 		s.delayed.inc(1)
-		s.p.waiting.add(h, now.Add(delay))
+		s.p.wait(h, now.Add(delay))
 		return wait
 	}
 	return pass

@@ -102,7 +102,7 @@ func readAnswer(numHeaders, bodySize int) (rls.Response, bool) {
 // afterGlobal: admitted by every limit; wait out a shaping delay if any.
 func (s *rateLimitStage) afterGlobal(h *httpContext, now time.Time, due time.Time) verdict {
 	if due.After(now) {
-		s.p.waiting.add(h, due)
+		s.p.wait(h, due)
 		return wait
 	}
 	return pass

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
@@ -27,6 +28,8 @@ type pluginContext struct {
 	waiting waitList
 	// rnd is this VM's random source (fault injection, lease holder ids).
 	rnd *rand.Rand
+	// busy: the tick runs every tickBusy ms because requests are paused.
+	busy bool
 	// contexts counts live HTTP contexts (tests).
 	live int
 }
@@ -37,9 +40,13 @@ func newPluginContext(id uint32) *pluginContext {
 	return p
 }
 
-// tickPeriod is how often paused requests are looked at. It bounds the
-// lateness of a resume (documented in README).
-const tickPeriod = 10 // milliseconds
+// The tick resumes paused requests and renews leases. It runs every
+// tickIdle milliseconds, and every tickBusy while the worker has paused
+// requests, which bounds the lateness of a resume (documented in README).
+const (
+	tickIdle = 10 // milliseconds
+	tickBusy = 1
+)
 
 // OnPluginStart parses the configuration with the same code as
 // `breakwater validate`; any error fails the start with ONE critical line.
@@ -66,7 +73,7 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 	}
 	seed := uint64(clock().UnixNano())
 	p.rnd = rand.New(rand.NewPCG(seed, uint64(p.id)))
-	if err := proxywasm.SetTickPeriodMilliSeconds(tickPeriod); err != nil {
+	if err := proxywasm.SetTickPeriodMilliSeconds(tickIdle); err != nil {
 		proxywasm.LogCriticalf("breakwater: cannot set tick period: %v", err)
 		return types.OnPluginStartStatusFailed
 	}
@@ -103,5 +110,28 @@ func (p *pluginContext) OnTick() {
 	p.waiting.due(now, func(h *httpContext) { h.wake(now) })
 	for _, pol := range p.policies {
 		pol.tick(now)
+	}
+	p.pace()
+}
+
+// wait pauses h until due; the tick resumes it.
+func (p *pluginContext) wait(h *httpContext, due time.Time) {
+	p.waiting.add(h, due)
+	p.pace()
+}
+
+// pace runs the tick every tickBusy ms while requests are paused, every
+// tickIdle ms otherwise (one host call on each change).
+func (p *pluginContext) pace() {
+	busy := len(p.waiting.items) > 0
+	if busy == p.busy {
+		return
+	}
+	period := uint32(tickIdle)
+	if busy {
+		period = tickBusy
+	}
+	if proxywasm.SetTickPeriodMilliSeconds(period) == nil {
+		p.busy = busy
 	}
 }

@@ -145,7 +145,7 @@ func (s *rateLimitStage) rejectWith(h *httpContext, now time.Time, hdrs [][2]str
 // shape pauses a request that leaky_bucket delays; the tick resumes it.
 func (s *rateLimitStage) shape(h *httpContext, now time.Time, delay time.Duration) verdict {
 	if delay > 0 {
-		s.p.waiting.add(h, now.Add(delay))
+		s.p.wait(h, now.Add(delay))
 		return wait
 	}
 	return pass
