@@ -12,7 +12,7 @@ FUZZTIME ?= 60s
 .PHONY: help build test check bench demo e2e fuzz tools clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 build: ## build dist/breakwater.wasm (standard Go, wasip1, c-shared, through the SDK bridge)
 	@scripts/build-wasm.sh $(WASM)
@@ -42,13 +42,20 @@ tools: ## install what the tests need: redis-server (Debian), pinned Go tools in
 	@test -x $(TOOLS)/staticcheck || GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	@test -x $(TOOLS)/benchstat || GOBIN=$(TOOLS) $(GO) install golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION)
 
-bench: build tools ## benchmarks: patterns, the .wasm per request, peers side by side (benchstat)
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./patterns/... ./filter/... | tee /tmp/breakwater-bench.txt
+bench: build tools ## benchmarks, each comparison side by side in one run, summarised with benchstat
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./patterns/... | tee /tmp/breakwater-bench-patterns.txt
+	$(GO) test -run '^$$' -bench BenchmarkRequest -benchmem -benchtime 1000x -count 5 ./filter | tee /tmp/breakwater-bench-request.txt
+	$(GO) test -run '^$$' -bench FilterVsNoop -benchtime 20000x -count 3 ./e2e | tee /tmp/breakwater-bench-devhost.txt
 	cd bench && $(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee /tmp/breakwater-bench-peers.txt
-	$(TOOLS)/benchstat /tmp/breakwater-bench.txt
+	@for f in patterns request devhost peers; do $(TOOLS)/benchstat /tmp/breakwater-bench-$$f.txt; done
 
-fuzz: ## run the fuzzers for FUZZTIME each (default 60s)
-	$(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME) ./filter/config
+fuzz: ## fuzz the config parser for FUZZTIME (default 60s), then every codec and state decoder for a sixth of it
+	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./filter/config
+	@short=$$(( $$(echo $(FUZZTIME) | tr -dc 0-9) / 6 + 1 ))s; \
+	for t in "FuzzDecodeResponse ./filter/rls" "FuzzEncodeRequest ./filter/rls" "FuzzDecodeSet ./patterns/store" \
+	         "FuzzDecide ./patterns/ratelimit" "FuzzDecode ./patterns/breaker" "FuzzDecode ./patterns/bulkhead" \
+	         "FuzzDecode ./patterns/retry" "FuzzDecode ./patterns/timeout" "FuzzParseGRPCTimeout ./patterns/timeout"; do \
+	  set -- $$t; $(GO) test -run '^$$' -fuzz "^$$1$$" -fuzztime $$short $$2 || exit 1; done
 
 demo: build ## run the demo (see README)
 	$(GO) run ./cmd/breakwater demo --wasm $(WASM)
