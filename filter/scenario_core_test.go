@@ -79,3 +79,21 @@ func TestPluginStartFailsOnBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigBoundsMatchPatterns: the largest values the configuration
+// accepts are ones the patterns accept too, so a valid configuration never
+// fails at start (bulkhead record size, breaker probe slots).
+func TestConfigBoundsMatchPatterns(t *testing.T) {
+	for _, cfg := range []string{
+		`{"policies": [{"name": "a", "bulkhead": {"max_concurrent": 4095}}]}`,
+		`{"policies": [{"name": "a", "bulkhead": {"max_concurrent": 2000, "queue": {"max_size": 1397, "max_wait": "1s"}}}]}`,
+		`{"policies": [{"name": "a", "circuit_breaker": {"half_open_calls": 64}}]}`,
+	} {
+		t.Run("", func(t *testing.T) {
+			h, ok := startHarness(t, "native", cfg)
+			if !ok {
+				t.Fatalf("%s: %v", cfg, h.host.GetCriticalLogs())
+			}
+		})
+	}
+}

@@ -101,7 +101,7 @@
 // tracked; slow_call_rate_threshold default 1.0, in (0,1], only with
 // slow_call_duration; open_duration default 30s; max_open_duration default
 // 5m, at least open_duration; open_backoff default 1.0, in [1,100];
-// half_open_calls default 1 (1..1000); failure_on default statuses
+// half_open_calls default 1 (1..64); failure_on default statuses
 // [500,502,503,504] with reset, timeout and connect_failure true, each absent
 // field of a present failure_on keeping its default, statuses 200..599 with
 // no duplicates (may be empty, but a failure_on that counts nothing while
@@ -110,7 +110,9 @@
 // (1..1e6) — max_keys is a field added by the project.
 //
 // bulkhead: max_concurrent required (1..1e6); queue absent = reject at
-// once, else max_size (1..1e6) and max_wait both required; lease_ttl
+// once, else max_size (1..1e6) and max_wait both required; the key's
+// shared record, 16 × max_concurrent + 24 × max_size + 5 bytes, must fit in
+// 65535 (so max_concurrent <= 4095 without a queue); lease_ttl
 // default 60s, at least 1s; max_keys default 10000 (added by the project).
 //
 // retry: max_retries default 1 (Envoy's default), 0..10; retry_on default

@@ -218,7 +218,8 @@ var invalidCases = []invalidCase{
 	{"cb open above default max", pol(`"circuit_breaker":{"open_duration":"10m"}`), `policies[0].circuit_breaker.open_duration: must be at most max_open_duration (5m0s, the default), got 10m0s`},
 	{"cb open zero", pol(`"circuit_breaker":{"open_duration":"0s"}`), `policies[0].circuit_breaker.open_duration: must be positive, got "0s"`},
 	{"cb backoff", pol(`"circuit_breaker":{"open_backoff":0.5}`), `policies[0].circuit_breaker.open_backoff: must be in [1,100], got 0.5`},
-	{"cb half open", pol(`"circuit_breaker":{"half_open_calls":0}`), `policies[0].circuit_breaker.half_open_calls: must be in [1,1000], got 0`},
+	{"cb half open", pol(`"circuit_breaker":{"half_open_calls":0}`), `policies[0].circuit_breaker.half_open_calls: must be in [1,64], got 0`},
+	{"cb half open high", pol(`"circuit_breaker":{"half_open_calls":65}`), `policies[0].circuit_breaker.half_open_calls: must be in [1,64], got 65`},
 	{"cb statuses dup", pol(`"circuit_breaker":{"failure_on":{"statuses":[500,500]}}`), `policies[0].circuit_breaker.failure_on.statuses[1]: duplicate status 500`},
 	{"cb statuses low", pol(`"circuit_breaker":{"failure_on":{"statuses":[199]}}`), `policies[0].circuit_breaker.failure_on.statuses[0]: must be in [200,599], got 199`},
 	{"cb statuses high", pol(`"circuit_breaker":{"failure_on":{"statuses":[700]}}`), `policies[0].circuit_breaker.failure_on.statuses[0]: must be in [200,599], got 700`},
@@ -232,6 +233,8 @@ var invalidCases = []invalidCase{
 	// bulkhead
 	{"bh empty", pol(`"bulkhead":{}`), `policies[0].bulkhead.max_concurrent: required`},
 	{"bh zero", pol(`"bulkhead":{"max_concurrent":0}`), `policies[0].bulkhead.max_concurrent: must be in [1,1000000], got 0`},
+	{"bh state too large", pol(`"bulkhead":{"max_concurrent":4096}`), `policies[0].bulkhead.max_concurrent: 16 × max_concurrent + 24 × queue.max_size + 5 bytes of shared state must be at most 65535, got 65541`},
+	{"bh state with queue too large", pol(`"bulkhead":{"max_concurrent":2000,"queue":{"max_size":1400,"max_wait":"1s"}}`), `policies[0].bulkhead.max_concurrent: 16 × max_concurrent + 24 × queue.max_size + 5 bytes of shared state must be at most 65535, got 65605`},
 	{"bh queue empty", pol(`"bulkhead":{"max_concurrent":1,"queue":{}}`), `policies[0].bulkhead.queue.max_size: required`},
 	{"bh queue no wait", pol(`"bulkhead":{"max_concurrent":1,"queue":{"max_size":1}}`), `policies[0].bulkhead.queue.max_wait: required`},
 	{"bh queue zero wait", pol(`"bulkhead":{"max_concurrent":1,"queue":{"max_size":1,"max_wait":"0s"}}`), `policies[0].bulkhead.queue.max_wait: must be positive, got "0s"`},

@@ -679,7 +679,8 @@ func (p *parser) circuitBreaker(o object) *CircuitBreaker {
 		}
 	}
 	p.float(o, "open_backoff", interval{1, 100, false, false}, &cb.OpenBackoff)
-	p.intField(o, "half_open_calls", 1, 1000, &cb.HalfOpenCalls)
+	// At most 64: the probes are the bits of a uint64 in the breaker's shared record.
+	p.intField(o, "half_open_calls", 1, 64, &cb.HalfOpenCalls)
 	if f, ok := p.sub(o, "failure_on"); ok {
 		p.allow(f, "statuses", "reset", "timeout", "connect_failure")
 		if s, ok := p.statusList(f, "statuses"); ok {
@@ -771,6 +772,17 @@ func (p *parser) bulkhead(o object) *Bulkhead {
 		}
 		if !p.duration(q, "max_wait", false, &b.Queue.MaxWait) {
 			p.required(q, "max_wait")
+		}
+	}
+	if p.ok() {
+		// The leases (16 bytes each) and waiters (24 bytes each) of a key
+		// live in one shared-data record of at most 65535 bytes (5 of header).
+		qs := 0
+		if b.Queue != nil {
+			qs = b.Queue.MaxSize
+		}
+		if n := 5 + 16*b.MaxConcurrent + 24*qs; n > 65535 {
+			p.failf(field(o.path, "max_concurrent"), "16 × max_concurrent + 24 × queue.max_size + 5 bytes of shared state must be at most 65535, got %d", n)
 		}
 	}
 	if p.duration(o, "lease_ttl", false, &b.LeaseTTL) && b.LeaseTTL < time.Second {

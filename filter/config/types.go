@@ -256,7 +256,7 @@ type CircuitBreaker struct {
 	MaxOpenDuration time.Duration
 	// OpenBackoff: default 1.0 (no growth), in [1,100].
 	OpenBackoff float64
-	// HalfOpenCalls: default 1, 1..1000.
+	// HalfOpenCalls: default 1, 1..64 (one bit each in the shared record).
 	HalfOpenCalls int
 	// FailureOn: default statuses 500,502,503,504, reset, timeout and
 	// connect_failure all true. Each absent field of a present failure_on
@@ -282,7 +282,8 @@ type FailureOn struct {
 type Bulkhead struct {
 	// Key: empty means one bulkhead for the policy.
 	Key []KeyPart
-	// MaxConcurrent: required, 1..1e6.
+	// MaxConcurrent: required, 1..1e6, and 16×MaxConcurrent + 24×Queue.MaxSize
+	// + 5 <= 65535 (the key's shared record).
 	MaxConcurrent int
 	// Queue is nil when absent: a request beyond MaxConcurrent is rejected at once.
 	Queue *Queue
