@@ -159,7 +159,6 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) (action types.Action)
 
 func (h *httpContext) OnHttpStreamDone() {
 	defer h.protect(nil)
-	h.p.live--
 	if h.pol != nil {
 		h.finish(clock())
 	}

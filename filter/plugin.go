@@ -30,8 +30,6 @@ type pluginContext struct {
 	rnd *rand.Rand
 	// busy: the tick runs every tickBusy ms because requests are paused.
 	busy bool
-	// contexts counts live HTTP contexts (tests).
-	live int
 }
 
 func newPluginContext(id uint32) *pluginContext {
@@ -95,7 +93,6 @@ func (p *pluginContext) configure(cfg *config.Config) error {
 }
 
 func (p *pluginContext) NewHttpContext(id uint32) types.HttpContext {
-	p.live++
 	return &httpContext{id: id, p: p}
 }
 
