@@ -9,6 +9,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // pluginWasm reads the built plugin: these tests run the real artifact.
@@ -72,7 +76,18 @@ func TestPluginRateLimitExactAcrossWorkers(t *testing.T) {
 		t.Errorf("next window admitted %d", n)
 	}
 	// Metrics in Envoy's Prometheus naming, aggregated over the 4 VMs.
-	fams := parseProm(t, get(t, httptestServer(t, f.h.AdminHandler())+"/stats/prometheus"))
+	text := get(t, httptestServer(t, f.h.AdminHandler())+"/stats/prometheus")
+	// Prometheus' own parser reads it (expfmt, the text format scrapers use).
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	mfs, err := parser.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatalf("expfmt: %v\n%s", err, text)
+	}
+	if mf := mfs["breakwater_orders_requests_total"]; mf == nil || mf.GetType() != dto.MetricType_COUNTER ||
+		len(mf.GetMetric()) != 1 || mf.GetMetric()[0].GetCounter().GetValue() != 40 {
+		t.Errorf("expfmt breakwater_orders_requests_total: %v", mf)
+	}
+	fams := parseProm(t, text)
 	if v := fams["breakwater_orders_requests_total"]; v == nil || v.typ != "counter" || v.samples["breakwater_orders_requests_total{}"] != 40 {
 		t.Errorf("breakwater_orders_requests_total: %+v", v)
 	}
