@@ -70,8 +70,12 @@ type directiveStage struct {
 	latKey    string // shared-data key of the latency estimator
 	effective histogram
 
-	rcfg      *config.Retry
-	budget    *retry.Budget
+	rcfg   *config.Retry
+	budget *retry.Budget
+	// refunds are this worker's unused grants, given back with its next
+	// request's budget update or by the tick (so a refund costs no round
+	// trip of its own, and waits at most one tick period).
+	refunds   retry.Pending
 	exhausted counter
 	retryOn   string
 	codes     string
@@ -104,6 +108,11 @@ func newDirectiveStage(p *pluginContext, ns string, pol *policy, pc *config.Poli
 			if err := s.budget.Err(); err != nil {
 				return nil, fmt.Errorf("retry.budget: %w", err)
 			}
+			pol.ticks = append(pol.ticks, func(now time.Time) {
+				if !s.refunds.Empty() {
+					_ = s.budget.Flush(s.p.st, now, &s.refunds)
+				}
+			})
 		}
 	}
 	return s, nil
@@ -161,7 +170,7 @@ func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Ti
 		granted = 0
 		s.exhausted.inc(1)
 	} else if s.budget != nil {
-		g, err := s.budget.RequestRetries(s.p.st, now, want)
+		g, err := s.budget.RequestRetriesSettling(s.p.st, now, want, &s.refunds)
 		if err != nil {
 			logLimited("breakwater: %s: retry budget unavailable, no retries granted: %v", s.pol.name, err)
 			g = 0
@@ -210,7 +219,7 @@ func (s *directiveStage) onOutcome(h *httpContext, o outcome, now time.Time) {
 	if h.retryGranted > 0 {
 		performed := attempts() - 1
 		if unused := h.retryGranted - performed; unused > 0 {
-			_ = s.budget.Refund(s.p.st, h.retryAt, now, unused)
+			s.refunds.Add(h.retryAt, unused)
 		} else if unused < 0 {
 			_ = s.budget.Charge(s.p.st, now, -unused)
 		}

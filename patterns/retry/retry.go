@@ -109,8 +109,56 @@ func (b *Budget) TryRetry(st store.Store, now time.Time, n int) (int, error) {
 // round trip: the request counts before its own retries are granted. n <= 0
 // only records the request.
 func (b *Budget) RequestRetries(st store.Store, now time.Time, n int) (int, error) {
+	return b.RequestRetriesSettling(st, now, n, nil)
+}
+
+// Pending holds refunds a caller defers to its next update of the budget
+// (RequestRetriesSettling) or to a periodic Flush, so that giving back an
+// unused grant costs no store round trip of its own. It keeps one count per
+// bucket of the sliding second (refunds of buckets that slid out are
+// dropped: there is nothing left to give back). Its zero value is empty. A
+// Pending belongs to one caller (it is not safe for concurrent use).
+type Pending struct {
+	epochs [Buckets]int64
+	n      [Buckets]int
+}
+
+// Add defers the refund of n retries granted at grantedAt.
+func (p *Pending) Add(grantedAt time.Time, n int) {
+	if n <= 0 {
+		return
+	}
+	e := epochOf(grantedAt)
+	i := slot(e)
+	if p.epochs[i] != e {
+		p.epochs[i], p.n[i] = e, 0
+	}
+	p.n[i] += n
+}
+
+// Empty says whether nothing is deferred.
+func (p *Pending) Empty() bool { return p.n == [Buckets]int{} }
+
+// apply gives the deferred refunds back to w (pure: p is not changed).
+func (p *Pending) apply(w *window) bool {
+	changed := false
+	for i, n := range p.n {
+		if n > 0 && w.refund(p.epochs[i], n) {
+			changed = true
+		}
+	}
+	return changed
+}
+
+// RequestRetriesSettling is RequestRetries that first gives back the
+// refunds deferred in p, all in one store round trip; p is emptied when the
+// update succeeded. p may be nil.
+func (b *Budget) RequestRetriesSettling(st store.Store, now time.Time, n int, p *Pending) (int, error) {
 	var granted int
 	err := b.update(st, now, func(w *window, e int64) bool {
+		if p != nil {
+			p.apply(w)
+		}
 		w.addRequest(e)
 		granted = 0
 		if n > 0 {
@@ -121,7 +169,23 @@ func (b *Budget) RequestRetries(st store.Store, now time.Time, n int) (int, erro
 	if err != nil {
 		return 0, err
 	}
+	if p != nil {
+		*p = Pending{}
+	}
 	return granted, nil
+}
+
+// Flush gives back the refunds deferred in p in one round trip (nothing when
+// p is empty) and empties p.
+func (b *Budget) Flush(st store.Store, now time.Time, p *Pending) error {
+	if p.Empty() {
+		return b.err
+	}
+	err := b.update(st, now, func(w *window, e int64) bool { return p.apply(w) })
+	if err == nil {
+		*p = Pending{}
+	}
+	return err
 }
 
 // Refund gives back n retries reserved by a TryRetry (or RequestRetries)

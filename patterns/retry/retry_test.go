@@ -278,3 +278,51 @@ func TestCorruptIsFresh(t *testing.T) {
 		t.Fatalf("granted %d %v on a corrupt record", g, err)
 	}
 }
+
+// TestPendingRefundsSettle: refunds deferred in a Pending are given back by
+// the next RequestRetriesSettling (one round trip) or by Flush, each to the
+// bucket they were granted in; buckets that slid out give nothing back.
+func TestPendingRefundsSettle(t *testing.T) {
+	st := store.NewMem(0, 1)
+	b := NewBudget("k", Settings{Ratio: 0, MinPerSecond: 2})
+	t0 := time.Unix(1000, 0)
+	var p Pending
+	if !p.Empty() {
+		t.Fatal("zero Pending not empty")
+	}
+	for i := 0; i < 2; i++ { // spend the budget: 2 reserved
+		if g, err := b.RequestRetriesSettling(st, t0, 1, &p); g != 1 || err != nil {
+			t.Fatalf("grant %d: %d %v", i, g, err)
+		}
+	}
+	if g, _ := b.RequestRetriesSettling(st, t0, 1, &p); g != 0 {
+		t.Fatal("budget not spent")
+	}
+	p.Add(t0, 1) // one grant unused
+	sets := st.Sets
+	if g, err := b.RequestRetriesSettling(st, t0.Add(10*time.Millisecond), 1, &p); g != 1 || err != nil {
+		t.Fatalf("settled refund not reused: %d %v", g, err)
+	}
+	if st.Sets != sets+1 || !p.Empty() {
+		t.Fatalf("settling took %d writes (want 1), pending empty %v", st.Sets-sets, p.Empty())
+	}
+	p.Add(t0, 1)
+	if err := b.Flush(st, t0.Add(20*time.Millisecond), &p); err != nil || !p.Empty() {
+		t.Fatalf("flush: %v %v", err, p.Empty())
+	}
+	if _, retries, _, _ := b.Usage(st, t0.Add(20*time.Millisecond)); retries != 1 {
+		t.Fatalf("retries %d after flush, want 1", retries)
+	}
+	// A refund of a bucket that slid out of the window gives nothing back.
+	p.Add(t0, 1)
+	late := t0.Add(2 * time.Second)
+	if err := b.Flush(st, late, &p); err != nil {
+		t.Fatal(err)
+	}
+	if _, retries, _, _ := b.Usage(st, late); retries != 0 {
+		t.Fatalf("retries %d", retries)
+	}
+	if err := b.Flush(st, late, &p); err != nil { // empty: no round trip
+		t.Fatal(err)
+	}
+}
