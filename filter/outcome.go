@@ -27,7 +27,10 @@ const (
 //   - status from the `:status` response header (`response.code` can be
 //     empty there in Envoy);
 //   - reset, timeout and connect failure from the `response.flags` property
-//     (UR/UC/LR, UT, UF). When the host does not provide `response.flags`,
+//     (UR/UC/LR, UT, UF), read only for a 5xx or missing status: Envoy's
+//     router answers every such failure with a 503 or 504 local reply, so a
+//     non-5xx response never carries them (and a success costs no extra
+//     host call). When the host does not provide `response.flags`,
 //     `response.code_details` is read instead ("upstream_reset...",
 //     "...connection_failure...", "response_timeout",
 //     "upstream_per_try_timeout"); when it provides neither, only the status
@@ -42,6 +45,9 @@ func readOutcome() outcome {
 	var o outcome
 	if s, err := proxywasm.GetHttpResponseHeader(":status"); err == nil {
 		o.status, _ = strconv.Atoi(s)
+	}
+	if o.status != 0 && o.status < 500 {
+		return o
 	}
 	if v, err := proxywasm.GetProperty([]string{"response", "flags"}); err == nil && len(v) == 8 {
 		f := binary.LittleEndian.Uint64(v)

@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"encoding/binary"
 	"strconv"
 	"strings"
 	"testing"
@@ -79,6 +80,29 @@ func TestScenariosBreaker(t *testing.T) {
 				call(t, h, "418")
 				call(t, h, "418") // last 3 failures but rate 3/4 < 1.0
 				expectForwarded(t, h.request("GET", "/"))
+			},
+		},
+		{
+			name: "reset, timeout and connect failure read from response.flags",
+			config: `{"policies": [{"name": "svc", "circuit_breaker": {"consecutive_failures": 2, "open_duration": "5m",
+				"failure_on": {"statuses": [418], "reset": true, "timeout": false, "connect_failure": true}}}]}`,
+			run: func(t *testing.T, h *harness) {
+				flags := func(f uint64) {
+					b := make([]byte, 8)
+					binary.LittleEndian.PutUint64(b, f)
+					if err := h.host.SetProperty([]string{"response", "flags"}, b); err != nil {
+						t.Fatal(err)
+					}
+				}
+				flags(0x4) // UT: timeout, not a failure here
+				call(t, h, "504")
+				call(t, h, "504")
+				expectForwarded(t, h.request("GET", "/"))
+				flags(0x20) // UF: connect failure
+				call(t, h, "503")
+				flags(0x10) // UR: reset
+				call(t, h, "503")
+				expectOpen(t, h.request("GET", "/"))
 			},
 		},
 		{
