@@ -151,9 +151,9 @@ func (s *directiveStage) setTimeout(h *httpContext, t *config.Timeout, now time.
 	if d <= 0 {
 		return true
 	}
-	_ = proxywasm.ReplaceHttpRequestHeader("x-envoy-upstream-rq-timeout-ms", ms(d))
+	h.setRequestHeader("x-envoy-upstream-rq-timeout-ms", ms(d))
 	if t.Deadline != nil && t.Deadline.Propagate {
-		_ = proxywasm.ReplaceHttpRequestHeader("x-envoy-expected-rq-timeout-ms", ms(d))
+		h.setRequestHeader("x-envoy-expected-rq-timeout-ms", ms(d))
 	}
 	s.effective.record(uint64(d / time.Millisecond))
 	return true
@@ -183,14 +183,14 @@ func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Ti
 			h.retryGranted, h.retryAt = g, now
 		}
 	}
-	_ = proxywasm.ReplaceHttpRequestHeader("x-envoy-max-retries", strconv.Itoa(granted))
+	h.setRequestHeader("x-envoy-max-retries", strconv.Itoa(granted))
 	if granted > 0 {
-		_ = proxywasm.ReplaceHttpRequestHeader("x-envoy-retry-on", s.retryOn)
+		h.setRequestHeader("x-envoy-retry-on", s.retryOn)
 		if s.codes != "" {
-			_ = proxywasm.ReplaceHttpRequestHeader("x-envoy-retriable-status-codes", s.codes)
+			h.setRequestHeader("x-envoy-retriable-status-codes", s.codes)
 		}
 		if r.PerTryTimeout > 0 {
-			_ = proxywasm.ReplaceHttpRequestHeader("x-envoy-upstream-rq-per-try-timeout-ms", ms(r.PerTryTimeout))
+			h.setRequestHeader("x-envoy-upstream-rq-per-try-timeout-ms", ms(r.PerTryTimeout))
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"strings"
 	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -56,6 +57,8 @@ type httpContext struct {
 	// retryGranted retries were reserved in the budget at retryAt.
 	retryGranted int
 	retryAt      time.Time
+	// setReq are the request headers to set when it goes upstream.
+	setReq [][2]string
 	// capture: the response body is being buffered for the stale cache.
 	capture     bool
 	contentType string
@@ -82,7 +85,7 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, _ bool) (action types.Action) 
 		return types.ActionContinue
 	}
 	h.pol.m.requests.inc(1)
-	_ = proxywasm.AddHttpRequestHeader("x-breakwater-policy", h.pol.name)
+	h.setRequestHeader("x-breakwater-policy", h.pol.name)
 	return h.run(now)
 }
 
@@ -99,7 +102,58 @@ func (h *httpContext) run(now time.Time) types.Action {
 		h.step++
 	}
 	h.undo = nil // admitted: from here on nothing is given back
+	h.flushRequestHeaders()
 	return types.ActionContinue
+}
+
+// setRequestHeader records a request header (name in lower case) to set,
+// replacing any the client sent, when the request goes upstream.
+func (h *httpContext) setRequestHeader(name, value string) {
+	for i := range h.setReq {
+		if h.setReq[i][0] == name {
+			h.setReq[i][1] = value
+			return
+		}
+	}
+	h.setReq = append(h.setReq, [2]string{name, value})
+}
+
+// flushRequestHeaders writes the recorded request headers: one replace for
+// one header, else the whole map in one proxy_set_header_map_pairs (the
+// request's headers were read at arrival), instead of a host call each.
+func (h *httpContext) flushRequestHeaders() {
+	set := h.setReq
+	h.setReq = nil
+	if len(set) == 1 || (len(set) > 1 && h.req.headers == nil) {
+		for _, kv := range set {
+			_ = proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1])
+		}
+		return
+	}
+	if len(set) == 0 {
+		return
+	}
+	merged := make([][2]string, 0, len(h.req.headers)+len(set))
+	for _, kv := range h.req.headers {
+		if !hasHeader(set, kv[0]) {
+			merged = append(merged, kv)
+		}
+	}
+	merged = append(merged, set...)
+	if err := proxywasm.ReplaceHttpRequestHeaders(merged); err != nil {
+		for _, kv := range set { // fall back to one call each
+			_ = proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1])
+		}
+	}
+}
+
+func hasHeader(hs [][2]string, name string) bool {
+	for _, kv := range hs {
+		if strings.EqualFold(kv[0], name) {
+			return true
+		}
+	}
+	return false
 }
 
 // resume continues a paused request with the next stage.

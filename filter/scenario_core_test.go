@@ -46,8 +46,22 @@ func TestScenariosCore(t *testing.T) {
 						t.Errorf("%s %s: response lacks x-breakwater-policy", c.method, c.path)
 					}
 				}
-				if n := h.counter("breakwater.orders-get.requests_total"); n != 2 {
-					t.Errorf("orders-get requests_total = %d, want 2", n)
+				// A client cannot forge the header on a matched request.
+				x := h.request("GET", "/orders/9", "x-breakwater-policy", "forged")
+				n := 0
+				for _, kv := range h.host.GetCurrentRequestHeaders(x.id) {
+					if kv[0] == "x-breakwater-policy" {
+						n++
+						if kv[1] != "orders-get" {
+							t.Fatalf("x-breakwater-policy %q upstream", kv[1])
+						}
+					}
+				}
+				if n != 1 || x.upstreamHeader(":path") != "/orders/9" || x.upstreamHeader(":authority") != "svc.local" {
+					t.Fatalf("upstream headers %v", h.host.GetCurrentRequestHeaders(x.id))
+				}
+				if n := h.counter("breakwater.orders-get.requests_total"); n != 3 {
+					t.Errorf("orders-get requests_total = %d, want 3", n)
 				}
 			},
 		},
