@@ -52,7 +52,7 @@ bench: build tools ## benchmarks, each comparison side by side in one run, summa
 fuzz: ## fuzz the config parser for FUZZTIME (default 60s), then every codec and state decoder for a sixth of it
 	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./filter/config
 	@short=$$(( $$(echo $(FUZZTIME) | tr -dc 0-9) / 6 + 1 ))s; \
-	for t in "FuzzDecodeResponse ./filter/rls" "FuzzEncodeRequest ./filter/rls" "FuzzDecodeSet ./patterns/store" \
+	for t in "FuzzPluginStart ./filter" "FuzzRequest ./filter" "FuzzDecodeResponse ./filter/rls" "FuzzEncodeRequest ./filter/rls" "FuzzDecodeSet ./patterns/store" \
 	         "FuzzDecide ./patterns/ratelimit" "FuzzDecode ./patterns/breaker" "FuzzDecode ./patterns/bulkhead" \
 	         "FuzzDecode ./patterns/retry" "FuzzDecode ./patterns/timeout" "FuzzParseGRPCTimeout ./patterns/timeout"; do \
 	  set -- $$t; $(GO) test -run '^$$' -fuzz "^$$1$$" -fuzztime $$short $$2 || exit 1; done
