@@ -1,7 +1,6 @@
 package filter
 
 import (
-	"strings"
 	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -135,7 +134,7 @@ func (h *httpContext) flushRequestHeaders() {
 	}
 	merged := make([][2]string, 0, len(h.req.headers)+len(set))
 	for _, kv := range h.req.headers {
-		if !hasHeader(set, kv[0]) {
+		if _, ok := lookup(set, kv[0]); !ok {
 			merged = append(merged, kv)
 		}
 	}
@@ -145,15 +144,6 @@ func (h *httpContext) flushRequestHeaders() {
 			_ = proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1])
 		}
 	}
-}
-
-func hasHeader(hs [][2]string, name string) bool {
-	for _, kv := range hs {
-		if strings.EqualFold(kv[0], name) {
-			return true
-		}
-	}
-	return false
 }
 
 // resume continues a paused request with the next stage.

@@ -28,8 +28,12 @@ func (r *requestInfo) load() {
 }
 
 // header returns the first value of a header; name is lower case.
-func (r *requestInfo) header(name string) (string, bool) {
-	for _, kv := range r.headers {
+func (r *requestInfo) header(name string) (string, bool) { return lookup(r.headers, name) }
+
+// lookup returns the first value of name in a header list, compared
+// case-insensitively.
+func lookup(hs [][2]string, name string) (string, bool) {
+	for _, kv := range hs {
 		if len(kv[0]) == len(name) && (kv[0] == name || strings.EqualFold(kv[0], name)) {
 			return kv[1], true
 		}
@@ -83,10 +87,6 @@ func property(path string) string {
 
 // get returns the first value of name in a header list ("" when absent).
 func get(hs [][2]string, name string) string {
-	for _, kv := range hs {
-		if strings.EqualFold(kv[0], name) {
-			return kv[1]
-		}
-	}
-	return ""
+	v, _ := lookup(hs, name)
+	return v
 }
