@@ -96,7 +96,7 @@ func (s *breakerStage) onOutcome(h *httpContext, o outcome, now time.Time) {
 	}
 	hold.done = true
 	trs, err := s.b.Report(s.p.st, hold.key, hold.tok, now, breaker.Outcome{
-		Failure:  failed(&s.cfg.FailureOn, o),
+		Failure:  o.failure, // classified by the policy's failure_on, this breaker's
 		Duration: now.Sub(h.arrived),
 	})
 	if err != nil {

@@ -225,7 +225,7 @@ func (s *directiveStage) onOutcome(h *httpContext, o outcome, now time.Time) {
 		}
 		h.retryGranted = 0
 	}
-	if s.adaptive != nil && !failed(s.pol.failureOn, o) && o.status > 0 {
+	if s.adaptive != nil && !o.failure && o.status > 0 {
 		_ = s.adaptive.Observe(s.p.st, s.latKey, now.Sub(h.arrived), now)
 	}
 }

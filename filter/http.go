@@ -181,10 +181,11 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) (action types.Action)
 	now := clock()
 	if h.pol.wantsOutcome {
 		o := readOutcome()
+		o.failure = failed(h.pol.failureOn, o)
 		for _, f := range h.pol.outcome {
 			f(h, o, now)
 		}
-		if h.pol.replaceFailures && failed(h.pol.failureOn, o) {
+		if h.pol.replaceFailures && o.failure {
 			// fallback.on upstream_failure: the failed response is replaced.
 			h.reject(now, config.ReasonUpstreamFailure, nil)
 			return types.ActionPause

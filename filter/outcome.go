@@ -39,6 +39,9 @@ const (
 type outcome struct {
 	status                  int
 	reset, timeout, connect bool
+	// failure: the outcome counts as a failure under the policy's
+	// failure_on (classified once, for every pattern that reads it).
+	failure bool
 }
 
 func readOutcome() outcome {

@@ -14,7 +14,6 @@ import (
 type rateLimitStage struct {
 	p       *pluginContext
 	pol     *policy
-	cfg     *config.RateLimit
 	limits  []*limitRT
 	checks  []ratelimit.Check // reused per request (a VM is single-threaded)
 	headers bool
@@ -43,7 +42,7 @@ func settingsOf(alg config.Algorithm, r config.Rate) (ratelimit.Settings, error)
 }
 
 func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.RateLimit) (*rateLimitStage, error) {
-	s := &rateLimitStage{p: p, pol: pol, cfg: rc, headers: rc.Headers, svc: rc.Service}
+	s := &rateLimitStage{p: p, pol: pol, headers: rc.Headers, svc: rc.Service}
 	if rc.Service != nil {
 		s.callTimeout = uint32(max(rc.Service.Timeout/time.Millisecond, 1))
 		s.svcFailures = p.m.counter(ns + "." + pol.name + ".rate_limit.service_failures_total")
