@@ -369,7 +369,7 @@ func TestSteps(t *testing.T) {
 			R(12*s1, "p2", false, ""), C(12*s1, "half_open", "half_open g3 t1 n0 f0 s0 c0 p2/1"),
 			R(13*s1, "p3", false, "half_open>closed g4 t0 n2 f0.00 s0.00"),
 		)},
-		{"lost probes expire open_duration after the last admission", Settings{ConsecutiveFailures: 1, OpenDuration: 10 * s1, HalfOpenCalls: 2}, seq(
+		{"lost probes expire half_open_max_wait after the last admission", Settings{ConsecutiveFailures: 1, OpenDuration: 10 * s1, HalfOpenCalls: 2, HalfOpenMaxWait: 10 * s1}, seq(
 			B(0, true, "closed>open g2 t1 n1 f1.00 s0.00"),
 			A(10*s1, "p1", "p3", "open>half_open g3 t1 n0 f0.00 s0.00"),
 			A(15*s1, "p2", "p3", ""),

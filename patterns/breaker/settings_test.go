@@ -15,7 +15,7 @@ func TestNormalizeDefaults(t *testing.T) {
 	want := Settings{
 		Window: CountWindow, WindowSize: 100, MinimumCalls: 20, FailureRateThreshold: 0.5,
 		SlowCallRateThreshold: 1.0, OpenDuration: 30 * time.Second, MaxOpenDuration: 5 * time.Minute,
-		OpenBackoff: 1.0, HalfOpenCalls: 1, Mode: Enforce,
+		OpenBackoff: 1.0, HalfOpenCalls: 1, HalfOpenMaxWait: time.Minute, Mode: Enforce,
 	}
 	if got != want {
 		t.Fatalf("zero settings normalize to\n%+v\nwant\n%+v", got, want)
