@@ -1,4 +1,4 @@
-// Package breaker is the circuit breaker of config.md (circuit_breaker),
+// Package breaker is the circuit breaker of docs/configuration.md (circuit_breaker),
 // with its state in a CAS store shared by every worker of the proxy and time
 // passed in by the caller.
 //
@@ -83,10 +83,15 @@
 //
 // # Zero value
 //
-// The zero Settings is valid (Normalize fills config.md's defaults: count
-// window of 100, minimum_calls 20, failure rate 0.5, consecutive failures
-// off, slow calls not tracked, slow rate 1.0, open 30s, backoff 1, max 5m,
-// 1 probe, enforce). A key without a record is closed at generation 1. The
+// The zero Settings is valid (Normalize fills the configuration's defaults:
+// count window of 100, minimum_calls 20, failure rate 0.5, consecutive
+// failures off, slow calls not tracked, slow rate 1.0, open 30s, backoff 1,
+// max 5m, 1 probe re-armed after 60s without an outcome, enforce). Defaults
+// that depend on another field derive from it, so a default never makes an
+// explicit value invalid (see Settings: max_open_duration = max(5m,
+// open_duration), minimum_calls = min(20, count window size), and so on).
+// Every duration is at most MaxDuration. A key without a record is closed
+// at generation 1. The
 // zero Token is never recorded.
 //
 // # Concurrency and cost

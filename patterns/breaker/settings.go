@@ -10,7 +10,7 @@ import (
 )
 
 // State is the state of one breaker key. Its numeric values are those of the
-// circuit_breaker.state gauge of config.md.
+// circuit_breaker.state gauge of docs/configuration.md.
 type State uint8
 
 // States.
@@ -33,7 +33,7 @@ func (s State) String() string {
 	return fmt.Sprintf("state(%d)", uint8(s))
 }
 
-// Mode is the circuit_breaker.mode of config.md.
+// Mode is the circuit_breaker.mode of docs/configuration.md.
 type Mode uint8
 
 // Modes. The zero value is Enforce.
@@ -51,7 +51,7 @@ const (
 	Disabled
 )
 
-// String returns the config.md spelling: "enforce", "observe",
+// String returns the docs/configuration.md spelling: "enforce", "observe",
 // "forced_open", "disabled".
 func (m Mode) String() string {
 	switch m {
@@ -67,7 +67,7 @@ func (m Mode) String() string {
 	return fmt.Sprintf("mode(%d)", uint8(m))
 }
 
-// ParseMode parses the config.md spelling of a mode.
+// ParseMode parses the docs/configuration.md spelling of a mode.
 func ParseMode(s string) (Mode, error) {
 	switch s {
 	case "enforce":
