@@ -165,44 +165,6 @@ func (p *parser) count(o object, key string, allowZero bool, dst *int) bool {
 	return p.intField(o, key, lo, math.MaxInt64, dst)
 }
 
-// interval describes a range of floats for messages: "(0,1]", "[0,100]".
-type interval struct {
-	lo, hi         float64
-	loOpen, hiOpen bool
-}
-
-func (r interval) String() string {
-	l, h := "[", "]"
-	if r.loOpen {
-		l = "("
-	}
-	if r.hiOpen {
-		h = ")"
-	}
-	return l + strconv.FormatFloat(r.lo, 'g', -1, 64) + "," + strconv.FormatFloat(r.hi, 'g', -1, 64) + h
-}
-
-func (r interval) contains(f float64) bool {
-	if f < r.lo || f > r.hi {
-		return false
-	}
-	return !(r.loOpen && f == r.lo) && !(r.hiOpen && f == r.hi)
-}
-
-func (p *parser) float(o object, key string, r interval, dst *float64) bool {
-	v, path, ok := p.lookup(o, key)
-	if !ok || !p.want(v, path, jNumber, "a number") {
-		return false
-	}
-	f, err := strconv.ParseFloat(v.text, 64)
-	if err != nil || !r.contains(f) {
-		p.failf(path, "must be in %s, got %s", r, clip(v.text))
-		return false
-	}
-	*dst = f
-	return true
-}
-
 // number reads a float of a pattern's Settings: finite and positive (0 and
 // -0 are the pattern's "default", so they are refused here), or
 // non-negative when zero is allowed. The upper bound is the pattern's.

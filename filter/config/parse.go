@@ -105,6 +105,10 @@ func DefaultStatus(r Reason) int {
 	return 503
 }
 
+// MaxCallTimeout bounds rate_limit.service.timeout: the host's
+// dispatch_http_call takes its timeout in 32-bit milliseconds.
+const MaxCallTimeout = time.Duration(math.MaxUint32) * time.Millisecond
+
 // Upper bounds of the fields the configuration owns.
 const (
 	maxKeysCap = 1_000_000
@@ -470,7 +474,9 @@ func (p *parser) service(o object) *RateLimitService {
 	} else {
 		p.required(o, "domain")
 	}
-	p.duration(o, "timeout", false, &s.Timeout)
+	if p.duration(o, "timeout", false, &s.Timeout) && s.Timeout > MaxCallTimeout {
+		p.failf(field(o.path, "timeout"), "must be at most %s (the host call takes 32-bit milliseconds), got %s", MaxCallTimeout, s.Timeout)
+	}
 	if m, ok := p.enum(o, "failure_mode", string(FailOpen), string(FailClosed), string(FailLocal)); ok {
 		s.FailureMode = FailureMode(m)
 	}

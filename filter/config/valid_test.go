@@ -37,16 +37,6 @@ func TestDefaultsMinimal(t *testing.T) {
 	check(t, "config", *c, Config{Namespace: "edge-2", Policies: []*Policy{{Name: "a_b-1"}}})
 }
 
-// rs is a normalized ratelimit.Settings.
-func rs(t *testing.T, s ratelimit.Settings) ratelimit.Settings {
-	t.Helper()
-	n, err := s.Normalize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 func TestDefaultsRateLimit(t *testing.T) {
 	c := mustParse(t, rl(`{"name":"a","requests":100,"per":"1m"}`))
 	check(t, "rate_limit", *c.Policies[0].RateLimit, RateLimit{

@@ -2,6 +2,7 @@ package bulkhead
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/breakwater/breakwater/patterns/field"
@@ -88,14 +89,21 @@ func (s Settings) Normalize() (Settings, error) {
 			s.WaiterTTL = s.MaxWait
 		}
 	}
-	if n := int64(headerLen) + int64(leaseLen)*int64(s.MaxConcurrent) + int64(waiterLen)*int64(s.QueueSize); n > MaxStateBytes {
+	// Both counts are capped first, so the size below cannot overflow (a
+	// capped count is reported as "more than" the limit).
+	mc, qs := min(s.MaxConcurrent, MaxStateBytes+1), min(s.QueueSize, MaxStateBytes+1)
+	if n := headerLen + leaseLen*mc + waiterLen*qs; n > MaxStateBytes {
+		need := fmt.Sprintf("%d bytes", n)
+		if mc != s.MaxConcurrent || qs != s.QueueSize {
+			need = fmt.Sprintf("more than %d bytes", MaxStateBytes)
+		}
 		if s.QueueSize == 0 {
-			return s, errf("max_concurrent", "%d needs %d bytes of shared state (%d × max_concurrent + %d), at most %d: at most %d without a queue",
-				s.MaxConcurrent, n, leaseLen, headerLen, MaxStateBytes, (MaxStateBytes-headerLen)/leaseLen)
+			return s, errf("max_concurrent", "%d needs %s of shared state (%d × max_concurrent + %d), at most %d: at most %d without a queue",
+				s.MaxConcurrent, need, leaseLen, headerLen, MaxStateBytes, (MaxStateBytes-headerLen)/leaseLen)
 		}
 		return s, field.Conflict("bulkhead", ErrInvalid, "max_concurrent", "queue.max_size",
-			"%d with queue.max_size %d needs %d bytes of shared state (%d × max_concurrent + %d × queue.max_size + %d), at most %d",
-			s.MaxConcurrent, s.QueueSize, n, leaseLen, waiterLen, headerLen, MaxStateBytes)
+			"%d with queue.max_size %d needs %s of shared state (%d × max_concurrent + %d × queue.max_size + %d), at most %d",
+			s.MaxConcurrent, s.QueueSize, need, leaseLen, waiterLen, headerLen, MaxStateBytes)
 	}
 	return s, nil
 }
