@@ -1,5 +1,5 @@
 // Package config parses and validates the Breakwater plugin configuration
-// (the contract is design/config.md) into typed Go values. It is pure Go on
+// (the contract is docs/configuration.md) into typed Go values. It is pure Go on
 // the standard library: the plugin (filter/) and the command-line tool
 // (cmd/breakwater validate) run the same code.
 //
