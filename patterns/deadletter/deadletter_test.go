@@ -170,47 +170,47 @@ func TestIDsUnique(t *testing.T) {
 }
 
 func TestOutboxBound(t *testing.T) {
-	var o Outbox
+	var o Outbox[[]byte]
 	for i := 0; i < MaxInFlight; i++ {
-		if !o.Add([]byte("x")) {
+		if !o.Add([]byte("x"), 1) {
 			t.Fatalf("refused %d", i)
 		}
 	}
-	if o.Add([]byte("x")) {
+	if o.Add([]byte("x"), 1) {
 		t.Fatal("bound not enforced")
 	}
-	rec, ok := o.Next()
-	if !ok || string(rec) != "x" || o.Queued() != MaxInFlight-1 || o.InFlight() != MaxInFlight {
+	rec, n, ok := o.Next()
+	if !ok || string(rec) != "x" || n != 1 || o.Queued() != MaxInFlight-1 || o.InFlight() != MaxInFlight {
 		t.Fatal("next")
 	}
-	if o.Add([]byte("y")) {
+	if o.Add([]byte("y"), 1) {
 		t.Fatal("a taken record still counts until Done")
 	}
 	o.Done(1)
-	if !o.Add([]byte("y")) {
+	if !o.Add([]byte("y"), 1) {
 		t.Fatal("Done frees a place")
 	}
 	for {
-		r, ok := o.Next()
+		_, n, ok := o.Next()
 		if !ok {
 			break
 		}
-		o.Done(len(r))
+		o.Done(n)
 	}
 	if o.InFlight() != 0 || o.Queued() != 0 || o.bytes != 0 {
 		t.Fatalf("%d %d %d", o.InFlight(), o.Queued(), o.bytes)
 	}
-	small := Outbox{MaxRecords: 10, MaxBytes: 5}
-	if !small.Add([]byte("abc")) || small.Add([]byte("abc")) || !small.Add([]byte("ab")) {
+	small := Outbox[[]byte]{MaxRecords: 10, MaxBytes: 5}
+	if !small.Add(nil, 3) || small.Add(nil, 3) || !small.Add(nil, 2) || small.Add(nil, -1) {
 		t.Fatal("byte bound")
 	}
 	// Steady flow through the queue never grows it beyond the bound.
-	var f Outbox
+	var f Outbox[[]byte]
 	for i := 0; i < 10000; i++ {
-		f.Add([]byte("z"))
+		f.Add([]byte("z"), 1)
 		if i%3 == 0 {
-			if r, ok := f.Next(); ok {
-				f.Done(len(r))
+			if _, n, ok := f.Next(); ok {
+				f.Done(n)
 			}
 		}
 		if cap(f.queue) > 4*MaxInFlight {

@@ -245,3 +245,74 @@ func clip(s string) string {
 func (e *Envelope) String() string {
 	return fmt.Sprintf("%s %s %s %s%s %d", e.ID, e.Policy, e.Reason, e.Method, e.Path, e.Status)
 }
+
+// Sanitize makes e valid whatever the request carried (the downstream is
+// untrusted, and a record the sink refuses is a record lost): bytes of Path
+// and Authority that a record cannot carry (controls, space, non-ASCII, and
+// "/?#" in the authority) are percent-encoded and each is cut to its bound,
+// a path gets its leading "/", header names are lower-cased, a header whose
+// name is not a token or whose value is too long or carries CR, LF or NUL is
+// left out (as are headers beyond MaxHeaders), a status outside [100,599]
+// becomes 0, attempts are clamped, and a body beyond MaxMaxBodyBytes is
+// dropped (Truncated). Fields the caller controls (Version, ID, Time,
+// Policy, Reason, Method) are left as they are.
+func (e *Envelope) Sanitize() {
+	e.Path = escape(e.Path, MaxPathLen, "")
+	if !strings.HasPrefix(e.Path, "/") {
+		e.Path = escape("/"+e.Path, MaxPathLen, "")
+	}
+	e.Authority = escape(e.Authority, MaxAuthorityLen, " /?#")
+	if e.Status != 0 && (e.Status < 100 || e.Status > 599) {
+		e.Status = 0
+	}
+	e.Attempts = min(max(e.Attempts, 0), MaxAttempts)
+	hs := e.Headers[:0]
+	for _, h := range e.Headers {
+		if len(hs) == MaxHeaders {
+			break
+		}
+		name := strings.ToLower(h[0])
+		if !isToken(name) || len(name) > MaxNameLen || len(h[1]) > MaxHeaderValue || strings.ContainsAny(h[1], "\x00\r\n") {
+			continue
+		}
+		hs = append(hs, [2]string{name, h[1]})
+	}
+	e.Headers = hs
+	if len(e.Body) > MaxMaxBodyBytes {
+		e.Body, e.Truncated = nil, true
+	}
+	if e.Truncated {
+		e.Body = nil
+	}
+}
+
+// escape percent-encodes the bytes of s that are controls, space, DEL,
+// non-ASCII or in extra, and cuts the result to at most max bytes (never
+// inside an escape).
+func escape(s string, max int, extra string) string {
+	bad := func(c byte) bool { return c <= ' ' || c >= 0x7f || strings.IndexByte(extra, c) >= 0 }
+	clean := len(s) <= max
+	for i := 0; clean && i < len(s); i++ {
+		clean = !bad(s[i])
+	}
+	if clean {
+		return s
+	}
+	const hexd = "0123456789ABCDEF"
+	b := make([]byte, 0, min(len(s)+16, max))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if bad(c) {
+			if len(b)+3 > max {
+				break
+			}
+			b = append(b, '%', hexd[c>>4], hexd[c&0xf])
+			continue
+		}
+		if len(b)+1 > max {
+			break
+		}
+		b = append(b, c)
+	}
+	return string(b)
+}

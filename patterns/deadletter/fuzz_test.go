@@ -37,3 +37,22 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSanitize: whatever a request carries, a sanitised envelope validates.
+func FuzzSanitize(f *testing.F) {
+	f.Add("/orders", "svc.local", "Content-Type", "a", 503, []byte("x"))
+	f.Add("\x00\xff", "[::1]:80/x y", "a b", "x\r\n", 999, []byte(nil))
+	f.Add("", "", "", "", -1, []byte{})
+	f.Fuzz(func(t *testing.T, path, authority, name, value string, status int, body []byte) {
+		e := sample()
+		e.Path, e.Authority, e.Status, e.Body = path, authority, status, body
+		e.Headers = [][2]string{{name, value}, {"ok", "v"}}
+		e.Sanitize()
+		if err := e.Validate(); err != nil {
+			t.Fatalf("sanitised envelope invalid: %v\n%+v", err, e)
+		}
+		if _, err := Decode(e.Encode()); err != nil {
+			t.Fatalf("sanitised envelope not decodable: %v", err)
+		}
+	})
+}

@@ -9,24 +9,29 @@ const (
 	MaxInFlightBytes = 4 << 20
 )
 
-// Outbox holds one VM's encoded records from the end of their request until
+// Outbox holds one VM's records (of type T, each with its size in bytes) from the end of their request until
 // the answer to their send. Records wait in a FIFO queue until the caller
 // takes them with Next (the plugin sends them from its tick, on the root
 // context, so the call outlives the request); a record taken stays counted
 // until Done. At most MaxRecords records and MaxBytes bytes are held in all.
 // The zero Outbox uses MaxInFlight and MaxInFlightBytes. Not safe for
 // concurrent use (one per VM).
-type Outbox struct {
+type Outbox[T any] struct {
 	// MaxRecords and MaxBytes: 0 means MaxInFlight and MaxInFlightBytes.
 	MaxRecords, MaxBytes int
 
-	queue    [][]byte
+	queue    []item[T]
 	head     int
 	inFlight int // records queued or sent, not Done yet
 	bytes    int // their bytes
 }
 
-func (o *Outbox) limits() (int, int) {
+type item[T any] struct {
+	v    T
+	size int
+}
+
+func (o *Outbox[T]) limits() (int, int) {
 	r, b := o.MaxRecords, o.MaxBytes
 	if r <= 0 {
 		r = MaxInFlight
@@ -37,11 +42,11 @@ func (o *Outbox) limits() (int, int) {
 	return r, b
 }
 
-// Add queues rec. It returns false, and keeps nothing, when the bound would
-// be exceeded.
-func (o *Outbox) Add(rec []byte) bool {
+// Add queues v, of size bytes. It returns false, and keeps nothing, when
+// the bound would be exceeded.
+func (o *Outbox[T]) Add(v T, size int) bool {
 	maxR, maxB := o.limits()
-	if o.inFlight+1 > maxR || o.bytes+len(rec) > maxB {
+	if size < 0 || o.inFlight+1 > maxR || o.bytes+size > maxB {
 		return false
 	}
 	if o.head > 0 && o.head >= len(o.queue)/2 {
@@ -50,26 +55,28 @@ func (o *Outbox) Add(rec []byte) bool {
 		clear(o.queue[n:])
 		o.queue, o.head = o.queue[:n], 0
 	}
-	o.queue = append(o.queue, rec)
+	o.queue = append(o.queue, item[T]{v, size})
 	o.inFlight++
-	o.bytes += len(rec)
+	o.bytes += size
 	return true
 }
 
-// Next takes the oldest queued record; it stays in flight until Done.
-func (o *Outbox) Next() ([]byte, bool) {
+// Next takes the oldest queued record and its size; it stays in flight
+// until Done.
+func (o *Outbox[T]) Next() (T, int, bool) {
+	var zero T
 	if o.head == len(o.queue) {
-		return nil, false
+		return zero, 0, false
 	}
-	rec := o.queue[o.head]
-	o.queue[o.head] = nil
+	it := o.queue[o.head]
+	o.queue[o.head] = item[T]{}
 	o.head++
-	return rec, true
+	return it.v, it.size, true
 }
 
 // Done ends the flight of a record of size bytes taken with Next (answered,
 // failed, or never sent).
-func (o *Outbox) Done(size int) {
+func (o *Outbox[T]) Done(size int) {
 	if o.inFlight > 0 {
 		o.inFlight--
 	}
@@ -77,10 +84,10 @@ func (o *Outbox) Done(size int) {
 }
 
 // Queued is the number of records waiting for Next.
-func (o *Outbox) Queued() int { return len(o.queue) - o.head }
+func (o *Outbox[T]) Queued() int { return len(o.queue) - o.head }
 
 // InFlight is the number of records held (queued or sent, not Done).
-func (o *Outbox) InFlight() int { return o.inFlight }
+func (o *Outbox[T]) InFlight() int { return o.inFlight }
 
 // LogGate lets one log line per cause through per Every (one minute when
 // zero), with time passed in. The zero LogGate is ready. Not safe for
