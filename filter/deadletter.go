@@ -189,9 +189,11 @@ func (h *httpContext) dlFinish(now time.Time) {
 	}
 }
 
+// log warns at most once per minute per cause (the callback's clock
+// reading), with the number of events of the cause since the last line.
 func (vm *dlVM) log(now time.Time, cause, format string, args ...any) {
-	if vm.logs.Allow(cause, now) {
-		proxywasm.LogWarnf(format, args...)
+	if n, ok := vm.logs.Allow(cause, now); ok {
+		proxywasm.LogWarnf(format+" (%d since the last warning)", append(args, n)...)
 	}
 }
 

@@ -222,10 +222,11 @@ func TestOutboxBound(t *testing.T) {
 func TestLogGate(t *testing.T) {
 	var g LogGate
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	if !g.Allow("timeout", t0) || g.Allow("timeout", t0.Add(59*time.Second)) || !g.Allow("status", t0) {
+	allow := func(c string, at time.Time) bool { _, ok := g.Allow(c, at); return ok }
+	if !allow("timeout", t0) || allow("timeout", t0.Add(59*time.Second)) || allow("timeout", t0.Add(59*time.Second)) || !allow("status", t0) {
 		t.Fatal("first minute")
 	}
-	if !g.Allow("timeout", t0.Add(time.Minute)) {
-		t.Fatal("after a minute")
+	if n, ok := g.Allow("timeout", t0.Add(time.Minute)); !ok || n != 3 {
+		t.Fatalf("after a minute: %d %v", n, ok)
 	}
 }

@@ -92,24 +92,34 @@ func (o *Outbox[T]) InFlight() int { return o.inFlight }
 // LogGate lets one log line per cause through per Every (one minute when
 // zero), with time passed in. The zero LogGate is ready. Not safe for
 // concurrent use.
+// Memory: one entry per distinct cause (the caller's causes are a fixed set).
 type LogGate struct {
 	Every time.Duration
-	last  map[string]time.Time
+	last  map[string]gateEntry
 }
 
-// Allow says whether a line for cause may be logged at now, and if so
-// remembers now for cause.
-func (g *LogGate) Allow(cause string, now time.Time) bool {
+type gateEntry struct {
+	at     time.Time
+	missed uint64
+}
+
+// Allow notes one event of cause at now and says whether to log it; when it
+// does, n is the number of events of cause since the previous line, this
+// one included.
+func (g *LogGate) Allow(cause string, now time.Time) (n uint64, ok bool) {
 	every := g.Every
 	if every <= 0 {
 		every = time.Minute
 	}
 	if g.last == nil {
-		g.last = map[string]time.Time{}
+		g.last = map[string]gateEntry{}
 	}
-	if t, ok := g.last[cause]; ok && now.Sub(t) < every {
-		return false
+	e, seen := g.last[cause]
+	e.missed++
+	if seen && now.Sub(e.at) < every {
+		g.last[cause] = e
+		return 0, false
 	}
-	g.last[cause] = now
-	return true
+	g.last[cause] = gateEntry{at: now}
+	return e.missed, true
 }
