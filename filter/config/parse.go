@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/breakwater/breakwater/patterns/deadletter"
 )
 
 // Parse decodes and validates a whole configuration against the contract
@@ -180,7 +182,7 @@ func (p *parser) policy(v *jvalue, path string) *Policy {
 	if !ok {
 		return nil
 	}
-	p.allow(o, "name", "match", "rate_limit", "circuit_breaker", "bulkhead", "retry", "timeout", "fallback", "fault")
+	p.allow(o, "name", "match", "rate_limit", "circuit_breaker", "bulkhead", "retry", "timeout", "fallback", "fault", "dead_letter")
 	pol := &Policy{}
 	if name, ok := p.str(o, "name"); ok {
 		if p.nameString(field(path, "name"), name) {
@@ -213,6 +215,9 @@ func (p *parser) policy(v *jvalue, path string) *Policy {
 	if b, ok := p.sub(o, "fault"); ok {
 		pol.Fault = p.fault(b)
 	}
+	if b, ok := p.sub(o, "dead_letter"); ok {
+		pol.DeadLetter = p.deadLetter(b)
+	}
 	if !p.ok() {
 		return nil
 	}
@@ -225,6 +230,17 @@ func (p *parser) policy(v *jvalue, path string) *Policy {
 		for i, r := range pol.Fallback.On {
 			if need := reasonNeeds(pol, r); need != "" {
 				p.failf(index(path+".fallback.on", i), "reason %s never happens: the policy has no %s", r, need)
+				break
+			}
+		}
+	}
+	if pol.DeadLetter != nil {
+		for i, r := range pol.DeadLetter.On {
+			if r == deadletter.UpstreamFailure {
+				continue // classified with the default failure_on without a breaker
+			}
+			if need := reasonNeeds(pol, Reason(r)); need != "" {
+				p.failf(index(path+".dead_letter.on", i), "reason %s never happens: the policy has no %s", r, need)
 				break
 			}
 		}
