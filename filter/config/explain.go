@@ -185,6 +185,10 @@ func explainPolicy(p *Policy) eobj {
 		}
 		o.add("fault", e)
 	}
+	if d := p.DeadLetter; d != nil {
+		o.add("dead_letter", eobj{{"cluster", d.Cluster}, {"on", d.On}, {"methods", d.Methods},
+			{"max_body_bytes", d.MaxBodyBytes}, {"redact_headers", d.RedactHeaders}, {"timeout", dur(d.Timeout)}})
+	}
 	return o
 }
 

@@ -82,7 +82,7 @@ var beyondSchema = []struct {
 	{"a policy made unreachable by an earlier one", regexp.MustCompile(`unreachable:`)},
 	{"integers written with a fraction or an exponent (JSON Schema's integer is a value, not a spelling)", regexp.MustCompile(`must be an integer, got [0-9.eE+-]+$`)},
 	{"RE2 syntax", regexp.MustCompile(`invalid regular expression`)},
-	{"Go duration range and minimums", regexp.MustCompile(`must be a duration like .*[0-9]{10}h"$|must be at least 1ms|must be at least 1s|must give buckets of at least 1ms`)},
+	{"Go duration range and minimums", regexp.MustCompile(`must be a duration like .*[0-9]{10}h"$|must be at least 1ms|must be at least 1s|must give buckets of at least 1ms|must be in \[[0-9.]+(ns|µs|ms|s|m|h)[0-9a-zµ.]*,[0-9.]+(ns|µs|ms|s|m|h)[0-9a-zµ.]*\]`)},
 	{"numeric comparisons between fields", regexp.MustCompile(`must be at most window\.size|must be at least minimum_calls|must be at least open_duration|must be at most max_open_duration|must be at least min \(|must be at most timeout\.request|more than one request per nanosecond|bytes of shared state`)},
 	{"rules across blocks (global limits and the service's failure_mode, fallback reasons)", regexp.MustCompile(`only allowed under rate_limit\.service\.failure_mode|never happens: the policy has no|requires rate_limit\.service|^rl global local no rate:`)},
 	{"algorithm rules inside tiers (the algorithm is the limit's)", regexp.MustCompile(`tier\.limits\.[a-z]+\.(burst|max_delay):`)},

@@ -106,6 +106,8 @@ func TypeText(f Field) string {
 		return "non-empty array of " + codeList(f.Enum)
 	case CountOrDuration:
 		return "integer (count) or duration (time)"
+	case HeaderList:
+		return "array of header names"
 	}
 	return "?"
 }

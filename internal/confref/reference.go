@@ -1,5 +1,11 @@
 package confref
 
+import (
+	"encoding/json"
+
+	"github.com/breakwater/breakwater/patterns/deadletter"
+)
+
 // Kind is the JSON shape of a field's value.
 type Kind int
 
@@ -25,6 +31,7 @@ const (
 	MethodList                  // a non-empty array of HTTP methods (at most 64), no duplicates
 	EnumList                    // a non-empty array of Enum values, no duplicates
 	CountOrDuration             // an integer in Range (count window) or a Duration (time window)
+	HeaderList                  // an array of header names (at most 64, may be empty), no duplicates
 )
 
 // Range bounds a number. Lo and Hi are both inclusive unless LoOpen or HiOpen.
@@ -34,6 +41,15 @@ type Range struct {
 }
 
 func r(lo, hi float64) *Range { return &Range{Lo: lo, Hi: hi} }
+
+// js renders a pattern's default as a JSON literal.
+func js(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
 
 // Field is one key of a block.
 type Field struct {
@@ -142,6 +158,7 @@ var Blocks = []Block{
 			{Key: "timeout", Kind: Object, Ref: "policies[].timeout", Absent: "the route's own timeout", Doc: "Request timeout, deadline propagation, adaptive timeout."},
 			{Key: "fallback", Kind: Object, Ref: "policies[].fallback", Absent: "the default local responses", Doc: "The local response (or a stale copy) for some rejection reasons."},
 			{Key: "fault", Kind: Object, Ref: "policies[].fault", Absent: "no fault injection", Doc: "Fault injection: aborts and delays."},
+			{Key: "dead_letter", Kind: Object, Ref: "policies[].dead_letter", Absent: "nothing is recorded", Doc: "Records the requests that failed for good, sent to a cluster."},
 		},
 	},
 	{
@@ -491,6 +508,25 @@ var Blocks = []Block{
 		Fields: []Field{
 			{Key: "percent", Kind: Number, Range: r(0, 100), Required: true, Doc: "The share of requests delayed."},
 			{Key: "duration", Kind: Duration, Required: true, Doc: "The delay."},
+		},
+	},
+	{
+		Path:  "policies[].dead_letter",
+		Title: "dead_letter",
+		Doc:   "A request that failed for good (the reasons in `on`) is recorded: one versioned JSON envelope (request line, headers with `redact_headers` redacted, body up to `max_body_bytes`) sent by HTTP POST to `cluster` from the plugin's tick. The records in flight are bounded (64 records, 4 MiB per VM); beyond, a record is dropped and counted.",
+		Rules: []string{
+			"Each reason in `on` but `upstream_failure` must be one the policy can produce (`circuit_open` needs `circuit_breaker`, `bulkhead_full` needs `bulkhead`, `deadline_exceeded` needs `timeout.deadline`).",
+		},
+		Example: `{ "cluster": "dead-letters", "on": ["upstream_failure", "circuit_open"], "methods": ["POST", "PUT"],
+  "max_body_bytes": 65536, "redact_headers": ["authorization", "cookie"], "timeout": "50ms" }`,
+		Wrap: `{"policies":[{"name":"p","circuit_breaker":{},"dead_letter":@}]}`,
+		Fields: []Field{
+			{Key: "cluster", Kind: String, MaxLen: deadletter.MaxNameLen, Required: true, Doc: "The Envoy cluster the records are sent to."},
+			{Key: "on", Kind: EnumList, Enum: deadletter.Reasons, Default: js(deadletter.DefaultOn), Doc: "The reasons that make a record: `upstream_failure` (the final response, after retries, counts as a failure under `failure_on`, or the default one), or a rejection by the filter."},
+			{Key: "methods", Kind: MethodList, Default: js(deadletter.DefaultMethods), Doc: "The request methods recorded."},
+			{Key: "max_body_bytes", Kind: Integer, Range: r(1, deadletter.MaxMaxBodyBytes), Default: js(deadletter.DefaultMaxBodyBytes), Doc: "A longer request body is recorded without its body, marked truncated."},
+			{Key: "redact_headers", Kind: HeaderList, Default: js(deadletter.DefaultRedactHeaders), Doc: "Request headers whose values are replaced in a record (`[]` redacts nothing)."},
+			{Key: "timeout", Kind: Duration, MinDuration: deadletter.MinTimeout.String(), MaxDuration: deadletter.MaxTimeout.String(), Default: js(deadletter.DefaultTimeout.String()), Doc: "The timeout of the call to `cluster`."},
 		},
 	},
 }

@@ -190,6 +190,8 @@ func fieldSchema(f Field) obj {
 			{"items", obj{{"type", "string"}, {"pattern", tokenPattern}, {"maxLength", 32}}}}
 	case EnumList:
 		o = obj{{"type", "array"}, {"minItems", 1}, {"uniqueItems", true}, {"items", obj{{"enum", f.Enum}}}}
+	case HeaderList:
+		o = obj{{"type", "array"}, {"maxItems", 64}, {"uniqueItems", true}, {"items", ref("headerName")}}
 	case CountOrDuration:
 		o = obj{{"oneOf", []any{rangeKeywords(obj{{"type", "integer"}}, f.Range), ref("duration")}}}
 	}
