@@ -18,7 +18,7 @@ const (
 	wait                  // the request is paused; the stage resumes it
 )
 
-// stage is one pattern of a policy, asked in the order of config.md.
+// stage is one pattern of a policy, asked in the order of docs/configuration.md.
 type stage interface {
 	// onRequest decides on the request. A stage that returns wait owns the
 	// request until it calls h.resume (pass) or h.reject.

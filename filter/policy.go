@@ -9,7 +9,7 @@ import (
 	"github.com/breakwater/breakwater/filter/config"
 )
 
-// policy is a configured policy with its stages, in the order of config.md:
+// policy is a configured policy with its stages, in the order of docs/configuration.md:
 // fault → deadline → rate_limit → circuit_breaker → bulkhead → directives.
 type policy struct {
 	name   string

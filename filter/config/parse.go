@@ -12,7 +12,7 @@ import (
 )
 
 // Parse decodes and validates a whole configuration against the contract
-// (design/config.md), applies the defaults and returns the typed result.
+// (docs/configuration.md), applies the defaults and returns the typed result.
 // The error, if any, is an *Error naming the first offending JSON path.
 // Parse accepts every block of the contract, whether or not the filter
 // enforces it yet; the plugin calls Load.
@@ -137,8 +137,10 @@ var retryOnValues = []string{
 }
 
 func (p *parser) config(o object) *Config {
-	p.allow(o, "namespace", "policies")
+	p.allow(o, "$schema", "namespace", "policies")
 	c := &Config{Namespace: DefaultNamespace}
+	// "$schema" lets an editor find the JSON Schema; the plugin ignores it.
+	p.str(o, "$schema")
 	if ns, ok := p.str(o, "namespace"); ok && p.nameString(field(o.path, "namespace"), ns) {
 		c.Namespace = ns
 	}

@@ -212,7 +212,7 @@ func TestRejectStatus(t *testing.T) {
 	check(t, "fallback without status", c.Policies[0].RejectStatus(ReasonRateLimited), 430)
 }
 
-// TestFullExample parses the example of every block of design/config.md
+// TestFullExample parses the example of every block of docs/configuration.md
 // (testdata/full.json, the contract's snippets assembled into one policy)
 // and checks every value.
 func TestFullExample(t *testing.T) {
