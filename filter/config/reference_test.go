@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -30,8 +31,8 @@ func blockExample(b confref.Block, ex string) string {
 }
 
 // referenceCorpus is every configuration the key trace reads: the block
-// examples, the full example, the deployment's plugin.json and the invalid
-// cases (each reaches some objects before its error).
+// examples, the full example, the deployment's plugin.json, the invalid
+// cases (each reaches some objects before its error) and the fuzz corpus.
 func referenceCorpus(t *testing.T) []string {
 	var docs []string
 	for _, b := range confref.Blocks {
@@ -46,6 +47,10 @@ func referenceCorpus(t *testing.T) []string {
 	}
 	for _, c := range invalidCases {
 		docs = append(docs, c.in)
+	}
+	corpus := fuzzCorpus(t)
+	for _, name := range slices.Sorted(maps.Keys(corpus)) {
+		docs = append(docs, corpus[name])
 	}
 	return docs
 }

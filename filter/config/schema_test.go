@@ -3,7 +3,10 @@ package config
 import (
 	"bytes"
 	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -58,6 +61,11 @@ func TestSchemaValid(t *testing.T) {
 	for _, b := range confref.Blocks {
 		docs["example of "+b.Path] = blockExample(b, "")
 	}
+	for name, doc := range fuzzCorpus(t) {
+		if _, err := Parse([]byte(doc)); err == nil {
+			docs[name] = doc
+		}
+	}
 	for name, doc := range docs {
 		if _, err := Parse([]byte(doc)); err != nil {
 			t.Errorf("%s: Parse: %v", name, err)
@@ -66,6 +74,40 @@ func TestSchemaValid(t *testing.T) {
 			t.Errorf("%s: schema: %v", name, err)
 		}
 	}
+}
+
+// fuzzCorpus reads the configurations of the fuzz corpus
+// (testdata/fuzz/FuzzParseConfig, Go's corpus file format), by file name.
+func fuzzCorpus(t *testing.T) map[string]string {
+	t.Helper()
+	files, err := filepath.Glob("testdata/fuzz/FuzzParseConfig/*")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no fuzz corpus: %v", err)
+	}
+	out := map[string]string{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		if len(lines) != 2 || lines[0] != "go test fuzz v1" {
+			t.Fatalf("%s: not a one-value corpus file", f)
+		}
+		v := lines[1]
+		for _, pre := range []string{"[]byte(", "string("} {
+			if strings.HasPrefix(v, pre) && strings.HasSuffix(v, ")") {
+				v = strings.TrimSuffix(strings.TrimPrefix(v, pre), ")")
+				break
+			}
+		}
+		doc, err := strconv.Unquote(v)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		out[f] = doc
+	}
+	return out
 }
 
 // beyondSchema are the rules of the parser a JSON Schema cannot state (or
@@ -90,12 +132,19 @@ var beyondSchema = []struct {
 	{"the default tier listed in tier.limits", regexp.MustCompile(`is the default tier`)},
 }
 
-// TestSchemaInvalid: every invalid case the schema can express fails it.
+// TestSchemaInvalid: every invalid case (of the invalid-case table and of
+// the fuzz corpus) the schema can express fails it.
 func TestSchemaInvalid(t *testing.T) {
 	s := compileSchema(t)
 	used := make([]int, len(beyondSchema))
 	failed := 0
-	for _, c := range invalidCases {
+	cases := slices.Clone(invalidCases)
+	for name, doc := range fuzzCorpus(t) {
+		if _, err := Parse([]byte(doc)); err != nil {
+			cases = append(cases, invalidCase{name, doc, strings.TrimPrefix(err.Error(), "breakwater: config: ")})
+		}
+	}
+	for _, c := range cases {
 		err := schemaValidate(s, c.in)
 		if err != nil {
 			failed++
@@ -116,8 +165,8 @@ func TestSchemaInvalid(t *testing.T) {
 	for i, b := range beyondSchema {
 		t.Logf("passes the schema, refused by the parser only (%s): %d", b.reason, used[i])
 	}
-	t.Logf("%d of %d invalid cases fail the schema", failed, len(invalidCases))
-	if failed < len(invalidCases)*2/3 {
-		t.Errorf("only %d of %d invalid cases fail the schema", failed, len(invalidCases))
+	t.Logf("%d of %d invalid cases fail the schema", failed, len(cases))
+	if failed < len(cases)*2/3 {
+		t.Errorf("only %d of %d invalid cases fail the schema", failed, len(cases))
 	}
 }

@@ -164,11 +164,15 @@ func cell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
 func Markdown() []byte {
 	var b strings.Builder
 	b.WriteString(mdIntro)
-	b.WriteString("\n## Derived defaults\n\nA default never makes an explicit value invalid: these defaults follow other fields.\n\n")
+	b.WriteString("\n## Derived defaults\n\nThese defaults follow other fields:\n\n")
 	for _, blk := range Blocks {
 		for _, f := range blk.Fields {
 			if f.Derived != "" {
-				fmt.Fprintf(&b, "- `%s.%s` = %s\n", strings.TrimPrefix(blk.Path+".", "."), f.Key, f.Derived)
+				p := f.Key
+				if blk.Path != "" {
+					p = blk.Path + "." + f.Key
+				}
+				fmt.Fprintf(&b, "- `%s` = %s\n", p, f.Derived)
 			}
 		}
 	}
