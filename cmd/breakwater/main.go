@@ -8,6 +8,8 @@
 //	breakwater serve ...       run the built .wasm in the dev host (serve.go)
 //	breakwater demo ...        a self-contained demo: phased upstream, load,
 //	                           timeline (demo.go)
+//	breakwater dlq ...         the dead-letter sink on a Redis Stream and its
+//	                           list, replay and purge tools (dlq.go)
 //
 // Subcommands are entries of the commands table; add one there.
 package main
@@ -33,6 +35,7 @@ var commands = []command{
 	{"validate", "validate [--explain|-v] FILE|-   check a plugin configuration (prints ok and warnings, or the one error line; - is stdin; --explain prints it with every default)", runValidate},
 	{"serve", "serve --wasm FILE --config FILE --cluster NAME=URL ...   run the plugin in the dev host (serve -h)", runServe},
 	{"demo", "demo [--wasm FILE] [--duration 30s]   watch the plugin protect a failing upstream (demo -h)", runDemo},
+	{"dlq", "dlq serve|list|replay|purge ...   dead letters on a Redis Stream (dlq -h)", runDLQ},
 }
 
 // Exit codes.
