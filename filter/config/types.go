@@ -6,6 +6,7 @@ import (
 
 	"github.com/breakwater/breakwater/patterns/breaker"
 	"github.com/breakwater/breakwater/patterns/bulkhead"
+	"github.com/breakwater/breakwater/patterns/deadletter"
 	"github.com/breakwater/breakwater/patterns/fault"
 	"github.com/breakwater/breakwater/patterns/ratelimit"
 	"github.com/breakwater/breakwater/patterns/retry"
@@ -40,6 +41,9 @@ type Policy struct {
 	Timeout        *Timeout
 	Fallback       *Fallback
 	Fault          *Fault
+	// DeadLetter is the "dead_letter" block, decoded straight into the
+	// pattern's own Settings (normalised: defaults applied). Nil when absent.
+	DeadLetter *deadletter.Settings
 }
 
 // Match holds the conditions of a policy, all of which must hold. Empty

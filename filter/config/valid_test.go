@@ -8,6 +8,7 @@ import (
 
 	"github.com/breakwater/breakwater/patterns/breaker"
 	"github.com/breakwater/breakwater/patterns/bulkhead"
+	"github.com/breakwater/breakwater/patterns/deadletter"
 	"github.com/breakwater/breakwater/patterns/fault"
 	"github.com/breakwater/breakwater/patterns/ratelimit"
 	"github.com/breakwater/breakwater/patterns/retry"
@@ -328,4 +329,17 @@ func TestFullExample(t *testing.T) {
 		Stale: &Stale{MaxAge: 5 * time.Minute, MaxBodyBytes: 65536}})
 	check(t, "fault", *p.Fault, Fault{Settings: fault.Settings{AbortPercent: 5, AbortStatus: 503, DelayPercent: 10, Delay: 200 * time.Millisecond},
 		HasAbort: true, HasDelay: true, OnlyWithHeader: "x-breakwater-fault"})
+}
+
+func TestDeadLetter(t *testing.T) {
+	c := mustParse(t, pol(`"dead_letter":{"cluster":"dlq"}`))
+	check(t, "defaults", *c.Policies[0].DeadLetter, deadletter.Settings{Cluster: "dlq", On: []string{"upstream_failure"},
+		Methods: []string{"POST", "PUT", "PATCH", "DELETE"}, MaxBodyBytes: 65536,
+		RedactHeaders: []string{"authorization", "cookie"}, Timeout: 50 * time.Millisecond})
+	c = mustParse(t, pol(`"circuit_breaker":{},"bulkhead":{"max_concurrent":1},"timeout":{"deadline":{}},
+		"dead_letter":{"cluster":"dlq","on":["circuit_open","bulkhead_full","deadline_exceeded","upstream_failure"],
+		"methods":["post"],"max_body_bytes":10,"redact_headers":[],"timeout":"1s"}`))
+	check(t, "explicit", *c.Policies[0].DeadLetter, deadletter.Settings{Cluster: "dlq",
+		On: []string{"circuit_open", "bulkhead_full", "deadline_exceeded", "upstream_failure"}, Methods: []string{"POST"},
+		MaxBodyBytes: 10, RedactHeaders: []string{}, Timeout: time.Second})
 }

@@ -10,7 +10,7 @@ import (
 )
 
 // State is the state of one breaker key. Its numeric values are those of the
-// circuit_breaker.state gauge of docs/configuration.md.
+// circuit_breaker.state gauge (README, Metrics).
 type State uint8
 
 // States.
