@@ -11,8 +11,8 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 	extensionsv1alpha1 "istio.io/api/extensions/v1alpha1"
-	"sigs.k8s.io/yaml"
 	typev1beta1 "istio.io/api/type/v1beta1"
+	"sigs.k8s.io/yaml"
 )
 
 const wasmPluginPath = "istio/wasmplugin.yaml"
