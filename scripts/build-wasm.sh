@@ -24,4 +24,6 @@ build() {
 build "$out" ./filter/wasm
 # The benchmarks' floor: a do-nothing plugin built the same way.
 build "$(dirname "$out")/noop.wasm" ./filter/noopwasm
-ls -l "$out" "$(dirname "$out")/noop.wasm"
+# The floor of one stateful decision: one header, one shared-data get and set.
+build "$(dirname "$out")/floor.wasm" ./filter/floorwasm
+ls -l "$out" "$(dirname "$out")/noop.wasm" "$(dirname "$out")/floor.wasm"

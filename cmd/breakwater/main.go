@@ -5,6 +5,8 @@
 //	breakwater serve ...       run the built .wasm in the dev host (serve.go)
 //	breakwater demo ...        a self-contained demo: phased upstream, load,
 //	                           timeline (demo.go)
+//	breakwater perf ...        instructions, host calls, allocations per
+//	                           request of any proxy-wasm plugin (perf.go)
 //
 // Subcommands are entries of the commands table; add one there.
 package main
@@ -29,6 +31,7 @@ var commands = []command{
 	{"validate", "validate FILE    check a plugin configuration (prints ok, or the one error line)", runValidate},
 	{"serve", "serve --wasm FILE --config FILE --cluster NAME=URL ...   run the plugin in the dev host (serve -h)", runServe},
 	{"demo", "demo [--wasm FILE] [--duration 30s]   watch the plugin protect a failing upstream (demo -h)", runDemo},
+	{"perf", "perf --wasm FILE [--config FILE] [--workers N] [--requests N] [--json]   deterministic guest work per request (perf -h)", runPerf},
 }
 
 // Exit codes.
