@@ -165,3 +165,33 @@ func TestPerfSuite(t *testing.T) {
 		}
 	}
 }
+
+// TestNoMemoryGrowAfterWarmup: the built plugin starts with a pre-grown
+// memory (scripts/build-wasm.sh sets its minimum pages), so under the full
+// benchmark policy with 4 workers no VM runs memory.grow after the warm-up,
+// neither in a request nor in a tick: every VM still has its initial size.
+func TestNoMemoryGrowAfterWarmup(t *testing.T) {
+	b, err := os.ReadFile(repoFile("dist", "breakwater.wasm"))
+	if err != nil {
+		t.Fatalf("%v: run make build", err)
+	}
+	m, err := binary.DecodeModule(b, wasm.CoreFeaturesV2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := perfJSON(t, "--wasm", repoFile("dist", "breakwater.wasm"), "--config", repoFile("bench", "full.json"),
+		"--workers", "4", "--requests", "300", "--warmup", "200")
+	if r["memory_grows_per_request"] != 0.0 || r["tick_memory_grows_per_request"] != 0.0 {
+		t.Errorf("memory.grow per request %v, per request in ticks %v, want 0",
+			r["memory_grows_per_request"], r["tick_memory_grows_per_request"])
+	}
+	pages, _ := r["memory_pages"].([]any)
+	if len(pages) != 4 {
+		t.Fatalf("memory_pages = %v", r["memory_pages"])
+	}
+	for i, p := range pages {
+		if p != float64(m.MemorySection.Min) {
+			t.Errorf("VM %d: %v pages, want the initial %d (memory grew)", i, p, m.MemorySection.Min)
+		}
+	}
+}
