@@ -15,14 +15,20 @@ import (
 // request and resumes it later (fault delay, leaky bucket shaping, bulkhead
 // queue: all resumed from the plugin tick; the global limit: resumed from
 // the callout response) runs under load.
+//
+// The limits whose rejections the test asserts count per hour, so that they
+// reject by count, however slow the machine: 80 users send 300 /api
+// requests each (per-user: 150 an hour, gold 300), /smooth gets 3,000
+// requests (cap: 1,000 an hour, at most two windows in a run) and 10 users
+// send 300 /mesh requests each (the service: 100 an hour).
 const envoy133Config = `{"policies":[
  {"name":"api","match":{"path_prefix":"/api"},
   "fault":{"abort":{"percent":1,"status":503},"delay":{"percent":2,"duration":"5ms"}},
   "timeout":{"request":"2s","deadline":{"propagate":true,"min_remaining":"5ms"},
     "adaptive":{"quantile":0.95,"multiplier":2,"extra":"50ms","min":"100ms","max":"2s","min_samples":20}},
   "rate_limit":{"limits":[
-    {"name":"per-user","key":["header:x-user-id"],"requests":5,"per":"1s","max_keys":500,
-     "tier":{"from":"header:x-tier","default":"basic","limits":{"gold":{"requests":20,"per":"1s"}}}},
+    {"name":"per-user","key":["header:x-user-id"],"requests":150,"per":"1h","max_keys":500,
+     "tier":{"from":"header:x-tier","default":"basic","limits":{"gold":{"requests":300,"per":"1h"}}}},
     {"name":"per-path","key":["path"],"algorithm":"sliding_window","requests":100000,"per":"1s"},
     {"name":"all","algorithm":"fixed_window","requests":1000000,"per":"1s"}]},
   "circuit_breaker":{"window":{"type":"time","size":"2s","buckets":10},"minimum_calls":20,"failure_rate_threshold":0.5,"consecutive_failures":20,
@@ -31,7 +37,8 @@ const envoy133Config = `{"policies":[
   "retry":{"max_retries":1,"retry_on":["5xx","reset"],"per_try_timeout":"1s","budget":{"ratio":0.2,"min_per_second":20}},
   "fallback":{"on":["circuit_open","upstream_failure"],"status":503,"body":"degraded","stale":{"max_age":"10s"}}},
  {"name":"smooth","match":{"path_prefix":"/smooth"},
-  "rate_limit":{"limits":[{"name":"shape","algorithm":"leaky_bucket","requests":200,"per":"1s","burst":2,"max_delay":"20ms"}]}},
+  "rate_limit":{"limits":[{"name":"shape","algorithm":"leaky_bucket","requests":200,"per":"1s","burst":2,"max_delay":"20ms"},
+    {"name":"cap","algorithm":"fixed_window","requests":1000,"per":"1h"}]}},
  {"name":"mesh","match":{"path_prefix":"/mesh"},
   "rate_limit":{"limits":[{"name":"g","scope":"global","key":["header:x-user-id"],"descriptor_key":"user"}],
    "service":{"cluster":"ratelimit","domain":"breakwater","timeout":"500ms","failure_mode":"allow"}}}]}`
@@ -58,7 +65,7 @@ func TestEnvoy133WASILoad(t *testing.T) {
 descriptors:
   - key: user
     rate_limit:
-      unit: minute
+      unit: hour
       requests_per_unit: 100
 `)
 	var failingNow atomic.Bool
@@ -177,7 +184,7 @@ descriptors:
 		"fault aborts":                m("breakwater.api.fault.aborted_total"),
 		"deadline_exceeded":           m("breakwater.api.rejected_total.deadline_exceeded"),
 		"circuit_open rejections":     m("breakwater.api.rejected_total.circuit_open"),
-		"leaky bucket rejections":     m("breakwater.smooth.rate_limit.shape.limited_total"),
+		"/smooth rejections":          m("breakwater.smooth.rate_limit.shape.limited_total") + m("breakwater.smooth.rate_limit.cap.limited_total"),
 		"global limit rejections":     m("breakwater.mesh.rate_limit.g.limited_total"),
 		"per-user limit rejections":   m("breakwater.api.rate_limit.per-user.limited_total"),
 		"fallback responses (served)": m("breakwater.api.fallback.served_total"),

@@ -6,7 +6,7 @@ import (
 	"github.com/breakwater/breakwater/filter/config"
 )
 
-// Metric names follow config.md: <namespace>.<policy>.<pattern>.<what>.
+// Metric names follow the README (Metrics): <namespace>.<policy>.<pattern>.<what>.
 // Envoy aggregates a stat by name across every VM that defines it.
 
 // The SDK panics when a metric host call fails; the plugin never panics, so
