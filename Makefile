@@ -7,9 +7,10 @@ BENCHSTAT_VERSION := v0.0.0-20260709024250-82a0b07e230d
 # envoyproxy/ratelimit (the global rate limit service the tests run for real)
 RATELIMIT_VERSION := v1.4.1-0.20260122083618-3fb702589d36
 WASM := dist/breakwater.wasm
+IMAGE_TAG ?= v0.1.0
 FUZZTIME ?= 60s
 
-.PHONY: help build test check bench perf demo e2e fuzz tools staticcheck benchstat clean
+.PHONY: help build test check bench perf demo image e2e fuzz tools staticcheck benchstat clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -70,6 +71,9 @@ fuzz: ## fuzz the config parser for FUZZTIME (default 60s), then every codec and
 
 demo: build ## run the demo (see README)
 	$(GO) run ./cmd/breakwater demo --wasm $(WASM)
+
+image: build ## the OCI image Istio pulls (one layer holding plugin.wasm), without Docker, as an OCI image layout in dist/oci; prints the digest to pin
+	cd envoy && $(GO) run ./cmd/wasmimage --wasm ../$(WASM) --out ../dist/oci --tag $(IMAGE_TAG)
 
 e2e: build ## end-to-end tests only: the .wasm in the dev host under real traffic
 	$(GO) test -count=1 ./e2e/...

@@ -8,6 +8,8 @@
 //	breakwater serve ...       run the built .wasm in the dev host (serve.go)
 //	breakwater demo ...        a self-contained demo: phased upstream, load,
 //	                           timeline (demo.go)
+//	breakwater dlq ...         the dead-letter sink on a Redis Stream and its
+//	                           list, replay and purge tools (dlq.go)
 //	breakwater perf ...        instructions, host calls, allocations per
 //	                           request of any proxy-wasm plugin (perf.go)
 //
@@ -35,6 +37,7 @@ var commands = []command{
 	{"validate", "validate [--explain|-v] FILE|-   check a plugin configuration (prints ok and warnings, or the one error line; - is stdin; --explain prints it with every default)", runValidate},
 	{"serve", "serve --wasm FILE --config FILE --cluster NAME=URL ...   run the plugin in the dev host (serve -h)", runServe},
 	{"demo", "demo [--wasm FILE] [--duration 30s]   watch the plugin protect a failing upstream (demo -h)", runDemo},
+	{"dlq", "dlq serve|list|replay|purge ...   dead letters on a Redis Stream (dlq -h)", runDLQ},
 	{"perf", "perf --wasm FILE [--config FILE] [--workers N] [--requests N] [--json]   deterministic guest work per request (perf -h)", runPerf},
 }
 
