@@ -10,7 +10,7 @@ WASM := dist/breakwater.wasm
 IMAGE_TAG ?= v0.1.0
 FUZZTIME ?= 60s
 
-.PHONY: help build test check bench demo image e2e fuzz tools staticcheck benchstat clean
+.PHONY: help build test check bench perf demo image e2e fuzz tools staticcheck benchstat clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ bench: build tools benchstat ## benchmarks, each comparison side by side in one 
 	$(GO) test -run '^$$' -bench FilterVsNoop -benchtime 20000x -count 3 ./e2e | tee /tmp/breakwater-bench-devhost.txt
 	cd bench && $(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee /tmp/breakwater-bench-peers.txt
 	@for f in patterns request devhost peers; do $(TOOLS)/benchstat /tmp/breakwater-bench-$$f.txt; done
+
+perf: build ## guest work per request, deterministic (instructions, host calls, allocations): noop, floor, each pattern, full; 1 and 4 workers; writes dist/perf.json
+	$(GO) run ./cmd/breakwater perf --suite . --requests 1000
 
 fuzz: ## fuzz the config parser for FUZZTIME (default 60s), then every codec and state decoder for a sixth of it
 	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./filter/config
