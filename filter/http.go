@@ -61,8 +61,9 @@ type httpContext struct {
 	// dl is the stream's possible dead letter (dead_letter), or nil.
 	dl *dlRecord
 	// capture: the response body is being buffered for the stale cache.
-	capture     bool
-	contentType string
+	capture bool
+	// staleHdrs: the representation headers kept with the captured body.
+	staleHdrs [][2]string
 }
 
 // protect turns a panic of a callback into an error log; the request then
@@ -198,9 +199,8 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) (action types.Action)
 			h.reject(now, config.ReasonUpstreamFailure, nil)
 			return types.ActionPause
 		}
-		if h.pol.stale != nil && h.pol.stale.wantCapture(h, o, now) {
-			h.capture = true
-			h.contentType, _ = proxywasm.GetHttpResponseHeader("content-type")
+		if h.pol.stale != nil {
+			h.staleHdrs, h.capture = h.pol.stale.wantCapture(h, o, now)
 		}
 	}
 	_ = proxywasm.AddHttpResponseHeader("x-breakwater-policy", h.pol.name)
@@ -218,7 +218,7 @@ func (h *httpContext) OnHttpStreamDone() {
 	// Drop what the stream held now: the SDK keeps the context until
 	// proxy_on_delete, and some hosts deliver that late (or never).
 	h.req = requestInfo{}
-	h.undo, h.onEnd, h.respHeaders, h.cb, h.bh, h.dl = nil, nil, nil, nil, nil, nil
+	h.undo, h.onEnd, h.respHeaders, h.cb, h.bh, h.dl, h.staleHdrs = nil, nil, nil, nil, nil, nil, nil
 }
 
 // finish runs the end hooks once, whatever ended the stream.

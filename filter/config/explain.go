@@ -172,7 +172,7 @@ func explainPolicy(p *Policy) eobj {
 		e.add("headers", h)
 		e.add("body", f.Body)
 		if f.Stale != nil {
-			e.add("stale", eobj{{"max_age", dur(f.Stale.MaxAge)}, {"max_body_bytes", f.Stale.MaxBodyBytes}})
+			e.add("stale", eobj{{"max_age", dur(f.Stale.MaxAge)}, {"max_body_bytes", f.Stale.MaxBodyBytes}, {"key", keyStrings(f.Stale.Key)}})
 		}
 		o.add("fallback", e)
 	}

@@ -993,8 +993,9 @@ func (p *parser) fallback(o object) *Fallback {
 		f.Body = s
 	}
 	if so, ok := p.sub(o, "stale"); ok {
-		p.allow(so, "max_age", "max_body_bytes")
+		p.allow(so, "max_age", "max_body_bytes", "key")
 		st := defaultStale()
+		st.Key = p.keyParts(so, "key")
 		if !p.duration(so, "max_age", false, &st.MaxAge) {
 			p.required(so, "max_age")
 		}

@@ -486,12 +486,13 @@ var Blocks = []Block{
 	{
 		Path:    "policies[].fallback.stale",
 		Title:   "fallback.stale",
-		Doc:     "The last good response per path (64 entries per policy) is kept in shared data and served with `x-breakwater-stale: true` and `age`.",
-		Example: `{ "max_age": "5m", "max_body_bytes": 65536 }`,
+		Doc:     "The last good response per cache key (`:authority`, `:path` with its query, then the values of `key`; 64 entries per policy) is kept in shared data and served, with its representation headers (`content-type`, `content-encoding`, `content-language`, `content-location`, `etag`, `last-modified`, `vary`), `x-breakwater-stale: true` and `age`. Nothing is kept when the response has `Cache-Control` `private`, `no-store` or `no-cache`, `Pragma: no-cache`, `Set-Cookie` or `Vary: *`; when its `Vary` names a header that `key` does not hold as `header:<name>`; or when the request carried `Authorization` (`Cookie`) and `key` does not hold `header:authorization` (`header:cookie`). Shared data: at most 64 × (max_body_bytes + 4363) bytes.",
+		Example: `{ "max_age": "5m", "max_body_bytes": 65536, "key": ["header:authorization"] }`,
 		Wrap:    `{"policies":[{"name":"p","circuit_breaker":{},"fallback":{"on":["circuit_open"],"stale":@}}]}`,
 		Fields: []Field{
 			{Key: "max_age", Kind: Duration, MaxDuration: maxDur, Required: true, Doc: "A copy older than this is not served."},
 			{Key: "max_body_bytes", Kind: Integer, Range: r(1, 16<<20), Default: "65536", Doc: "A larger body is not kept."},
+			{Key: "key", Kind: KeyParts, Absent: "the cache key is `:authority` and `:path` only (no request with `Authorization` or `Cookie` is kept)", Doc: "Descriptor parts added to the cache key: a copy is served only to requests with the same values. Opting in to users' copies: `header:authorization`, `header:cookie`."},
 		},
 	},
 	{

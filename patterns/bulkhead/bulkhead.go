@@ -141,7 +141,27 @@ func (b *Bulkhead) Observe(f func(key string, active, queued int)) { b.observe =
 // method returns the Normalize error (see Err).
 func New(prefix string, maxKeys int, s Settings) *Bulkhead {
 	ns, err := s.Normalize()
-	return &Bulkhead{s: ns, err: err, table: store.NewTable(prefix, maxKeys)}
+	b := &Bulkhead{s: ns, err: err, table: store.NewTable(prefix, maxKeys)}
+	b.table = b.table.WithIdle(idler{b})
+	return b
+}
+
+// SetHashKey makes the bulkhead hash its keys under k (see store.HashKey).
+// Call it before use.
+func (b *Bulkhead) SetHashKey(k store.HashKey) { b.table = b.table.WithHashKey(k) }
+
+// Table returns the table holding the records (its capacity bounds memory).
+func (b *Bulkhead) Table() store.Table { return b.table }
+
+// idler is the Bulkhead's store.Idler (see doc.go, "Idle").
+type idler struct{ b *Bulkhead }
+
+// Idle says whether a record may be replaced by another key: no unexpired
+// lease and no live waiter at now.
+func (i idler) Idle(state []byte, _, now int64) bool {
+	r := decode(state)
+	r.prune(now, i.b.s)
+	return len(r.leases) == 0 && len(r.waiters) == 0
 }
 
 // Err is the error of the settings given to New, nil when they are valid.
@@ -175,7 +195,7 @@ func (b *Bulkhead) read(st store.Store, key string, now time.Time) (record, erro
 	if b.err != nil {
 		return record{}, b.err
 	}
-	cur, err := b.table.Get(st, key)
+	cur, err := b.table.Get(st, key, now.UnixNano())
 	if err != nil {
 		return record{}, err
 	}
