@@ -36,6 +36,7 @@ func newBreakerStage(p *pluginContext, ns string, pol *policy, c *config.Circuit
 	if err := b.Err(); err != nil {
 		return nil, fmt.Errorf("circuit_breaker: %w", err)
 	}
+	b.SetHashKey(p.hashKey)
 	base := ns + "." + pol.name + ".circuit_breaker."
 	return &breakerStage{
 		p: p, pol: pol, cfg: c, b: b,

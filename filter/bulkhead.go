@@ -55,6 +55,7 @@ func newBulkheadStage(p *pluginContext, ns string, pol *policy, c *config.Bulkhe
 	if err := b.Err(); err != nil {
 		return nil, fmt.Errorf("bulkhead: %w", err)
 	}
+	b.SetHashKey(p.hashKey)
 	base := ns + "." + pol.name + ".bulkhead."
 	st := &bulkheadStage{p: p, pol: pol, cfg: c, b: b,
 		active: p.m.gauge(base + "active"), queued: p.m.gauge(base + "queued"),

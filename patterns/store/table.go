@@ -269,7 +269,15 @@ func (t Table) UpdateWhere(s Store, key string, now int64, fn func(cur []byte) (
 	if err != nil || !full {
 		return false, err
 	}
-	return true, Update(s, t.OverflowKey(), func(cur []byte) ([]byte, bool, error) {
+	return true, t.UpdateOverflow(s, fn)
+}
+
+// UpdateOverflow applies fn to the overflow state (nil when it has none),
+// as Update does for a key that finds its set full of live entries. A
+// pattern calls it to reach state an earlier overflowing call left there
+// (a lease, a waiter) once the key has found room in its set.
+func (t Table) UpdateOverflow(s Store, fn func(cur []byte) (next []byte, write bool, err error)) error {
+	return Update(s, t.OverflowKey(), func(cur []byte) ([]byte, bool, error) {
 		next, write, err := fn(cur)
 		if err == nil && write && len(next) > 0xffff {
 			return nil, false, ErrStateTooLarge
