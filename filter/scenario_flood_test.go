@@ -62,7 +62,7 @@ func TestScenariosFloodKeepsLiveState(t *testing.T) {
 			},
 		},
 		{
-			name: "bulkhead: a victim's bulkhead keeps its cap under 10,000 distinct keys",
+			name:   "bulkhead: a victim's bulkhead keeps its cap under 10,000 distinct keys",
 			config: `{"policies": [{"name": "svc", "bulkhead": {"key": ["header:x-tenant"], "max_keys": 8, "max_concurrent": 2}}]}`,
 			run: func(t *testing.T, h *harness) {
 				a := h.request("GET", "/", "x-tenant", "victim")
