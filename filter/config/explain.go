@@ -97,6 +97,7 @@ func keyStrings(parts []KeyPart) []string {
 func explainConfig(c *Config) eobj {
 	var o eobj
 	o.add("namespace", c.Namespace)
+	o.add("max_shared_bytes", c.MaxSharedBytes)
 	pols := make([]eobj, len(c.Policies))
 	for i, p := range c.Policies {
 		pols[i] = explainPolicy(p)

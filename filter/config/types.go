@@ -24,6 +24,10 @@ type Config struct {
 	// Policies in document order; at least one. The first whose Match holds
 	// applies to a request.
 	Policies []*Policy
+	// MaxSharedBytes caps the worst-case shared data of the configuration
+	// (SharedBytes); a configuration above it is refused. Default
+	// DefaultMaxSharedBytes (256 MiB), in [2^20, 2^40].
+	MaxSharedBytes int64
 }
 
 // Policy is one entry of "policies". A nil block pointer means the block is

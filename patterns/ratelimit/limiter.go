@@ -250,3 +250,13 @@ func AllowAll(st store.Store, now time.Time, n int64, checks []Check) (Result, e
 	}
 	return res, nil
 }
+
+// MaxStateBytes bounds the state of one key under algorithm a (doc.go,
+// "Limiter, keys and memory"): 117 bytes for sliding_window (11 counters of
+// 9 bytes and its header), 27 for the others.
+func MaxStateBytes(a Algorithm) int {
+	if a == SlidingWindow {
+		return 117
+	}
+	return 27
+}

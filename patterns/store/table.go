@@ -96,6 +96,15 @@ func (t Table) MaxBytes(maxState int) int64 {
 	return int64(t.sets)*t.MaxValueBytes(maxState) + int64(maxState)
 }
 
+// MaxSharedBytes bounds what the table writes to the store, keys' names
+// included (as Envoy and the dev host count shared data): Sets × (the
+// longest set key's name + MaxValueBytes) + the overflow key's name and
+// state.
+func (t Table) MaxSharedBytes(maxState int) int64 {
+	name := len(t.prefix) + 1 + len(strconv.FormatUint(uint64(t.sets-1), 10))
+	return int64(t.sets)*(int64(name)+t.MaxValueBytes(maxState)) + int64(len(t.OverflowKey())+maxState)
+}
+
 // StoreKey is the store key of the set that key belongs to.
 func (t Table) StoreKey(key string) string {
 	var buf [96]byte
