@@ -211,7 +211,8 @@
 // Idle and overflow: a key hashes to one set of 4 (keyed by the table's
 // secret). A state is idle at now when the limiter's recovery time
 // (SetRecovery: the filter gives the largest Settings.Recovery of the
-// limit's tiers, 2×per + burst×per/requests + max_delay) has passed since
+// limit's tiers: the refill time of a bucket, one window, two sliding
+// windows) has passed since
 // its last write: by then any state of the limit is back at full capacity,
 // so replacing it loses nothing a fresh state would not give. A new key in
 // a set whose four states are all live is decided by the overflow state:

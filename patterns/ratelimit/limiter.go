@@ -54,19 +54,28 @@ func (d idleAfter) Idle(_ []byte, last, now int64) bool {
 }
 
 // Recovery bounds the time any state of s takes, without requests, to be
-// back at full capacity: 2 × per (a sliding window's two windows; a fixed
-// window needs one), plus burst × per / requests (a bucket refilled from
-// empty), plus max_delay (the debt a leaky bucket may queue). s must be
-// normalized.
+// back at full capacity: burst × per / requests for token_bucket and gcra
+// (a bucket refilled from empty), that plus max_delay for leaky_bucket (the
+// debt it may queue), per for fixed_window (the window of the last write
+// ends), 2 × per for sliding_window (the previous window's weight is gone),
+// plus 1 ms for rounding. s must be normalized.
 func (s Settings) Recovery() time.Duration {
-	burst := s.Burst
-	if burst == 0 {
-		burst = s.Requests
+	var d time.Duration
+	switch s.Algorithm {
+	case FixedWindow:
+		d = s.Per
+	case SlidingWindow:
+		d = 2 * s.Per
+	default:
+		burst := s.Burst
+		if burst == 0 {
+			burst = s.Requests
+		}
+		// per, burst and requests are bounded by MaxSpan and MaxCount, so
+		// the float product cannot overflow; the sum is capped below.
+		d = time.Duration(float64(s.Per)*float64(burst)/float64(max(s.Requests, 1))) + s.MaxDelay
 	}
-	// per, burst and requests are bounded by MaxSpan and MaxCount, so the
-	// float product cannot overflow; the sum is capped below.
-	refill := time.Duration(float64(s.Per) * float64(burst) / float64(max(s.Requests, 1)))
-	d := 2*s.Per + refill + s.MaxDelay + time.Millisecond
+	d += time.Millisecond
 	if d < 0 || d > 4*MaxSpan {
 		d = 4 * MaxSpan
 	}

@@ -260,3 +260,24 @@ func TestAllowAllStoreError(t *testing.T) {
 		t.Fatal("invalid settings accepted")
 	}
 }
+
+// TestRecoveryRefills: for every algorithm, a state exhausted at t0 (and
+// a leaky bucket's queue full) is back at full capacity at t0 + Recovery.
+func TestRecoveryRefills(t *testing.T) {
+	for alg := TokenBucket; alg < numAlgorithms; alg++ {
+		s, _ := concurrentSettings(alg).Normalize()
+		full := s.Burst
+		if alg == FixedWindow || alg == SlidingWindow {
+			full = s.Requests
+		}
+		st := store.NewMem(0, 1)
+		lim := NewLimiter("r", 8)
+		for i := 0; i < 4*int(full); i++ {
+			_, _ = lim.Allow(st, "k", s, t0.Add(time.Duration(i)*time.Millisecond), 1)
+		}
+		last := t0.Add(time.Duration(4*full) * time.Millisecond)
+		if d, _ := lim.Peek(st, "k", s, last.Add(s.Recovery())); d.Remaining != full {
+			t.Errorf("%v: %+v at last write + Recovery %v, want %d remaining", alg, d, s.Recovery(), full)
+		}
+	}
+}
