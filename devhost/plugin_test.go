@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -186,12 +187,13 @@ func TestPluginUnderEnvoy133WASI(t *testing.T) {
 		st.PollOneoff, st.HostCallsPerRequest(), f.h.MemoryPages())
 }
 
-// labelsOf formats a sample's labels sorted by name (expfmt sorts them) as
-// name="value" pairs joined by commas.
+// labelsOf formats a sample's labels sorted by name as name="value" pairs
+// joined by commas.
 func labelsOf(m *dto.Metric) string {
 	var parts []string
 	for _, l := range m.GetLabel() {
 		parts = append(parts, l.GetName()+`="`+l.GetValue()+`"`)
 	}
+	sort.Strings(parts)
 	return strings.Join(parts, ",")
 }

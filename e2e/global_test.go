@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/breakwater/breakwater/devhost"
+	"github.com/breakwater/breakwater/internal/metricdef"
 	"github.com/breakwater/breakwater/internal/testsvc"
 )
 
@@ -102,7 +103,7 @@ descriptors:
 		t.Fatalf("the traffic crossed a minute boundary (%v -> %v): the counts above are not meaningful", minute, now)
 	}
 	for _, e := range []*env{a, b} {
-		if n := metric(e.h, "breakwater.mesh.rate_limit.service_failures_total"); n != 0 {
+		if n := metric(e.h, metricdef.Name("breakwater", metricdef.RateLimitServiceFailuresTotal, "mesh")); n != 0 {
 			t.Errorf("service_failures_total %d, want 0", n)
 		}
 		if st := e.h.Stats(); st.Callouts != st.Requests {
@@ -110,7 +111,7 @@ descriptors:
 		}
 		checkNoTraps(t, e.h)
 	}
-	if n := metric(a.h, "breakwater.mesh.rate_limit.users.limited_total"); n != uint64(len(usersA)*(30-perMinute)) {
+	if n := metric(a.h, metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "mesh", metricdef.LabelLimit, "users")); n != uint64(len(usersA)*(30-perMinute)) {
 		t.Errorf("host A limited_total %d, want %d", n, len(usersA)*(30-perMinute))
 	}
 }

@@ -3,6 +3,8 @@ package filter
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/breakwater/breakwater/internal/metricdef"
 )
 
 // Global-scope scenarios. proxytest's wasm runner does not deliver
@@ -79,7 +81,7 @@ func TestScenariosGlobalRateLimitNative(t *testing.T) {
 		if x.localHeader("retry-after") != "42" {
 			t.Fatalf("retry-after %q", x.localHeader("retry-after"))
 		}
-		if hh.counter("breakwater.api.rate_limit.mesh.limited_total") != 1 {
+		if hh.counter(metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "api", metricdef.LabelLimit, "mesh")) != 1 {
 			t.Fatal("mesh limited_total")
 		}
 		// local limit of 2 still intact: two more OK requests pass.
@@ -95,7 +97,7 @@ func TestScenariosGlobalRateLimitNative(t *testing.T) {
 		t.Run("failure_mode allow: "+c.status+c.body, func(t *testing.T) {
 			hh := h(t, cfg(c.mode))
 			expectForwarded(t, ask(t, hh, "alice", c.status, c.body))
-			if hh.counter("breakwater.api.rate_limit.service_failures_total") != 1 {
+			if hh.counter(metricdef.Name("breakwater", metricdef.RateLimitServiceFailuresTotal, "api")) != 1 {
 				t.Fatal("service_failures_total")
 			}
 		})
@@ -118,7 +120,7 @@ func TestScenariosGlobalRateLimitNative(t *testing.T) {
 		hh.host.CallOnHttpCallResponse(calls[0].CalloutID, [][2]string{{":status", "429"}}, nil,
 			[]byte(`{"overallCode":"OVER_LIMIT","statuses":[{"code":"OK"},{"code":"OVER_LIMIT","currentLimit":{"requestsPerUnit":5,"unit":"SECOND"},"durationUntilReset":"1s"}]}`))
 		expectRejected(t, x, "api")
-		if hh.counter("breakwater.api.rate_limit.p.limited_total") != 1 || hh.counter("breakwater.api.rate_limit.u.limited_total") != 0 {
+		if hh.counter(metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "api", metricdef.LabelLimit, "p")) != 1 || hh.counter(metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "api", metricdef.LabelLimit, "u")) != 0 {
 			t.Fatal("the deciding global limit was not counted")
 		}
 	})
