@@ -7,9 +7,10 @@ BENCHSTAT_VERSION := v0.0.0-20260709024250-82a0b07e230d
 # envoyproxy/ratelimit (the global rate limit service the tests run for real)
 RATELIMIT_VERSION := v1.4.1-0.20260122083618-3fb702589d36
 WASM := dist/breakwater.wasm
+IMAGE_TAG ?= v0.1.0
 FUZZTIME ?= 60s
 
-.PHONY: help build test check bench demo e2e fuzz tools clean
+.PHONY: help build test check bench demo image e2e fuzz tools staticcheck benchstat clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -18,10 +19,12 @@ build: ## build dist/breakwater.wasm (standard Go, wasip1, c-shared, through the
 	@scripts/build-wasm.sh $(WASM)
 
 test: build tools ## run every test: patterns, filter (native and .wasm), ABI, real ratelimit service, e2e, deployment files
-	$(GO) test -count=1 ./...
-	cd envoy && $(GO) test -count=1 ./...
+	@# Both modules run even when the first fails; make fails if either did.
+	@rc=0; $(GO) test -count=1 ./... || rc=1; \
+	(cd envoy && $(GO) test -count=1 ./...) || rc=1; \
+	if [ $$rc -ne 0 ]; then echo "make test: FAILED (see the FAIL lines above; both modules ran)"; fi; exit $$rc
 
-check: tools ## gofmt, go vet, staticcheck, go mod tidy leaves no diff
+check: staticcheck ## gofmt, go vet, staticcheck, go mod tidy leaves no diff
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(TOOLS)/staticcheck ./...
@@ -33,16 +36,22 @@ check: tools ## gofmt, go vet, staticcheck, go mod tidy leaves no diff
 	cd bench && $(GO) vet ./...
 	cd envoy && $(GO) vet ./...
 
-tools: ## install what the tests need: redis-server (Debian), pinned Go tools into .tools/bin
+tools: ## install what the tests use, nothing else: redis-server (Debian), envoyproxy/ratelimit (pinned) into .tools/bin
 	@command -v redis-server >/dev/null || { echo "installing redis-server"; \
 	  (apt-get update -qq && apt-get install -y -qq redis-server) >/dev/null || { echo "apt-get install redis-server failed (are you root?)"; exit 1; }; }
 	@mkdir -p $(TOOLS)
 	@test -x $(TOOLS)/service_cmd || { echo "installing envoyproxy/ratelimit $(RATELIMIT_VERSION)"; \
 	  GOBIN=$(TOOLS) $(GO) install github.com/envoyproxy/ratelimit/src/service_cmd@$(RATELIMIT_VERSION); }
+
+staticcheck: # staticcheck (pinned) into .tools/bin, for make check only
+	@mkdir -p $(TOOLS)
 	@test -x $(TOOLS)/staticcheck || GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+benchstat: # benchstat (pinned) into .tools/bin, for make bench only
+	@mkdir -p $(TOOLS)
 	@test -x $(TOOLS)/benchstat || GOBIN=$(TOOLS) $(GO) install golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION)
 
-bench: build tools ## benchmarks, each comparison side by side in one run, summarised with benchstat
+bench: build tools benchstat ## benchmarks, each comparison side by side in one run, summarised with benchstat
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./patterns/... | tee /tmp/breakwater-bench-patterns.txt
 	$(GO) test -run '^$$' -bench BenchmarkRequest -benchmem -benchtime 1000x -count 5 ./filter | tee /tmp/breakwater-bench-request.txt
 	$(GO) test -run '^$$' -bench FilterVsNoop -benchtime 20000x -count 3 ./e2e | tee /tmp/breakwater-bench-devhost.txt
@@ -59,6 +68,9 @@ fuzz: ## fuzz the config parser for FUZZTIME (default 60s), then every codec and
 
 demo: build ## run the demo (see README)
 	$(GO) run ./cmd/breakwater demo --wasm $(WASM)
+
+image: build ## the OCI image Istio pulls (one layer holding plugin.wasm), without Docker, as an OCI image layout in dist/oci; prints the digest to pin
+	cd envoy && $(GO) run ./cmd/wasmimage --wasm ../$(WASM) --out ../dist/oci --tag $(IMAGE_TAG)
 
 e2e: build ## end-to-end tests only: the .wasm in the dev host under real traffic
 	$(GO) test -count=1 ./e2e/...

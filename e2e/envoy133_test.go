@@ -16,14 +16,20 @@ import (
 // request and resumes it later (fault delay, leaky bucket shaping, bulkhead
 // queue: all resumed from the plugin tick; the global limit: resumed from
 // the callout response) runs under load.
+//
+// The limits whose rejections the test asserts count per hour, so that they
+// reject by count, however slow the machine: 80 users send 300 /api
+// requests each (per-user: 150 an hour, gold 300), /smooth gets 3,000
+// requests (cap: 1,000 an hour, at most two windows in a run) and 10 users
+// send 300 /mesh requests each (the service: 100 an hour).
 const envoy133Config = `{"policies":[
  {"name":"api","match":{"path_prefix":"/api"},
   "fault":{"abort":{"percent":1,"status":503},"delay":{"percent":2,"duration":"5ms"}},
   "timeout":{"request":"2s","deadline":{"propagate":true,"min_remaining":"5ms"},
     "adaptive":{"quantile":0.95,"multiplier":2,"extra":"50ms","min":"100ms","max":"2s","min_samples":20}},
   "rate_limit":{"limits":[
-    {"name":"per-user","key":["header:x-user-id"],"requests":5,"per":"1s","max_keys":500,
-     "tier":{"from":"header:x-tier","default":"basic","limits":{"gold":{"requests":20,"per":"1s"}}}},
+    {"name":"per-user","key":["header:x-user-id"],"requests":150,"per":"1h","max_keys":500,
+     "tier":{"from":"header:x-tier","default":"basic","limits":{"gold":{"requests":300,"per":"1h"}}}},
     {"name":"per-path","key":["path"],"algorithm":"sliding_window","requests":100000,"per":"1s"},
     {"name":"all","algorithm":"fixed_window","requests":1000000,"per":"1s"}]},
   "circuit_breaker":{"window":{"type":"time","size":"2s","buckets":10},"minimum_calls":20,"failure_rate_threshold":0.5,"consecutive_failures":20,
@@ -32,7 +38,8 @@ const envoy133Config = `{"policies":[
   "retry":{"max_retries":1,"retry_on":["5xx","reset"],"per_try_timeout":"1s","budget":{"ratio":0.2,"min_per_second":20}},
   "fallback":{"on":["circuit_open","upstream_failure"],"status":503,"body":"degraded","stale":{"max_age":"10s"}}},
  {"name":"smooth","match":{"path_prefix":"/smooth"},
-  "rate_limit":{"limits":[{"name":"shape","algorithm":"leaky_bucket","requests":200,"per":"1s","burst":2,"max_delay":"20ms"}]}},
+  "rate_limit":{"limits":[{"name":"shape","algorithm":"leaky_bucket","requests":200,"per":"1s","burst":2,"max_delay":"20ms"},
+    {"name":"cap","algorithm":"fixed_window","requests":1000,"per":"1h"}]}},
  {"name":"mesh","match":{"path_prefix":"/mesh"},
   "rate_limit":{"limits":[{"name":"g","scope":"global","key":["header:x-user-id"],"descriptor_key":"user"}],
    "service":{"cluster":"ratelimit","domain":"breakwater","timeout":"500ms","failure_mode":"allow"}}}]}`
@@ -59,7 +66,7 @@ func TestEnvoy133WASILoad(t *testing.T) {
 descriptors:
   - key: user
     rate_limit:
-      unit: minute
+      unit: hour
       requests_per_unit: 100
 `)
 	var failingNow atomic.Bool
@@ -170,15 +177,16 @@ descriptors:
 		t.Errorf("requests %d (want %d), unexpected statuses %d", st.Requests, total, unexpected.Load())
 	}
 	for name, v := range map[string]uint64{
-		"ticks":                       st.Ticks,
-		"callouts (global limit)":     st.Callouts,
-		"router retries":              st.Retries,
-		"breaker transitions":         transitions(e.h, "api"),
-		"fault delays":                m(metricdef.Name("breakwater", metricdef.FaultDelayedTotal, "api")),
-		"fault aborts":                m(metricdef.Name("breakwater", metricdef.FaultAbortedTotal, "api")),
-		"deadline_exceeded":           m(metricdef.Name("breakwater", metricdef.RejectedTotal, "api", metricdef.LabelReason, "deadline_exceeded")),
-		"circuit_open rejections":     m(metricdef.Name("breakwater", metricdef.RejectedTotal, "api", metricdef.LabelReason, "circuit_open")),
-		"leaky bucket rejections":     m(metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "smooth", metricdef.LabelLimit, "shape")),
+		"ticks":                   st.Ticks,
+		"callouts (global limit)": st.Callouts,
+		"router retries":          st.Retries,
+		"breaker transitions":     transitions(e.h, "api"),
+		"fault delays":            m(metricdef.Name("breakwater", metricdef.FaultDelayedTotal, "api")),
+		"fault aborts":            m(metricdef.Name("breakwater", metricdef.FaultAbortedTotal, "api")),
+		"deadline_exceeded":       m(metricdef.Name("breakwater", metricdef.RejectedTotal, "api", metricdef.LabelReason, "deadline_exceeded")),
+		"circuit_open rejections": m(metricdef.Name("breakwater", metricdef.RejectedTotal, "api", metricdef.LabelReason, "circuit_open")),
+		"/smooth rejections": m(metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "smooth", metricdef.LabelLimit, "shape")) +
+			m(metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "smooth", metricdef.LabelLimit, "cap")),
 		"global limit rejections":     m(metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "mesh", metricdef.LabelLimit, "g")),
 		"per-user limit rejections":   m(metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "api", metricdef.LabelLimit, "per-user")),
 		"fallback responses (served)": m(metricdef.Name("breakwater", metricdef.FallbackServedTotal, "api")),

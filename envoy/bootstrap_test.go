@@ -307,6 +307,10 @@ func TestBootstrapShape(t *testing.T) {
 
 	routes := 0
 	for _, vh := range hcm.GetRouteConfig().GetVirtualHosts() {
+		// The filter reads the retries performed from x-envoy-attempt-count.
+		if !vh.GetIncludeAttemptCountInResponse() {
+			t.Errorf("virtual host %q: include_attempt_count_in_response is not set", vh.GetName())
+		}
 		for _, r := range vh.GetRoutes() {
 			routes++
 			checkRoute(t, r, clusters)

@@ -557,3 +557,23 @@ func exposes(s types.ServiceConfig, port uint32) bool {
 	}
 	return false
 }
+
+// TestComposeRateLimitMatchesMakefile: compose runs the envoyproxy/ratelimit
+// commit the tests build (the Makefile's RATELIMIT_VERSION, a Go
+// pseudo-version ending in the commit's 12 hex digits); the project's images
+// are tagged with the commit's first 8.
+func TestComposeRateLimitMatchesMakefile(t *testing.T) {
+	mk, err := os.ReadFile(inRepo("Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^RATELIMIT_VERSION := (v[0-9.]+-[0-9.]+-([0-9a-f]{12}))$`).FindSubmatch(mk)
+	if m == nil {
+		t.Fatal("no RATELIMIT_VERSION := <pseudo-version> in the Makefile")
+	}
+	commit := string(m[2])
+	img := loadCompose(t).Services["ratelimit"].Image
+	if want := "envoyproxy/ratelimit:" + commit[:8]; img != want {
+		t.Errorf("compose runs %s, the tests build %s (commit %s): want %s", img, m[1], commit, want)
+	}
+}

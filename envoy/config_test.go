@@ -15,6 +15,10 @@ func TestPluginConfigsParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	client, err := json.Marshal(pluginConfigOf(t, clientPluginPath))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name string
 		data []byte
@@ -24,6 +28,7 @@ func TestPluginConfigsParse(t *testing.T) {
 		// Istio serializes pluginConfig (a google.protobuf.Struct) to JSON
 		// before passing it to the plugin.
 		{"envoy/istio/wasmplugin.yaml (pluginConfig)", istio},
+		{"envoy/istio/wasmplugin-client.yaml (pluginConfig)", client},
 	} {
 		cfg, err := config.Parse(c.data)
 		if err != nil {

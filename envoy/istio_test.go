@@ -9,9 +9,20 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 	extensionsv1alpha1 "istio.io/api/extensions/v1alpha1"
+	typev1beta1 "istio.io/api/type/v1beta1"
 )
 
 const wasmPluginPath = "istio/wasmplugin.yaml"
+
+// clientPluginPath is the client-side (outbound) example for one destination.
+const clientPluginPath = "istio/wasmplugin-client.yaml"
+
+// wasmPluginPaths are every WasmPlugin manifest of the repository.
+var wasmPluginPaths = []string{wasmPluginPath, clientPluginPath}
+
+// pinnedURL is an OCI reference pinned by manifest digest, as `make image`
+// prints it: oci://REGISTRY/REPOSITORY@sha256:64 hex digits.
+var pinnedURL = regexp.MustCompile(`^oci://[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+@sha256:[a-f0-9]{64}$`)
 
 // The rate limit service as the Istio WasmPlugin addresses it: Istio names
 // the cluster of a Kubernetes Service port outbound|PORT||FQDN.
@@ -20,11 +31,17 @@ var istioClusterName = regexp.MustCompile(`^outbound\|([0-9]+)\|\|([a-z0-9-]+)\.
 // loadWasmPlugin parses the manifest's spec into istio.io/api's WasmPlugin
 // (unknown fields rejected, enums by name) and returns the whole manifest as
 // generic JSON too.
-func loadWasmPlugin(t *testing.T) (*extensionsv1alpha1.WasmPlugin, map[string]any) {
+func loadWasmPlugin(t *testing.T, path string) (*extensionsv1alpha1.WasmPlugin, map[string]any) {
 	t.Helper()
-	doc := readYAMLTree(t, wasmPluginPath)
+	return parseWasmPlugin(t, path, readYAMLTree(t, path))
+}
+
+// parseWasmPlugin checks apiVersion/kind of a manifest already read as
+// generic JSON and parses its spec into istio.io/api's WasmPlugin.
+func parseWasmPlugin(t *testing.T, what string, doc map[string]any) (*extensionsv1alpha1.WasmPlugin, map[string]any) {
+	t.Helper()
 	if doc["apiVersion"] != "extensions.istio.io/v1alpha1" || doc["kind"] != "WasmPlugin" {
-		t.Fatalf("%s: apiVersion/kind = %v/%v, want extensions.istio.io/v1alpha1/WasmPlugin", wasmPluginPath, doc["apiVersion"], doc["kind"])
+		t.Fatalf("%s: apiVersion/kind = %v/%v, want extensions.istio.io/v1alpha1/WasmPlugin", what, doc["apiVersion"], doc["kind"])
 	}
 	spec, err := json.Marshal(doc["spec"])
 	if err != nil {
@@ -32,15 +49,19 @@ func loadWasmPlugin(t *testing.T) (*extensionsv1alpha1.WasmPlugin, map[string]an
 	}
 	var wp extensionsv1alpha1.WasmPlugin
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: false}).Unmarshal(spec, &wp); err != nil {
-		t.Fatalf("%s: spec does not parse as istio.extensions.v1alpha1.WasmPlugin: %v", wasmPluginPath, err)
+		t.Fatalf("%s: spec does not parse as istio.extensions.v1alpha1.WasmPlugin: %v", what, err)
 	}
 	return &wp, doc
 }
 
-// istioPluginConfig is the manifest's pluginConfig as generic JSON.
-func istioPluginConfig(t *testing.T) map[string]any {
+// istioPluginConfig is the server-side manifest's pluginConfig as generic JSON.
+func istioPluginConfig(t *testing.T) map[string]any { return pluginConfigOf(t, wasmPluginPath) }
+
+// pluginConfigOf is a manifest's pluginConfig as generic JSON, as Istio
+// serializes it for the plugin.
+func pluginConfigOf(t *testing.T, path string) map[string]any {
 	t.Helper()
-	wp, _ := loadWasmPlugin(t)
+	wp, _ := loadWasmPlugin(t, path)
 	js, err := protojson.Marshal(wp.GetPluginConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -52,11 +73,22 @@ func istioPluginConfig(t *testing.T) map[string]any {
 	return v
 }
 
-// TestWasmPluginValid checks the manifest against the rules of Istio's
+// TestWasmPluginValid checks every manifest against the rules of Istio's
 // WasmPlugin CRD (the kubebuilder validations in istio.io/api's wasm.proto,
 // which the API server enforces) and the choices this project made.
 func TestWasmPluginValid(t *testing.T) {
-	wp, doc := loadWasmPlugin(t)
+	for _, path := range wasmPluginPaths {
+		t.Run(path, func(t *testing.T) {
+			wp, doc := loadWasmPlugin(t, path)
+			checkWasmPlugin(t, wp, doc)
+		})
+	}
+}
+
+// checkWasmPlugin applies the CRD's rules and the project's choices common
+// to every manifest.
+func checkWasmPlugin(t *testing.T, wp *extensionsv1alpha1.WasmPlugin, doc map[string]any) {
+	t.Helper()
 
 	meta, _ := doc["metadata"].(map[string]any)
 	if name, _ := meta["name"].(string); name == "" {
@@ -106,6 +138,10 @@ func TestWasmPluginValid(t *testing.T) {
 	if strings.HasSuffix(u.Path, ":latest") {
 		t.Errorf("url %q uses :latest; pin a release", wp.GetUrl())
 	}
+	// Pinned by the manifest digest `make image` prints (a tag can move).
+	if !pinnedURL.MatchString(wp.GetUrl()) {
+		t.Errorf("url %q: want oci://REGISTRY/REPOSITORY@sha256:<64 hex>, the digest make image prints", wp.GetUrl())
+	}
 	if s := wp.GetSha256(); s != "" && !regexp.MustCompile(`^[a-f0-9]{64}$`).MatchString(s) {
 		t.Errorf("sha256 %q: want 64 lowercase hex digits", s)
 	}
@@ -116,9 +152,13 @@ func TestWasmPluginValid(t *testing.T) {
 		t.Errorf("pluginName %q: want 1 to 256 characters", n)
 	}
 
-	// Inserted just before the router (see the comment in the manifest).
-	if wp.GetPhase() != extensionsv1alpha1.PluginPhase_UNSPECIFIED_PHASE {
-		t.Errorf("phase = %v, want UNSPECIFIED_PHASE (end of the chain, before the router)", wp.GetPhase())
+	// Inserted just before the router (see the comment in the manifest),
+	// stated, and last among the plugins of its phase.
+	if spec, _ := doc["spec"].(map[string]any); wp.GetPhase() != extensionsv1alpha1.PluginPhase_UNSPECIFIED_PHASE || spec["phase"] != "UNSPECIFIED_PHASE" {
+		t.Errorf("phase = %v, want UNSPECIFIED_PHASE (end of the chain, before the router), stated in the file", wp.GetPhase())
+	}
+	if wp.GetPriority() == nil || wp.GetPriority().GetValue() != -1000 {
+		t.Errorf("priority = %v, want -1000 (the last plugin of the phase)", wp.GetPriority())
 	}
 	if wp.GetType() != extensionsv1alpha1.PluginType_HTTP {
 		t.Errorf("type = %v, want HTTP", wp.GetType())
@@ -202,4 +242,42 @@ func rateLimitService(policy any) map[string]any {
 	rl, _ := pm["rate_limit"].(map[string]any)
 	svc, _ := rl["service"].(map[string]any)
 	return svc
+}
+
+// TestWasmPluginScope: the server-side manifest selects inbound traffic
+// only; the client-side one outbound traffic to given ports, with policies
+// that all match one destination's authority (no catch-all), so no other
+// destination shares its breaker or bulkhead.
+func TestWasmPluginScope(t *testing.T) {
+	server, _ := loadWasmPlugin(t, wasmPluginPath)
+	if m := server.GetMatch(); len(m) != 1 || m[0].GetMode() != typev1beta1.WorkloadMode_SERVER || len(m[0].GetPorts()) != 0 {
+		t.Errorf("%s: match %v, want exactly [{mode: SERVER}] (the default is CLIENT_AND_SERVER)", wasmPluginPath, m)
+	}
+	client, _ := loadWasmPlugin(t, clientPluginPath)
+	m := client.GetMatch()
+	if len(m) != 1 || m[0].GetMode() != typev1beta1.WorkloadMode_CLIENT || len(m[0].GetPorts()) == 0 {
+		t.Fatalf("%s: match %v, want one {mode: CLIENT, ports: [...]}", clientPluginPath, m)
+	}
+	for _, p := range m[0].GetPorts() {
+		if p.GetNumber() < 1 || p.GetNumber() > 65535 {
+			t.Errorf("%s: port %d out of 1..65535", clientPluginPath, p.GetNumber())
+		}
+	}
+	pols, _ := pluginConfigOf(t, clientPluginPath)["policies"].([]any)
+	if len(pols) == 0 {
+		t.Fatalf("%s: no policies", clientPluginPath)
+	}
+	authority := ""
+	for i, p := range pols {
+		pm, _ := p.(map[string]any)
+		match, _ := pm["match"].(map[string]any)
+		a, _ := match["authority"].(string)
+		if a == "" || (authority != "" && a != authority) {
+			t.Errorf("%s: policies[%d] match.authority %q: every policy must match the one destination (%q)", clientPluginPath, i, a, authority)
+		}
+		authority = a
+	}
+	if server.GetUrl() != client.GetUrl() {
+		t.Errorf("the two manifests pull different images: %s, %s", server.GetUrl(), client.GetUrl())
+	}
 }

@@ -79,7 +79,7 @@ func selectors(expr string) (map[string][]string, []string, error) {
 			name := n.Name
 			var ls []string
 			for _, m := range n.LabelMatchers {
-				if m.Name == labels.MetricName {
+				if m.Name == model.MetricNameLabel {
 					if m.Type == labels.MatchEqual {
 						name = m.Value
 					}
@@ -380,7 +380,7 @@ func TestDashboard(t *testing.T) {
 	}
 
 	// A row per pattern, in this order.
-	want := []string{"Requests and rejections", "Circuit breaker", "Bulkhead", "Retry budget", "Timeouts", "Rate limits", "Fault injection"}
+	want := []string{"Requests and rejections", "Circuit breaker", "Bulkhead", "Retry budget", "Timeouts", "Rate limits", "Fault injection", "Dead letters"}
 	if strings.Join(rows, "|") != strings.Join(want, "|") {
 		t.Errorf("rows %q, want %q", rows, want)
 	}

@@ -142,7 +142,8 @@ var (
 
 // scrape runs dist/breakwater.wasm (`make build`) in the dev host with the
 // tags of envoy.yaml and envoy/plugin.json plus one policy with fault
-// injection (so that every family the plugin has is defined), sends
+// injection and dead letters (so that every family the plugin has is
+// defined), sends
 //
 //	3 x GET /anything/orders/1 (x-user-id: alice): policy orders, whose
 //	    global limit calls a rate limit service that answers 500
@@ -170,6 +171,8 @@ func scrapeConfig(t *testing.T) []byte {
 		"name":  "chaos",
 		"match": map[string]any{"path_prefix": "/chaos"},
 		"fault": map[string]any{"abort": map[string]any{"percent": 100.0, "status": 503}},
+		// Defines the dead-letter families; no request of the scrape qualifies.
+		"dead_letter": map[string]any{"cluster": "dlq"},
 	}
 	cfg["policies"] = append([]any{chaos}, pols...) // before the catch-all "default"
 	b, err := json.Marshal(cfg)
@@ -192,7 +195,7 @@ func runScrape(tags []devhost.StatsTag, cfg []byte) (scrapeResult, error) {
 	defer rls.Close()
 	h, err := devhost.New(devhost.Options{
 		Wasm: wasm, PluginConfig: cfg, Workers: 2, StatsTags: tags,
-		Clusters: map[string]string{"upstream": up.URL, "ratelimit": rls.URL},
+		Clusters: map[string]string{"upstream": up.URL, "ratelimit": rls.URL, "dlq": rls.URL},
 		Clock:    devhost.NewManualClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)),
 	})
 	if err != nil {

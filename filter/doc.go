@@ -5,7 +5,7 @@
 //
 // Request path. OnHttpRequestHeaders reads the request headers with one host
 // call, picks the first policy whose match holds and asks the policy's
-// stages in the order of config.md (fault → deadline → rate_limit →
+// stages in the order of docs/configuration.md (fault → deadline → rate_limit →
 // circuit_breaker → bulkhead → router directives). Each stage passes,
 // rejects (local response with x-breakwater-policy and x-breakwater-reason,
 // fallback applied) or pauses the request; a paused request is resumed by

@@ -7,7 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
+
 	"github.com/breakwater/breakwater/filter/config"
+	"github.com/breakwater/breakwater/patterns/deadletter"
 )
 
 // addConfigSeeds adds the configuration parser's committed fuzz corpus and
@@ -79,7 +82,9 @@ const fuzzPolicy = `{"policies": [{"name": "all",
 	"bulkhead": {"key": ["authority"], "max_concurrent": 100, "queue": {"max_size": 10, "max_wait": "10ms"}},
 	"retry": {"max_retries": 2, "budget": {"ratio": 0.5, "min_per_second": 10}},
 	"fallback": {"on": ["circuit_open", "upstream_failure", "rate_limited"], "body": "x",
-	             "stale": {"max_age": "1s", "max_body_bytes": 16}}}]}`
+	             "stale": {"max_age": "1s", "max_body_bytes": 16}},
+	"dead_letter": {"cluster": "dlq", "on": ["upstream_failure", "circuit_open", "bulkhead_full", "deadline_exceeded"],
+	                "methods": ["GET", "POST", "DELETE"], "max_body_bytes": 8}}]}`
 
 // FuzzRequest: no request header, path, method or response the host can
 // hand the plugin makes it panic or wedge: every stream either goes
@@ -101,12 +106,21 @@ func FuzzRequest(f *testing.F) {
 			id := h.host.InitializeHttpContext()
 			hs := [][2]string{{":method", method}, {":path", path}, {":authority", authority}, {strings.ToLower(name), value}}
 			h.host.CallOnRequestHeaders(id, hs, len(body) == 0)
+			if len(body) > 0 && h.host.GetSentLocalResponse(id) == nil {
+				h.host.CallOnRequestBody(id, body, true)
+			}
 			h.advance(20 * 1e6) // let the tick resume or answer paused streams
 			if h.host.GetSentLocalResponse(id) == nil {
 				h.host.CallOnResponseHeaders(id, [][2]string{{":status", status}, {"content-type", value}}, false)
 				h.host.CallOnResponseBody(id, body, true)
 			}
 			h.host.CompleteHttpContext(id)
+		}
+		h.advance(20 * 1e6) // the tick sends the dead letters
+		for _, c := range h.host.GetCalloutAttributesFromContext(proxytest.PluginContextID) {
+			if _, err := deadletter.Decode(c.Body); err != nil {
+				t.Fatalf("dead letter the sink would refuse: %v\n%s", err, c.Body)
+			}
 		}
 		for _, l := range h.host.GetErrorLogs() {
 			if strings.Contains(l, "internal error") {

@@ -1,10 +1,12 @@
 package filter
 
 import (
+	"errors"
 	"strconv"
 	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/breakwater/breakwater/filter/config"
 	"github.com/breakwater/breakwater/filter/rls"
@@ -27,6 +29,63 @@ import (
 // The service's headers become RateLimit-* when its limit is the most
 // restrictive: Limit = requestsPerUnit, Remaining = limitRemaining,
 // Reset = durationUntilReset.
+//
+// Every failure also goes to the log, at most once per cause per minute per
+// worker VM (svcWarnings), naming the policy, its global limits, the
+// cluster, the cause and how many calls failed that way since the last
+// warning. The minute is measured on the callback's clock reading.
+
+// svcCause is why a call to the rate limit service failed.
+type svcCause uint8
+
+const (
+	// causeUnknownCluster: proxy_http_call answered BadArgument, which
+	// Envoy does for a cluster it does not know.
+	causeUnknownCluster svcCause = iota
+	// causeDispatch: proxy_http_call failed otherwise.
+	causeDispatch
+	// causeNoAnswer: no answer within service.timeout or the connection
+	// failed (the callback has no headers, or the host's router answered
+	// 503/504 for the reset, connect failure or timeout).
+	causeNoAnswer
+	// causeStatus: an answer with a status other than 200/429.
+	causeStatus
+	// causeBody: a 200/429 whose body is not a RateLimitResponse.
+	causeBody
+	numCauses
+)
+
+var causeText = [numCauses]string{
+	causeUnknownCluster: "is unknown to the host (proxy_http_call: bad argument)",
+	causeDispatch:       "could not be called",
+	causeNoAnswer:       "did not answer (timeout or connection failure)",
+	causeStatus:         "answered with an unexpected status",
+	causeBody:           "answered with a body that is not a RateLimitResponse",
+}
+
+// warnEvery is the shortest interval between two warnings of one cause.
+const warnEvery = time.Minute
+
+// svcWarnings rate limits the failure warnings of one policy's service
+// calls in one VM: one line per cause per warnEvery. Zero value: nothing
+// warned yet. Memory: fixed, numCauses entries.
+type svcWarnings struct {
+	last   [numCauses]time.Time
+	missed [numCauses]uint64 // failures since the last warning of the cause
+}
+
+// note records a failure at now and reports whether to warn, with the
+// number of failures of that cause since the previous warning (this one
+// included).
+func (w *svcWarnings) note(c svcCause, now time.Time) (uint64, bool) {
+	w.missed[c]++
+	if !w.last[c].IsZero() && now.Sub(w.last[c]) < warnEvery {
+		return 0, false
+	}
+	n := w.missed[c]
+	w.last[c], w.missed[c] = now, 0
+	return n, true
+}
 
 func (s *rateLimitStage) descriptors(h *httpContext) [][]rls.Entry {
 	ds := make([][]rls.Entry, len(s.global))
@@ -54,8 +113,11 @@ func (s *rateLimitStage) callService(h *httpContext, now time.Time, delay time.D
 			s.onAnswer(h, numHeaders, bodySize, due)
 		})
 	if err != nil {
-		logLimited("breakwater: %s: rate limit service call failed: %v", s.pol.name, err)
-		return s.onFailure(h, now, due)
+		c := causeDispatch
+		if errors.Is(err, types.ErrorStatusBadArgument) {
+			c = causeUnknownCluster
+		}
+		return s.onFailure(h, now, due, c, err.Error())
 	}
 	return wait
 }
@@ -67,11 +129,11 @@ func (s *rateLimitStage) onAnswer(h *httpContext, numHeaders, bodySize int, due 
 		return
 	}
 	now := clock()
-	resp, ok := readAnswer(numHeaders, bodySize)
+	resp, c, detail := readAnswer(numHeaders, bodySize)
 	var v verdict
 	switch {
-	case !ok:
-		v = s.onFailure(h, now, due)
+	case c != numCauses:
+		v = s.onFailure(h, now, due, c, detail)
 	case resp.OverLimit():
 		v = s.overLimit(h, now, resp)
 	default:
@@ -83,20 +145,32 @@ func (s *rateLimitStage) onAnswer(h *httpContext, numHeaders, bodySize int, due 
 	}
 }
 
-func readAnswer(numHeaders, bodySize int) (rls.Response, bool) {
+// readAnswer decodes the service's answer; the cause is numCauses when it
+// is a RateLimitResponse, else why not, with a detail for the warning.
+func readAnswer(numHeaders, bodySize int) (rls.Response, svcCause, string) {
 	if numHeaders == 0 {
-		return rls.Response{}, false // timeout or connection failure
+		return rls.Response{}, causeNoAnswer, "no response headers"
 	}
 	hs, err := proxywasm.GetHttpCallResponseHeaders()
-	if status := get(hs, ":status"); err != nil || (status != "200" && status != "429") {
-		return rls.Response{}, false
+	if err != nil {
+		return rls.Response{}, causeNoAnswer, err.Error()
+	}
+	switch status := get(hs, ":status"); status {
+	case "200", "429":
+	case "503", "504":
+		return rls.Response{}, causeNoAnswer, "status " + status
+	default:
+		return rls.Response{}, causeStatus, "status " + status
 	}
 	body, err := proxywasm.GetHttpCallResponseBody(0, bodySize)
 	if err != nil {
-		return rls.Response{}, false
+		return rls.Response{}, causeBody, err.Error()
 	}
 	resp, err := rls.DecodeResponse(body)
-	return resp, err == nil
+	if err != nil {
+		return rls.Response{}, causeBody, err.Error()
+	}
+	return resp, numCauses, ""
 }
 
 // afterGlobal: admitted by every limit; wait out a shaping delay if any.
@@ -140,9 +214,14 @@ func svcHeaders(st rls.Status) [][2]string {
 	}
 }
 
-// onFailure applies service.failure_mode.
-func (s *rateLimitStage) onFailure(h *httpContext, now time.Time, due time.Time) verdict {
+// onFailure counts and reports a failed call, then applies
+// service.failure_mode.
+func (s *rateLimitStage) onFailure(h *httpContext, now time.Time, due time.Time, c svcCause, detail string) verdict {
 	s.svcFailures.inc(1)
+	if n, ok := s.warned.note(c, now); ok {
+		proxywasm.LogWarnf("breakwater: policy %q: global limit(s) %s: rate limit service cluster %q %s: %s; failure_mode %s applied (%d such failure(s) in this worker since the last warning, at most one warning per minute)",
+			s.pol.name, s.globalNames, s.svc.Cluster, causeText[c], detail, s.svc.FailureMode, n)
+	}
 	switch s.svc.FailureMode {
 	case config.FailClosed:
 		return s.rejectWith(h, now, nil, time.Second)

@@ -18,7 +18,7 @@ const (
 	wait                  // the request is paused; the stage resumes it
 )
 
-// stage is one pattern of a policy, asked in the order of config.md.
+// stage is one pattern of a policy, asked in the order of docs/configuration.md.
 type stage interface {
 	// onRequest decides on the request. A stage that returns wait owns the
 	// request until it calls h.resume (pass) or h.reject.
@@ -58,6 +58,8 @@ type httpContext struct {
 	retryAt      time.Time
 	// setReq are the request headers to set when it goes upstream.
 	setReq [][2]string
+	// dl is the stream's possible dead letter (dead_letter), or nil.
+	dl *dlRecord
 	// capture: the response body is being buffered for the stale cache.
 	capture     bool
 	contentType string
@@ -74,7 +76,7 @@ func (h *httpContext) protect(action *types.Action) {
 	}
 }
 
-func (h *httpContext) OnHttpRequestHeaders(_ int, _ bool) (action types.Action) {
+func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action types.Action) {
 	defer h.protect(&action)
 	now := clock()
 	h.arrived = now
@@ -84,6 +86,9 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, _ bool) (action types.Action) 
 		return types.ActionContinue
 	}
 	h.pol.m.requests.inc(1)
+	if h.pol.dl != nil {
+		h.dlStart(endOfStream)
+	}
 	h.setRequestHeader("x-breakwater-policy", h.pol.name)
 	return h.run(now)
 }
@@ -179,9 +184,12 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) (action types.Action)
 		return types.ActionContinue
 	}
 	now := clock()
-	if h.pol.wantsOutcome {
+	if h.pol.wantsOutcome || h.dl != nil && h.pol.dl.upstream {
 		o := readOutcome()
 		o.failure = failed(h.pol.failureOn, o)
+		if h.dl != nil {
+			h.dlOutcome(o)
+		}
 		for _, f := range h.pol.outcome {
 			f(h, o, now)
 		}
@@ -210,7 +218,7 @@ func (h *httpContext) OnHttpStreamDone() {
 	// Drop what the stream held now: the SDK keeps the context until
 	// proxy_on_delete, and some hosts deliver that late (or never).
 	h.req = requestInfo{}
-	h.undo, h.onEnd, h.respHeaders, h.cb, h.bh = nil, nil, nil, nil, nil
+	h.undo, h.onEnd, h.respHeaders, h.cb, h.bh, h.dl = nil, nil, nil, nil, nil, nil
 }
 
 // finish runs the end hooks once, whatever ended the stream.
@@ -226,6 +234,9 @@ func (h *httpContext) finish(now time.Time) {
 	}
 	for _, f := range h.onEnd {
 		f(h, now)
+	}
+	if h.dl != nil {
+		h.dlFinish(now)
 	}
 }
 

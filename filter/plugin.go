@@ -30,6 +30,8 @@ type pluginContext struct {
 	rnd *rand.Rand
 	// busy: the tick runs every tickBusy ms because requests are paused.
 	busy bool
+	// dlq is the VM's dead-letter state, nil when no policy has dead_letter.
+	dlq *dlVM
 }
 
 func newPluginContext(id uint32) *pluginContext {
@@ -89,6 +91,12 @@ func (p *pluginContext) configure(cfg *config.Config) error {
 		pols = append(pols, pol)
 	}
 	p.cfg, p.policies = cfg, pols
+	for _, pol := range pols {
+		if pol.dl != nil {
+			p.dlq = newDLVM(p.st, cfg.Namespace)
+			break
+		}
+	}
 	return nil
 }
 
@@ -107,6 +115,9 @@ func (p *pluginContext) OnTick() {
 	p.waiting.due(now, func(h *httpContext) { h.wake(now) })
 	for _, pol := range p.policies {
 		pol.tick(now)
+	}
+	if p.dlq != nil {
+		p.dlq.send(now)
 	}
 	p.pace()
 }

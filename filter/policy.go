@@ -10,7 +10,7 @@ import (
 	"github.com/breakwater/breakwater/internal/metricdef"
 )
 
-// policy is a configured policy with its stages, in the order of config.md:
+// policy is a configured policy with its stages, in the order of docs/configuration.md:
 // fault → deadline → rate_limit → circuit_breaker → bulkhead → directives.
 type policy struct {
 	name   string
@@ -32,6 +32,8 @@ type policy struct {
 	stale *staleCache
 	// fallbackServed counts local responses shaped by the fallback.
 	fallbackServed counter
+	// dl is the dead_letter block, or nil.
+	dl *dlPolicy
 }
 
 // defaultFailureOn is failure_on's default, for a fallback without a breaker.
@@ -95,6 +97,9 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 			pol.stale = newStaleCache(p, pol, fb.Stale)
 		}
 	}
+	if pc.DeadLetter != nil {
+		pol.dl = newDLPolicy(p, ns, pc.Name, pc.DeadLetter)
+	}
 	pol.wantsOutcome = len(pol.outcome) > 0 || pol.replaceFailures || pol.stale != nil
 	return pol, nil
 }
@@ -147,6 +152,9 @@ func (h *httpContext) reject(now time.Time, reason config.Reason, extra [][2]str
 			}
 			body = []byte(fb.Body)
 		}
+	}
+	if h.dl != nil {
+		h.dlRejected(reason, int(status))
 	}
 	h.local = true
 	h.capture = false

@@ -24,6 +24,8 @@ type rateLimitStage struct {
 	svc         *config.RateLimitService
 	callTimeout uint32 // milliseconds
 	svcFailures counter
+	warned      svcWarnings
+	globalNames string // the global limits' names, quoted, for the warnings
 }
 
 type limitRT struct {
@@ -55,6 +57,10 @@ func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.Rate
 		}
 		if lc.Scope == config.ScopeGlobal {
 			s.global = append(s.global, l)
+			if s.globalNames != "" {
+				s.globalNames += ", "
+			}
+			s.globalNames += strconv.Quote(lc.Name)
 			if rc.Service.FailureMode != config.FailLocal {
 				continue
 			}

@@ -2,7 +2,9 @@ package filter
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/breakwater/breakwater/internal/metricdef"
 )
@@ -133,5 +135,49 @@ func TestScenariosGlobalRateLimitNative(t *testing.T) {
 		expectForwarded(t, ask(t, hh, "alice", "", ""))
 		expectRejected(t, ask(t, hh, "alice", "", ""), "api") // local fallback: 1 per hour
 		expectForwarded(t, ask(t, hh, "bob", "", ""))
+	})
+	t.Run("one warning per cause per minute, naming the policy, the limits and the cluster", func(t *testing.T) {
+		hh := h(t, strings.Replace(cfg("allow"), `"requests": 2,`, `"requests": 100,`, 1))
+		warnings := func() []string {
+			var out []string
+			for _, l := range hh.host.GetWarnLogs() {
+				if strings.Contains(l, "rate limit service") {
+					out = append(out, l)
+				}
+			}
+			return out
+		}
+		// Five timeouts within the minute: one warning, five failures counted.
+		for i := 0; i < 5; i++ {
+			expectForwarded(t, ask(t, hh, "alice", "", ""))
+		}
+		ws := warnings()
+		want := `breakwater: policy "api": global limit(s) "mesh": rate limit service cluster "ratelimit" did not answer (timeout or connection failure): no response headers; failure_mode allow applied (1 such failure(s)`
+		if len(ws) != 1 || !strings.HasPrefix(ws[0], want) {
+			t.Fatalf("warnings %q, want one starting %q", ws, want)
+		}
+		if n := hh.counter(metricdef.Name("breakwater", metricdef.RateLimitServiceFailuresTotal, "api")); n != 5 {
+			t.Fatalf("service_failures_total %d, want 5", n)
+		}
+		// Another cause within the same minute gets its own warning.
+		expectForwarded(t, ask(t, hh, "alice", "500", "oops"))
+		if ws = warnings(); len(ws) != 2 || !strings.Contains(ws[1], `answered with an unexpected status: status 500`) {
+			t.Fatalf("warnings %q", ws)
+		}
+		// The host's router answers a connect failure with 503: "did not answer".
+		expectForwarded(t, ask(t, hh, "alice", "503", "upstream connect error"))
+		if ws = warnings(); len(ws) != 2 {
+			t.Fatalf("a second timeout-like failure within the minute warned again: %q", ws)
+		}
+		// A minute later (on the plugin's clock) the next timeout warns again,
+		// counting the failures it did not report.
+		hh.advance(time.Minute)
+		expectForwarded(t, ask(t, hh, "alice", "", ""))
+		if ws = warnings(); len(ws) != 3 || !strings.Contains(ws[2], "(6 such failure(s)") {
+			t.Fatalf("warnings after a minute %q", ws)
+		}
+		if n := hh.counter(metricdef.Name("breakwater", metricdef.RateLimitServiceFailuresTotal, "api")); n != 8 {
+			t.Fatalf("service_failures_total %d, want 8", n)
+		}
 	})
 }

@@ -107,7 +107,7 @@ func demoConfig(scale float64) []byte {
 }
 `, demoPolicy, demoPerUserRPS, demoPerUserRPS, demoGlobalRPS, demoGlobalBurst,
 		// a window of at least 1s holds enough calls to decide even on a busy machine
-		d(2*time.Second, time.Second), demoSlowCall.String(), d(2*time.Second, 10*time.Millisecond), d(5*time.Second, 10*time.Millisecond),
+		d(2*time.Second, time.Second), demoSlowCall.String(), d(2*time.Second, 10*time.Millisecond), d(3*time.Second, 10*time.Millisecond),
 		demoMaxConcurrent, demoQueue))
 }
 
@@ -191,6 +191,13 @@ type demoRun struct {
 	malloryPassed atomic.Int64
 	// the bulkhead gauges once the load is over
 	active, queued uint64
+
+	clock *demoClock
+	// the burst step: mallory's answers with the clock held
+	burstAdmitted, burstLimited, burstOther int
+	// loadTime is the wall time from the start of the load until the
+	// requests in flight finished.
+	loadTime time.Duration
 }
 
 // phaseStats is what one phase saw.
@@ -234,10 +241,12 @@ func (r *demoRun) run(wasm []byte, workers int, stderr io.Writer) int {
 
 	// The plugin in the dev host.
 	logs := &demoLogs{r: r}
+	r.clock = &demoClock{}
 	host, err := devhost.New(devhost.Options{
 		Wasm: wasm, PluginConfig: demoConfig(r.scale), Workers: workers,
 		Clusters:  map[string]string{"upstream": "http://" + upLn.Addr().String()},
 		LogWriter: logs, LogLevel: devhost.LogInfo, CompilationCache: sharedCache(),
+		Clock: r.clock,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "breakwater: demo: the plugin did not start: %v\n", err)
@@ -273,6 +282,7 @@ func (r *demoRun) run(wasm []byte, workers int, stderr io.Writer) int {
 	defer client.CloseIdleConnections()
 	load := &demoLoad{r: r, client: client, url: "http://" + proxyLn.Addr().String(), sem: make(chan struct{}, 512)}
 
+	r.burstStep(client, load.url)
 	snap := r.snapshot(host)
 	r.mu.Lock() // the log writer reads start
 	r.start = time.Now()
@@ -301,6 +311,7 @@ func (r *demoRun) run(wasm []byte, workers int, stderr io.Writer) int {
 		if i == len(demoPhases)-1 {
 			cancel()
 			load.wait(5 * time.Second)
+			r.loadTime = time.Since(r.start)
 		}
 		next := r.snapshot(host)
 		r.fill(st, snap, next)
@@ -311,19 +322,96 @@ func (r *demoRun) run(wasm []byte, workers int, stderr io.Writer) int {
 	}
 	r.active, r.queued = bulkheadAfter(host)
 	traps := host.Stats().Traps
-	r.report(w, traps)
+	failed := r.report(w, traps)
 	if traps > 0 {
 		fmt.Fprintf(stderr, "breakwater: demo: the plugin trapped %d times\n", traps)
+		return exitInvalid
+	}
+	if failed > 0 {
+		fmt.Fprintf(stderr, "breakwater: demo: %d of its checks failed (marked [!!] above)\n", failed)
 		return exitInvalid
 	}
 	return exitOK
 }
 
+// demoClock is the plugin's clock in the demo: the wall clock, except that
+// the demo can hold it still (hold/release) for the burst step, so that the
+// step's count does not depend on how fast the machine serves it. Time
+// held is not given back: afterwards the plugin's clock runs at the wall
+// clock's pace, behind it by the time held. Timers run on the wall clock.
+type demoClock struct {
+	mu        sync.Mutex
+	held      bool
+	at        time.Time     // the instant shown while held
+	heldSince time.Time     // wall time the hold began
+	lag       time.Duration // total time held so far
+}
+
+func (c *demoClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.held {
+		return c.at
+	}
+	return time.Now().Add(-c.lag)
+}
+
+func (c *demoClock) hold() {
+	now := c.Now()
+	c.mu.Lock()
+	c.held, c.at, c.heldSince = true, now, time.Now()
+	c.mu.Unlock()
+}
+
+func (c *demoClock) release() {
+	c.mu.Lock()
+	c.held, c.lag = false, c.lag+time.Since(c.heldSince)
+	c.mu.Unlock()
+}
+
+func (*demoClock) AfterFunc(d time.Duration, f func()) devhost.Timer { return time.AfterFunc(d, f) }
+func (*demoClock) Sleep(d time.Duration)                             { time.Sleep(d) }
+
+// demoBurstStep is the number of back-to-back requests mallory sends in the
+// burst step: twice the per-user burst.
+const demoBurstStep = 2 * demoPerUserRPS
+
+// burstStep runs before the phases: with the plugin's clock held still,
+// mallory sends demoBurstStep requests one after the other. The per-user
+// token bucket starts full (burst 20) and refills with the plugin's time,
+// which does not move: exactly 20 are admitted, the rest rejected
+// rate_limited, on any machine. (The global limit's burst, 30, admits the
+// 20.) The requests are not part of the timeline.
+func (r *demoRun) burstStep(client *http.Client, url string) {
+	r.clock.hold()
+	defer r.clock.release()
+	for i := 0; i < demoBurstStep; i++ {
+		req, _ := http.NewRequest(http.MethodGet, url+"/api/orders/burst", nil)
+		req.Header.Set("x-user-id", "mallory")
+		resp, err := client.Do(req)
+		if err != nil {
+			r.burstOther++
+			continue
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusOK:
+			r.burstAdmitted++
+		case resp.Header.Get("x-breakwater-reason") == "rate_limited":
+			r.burstLimited++
+		default:
+			r.burstOther++
+		}
+	}
+}
+
 // bulkheadAfter reads the bulkhead gauges once the load is over. Each worker
 // resynchronises them from the shared record every second (its increments
-// can race), so it polls for up to 2 seconds until both read 0.
+// can race), so it polls until both read 0, for at most 15 seconds (a
+// bound for a busy machine, not a measurement).
 func bulkheadAfter(host *devhost.Host) (active, queued uint64) {
-	for i := 0; i < 20; i++ {
+	for i := 0; i < 150; i++ {
 		active, _ = host.Metric(metricdef.Name(config.DefaultNamespace, metricdef.BulkheadActive, demoPolicy))
 		queued, _ = host.Metric(metricdef.Name(config.DefaultNamespace, metricdef.BulkheadQueued, demoPolicy))
 		if active == 0 && queued == 0 {
@@ -665,7 +753,8 @@ func fmtLatency(d time.Duration) string {
 // demoReasons are the rejection reasons, in the order of the table.
 var demoReasons = []string{"rate_limited", "circuit_open", "bulkhead_full", "upstream_failure", "deadline_exceeded", "fault_abort"}
 
-func (r *demoRun) report(w io.Writer, traps uint64) {
+// report prints the timeline and the checks; it returns how many checks failed.
+func (r *demoRun) report(w io.Writer, traps uint64) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	const label = "%-30s"
@@ -772,10 +861,12 @@ func (r *demoRun) report(w io.Writer, traps uint64) {
 
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "what it shows")
+	failed := 0
 	check := func(ok bool, format string, args ...any) {
 		mark := "[ok]"
 		if !ok {
 			mark = "[!!]"
+			failed++
 		}
 		fmt.Fprintf(w, "  %s %s\n", mark, fmt.Sprintf(format, args...))
 	}
@@ -797,10 +888,16 @@ func (r *demoRun) report(w io.Writer, traps uint64) {
 		rl += st.reasons["rate_limited"]
 		bf += st.reasons["bulkhead_full"]
 	}
-	total := r.stats[len(r.stats)-1].to
-	bound := int64(demoPerUserRPS*total.Seconds()) + demoPerUserRPS
-	check(rl > 0 && r.malloryPassed.Load() <= bound, "rate limit held: %d requests limited; mallory got %d requests past the filter in %.1fs (limit %d/s + burst %d = %d)",
-		rl, r.malloryPassed.Load(), total.Seconds(), demoPerUserRPS, demoPerUserRPS, bound)
+	check(r.burstAdmitted == demoPerUserRPS && r.burstLimited == demoBurstStep-demoPerUserRPS && r.burstOther == 0,
+		"per-user limit, clock held still: mallory's %d back-to-back requests: %d admitted (the burst, %d), %d rejected rate_limited, %d other",
+		demoBurstStep, r.burstAdmitted, demoPerUserRPS, r.burstLimited, r.burstOther)
+	// A token bucket admits at most burst + rate x time: the load's own
+	// wall time (the plugin's clock runs at its pace), however slow the
+	// machine was.
+	load := r.loadTime
+	bound := int64(demoPerUserRPS*load.Seconds()) + demoPerUserRPS
+	check(r.malloryPassed.Load() <= bound, "rate limit held: %d requests limited; mallory got %d requests past the filter in %.1fs (limit %d/s + burst %d = %d)",
+		rl, r.malloryPassed.Load(), load.Seconds(), demoPerUserRPS, demoPerUserRPS, bound)
 	check(bf > 0 && peak <= demoMaxConcurrent, "bulkhead held: %d requests turned away; the upstream never saw more than %d at once (max_concurrent %d)",
 		bf, peak, demoMaxConcurrent)
 	check(r.active == 0 && r.queued == 0, "bulkhead gave every slot back: %d active, %d queued once the load was over", r.active, r.queued)
@@ -817,6 +914,7 @@ func (r *demoRun) report(w io.Writer, traps uint64) {
 			fmt.Fprintf(w, "  %s\n", n)
 		}
 	}
+	return failed
 }
 
 func contains(list []string, s string) bool {

@@ -70,8 +70,9 @@ func TestDemo(t *testing.T) {
 	if n := tl.cell(t, "  to open", failing); n < 1 {
 		t.Errorf("no transition to open in the failing phase (%d)", n)
 	}
-	if n := tl.cell(t, "rejected rate_limited", total); n < 1 {
-		t.Errorf("no rate_limited rejection")
+	// The burst step runs with the plugin's clock held still: exact counts.
+	if want := "[ok] per-user limit, clock held still: mallory's 40 back-to-back requests: 20 admitted (the burst, 20), 20 rejected rate_limited, 0 other"; !strings.Contains(out, want) {
+		t.Errorf("no %q", want)
 	}
 	if n := tl.cell(t, "rejected bulkhead_full", total); n < 1 {
 		t.Errorf("no bulkhead_full rejection")
@@ -89,6 +90,9 @@ func TestDemo(t *testing.T) {
 			t.Errorf("column %d: the upstream saw %d concurrent requests, max_concurrent is %d", col, n, demoMaxConcurrent)
 		}
 	}
+	if strings.Contains(out, "[!!]") {
+		t.Errorf("a check of the demo failed (and it exited 0)")
+	}
 	// No permit leaked: the bulkhead gauges are back to 0 after the load.
 	if !strings.Contains(out, "[ok] bulkhead gave every slot back: 0 active, 0 queued") {
 		t.Errorf("bulkhead slots not all released")
@@ -103,8 +107,8 @@ func TestDemo(t *testing.T) {
 	if sum != tl.cell(t, "requests", total) || sum < 300 {
 		t.Errorf("rows add up to %d, requests %d", sum, tl.cell(t, "requests", total))
 	}
-	if tl.cell(t, "admitted (2xx)", healthy) < 1 || tl.cell(t, "admitted (2xx)", failing) != 0 {
-		t.Errorf("admitted: healthy %d, failing %d", tl.cell(t, "admitted (2xx)", healthy), tl.cell(t, "admitted (2xx)", failing))
+	if tl.cell(t, "admitted (2xx)", healthy) < 1 {
+		t.Errorf("admitted in the healthy phase: %d", tl.cell(t, "admitted (2xx)", healthy))
 	}
 	if stderr.String() != "" {
 		t.Errorf("stderr: %s", stderr.String())

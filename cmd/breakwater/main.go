@@ -1,10 +1,15 @@
 // Command breakwater is the command-line tool of the Breakwater filter.
 //
-//	breakwater validate FILE   check a plugin configuration offline, with the
-//	                           code the plugin runs at start (config.Load)
+//	breakwater validate [--explain|-v] FILE|-
+//	                           check a plugin configuration offline, with the
+//	                           code the plugin runs at start (config.Load);
+//	                           warnings for valid but suspicious settings;
+//	                           --explain prints the effective configuration
 //	breakwater serve ...       run the built .wasm in the dev host (serve.go)
 //	breakwater demo ...        a self-contained demo: phased upstream, load,
 //	                           timeline (demo.go)
+//	breakwater dlq ...         the dead-letter sink on a Redis Stream and its
+//	                           list, replay and purge tools (dlq.go)
 //
 // Subcommands are entries of the commands table; add one there.
 package main
@@ -13,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/breakwater/breakwater/filter/config"
 )
@@ -26,9 +32,10 @@ type command struct {
 
 // commands is the dispatch table, in the order usage lists them.
 var commands = []command{
-	{"validate", "validate FILE    check a plugin configuration (prints ok, or the one error line)", runValidate},
+	{"validate", "validate [--explain|-v] FILE|-   check a plugin configuration (prints ok and warnings, or the one error line; - is stdin; --explain prints it with every default)", runValidate},
 	{"serve", "serve --wasm FILE --config FILE --cluster NAME=URL ...   run the plugin in the dev host (serve -h)", runServe},
 	{"demo", "demo [--wasm FILE] [--duration 30s]   watch the plugin protect a failing upstream (demo -h)", runDemo},
+	{"dlq", "dlq serve|list|replay|purge ...   dead letters on a Redis Stream (dlq -h)", runDLQ},
 }
 
 // Exit codes.
@@ -70,22 +77,67 @@ func usage(w io.Writer) {
 	}
 }
 
-// runValidate checks one configuration file with config.Load: it prints
-// "ok" on stdout and exits 0, or prints the single error line on stderr and
-// exits 1.
+// stdin is what "validate -" reads (tests replace it).
+var stdin io.Reader = os.Stdin
+
+const validateUsage = "usage: breakwater validate [--explain|-v] FILE|-"
+
+// runValidate checks one configuration (a file, or standard input for "-")
+// with config.Load, the code the plugin runs at start. Valid: it prints "ok"
+// on stdout (or, with --explain / -v, the effective configuration with every
+// default filled in) and one line per warning on stderr, and exits 0 (a
+// warning is a valid configuration that is almost certainly wrong). Invalid:
+// it prints the single error line on stderr and exits 1.
 func runValidate(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 1 || args[0] == "" {
-		fmt.Fprintln(stderr, "usage: breakwater validate FILE")
+	explain := false
+	file, files := "", 0
+	for _, a := range args {
+		switch a {
+		case "--explain", "-explain", "-v", "--verbose":
+			explain = true
+		case "-h", "-help", "--help":
+			fmt.Fprintln(stdout, validateUsage)
+			return exitOK
+		default:
+			if a == "" || (strings.HasPrefix(a, "-") && a != "-") {
+				fmt.Fprintln(stderr, validateUsage)
+				return exitUsage
+			}
+			file = a
+			files++
+		}
+	}
+	if files != 1 {
+		fmt.Fprintln(stderr, validateUsage)
 		return exitUsage
 	}
-	data, err := os.ReadFile(args[0])
+	var data []byte
+	var err error
+	if file == "-" {
+		data, err = io.ReadAll(io.LimitReader(stdin, config.MaxDocumentBytes+1))
+	} else {
+		data, err = os.ReadFile(file)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "breakwater: validate: %v\n", err)
 		return exitInvalid
 	}
-	if _, err := config.Load(data); err != nil {
+	cfg, err := config.Load(data)
+	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitInvalid
+	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintln(stderr, w)
+	}
+	if explain {
+		out, err := cfg.Explain()
+		if err != nil {
+			fmt.Fprintf(stderr, "breakwater: validate: %v\n", err)
+			return exitInvalid
+		}
+		_, _ = stdout.Write(out)
+		return exitOK
 	}
 	fmt.Fprintln(stdout, "ok")
 	return exitOK

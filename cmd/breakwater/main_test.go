@@ -52,8 +52,8 @@ func TestValidate(t *testing.T) {
 		{"invalid", []string{"validate", invalid}, 1, "", "breakwater: config: policies[0].circuit_breaker.failure_rate_threshold: must be in (0,1], got 1.5\n"},
 		{"gated", []string{"validate", gated}, 1, "", "breakwater: config: policies[0].circuit_breaker: not implemented yet\n"},
 		{"empty file", []string{"validate", empty}, 1, "", "breakwater: config: $: empty document, want a JSON object\n"},
-		{"no file", []string{"validate"}, 2, "", "usage: breakwater validate FILE\n"},
-		{"two files", []string{"validate", valid, valid}, 2, "", "usage: breakwater validate FILE\n"},
+		{"no file", []string{"validate"}, 2, "", "usage: breakwater validate [--explain|-v] FILE|-\n"},
+		{"two files", []string{"validate", valid, valid}, 2, "", "usage: breakwater validate [--explain|-v] FILE|-\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errOut := runCLI(tc.args...)
@@ -88,12 +88,12 @@ func TestValidateFullExample(t *testing.T) {
 
 func TestDispatch(t *testing.T) {
 	code, out, errOut := runCLI()
-	if code != 2 || out != "" || !strings.HasPrefix(errOut, "usage: breakwater COMMAND") || !strings.Contains(errOut, "validate FILE") {
+	if code != 2 || out != "" || !strings.HasPrefix(errOut, "usage: breakwater COMMAND") || !strings.Contains(errOut, "validate [--explain|-v] FILE") {
 		t.Fatalf("no args: %d %q %q", code, out, errOut)
 	}
 	for _, h := range []string{"help", "-h", "--help"} {
 		code, out, errOut = runCLI(h)
-		if code != 0 || errOut != "" || !strings.Contains(out, "validate FILE") {
+		if code != 0 || errOut != "" || !strings.Contains(out, "validate [--explain|-v] FILE") {
 			t.Fatalf("%s: %d %q %q", h, code, out, errOut)
 		}
 	}

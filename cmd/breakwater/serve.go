@@ -142,6 +142,7 @@ func serve(args []string, stdout, stderr io.Writer, env serveEnv) int {
 	if code != exitOK {
 		return code
 	}
+	warnClusters(cfg, clusters, stderr)
 	wasm, err := os.ReadFile(*wasmPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "breakwater: serve: %v (run make build)\n", err)
@@ -210,7 +211,7 @@ func serve(args []string, stdout, stderr io.Writer, env serveEnv) int {
 			return exitInvalid
 		case sig := <-env.signals:
 			if sig == syscall.SIGHUP {
-				err := reload(host, *configPath)
+				err := reload(host, *configPath, clusters, logs)
 				if err != nil {
 					fmt.Fprintf(logs, "breakwater: reload failed, previous configuration kept: %v\n", err)
 				} else {
@@ -247,7 +248,7 @@ func loadConfig(path string, stderr io.Writer) ([]byte, int) {
 // reload re-reads the configuration and hands it to the plugin. The file is
 // checked first so a bad file gives the config error line, not the
 // plugin's log; the plugin can still refuse it (then it keeps the old one).
-func reload(host *devhost.Host, path string) error {
+func reload(host *devhost.Host, path string, clusters clusterFlags, logs io.Writer) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -255,7 +256,30 @@ func reload(host *devhost.Host, path string) error {
 	if _, err := config.Load(data); err != nil {
 		return err
 	}
+	warnClusters(data, clusters, logs)
 	return host.Reconfigure(data)
+}
+
+// warnClusters reports, one line each, the clusters the configuration
+// calls (rate_limit.service.cluster) that are not a --cluster: the host
+// answers every call to them with BadArgument, as Envoy does for a cluster
+// it does not know, so the policy's global limits fall back to its
+// failure_mode. The host still starts (Envoy would too).
+func warnClusters(data []byte, clusters clusterFlags, w io.Writer) {
+	cfg, err := config.Load(data)
+	if err != nil {
+		return
+	}
+	for _, p := range cfg.Policies {
+		if p.RateLimit == nil || p.RateLimit.Service == nil {
+			continue
+		}
+		svc := p.RateLimit.Service
+		if _, ok := clusters[svc.Cluster]; !ok {
+			fmt.Fprintf(w, "breakwater: serve: warning: policy %q: rate_limit.service.cluster %q is not a --cluster: every call to the rate limit service will fail and its global limits follow failure_mode %s (add --cluster %s=URL)\n",
+				p.Name, svc.Cluster, svc.FailureMode, svc.Cluster)
+		}
+	}
 }
 
 // shutdown stops accepting, lets in-flight requests finish (bounded), then

@@ -404,3 +404,36 @@ func TestServeArguments(t *testing.T) {
 		t.Fatalf("-h: %d %q %q", c, stdout.String(), stderr.String())
 	}
 }
+
+// A configuration that calls a cluster the dev host was not given is
+// reported at start, naming the policy and the cluster; the host starts.
+func TestServeReportsUnknownCluster(t *testing.T) {
+	needWasm(t)
+	up := newTestUpstream(t)
+	cfgPath := filepath.Join(t.TempDir(), "plugin.json")
+	writeFile(t, cfgPath, `{"policies":[{"name":"mesh","rate_limit":{
+ "limits":[{"name":"users","scope":"global","key":["header:x-user-id"],"descriptor_key":"user"}],
+ "service":{"cluster":"ratelimit","domain":"breakwater"}}}]}`)
+	sigs := make(chan os.Signal, 1)
+	ready := make(chan struct{}, 1)
+	var stdout, stderr syncBuffer
+	code := make(chan int, 1)
+	go func() {
+		code <- serve([]string{"--wasm", testWasm, "--config", cfgPath, "--listen", "127.0.0.1:0", "--admin", "",
+			"--cluster", "upstream=" + up.URL, "--workers", "1"},
+			&stdout, &stderr, serveEnv{signals: sigs, ready: func(string, string) { ready <- struct{}{} }})
+	}()
+	select {
+	case <-ready:
+	case c := <-code:
+		t.Fatalf("serve exited %d: %s", c, stderr.String())
+	}
+	want := `breakwater: serve: warning: policy "mesh": rate_limit.service.cluster "ratelimit" is not a --cluster: every call to the rate limit service will fail and its global limits follow failure_mode allow (add --cluster ratelimit=URL)` + "\n"
+	if got := stderr.String(); got != want {
+		t.Errorf("stderr %q, want %q", got, want)
+	}
+	sigs <- syscall.SIGINT
+	if c := <-code; c != 0 {
+		t.Fatalf("exit %d", c)
+	}
+}

@@ -1,5 +1,5 @@
 // Package config parses and validates the Breakwater plugin configuration
-// (the contract is design/config.md) into typed Go values. It is pure Go on
+// (the contract is docs/configuration.md) into typed Go values. It is pure Go on
 // the standard library: the plugin (filter/) and the command-line tool
 // (cmd/breakwater validate) run the same code.
 //
@@ -7,7 +7,8 @@
 //
 // Parse reads the document in two steps.
 //
-//  1. A JSON tree is built with encoding/json's tokenizer. It rejects: an
+//  1. A JSON tree is built with encoding/json's tokenizer, after a UTF-8
+//     byte-order mark if the document starts with one. It rejects: an
 //     empty document, a document larger than MaxDocumentBytes (4 MiB),
 //     invalid UTF-8, invalid JSON, nesting deeper than MaxDepth (32), a
 //     duplicate key in one object, a top-level value that is not an object,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,7 +15,8 @@ import (
 // FuzzParseConfig: parse never panics (it is called without Parse's
 // recover), its error is one clean line, and a configuration it accepts
 // satisfies every invariant the contract promises (checked independently
-// of the decoders by checkInvariants). Seeds: the committed corpus in
+// of the decoders by checkInvariants) and explains (Explain) to a document
+// that parses to the same configuration. Seeds: the committed corpus in
 // testdata/fuzz/FuzzParseConfig plus every table case of this package.
 func FuzzParseConfig(f *testing.F) {
 	for _, tc := range invalidCases {
@@ -49,6 +51,17 @@ func FuzzParseConfig(f *testing.F) {
 		if ierr := checkInvariants(c); ierr != nil {
 			t.Fatalf("accepted config breaks an invariant: %v\ninput: %q", ierr, data)
 		}
+		// Explain's output (validate --explain) is the same configuration.
+		out, xerr := c.Explain()
+		if xerr != nil {
+			t.Fatalf("Explain: %v\ninput: %q", xerr, data)
+		}
+		if c2, perr := parse(out); perr != nil {
+			t.Fatalf("Explain output refused: %v\ninput: %q\noutput: %s", perr, data, out)
+		} else if !reflect.DeepEqual(c, c2) {
+			t.Fatalf("Explain output is another configuration\ninput: %q\noutput: %s", data, out)
+		}
+		_ = c.Warnings()
 		// Load only adds the gate.
 		if _, lerr := Load(data); lerr != nil {
 			var e *Error

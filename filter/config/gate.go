@@ -21,7 +21,7 @@ var NotImplemented = map[string]bool{}
 //	rate_limit.scope.global        a limit has scope global
 //	rate_limit.failure_mode.local  rate_limit.service.failure_mode is local
 //	rate_limit.headers             rate_limit.headers is true (the default)
-//	circuit_breaker, bulkhead, retry, timeout, fallback, fault: the block is present
+//	circuit_breaker, bulkhead, retry, timeout, fallback, fault, dead_letter: the block is present
 //	circuit_breaker.window.time    the breaker has a time window
 //	bulkhead.queue, retry.budget, timeout.deadline, timeout.adaptive,
 //	fallback.stale                 that sub-block is present
@@ -47,6 +47,7 @@ var featureKeys = []string{
 	"fallback",
 	"fallback.stale",
 	"fault",
+	"dead_letter",
 }
 
 // FeatureUse is one use of a gated feature: its key in NotImplemented and
@@ -118,6 +119,9 @@ func (c *Config) Features() []FeatureUse {
 		}
 		if pol.Fault != nil {
 			add("fault", pp+".fault")
+		}
+		if pol.DeadLetter != nil {
+			add("dead_letter", pp+".dead_letter")
 		}
 	}
 	return out

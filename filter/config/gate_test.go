@@ -43,6 +43,7 @@ var featureCases = []struct {
 	{"fallback", `"bulkhead":{"max_concurrent":1},"fallback":{"on":["bulkhead_full"],"body":"x"}`, "policies[1].fallback"},
 	{"fallback.stale", `"bulkhead":{"max_concurrent":1},"fallback":{"on":["bulkhead_full"],"stale":{"max_age":"1s"}}`, "policies[1].fallback.stale"},
 	{"fault", `"fault":{"abort":{"percent":1}}`, "policies[1].fault"},
+	{"dead_letter", `"dead_letter":{"cluster":"dlq"}`, "policies[1].dead_letter"},
 }
 
 func twoPolicies(fields string) string {

@@ -76,9 +76,15 @@ func (v *jvalue) get(key string) (*jvalue, bool) {
 	return nil, false
 }
 
-// parseDocument reads one JSON object from data, rejecting duplicate keys,
+// utf8BOM is the UTF-8 encoding of U+FEFF.
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// parseDocument reads one JSON object from data (after a UTF-8 byte-order
+// mark, if any), rejecting duplicate keys,
 // nesting deeper than MaxDepth, invalid UTF-8 and anything after the object.
 func parseDocument(data []byte) (*jvalue, *Error) {
+	// A UTF-8 byte-order mark (which some editors write) is skipped.
+	data = bytes.TrimPrefix(data, utf8BOM)
 	if len(data) > MaxDocumentBytes {
 		return nil, &Error{"$", "document too large: " + strconv.Itoa(len(data)) + " bytes, at most " + strconv.Itoa(MaxDocumentBytes)}
 	}

@@ -7,10 +7,12 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/breakwater/breakwater/patterns/deadletter"
 )
 
 // Parse decodes and validates a whole configuration against the contract
-// (design/config.md), applies the defaults and returns the typed result.
+// (docs/configuration.md), applies the defaults and returns the typed result.
 // The error, if any, is an *Error naming the first offending JSON path.
 // Parse accepts every block of the contract, whether or not the filter
 // enforces it yet; the plugin calls Load.
@@ -135,8 +137,10 @@ var retryOnValues = []string{
 }
 
 func (p *parser) config(o object) *Config {
-	p.allow(o, "namespace", "policies")
+	p.allow(o, "$schema", "namespace", "policies")
 	c := &Config{Namespace: DefaultNamespace}
+	// "$schema" lets an editor find the JSON Schema; the plugin ignores it.
+	p.str(o, "$schema")
 	if ns, ok := p.str(o, "namespace"); ok && p.nameString(field(o.path, "namespace"), ns) {
 		c.Namespace = ns
 	}
@@ -178,7 +182,7 @@ func (p *parser) policy(v *jvalue, path string) *Policy {
 	if !ok {
 		return nil
 	}
-	p.allow(o, "name", "match", "rate_limit", "circuit_breaker", "bulkhead", "retry", "timeout", "fallback", "fault")
+	p.allow(o, "name", "match", "rate_limit", "circuit_breaker", "bulkhead", "retry", "timeout", "fallback", "fault", "dead_letter")
 	pol := &Policy{}
 	if name, ok := p.str(o, "name"); ok {
 		if p.nameString(field(path, "name"), name) {
@@ -211,6 +215,9 @@ func (p *parser) policy(v *jvalue, path string) *Policy {
 	if b, ok := p.sub(o, "fault"); ok {
 		pol.Fault = p.fault(b)
 	}
+	if b, ok := p.sub(o, "dead_letter"); ok {
+		pol.DeadLetter = p.deadLetter(b)
+	}
 	if !p.ok() {
 		return nil
 	}
@@ -223,6 +230,17 @@ func (p *parser) policy(v *jvalue, path string) *Policy {
 		for i, r := range pol.Fallback.On {
 			if need := reasonNeeds(pol, r); need != "" {
 				p.failf(index(path+".fallback.on", i), "reason %s never happens: the policy has no %s", r, need)
+				break
+			}
+		}
+	}
+	if pol.DeadLetter != nil {
+		for i, r := range pol.DeadLetter.On {
+			if r == deadletter.UpstreamFailure {
+				continue // classified with the default failure_on without a breaker
+			}
+			if need := reasonNeeds(pol, Reason(r)); need != "" {
+				p.failf(index(path+".dead_letter.on", i), "reason %s never happens: the policy has no %s", r, need)
 				break
 			}
 		}

@@ -3,6 +3,8 @@ package config
 import (
 	"regexp"
 	"time"
+
+	"github.com/breakwater/breakwater/patterns/deadletter"
 )
 
 // Config is a parsed and validated plugin configuration. Every field holds
@@ -31,6 +33,9 @@ type Policy struct {
 	Timeout        *Timeout
 	Fallback       *Fallback
 	Fault          *Fault
+	// DeadLetter is the "dead_letter" block, decoded straight into the
+	// pattern's own Settings (normalised: defaults applied). Nil when absent.
+	DeadLetter *deadletter.Settings
 }
 
 // Match holds the conditions of a policy, all of which must hold. Empty

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/breakwater/breakwater/patterns/deadletter"
 )
 
 func mustParse(t *testing.T, in string) *Config {
@@ -210,7 +212,7 @@ func TestRejectStatus(t *testing.T) {
 	check(t, "fallback without status", c.Policies[0].RejectStatus(ReasonRateLimited), 430)
 }
 
-// TestFullExample parses the example of every block of design/config.md
+// TestFullExample parses the example of every block of docs/configuration.md
 // (testdata/full.json, the contract's snippets assembled into one policy)
 // and checks every value.
 func TestFullExample(t *testing.T) {
@@ -268,4 +270,17 @@ func TestFullExample(t *testing.T) {
 		Status: 503, Headers: []Header{{"content-type", "application/json"}}, Body: `{"degraded":true}`,
 		Stale: &Stale{MaxAge: 5 * time.Minute, MaxBodyBytes: 65536}})
 	check(t, "fault", *p.Fault, Fault{Abort: &FaultAbort{Percent: 5, Status: 503}, Delay: &FaultDelay{Percent: 10, Duration: 200 * time.Millisecond}, OnlyWithHeader: "x-breakwater-fault"})
+}
+
+func TestDeadLetter(t *testing.T) {
+	c := mustParse(t, pol(`"dead_letter":{"cluster":"dlq"}`))
+	check(t, "defaults", *c.Policies[0].DeadLetter, deadletter.Settings{Cluster: "dlq", On: []string{"upstream_failure"},
+		Methods: []string{"POST", "PUT", "PATCH", "DELETE"}, MaxBodyBytes: 65536,
+		RedactHeaders: []string{"authorization", "cookie"}, Timeout: 50 * time.Millisecond})
+	c = mustParse(t, pol(`"circuit_breaker":{},"bulkhead":{"max_concurrent":1},"timeout":{"deadline":{}},
+		"dead_letter":{"cluster":"dlq","on":["circuit_open","bulkhead_full","deadline_exceeded","upstream_failure"],
+		"methods":["post"],"max_body_bytes":10,"redact_headers":[],"timeout":"1s"}`))
+	check(t, "explicit", *c.Policies[0].DeadLetter, deadletter.Settings{Cluster: "dlq",
+		On: []string{"circuit_open", "bulkhead_full", "deadline_exceeded", "upstream_failure"}, Methods: []string{"POST"},
+		MaxBodyBytes: 10, RedactHeaders: []string{}, Timeout: time.Second})
 }

@@ -59,6 +59,11 @@ const (
 	TimeoutEffective               = "timeout_effective"
 	FaultAbortedTotal              = "fault_aborted_total"
 	FaultDelayedTotal              = "fault_delayed_total"
+	DeadLetterRecordedTotal        = "dead_letter_recorded_total"
+	DeadLetterSentTotal            = "dead_letter_sent_total"
+	DeadLetterFailedTotal          = "dead_letter_failed_total"
+	DeadLetterTruncatedTotal       = "dead_letter_truncated_total"
+	DeadLetterDroppedTotal         = "dead_letter_dropped_total"
 )
 
 // Family is one exported metric family.
@@ -88,6 +93,11 @@ var Families = []Family{
 	{TimeoutEffective, Histogram, []string{LabelPolicy}, "upstream timeouts set, in milliseconds"},
 	{FaultAbortedTotal, Counter, []string{LabelPolicy}, "requests aborted by fault injection"},
 	{FaultDelayedTotal, Counter, []string{LabelPolicy}, "requests delayed by fault injection"},
+	{DeadLetterRecordedTotal, Counter, []string{LabelPolicy}, "failed requests recorded as dead letters"},
+	{DeadLetterSentTotal, Counter, []string{LabelPolicy}, "dead letters the sink accepted (2xx)"},
+	{DeadLetterFailedTotal, Counter, []string{LabelPolicy}, "dead letters the sink did not accept (no answer in time, reset, other status, no such cluster)"},
+	{DeadLetterTruncatedTotal, Counter, []string{LabelPolicy}, "dead letters recorded without their body (over max_body_bytes)"},
+	{DeadLetterDroppedTotal, Counter, []string{LabelPolicy}, "dead letters dropped because too many were in flight"},
 }
 
 // Lookup returns the family named name.

@@ -1,4 +1,4 @@
-// Package breaker is the circuit breaker of config.md (circuit_breaker),
+// Package breaker is the circuit breaker of docs/configuration.md (circuit_breaker),
 // with its state in a CAS store shared by every worker of the proxy and time
 // passed in by the caller.
 //
@@ -80,7 +80,7 @@
 //
 // # Zero value
 //
-// The zero Settings is valid (Normalize fills config.md's defaults: count
+// The zero Settings is valid (Normalize fills docs/configuration.md's defaults: count
 // window of 100, minimum_calls 20, failure rate 0.5, consecutive failures
 // off, slow calls not tracked, slow rate 1.0, open 30s, backoff 1, max 5m,
 // 1 probe, enforce). A key without a record is closed at generation 1. The

@@ -10,7 +10,7 @@ import (
 	"github.com/breakwater/breakwater/patterns/store"
 )
 
-// model is a brute-force reference of the contract (config.md and doc.go):
+// model is a brute-force reference of the contract (docs/configuration.md and doc.go):
 // it keeps every outcome of the generation in a list and recomputes the
 // window from it, and tracks probes by identity, not by slot.
 type model struct {

@@ -8,7 +8,7 @@ import (
 )
 
 // State is the state of one breaker key. Its numeric values are those of the
-// circuit_breaker.state gauge of config.md.
+// circuit_breaker.state gauge (README, Metrics).
 type State uint8
 
 // States.
@@ -31,7 +31,7 @@ func (s State) String() string {
 	return fmt.Sprintf("state(%d)", uint8(s))
 }
 
-// Mode is the circuit_breaker.mode of config.md.
+// Mode is the circuit_breaker.mode of docs/configuration.md.
 type Mode uint8
 
 // Modes. The zero value is Enforce.
@@ -49,7 +49,7 @@ const (
 	Disabled
 )
 
-// String returns the config.md spelling: "enforce", "observe",
+// String returns the docs/configuration.md spelling: "enforce", "observe",
 // "forced_open", "disabled".
 func (m Mode) String() string {
 	switch m {
@@ -65,7 +65,7 @@ func (m Mode) String() string {
 	return fmt.Sprintf("mode(%d)", uint8(m))
 }
 
-// ParseMode parses the config.md spelling of a mode.
+// ParseMode parses the docs/configuration.md spelling of a mode.
 func ParseMode(s string) (Mode, error) {
 	switch s {
 	case "enforce":
@@ -112,7 +112,7 @@ const (
 	MaxConsecutive    = math.MaxInt32
 )
 
-// Defaults applied by Normalize to zero fields (those of config.md).
+// Defaults applied by Normalize to zero fields (those of docs/configuration.md).
 const (
 	DefaultWindowSize            = 100
 	DefaultBuckets               = 10
@@ -126,7 +126,7 @@ const (
 )
 
 // Settings configure a Breaker. The zero value of every field means "the
-// default of config.md"; Normalize applies the defaults and validates. The
+// default of docs/configuration.md"; Normalize applies the defaults and validates. The
 // zero Settings is valid: a count window of 100 calls, minimum 20 calls,
 // failure rate 0.5, no consecutive-failure rule, slow calls not tracked, open
 // 30s without growth (max 5m), one half-open probe, enforce.
@@ -181,7 +181,7 @@ func errf(format string, a ...any) error {
 func validRate(f float64) bool { return f > 0 && f <= 1 && !math.IsNaN(f) }
 
 // Normalize returns s with the defaults applied to its zero fields, or an
-// error ("breaker: FIELD: reason") naming the config.md field that is out of
+// error ("breaker: FIELD: reason") naming the docs/configuration.md field that is out of
 // range. It is the one place where defaults are decided; it is idempotent.
 func (s Settings) Normalize() (Settings, error) {
 	switch s.Window {

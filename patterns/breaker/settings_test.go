@@ -109,7 +109,7 @@ func TestNamesAndParseMode(t *testing.T) {
 		t.Errorf("ParseMode of an unknown mode: %v", err)
 	}
 	if uint8(Closed) != 0 || uint8(Open) != 1 || uint8(HalfOpen) != 2 {
-		t.Error("gauge values of config.md")
+		t.Error("gauge values of the README")
 	}
 }
 

@@ -5,7 +5,7 @@ import (
 )
 
 // Decision is the outcome of one admission decision and the values of the
-// RateLimit headers for it (config.md).
+// RateLimit headers for it (docs/configuration.md).
 type Decision struct {
 	// Allowed says whether the request of n is admitted.
 	Allowed bool

@@ -1,5 +1,5 @@
 // Package ratelimit holds the five admission rules of Breakwater's
-// rate_limit block (config.md): token_bucket, gcra, fixed_window,
+// rate_limit block (docs/configuration.md): token_bucket, gcra, fixed_window,
 // sliding_window and leaky_bucket, as pure functions over a compact encoded
 // state, plus a store-backed Limiter that keeps one state per key in a
 // bounded store.Table, and AllowAll for multi-level limits.

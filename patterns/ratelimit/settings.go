@@ -10,7 +10,7 @@ import (
 // Algorithm names an admission rule. The zero value is TokenBucket.
 type Algorithm uint8
 
-// The algorithms of config.md.
+// The algorithms of docs/configuration.md.
 const (
 	TokenBucket Algorithm = iota
 	GCRA

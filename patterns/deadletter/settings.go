@@ -1,0 +1,219 @@
+package deadletter
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Reasons a request is dead-lettered for (dead_letter.on).
+const (
+	// UpstreamFailure: the final upstream response, after the router's
+	// retries, still counts as a failure under failure_on.
+	UpstreamFailure = "upstream_failure"
+	// CircuitOpen, BulkheadFull, DeadlineExceeded: the filter rejected the
+	// request itself for that reason.
+	CircuitOpen      = "circuit_open"
+	BulkheadFull     = "bulkhead_full"
+	DeadlineExceeded = "deadline_exceeded"
+)
+
+// Reasons lists the values dead_letter.on accepts, in documentation order.
+var Reasons = []string{UpstreamFailure, CircuitOpen, BulkheadFull, DeadlineExceeded}
+
+// Defaults applied by Normalize to zero fields.
+const (
+	DefaultMaxBodyBytes = 65536
+	DefaultTimeout      = 50 * time.Millisecond
+)
+
+// DefaultOn, DefaultMethods and DefaultRedactHeaders are the defaults of the
+// list fields. Normalize copies them; they are never handed out for change.
+var (
+	DefaultOn            = []string{UpstreamFailure}
+	DefaultMethods       = []string{"POST", "PUT", "PATCH", "DELETE"}
+	DefaultRedactHeaders = []string{"authorization", "cookie"}
+)
+
+// Bounds enforced by Normalize.
+const (
+	MaxMaxBodyBytes = 1 << 20 // 1 MiB: a record carries at most this much body
+	MinTimeout      = time.Millisecond
+	MaxTimeout      = time.Minute
+	MaxListLen      = 64  // methods and redact_headers
+	MaxNameLen      = 256 // cluster, header names
+	MaxMethodLen    = 32
+)
+
+// Settings configure dead letters for one policy (the dead_letter block).
+// The zero value of every field means its default; Normalize applies the
+// defaults and checks the bounds. Only Cluster is required.
+type Settings struct {
+	// Cluster receives the records (one HTTP POST each). Required: 1 to
+	// MaxNameLen bytes, no control characters.
+	Cluster string
+	// On lists the reasons that make a record (Reasons). nil: [upstream_failure].
+	// An explicit list must be non-empty, without duplicates.
+	On []string
+	// Methods are the request methods recorded, upper-cased by Normalize.
+	// nil: POST PUT PATCH DELETE. An explicit list must be non-empty, RFC
+	// 9110 tokens of at most MaxMethodLen bytes, without duplicates, at most
+	// MaxListLen entries.
+	Methods []string
+	// MaxBodyBytes: a request body longer than this is recorded without its
+	// body and marked truncated. 0: DefaultMaxBodyBytes (64 KiB); at most
+	// MaxMaxBodyBytes.
+	MaxBodyBytes int
+	// RedactHeaders are the request header names whose values are replaced
+	// by RedactedValue in a record, lower-cased by Normalize. nil:
+	// authorization, cookie. An explicit empty (non-nil) list redacts
+	// nothing. At most MaxListLen names, no duplicates.
+	RedactHeaders []string
+	// Timeout of the call to Cluster. 0: DefaultTimeout (50ms); in
+	// [MinTimeout, MaxTimeout].
+	Timeout time.Duration
+}
+
+func errf(format string, a ...any) error {
+	return errors.New("deadletter: " + fmt.Sprintf(format, a...))
+}
+
+// Normalize returns s with the defaults applied to its zero fields, or an
+// error "deadletter: FIELD: reason" naming the dead_letter field at fault.
+// It is the one place where defaults are decided; it is idempotent and
+// never shares its slices with s or with the defaults.
+func (s Settings) Normalize() (Settings, error) {
+	switch {
+	case s.Cluster == "":
+		return s, errf("cluster: required")
+	case len(s.Cluster) > MaxNameLen:
+		return s, errf("cluster: must be at most %d bytes, got %d", MaxNameLen, len(s.Cluster))
+	case hasControl(s.Cluster):
+		return s, errf("cluster: must not contain control characters, got %q", s.Cluster)
+	}
+	if s.On == nil {
+		s.On = slices.Clone(DefaultOn)
+	} else {
+		if len(s.On) == 0 {
+			return s, errf("on: must not be empty")
+		}
+		on := make([]string, 0, len(s.On))
+		for i, r := range s.On {
+			if !slices.Contains(Reasons, r) {
+				return s, errf("on[%d]: must be one of %s, got %q", i, strings.Join(Reasons, ", "), r)
+			}
+			if slices.Contains(on, r) {
+				return s, errf("on[%d]: duplicate reason %s", i, r)
+			}
+			on = append(on, r)
+		}
+		s.On = on
+	}
+	if s.Methods == nil {
+		s.Methods = slices.Clone(DefaultMethods)
+	} else {
+		if len(s.Methods) == 0 {
+			return s, errf("methods: must not be empty")
+		}
+		if len(s.Methods) > MaxListLen {
+			return s, errf("methods: at most %d methods, got %d", MaxListLen, len(s.Methods))
+		}
+		ms := make([]string, 0, len(s.Methods))
+		for i, m := range s.Methods {
+			if !isToken(m) || len(m) > MaxMethodLen {
+				return s, errf("methods[%d]: must be an HTTP method, got %q", i, m)
+			}
+			m = strings.ToUpper(m)
+			if slices.Contains(ms, m) {
+				return s, errf("methods[%d]: duplicate method %q", i, m)
+			}
+			ms = append(ms, m)
+		}
+		s.Methods = ms
+	}
+	if s.MaxBodyBytes == 0 {
+		s.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if s.MaxBodyBytes < 1 || s.MaxBodyBytes > MaxMaxBodyBytes {
+		return s, errf("max_body_bytes: must be in [1,%d], got %d", MaxMaxBodyBytes, s.MaxBodyBytes)
+	}
+	if s.RedactHeaders == nil {
+		s.RedactHeaders = slices.Clone(DefaultRedactHeaders)
+	} else {
+		if len(s.RedactHeaders) > MaxListLen {
+			return s, errf("redact_headers: at most %d names, got %d", MaxListLen, len(s.RedactHeaders))
+		}
+		hs := make([]string, 0, len(s.RedactHeaders))
+		for i, h := range s.RedactHeaders {
+			if !isToken(h) || len(h) > MaxNameLen {
+				return s, errf("redact_headers[%d]: must be a header name (an RFC 9110 token, at most %d bytes), got %q", i, MaxNameLen, h)
+			}
+			h = strings.ToLower(h)
+			if slices.Contains(hs, h) {
+				return s, errf("redact_headers[%d]: duplicate header %q (names are case-insensitive)", i, h)
+			}
+			hs = append(hs, h)
+		}
+		s.RedactHeaders = hs
+	}
+	if s.Timeout == 0 {
+		s.Timeout = DefaultTimeout
+	}
+	if s.Timeout < MinTimeout || s.Timeout > MaxTimeout {
+		return s, errf("timeout: must be in [%v,%v], got %v", MinTimeout, MaxTimeout, s.Timeout)
+	}
+	return s, nil
+}
+
+// Covers says whether reason is in On.
+func (s *Settings) Covers(reason string) bool { return slices.Contains(s.On, reason) }
+
+// Records says whether requests with this method are recorded (method as
+// the request carries it; compared case-insensitively with Methods).
+func (s *Settings) Records(method string) bool {
+	for _, m := range s.Methods {
+		if len(m) == len(method) && (m == method || strings.EqualFold(m, method)) {
+			return true
+		}
+	}
+	return false
+}
+
+// Redacts says whether the value of header name is replaced in a record
+// (compared case-insensitively).
+func (s *Settings) Redacts(name string) bool {
+	for _, h := range s.RedactHeaders {
+		if len(h) == len(name) && (h == name || strings.EqualFold(h, name)) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// isToken: an RFC 9110 token (header names, methods).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+			continue
+		}
+		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
+			return false
+		}
+	}
+	return true
+}
