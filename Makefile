@@ -10,7 +10,7 @@ WASM := dist/breakwater.wasm
 IMAGE_TAG ?= v0.1.0
 FUZZTIME ?= 60s
 
-.PHONY: help build test check bench demo image e2e fuzz tools staticcheck benchstat clean
+.PHONY: help build test check bench perf demo image e2e fuzz tools staticcheck benchstat clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -58,15 +58,21 @@ bench: build tools benchstat ## benchmarks, each comparison side by side in one 
 	cd bench && $(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee /tmp/breakwater-bench-peers.txt
 	@for f in patterns request devhost peers; do $(TOOLS)/benchstat /tmp/breakwater-bench-$$f.txt; done
 
+perf: build ## guest work per request, deterministic (instructions, host calls, allocations): noop, floor, each pattern, full; 1 and 4 workers; writes dist/perf.json
+	$(GO) run ./cmd/breakwater perf --suite . --requests 1000
+
 fuzz: ## fuzz the config parser for FUZZTIME (default 60s), then every codec and state decoder for a sixth of it
 	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./filter/config
 	@short=$$(( $$(echo $(FUZZTIME) | tr -dc 0-9) / 6 + 1 ))s; \
 	for t in "FuzzPluginStart ./filter" "FuzzRequest ./filter" "FuzzDecodeResponse ./filter/rls" "FuzzEncodeRequest ./filter/rls" "FuzzDecodeSet ./patterns/store" \
 	         "FuzzDecide ./patterns/ratelimit" "FuzzDecode ./patterns/breaker" "FuzzDecode ./patterns/bulkhead" \
-	         "FuzzDecode ./patterns/retry" "FuzzDecode ./patterns/timeout" "FuzzParseGRPCTimeout ./patterns/timeout"; do \
+	         "FuzzDecode ./patterns/retry" "FuzzDecode ./patterns/timeout" "FuzzParseGRPCTimeout ./patterns/timeout" \
+	         "FuzzDecode ./patterns/deadletter" "FuzzSanitize ./patterns/deadletter"; do \
 	  set -- $$t; $(GO) test -run '^$$' -fuzz "^$$1$$" -fuzztime $$short $$2 || exit 1; done
 
-demo: build ## run the demo (see README)
+demo: build ## run the demo (see README); its dead letters need redis-server, installed here if missing
+	@command -v redis-server >/dev/null || { echo "installing redis-server"; \
+	  (apt-get update -qq && apt-get install -y -qq redis-server) >/dev/null || { echo "apt-get install redis-server failed (are you root?)"; exit 1; }; }
 	$(GO) run ./cmd/breakwater demo --wasm $(WASM)
 
 image: build ## the OCI image Istio pulls (one layer holding plugin.wasm), without Docker, as an OCI image layout in dist/oci; prints the digest to pin

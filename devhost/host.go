@@ -55,6 +55,9 @@ type Host struct {
 	retryActive map[string]int
 
 	counters hostCounters
+
+	countedMu sync.Mutex
+	counted   map[string]map[string]uint64 // CountGlobals: global -> export -> sum
 }
 
 // hostCounters are the host-wide counters behind Stats.
@@ -69,6 +72,7 @@ type hostCounters struct {
 	localReplies  atomic.Uint64
 	pollOneoff    atomic.Uint64
 	guestAllocs   atomic.Uint64
+	reqAllocs     atomic.Uint64
 	resets        atomic.Uint64
 	ticks         atomic.Uint64
 	queueReady    atomic.Uint64
@@ -120,6 +124,7 @@ func New(opts Options) (*Host, error) {
 		epoch:       o.Clock.Now(),
 		rand:        &lockedReader{r: o.Rand},
 		retryActive: map[string]int{},
+		counted:     map[string]map[string]uint64{},
 	}
 	for name, raw := range o.Clusters {
 		u, _ := url.Parse(raw) // validated by withDefaults
@@ -348,9 +353,12 @@ type Stats struct {
 	Ticks      uint64
 	QueueReady uint64
 	// PollOneoff counts WASI poll_oneoff calls; GuestAllocs the
-	// proxy_on_memory_allocate calls the host made to return data.
-	PollOneoff  uint64
-	GuestAllocs uint64
+	// proxy_on_memory_allocate calls the host made to return data (the
+	// re-entrant allocations), RequestGuestAllocs those made during HTTP
+	// stream callbacks.
+	PollOneoff         uint64
+	GuestAllocs        uint64
+	RequestGuestAllocs uint64
 }
 
 // HostCallsPerRequest is RequestHostCalls / Requests.
@@ -369,7 +377,7 @@ func (h *Host) Stats() Stats {
 		UpstreamAttempts: c.attempts.Load(), Retries: c.retries.Load(), RetryOverflow: c.retryOverflow.Load(),
 		Callouts: c.callouts.Load(), LocalReplies: c.localReplies.Load(), Resets: c.resets.Load(),
 		Ticks: c.ticks.Load(), QueueReady: c.queueReady.Load(),
-		PollOneoff: c.pollOneoff.Load(), GuestAllocs: c.guestAllocs.Load(),
+		PollOneoff: c.pollOneoff.Load(), GuestAllocs: c.guestAllocs.Load(), RequestGuestAllocs: c.reqAllocs.Load(),
 		ByFunction: map[string]uint64{}, RequestByFunction: map[string]uint64{},
 	}
 	for _, w := range h.workers {
@@ -396,7 +404,7 @@ func (h *Host) Stats() Stats {
 func (h *Host) ResetStats() {
 	c := &h.counters
 	for _, a := range []*atomic.Uint64{&c.requests, &c.traps, &c.replacements, &c.attempts,
-		&c.retries, &c.retryOverflow, &c.callouts, &c.localReplies, &c.pollOneoff, &c.guestAllocs, &c.resets,
+		&c.retries, &c.retryOverflow, &c.callouts, &c.localReplies, &c.pollOneoff, &c.guestAllocs, &c.reqAllocs, &c.resets,
 		&c.ticks, &c.queueReady} {
 		a.Store(0)
 	}
@@ -407,6 +415,50 @@ func (h *Host) ResetStats() {
 			}
 		}
 	}
+	h.countedMu.Lock()
+	h.counted = map[string]map[string]uint64{}
+	h.countedMu.Unlock()
+}
+
+// Counted returns, for each global of Options.CountGlobals, the sum of its
+// increases over top-level calls into the VMs since New or ResetStats, per
+// export called (proxy_on_request_headers, proxy_on_tick, ...; re-entrant
+// calls such as proxy_on_memory_allocate during a host call count in the
+// call that made the host call).
+func (h *Host) Counted() map[string]map[string]uint64 {
+	h.countedMu.Lock()
+	defer h.countedMu.Unlock()
+	out := make(map[string]map[string]uint64, len(h.counted))
+	for g, m := range h.counted {
+		c := make(map[string]uint64, len(m))
+		for k, v := range m {
+			c[k] = v
+		}
+		out[g] = c
+	}
+	return out
+}
+
+// CallExport calls the function the module of worker's VM exports as name,
+// outside any stream, and returns its first result. found is false when the
+// module does not export it. A trap replaces the VM, as for any call.
+func (h *Host) CallExport(worker int, name string, args ...uint64) (result uint64, found bool, err error) {
+	if worker < 0 || worker >= len(h.workers) {
+		return 0, false, fmt.Errorf("devhost: no worker %d", worker)
+	}
+	w := h.workers[worker]
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	inst := w.ensure()
+	if inst == nil {
+		return 0, false, fmt.Errorf("devhost: worker %d: no VM", worker)
+	}
+	fn := inst.mod.ExportedFunction(name)
+	if fn == nil {
+		return 0, false, nil
+	}
+	r, err := inst.call(name, fn, nil, inst.root, args...)
+	return r, true, err
 }
 
 func (h *Host) logf(worker int, level LogLevel, format string, args ...any) {
@@ -440,6 +492,10 @@ type instance struct {
 	err   *tailWriter
 	dead  bool
 	depth int
+	// globals of Options.CountGlobals (same order) and their values before
+	// the current top-level call
+	countG   []api.Global
+	countVal []uint64
 
 	nextID  uint32
 	root    uint32 // root context of new streams
@@ -527,6 +583,15 @@ func (h *Host) newInstance(w *worker, config []byte) (*instance, error) {
 		mod.Close(h.baseCtx)
 		return nil, fmt.Errorf("devhost: worker %d: module does not export proxy_on_memory_allocate", w.idx)
 	}
+	for _, name := range h.opts.CountGlobals {
+		g := mod.ExportedGlobal(name)
+		if g == nil {
+			mod.Close(h.baseCtx)
+			return nil, fmt.Errorf("devhost: worker %d: module does not export the global %s", w.idx, name)
+		}
+		inst.countG = append(inst.countG, g)
+	}
+	inst.countVal = make([]uint64, len(inst.countG))
 	if inst.f.initialize != nil {
 		if err := inst.f.initialize.CallWithStack(inst.ctx, inst.stack); err != nil {
 			inst.kill()
@@ -626,15 +691,44 @@ func (inst *instance) callRaw(fn api.Function, s *stream, eff uint32, args ...ui
 	if inst.depth > 0 {
 		stack = make([]uint64, 8) // nested call: keep the outer call's stack intact
 	}
+	top := inst.depth == 0 && len(inst.countG) > 0
+	if top {
+		for i, g := range inst.countG {
+			inst.countVal[i] = g.Get()
+		}
+	}
 	inst.depth++
 	copy(stack, args)
 	err := fn.CallWithStack(inst.ctx, stack)
 	inst.depth--
+	if top {
+		inst.addCounted(fn)
+	}
 	inst.effective, inst.effStream, inst.cur, inst.kind = prevEff, prevStream, prevCur, prevKind
 	if err != nil {
 		return 0, err
 	}
 	return stack[0], nil
+}
+
+// addCounted adds the increase of each CountGlobals global over the call of
+// fn that just returned.
+func (inst *instance) addCounted(fn api.Function) {
+	name := fn.Definition().Name()
+	if ex := fn.Definition().ExportNames(); len(ex) > 0 {
+		name = ex[0]
+	}
+	h := inst.h
+	h.countedMu.Lock()
+	for i, g := range inst.countG {
+		m := h.counted[h.opts.CountGlobals[i]]
+		if m == nil {
+			m = map[string]uint64{}
+			h.counted[h.opts.CountGlobals[i]] = m
+		}
+		m[name] += g.Get() - inst.countVal[i]
+	}
+	h.countedMu.Unlock()
 }
 
 // call is callRaw plus Envoy's reaction to a trap: the VM is reported, killed

@@ -161,6 +161,9 @@ func (inst *instance) copyOut(mod api.Module, data []byte, ptrPtr, sizePtr uint3
 		}
 		p = uint32(inst.mstk[0])
 		inst.h.counters.guestAllocs.Add(1)
+		if inst.kind == 0 {
+			inst.h.counters.reqAllocs.Add(1)
+		}
 		if p == 0 || !mod.Memory().Write(p, data) {
 			return StatusInvalidMemoryAccess
 		}

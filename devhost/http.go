@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -237,12 +238,12 @@ func requestHeaderMap(r *http.Request, internal bool) *headerMap {
 	m.add(":path", r.URL.RequestURI())
 	m.add(":method", r.Method)
 	m.add(":scheme", "http")
-	for k, vs := range r.Header {
+	for _, k := range sortedKeys(r.Header) {
 		lk := strings.ToLower(k)
 		if hopByHop[lk] || lk == "host" || !internal && internalOnly[lk] {
 			continue
 		}
-		for _, v := range vs {
+		for _, v := range r.Header[k] {
 			m.add(lk, v)
 		}
 	}
@@ -256,6 +257,18 @@ func requestHeaderMap(r *http.Request, internal bool) *headerMap {
 		m.add("x-request-id", newRequestID())
 	}
 	return m
+}
+
+// sortedKeys returns the names of h in order: Go's http.Header keeps no
+// order, and a fixed one makes the plugin's work (and the instruction counts
+// of `breakwater perf`) the same for the same request.
+func sortedKeys(h http.Header) []string {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func failResponse() *response {

@@ -132,6 +132,13 @@ type Options struct {
 	// (as in Envoy).
 	StatsTags []StatsTag
 
+	// CountGlobals names exported i64 globals of the module (for example the
+	// counters internal/wasmcount adds) that the host reads before and after
+	// every top-level call into a VM; Host.Counted returns the differences
+	// summed per global and per export called. Zero: none read. A VM that
+	// does not export one of them makes New fail.
+	CountGlobals []string
+
 	// CompilationCache, when set, is shared by hosts (compile once per process).
 	CompilationCache wazero.CompilationCache
 	// Transport carries upstream requests and http callouts. Zero: a dedicated
@@ -222,6 +229,7 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	o.HostCallsHeader = strings.ToLower(o.HostCallsHeader)
 	o.Clusters = copyMap(o.Clusters)
+	o.CountGlobals = append([]string(nil), o.CountGlobals...)
 	return o, nil
 }
 

@@ -285,12 +285,12 @@ func (s *stream) finalResponse(res attemptResult, attempt int, start time.Time, 
 	case failNone:
 		m := &headerMap{kv: make([]pair, 0, len(res.resp.Header)+4)}
 		m.add(":status", strconv.Itoa(res.resp.StatusCode))
-		for k, vs := range res.resp.Header {
+		for _, k := range sortedKeys(res.resp.Header) {
 			lk := strings.ToLower(k)
 			if hopByHop[lk] {
 				continue
 			}
-			for _, v := range vs {
+			for _, v := range res.resp.Header[k] {
 				m.add(lk, v)
 			}
 		}

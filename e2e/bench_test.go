@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -12,23 +14,25 @@ import (
 	"time"
 
 	"github.com/breakwater/breakwater/devhost"
+	"github.com/breakwater/breakwater/internal/testsvc"
 )
 
-// benchConfig is a realistic policy: three rate limit levels (per user,
-// per endpoint, global; high enough that every request passes, so every
-// request pays for all three), a breaker, retries with a shared budget and
-// a request timeout with deadline propagation.
-const benchConfig = `{"policies":[{"name":"api","match":{"path_prefix":"/api"},
- "rate_limit":{"limits":[
-   {"name":"per-user","key":["header:x-user-id"],"requests":1000000,"per":"1s","max_keys":10000},
-   {"name":"per-endpoint","key":["path"],"algorithm":"sliding_window","requests":10000000,"per":"1s"},
-   {"name":"global","algorithm":"fixed_window","requests":100000000,"per":"1s"}]},
- "circuit_breaker":{"minimum_calls":100,"failure_rate_threshold":0.5},
- "retry":{"max_retries":1,"retry_on":["5xx","reset"],"budget":{"ratio":0.2,"min_per_second":10}},
- "timeout":{"request":"2s","deadline":{"propagate":true}}}]}`
+// benchConfig reads bench/full.json, the benchmark policy (also measured by
+// `make perf` as "full"): three rate limit levels (per user, per endpoint,
+// global; high enough that every request passes, so every request pays for
+// all three), a breaker, retries with a shared budget and a request timeout
+// with deadline propagation.
+func benchConfig(tb testing.TB) string {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join(testsvc.RepoRoot(), "bench", "full.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(b)
+}
 
 // BenchmarkFilterVsNoop measures requests through the dev host with 4
-// worker VMs: dist/breakwater.wasm with benchConfig against dist/noop.wasm
+// worker VMs: dist/breakwater.wasm with bench/full.json against dist/noop.wasm
 // (a plugin built the same way whose HTTP contexts do nothing: the floor of
 // host, router and HTTP), the same upstream (one loopback server, 200 "ok"),
 // side by side in one run. Two drivers:
@@ -50,7 +54,7 @@ func BenchmarkFilterVsNoop(b *testing.B) {
 		name, wasm, cfg string
 	}{
 		{"noop", "noop.wasm", ""},
-		{"breakwater", "breakwater.wasm", benchConfig},
+		{"breakwater", "breakwater.wasm", benchConfig(b)},
 	}
 	for _, driver := range []string{"sockets", "direct"} {
 		for _, p := range plugins {

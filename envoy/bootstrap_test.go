@@ -42,6 +42,7 @@ const (
 	routerFilter  = "envoy.filters.http.router"
 	hcmFilter     = "envoy.filters.network.http_connection_manager"
 	ratelimitPort = 8080 // envoyproxy/ratelimit's HTTP port, which serves POST /json
+	dlqPort       = 8090 // breakwater dlq serve, which accepts POST /records
 )
 
 // loadBootstrap parses envoy.yaml into Envoy's Bootstrap proto the way Envoy
@@ -289,7 +290,7 @@ func TestBootstrapShape(t *testing.T) {
 		}
 		clusters[c.GetName()] = c
 	}
-	for _, name := range []string{"upstream", "ratelimit"} {
+	for _, name := range []string{"upstream", "ratelimit", "dlq"} {
 		if clusters[name] == nil {
 			t.Errorf("no cluster %q", name)
 		}
@@ -302,6 +303,11 @@ func TestBootstrapShape(t *testing.T) {
 	for _, ep := range endpointsOf(clusters["ratelimit"]) {
 		if ep.GetPortValue() != ratelimitPort {
 			t.Errorf("ratelimit endpoint %s:%d, want port %d (HTTP, POST /json)", ep.GetAddress(), ep.GetPortValue(), ratelimitPort)
+		}
+	}
+	for _, ep := range endpointsOf(clusters["dlq"]) {
+		if ep.GetPortValue() != dlqPort {
+			t.Errorf("dlq endpoint %s:%d, want port %d (breakwater dlq serve, POST /records)", ep.GetAddress(), ep.GetPortValue(), dlqPort)
 		}
 	}
 
@@ -360,7 +366,7 @@ func endpointsOf(c *clusterv3.Cluster) []*corev3.SocketAddress {
 }
 
 // pluginClusters lists the clusters a plugin configuration calls out to
-// (policies[*].rate_limit.service.cluster).
+// (policies[*].rate_limit.service.cluster, policies[*].dead_letter.cluster).
 func pluginClusters(t *testing.T, cfg []byte) []string {
 	t.Helper()
 	root, _ := decodeJSON(t, "plugin configuration", cfg).(map[string]any)
@@ -371,6 +377,10 @@ func pluginClusters(t *testing.T, cfg []byte) []string {
 		rl, _ := pm["rate_limit"].(map[string]any)
 		svc, _ := rl["service"].(map[string]any)
 		if c, ok := svc["cluster"].(string); ok {
+			out = append(out, c)
+		}
+		dl, _ := pm["dead_letter"].(map[string]any)
+		if c, ok := dl["cluster"].(string); ok {
 			out = append(out, c)
 		}
 	}

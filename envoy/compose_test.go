@@ -577,3 +577,42 @@ func TestComposeRateLimitMatchesMakefile(t *testing.T) {
 		t.Errorf("compose runs %s, the tests build %s (commit %s): want %s", img, m[1], commit, want)
 	}
 }
+
+// TestComposeDeadLetterSink checks the dlq service: it runs `breakwater dlq
+// serve` (built by deploy/dlq.Dockerfile) listening on the port the envoy
+// cluster "dlq" targets, and its --redis URL names the redis service.
+func TestComposeDeadLetterSink(t *testing.T) {
+	p := loadCompose(t)
+	s, ok := p.Services["dlq"]
+	if !ok {
+		t.Fatal("no dlq service")
+	}
+	if s.Build == nil || s.Build.Dockerfile != "deploy/dlq.Dockerfile" {
+		t.Errorf("dlq is not built by deploy/dlq.Dockerfile: %+v", s.Build)
+	} else if _, err := os.Stat(inRepo(s.Build.Dockerfile)); err != nil {
+		t.Error(err)
+	}
+	args := []string(s.Command)
+	if len(args) < 2 || args[0] != "dlq" || args[1] != "serve" {
+		t.Fatalf("dlq command %v, want dlq serve ...", args)
+	}
+	_, port, _ := strings.Cut(flagValue(args, "--listen"), ":")
+	if port != strconv.Itoa(dlqPort) {
+		t.Errorf("dlq listens on %q, the envoy cluster targets port %d", flagValue(args, "--listen"), dlqPort)
+	}
+	if n, _ := strconv.Atoi(port); !exposes(s, uint32(n)) {
+		t.Errorf("dlq does not expose its port %s", port)
+	}
+	u := strings.TrimPrefix(flagValue(args, "--redis"), "redis://")
+	hostPort, _, _ := strings.Cut(u, "/")
+	host, rport, _ := strings.Cut(hostPort, ":")
+	redis, ok := p.Services[host]
+	if !ok {
+		t.Errorf("--redis %q does not name a compose service", flagValue(args, "--redis"))
+	} else if n, _ := strconv.Atoi(rport); !exposes(redis, uint32(n)) {
+		t.Errorf("--redis %q: service %s does not expose port %s", flagValue(args, "--redis"), host, rport)
+	}
+	if _, ok := s.DependsOn[host]; !ok {
+		t.Errorf("dlq does not depend on %s", host)
+	}
+}

@@ -3,13 +3,16 @@ package envoy
 import (
 	"encoding/json"
 	"net/url"
+	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	extensionsv1alpha1 "istio.io/api/extensions/v1alpha1"
 	typev1beta1 "istio.io/api/type/v1beta1"
+	"sigs.k8s.io/yaml"
 )
 
 const wasmPluginPath = "istio/wasmplugin.yaml"
@@ -234,7 +237,134 @@ func TestWasmPluginConfigMatchesPluginJSON(t *testing.T) {
 	if services == 0 {
 		t.Error("pluginConfig calls no rate limit service; the global limit example is gone")
 	}
+	sinks := 0
+	for i, p := range pols {
+		dl := deadLetter(p)
+		if dl == nil {
+			continue
+		}
+		sinks++
+		cluster, _ := dl["cluster"].(string)
+		if cluster != dlqIstioCluster(t) {
+			t.Errorf("policies[%d].dead_letter.cluster = %q, want %q (the Service of %s)", i, cluster, dlqIstioCluster(t), dlqManifestPath)
+		}
+		if i < len(wantPols) {
+			if wd := deadLetter(wantPols[i]); wd != nil {
+				dl["cluster"] = wd["cluster"]
+			}
+		}
+	}
+	if sinks == 0 {
+		t.Error("pluginConfig has no dead_letter block; the dead-letter example is gone")
+	}
 	requireSameJSON(t, "the WasmPlugin's pluginConfig (cluster names aside)", any(got), any(want))
+}
+
+func deadLetter(policy any) map[string]any {
+	pm, _ := policy.(map[string]any)
+	dl, _ := pm["dead_letter"].(map[string]any)
+	return dl
+}
+
+const dlqManifestPath = "istio/dlq.yaml"
+
+// dlqManifest returns the Service and the Deployment of envoy/istio/dlq.yaml.
+func dlqManifest(t *testing.T) (svc, dep map[string]any) {
+	t.Helper()
+	data, err := os.ReadFile(inRepo("envoy/" + dlqManifestPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range strings.Split(string(data), "\n---\n") {
+		js, err := yaml.YAMLToJSON([]byte(doc))
+		if err != nil {
+			t.Fatalf("%s: %v", dlqManifestPath, err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(js, &m); err != nil {
+			t.Fatalf("%s: %v", dlqManifestPath, err)
+		}
+		switch {
+		case m["apiVersion"] == "v1" && m["kind"] == "Service":
+			svc = m
+		case m["apiVersion"] == "apps/v1" && m["kind"] == "Deployment":
+			dep = m
+		default:
+			t.Fatalf("%s: unexpected document %v/%v", dlqManifestPath, m["apiVersion"], m["kind"])
+		}
+	}
+	if svc == nil || dep == nil {
+		t.Fatalf("%s: want a Service and a Deployment", dlqManifestPath)
+	}
+	return svc, dep
+}
+
+func dig(v any, path ...any) any {
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			m, _ := v.(map[string]any)
+			v = m[k]
+		case int:
+			a, _ := v.([]any)
+			if k >= len(a) {
+				return nil
+			}
+			v = a[k]
+		}
+	}
+	return v
+}
+
+// dlqIstioCluster is the cluster name Istio gives the sink's Service port.
+func dlqIstioCluster(t *testing.T) string {
+	svc, _ := dlqManifest(t)
+	port, _ := dig(svc, "spec", "ports", 0, "port").(float64)
+	return "outbound|" + strconv.Itoa(int(port)) + "||" + dig(svc, "metadata", "name").(string) + "." +
+		dig(svc, "metadata", "namespace").(string) + ".svc.cluster.local"
+}
+
+// TestDeadLetterSinkManifest: the sink's Service selects the Deployment's
+// pods and forwards to the port the container serves (--listen) and
+// declares, and the container runs `dlq serve` with a Redis URL.
+func TestDeadLetterSinkManifest(t *testing.T) {
+	svc, dep := dlqManifest(t)
+	if dig(svc, "metadata", "namespace") != dig(dep, "metadata", "namespace") {
+		t.Error("Service and Deployment in different namespaces")
+	}
+	sel, _ := dig(svc, "spec", "selector").(map[string]any)
+	labels, _ := dig(dep, "spec", "template", "metadata", "labels").(map[string]any)
+	match, _ := dig(dep, "spec", "selector", "matchLabels").(map[string]any)
+	if len(sel) == 0 {
+		t.Error("Service has no selector")
+	}
+	for k, v := range sel {
+		if labels[k] != v || match[k] != v {
+			t.Errorf("Service selector %s=%v does not select the Deployment's pods", k, v)
+		}
+	}
+	target, _ := dig(svc, "spec", "ports", 0, "targetPort").(float64)
+	c := dig(dep, "spec", "template", "spec", "containers", 0)
+	var args []string
+	for _, a := range dig(c, "args").([]any) {
+		args = append(args, a.(string))
+	}
+	if len(args) < 2 || args[0] != "dlq" || args[1] != "serve" {
+		t.Fatalf("container args %v, want dlq serve ...", args)
+	}
+	_, lport, _ := strings.Cut(flagValue(args, "--listen"), ":")
+	if lport != strconv.Itoa(int(target)) {
+		t.Errorf("container listens on %q, the Service targets port %v", flagValue(args, "--listen"), target)
+	}
+	if cp, _ := dig(c, "ports", 0, "containerPort").(float64); int(cp) != int(target) {
+		t.Errorf("containerPort %v, Service targetPort %v", cp, target)
+	}
+	if !strings.HasPrefix(flagValue(args, "--redis"), "redis://") {
+		t.Errorf("--redis %q, want a redis:// URL", flagValue(args, "--redis"))
+	}
+	if dig(c, "readinessProbe", "httpGet", "path") != "/healthz" {
+		t.Error("no readiness probe on /healthz")
+	}
 }
 
 func rateLimitService(policy any) map[string]any {

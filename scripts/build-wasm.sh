@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds dist/breakwater.wasm with the standard Go toolchain (see README, "How the build works").
+# Builds dist/breakwater.wasm with the standard Go toolchain (see README, "How the standard-Go build works").
 # 1. copy the proxy-wasm Go SDK out of the module cache into build/sdk (writable, git-ignored);
 # 2. add our bridge file (filter/sdkbridge/bridge.go) to its internal package;
 # 3. build filter/wasm with a generated go.mod (build/go.mod) that replaces the SDK with that copy.
@@ -24,4 +24,13 @@ build() {
 build "$out" ./filter/wasm
 # The benchmarks' floor: a do-nothing plugin built the same way.
 build "$(dirname "$out")/noop.wasm" ./filter/noopwasm
-ls -l "$out" "$(dirname "$out")/noop.wasm"
+# The floor of one stateful decision: one header, one shared-data get and set.
+build "$(dirname "$out")/floor.wasm" ./filter/floorwasm
+# Pre-grown memory: each module starts with MIN_PAGES pages (64 KiB each), more
+# than the Go heap's steady size under the benchmark policy (about 143 pages per
+# VM, see e2e/soak_test.go), so a warm VM never runs memory.grow during a
+# request (WAMR before 2.3.0 corrupts memory when the guest grows it inside a
+# re-entrant host call). Untouched pages cost the host address space only.
+MIN_PAGES=${MIN_PAGES:-256}
+go run ./internal/cmd/wasmpages -min "$MIN_PAGES" "$out" "$(dirname "$out")/noop.wasm" "$(dirname "$out")/floor.wasm"
+ls -l "$out" "$(dirname "$out")/noop.wasm" "$(dirname "$out")/floor.wasm"

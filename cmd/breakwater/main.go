@@ -10,6 +10,8 @@
 //	                           timeline (demo.go)
 //	breakwater dlq ...         the dead-letter sink on a Redis Stream and its
 //	                           list, replay and purge tools (dlq.go)
+//	breakwater perf ...        instructions, host calls, allocations per
+//	                           request of any proxy-wasm plugin (perf.go)
 //
 // Subcommands are entries of the commands table; add one there.
 package main
@@ -36,6 +38,7 @@ var commands = []command{
 	{"serve", "serve --wasm FILE --config FILE --cluster NAME=URL ...   run the plugin in the dev host (serve -h)", runServe},
 	{"demo", "demo [--wasm FILE] [--duration 30s]   watch the plugin protect a failing upstream (demo -h)", runDemo},
 	{"dlq", "dlq serve|list|replay|purge ...   dead letters on a Redis Stream (dlq -h)", runDLQ},
+	{"perf", "perf --wasm FILE [--config FILE] [--workers N] [--requests N] [--json]   deterministic guest work per request (perf -h)", runPerf},
 }
 
 // Exit codes.

@@ -3,6 +3,8 @@ package main
 import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+
+	_ "github.com/breakwater/breakwater/filter/internal/heapstats"
 )
 
 type vm struct{ types.DefaultVMContext }

@@ -93,11 +93,11 @@ var Families = []Family{
 	{TimeoutEffective, Histogram, []string{LabelPolicy}, "upstream timeouts set, in milliseconds"},
 	{FaultAbortedTotal, Counter, []string{LabelPolicy}, "requests aborted by fault injection"},
 	{FaultDelayedTotal, Counter, []string{LabelPolicy}, "requests delayed by fault injection"},
-	{DeadLetterRecordedTotal, Counter, []string{LabelPolicy}, "failed requests recorded as dead letters"},
-	{DeadLetterSentTotal, Counter, []string{LabelPolicy}, "dead letters the sink accepted (2xx)"},
-	{DeadLetterFailedTotal, Counter, []string{LabelPolicy}, "dead letters the sink did not accept (no answer in time, reset, other status, no such cluster)"},
-	{DeadLetterTruncatedTotal, Counter, []string{LabelPolicy}, "dead letters recorded without their body (over max_body_bytes)"},
-	{DeadLetterDroppedTotal, Counter, []string{LabelPolicy}, "dead letters dropped because too many were in flight"},
+	{DeadLetterRecordedTotal, Counter, []string{LabelPolicy}, "records made (requests that failed for good with a qualifying method and reason)"},
+	{DeadLetterSentTotal, Counter, []string{LabelPolicy}, "records the sink answered 2xx"},
+	{DeadLetterFailedTotal, Counter, []string{LabelPolicy}, "records whose send failed (no answer, timeout, non-2xx, unknown cluster): lost"},
+	{DeadLetterTruncatedTotal, Counter, []string{LabelPolicy}, "records made without their body"},
+	{DeadLetterDroppedTotal, Counter, []string{LabelPolicy}, "records dropped because the VM already had too many records in flight: lost"},
 }
 
 // Lookup returns the family named name.

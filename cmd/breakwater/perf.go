@@ -1,0 +1,423 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+
+	"github.com/breakwater/breakwater/devhost"
+	"github.com/breakwater/breakwater/internal/wasmcount"
+)
+
+const perfUsage = `usage: breakwater perf --wasm FILE [--config FILE] [--name NAME] [--workers N]
+                       [--requests N] [--warmup N] [--json]
+       breakwater perf --suite DIR [--requests N] [--warmup N]
+
+Measures the guest work of any proxy-wasm plugin per request, deterministically:
+the module is instrumented (an instruction counter per straight-line segment, a
+memory.grow counter), run in the dev host with a manual clock and fixed seeds, and
+driven with a fixed request mix (GET /api/orders, x-user-id one of 100 users, a
+200 "ok" upstream answered in-process), serially: request i goes to worker i mod N,
+and the clock moves 1ms/N after each request (each VM sees one request per ms).
+--warmup requests per worker run first and are not counted; then --requests per
+worker are measured. Two identical runs print identical figures.
+
+Reported per measured request: wasm instructions (total and per callback:
+request_headers = context create + request headers/body, response_headers =
+response headers/body, stream_end = log + done + delete, tick = proxy_on_tick
+amortised), host calls by function during stream callbacks (tick_* fields: the
+ones made outside streams, amortised), shared-data gets and sets, re-entrant
+allocations (proxy_on_memory_allocate calls the host makes during host calls),
+memory.grow executed, guest heap objects and bytes allocated (null unless the
+module exports go_heap_allocs(kind i32) i64: kind 0 objects, 1 bytes, cumulative;
+ticks included).
+
+--suite DIR runs DIR/dist/{noop,floor,breakwater}.wasm (breakwater with
+DIR/bench/full.json and each DIR/bench/perf/*.json pattern policy) with 1 and 4
+workers, prints a table and writes DIR/dist/perf.json ({"runs":[...]}).
+`
+
+// perfResult is one run of `breakwater perf` (the --json object).
+type perfResult struct {
+	Name     string `json:"name"`
+	Workers  int    `json:"workers"`
+	Requests int    `json:"requests"`
+
+	InstructionsPerRequest   float64            `json:"instructions_per_request"`
+	InstructionsByCallback   map[string]float64 `json:"instructions_per_request_by_callback"`
+	HostCallsPerRequest      float64            `json:"host_calls_per_request"`
+	HostCallsByFunction      map[string]float64 `json:"host_calls_per_request_by_function"`
+	SharedDataOpsPerRequest  float64            `json:"shared_data_ops_per_request"`
+	SharedDataGetsPerRequest float64            `json:"shared_data_gets_per_request"`
+	SharedDataSetsPerRequest float64            `json:"shared_data_sets_per_request"`
+	ReentrantAllocsPerReq    float64            `json:"reentrant_allocs_per_request"`
+	HeapObjectsPerRequest    *float64           `json:"heap_objects_per_request"`
+	HeapBytesPerRequest      *float64           `json:"heap_bytes_per_request"`
+	MemoryGrowsPerRequest    float64            `json:"memory_grows_per_request"`
+
+	TickHostCallsPerRequest     float64            `json:"tick_host_calls_per_request"`
+	TickHostCallsByFunction     map[string]float64 `json:"tick_host_calls_per_request_by_function"`
+	TickSharedDataOpsPerRequest float64            `json:"tick_shared_data_ops_per_request"`
+	TickReentrantAllocsPerReq   float64            `json:"tick_reentrant_allocs_per_request"`
+	TickMemoryGrowsPerRequest   float64            `json:"tick_memory_grows_per_request"`
+	TicksPerRequest             float64            `json:"ticks_per_request"`
+
+	MemoryPages []uint32       `json:"memory_pages"`
+	Statuses    map[string]int `json:"statuses"`
+	WasmBytes   int            `json:"wasm_bytes"`
+}
+
+// perfSpec is what one run measures.
+type perfSpec struct {
+	name     string
+	wasm     []byte // not instrumented
+	config   []byte
+	workers  int
+	requests int // measured, per worker
+	warmup   int // per worker
+	cache    wazero.CompilationCache
+}
+
+// perfStart is where the manual clock starts: fixed, so that every run sees
+// the same instants.
+var perfStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// perfCache keeps the compiled instrumented modules for the process (the
+// suite and the tests measure the same module several times).
+var perfCache = wazero.NewCompilationCache()
+
+// perfSeed seeds WASI random_get and the router's back-off jitter.
+const perfSeed = 0x5eed
+
+// perfUsers is the number of distinct x-user-id values of the request mix.
+const perfUsers = 100
+
+// heapExport is the optional export that reports the Go heap's cumulative
+// allocations (filter/internal/heapstats provides it).
+const heapExport = "go_heap_allocs"
+
+// fixedUpstream answers every request in-process: 200, one header, "ok".
+type fixedUpstream struct{}
+
+func (fixedUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+	}
+	return &http.Response{StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header:        http.Header{"Content-Type": {"text/plain"}},
+		Body:          io.NopCloser(strings.NewReader("ok")),
+		ContentLength: 2, Request: r}, nil
+}
+
+// seededReader is a deterministic random_get source.
+type seededReader struct{ r *rand.ChaCha8 }
+
+func (s seededReader) Read(p []byte) (int, error) { return s.r.Read(p) }
+
+// callbackGroup maps an export the host calls to the per-callback figure it counts in.
+func callbackGroup(export string) string {
+	switch export {
+	case "proxy_on_context_create", "proxy_on_request_headers", "proxy_on_request_body", "proxy_on_request_trailers":
+		return "request_headers"
+	case "proxy_on_response_headers", "proxy_on_response_body", "proxy_on_response_trailers":
+		return "response_headers"
+	case "proxy_on_log", "proxy_on_done", "proxy_on_delete":
+		return "stream_end"
+	case "proxy_on_tick":
+		return "tick"
+	case heapExport:
+		return "" // the measurement itself
+	}
+	return "other"
+}
+
+// measure runs one spec.
+func measure(sp perfSpec) (*perfResult, error) {
+	if sp.workers < 1 || sp.requests < 1 || sp.warmup < 0 {
+		return nil, errors.New("breakwater: perf: --workers and --requests must be >= 1, --warmup >= 0")
+	}
+	wasm, err := wasmcount.Instrument(sp.wasm)
+	if err != nil {
+		return nil, err
+	}
+	clock := devhost.NewManualClock(perfStart)
+	cache := sp.cache
+	if cache == nil {
+		cache = perfCache
+	}
+	h, err := devhost.New(devhost.Options{
+		Wasm: wasm, PluginConfig: sp.config, Workers: sp.workers, Clock: clock,
+		Rand:      seededReader{rand.NewChaCha8([32]byte{0: perfSeed & 0xff, 1: perfSeed >> 8})},
+		RetrySeed: perfSeed, Transport: fixedUpstream{},
+		Clusters:         map[string]string{"upstream": "http://upstream.invalid"},
+		LogLevel:         devhost.LogError,
+		CountGlobals:     []string{wasmcount.InstructionsGlobal, wasmcount.MemoryGrowsGlobal},
+		CompilationCache: cache,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	step := time.Millisecond / time.Duration(sp.workers)
+	statuses := map[string]int{}
+	seq := 0
+	serve := func(n int, count bool) error {
+		for i := 0; i < n*sp.workers; i++ {
+			req := httptest.NewRequest(http.MethodGet, "http://api.example/api/orders", nil)
+			req.Header.Set("x-user-id", "user-"+strconv.Itoa(seq%perfUsers))
+			req.Header.Set("x-request-id", fmt.Sprintf("00000000-0000-4000-8000-%012d", seq))
+			seq++
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if count {
+				statuses[strconv.Itoa(rec.Code)]++
+			}
+			clock.Advance(step)
+		}
+		if st := h.Stats(); st.Traps != 0 {
+			return fmt.Errorf("breakwater: perf: %s: %d VM traps (logs: %s)", sp.name, st.Traps, lastLogs(h))
+		}
+		return nil
+	}
+	if err := serve(sp.warmup, false); err != nil {
+		return nil, err
+	}
+	heap0, heapOK := heapTotals(h)
+	h.ResetStats()
+	if err := serve(sp.requests, true); err != nil {
+		return nil, err
+	}
+	counted := h.Counted()
+	st := h.Stats()
+	heap1, _ := heapTotals(h)
+
+	n := float64(sp.requests * sp.workers)
+	per := func(v uint64) float64 { return float64(v) / n }
+	r := &perfResult{Name: sp.name, Workers: sp.workers, Requests: sp.requests * sp.workers,
+		InstructionsByCallback: map[string]float64{"request_headers": 0, "response_headers": 0, "stream_end": 0, "tick": 0, "other": 0},
+		HostCallsByFunction:    map[string]float64{}, TickHostCallsByFunction: map[string]float64{},
+		MemoryPages: h.MemoryPages(), Statuses: statuses, WasmBytes: len(sp.wasm)}
+	var insns uint64
+	for export, v := range counted[wasmcount.InstructionsGlobal] {
+		g := callbackGroup(export)
+		if g == "" {
+			continue
+		}
+		insns += v
+		r.InstructionsByCallback[g] += per(v)
+	}
+	r.InstructionsPerRequest = per(insns)
+	for export, v := range counted[wasmcount.MemoryGrowsGlobal] {
+		switch g := callbackGroup(export); g {
+		case "":
+		case "tick", "other":
+			r.TickMemoryGrowsPerRequest += per(v)
+		default:
+			r.MemoryGrowsPerRequest += per(v)
+		}
+	}
+	r.HostCallsPerRequest = per(st.RequestHostCalls)
+	r.TickHostCallsPerRequest = per(st.HostCalls - st.RequestHostCalls)
+	for f, v := range st.RequestByFunction {
+		r.HostCallsByFunction[f] = per(v)
+	}
+	for f, v := range st.ByFunction {
+		if t := v - st.RequestByFunction[f]; t > 0 {
+			r.TickHostCallsByFunction[f] = per(t)
+		}
+	}
+	r.SharedDataGetsPerRequest = r.HostCallsByFunction["proxy_get_shared_data"]
+	r.SharedDataSetsPerRequest = r.HostCallsByFunction["proxy_set_shared_data"]
+	r.SharedDataOpsPerRequest = r.SharedDataGetsPerRequest + r.SharedDataSetsPerRequest
+	r.TickSharedDataOpsPerRequest = r.TickHostCallsByFunction["proxy_get_shared_data"] + r.TickHostCallsByFunction["proxy_set_shared_data"]
+	r.ReentrantAllocsPerReq = per(st.RequestGuestAllocs)
+	r.TickReentrantAllocsPerReq = per(st.GuestAllocs - st.RequestGuestAllocs)
+	r.TicksPerRequest = per(st.Ticks)
+	if heapOK {
+		objs, bytes := per(heap1[0]-heap0[0]), per(heap1[1]-heap0[1])
+		r.HeapObjectsPerRequest, r.HeapBytesPerRequest = &objs, &bytes
+	}
+	return r, nil
+}
+
+// heapTotals sums go_heap_allocs over the VMs: [objects, bytes]; ok is false
+// when the module does not export it.
+func heapTotals(h *devhost.Host) (tot [2]uint64, ok bool) {
+	for w := 0; w < h.Workers(); w++ {
+		for k := range tot {
+			v, found, err := h.CallExport(w, heapExport, uint64(k))
+			if !found || err != nil || int64(v) < 0 {
+				return tot, false
+			}
+			tot[k] += v
+		}
+	}
+	return tot, true
+}
+
+func lastLogs(h *devhost.Host) string {
+	logs := h.Logs()
+	if len(logs) > 5 {
+		logs = logs[len(logs)-5:]
+	}
+	var b strings.Builder
+	for _, l := range logs {
+		b.WriteString(l.Message)
+		b.WriteString("; ")
+	}
+	return b.String()
+}
+
+func runPerf(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("perf", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, perfUsage) }
+	wasmPath := fs.String("wasm", "", "the plugin (.wasm)")
+	cfgPath := fs.String("config", "", "the plugin configuration (may be empty or absent)")
+	name := fs.String("name", "", "the run's name (default: the .wasm file name without extension)")
+	workers := fs.Int("workers", 1, "worker VMs")
+	requests := fs.Int("requests", 1000, "measured requests per worker")
+	warmup := fs.Int("warmup", 200, "warm-up requests per worker (not measured)")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	suite := fs.String("suite", "", "run the make perf suite of the repository at DIR")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() != 0 || (*suite == "") == (*wasmPath == "") {
+		fs.Usage()
+		return exitUsage
+	}
+	if *suite != "" {
+		return runPerfSuite(*suite, *requests, *warmup, stdout, stderr)
+	}
+	wasm, err := os.ReadFile(*wasmPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "breakwater: perf: %v\n", err)
+		return exitInvalid
+	}
+	var cfg []byte
+	if *cfgPath != "" {
+		if cfg, err = os.ReadFile(*cfgPath); err != nil {
+			fmt.Fprintf(stderr, "breakwater: perf: %v\n", err)
+			return exitInvalid
+		}
+	}
+	if *name == "" {
+		*name = strings.TrimSuffix(filepath.Base(*wasmPath), filepath.Ext(*wasmPath))
+	}
+	r, err := measure(perfSpec{name: *name, wasm: wasm, config: cfg, workers: *workers, requests: *requests, warmup: *warmup})
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitInvalid
+	}
+	if *asJSON {
+		b, _ := json.Marshal(r)
+		fmt.Fprintln(stdout, string(b))
+		return exitOK
+	}
+	printPerfTable(stdout, []*perfResult{r})
+	return exitOK
+}
+
+// perfSuiteRun is one line of the make perf suite.
+type perfSuiteRun struct{ name, wasm, config string }
+
+// perfSuite lists the suite's runs in table order: the floors, each pattern
+// alone (bench/perf/NAME.json), the full policy.
+func perfSuite(dir string) ([]perfSuiteRun, error) {
+	runs := []perfSuiteRun{{"noop", "dist/noop.wasm", ""}, {"floor", "dist/floor.wasm", ""}}
+	pats, err := filepath.Glob(filepath.Join(dir, "bench", "perf", "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	if len(pats) == 0 {
+		return nil, fmt.Errorf("breakwater: perf: no pattern policies in %s", filepath.Join(dir, "bench", "perf"))
+	}
+	sort.Strings(pats)
+	for _, p := range pats {
+		rel, _ := filepath.Rel(dir, p)
+		runs = append(runs, perfSuiteRun{strings.TrimSuffix(filepath.Base(p), ".json"), "dist/breakwater.wasm", rel})
+	}
+	return append(runs, perfSuiteRun{"full", "dist/breakwater.wasm", "bench/full.json"}), nil
+}
+
+func runPerfSuite(dir string, requests, warmup int, stdout, stderr io.Writer) int {
+	runs, err := perfSuite(dir)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitInvalid
+	}
+	var results []*perfResult
+	for _, workers := range []int{1, 4} {
+		for _, run := range runs {
+			wasm, err := os.ReadFile(filepath.Join(dir, run.wasm))
+			if err != nil {
+				fmt.Fprintf(stderr, "breakwater: perf: %v (run make build)\n", err)
+				return exitInvalid
+			}
+			var cfg []byte
+			if run.config != "" {
+				if cfg, err = os.ReadFile(filepath.Join(dir, run.config)); err != nil {
+					fmt.Fprintf(stderr, "breakwater: perf: %v\n", err)
+					return exitInvalid
+				}
+			}
+			r, err := measure(perfSpec{name: run.name, wasm: wasm, config: cfg, workers: workers,
+				requests: requests, warmup: warmup})
+			if err != nil {
+				fmt.Fprintln(stderr, err)
+				return exitInvalid
+			}
+			results = append(results, r)
+		}
+	}
+	printPerfTable(stdout, results)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	enc.Encode(struct {
+		Runs []*perfResult `json:"runs"`
+	}{results})
+	out := filepath.Join(dir, "dist", "perf.json")
+	if err := os.WriteFile(out, b.Bytes(), 0o644); err != nil {
+		fmt.Fprintf(stderr, "breakwater: perf: %v\n", err)
+		return exitInvalid
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", out)
+	return exitOK
+}
+
+// printPerfTable prints one line per result.
+func printPerfTable(w io.Writer, rs []*perfResult) {
+	fmt.Fprintf(w, "%-16s %2s %10s %8s %8s %8s %8s %6s %6s %6s %7s %7s %5s\n",
+		"name", "w", "insns/req", "req_hdr", "resp_hdr", "end", "tick", "calls", "shared", "allocs", "heapobj", "heapB", "grow")
+	for _, r := range rs {
+		c := r.InstructionsByCallback
+		fmt.Fprintf(w, "%-16s %2d %10.0f %8.0f %8.0f %8.0f %8.0f %6.2f %6.2f %6.2f %7s %7s %5.2f\n",
+			r.Name, r.Workers, r.InstructionsPerRequest, c["request_headers"], c["response_headers"], c["stream_end"], c["tick"],
+			r.HostCallsPerRequest, r.SharedDataOpsPerRequest, r.ReentrantAllocsPerReq,
+			optFloat(r.HeapObjectsPerRequest, 1), optFloat(r.HeapBytesPerRequest, 0), r.MemoryGrowsPerRequest)
+	}
+}
+
+func optFloat(v *float64, prec int) string {
+	if v == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(*v, 'f', prec, 64)
+}
