@@ -10,6 +10,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/breakwater/breakwater/filter/config"
+	"github.com/breakwater/breakwater/internal/metricdef"
 	"github.com/breakwater/breakwater/patterns/deadletter"
 	"github.com/breakwater/breakwater/patterns/store"
 )
@@ -43,16 +44,15 @@ type dlPolicy struct {
 }
 
 func newDLPolicy(p *pluginContext, ns, name string, s *deadletter.Settings) *dlPolicy {
-	pre := ns + "." + name + ".dead_letter."
 	return &dlPolicy{
 		s:         *s,
 		upstream:  s.Covers(deadletter.UpstreamFailure),
 		timeout:   uint32(s.Timeout / time.Millisecond),
-		recorded:  p.m.counter(pre + "recorded_total"),
-		sent:      p.m.counter(pre + "sent_total"),
-		failed:    p.m.counter(pre + "failed_total"),
-		truncated: p.m.counter(pre + "truncated_total"),
-		dropped:   p.m.counter(pre + "dropped_total"),
+		recorded:  p.m.counter(metricdef.Name(ns, metricdef.DeadLetterRecordedTotal, name)),
+		sent:      p.m.counter(metricdef.Name(ns, metricdef.DeadLetterSentTotal, name)),
+		failed:    p.m.counter(metricdef.Name(ns, metricdef.DeadLetterFailedTotal, name)),
+		truncated: p.m.counter(metricdef.Name(ns, metricdef.DeadLetterTruncatedTotal, name)),
+		dropped:   p.m.counter(metricdef.Name(ns, metricdef.DeadLetterDroppedTotal, name)),
 	}
 }
 
