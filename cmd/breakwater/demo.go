@@ -21,6 +21,7 @@ import (
 
 	"github.com/breakwater/breakwater/devhost"
 	"github.com/breakwater/breakwater/filter/config"
+	"github.com/breakwater/breakwater/internal/metricdef"
 )
 
 // The demo: the built plugin in the dev host, in front of a built-in
@@ -102,12 +103,12 @@ func demoConfig(scale float64) []byte {
     "retry": {"max_retries": 2, "retry_on": ["5xx", "reset", "connect-failure"], "per_try_timeout": "500ms",
       "budget": {"ratio": 0.2, "min_per_second": 5}},
     "timeout": {"request": "1s"}
-  }]
+  }, %s]
 }
 `, demoPolicy, demoPerUserRPS, demoPerUserRPS, demoGlobalRPS, demoGlobalBurst,
 		// a window of at least 1s holds enough calls to decide even on a busy machine
 		d(2*time.Second, time.Second), demoSlowCall.String(), d(2*time.Second, 10*time.Millisecond), d(3*time.Second, 10*time.Millisecond),
-		demoMaxConcurrent, demoQueue))
+		demoMaxConcurrent, demoQueue, demoCheckoutConfig))
 }
 
 const demoUsage = `usage: breakwater demo [--wasm dist/breakwater.wasm] [--duration 30s] [--workers 4] [--print-config]
@@ -197,6 +198,8 @@ type demoRun struct {
 	// loadTime is the wall time from the start of the load until the
 	// requests in flight finished.
 	loadTime time.Duration
+	// dl is the dead-letter part (policy checkout).
+	dl *demoDLQ
 }
 
 // phaseStats is what one phase saw.
@@ -238,12 +241,16 @@ func (r *demoRun) run(wasm []byte, workers int, stderr io.Writer) int {
 	go upSrv.Serve(upLn)
 	defer upSrv.Close()
 
+	// The dead-letter sink on a real Redis.
+	r.dl = startDemoDLQ()
+	defer r.dl.close()
+
 	// The plugin in the dev host.
 	logs := &demoLogs{r: r}
 	r.clock = &demoClock{}
 	host, err := devhost.New(devhost.Options{
 		Wasm: wasm, PluginConfig: demoConfig(r.scale), Workers: workers,
-		Clusters:  map[string]string{"upstream": "http://" + upLn.Addr().String()},
+		Clusters:  map[string]string{"upstream": "http://" + upLn.Addr().String(), "dlq": r.dl.sinkURL},
 		LogWriter: logs, LogLevel: devhost.LogInfo, CompilationCache: sharedCache(),
 		Clock: r.clock,
 	})
@@ -270,8 +277,10 @@ func (r *demoRun) run(wasm []byte, workers int, stderr io.Writer) int {
 	fmt.Fprintf(w, "policy %q: rate limit %d/s per user + %d/s global; circuit breaker (time window, slow calls > %v, half-open 3 probes);\n",
 		demoPolicy, demoPerUserRPS, demoGlobalRPS, demoSlowCall)
 	fmt.Fprintf(w, "  bulkhead %d concurrent + queue %d; retry 2 (budget 20%%); timeout 1s; JSON fallback (breakwater demo --print-config)\n", demoMaxConcurrent, demoQueue)
-	fmt.Fprintf(w, "load: 5 users at ~%.0f req/s (mallory alone sends %.0f/s) + a burst of %d concurrent requests every %v\n\n",
+	fmt.Fprintf(w, "load: 5 users at ~%.0f req/s (mallory alone sends %.0f/s) + a burst of %d concurrent requests every %v\n",
 		demoSteadyRPS(), demoUsers[len(demoUsers)-1].rps, demoBurstSize, r.burstPeriod().Round(10*time.Millisecond))
+	fmt.Fprintf(w, "policy %q: POST /checkout at ~%d/s, 1 retry; what still fails is a dead letter, kept in a Redis Stream and replayed at the end\n\n",
+		demoCheckoutPolicy, demoCheckoutRPS)
 
 	client := &http.Client{
 		Timeout: 10 * time.Second,
@@ -289,6 +298,7 @@ func (r *demoRun) run(wasm []byte, workers int, stderr io.Writer) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	load.start(ctx)
+	r.dl.generate(ctx, load)
 	progress := time.NewTicker(200 * time.Millisecond)
 	defer progress.Stop()
 	var at time.Duration
@@ -322,6 +332,7 @@ func (r *demoRun) run(wasm []byte, workers int, stderr io.Writer) int {
 	r.active, r.queued = bulkheadAfter(host)
 	traps := host.Stats().Traps
 	failed := r.report(w, traps)
+	failed += r.dl.finish(w, host, "http://"+upLn.Addr().String())
 	if traps > 0 {
 		fmt.Fprintf(stderr, "breakwater: demo: the plugin trapped %d times\n", traps)
 		return exitInvalid
@@ -411,8 +422,8 @@ func (r *demoRun) burstStep(client *http.Client, url string) {
 // bound for a busy machine, not a measurement).
 func bulkheadAfter(host *devhost.Host) (active, queued uint64) {
 	for i := 0; i < 150; i++ {
-		active, _ = host.Metric("breakwater." + demoPolicy + ".bulkhead.active")
-		queued, _ = host.Metric("breakwater." + demoPolicy + ".bulkhead.queued")
+		active, _ = host.Metric(metricdef.Name(config.DefaultNamespace, metricdef.BulkheadActive, demoPolicy))
+		queued, _ = host.Metric(metricdef.Name(config.DefaultNamespace, metricdef.BulkheadQueued, demoPolicy))
 		if active == 0 && queued == 0 {
 			return
 		}
@@ -469,7 +480,7 @@ func (r *demoRun) upstreamTotal() int64 {
 }
 
 func breakerState(host *devhost.Host) string {
-	v, ok := host.Metric("breakwater." + demoPolicy + ".circuit_breaker.state")
+	v, ok := host.Metric(metricdef.Name(config.DefaultNamespace, metricdef.CircuitBreakerState, demoPolicy))
 	if !ok {
 		return "closed" // not moved yet
 	}
@@ -491,16 +502,18 @@ type hostSnapshot struct {
 }
 
 func (r *demoRun) snapshot(host *devhost.Host) hostSnapshot {
-	m := func(name string) uint64 {
-		v, _ := host.Metric("breakwater." + demoPolicy + "." + name)
+	m := func(family string, labels ...string) uint64 {
+		v, _ := host.Metric(metricdef.Name(config.DefaultNamespace, family, demoPolicy, labels...))
 		return v
 	}
 	return hostSnapshot{
-		transitions:     m("circuit_breaker.transitions_total"),
+		transitions: m(metricdef.CircuitBreakerTransitionsTotal, metricdef.LabelTo, "closed") +
+			m(metricdef.CircuitBreakerTransitionsTotal, metricdef.LabelTo, "open") +
+			m(metricdef.CircuitBreakerTransitionsTotal, metricdef.LabelTo, "half_open"),
 		retries:         host.Stats().Retries,
-		budgetExhausted: m("retry.budget_exhausted_total"),
-		limitedPerUser:  m("rate_limit.per_user.limited_total"),
-		limitedGlobal:   m("rate_limit.global.limited_total"),
+		budgetExhausted: m(metricdef.RetryBudgetExhaustedTotal),
+		limitedPerUser:  m(metricdef.RateLimitLimitedTotal, metricdef.LabelLimit, "per_user"),
+		limitedGlobal:   m(metricdef.RateLimitLimitedTotal, metricdef.LabelLimit, "global"),
 		state:           breakerState(host),
 	}
 }
@@ -551,6 +564,10 @@ type demoUpstream struct {
 
 func (u *demoUpstream) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	i := u.r.phase.Load()
+	if strings.HasPrefix(req.URL.Path, "/checkout") {
+		u.r.dl.upstream(w, req, i) // not in the timeline's counts
+		return
+	}
 	st := u.r.stats[i]
 	st.upstream.Add(1)
 	n := u.inflight.Add(1)

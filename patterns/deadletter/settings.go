@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -79,45 +80,44 @@ type Settings struct {
 }
 
 // ErrInvalid is wrapped by every error Normalize returns (a *field.Error
-// naming the dead_letter field).
+// naming the dead_letter field at fault).
 var ErrInvalid = errors.New("deadletter: invalid settings")
+
+func invalid(name, format string, a ...any) error {
+	return field.New("deadletter", ErrInvalid, name, format, a...)
+}
 
 func errf(format string, a ...any) error {
 	return errors.New("deadletter: " + fmt.Sprintf(format, a...))
 }
 
-// ferr is an invalid setting of field name.
-func ferr(name, format string, a ...any) error {
-	return field.New("deadletter", ErrInvalid, name, format, a...)
-}
-
 // Normalize returns s with the defaults applied to its zero fields, or a
-// *field.Error ("deadletter: FIELD: reason") naming the dead_letter field at
-// fault.
+// *field.Error (wrapping ErrInvalid, rendered "deadletter: FIELD: reason")
+// naming the dead_letter field at fault.
 // It is the one place where defaults are decided; it is idempotent and
 // never shares its slices with s or with the defaults.
 func (s Settings) Normalize() (Settings, error) {
 	switch {
 	case s.Cluster == "":
-		return s, ferr("cluster", "required")
+		return s, invalid("cluster", "required")
 	case len(s.Cluster) > MaxNameLen:
-		return s, ferr("cluster", "must be at most %d bytes, got %d", MaxNameLen, len(s.Cluster))
+		return s, invalid("cluster", "must be at most %d bytes, got %d", MaxNameLen, len(s.Cluster))
 	case hasControl(s.Cluster):
-		return s, ferr("cluster", "must not contain control characters, got %q", s.Cluster)
+		return s, invalid("cluster", "must not contain control characters, got %q", s.Cluster)
 	}
 	if s.On == nil {
 		s.On = slices.Clone(DefaultOn)
 	} else {
 		if len(s.On) == 0 {
-			return s, ferr("on", "must not be empty")
+			return s, invalid("on", "must not be empty")
 		}
 		on := make([]string, 0, len(s.On))
 		for i, r := range s.On {
 			if !slices.Contains(Reasons, r) {
-				return s, ferr(fmt.Sprintf("on[%d]", i), "must be one of %s, got %q", strings.Join(Reasons, ", "), r)
+				return s, invalid(index("on", i), "must be one of %s, got %q", strings.Join(Reasons, ", "), r)
 			}
 			if slices.Contains(on, r) {
-				return s, ferr(fmt.Sprintf("on[%d]", i), "duplicate reason %s", r)
+				return s, invalid(index("on", i), "duplicate reason %s", r)
 			}
 			on = append(on, r)
 		}
@@ -127,19 +127,19 @@ func (s Settings) Normalize() (Settings, error) {
 		s.Methods = slices.Clone(DefaultMethods)
 	} else {
 		if len(s.Methods) == 0 {
-			return s, ferr("methods", "must not be empty")
+			return s, invalid("methods", "must not be empty")
 		}
 		if len(s.Methods) > MaxListLen {
-			return s, ferr("methods", "at most %d methods, got %d", MaxListLen, len(s.Methods))
+			return s, invalid("methods", "at most %d methods, got %d", MaxListLen, len(s.Methods))
 		}
 		ms := make([]string, 0, len(s.Methods))
 		for i, m := range s.Methods {
 			if !isToken(m) || len(m) > MaxMethodLen {
-				return s, ferr(fmt.Sprintf("methods[%d]", i), "must be an HTTP method, got %q", m)
+				return s, invalid(index("methods", i), "must be an HTTP method, got %q", m)
 			}
 			m = strings.ToUpper(m)
 			if slices.Contains(ms, m) {
-				return s, ferr(fmt.Sprintf("methods[%d]", i), "duplicate method %q", m)
+				return s, invalid(index("methods", i), "duplicate method %q", m)
 			}
 			ms = append(ms, m)
 		}
@@ -149,22 +149,22 @@ func (s Settings) Normalize() (Settings, error) {
 		s.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if s.MaxBodyBytes < 1 || s.MaxBodyBytes > MaxMaxBodyBytes {
-		return s, ferr("max_body_bytes", "must be in [1,%d], got %d", MaxMaxBodyBytes, s.MaxBodyBytes)
+		return s, invalid("max_body_bytes", "must be in [1,%d], got %d", MaxMaxBodyBytes, s.MaxBodyBytes)
 	}
 	if s.RedactHeaders == nil {
 		s.RedactHeaders = slices.Clone(DefaultRedactHeaders)
 	} else {
 		if len(s.RedactHeaders) > MaxListLen {
-			return s, ferr("redact_headers", "at most %d names, got %d", MaxListLen, len(s.RedactHeaders))
+			return s, invalid("redact_headers", "at most %d names, got %d", MaxListLen, len(s.RedactHeaders))
 		}
 		hs := make([]string, 0, len(s.RedactHeaders))
 		for i, h := range s.RedactHeaders {
 			if !isToken(h) || len(h) > MaxNameLen {
-				return s, ferr(fmt.Sprintf("redact_headers[%d]", i), "must be a header name (an RFC 9110 token, at most %d bytes), got %q", MaxNameLen, h)
+				return s, invalid(index("redact_headers", i), "must be a header name (an RFC 9110 token, at most %d bytes), got %q", MaxNameLen, h)
 			}
 			h = strings.ToLower(h)
 			if slices.Contains(hs, h) {
-				return s, ferr(fmt.Sprintf("redact_headers[%d]", i), "duplicate header %q (names are case-insensitive)", h)
+				return s, invalid(index("redact_headers", i), "duplicate header %q (names are case-insensitive)", h)
 			}
 			hs = append(hs, h)
 		}
@@ -174,7 +174,7 @@ func (s Settings) Normalize() (Settings, error) {
 		s.Timeout = DefaultTimeout
 	}
 	if s.Timeout < MinTimeout || s.Timeout > MaxTimeout {
-		return s, ferr("timeout", "must be in [%v,%v], got %v", MinTimeout, MaxTimeout, s.Timeout)
+		return s, invalid("timeout", "must be in [%v,%v], got %v", MinTimeout, MaxTimeout, s.Timeout)
 	}
 	return s, nil
 }
@@ -184,9 +184,29 @@ func (s *Settings) Covers(reason string) bool { return slices.Contains(s.On, rea
 
 // Records says whether requests with this method are recorded (method as
 // the request carries it; compared case-insensitively with Methods).
+// Methods are upper case after Normalize, as request methods almost always
+// are: the exact comparison comes first, case folding only for a method with
+// a lower-case letter.
 func (s *Settings) Records(method string) bool {
 	for _, m := range s.Methods {
-		if len(m) == len(method) && (m == method || strings.EqualFold(m, method)) {
+		if m == method {
+			return true
+		}
+	}
+	if !hasLower(method) {
+		return false
+	}
+	for _, m := range s.Methods {
+		if strings.EqualFold(m, method) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasLower(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 'a' && s[i] <= 'z' {
 			return true
 		}
 	}
@@ -229,3 +249,6 @@ func isToken(s string) bool {
 	}
 	return true
 }
+
+// index names element i of a list field: "on[2]".
+func index(name string, i int) string { return name + "[" + strconv.Itoa(i) + "]" }
