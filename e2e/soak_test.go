@@ -62,21 +62,6 @@ const (
 //     (plus the entries present after one request, minus that request's
 //     set), each set at most 4 entries: bounded whatever the number of users;
 //   - no VM trapped.
-// goSysPages returns, per VM, the 64 KiB pages the Go runtime has taken from
-// linear memory (go_heap_allocs kind 2, MemStats.Sys), rounded up.
-func goSysPages(t *testing.T, h *devhost.Host) []uint32 {
-	t.Helper()
-	out := make([]uint32, h.Workers())
-	for w := range out {
-		v, found, err := h.CallExport(w, "go_heap_allocs", 2)
-		if err != nil || !found || int64(v) < 0 {
-			t.Fatalf("VM %d: go_heap_allocs(2) = %d, found %v, err %v", w, int64(v), found, err)
-		}
-		out[w] = uint32((v + 65535) / 65536)
-	}
-	return out
-}
-
 func TestSoakBoundedMemoryAndSharedData(t *testing.T) {
 	up := newUpstream(t, func(n int64, w http.ResponseWriter, _ *http.Request) {
 		if n%50 == 0 {
@@ -188,4 +173,19 @@ func TestSoakBoundedMemoryAndSharedData(t *testing.T) {
 		t.Errorf("shared data: %d bytes, want <= %d", bytes, maxBytes)
 	}
 	checkNoTraps(t, e.h)
+}
+
+// goSysPages returns, per VM, the 64 KiB pages the Go runtime has taken from
+// linear memory (go_heap_allocs kind 2, MemStats.Sys), rounded up.
+func goSysPages(t *testing.T, h *devhost.Host) []uint32 {
+	t.Helper()
+	out := make([]uint32, h.Workers())
+	for w := range out {
+		v, found, err := h.CallExport(w, "go_heap_allocs", 2)
+		if err != nil || !found || int64(v) < 0 {
+			t.Fatalf("VM %d: go_heap_allocs(2) = %d, found %v, err %v", w, int64(v), found, err)
+		}
+		out[w] = uint32((v + 65535) / 65536)
+	}
+	return out
 }
