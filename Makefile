@@ -66,10 +66,13 @@ fuzz: ## fuzz the config parser for FUZZTIME (default 60s), then every codec and
 	@short=$$(( $$(echo $(FUZZTIME) | tr -dc 0-9) / 6 + 1 ))s; \
 	for t in "FuzzPluginStart ./filter" "FuzzRequest ./filter" "FuzzDecodeResponse ./filter/rls" "FuzzEncodeRequest ./filter/rls" "FuzzDecodeSet ./patterns/store" \
 	         "FuzzDecide ./patterns/ratelimit" "FuzzDecode ./patterns/breaker" "FuzzDecode ./patterns/bulkhead" \
-	         "FuzzDecode ./patterns/retry" "FuzzDecode ./patterns/timeout" "FuzzParseGRPCTimeout ./patterns/timeout"; do \
+	         "FuzzDecode ./patterns/retry" "FuzzDecode ./patterns/timeout" "FuzzParseGRPCTimeout ./patterns/timeout" \
+	         "FuzzDecode ./patterns/deadletter" "FuzzSanitize ./patterns/deadletter"; do \
 	  set -- $$t; $(GO) test -run '^$$' -fuzz "^$$1$$" -fuzztime $$short $$2 || exit 1; done
 
-demo: build ## run the demo (see README)
+demo: build ## run the demo (see README); its dead letters need redis-server, installed here if missing
+	@command -v redis-server >/dev/null || { echo "installing redis-server"; \
+	  (apt-get update -qq && apt-get install -y -qq redis-server) >/dev/null || { echo "apt-get install redis-server failed (are you root?)"; exit 1; }; }
 	$(GO) run ./cmd/breakwater demo --wasm $(WASM)
 
 image: build ## the OCI image Istio pulls (one layer holding plugin.wasm), without Docker, as an OCI image layout in dist/oci; prints the digest to pin

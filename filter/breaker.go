@@ -31,40 +31,14 @@ type cbHold struct {
 	done bool
 }
 
-func breakerSettings(c *config.CircuitBreaker) (breaker.Settings, error) {
-	s := breaker.Settings{
-		MinimumCalls:          c.MinimumCalls,
-		FailureRateThreshold:  c.FailureRateThreshold,
-		ConsecutiveFailures:   c.ConsecutiveFailures,
-		SlowCallDuration:      c.SlowCallDuration,
-		SlowCallRateThreshold: c.SlowCallRateThreshold,
-		OpenDuration:          c.OpenDuration,
-		MaxOpenDuration:       c.MaxOpenDuration,
-		OpenBackoff:           c.OpenBackoff,
-		HalfOpenCalls:         c.HalfOpenCalls,
-	}
-	if c.Window.Type == config.WindowTime {
-		s.Window, s.WindowDuration, s.Buckets = breaker.TimeWindow, c.Window.Duration, c.Window.Buckets
-	} else {
-		s.Window, s.WindowSize = breaker.CountWindow, c.Window.Size
-	}
-	m, err := breaker.ParseMode(string(c.Mode))
-	if err != nil {
-		return s, err
-	}
-	s.Mode = m
-	return s.Normalize()
-}
-
 func newBreakerStage(p *pluginContext, ns string, pol *policy, c *config.CircuitBreaker) (*breakerStage, error) {
-	s, err := breakerSettings(c)
-	if err != nil {
+	b := breaker.New(pol.prefix+"/cb", c.MaxKeys, c.Settings)
+	if err := b.Err(); err != nil {
 		return nil, fmt.Errorf("circuit_breaker: %w", err)
 	}
 	base := ns + "." + pol.name + ".circuit_breaker."
 	return &breakerStage{
-		p: p, pol: pol, cfg: c,
-		b:           breaker.New(pol.prefix+"/cb", c.MaxKeys, s),
+		p: p, pol: pol, cfg: c, b: b,
 		state:       p.m.gauge(base + "state"),
 		transitions: p.m.counter(base + "transitions_total"),
 	}, nil

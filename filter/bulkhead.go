@@ -51,11 +51,7 @@ type bhHold struct {
 }
 
 func newBulkheadStage(p *pluginContext, ns string, pol *policy, c *config.Bulkhead) (*bulkheadStage, error) {
-	s := bulkhead.Settings{MaxConcurrent: c.MaxConcurrent, LeaseTTL: c.LeaseTTL}
-	if c.Queue != nil {
-		s.QueueSize, s.MaxWait = c.Queue.MaxSize, c.Queue.MaxWait
-	}
-	b := bulkhead.New(pol.prefix+"/bh", c.MaxKeys, s)
+	b := bulkhead.New(pol.prefix+"/bh", c.MaxKeys, c.Settings)
 	if err := b.Err(); err != nil {
 		return nil, fmt.Errorf("bulkhead: %w", err)
 	}
@@ -101,7 +97,7 @@ func (s *bulkheadStage) onRequest(h *httpContext, now time.Time) verdict {
 		s.hold(h, hold, lease)
 		return pass
 	}
-	if s.cfg.Queue == nil {
+	if s.cfg.QueueSize == 0 {
 		return h.reject(now, config.ReasonBulkheadFull, nil)
 	}
 	if _, ok, err := s.b.Enqueue(s.p.st, hold.key, hold.id, now); err != nil || !ok {
@@ -133,7 +129,7 @@ func (s *bulkheadStage) poll(h *httpContext, now time.Time) bool {
 		s.count(0, -1)
 		s.hold(h, hold, lease)
 		h.resume(now)
-	case errors.Is(err, bulkhead.ErrNotQueued) || now.Sub(hold.queuedAt) >= s.cfg.Queue.MaxWait:
+	case errors.Is(err, bulkhead.ErrNotQueued) || now.Sub(hold.queuedAt) >= s.cfg.MaxWait:
 		s.leaveQueue(hold, now)
 		h.reject(now, config.ReasonBulkheadFull, nil)
 	default:

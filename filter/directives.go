@@ -87,12 +87,7 @@ func newDirectiveStage(p *pluginContext, ns string, pol *policy, pc *config.Poli
 	if t := pc.Timeout; t != nil {
 		s.effective = p.m.histogram(base + "timeout.effective_ms")
 		if a := t.Adaptive; a != nil {
-			ad, err := timeout.Adaptive{Quantile: a.Quantile, Multiplier: a.Multiplier, Extra: a.Extra,
-				Min: a.Min, Max: a.Max, MinSamples: a.MinSamples}.Normalize()
-			if err != nil {
-				return nil, fmt.Errorf("timeout.adaptive: %w", err)
-			}
-			s.adaptive, s.latKey = &ad, pol.prefix+"/lat"
+			s.adaptive, s.latKey = a, pol.prefix+"/lat"
 		}
 	}
 	if r := pc.Retry; r != nil {
@@ -104,7 +99,7 @@ func newDirectiveStage(p *pluginContext, ns string, pol *policy, pc *config.Poli
 		}
 		s.codes = strings.Join(codes, ",")
 		if b := r.Budget; b != nil {
-			s.budget = retry.NewBudget(pol.prefix+"/retry", retry.Settings{Ratio: b.Ratio, MinPerSecond: b.MinPerSecond})
+			s.budget = retry.NewBudget(pol.prefix+"/retry", *b)
 			if err := s.budget.Err(); err != nil {
 				return nil, fmt.Errorf("retry.budget: %w", err)
 			}

@@ -1,7 +1,6 @@
 package filter
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/breakwater/breakwater/filter/config"
@@ -21,19 +20,8 @@ type faultStage struct {
 }
 
 func newFaultStage(p *pluginContext, ns string, pol *policy, c *config.Fault) (*faultStage, error) {
-	var s fault.Settings
-	if c.Abort != nil {
-		s.AbortPercent, s.AbortStatus = c.Abort.Percent, c.Abort.Status
-	}
-	if c.Delay != nil {
-		s.DelayPercent, s.Delay = c.Delay.Percent, c.Delay.Duration
-	}
-	s, err := s.Normalize()
-	if err != nil {
-		return nil, fmt.Errorf("fault: %w", err)
-	}
 	base := ns + "." + pol.name + ".fault."
-	return &faultStage{p: p, cfg: c, s: s,
+	return &faultStage{p: p, cfg: c, s: c.Settings,
 		aborted: p.m.counter(base + "aborted_total"), delayed: p.m.counter(base + "delayed_total")}, nil
 }
 

@@ -36,7 +36,7 @@ type policy struct {
 }
 
 // defaultFailureOn is failure_on's default, for a fallback without a breaker.
-var defaultFailureOn = config.FailureOn{Statuses: []int{500, 502, 503, 504}, Reset: true, Timeout: true, ConnectFailure: true}
+var defaultFailureOn = config.DefaultFailureOn()
 
 func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) {
 	pol := &policy{

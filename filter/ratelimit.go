@@ -31,16 +31,8 @@ type limitRT struct {
 	cfg      *config.Limit
 	lim      *ratelimit.Limiter
 	settings ratelimit.Settings            // default tier
-	tiers    map[string]ratelimit.Settings // named tiers
+	tiers    map[string]ratelimit.Settings // named tiers (the config's, read-only)
 	limited  counter
-}
-
-func settingsOf(alg config.Algorithm, r config.Rate) (ratelimit.Settings, error) {
-	a, err := ratelimit.ParseAlgorithm(string(alg))
-	if err != nil {
-		return ratelimit.Settings{}, err
-	}
-	return ratelimit.Settings{Algorithm: a, Requests: r.Requests, Per: r.Per, Burst: r.Burst, MaxDelay: r.MaxDelay}.Normalize()
 }
 
 func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.RateLimit) (*rateLimitStage, error) {
@@ -65,21 +57,11 @@ func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.Rate
 			}
 			// failure_mode local: the limit's own parameters decide when the service cannot.
 		}
-		st, err := settingsOf(lc.Algorithm, lc.Rate)
-		if err != nil {
-			return nil, err
-		}
+		// Normalized by config.Parse; the limiter uses them as given.
 		l.lim = ratelimit.NewLimiter(pol.prefix+"/rl/"+lc.Name, lc.MaxKeys)
-		l.settings = st
+		l.settings = lc.Settings
 		if lc.Tier != nil {
-			l.tiers = map[string]ratelimit.Settings{}
-			for name, r := range lc.Tier.Limits {
-				ts, err := settingsOf(lc.Algorithm, r)
-				if err != nil {
-					return nil, err
-				}
-				l.tiers[name] = ts
-			}
+			l.tiers = lc.Tier.Limits
 		}
 		if lc.Scope != config.ScopeGlobal {
 			s.limits = append(s.limits, l)

@@ -197,6 +197,40 @@ func TestScenariosBreaker(t *testing.T) {
 			},
 		},
 		{
+			name: "half-open: a slow probe holds its place until half_open_max_wait (derived from timeout.request)",
+			config: `{"policies": [{"name": "svc", "circuit_breaker": {"consecutive_failures": 1, "open_duration": "1s"},
+				"timeout": {"request": "3s"}}]}`,
+			run: func(t *testing.T, h *harness) {
+				call(t, h, "500")
+				h.advance(1100 * time.Millisecond)
+				probe := h.request("GET", "/")
+				expectForwarded(t, probe)
+				h.advance(1500 * time.Millisecond) // past open_duration, within the request timeout
+				expectOpen(t, h.request("GET", "/"))
+				probe.respond("200") // slow, but it reports: closes
+				if h.gauge("breakwater.svc.circuit_breaker.state") != 0 {
+					t.Fatal("not closed by the slow probe")
+				}
+				call(t, h, "200")
+
+				// A probe that never reports (its worker vanished) is re-armed
+				// after half_open_max_wait (3s here).
+				call(t, h, "500")
+				h.advance(1100 * time.Millisecond)
+				lost := h.request("GET", "/")
+				expectForwarded(t, lost)
+				h.advance(2500 * time.Millisecond)
+				expectOpen(t, h.request("GET", "/"))
+				h.advance(600 * time.Millisecond)
+				call(t, h, "200") // a new probe: closes
+				if h.gauge("breakwater.svc.circuit_breaker.state") != 0 {
+					t.Fatal("lost probe not re-armed after half_open_max_wait")
+				}
+				lost.respond("500") // stale generation: ignored
+				call(t, h, "200")
+			},
+		},
+		{
 			name:   "observe mode never rejects",
 			config: `{"policies": [{"name": "svc", "circuit_breaker": {"consecutive_failures": 1, "open_duration": "5m", "mode": "observe"}}]}`,
 			run: func(t *testing.T, h *harness) {

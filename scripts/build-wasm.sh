@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds dist/breakwater.wasm with the standard Go toolchain (see README, "How the build works").
+# Builds dist/breakwater.wasm with the standard Go toolchain (see README, "How the standard-Go build works").
 # 1. copy the proxy-wasm Go SDK out of the module cache into build/sdk (writable, git-ignored);
 # 2. add our bridge file (filter/sdkbridge/bridge.go) to its internal package;
 # 3. build filter/wasm with a generated go.mod (build/go.mod) that replaces the SDK with that copy.

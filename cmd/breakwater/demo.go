@@ -102,12 +102,12 @@ func demoConfig(scale float64) []byte {
     "retry": {"max_retries": 2, "retry_on": ["5xx", "reset", "connect-failure"], "per_try_timeout": "500ms",
       "budget": {"ratio": 0.2, "min_per_second": 5}},
     "timeout": {"request": "1s"}
-  }]
+  }, %s]
 }
 `, demoPolicy, demoPerUserRPS, demoPerUserRPS, demoGlobalRPS, demoGlobalBurst,
 		// a window of at least 1s holds enough calls to decide even on a busy machine
 		d(2*time.Second, time.Second), demoSlowCall.String(), d(2*time.Second, 10*time.Millisecond), d(3*time.Second, 10*time.Millisecond),
-		demoMaxConcurrent, demoQueue))
+		demoMaxConcurrent, demoQueue, demoCheckoutConfig))
 }
 
 const demoUsage = `usage: breakwater demo [--wasm dist/breakwater.wasm] [--duration 30s] [--workers 4] [--print-config]
@@ -197,6 +197,8 @@ type demoRun struct {
 	// loadTime is the wall time from the start of the load until the
 	// requests in flight finished.
 	loadTime time.Duration
+	// dl is the dead-letter part (policy checkout).
+	dl *demoDLQ
 }
 
 // phaseStats is what one phase saw.
@@ -238,12 +240,16 @@ func (r *demoRun) run(wasm []byte, workers int, stderr io.Writer) int {
 	go upSrv.Serve(upLn)
 	defer upSrv.Close()
 
+	// The dead-letter sink on a real Redis.
+	r.dl = startDemoDLQ()
+	defer r.dl.close()
+
 	// The plugin in the dev host.
 	logs := &demoLogs{r: r}
 	r.clock = &demoClock{}
 	host, err := devhost.New(devhost.Options{
 		Wasm: wasm, PluginConfig: demoConfig(r.scale), Workers: workers,
-		Clusters:  map[string]string{"upstream": "http://" + upLn.Addr().String()},
+		Clusters:  map[string]string{"upstream": "http://" + upLn.Addr().String(), "dlq": r.dl.sinkURL},
 		LogWriter: logs, LogLevel: devhost.LogInfo, CompilationCache: sharedCache(),
 		Clock: r.clock,
 	})
@@ -270,8 +276,10 @@ func (r *demoRun) run(wasm []byte, workers int, stderr io.Writer) int {
 	fmt.Fprintf(w, "policy %q: rate limit %d/s per user + %d/s global; circuit breaker (time window, slow calls > %v, half-open 3 probes);\n",
 		demoPolicy, demoPerUserRPS, demoGlobalRPS, demoSlowCall)
 	fmt.Fprintf(w, "  bulkhead %d concurrent + queue %d; retry 2 (budget 20%%); timeout 1s; JSON fallback (breakwater demo --print-config)\n", demoMaxConcurrent, demoQueue)
-	fmt.Fprintf(w, "load: 5 users at ~%.0f req/s (mallory alone sends %.0f/s) + a burst of %d concurrent requests every %v\n\n",
+	fmt.Fprintf(w, "load: 5 users at ~%.0f req/s (mallory alone sends %.0f/s) + a burst of %d concurrent requests every %v\n",
 		demoSteadyRPS(), demoUsers[len(demoUsers)-1].rps, demoBurstSize, r.burstPeriod().Round(10*time.Millisecond))
+	fmt.Fprintf(w, "policy %q: POST /checkout at ~%d/s, 1 retry; what still fails is a dead letter, kept in a Redis Stream and replayed at the end\n\n",
+		demoCheckoutPolicy, demoCheckoutRPS)
 
 	client := &http.Client{
 		Timeout: 10 * time.Second,
@@ -289,6 +297,7 @@ func (r *demoRun) run(wasm []byte, workers int, stderr io.Writer) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	load.start(ctx)
+	r.dl.generate(ctx, load)
 	progress := time.NewTicker(200 * time.Millisecond)
 	defer progress.Stop()
 	var at time.Duration
@@ -322,6 +331,7 @@ func (r *demoRun) run(wasm []byte, workers int, stderr io.Writer) int {
 	r.active, r.queued = bulkheadAfter(host)
 	traps := host.Stats().Traps
 	failed := r.report(w, traps)
+	failed += r.dl.finish(w, host, "http://"+upLn.Addr().String())
 	if traps > 0 {
 		fmt.Fprintf(stderr, "breakwater: demo: the plugin trapped %d times\n", traps)
 		return exitInvalid
@@ -551,6 +561,10 @@ type demoUpstream struct {
 
 func (u *demoUpstream) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	i := u.r.phase.Load()
+	if strings.HasPrefix(req.URL.Path, "/checkout") {
+		u.r.dl.upstream(w, req, i) // not in the timeline's counts
+		return
+	}
 	st := u.r.stats[i]
 	st.upstream.Add(1)
 	n := u.inflight.Add(1)

@@ -70,6 +70,16 @@ func TestDemo(t *testing.T) {
 	if n := tl.cell(t, "  to open", failing); n < 1 {
 		t.Errorf("no transition to open in the failing phase (%d)", n)
 	}
+	// Dead letters: failed POSTs recorded, stored in the real Redis, replayed
+	// once each to the recovered upstream.
+	for _, want := range []string{"failed for good (503 after the retry)", "0 failed, 0 dropped", "each exactly once (Idempotency-Key = record id)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dead letters: no %q", want)
+		}
+	}
+	if strings.Contains(out, "dead letters") && strings.Contains(out, "skipped:") {
+		t.Errorf("dead letters skipped")
+	}
 	// The burst step runs with the plugin's clock held still: exact counts.
 	if want := "[ok] per-user limit, clock held still: mallory's 40 back-to-back requests: 20 admitted (the burst, 20), 20 rejected rate_limited, 0 other"; !strings.Contains(out, want) {
 		t.Errorf("no %q", want)

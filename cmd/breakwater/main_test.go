@@ -6,20 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/breakwater/breakwater/filter/config"
 )
-
-// gate replaces config.NotImplemented for one test, so the expectations do
-// not depend on which features have landed.
-func gate(t *testing.T, keys ...string) {
-	saved := config.NotImplemented
-	config.NotImplemented = map[string]bool{}
-	for _, k := range keys {
-		config.NotImplemented[k] = true
-	}
-	t.Cleanup(func() { config.NotImplemented = saved })
-}
 
 func write(t *testing.T, content string) string {
 	t.Helper()
@@ -37,10 +24,8 @@ func runCLI(args ...string) (code int, stdout, stderr string) {
 }
 
 func TestValidate(t *testing.T) {
-	gate(t, "circuit_breaker")
 	valid := write(t, `{"policies":[{"name":"p","rate_limit":{"limits":[{"name":"a","requests":10,"per":"1s"}]}}]}`)
 	invalid := write(t, `{"policies":[{"name":"p","circuit_breaker":{"failure_rate_threshold":1.5}}]}`)
-	gated := write(t, `{"policies":[{"name":"p","circuit_breaker":{}}]}`)
 	empty := write(t, ``)
 	for _, tc := range []struct {
 		name           string
@@ -50,7 +35,6 @@ func TestValidate(t *testing.T) {
 	}{
 		{"valid", []string{"validate", valid}, 0, "ok\n", ""},
 		{"invalid", []string{"validate", invalid}, 1, "", "breakwater: config: policies[0].circuit_breaker.failure_rate_threshold: must be in (0,1], got 1.5\n"},
-		{"gated", []string{"validate", gated}, 1, "", "breakwater: config: policies[0].circuit_breaker: not implemented yet\n"},
 		{"empty file", []string{"validate", empty}, 1, "", "breakwater: config: $: empty document, want a JSON object\n"},
 		{"no file", []string{"validate"}, 2, "", "usage: breakwater validate [--explain|-v] FILE|-\n"},
 		{"two files", []string{"validate", valid, valid}, 2, "", "usage: breakwater validate [--explain|-v] FILE|-\n"},
@@ -72,17 +56,11 @@ func TestValidateMissingFile(t *testing.T) {
 	}
 }
 
-// The full example of the contract validates once every feature is
-// implemented, and until then names the first gated feature.
+// The full example of every block validates.
 func TestValidateFullExample(t *testing.T) {
 	full := "../../filter/config/testdata/full.json"
-	gate(t)
 	if code, out, errOut := runCLI("validate", full); code != 0 || out != "ok\n" || errOut != "" {
-		t.Fatalf("with nothing gated: %d %q %q", code, out, errOut)
-	}
-	gate(t, "fault", "rate_limit.tier")
-	if code, _, errOut := runCLI("validate", full); code != 1 || errOut != "breakwater: config: policies[0].rate_limit.limits[0].tier: not implemented yet\n" {
-		t.Fatalf("gated: %d %q", code, errOut)
+		t.Fatalf("full example: %d %q %q", code, out, errOut)
 	}
 }
 

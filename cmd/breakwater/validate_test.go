@@ -146,3 +146,23 @@ func TestValidateUsage(t *testing.T) {
 		t.Errorf("-h: %d %q", code, out)
 	}
 }
+
+// --explain shows the defaults that derive from explicit values (the
+// configurations of issue 9: open_duration 1h alone, a count window of 10
+// alone).
+func TestValidateExplainDerived(t *testing.T) {
+	withStdin(t, `{"policies":[{"name":"p","circuit_breaker":{"open_duration":"1h","window":{"type":"count","size":10}},"timeout":{"request":"2s"}}]}`)
+	code, out, errOut := runCLI("validate", "--explain", "-")
+	if code != 0 || errOut != "" {
+		t.Fatalf("%d %q", code, errOut)
+	}
+	for _, want := range []string{`"minimum_calls": 10,`, `"max_open_duration": "1h",`, `"half_open_max_wait": "1h",`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %s:\n%s", want, out)
+		}
+	}
+	withStdin(t, `{"policies":[{"name":"p","circuit_breaker":{},"timeout":{"request":"90s"}}]}`)
+	if _, out, _ := runCLI("validate", "-v", "-"); !strings.Contains(out, `"half_open_max_wait": "1m30s",`) || !strings.Contains(out, `"max_open_duration": "5m",`) {
+		t.Errorf("defaults from the request timeout:\n%s", out)
+	}
+}

@@ -2,7 +2,6 @@ package config
 
 import (
 	"math"
-	"strings"
 
 	"github.com/breakwater/breakwater/patterns/deadletter"
 )
@@ -35,8 +34,7 @@ func (p *parser) deadLetter(o object) *deadletter.Settings {
 		return nil
 	}
 	n, err := s.Normalize()
-	if err != nil {
-		p.failf(settingsPath(o.path, err.Error(), "deadletter: "), "%s", settingsReason(err.Error(), "deadletter: "))
+	if !p.settle(o.path, err) {
 		return nil
 	}
 	return &n
@@ -61,22 +59,4 @@ func (p *parser) stringList(o object, key string) []string {
 		out = append(out, e.text)
 	}
 	return out
-}
-
-// settingsPath turns the "FIELD: reason" of a pattern's Normalize error
-// (after prefix) into the JSON path base.FIELD; settingsReason is the rest.
-func settingsPath(base, msg, prefix string) string {
-	msg = strings.TrimPrefix(msg, prefix)
-	if f, _, ok := strings.Cut(msg, ": "); ok && f != "" && !strings.ContainsAny(f, " ") {
-		return base + "." + f
-	}
-	return base
-}
-
-func settingsReason(msg, prefix string) string {
-	msg = strings.TrimPrefix(msg, prefix)
-	if f, r, ok := strings.Cut(msg, ": "); ok && f != "" && !strings.ContainsAny(f, " ") {
-		return r
-	}
-	return msg
 }

@@ -1,11 +1,15 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	setting "github.com/breakwater/breakwater/patterns/field"
 )
 
 // parser turns the JSON tree into typed values. It keeps only the first
@@ -119,16 +123,21 @@ func (p *parser) intValue(v *jvalue, path string, min, max int64) (int64, bool) 
 		return 0, false
 	}
 	n, err := strconv.ParseInt(v.text, 10, 64)
-	if err != nil {
-		if strings.ContainsAny(v.text, ".eE") {
-			p.failf(path, "must be an integer, got %s", clip(v.text))
-		} else {
-			p.failf(path, "must be in [%d,%d], got %s", min, max, clip(v.text))
-		}
+	if err != nil && strings.ContainsAny(v.text, ".eE") {
+		p.failf(path, "must be an integer, got %s", clip(v.text))
 		return 0, false
 	}
-	if n < min || n > max {
-		p.failf(path, "must be in [%d,%d], got %s", min, max, clip(v.text))
+	if err != nil || n < min || n > max {
+		switch {
+		case max < math.MaxInt64:
+			p.failf(path, "must be in [%d,%d], got %s", min, max, clip(v.text))
+		case err != nil && !strings.HasPrefix(v.text, "-"):
+			p.failf(path, "is too large (at most %d), got %s", max, clip(v.text))
+		case min == 1:
+			p.failf(path, "must be positive, got %s", clip(v.text))
+		default:
+			p.failf(path, "must not be negative, got %s", clip(v.text))
+		}
 		return 0, false
 	}
 	return n, true
@@ -143,52 +152,59 @@ func (p *parser) integer(o object, key string, min, max int64) (int64, bool) {
 }
 
 // intField is integer for int-typed fields (every bound fits in an int).
-func (p *parser) intField(o object, key string, min, max int64, dst *int) {
-	if n, ok := p.integer(o, key, min, max); ok {
+func (p *parser) intField(o object, key string, min, max int64, dst *int) bool {
+	n, ok := p.integer(o, key, min, max)
+	if ok {
 		*dst = int(n)
 	}
+	return ok
 }
 
-// interval describes a range of floats for messages: "(0,1]", "[0,100]".
-type interval struct {
-	lo, hi         float64
-	loOpen, hiOpen bool
-}
-
-func (r interval) String() string {
-	l, h := "[", "]"
-	if r.loOpen {
-		l = "("
+// count reads an integer of a pattern's Settings: positive (0 is the
+// pattern's "default", so an explicit 0 is refused here), or non-negative
+// when zero is allowed (the pattern's default is 0 too). The upper bound is
+// the pattern's (its Normalize).
+func (p *parser) count(o object, key string, allowZero bool, dst *int) bool {
+	lo := int64(1)
+	if allowZero {
+		lo = 0
 	}
-	if r.hiOpen {
-		h = ")"
-	}
-	return l + strconv.FormatFloat(r.lo, 'g', -1, 64) + "," + strconv.FormatFloat(r.hi, 'g', -1, 64) + h
+	return p.intField(o, key, lo, math.MaxInt64, dst)
 }
 
-func (r interval) contains(f float64) bool {
-	if f < r.lo || f > r.hi {
-		return false
-	}
-	return !(r.loOpen && f == r.lo) && !(r.hiOpen && f == r.hi)
-}
-
-func (p *parser) float(o object, key string, r interval, dst *float64) bool {
+// number reads a float of a pattern's Settings: finite and positive (0 and
+// -0 are the pattern's "default", so they are refused here), or
+// non-negative when zero is allowed. The upper bound is the pattern's.
+func (p *parser) number(o object, key string, allowZero bool, dst *float64) bool {
 	v, path, ok := p.lookup(o, key)
 	if !ok || !p.want(v, path, jNumber, "a number") {
 		return false
 	}
 	f, err := strconv.ParseFloat(v.text, 64)
-	if err != nil || !r.contains(f) {
-		p.failf(path, "must be in %s, got %s", r, clip(v.text))
+	switch {
+	case err != nil || math.IsInf(f, 0):
+		p.failf(path, "must be a finite number, got %s", clip(v.text))
+		return false
+	case f < 0 || f == 0 && !allowZero:
+		if allowZero {
+			p.failf(path, "must not be negative, got %s", clip(v.text))
+		} else {
+			p.failf(path, "must be positive, got %s", clip(v.text))
+		}
 		return false
 	}
-	*dst = f
+	*dst = f + 0 // -0 becomes 0
 	return true
 }
 
-// durValue reads a Go-syntax duration string. Zero is refused unless
-// allowZero; negative durations are always refused.
+// MaxDuration bounds every duration of the configuration (87600h, 10
+// years): instants computed from them (expiries in Unix nanoseconds, window
+// indices, token arithmetic) stay far from int64 overflow. The patterns
+// bound their own durations to the same value or more.
+const MaxDuration = 87600 * time.Hour
+
+// durValue reads a Go-syntax duration string, at most MaxDuration. Zero is
+// refused unless allowZero; negative durations are always refused.
 func (p *parser) durValue(v *jvalue, path string, allowZero bool) (time.Duration, bool) {
 	if !p.ok() {
 		return 0, false
@@ -199,7 +215,11 @@ func (p *parser) durValue(v *jvalue, path string, allowZero bool) (time.Duration
 	}
 	d, err := time.ParseDuration(v.text)
 	if err != nil {
-		p.failf(path, "must be a duration like \"250ms\" or \"2s\", got %s", quote(v.text))
+		if durationSyntax(v.text) {
+			p.failf(path, "must be at most %s, got %s", MaxDuration, quote(v.text))
+		} else {
+			p.failf(path, "must be a duration like \"250ms\" or \"2s\", got %s", quote(v.text))
+		}
 		return 0, false
 	}
 	if d < 0 || d == 0 && !allowZero {
@@ -210,7 +230,42 @@ func (p *parser) durValue(v *jvalue, path string, allowZero bool) (time.Duration
 		}
 		return 0, false
 	}
+	if d > MaxDuration {
+		p.failf(path, "must be at most %s, got %s", MaxDuration, quote(v.text))
+		return 0, false
+	}
 	return d, true
+}
+
+// durationSyntax says whether s has the syntax of a Go duration (so that a
+// ParseDuration error on it is an overflow): digits, at most one '.' per
+// number, and units.
+func durationSyntax(s string) bool {
+	s = strings.TrimPrefix(s, "+")
+	if s == "" || s[0] < '0' || s[0] > '9' && s[0] != '.' {
+		return false
+	}
+	for s != "" {
+		i := 0
+		for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
+			i++
+		}
+		if i == 0 || strings.Count(s[:i], ".") > 1 {
+			return false
+		}
+		s = s[i:]
+		j := 0
+		for j < len(s) && !(s[j] >= '0' && s[j] <= '9' || s[j] == '.') {
+			j++
+		}
+		switch s[:j] {
+		case "ns", "us", "µs", "μs", "ms", "s", "m", "h":
+		default:
+			return false
+		}
+		s = s[j:]
+	}
+	return true
 }
 
 func (p *parser) duration(o object, key string, allowZero bool, dst *time.Duration) bool {
@@ -223,6 +278,50 @@ func (p *parser) duration(o object, key string, allowZero bool, dst *time.Durati
 		*dst = d
 	}
 	return ok
+}
+
+// settle reports the error of a pattern's Normalize for the block at
+// path: a *field.Error is placed at the JSON path of its field, and the
+// other field of a contradiction is named by its JSON path too.
+func (p *parser) settle(path string, err error) bool {
+	if err == nil || !p.ok() {
+		return p.ok()
+	}
+	var fe *setting.Error
+	if !errors.As(err, &fe) {
+		p.failf(path, "%s", err.Error())
+		return false
+	}
+	reason := fe.Reason
+	if fe.With != "" {
+		wp := path + "." + fe.With
+		if i := wordIndex(reason, fe.With); i >= 0 {
+			reason = reason[:i] + wp + reason[i+len(fe.With):]
+		} else {
+			reason += " (" + wp + ")"
+		}
+	}
+	p.failf(path+"."+fe.Name, "%s", reason)
+	return false
+}
+
+// wordIndex is the index of the first occurrence of w in s that is not
+// part of a longer field name, or -1.
+func wordIndex(s, w string) int {
+	isName := func(c byte) bool { return c >= 'a' && c <= 'z' || c == '_' || c == '.' }
+	for from := 0; from < len(s); {
+		i := strings.Index(s[from:], w)
+		if i < 0 {
+			return -1
+		}
+		i += from
+		end := i + len(w)
+		if (i == 0 || !isName(s[i-1])) && (end == len(s) || !isName(s[end]) || s[end] == '.' && (end+1 == len(s) || s[end+1] == ' ')) {
+			return i
+		}
+		from = i + 1
+	}
+	return -1
 }
 
 func (p *parser) array(o object, key string) ([]*jvalue, string, bool) {

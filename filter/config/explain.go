@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+
+	"github.com/breakwater/breakwater/patterns/breaker"
+	"github.com/breakwater/breakwater/patterns/ratelimit"
 )
 
 // Explain renders the effective configuration: the parsed c in
@@ -118,8 +121,8 @@ func explainPolicy(p *Policy) eobj {
 		var e eobj
 		e.add("key", keyStrings(b.Key))
 		e.add("max_concurrent", b.MaxConcurrent)
-		if b.Queue != nil {
-			e.add("queue", eobj{{"max_size", b.Queue.MaxSize}, {"max_wait", dur(b.Queue.MaxWait)}})
+		if b.QueueSize > 0 {
+			e.add("queue", eobj{{"max_size", b.QueueSize}, {"max_wait", dur(b.MaxWait)}})
 		}
 		e.add("lease_ttl", dur(b.LeaseTTL))
 		e.add("max_keys", b.MaxKeys)
@@ -137,7 +140,8 @@ func explainPolicy(p *Policy) eobj {
 		}
 		e.add("methods", r.Methods)
 		if r.Budget != nil {
-			e.add("budget", eobj{{"ratio", r.Budget.Ratio}, {"min_per_second", r.Budget.MinPerSecond}})
+			ratio, minPS := r.Budget.Values()
+			e.add("budget", eobj{{"ratio", ratio}, {"min_per_second", minPS}})
 		}
 		o.add("retry", e)
 	}
@@ -174,11 +178,11 @@ func explainPolicy(p *Policy) eobj {
 	}
 	if f := p.Fault; f != nil {
 		var e eobj
-		if f.Abort != nil {
-			e.add("abort", eobj{{"percent", f.Abort.Percent}, {"status", f.Abort.Status}})
+		if f.HasAbort {
+			e.add("abort", eobj{{"percent", f.AbortPercent}, {"status", f.AbortStatus}})
 		}
-		if f.Delay != nil {
-			e.add("delay", eobj{{"percent", f.Delay.Percent}, {"duration", dur(f.Delay.Duration)}})
+		if f.HasDelay {
+			e.add("delay", eobj{{"percent", f.DelayPercent}, {"duration", dur(f.Delay)}})
 		}
 		if f.OnlyWithHeader != "" {
 			e.add("only_with_header", f.OnlyWithHeader)
@@ -228,13 +232,13 @@ func explainMatch(m *Match) eobj {
 	return o
 }
 
-func explainRate(o *eobj, alg Algorithm, r Rate) {
+func explainRate(o *eobj, r ratelimit.Settings) {
 	o.add("requests", r.Requests)
 	o.add("per", dur(r.Per))
-	if hasBurst(alg) {
+	if hasBurst(r.Algorithm) {
 		o.add("burst", r.Burst)
 	}
-	if alg == LeakyBucket {
+	if r.Algorithm == ratelimit.LeakyBucket {
 		o.add("max_delay", dur(r.MaxDelay))
 	}
 }
@@ -250,14 +254,14 @@ func explainRateLimit(rl *RateLimit) eobj {
 		if l.Scope == ScopeGlobal {
 			e.add("descriptor_key", l.DescriptorKey)
 		}
-		if l.Algorithm != "" {
-			e.add("algorithm", l.Algorithm)
-			explainRate(&e, l.Algorithm, l.Rate)
+		if l.Requests > 0 { // a global limit without local parameters has none
+			e.add("algorithm", l.Algorithm.String())
+			explainRate(&e, l.Settings)
 			if l.Tier != nil {
 				var lim eobj
 				for _, name := range l.Tier.Names {
 					var te eobj
-					explainRate(&te, l.Algorithm, l.Tier.Limits[name])
+					explainRate(&te, l.Tier.Limits[name])
 					lim.add(name, te)
 				}
 				e.add("tier", eobj{{"from", l.Tier.From.String()}, {"default", l.Tier.Default}, {"limits", lim}})
@@ -280,12 +284,12 @@ func explainBreaker(cb *CircuitBreaker) eobj {
 	var o eobj
 	o.add("key", keyStrings(cb.Key))
 	var w eobj
-	w.add("type", cb.Window.Type)
-	if cb.Window.Type == WindowTime {
-		w.add("size", dur(cb.Window.Duration))
-		w.add("buckets", cb.Window.Buckets)
+	w.add("type", cb.Window.String())
+	if cb.Window == breaker.TimeWindow {
+		w.add("size", dur(cb.WindowDuration))
+		w.add("buckets", cb.Buckets)
 	} else {
-		w.add("size", cb.Window.Size)
+		w.add("size", cb.WindowSize)
 	}
 	o.add("window", w)
 	o.add("minimum_calls", cb.MinimumCalls)
@@ -299,13 +303,14 @@ func explainBreaker(cb *CircuitBreaker) eobj {
 	o.add("max_open_duration", dur(cb.MaxOpenDuration))
 	o.add("open_backoff", cb.OpenBackoff)
 	o.add("half_open_calls", cb.HalfOpenCalls)
+	o.add("half_open_max_wait", dur(cb.HalfOpenMaxWait))
 	fo := cb.FailureOn
 	statuses := fo.Statuses
 	if statuses == nil {
 		statuses = []int{}
 	}
 	o.add("failure_on", eobj{{"statuses", statuses}, {"reset", fo.Reset}, {"timeout", fo.Timeout}, {"connect_failure", fo.ConnectFailure}})
-	o.add("mode", cb.Mode)
+	o.add("mode", cb.Mode.String())
 	o.add("max_keys", cb.MaxKeys)
 	return o
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/breakwater/breakwater/patterns/ratelimit"
 	"os"
 	"reflect"
 	"slices"
@@ -24,7 +25,7 @@ func FuzzParseConfig(f *testing.F) {
 			f.Add([]byte(tc.in))
 		}
 	}
-	for _, fc := range featureCases {
+	for _, fc := range blockSeeds {
 		f.Add([]byte(twoPolicies(fc.fields)))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -62,14 +63,45 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("Explain output is another configuration\ninput: %q\noutput: %s", data, out)
 		}
 		_ = c.Warnings()
-		// Load only adds the gate.
+		// Load is Parse.
 		if _, lerr := Load(data); lerr != nil {
-			var e *Error
-			if !errors.As(lerr, &e) || e.Reason != "not implemented yet" {
-				t.Fatalf("Load after a successful Parse: %v", lerr)
-			}
+			t.Fatalf("Load after a successful Parse: %v", lerr)
 		}
 	})
+}
+
+const tb = `{"name":"t","requests":1,"per":"1s"}`
+
+// blockSeeds: a configuration using each block and sub-block (as a second
+// policy, so paths carry an index), seeds of the fuzzer.
+var blockSeeds = []struct {
+	name, fields string
+}{
+	{"rate_limit.algorithm.token_bucket", `"rate_limit":{"limits":[` + tb + `],"headers":false}`},
+	{"rate_limit.algorithm.gcra", `"rate_limit":{"limits":[` + tb + `,{"name":"g","algorithm":"gcra","requests":1,"per":"1s"}],"headers":false}`},
+	{"rate_limit.algorithm.fixed_window", `"rate_limit":{"limits":[{"name":"g","algorithm":"fixed_window","requests":1,"per":"1s"}],"headers":false}`},
+	{"rate_limit.algorithm.sliding_window", `"rate_limit":{"limits":[{"name":"g","algorithm":"sliding_window","requests":1,"per":"1s"}],"headers":false}`},
+	{"rate_limit.algorithm.leaky_bucket", `"rate_limit":{"limits":[{"name":"g","algorithm":"leaky_bucket","requests":1,"per":"1s","max_delay":"1s"}],"headers":false}`},
+	{"rate_limit.tier", `"rate_limit":{"limits":[{"name":"g","requests":1,"per":"1s","tier":{"from":"path","default":"a","limits":{"b":{"requests":2,"per":"1s"}}}}],"headers":false}`},
+	{"rate_limit.scope.global", `"rate_limit":{"limits":[{"name":"g","scope":"global","key":["path"],"descriptor_key":"p"}],"service":{"cluster":"c","domain":"d"},"headers":false}`},
+	{"rate_limit.failure_mode.local", `"rate_limit":{"limits":[{"name":"g","scope":"global","key":["path"],"descriptor_key":"p","requests":1,"per":"1s"}],"service":{"cluster":"c","domain":"d","failure_mode":"local"},"headers":false}`},
+	{"rate_limit.headers", `"rate_limit":{"limits":[` + tb + `]}`},
+	{"circuit_breaker", `"circuit_breaker":{}`},
+	{"circuit_breaker.window.time", `"circuit_breaker":{"window":{"type":"time","size":"10s"}}`},
+	{"bulkhead", `"bulkhead":{"max_concurrent":1}`},
+	{"bulkhead.queue", `"bulkhead":{"max_concurrent":1,"queue":{"max_size":1,"max_wait":"1s"}}`},
+	{"retry", `"retry":{}`},
+	{"retry.budget", `"retry":{"budget":{}}`},
+	{"timeout", `"timeout":{"request":"1s"}`},
+	{"timeout.deadline", `"timeout":{"deadline":{}}`},
+	{"timeout.adaptive", `"timeout":{"request":"1s","adaptive":{"min":"1ms","max":"1s"}}`},
+	{"fallback", `"bulkhead":{"max_concurrent":1},"fallback":{"on":["bulkhead_full"],"body":"x"}`},
+	{"fallback.stale", `"bulkhead":{"max_concurrent":1},"fallback":{"on":["bulkhead_full"],"stale":{"max_age":"1s"}}`},
+	{"fault", `"fault":{"abort":{"percent":1}}`},
+}
+
+func twoPolicies(fields string) string {
+	return `{"policies":[{"name":"first","match":{"path_prefix":"/first"}},{"name":"p",` + fields + `}]}`
 }
 
 // checkInvariants re-validates a parsed configuration from the outside.
@@ -188,7 +220,7 @@ func checkPolicy(p *Policy) error {
 					return fmt.Errorf("global limit %q", l.Name)
 				}
 				local = r.Service.FailureMode == FailLocal
-				if !local && (l.Algorithm != "" || l.Rate != (Rate{})) {
+				if !local && l.Settings != (ratelimit.Settings{}) {
 					return fmt.Errorf("global limit %q has local parameters", l.Name)
 				}
 			case ScopeLocal:
@@ -201,7 +233,7 @@ func checkPolicy(p *Policy) error {
 			if !local {
 				continue
 			}
-			if err := checkRate(l.Algorithm, l.Rate); err != nil {
+			if err := checkRate(l.Algorithm, l.Settings); err != nil {
 				return fmt.Errorf("limit %q: %w", l.Name, err)
 			}
 			if t := l.Tier; t != nil {
@@ -237,25 +269,11 @@ func checkPolicy(p *Policy) error {
 		if err := checkKey(cb.Key); err != nil {
 			return err
 		}
-		w := cb.Window
-		switch w.Type {
-		case WindowCount:
-			if w.Size < 1 || w.Duration != 0 || w.Buckets != 0 || cb.MinimumCalls > w.Size {
-				return fmt.Errorf("count window %+v", w)
-			}
-		case WindowTime:
-			if w.Size != 0 || w.Buckets < 1 || w.Duration/time.Duration(w.Buckets) < time.Millisecond {
-				return fmt.Errorf("time window %+v", w)
-			}
-		default:
-			return fmt.Errorf("window %+v", w)
+		if n, err := cb.Settings.Normalize(); err != nil || n != cb.Settings {
+			return fmt.Errorf("breaker settings not normalized: %+v: %v", cb.Settings, err)
 		}
-		if cb.MinimumCalls < 1 || cb.ConsecutiveFailures < 0 || cb.HalfOpenCalls < 1 || cb.MaxKeys < 1 ||
-			!(cb.FailureRateThreshold > 0 && cb.FailureRateThreshold <= 1) ||
-			!(cb.SlowCallRateThreshold > 0 && cb.SlowCallRateThreshold <= 1) || cb.SlowCallDuration < 0 ||
-			!positive(cb.OpenDuration, cb.MaxOpenDuration) || cb.MaxOpenDuration < cb.OpenDuration ||
-			!(cb.OpenBackoff >= 1 && cb.OpenBackoff <= 100) ||
-			!slices.Contains([]BreakerMode{ModeEnforce, ModeObserve, ModeForcedOpen, ModeDisabled}, cb.Mode) {
+		if cb.MaxKeys < 1 || cb.HalfOpenMaxWait < cb.OpenDuration || !bounded(cb.WindowDuration, cb.SlowCallDuration,
+			cb.OpenDuration, cb.MaxOpenDuration, cb.HalfOpenMaxWait) {
 			return fmt.Errorf("breaker %+v", cb)
 		}
 		for i, s := range cb.FailureOn.Statuses {
@@ -268,8 +286,10 @@ func checkPolicy(p *Policy) error {
 		if err := checkKey(b.Key); err != nil {
 			return err
 		}
-		if b.MaxConcurrent < 1 || b.LeaseTTL < time.Second || b.MaxKeys < 1 ||
-			b.Queue != nil && (b.Queue.MaxSize < 1 || !positive(b.Queue.MaxWait)) {
+		if n, err := b.Settings.Normalize(); err != nil || n != b.Settings {
+			return fmt.Errorf("bulkhead settings not normalized: %+v: %v", b.Settings, err)
+		}
+		if b.LeaseTTL < time.Second || b.MaxKeys < 1 || !bounded(b.LeaseTTL, b.MaxWait) {
 			return fmt.Errorf("bulkhead %+v", b)
 		}
 	}
@@ -285,8 +305,13 @@ func checkPolicy(p *Policy) error {
 		if slices.Contains(r.RetryOn, "retriable-status-codes") != (len(r.RetriableStatusCodes) > 0) {
 			return errors.New("retriable status codes")
 		}
-		if b := r.Budget; b != nil && (b.Ratio < 0 || b.Ratio > 1 || b.MinPerSecond < 0 || b.Ratio == 0 && b.MinPerSecond == 0) {
-			return errors.New("budget")
+		if b := r.Budget; b != nil {
+			n, err := b.Normalize()
+			nr, nm := n.Values()
+			br, bm := b.Values()
+			if err != nil || b.Ratio == nil || b.MinPerSecond == nil || nr != br || nm != bm {
+				return fmt.Errorf("budget not normalized: %v", err)
+			}
 		}
 		if p.Timeout != nil && p.Timeout.Request > 0 && r.PerTryTimeout > p.Timeout.Request {
 			return errors.New("per try timeout over request timeout")
@@ -299,9 +324,13 @@ func checkPolicy(p *Policy) error {
 		if d := t.Deadline; d != nil && d.MinRemaining < 0 {
 			return errors.New("deadline")
 		}
-		if a := t.Adaptive; a != nil && (t.Request <= 0 || !positive(a.Min, a.Max) || a.Max < a.Min || a.Extra < 0 ||
-			!(a.Quantile > 0 && a.Quantile < 1) || !(a.Multiplier > 0 && a.Multiplier <= 100) || a.MinSamples < 1) {
-			return fmt.Errorf("adaptive %+v", a)
+		if !bounded(t.Request) {
+			return errors.New("request timeout")
+		}
+		if a := t.Adaptive; a != nil {
+			if n, err := a.Normalize(); err != nil || n != *a || t.Request <= 0 || !positive(a.Min, a.Max) {
+				return fmt.Errorf("adaptive %+v: %v", a, err)
+			}
 		}
 	}
 	if f := p.Fallback; f != nil {
@@ -324,14 +353,15 @@ func checkPolicy(p *Policy) error {
 		}
 	}
 	if ft := p.Fault; ft != nil {
-		if ft.Abort == nil && ft.Delay == nil {
+		if !ft.HasAbort && !ft.HasDelay {
 			return errors.New("empty fault")
 		}
-		if a := ft.Abort; a != nil && (a.Percent < 0 || a.Percent > 100 || !statusOK(a.Status)) {
-			return errors.New("abort")
+		if n, err := ft.Settings.Normalize(); err != nil || n != ft.Settings {
+			return fmt.Errorf("fault settings not normalized: %+v: %v", ft.Settings, err)
 		}
-		if d := ft.Delay; d != nil && (d.Percent < 0 || d.Percent > 100 || !positive(d.Duration)) {
-			return errors.New("delay")
+		if !ft.HasAbort && ft.AbortPercent != 0 || !ft.HasDelay && (ft.DelayPercent != 0 || ft.Delay != 0) ||
+			ft.HasDelay && !positive(ft.Delay) {
+			return errors.New("fault blocks")
 		}
 		if ft.OnlyWithHeader != "" && !lowerToken(ft.OnlyWithHeader) {
 			return errors.New("only_with_header")
@@ -345,20 +375,27 @@ func checkPolicy(p *Policy) error {
 	return nil
 }
 
-func checkRate(alg Algorithm, r Rate) error {
-	if !slices.Contains([]Algorithm{TokenBucket, GCRA, FixedWindow, SlidingWindow, LeakyBucket}, alg) {
-		return fmt.Errorf("algorithm %q", alg)
+func checkRate(alg ratelimit.Algorithm, r ratelimit.Settings) error {
+	if r.Algorithm != alg {
+		return fmt.Errorf("algorithm %v, limit's %v", r.Algorithm, alg)
 	}
-	if r.Requests < 1 || r.Requests > 1e9 || r.Per < time.Millisecond || r.Per.Nanoseconds() < r.Requests {
-		return fmt.Errorf("rate %+v", r)
+	if n, err := r.Normalize(); err != nil || n != r {
+		return fmt.Errorf("rate not normalized: %+v: %v", r, err)
 	}
-	if hasBurst(alg) != (r.Burst > 0) || r.Burst < 0 || r.Burst > 1e9 {
-		return fmt.Errorf("burst %+v with %s", r, alg)
-	}
-	if (alg == LeakyBucket) != (r.MaxDelay > 0) || r.MaxDelay < 0 {
+	if (alg == ratelimit.LeakyBucket) != (r.MaxDelay > 0) || !bounded(r.Per, r.MaxDelay) {
 		return fmt.Errorf("max_delay %+v with %s", r, alg)
 	}
 	return nil
+}
+
+// bounded says whether every duration is at most MaxDuration.
+func bounded(ds ...time.Duration) bool {
+	for _, d := range ds {
+		if d < 0 || d > MaxDuration {
+			return false
+		}
+	}
+	return true
 }
 
 // TestSeedCorpus keeps the committed corpus meaningful: the seeds named

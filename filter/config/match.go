@@ -3,6 +3,8 @@ package config
 import (
 	"slices"
 	"strings"
+
+	"github.com/breakwater/breakwater/patterns/ratelimit"
 )
 
 // Matches says whether a request satisfies every condition of m. A nil
@@ -97,26 +99,17 @@ func stripPort(a string) (string, bool) {
 	return a[:i], true
 }
 
-// RateFor returns the tier name and the Rate that apply to a request whose
-// tier.from part has value (ignored without a tier): the named tier when
-// it exists, else the default tier, i.e. the limit's own Rate.
-func (l *Limit) RateFor(value string) (tier string, r Rate) {
+// RateFor returns the tier name and the Settings that apply to a request
+// whose tier.from part has value (ignored without a tier): the named tier
+// when it exists, else the default tier, i.e. the limit's own Settings.
+func (l *Limit) RateFor(value string) (tier string, s ratelimit.Settings) {
 	if l.Tier == nil {
-		return "", l.Rate
+		return "", l.Settings
 	}
-	if r, ok := l.Tier.Limits[value]; ok {
-		return value, r
+	if s, ok := l.Tier.Limits[value]; ok {
+		return value, s
 	}
-	return l.Tier.Default, l.Rate
-}
-
-// Capacity is the RateLimit-Limit value of a rate: Burst for token_bucket,
-// gcra and leaky_bucket, Requests for the window algorithms.
-func (l *Limit) Capacity(r Rate) int64 {
-	if hasBurst(l.Algorithm) {
-		return r.Burst
-	}
-	return r.Requests
+	return l.Tier.Default, l.Settings
 }
 
 // IsFailureStatus says whether an upstream status counts as a failure.
@@ -141,8 +134,8 @@ func (p *Policy) RejectStatus(r Reason) int {
 	switch {
 	case r == ReasonRateLimited && p.RateLimit != nil:
 		return p.RateLimit.Status
-	case r == ReasonFaultAbort && p.Fault != nil && p.Fault.Abort != nil:
-		return p.Fault.Abort.Status
+	case r == ReasonFaultAbort && p.Fault != nil && p.Fault.HasAbort:
+		return p.Fault.AbortStatus
 	}
 	return DefaultStatus(r)
 }

@@ -2,20 +2,25 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"regexp/syntax"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/breakwater/breakwater/patterns/breaker"
 	"github.com/breakwater/breakwater/patterns/deadletter"
+	"github.com/breakwater/breakwater/patterns/ratelimit"
+	"github.com/breakwater/breakwater/patterns/retry"
+	"github.com/breakwater/breakwater/patterns/timeout"
 )
 
-// Parse decodes and validates a whole configuration against the contract
-// (docs/configuration.md), applies the defaults and returns the typed result.
+// Parse decodes and validates a whole configuration (the reference is
+// docs/configuration.md), applies the defaults and returns the typed result.
 // The error, if any, is an *Error naming the first offending JSON path.
-// Parse accepts every block of the contract, whether or not the filter
-// enforces it yet; the plugin calls Load.
+// The plugin starts exactly when Parse succeeds: every pattern's Settings
+// are normalized here, by the same Normalize the plugin's stages use.
 func Parse(data []byte) (cfg *Config, err error) {
 	defer func() {
 		// Safety net for the plugin's start: a bug here must fail the
@@ -28,6 +33,16 @@ func Parse(data []byte) (cfg *Config, err error) {
 	c, e := parse(data)
 	if e != nil {
 		return nil, e
+	}
+	return c, nil
+}
+
+// Load is Parse returning a plain error: what the plugin calls at start and
+// `breakwater validate` runs, so the two accept the same configurations.
+func Load(data []byte) (*Config, error) {
+	c, err := Parse(data)
+	if err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -45,47 +60,28 @@ func parse(data []byte) (*Config, *Error) {
 	return c, nil
 }
 
-// Defaults, one function per block: the single place where each block's
-// absent fields get their values (listed in doc.go).
+// Defaults of the fields the configuration itself owns (the patterns'
+// defaults are applied by their Settings.Normalize), one function per block.
 
 // DefaultNamespace is the namespace when "namespace" is absent.
 const DefaultNamespace = "breakwater"
 
+// DefaultMaxKeys is max_keys when absent (rate limits, breakers, bulkheads).
+const DefaultMaxKeys = 10000
+
 func defaultRateLimit() RateLimit { return RateLimit{Headers: true, Status: 429} }
 
-func defaultLimit() Limit {
-	return Limit{Scope: ScopeLocal, Algorithm: TokenBucket, MaxKeys: 10000}
-}
+func defaultLimit() Limit { return Limit{Scope: ScopeLocal, MaxKeys: DefaultMaxKeys} }
 
 func defaultRateLimitService() RateLimitService {
 	return RateLimitService{Timeout: 25 * time.Millisecond, FailureMode: FailOpen}
 }
 
-func defaultCircuitBreaker() CircuitBreaker {
-	return CircuitBreaker{
-		Window:                Window{Type: WindowCount, Size: 100},
-		MinimumCalls:          20,
-		FailureRateThreshold:  0.5,
-		ConsecutiveFailures:   0,
-		SlowCallRateThreshold: 1.0,
-		OpenDuration:          30 * time.Second,
-		MaxOpenDuration:       5 * time.Minute,
-		OpenBackoff:           1.0,
-		HalfOpenCalls:         1,
-		FailureOn:             defaultFailureOn(),
-		Mode:                  ModeEnforce,
-		MaxKeys:               10000,
-	}
-}
-
-func defaultFailureOn() FailureOn {
+// DefaultFailureOn is failure_on's default: statuses 500, 502, 503, 504,
+// and reset, timeout and connect_failure.
+func DefaultFailureOn() FailureOn {
 	return FailureOn{Statuses: []int{500, 502, 503, 504}, Reset: true, Timeout: true, ConnectFailure: true}
 }
-
-// defaultTimeBuckets is the number of buckets of a time window without "buckets".
-const defaultTimeBuckets = 10
-
-func defaultBulkhead() Bulkhead { return Bulkhead{LeaseTTL: 60 * time.Second, MaxKeys: 10000} }
 
 func defaultRetry() Retry {
 	return Retry{
@@ -95,15 +91,7 @@ func defaultRetry() Retry {
 	}
 }
 
-func defaultRetryBudget() RetryBudget { return RetryBudget{Ratio: 0.2, MinPerSecond: 5} }
-
-func defaultDeadline() Deadline { return Deadline{Propagate: false, MinRemaining: 0} }
-
-func defaultAdaptive() Adaptive { return Adaptive{Quantile: 0.95, Multiplier: 1.0, MinSamples: 20} }
-
 func defaultStale() Stale { return Stale{MaxBodyBytes: 65536} }
-
-func defaultFaultAbort() FaultAbort { return FaultAbort{Status: 503} }
 
 // DefaultStatus is the status of a local response for reason when neither
 // rate_limit.status, fault.abort.status nor fallback.status says otherwise:
@@ -118,11 +106,14 @@ func DefaultStatus(r Reason) int {
 	return 503
 }
 
-// Upper bounds that keep memory and arithmetic sane.
+// MaxCallTimeout bounds rate_limit.service.timeout: the host's
+// dispatch_http_call takes its timeout in 32-bit milliseconds.
+const MaxCallTimeout = time.Duration(math.MaxUint32) * time.Millisecond
+
+// Upper bounds of the fields the configuration owns.
 const (
-	maxRequests = 1_000_000_000
-	maxKeysCap  = 1_000_000
-	maxCount    = 1_000_000
+	maxKeysCap = 1_000_000
+	maxCount   = 1_000_000
 )
 
 // retryOnValues are the retry-on conditions of Envoy's router that the
@@ -197,8 +188,9 @@ func (p *parser) policy(v *jvalue, path string) *Policy {
 	if b, ok := p.sub(o, "rate_limit"); ok {
 		pol.RateLimit = p.rateLimit(b)
 	}
+	var cbObj object
 	if b, ok := p.sub(o, "circuit_breaker"); ok {
-		pol.CircuitBreaker = p.circuitBreaker(b)
+		pol.CircuitBreaker, cbObj = p.circuitBreaker(b), b
 	}
 	if b, ok := p.sub(o, "bulkhead"); ok {
 		pol.Bulkhead = p.bulkhead(b)
@@ -208,6 +200,19 @@ func (p *parser) policy(v *jvalue, path string) *Policy {
 	}
 	if b, ok := p.sub(o, "timeout"); ok {
 		pol.Timeout = p.timeout(b)
+	}
+	if cb := pol.CircuitBreaker; cb != nil && p.ok() {
+		// The breaker's half_open_max_wait derives from the policy's timeout.
+		if t := pol.Timeout; t != nil {
+			cb.CallTimeout = t.Request
+			if t.Adaptive != nil {
+				cb.CallTimeout = max(cb.CallTimeout, t.Adaptive.Max)
+			}
+		}
+		n, err := cb.Settings.Normalize()
+		if p.settle(cbObj.path, err) {
+			cb.Settings = n
+		}
 	}
 	if b, ok := p.sub(o, "fallback"); ok {
 		pol.Fallback = p.fallback(b)
@@ -224,7 +229,7 @@ func (p *parser) policy(v *jvalue, path string) *Policy {
 	// Combinations across blocks.
 	if pol.Retry != nil && pol.Retry.PerTryTimeout > 0 && pol.Timeout != nil && pol.Timeout.Request > 0 &&
 		pol.Retry.PerTryTimeout > pol.Timeout.Request {
-		p.failf(path+".retry.per_try_timeout", "must be at most timeout.request (%s), got %s", pol.Timeout.Request, pol.Retry.PerTryTimeout)
+		p.failf(path+".retry.per_try_timeout", "must be at most %s.timeout.request (%s), got %s", path, pol.Timeout.Request, pol.Retry.PerTryTimeout)
 	}
 	if pol.Fallback != nil {
 		for i, r := range pol.Fallback.On {
@@ -272,7 +277,7 @@ func reasonNeeds(pol *Policy, r Reason) string {
 			return "timeout.deadline"
 		}
 	case ReasonFaultAbort:
-		if pol.Fault == nil || pol.Fault.Abort == nil {
+		if pol.Fault == nil || !pol.Fault.HasAbort {
 			return "fault.abort"
 		}
 	}
@@ -486,7 +491,9 @@ func (p *parser) service(o object) *RateLimitService {
 	} else {
 		p.required(o, "domain")
 	}
-	p.duration(o, "timeout", false, &s.Timeout)
+	if p.duration(o, "timeout", false, &s.Timeout) && s.Timeout > MaxCallTimeout {
+		p.failf(field(o.path, "timeout"), "must be at most %s (the host call takes 32-bit milliseconds), got %s", MaxCallTimeout, s.Timeout)
+	}
 	if m, ok := p.enum(o, "failure_mode", string(FailOpen), string(FailClosed), string(FailLocal)); ok {
 		s.FailureMode = FailureMode(m)
 	}
@@ -539,11 +546,9 @@ func (p *parser) limit(v *jvalue, path string, svc *RateLimitService) *Limit {
 		}
 		if svc.FailureMode == FailLocal {
 			// The limit's own parameters are its local fallback.
-			p.algorithm(o, &l)
-			l.Rate = p.rate(o, l.Algorithm, nil)
+			l.Settings = p.rate(o, p.algorithm(o), nil)
 			p.intField(o, "max_keys", 1, maxKeysCap, &l.MaxKeys)
 		} else {
-			l.Algorithm = ""
 			for _, k := range localRateKeys {
 				if o.has(k) {
 					p.failf(field(path, k), "with scope \"global\" only allowed under rate_limit.service.failure_mode \"local\" (the limit is the service's)")
@@ -554,10 +559,9 @@ func (p *parser) limit(v *jvalue, path string, svc *RateLimitService) *Limit {
 		if o.has("descriptor_key") {
 			p.failf(field(path, "descriptor_key"), "only allowed with scope \"global\"")
 		}
-		p.algorithm(o, &l)
-		l.Rate = p.rate(o, l.Algorithm, nil)
+		l.Settings = p.rate(o, p.algorithm(o), nil)
 		if t, ok := p.sub(o, "tier"); ok {
-			l.Tier = p.tier(t, l.Algorithm, l.Rate)
+			l.Tier = p.tier(t, l.Algorithm, l.Settings)
 		}
 		p.intField(o, "max_keys", 1, maxKeysCap, &l.MaxKeys)
 	}
@@ -567,42 +571,53 @@ func (p *parser) limit(v *jvalue, path string, svc *RateLimitService) *Limit {
 	return &l
 }
 
-func (p *parser) algorithm(o object, l *Limit) {
-	if s, ok := p.enum(o, "algorithm", string(TokenBucket), string(GCRA), string(FixedWindow), string(SlidingWindow), string(LeakyBucket)); ok {
-		l.Algorithm = Algorithm(s)
+// algorithm reads a limit's algorithm (default token_bucket, the zero
+// ratelimit.Algorithm).
+func (p *parser) algorithm(o object) ratelimit.Algorithm {
+	s, ok := p.str(o, "algorithm")
+	if !ok {
+		return ratelimit.TokenBucket
 	}
+	a, err := ratelimit.ParseAlgorithm(s)
+	if err != nil {
+		names := make([]string, 0, 5)
+		for _, a := range ratelimit.Algorithms() {
+			names = append(names, a.String())
+		}
+		p.failf(field(o.path, "algorithm"), "must be one of %s, got %s", strings.Join(names, ", "), quote(s))
+	}
+	return a
 }
 
 // hasBurst says whether an algorithm has a bucket capacity.
-func hasBurst(a Algorithm) bool { return a == TokenBucket || a == GCRA || a == LeakyBucket }
+func hasBurst(a ratelimit.Algorithm) bool {
+	return a == ratelimit.TokenBucket || a == ratelimit.GCRA || a == ratelimit.LeakyBucket
+}
 
 // rate reads requests, per, burst and max_delay of a limit or of a tier
-// (base is the limit's Rate when reading a tier).
-func (p *parser) rate(o object, alg Algorithm, base *Rate) Rate {
-	var r Rate
-	if n, ok := p.integer(o, "requests", 1, maxRequests); ok {
-		r.Requests = n
+// (base is the limit's Settings when reading a tier) and normalizes them.
+// The keys a format allows are checked here (burst only for the bucket
+// algorithms, max_delay only and required for leaky_bucket); the ranges
+// and defaults are ratelimit.Settings.Normalize's.
+func (p *parser) rate(o object, alg ratelimit.Algorithm, base *ratelimit.Settings) ratelimit.Settings {
+	r := ratelimit.Settings{Algorithm: alg}
+	var n int
+	if p.count(o, "requests", false, &n) {
+		r.Requests = int64(n)
 	} else {
 		p.required(o, "requests")
 	}
-	if p.duration(o, "per", false, &r.Per) {
-		if r.Per < time.Millisecond {
-			p.failf(field(o.path, "per"), "must be at least 1ms, got %s", r.Per)
-		} else if r.Per.Nanoseconds() < r.Requests {
-			p.failf(field(o.path, "requests"), "more than one request per nanosecond (%d per %s)", r.Requests, r.Per)
-		}
-	} else {
+	if !p.duration(o, "per", false, &r.Per) {
 		p.required(o, "per")
 	}
 	if hasBurst(alg) {
-		r.Burst = r.Requests
-		if n, ok := p.integer(o, "burst", 1, maxRequests); ok {
-			r.Burst = n
+		if p.count(o, "burst", false, &n) {
+			r.Burst = int64(n)
 		}
 	} else if o.has("burst") {
 		p.failf(field(o.path, "burst"), "not allowed with algorithm %q: only token_bucket, gcra and leaky_bucket have a burst", alg)
 	}
-	if alg == LeakyBucket {
+	if alg == ratelimit.LeakyBucket {
 		if !p.duration(o, "max_delay", false, &r.MaxDelay) {
 			if base != nil {
 				r.MaxDelay = base.MaxDelay
@@ -613,12 +628,19 @@ func (p *parser) rate(o object, alg Algorithm, base *Rate) Rate {
 	} else if o.has("max_delay") {
 		p.failf(field(o.path, "max_delay"), "only allowed with algorithm \"leaky_bucket\", not %q", alg)
 	}
+	if !p.ok() {
+		return r
+	}
+	nr, err := r.Normalize()
+	if p.settle(o.path, err) {
+		r = nr
+	}
 	return r
 }
 
-func (p *parser) tier(o object, alg Algorithm, base Rate) *Tier {
+func (p *parser) tier(o object, alg ratelimit.Algorithm, base ratelimit.Settings) *Tier {
 	p.allow(o, "from", "default", "limits")
-	t := &Tier{Limits: map[string]Rate{}}
+	t := &Tier{Limits: map[string]ratelimit.Settings{}}
 	if s, ok := p.str(o, "from"); ok {
 		kp, reason := parseKeyPart(s)
 		if reason != "" {
@@ -664,45 +686,35 @@ func (p *parser) tier(o object, alg Algorithm, base Rate) *Tier {
 	return t
 }
 
+// circuitBreaker reads the circuit_breaker block. Its Settings are
+// normalized by the policy, once the policy's timeout (which derives
+// half_open_max_wait's default) is read.
 func (p *parser) circuitBreaker(o object) *CircuitBreaker {
 	p.allow(o, "key", "window", "minimum_calls", "failure_rate_threshold", "consecutive_failures",
 		"slow_call_duration", "slow_call_rate_threshold", "open_duration", "max_open_duration",
-		"open_backoff", "half_open_calls", "failure_on", "mode", "max_keys")
-	cb := defaultCircuitBreaker()
+		"open_backoff", "half_open_calls", "half_open_max_wait", "failure_on", "mode", "max_keys")
+	cb := CircuitBreaker{FailureOn: DefaultFailureOn(), MaxKeys: DefaultMaxKeys}
+	s := &cb.Settings
 	cb.Key = p.keyParts(o, "key")
 	if w, ok := p.sub(o, "window"); ok {
-		cb.Window = p.window(w)
+		p.window(w, s)
 	}
-	if n, ok := p.integer(o, "minimum_calls", 1, maxCount); ok {
-		cb.MinimumCalls = int(n)
-		if cb.Window.Type == WindowCount && cb.MinimumCalls > cb.Window.Size {
-			p.failf(field(o.path, "minimum_calls"), "must be at most window.size (%d), got %d", cb.Window.Size, n)
-		}
-	} else if p.ok() && cb.Window.Type == WindowCount && cb.MinimumCalls > cb.Window.Size {
-		p.failf(o.path+".window.size", "must be at least minimum_calls (%d, the default), got %d", cb.MinimumCalls, cb.Window.Size)
-	}
-	p.float(o, "failure_rate_threshold", interval{0, 1, true, false}, &cb.FailureRateThreshold)
-	p.intField(o, "consecutive_failures", 0, maxCount, &cb.ConsecutiveFailures)
-	p.duration(o, "slow_call_duration", false, &cb.SlowCallDuration)
-	if p.float(o, "slow_call_rate_threshold", interval{0, 1, true, false}, &cb.SlowCallRateThreshold) && cb.SlowCallDuration == 0 {
+	p.count(o, "minimum_calls", false, &s.MinimumCalls)
+	p.number(o, "failure_rate_threshold", false, &s.FailureRateThreshold)
+	p.count(o, "consecutive_failures", true, &s.ConsecutiveFailures)
+	p.duration(o, "slow_call_duration", false, &s.SlowCallDuration)
+	if p.number(o, "slow_call_rate_threshold", false, &s.SlowCallRateThreshold) && s.SlowCallDuration == 0 {
 		p.failf(field(o.path, "slow_call_rate_threshold"), "requires slow_call_duration")
 	}
-	p.duration(o, "open_duration", false, &cb.OpenDuration)
-	maxSet := p.duration(o, "max_open_duration", false, &cb.MaxOpenDuration)
-	if p.ok() && cb.MaxOpenDuration < cb.OpenDuration {
-		if maxSet {
-			p.failf(field(o.path, "max_open_duration"), "must be at least open_duration (%s), got %s", cb.OpenDuration, cb.MaxOpenDuration)
-		} else {
-			p.failf(field(o.path, "open_duration"), "must be at most max_open_duration (%s, the default), got %s", cb.MaxOpenDuration, cb.OpenDuration)
-		}
-	}
-	p.float(o, "open_backoff", interval{1, 100, false, false}, &cb.OpenBackoff)
-	// At most 64: the probes are the bits of a uint64 in the breaker's shared record.
-	p.intField(o, "half_open_calls", 1, 64, &cb.HalfOpenCalls)
+	p.duration(o, "open_duration", false, &s.OpenDuration)
+	p.duration(o, "max_open_duration", false, &s.MaxOpenDuration)
+	p.number(o, "open_backoff", false, &s.OpenBackoff)
+	p.count(o, "half_open_calls", false, &s.HalfOpenCalls)
+	p.duration(o, "half_open_max_wait", false, &s.HalfOpenMaxWait)
 	if f, ok := p.sub(o, "failure_on"); ok {
 		p.allow(f, "statuses", "reset", "timeout", "connect_failure")
-		if s, ok := p.statusList(f, "statuses"); ok {
-			cb.FailureOn.Statuses = s
+		if st, ok := p.statusList(f, "statuses"); ok {
+			cb.FailureOn.Statuses = st
 		}
 		if b, ok := p.boolean(f, "reset"); ok {
 			cb.FailureOn.Reset = b
@@ -714,12 +726,12 @@ func (p *parser) circuitBreaker(o object) *CircuitBreaker {
 			cb.FailureOn.ConnectFailure = b
 		}
 		fo := cb.FailureOn
-		if p.ok() && len(fo.Statuses) == 0 && !fo.Reset && !fo.Timeout && !fo.ConnectFailure && cb.SlowCallDuration == 0 {
+		if p.ok() && len(fo.Statuses) == 0 && !fo.Reset && !fo.Timeout && !fo.ConnectFailure && s.SlowCallDuration == 0 {
 			p.failf(f.path, "counts no outcome as a failure and slow calls are not tracked: the breaker could never open")
 		}
 	}
-	if m, ok := p.enum(o, "mode", string(ModeEnforce), string(ModeObserve), string(ModeForcedOpen), string(ModeDisabled)); ok {
-		cb.Mode = BreakerMode(m)
+	if m, ok := p.enum(o, "mode", "enforce", "observe", "forced_open", "disabled"); ok {
+		s.Mode, _ = breaker.ParseMode(m)
 	}
 	p.intField(o, "max_keys", 1, maxKeysCap, &cb.MaxKeys)
 	if !p.ok() {
@@ -728,88 +740,77 @@ func (p *parser) circuitBreaker(o object) *CircuitBreaker {
 	return &cb
 }
 
-func (p *parser) window(o object) Window {
+// window reads circuit_breaker.window into s: the type decides whether
+// size is a number of calls or a duration (a format rule); ranges and the
+// default of buckets are breaker.Settings.Normalize's.
+func (p *parser) window(o object, s *breaker.Settings) {
 	p.allow(o, "type", "size", "buckets")
-	var w Window
-	t, ok := p.enum(o, "type", string(WindowCount), string(WindowTime))
+	t, ok := p.enum(o, "type", "count", "time")
 	if !ok {
 		p.required(o, "type")
-		return w
+		return
 	}
-	w.Type = WindowType(t)
 	size, spath, ok := p.lookup(o, "size")
 	if !ok {
 		p.required(o, "size")
-		return w
+		return
 	}
-	switch w.Type {
-	case WindowCount:
+	switch t {
+	case "count":
+		s.Window = breaker.CountWindow
 		if size.kind != jNumber {
 			p.failf(spath, "must be an integer (a number of calls) for a count window, got %s", size.kind)
-			return w
+			return
 		}
-		if n, ok := p.intValue(size, spath, 1, 100_000); ok {
-			w.Size = int(n)
+		if n, ok := p.intValue(size, spath, 1, math.MaxInt64); ok {
+			s.WindowSize = int(n)
 		}
 		if o.has("buckets") {
 			p.failf(field(o.path, "buckets"), "only allowed with type \"time\"")
 		}
-	case WindowTime:
+	case "time":
+		s.Window = breaker.TimeWindow
 		if size.kind != jString {
 			p.failf(spath, "must be a duration string like \"60s\" for a time window, got %s", size.kind)
-			return w
+			return
 		}
 		if d, ok := p.durValue(size, spath, false); ok {
-			w.Duration = d
+			s.WindowDuration = d
 		}
-		w.Buckets = defaultTimeBuckets
-		p.intField(o, "buckets", 1, 1000, &w.Buckets)
-		if p.ok() && w.Duration/time.Duration(w.Buckets) < time.Millisecond {
-			p.failf(spath, "must give buckets of at least 1ms (%s / %d buckets)", w.Duration, w.Buckets)
-		}
+		p.count(o, "buckets", false, &s.Buckets)
 	}
-	return w
 }
 
 func (p *parser) bulkhead(o object) *Bulkhead {
 	p.allow(o, "key", "max_concurrent", "queue", "lease_ttl", "max_keys")
-	b := defaultBulkhead()
+	b := Bulkhead{MaxKeys: DefaultMaxKeys}
 	b.Key = p.keyParts(o, "key")
-	if n, ok := p.integer(o, "max_concurrent", 1, maxCount); ok {
-		b.MaxConcurrent = int(n)
-	} else {
+	if !p.count(o, "max_concurrent", false, &b.MaxConcurrent) {
 		p.required(o, "max_concurrent")
 	}
 	if q, ok := p.sub(o, "queue"); ok {
 		p.allow(q, "max_size", "max_wait")
-		b.Queue = &Queue{}
-		if n, ok := p.integer(q, "max_size", 1, maxCount); ok {
-			b.Queue.MaxSize = int(n)
-		} else {
+		if !p.count(q, "max_size", false, &b.QueueSize) {
 			p.required(q, "max_size")
 		}
-		if !p.duration(q, "max_wait", false, &b.Queue.MaxWait) {
+		if !p.duration(q, "max_wait", false, &b.MaxWait) {
 			p.required(q, "max_wait")
 		}
 	}
-	if p.ok() {
-		// The leases (16 bytes each) and waiters (24 bytes each) of a key
-		// live in one shared-data record of at most 65535 bytes (5 of header).
-		qs := 0
-		if b.Queue != nil {
-			qs = b.Queue.MaxSize
-		}
-		if n := 5 + 16*b.MaxConcurrent + 24*qs; n > 65535 {
-			p.failf(field(o.path, "max_concurrent"), "16 × max_concurrent + 24 × queue.max_size + 5 bytes of shared state must be at most 65535, got %d", n)
-		}
-	}
 	if p.duration(o, "lease_ttl", false, &b.LeaseTTL) && b.LeaseTTL < time.Second {
+		// The plugin renews held leases from its tick, half a TTL before
+		// they expire: a shorter lease could lapse between two ticks.
 		p.failf(field(o.path, "lease_ttl"), "must be at least 1s, got %s", b.LeaseTTL)
 	}
 	p.intField(o, "max_keys", 1, maxKeysCap, &b.MaxKeys)
 	if !p.ok() {
 		return nil
 	}
+	n, err := b.Settings.Normalize()
+	if !p.settle(o.path, err) {
+		return nil
+	}
+	b.Settings = n
 	return &b
 }
 
@@ -856,13 +857,21 @@ func (p *parser) retry(o object) *Retry {
 	}
 	if b, ok := p.sub(o, "budget"); ok {
 		p.allow(b, "ratio", "min_per_second")
-		bud := defaultRetryBudget()
-		p.float(b, "ratio", interval{0, 1, false, false}, &bud.Ratio)
-		p.intField(b, "min_per_second", 0, maxCount, &bud.MinPerSecond)
-		if p.ok() && bud.Ratio == 0 && bud.MinPerSecond == 0 {
-			p.failf(b.path, "ratio and min_per_second are both 0: no retry could ever happen (use max_retries 0)")
+		var bud retry.Settings
+		var ratio float64
+		var minPS int
+		if p.number(b, "ratio", true, &ratio) {
+			bud.Ratio = &ratio
 		}
-		r.Budget = &bud
+		if p.count(b, "min_per_second", true, &minPS) {
+			bud.MinPerSecond = &minPS
+		}
+		if p.ok() {
+			n, err := bud.Normalize()
+			if p.settle(b.path, err) {
+				r.Budget = &n
+			}
+		}
 	}
 	if !p.ok() {
 		return nil
@@ -880,7 +889,7 @@ func (p *parser) timeout(o object) *Timeout {
 	p.duration(o, "request", false, &t.Request)
 	if d, ok := p.sub(o, "deadline"); ok {
 		p.allow(d, "propagate", "min_remaining")
-		dl := defaultDeadline()
+		dl := Deadline{}
 		if b, ok := p.boolean(d, "propagate"); ok {
 			dl.Propagate = b
 		}
@@ -889,9 +898,9 @@ func (p *parser) timeout(o object) *Timeout {
 	}
 	if a, ok := p.sub(o, "adaptive"); ok {
 		p.allow(a, "quantile", "multiplier", "extra", "min", "max", "min_samples")
-		ad := defaultAdaptive()
-		p.float(a, "quantile", interval{0, 1, true, true}, &ad.Quantile)
-		p.float(a, "multiplier", interval{0, 100, true, false}, &ad.Multiplier)
+		var ad timeout.Adaptive
+		p.number(a, "quantile", false, &ad.Quantile)
+		p.number(a, "multiplier", false, &ad.Multiplier)
 		p.duration(a, "extra", true, &ad.Extra)
 		if !p.duration(a, "min", false, &ad.Min) {
 			p.required(a, "min")
@@ -899,14 +908,16 @@ func (p *parser) timeout(o object) *Timeout {
 		if !p.duration(a, "max", false, &ad.Max) {
 			p.required(a, "max")
 		}
-		if p.ok() && ad.Max < ad.Min {
-			p.failf(field(a.path, "max"), "must be at least min (%s), got %s", ad.Min, ad.Max)
-		}
-		p.intField(a, "min_samples", 1, maxCount, &ad.MinSamples)
+		p.count(a, "min_samples", false, &ad.MinSamples)
 		if p.ok() && t.Request == 0 {
 			p.failf(a.path, "requires timeout.request (it applies until min_samples are seen)")
 		}
-		t.Adaptive = &ad
+		if p.ok() {
+			n, err := ad.Normalize()
+			if p.settle(a.path, err) {
+				t.Adaptive = &n
+			}
+		}
 	}
 	if !p.ok() {
 		return nil
@@ -1004,32 +1015,35 @@ func (p *parser) fault(o object) *Fault {
 	f := &Fault{}
 	if a, ok := p.sub(o, "abort"); ok {
 		p.allow(a, "percent", "status")
-		ab := defaultFaultAbort()
-		if !p.float(a, "percent", interval{0, 100, false, false}, &ab.Percent) {
+		f.HasAbort = true
+		if !p.number(a, "percent", true, &f.AbortPercent) {
 			p.required(a, "percent")
 		}
-		p.status(a, "status", &ab.Status)
-		f.Abort = &ab
+		p.count(a, "status", false, &f.AbortStatus)
 	}
 	if d, ok := p.sub(o, "delay"); ok {
 		p.allow(d, "percent", "duration")
-		dl := &FaultDelay{}
-		if !p.float(d, "percent", interval{0, 100, false, false}, &dl.Percent) {
+		f.HasDelay = true
+		if !p.number(d, "percent", true, &f.DelayPercent) {
 			p.required(d, "percent")
 		}
-		if !p.duration(d, "duration", false, &dl.Duration) {
+		if !p.duration(d, "duration", false, &f.Delay) {
 			p.required(d, "duration")
 		}
-		f.Delay = dl
 	}
 	if s, ok := p.str(o, "only_with_header"); ok {
 		f.OnlyWithHeader, _ = p.headerName(field(o.path, "only_with_header"), s)
 	}
-	if p.ok() && f.Abort == nil && f.Delay == nil {
+	if p.ok() && !f.HasAbort && !f.HasDelay {
 		p.failf(o.path, "must set abort, delay or both")
 	}
 	if !p.ok() {
 		return nil
 	}
+	n, err := f.Settings.Normalize()
+	if !p.settle(o.path, err) {
+		return nil
+	}
+	f.Settings = n
 	return f
 }

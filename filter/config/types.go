@@ -4,11 +4,19 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/breakwater/breakwater/patterns/breaker"
+	"github.com/breakwater/breakwater/patterns/bulkhead"
 	"github.com/breakwater/breakwater/patterns/deadletter"
+	"github.com/breakwater/breakwater/patterns/fault"
+	"github.com/breakwater/breakwater/patterns/ratelimit"
+	"github.com/breakwater/breakwater/patterns/retry"
+	"github.com/breakwater/breakwater/patterns/timeout"
 )
 
 // Config is a parsed and validated plugin configuration. Every field holds
-// its effective value: defaults are already applied (see doc.go).
+// its effective value: defaults are already applied (see doc.go). The
+// blocks of the patterns hold the pattern's own Settings, normalized by its
+// Normalize (the one home of its defaults and cross-field rules).
 type Config struct {
 	// Namespace prefixes every shared-data key and metric name.
 	// Default "breakwater". Syntax [a-z0-9_-]+, at most 64 bytes.
@@ -100,17 +108,6 @@ type KeyPart struct {
 	Arg  string
 }
 
-// Algorithm of a local rate limit.
-type Algorithm string
-
-const (
-	TokenBucket   Algorithm = "token_bucket"
-	GCRA          Algorithm = "gcra"
-	FixedWindow   Algorithm = "fixed_window"
-	SlidingWindow Algorithm = "sliding_window"
-	LeakyBucket   Algorithm = "leaky_bucket"
-)
-
 // Scope of a rate limit: decided in this Envoy, or by the external service.
 type Scope string
 
@@ -141,22 +138,6 @@ type RateLimit struct {
 	Status int
 }
 
-// Rate is the parameters of one tier of a local limit.
-type Rate struct {
-	// Requests per Per: 1..1e9, and Per/Requests is at least 1ns.
-	Requests int64
-	// Per: at least 1ms.
-	Per time.Duration
-	// Burst is the bucket capacity for token_bucket, gcra and leaky_bucket:
-	// 1..1e9, default Requests. It is 0 for fixed_window and sliding_window
-	// (configuring burst there is an error).
-	Burst int64
-	// MaxDelay is the longest a leaky_bucket limit delays a request; required
-	// and positive for leaky_bucket, 0 (and refused in the configuration)
-	// for every other algorithm.
-	MaxDelay time.Duration
-}
-
 // Limit is one entry of rate_limit.limits.
 type Limit struct {
 	// Name is required, unique within the policy, [a-z0-9_-]+.
@@ -166,13 +147,12 @@ type Limit struct {
 	Key []KeyPart
 	// Scope: default local.
 	Scope Scope
-	// Algorithm: default token_bucket. For a global limit without local
-	// parameters it is "".
-	Algorithm Algorithm
-	// Rate is the limit's own (default tier's) parameters. For a global
-	// limit it is the local fallback used under service.failure_mode
-	// "local" (required then, refused otherwise) and zero otherwise.
-	Rate Rate
+	// Settings are the limit's own (default tier's) parameters, normalized
+	// by ratelimit.Settings.Normalize (algorithm default token_bucket, burst
+	// default requests). For a global limit they are the local fallback
+	// used under service.failure_mode "local" (required then, refused
+	// otherwise) and the zero Settings otherwise (Requests 0).
+	ratelimit.Settings
 	// Tier is nil when "tier" is absent. Local limits only.
 	Tier *Tier
 	// MaxKeys bounds the distinct key values kept. Default 10000, 1..1e6.
@@ -182,16 +162,17 @@ type Limit struct {
 	DescriptorKey string
 }
 
-// Tier picks the Rate of a limit by the value of a descriptor part.
+// Tier picks the Settings of a limit by the value of a descriptor part.
 type Tier struct {
 	// From is the descriptor part whose value names the tier.
 	From KeyPart
 	// Default names the tier of the limit's own parameters; it is used for a
 	// missing or unknown value. It must not appear in Limits.
 	Default string
-	// Limits maps tier names to their parameters (same algorithm as the
-	// limit; burst defaults to the tier's requests, max_delay to the limit's).
-	Limits map[string]Rate
+	// Limits maps tier names to their normalized parameters (the limit's
+	// algorithm; burst defaults to the tier's requests, max_delay to the
+	// limit's).
+	Limits map[string]ratelimit.Settings
 	// Names lists the keys of Limits in document order.
 	Names []string
 }
@@ -208,67 +189,20 @@ type RateLimitService struct {
 	FailureMode FailureMode
 }
 
-// WindowType of a circuit breaker window.
-type WindowType string
-
-const (
-	WindowCount WindowType = "count"
-	WindowTime  WindowType = "time"
-)
-
-// Window of a circuit breaker. Default {count, 100}.
-type Window struct {
-	Type WindowType
-	// Size is the number of calls of a count window (1..100000); 0 for a time window.
-	Size int
-	// Duration is the length of a time window; 0 for a count window.
-	Duration time.Duration
-	// Buckets splits a time window (1..1000, default 10; Duration/Buckets
-	// at least 1ms); 0 for a count window.
-	Buckets int
-}
-
-// BreakerMode of a circuit breaker.
-type BreakerMode string
-
-const (
-	ModeEnforce    BreakerMode = "enforce"
-	ModeObserve    BreakerMode = "observe"
-	ModeForcedOpen BreakerMode = "forced_open"
-	ModeDisabled   BreakerMode = "disabled"
-)
-
 // CircuitBreaker is the "circuit_breaker" block.
 type CircuitBreaker struct {
+	// Settings are the breaker's, normalized by breaker.Settings.Normalize
+	// (window, minimum_calls, thresholds, open durations, half-open probes,
+	// mode, and their derived defaults). CallTimeout is the policy's
+	// timeout.request (the larger of it and timeout.adaptive.max), 0 when
+	// the policy has none.
+	breaker.Settings
 	// Key: empty means one breaker for the policy.
 	Key []KeyPart
-	// Window: default {count, 100}; buckets default 10 for time windows.
-	Window Window
-	// MinimumCalls: default 20, 1..1e6, at most Window.Size for a count window.
-	MinimumCalls int
-	// FailureRateThreshold: default 0.5, in (0,1].
-	FailureRateThreshold float64
-	// ConsecutiveFailures: default 0 (off), 0..1e6.
-	ConsecutiveFailures int
-	// SlowCallDuration: 0 (absent) means slow calls are not tracked.
-	SlowCallDuration time.Duration
-	// SlowCallRateThreshold: default 1.0, in (0,1]. Setting it without
-	// slow_call_duration is an error.
-	SlowCallRateThreshold float64
-	// OpenDuration: default 30s.
-	OpenDuration time.Duration
-	// MaxOpenDuration: default 5m, at least OpenDuration.
-	MaxOpenDuration time.Duration
-	// OpenBackoff: default 1.0 (no growth), in [1,100].
-	OpenBackoff float64
-	// HalfOpenCalls: default 1, 1..64 (one bit each in the shared record).
-	HalfOpenCalls int
 	// FailureOn: default statuses 500,502,503,504, reset, timeout and
 	// connect_failure all true. Each absent field of a present failure_on
 	// takes its default.
 	FailureOn FailureOn
-	// Mode: default enforce.
-	Mode BreakerMode
 	// MaxKeys bounds the distinct key values kept (field added by the
 	// project, not in the original contract). Default 10000, 1..1e6.
 	MaxKeys int
@@ -285,24 +219,17 @@ type FailureOn struct {
 
 // Bulkhead is the "bulkhead" block.
 type Bulkhead struct {
+	// Settings are the bulkhead's, normalized by bulkhead.Settings.Normalize:
+	// MaxConcurrent (required), QueueSize and MaxWait (queue.max_size and
+	// queue.max_wait, both required in a queue; QueueSize 0 when queue is
+	// absent: a request beyond MaxConcurrent is rejected at once), LeaseTTL
+	// (default 60s).
+	bulkhead.Settings
 	// Key: empty means one bulkhead for the policy.
 	Key []KeyPart
-	// MaxConcurrent: required, 1..1e6, and 16×MaxConcurrent + 24×Queue.MaxSize
-	// + 5 <= 65535 (the key's shared record).
-	MaxConcurrent int
-	// Queue is nil when absent: a request beyond MaxConcurrent is rejected at once.
-	Queue *Queue
-	// LeaseTTL: default 60s, at least 1s.
-	LeaseTTL time.Duration
 	// MaxKeys bounds the distinct key values kept (field added by the
 	// project). Default 10000, 1..1e6.
 	MaxKeys int
-}
-
-// Queue of a bulkhead. Both fields are required.
-type Queue struct {
-	MaxSize int           // 1..1e6
-	MaxWait time.Duration // positive
 }
 
 // Retry is the "retry" block.
@@ -319,17 +246,9 @@ type Retry struct {
 	PerTryTimeout time.Duration
 	// Methods that get retries, upper case. Default GET HEAD OPTIONS PUT DELETE.
 	Methods []string
-	// Budget is nil when absent (no budget).
-	Budget *RetryBudget
-}
-
-// RetryBudget bounds retries across all workers.
-type RetryBudget struct {
-	// Ratio of retries to requests: default 0.2, in [0,1].
-	Ratio float64
-	// MinPerSecond retries always allowed: default 5, 0..1e6. Ratio and
-	// MinPerSecond cannot both be 0.
-	MinPerSecond int
+	// Budget is nil when absent (no budget), else normalized by
+	// retry.Settings.Normalize (ratio default 0.2, min_per_second default 5).
+	Budget *retry.Settings
 }
 
 // Timeout is the "timeout" block; at least one of its fields is set.
@@ -338,8 +257,9 @@ type Timeout struct {
 	Request time.Duration
 	// Deadline is nil when absent.
 	Deadline *Deadline
-	// Adaptive is nil when absent; it requires Request.
-	Adaptive *Adaptive
+	// Adaptive is nil when absent, else normalized by
+	// timeout.Adaptive.Normalize; it requires Request.
+	Adaptive *timeout.Adaptive
 }
 
 // Deadline propagation and checking.
@@ -348,16 +268,6 @@ type Deadline struct {
 	Propagate bool
 	// MinRemaining: default 0, may be 0.
 	MinRemaining time.Duration
-}
-
-// Adaptive timeout: quantile × multiplier + extra, clamped to [Min, Max].
-type Adaptive struct {
-	Quantile   float64       // default 0.95, in (0,1)
-	Multiplier float64       // default 1.0, in (0,100]
-	Extra      time.Duration // default 0
-	Min        time.Duration // required, positive
-	Max        time.Duration // required, at least Min
-	MinSamples int           // default 20, 1..1e6
 }
 
 // Reason of a rejection (x-breakwater-reason).
@@ -403,22 +313,15 @@ type Stale struct {
 	MaxBodyBytes int           // default 65536, 1..16 MiB
 }
 
-// Fault is the "fault" block; at least one of Abort and Delay is set.
+// Fault is the "fault" block; at least one of abort and delay is set.
 type Fault struct {
-	Abort *FaultAbort
-	Delay *FaultDelay
+	// Settings are normalized by fault.Settings.Normalize: abort.percent
+	// and abort.status (default 503) in AbortPercent and AbortStatus,
+	// delay.percent and delay.duration in DelayPercent and Delay; the
+	// fields of an absent sub-block are 0.
+	fault.Settings
+	// HasAbort and HasDelay say whether "abort" and "delay" are present.
+	HasAbort, HasDelay bool
 	// OnlyWithHeader: lower-case header name; "" when absent.
 	OnlyWithHeader string
-}
-
-// FaultAbort aborts Percent of requests with Status.
-type FaultAbort struct {
-	Percent float64 // required, in [0,100]
-	Status  int     // default 503, 200..599
-}
-
-// FaultDelay delays Percent of requests by Duration.
-type FaultDelay struct {
-	Percent  float64       // required, in [0,100]
-	Duration time.Duration // required, positive
 }

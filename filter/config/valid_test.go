@@ -6,7 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/breakwater/breakwater/patterns/breaker"
+	"github.com/breakwater/breakwater/patterns/bulkhead"
 	"github.com/breakwater/breakwater/patterns/deadletter"
+	"github.com/breakwater/breakwater/patterns/fault"
+	"github.com/breakwater/breakwater/patterns/ratelimit"
+	"github.com/breakwater/breakwater/patterns/retry"
+	"github.com/breakwater/breakwater/patterns/timeout"
 )
 
 func mustParse(t *testing.T, in string) *Config {
@@ -36,21 +42,21 @@ func TestDefaultsRateLimit(t *testing.T) {
 	c := mustParse(t, rl(`{"name":"a","requests":100,"per":"1m"}`))
 	check(t, "rate_limit", *c.Policies[0].RateLimit, RateLimit{
 		Limits: []*Limit{{
-			Name: "a", Scope: ScopeLocal, Algorithm: TokenBucket,
-			Rate:    Rate{Requests: 100, Per: time.Minute, Burst: 100},
-			MaxKeys: 10000,
+			Name: "a", Scope: ScopeLocal,
+			Settings: ratelimit.Settings{Algorithm: ratelimit.TokenBucket, Requests: 100, Per: time.Minute, Burst: 100},
+			MaxKeys:  10000,
 		}},
 		Headers: true,
 		Status:  429,
 	})
 
-	// Burst default per algorithm; window algorithms have none.
-	for alg, burst := range map[string]int64{"gcra": 7, "fixed_window": 0, "sliding_window": 0} {
+	// Burst defaults to requests (the window algorithms' capacity is requests).
+	for alg, a := range map[string]ratelimit.Algorithm{"gcra": ratelimit.GCRA, "fixed_window": ratelimit.FixedWindow, "sliding_window": ratelimit.SlidingWindow} {
 		c := mustParse(t, rl(`{"name":"a","algorithm":"`+alg+`","requests":7,"per":"1s"}`))
-		check(t, alg+" rate", c.Policies[0].RateLimit.Limits[0].Rate, Rate{Requests: 7, Per: time.Second, Burst: burst})
+		check(t, alg+" rate", c.Policies[0].RateLimit.Limits[0].Settings, ratelimit.Settings{Algorithm: a, Requests: 7, Per: time.Second, Burst: 7})
 	}
 	c = mustParse(t, rl(`{"name":"a","algorithm":"leaky_bucket","requests":50,"per":"1s","max_delay":"200ms"}`))
-	check(t, "leaky rate", c.Policies[0].RateLimit.Limits[0].Rate, Rate{Requests: 50, Per: time.Second, Burst: 50, MaxDelay: 200 * time.Millisecond})
+	check(t, "leaky rate", c.Policies[0].RateLimit.Limits[0].Settings, ratelimit.Settings{Algorithm: ratelimit.LeakyBucket, Requests: 50, Per: time.Second, Burst: 50, MaxDelay: 200 * time.Millisecond})
 
 	// headers false, custom status.
 	c = mustParse(t, rl(`{"name":"a","requests":1,"per":"1s","max_keys":5}`, `"headers":false`, `"status":503`))
@@ -74,8 +80,8 @@ func TestDefaultsGlobal(t *testing.T) {
 	r = c.Policies[0].RateLimit
 	check(t, "service", *r.Service, RateLimitService{Cluster: "rls", Authority: "rls.svc", Domain: "bw", Timeout: 40 * time.Millisecond, FailureMode: FailLocal})
 	check(t, "limit", *r.Limits[0], Limit{
-		Name: "mesh", Key: []KeyPart{{KeyPath, ""}}, Scope: ScopeGlobal, Algorithm: TokenBucket,
-		Rate: Rate{Requests: 5, Per: time.Second, Burst: 5}, MaxKeys: 7, DescriptorKey: "p",
+		Name: "mesh", Key: []KeyPart{{KeyPath, ""}}, Scope: ScopeGlobal,
+		Settings: ratelimit.Settings{Requests: 5, Per: time.Second, Burst: 5}, MaxKeys: 7, DescriptorKey: "p",
 	})
 }
 
@@ -83,60 +89,61 @@ func TestTier(t *testing.T) {
 	c := mustParse(t, rl(`{"name":"a","algorithm":"leaky_bucket","requests":10,"per":"1s","burst":3,"max_delay":"1s",
 		"tier":{"from":"header:X-Tier","default":"basic","limits":{"zeta":{"requests":100,"per":"1s"},"alpha":{"requests":50,"per":"2s","burst":9,"max_delay":"5s"}}}}`))
 	l := c.Policies[0].RateLimit.Limits[0]
+	lb := ratelimit.LeakyBucket
 	check(t, "tier", *l.Tier, Tier{
 		From:    KeyPart{KeyHeader, "x-tier"},
 		Default: "basic",
-		Limits: map[string]Rate{
-			"zeta":  {Requests: 100, Per: time.Second, Burst: 100, MaxDelay: time.Second},
-			"alpha": {Requests: 50, Per: 2 * time.Second, Burst: 9, MaxDelay: 5 * time.Second},
+		Limits: map[string]ratelimit.Settings{
+			"zeta":  {Algorithm: lb, Requests: 100, Per: time.Second, Burst: 100, MaxDelay: time.Second},
+			"alpha": {Algorithm: lb, Requests: 50, Per: 2 * time.Second, Burst: 9, MaxDelay: 5 * time.Second},
 		},
 		Names: []string{"zeta", "alpha"},
 	})
 	name, r := l.RateFor("alpha")
 	check(t, "RateFor alpha", []any{name, r}, []any{"alpha", l.Tier.Limits["alpha"]})
 	name, r = l.RateFor("unknown")
-	check(t, "RateFor unknown", []any{name, r}, []any{"basic", Rate{Requests: 10, Per: time.Second, Burst: 3, MaxDelay: time.Second}})
-	name, r = l.RateFor("")
+	check(t, "RateFor unknown", []any{name, r}, []any{"basic", ratelimit.Settings{Algorithm: lb, Requests: 10, Per: time.Second, Burst: 3, MaxDelay: time.Second}})
+	name, _ = l.RateFor("")
 	check(t, "RateFor missing", name, "basic")
-	check(t, "capacity", l.Capacity(r), int64(3))
 
 	c = mustParse(t, rl(`{"name":"a","algorithm":"sliding_window","requests":10,"per":"1s"}`))
 	l = c.Policies[0].RateLimit.Limits[0]
 	name, r = l.RateFor("x")
-	check(t, "no tier", []any{name, r, l.Capacity(r)}, []any{"", l.Rate, int64(10)})
+	check(t, "no tier", []any{name, r, r.Burst}, []any{"", l.Settings, int64(10)})
+}
+
+// cbDefaults is the circuit breaker of "circuit_breaker":{}.
+func cbDefaults() CircuitBreaker {
+	return CircuitBreaker{
+		Settings: breaker.Settings{
+			Window: breaker.CountWindow, WindowSize: 100, MinimumCalls: 20, FailureRateThreshold: 0.5,
+			SlowCallRateThreshold: 1.0, OpenDuration: 30 * time.Second, MaxOpenDuration: 5 * time.Minute,
+			OpenBackoff: 1.0, HalfOpenCalls: 1, HalfOpenMaxWait: time.Minute, Mode: breaker.Enforce,
+		},
+		FailureOn: FailureOn{Statuses: []int{500, 502, 503, 504}, Reset: true, Timeout: true, ConnectFailure: true},
+		MaxKeys:   10000,
+	}
 }
 
 func TestDefaultsCircuitBreaker(t *testing.T) {
-	want := CircuitBreaker{
-		Window:                Window{Type: WindowCount, Size: 100},
-		MinimumCalls:          20,
-		FailureRateThreshold:  0.5,
-		SlowCallRateThreshold: 1.0,
-		OpenDuration:          30 * time.Second,
-		MaxOpenDuration:       5 * time.Minute,
-		OpenBackoff:           1.0,
-		HalfOpenCalls:         1,
-		FailureOn:             FailureOn{Statuses: []int{500, 502, 503, 504}, Reset: true, Timeout: true, ConnectFailure: true},
-		Mode:                  ModeEnforce,
-		MaxKeys:               10000,
-	}
+	want := cbDefaults()
 	c := mustParse(t, pol(`"circuit_breaker":{}`))
 	check(t, "circuit_breaker {}", *c.Policies[0].CircuitBreaker, want)
 
 	c = mustParse(t, pol(`"circuit_breaker":{"key":["authority"],"window":{"type":"time","size":"60s"},"failure_on":{"statuses":[502]},"mode":"observe"}`))
 	want2 := want
 	want2.Key = []KeyPart{{KeyAuthority, ""}}
-	want2.Window = Window{Type: WindowTime, Duration: time.Minute, Buckets: 10}
+	want2.Window, want2.WindowSize, want2.WindowDuration, want2.Buckets = breaker.TimeWindow, 0, time.Minute, 10
 	want2.FailureOn = FailureOn{Statuses: []int{502}, Reset: true, Timeout: true, ConnectFailure: true}
-	want2.Mode = ModeObserve
+	want2.Mode = breaker.Observe
 	check(t, "time window", *c.Policies[0].CircuitBreaker, want2)
 
 	c = mustParse(t, pol(`"circuit_breaker":{"window":{"type":"count","size":10},"minimum_calls":10,"failure_on":{"reset":false},"consecutive_failures":5,
-		"slow_call_duration":"1s","slow_call_rate_threshold":0.8,"open_duration":"10s","max_open_duration":"10s","open_backoff":2,"half_open_calls":3,"max_keys":50}`))
+		"slow_call_duration":"1s","slow_call_rate_threshold":0.8,"open_duration":"10s","max_open_duration":"10s","open_backoff":2,"half_open_calls":3,"half_open_max_wait":"2s","max_keys":50}`))
 	cb := c.Policies[0].CircuitBreaker
-	check(t, "count window", cb.Window, Window{Type: WindowCount, Size: 10})
-	check(t, "tuned", []any{cb.MinimumCalls, cb.ConsecutiveFailures, cb.SlowCallDuration, cb.SlowCallRateThreshold, cb.OpenDuration, cb.MaxOpenDuration, cb.OpenBackoff, cb.HalfOpenCalls, cb.MaxKeys},
-		[]any{10, 5, time.Second, 0.8, 10 * time.Second, 10 * time.Second, 2.0, 3, 50})
+	check(t, "count window", []any{cb.Window, cb.WindowSize}, []any{breaker.CountWindow, 10})
+	check(t, "tuned", []any{cb.MinimumCalls, cb.ConsecutiveFailures, cb.SlowCallDuration, cb.SlowCallRateThreshold, cb.OpenDuration, cb.MaxOpenDuration, cb.OpenBackoff, cb.HalfOpenCalls, cb.HalfOpenMaxWait, cb.MaxKeys},
+		[]any{10, 5, time.Second, 0.8, 10 * time.Second, 10 * time.Second, 2.0, 3, 2 * time.Second, 50})
 	check(t, "failure_on", cb.FailureOn, FailureOn{Statuses: []int{500, 502, 503, 504}, Reset: false, Timeout: true, ConnectFailure: true})
 	if !cb.FailureOn.IsFailureStatus(503) || cb.FailureOn.IsFailureStatus(501) {
 		t.Fatal("IsFailureStatus")
@@ -149,24 +156,68 @@ func TestDefaultsCircuitBreaker(t *testing.T) {
 	mustParse(t, pol(`"circuit_breaker":{"slow_call_duration":"1s","failure_on":{"statuses":[],"reset":false,"timeout":false,"connect_failure":false}}`))
 }
 
+// TestDerivedDefaults: a default never makes an explicit value invalid; it
+// derives from it (the list is in docs/configuration.md and in the
+// patterns' Settings).
+func TestDerivedDefaults(t *testing.T) {
+	cb := func(fields string, extra ...string) *CircuitBreaker {
+		t.Helper()
+		f := `"circuit_breaker":{` + fields + `}`
+		for _, e := range extra {
+			f += "," + e
+		}
+		return mustParse(t, pol(f)).Policies[0].CircuitBreaker
+	}
+	// max_open_duration = max(5m, open_duration).
+	b := cb(`"open_duration":"1h"`)
+	check(t, "open 1h alone", []any{b.OpenDuration, b.MaxOpenDuration}, []any{time.Hour, time.Hour})
+	// open_duration = min(30s, max_open_duration).
+	b = cb(`"max_open_duration":"10s"`)
+	check(t, "max open 10s alone", []any{b.OpenDuration, b.MaxOpenDuration}, []any{10 * time.Second, 10 * time.Second})
+	// minimum_calls = min(20, count window size).
+	b = cb(`"window":{"type":"count","size":10}`)
+	check(t, "count window of 10 alone", []any{b.WindowSize, b.MinimumCalls}, []any{10, 10})
+	// count window size = max(100, minimum_calls), at most 10000.
+	b = cb(`"minimum_calls":500`)
+	check(t, "minimum_calls 500 alone", []any{b.WindowSize, b.MinimumCalls}, []any{500, 500})
+	// buckets = min(10, window / 1ms).
+	b = cb(`"window":{"type":"time","size":"5ms"}`)
+	check(t, "time window of 5ms", b.Buckets, 5)
+	// half_open_max_wait = max(open_duration, request timeout or 60s).
+	check(t, "half_open_max_wait, no timeout", cb(``).HalfOpenMaxWait, time.Minute)
+	check(t, "half_open_max_wait, long open", cb(`"open_duration":"2m"`).HalfOpenMaxWait, 2*time.Minute)
+	check(t, "half_open_max_wait, request 90s", cb(``, `"timeout":{"request":"90s"}`).HalfOpenMaxWait, 90*time.Second)
+	check(t, "half_open_max_wait, request 1s", cb(``, `"timeout":{"request":"1s"}`).HalfOpenMaxWait, 30*time.Second)
+	check(t, "half_open_max_wait, adaptive max", cb(``, `"timeout":{"request":"1s","adaptive":{"min":"1ms","max":"3m"}}`).HalfOpenMaxWait, 3*time.Minute)
+	check(t, "half_open_max_wait explicit", cb(`"half_open_max_wait":"1s"`).HalfOpenMaxWait, time.Second)
+	// adaptive min defaults... min is required; max below it names both.
+	// Retry budget: each field defaults on its own.
+	bud := mustParse(t, pol(`"retry":{"budget":{"min_per_second":0}}`)).Policies[0].Retry.Budget
+	r, m := bud.Values()
+	check(t, "budget min 0", []any{r, m}, []any{0.2, 0})
+}
+
 func TestDefaultsOtherBlocks(t *testing.T) {
 	c := mustParse(t, pol(`"bulkhead":{"max_concurrent":5}`))
-	check(t, "bulkhead", *c.Policies[0].Bulkhead, Bulkhead{MaxConcurrent: 5, LeaseTTL: time.Minute, MaxKeys: 10000})
+	check(t, "bulkhead", *c.Policies[0].Bulkhead, Bulkhead{Settings: bulkhead.Settings{MaxConcurrent: 5, LeaseTTL: time.Minute}, MaxKeys: 10000})
 	c = mustParse(t, pol(`"bulkhead":{"key":["remote_address"],"max_concurrent":5,"queue":{"max_size":3,"max_wait":"50ms"},"lease_ttl":"2s","max_keys":9}`))
-	check(t, "bulkhead", *c.Policies[0].Bulkhead, Bulkhead{Key: []KeyPart{{KeyRemoteAddress, ""}}, MaxConcurrent: 5, Queue: &Queue{3, 50 * time.Millisecond}, LeaseTTL: 2 * time.Second, MaxKeys: 9})
+	check(t, "bulkhead", *c.Policies[0].Bulkhead, Bulkhead{Key: []KeyPart{{KeyRemoteAddress, ""}},
+		Settings: bulkhead.Settings{MaxConcurrent: 5, QueueSize: 3, MaxWait: 50 * time.Millisecond, LeaseTTL: 2 * time.Second, WaiterTTL: 50 * time.Millisecond}, MaxKeys: 9})
 
 	c = mustParse(t, pol(`"retry":{}`))
 	check(t, "retry", *c.Policies[0].Retry, Retry{MaxRetries: 1, RetryOn: []string{"5xx", "reset", "connect-failure"}, Methods: []string{"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}})
 	c = mustParse(t, pol(`"retry":{"max_retries":0,"methods":["post","Patch"],"budget":{}}`))
-	check(t, "retry", *c.Policies[0].Retry, Retry{RetryOn: []string{"5xx", "reset", "connect-failure"}, Methods: []string{"POST", "PATCH"}, Budget: &RetryBudget{Ratio: 0.2, MinPerSecond: 5}})
+	b := retry.Of(0.2, 5)
+	check(t, "retry", *c.Policies[0].Retry, Retry{RetryOn: []string{"5xx", "reset", "connect-failure"}, Methods: []string{"POST", "PATCH"}, Budget: &b})
 	c = mustParse(t, pol(`"retry":{"budget":{"ratio":0}}`))
-	check(t, "budget", *c.Policies[0].Retry.Budget, RetryBudget{Ratio: 0, MinPerSecond: 5})
+	check(t, "budget", *c.Policies[0].Retry.Budget, retry.Of(0, 5))
 
 	c = mustParse(t, pol(`"timeout":{"deadline":{}}`))
 	check(t, "timeout", *c.Policies[0].Timeout, Timeout{Deadline: &Deadline{}})
 	c = mustParse(t, pol(`"timeout":{"request":"1s","deadline":{"min_remaining":"0s"},"adaptive":{"min":"10ms","max":"1s"}}`))
-	check(t, "timeout", *c.Policies[0].Timeout, Timeout{Request: time.Second, Deadline: &Deadline{},
-		Adaptive: &Adaptive{Quantile: 0.95, Multiplier: 1.0, Min: 10 * time.Millisecond, Max: time.Second, MinSamples: 20}})
+	ad, _ := timeout.Adaptive{Min: 10 * time.Millisecond, Max: time.Second}.Normalize()
+	check(t, "timeout", *c.Policies[0].Timeout, Timeout{Request: time.Second, Deadline: &Deadline{}, Adaptive: &ad})
+	check(t, "adaptive defaults", []any{ad.Quantile, ad.Multiplier, ad.MinSamples}, []any{0.95, 1.0, 20})
 
 	c = mustParse(t, pol(`"circuit_breaker":{},"fallback":{"on":["upstream_failure"],"body":"x"}`))
 	check(t, "fallback", *c.Policies[0].Fallback, Fallback{On: []Reason{ReasonUpstreamFailure}, Body: "x"})
@@ -175,9 +226,9 @@ func TestDefaultsOtherBlocks(t *testing.T) {
 		Headers: []Header{{"x-b", "1"}, {"a", "2"}}, Stale: &Stale{MaxAge: time.Minute, MaxBodyBytes: 65536}})
 
 	c = mustParse(t, pol(`"fault":{"abort":{"percent":0}}`))
-	check(t, "fault", *c.Policies[0].Fault, Fault{Abort: &FaultAbort{Percent: 0, Status: 503}})
+	check(t, "fault", *c.Policies[0].Fault, Fault{Settings: fault.Settings{AbortStatus: 503}, HasAbort: true})
 	c = mustParse(t, pol(`"fault":{"delay":{"percent":100,"duration":"1s"},"only_with_header":"X-Fault"}`))
-	check(t, "fault", *c.Policies[0].Fault, Fault{Delay: &FaultDelay{Percent: 100, Duration: time.Second}, OnlyWithHeader: "x-fault"})
+	check(t, "fault", *c.Policies[0].Fault, Fault{Settings: fault.Settings{AbortStatus: 503, DelayPercent: 100, Delay: time.Second}, HasDelay: true, OnlyWithHeader: "x-fault"})
 }
 
 func TestMatchParse(t *testing.T) {
@@ -212,8 +263,8 @@ func TestRejectStatus(t *testing.T) {
 	check(t, "fallback without status", c.Policies[0].RejectStatus(ReasonRateLimited), 430)
 }
 
-// TestFullExample parses the example of every block of docs/configuration.md
-// (testdata/full.json, the contract's snippets assembled into one policy)
+// TestFullExample parses an example of every block (testdata/full.json, the
+// contract's snippets assembled into one policy)
 // and checks every value.
 func TestFullExample(t *testing.T) {
 	data, err := os.ReadFile("testdata/full.json")
@@ -232,17 +283,18 @@ func TestFullExample(t *testing.T) {
 	check(t, "name", p.Name, "orders")
 	check(t, "match", *p.Match, Match{PathPrefix: "/orders", Methods: []string{"GET", "POST"}, Authority: "orders.example.com",
 		Headers: []HeaderMatch{{"x-tenant", HeaderExact, "acme"}}})
+	tb, sw, fw, lb := ratelimit.TokenBucket, ratelimit.SlidingWindow, ratelimit.FixedWindow, ratelimit.LeakyBucket
 	check(t, "rate_limit", *p.RateLimit, RateLimit{
 		Limits: []*Limit{
-			{Name: "per-user", Key: []KeyPart{{KeyHeader, "x-user-id"}}, Scope: ScopeLocal, Algorithm: TokenBucket,
-				Rate: Rate{Requests: 100, Per: time.Minute, Burst: 20},
+			{Name: "per-user", Key: []KeyPart{{KeyHeader, "x-user-id"}}, Scope: ScopeLocal,
+				Settings: ratelimit.Settings{Algorithm: tb, Requests: 100, Per: time.Minute, Burst: 20},
 				Tier: &Tier{From: KeyPart{KeyHeader, "x-user-tier"}, Default: "basic",
-					Limits: map[string]Rate{"premium": {Requests: 1000, Per: time.Minute, Burst: 100}}, Names: []string{"premium"}},
+					Limits: map[string]ratelimit.Settings{"premium": {Algorithm: tb, Requests: 1000, Per: time.Minute, Burst: 100}}, Names: []string{"premium"}},
 				MaxKeys: 10000},
-			{Name: "per-endpoint", Key: []KeyPart{{KeyPath, ""}}, Scope: ScopeLocal, Algorithm: SlidingWindow,
-				Rate: Rate{Requests: 1000, Per: time.Minute}, MaxKeys: 10000},
-			{Name: "global", Scope: ScopeLocal, Algorithm: FixedWindow, Rate: Rate{Requests: 10000, Per: time.Minute}, MaxKeys: 10000},
-			{Name: "smooth", Scope: ScopeLocal, Algorithm: LeakyBucket, Rate: Rate{Requests: 50, Per: time.Second, Burst: 50, MaxDelay: 200 * time.Millisecond}, MaxKeys: 10000},
+			{Name: "per-endpoint", Key: []KeyPart{{KeyPath, ""}}, Scope: ScopeLocal,
+				Settings: ratelimit.Settings{Algorithm: sw, Requests: 1000, Per: time.Minute, Burst: 1000}, MaxKeys: 10000},
+			{Name: "global", Scope: ScopeLocal, Settings: ratelimit.Settings{Algorithm: fw, Requests: 10000, Per: time.Minute, Burst: 10000}, MaxKeys: 10000},
+			{Name: "smooth", Scope: ScopeLocal, Settings: ratelimit.Settings{Algorithm: lb, Requests: 50, Per: time.Second, Burst: 50, MaxDelay: 200 * time.Millisecond}, MaxKeys: 10000},
 			{Name: "mesh", Key: []KeyPart{{KeyHeader, "x-user-id"}}, Scope: ScopeGlobal, MaxKeys: 10000, DescriptorKey: "user"},
 		},
 		Service: &RateLimitService{Cluster: "ratelimit", Authority: "ratelimit", Domain: "breakwater", Timeout: 25 * time.Millisecond, FailureMode: FailOpen},
@@ -250,26 +302,33 @@ func TestFullExample(t *testing.T) {
 		Status:  429,
 	})
 	check(t, "circuit_breaker", *p.CircuitBreaker, CircuitBreaker{
-		Window:       Window{Type: WindowTime, Duration: time.Minute, Buckets: 10},
-		MinimumCalls: 20, FailureRateThreshold: 0.5, ConsecutiveFailures: 0,
-		SlowCallDuration: 2 * time.Second, SlowCallRateThreshold: 1.0,
-		OpenDuration: 30 * time.Second, MaxOpenDuration: 5 * time.Minute, OpenBackoff: 2.0, HalfOpenCalls: 1,
+		Settings: breaker.Settings{
+			Window: breaker.TimeWindow, WindowDuration: time.Minute, Buckets: 10,
+			MinimumCalls: 20, FailureRateThreshold: 0.5, ConsecutiveFailures: 0,
+			SlowCallDuration: 2 * time.Second, SlowCallRateThreshold: 1.0,
+			OpenDuration: 30 * time.Second, MaxOpenDuration: 5 * time.Minute, OpenBackoff: 2.0, HalfOpenCalls: 1,
+			HalfOpenMaxWait: 30 * time.Second, CallTimeout: 5 * time.Second, Mode: breaker.Enforce,
+		},
 		FailureOn: FailureOn{Statuses: []int{500, 502, 503, 504}, Reset: true, Timeout: true, ConnectFailure: true},
-		Mode:      ModeEnforce, MaxKeys: 10000,
+		MaxKeys:   10000,
 	})
-	check(t, "bulkhead", *p.Bulkhead, Bulkhead{MaxConcurrent: 20, Queue: &Queue{MaxSize: 50, MaxWait: 100 * time.Millisecond}, LeaseTTL: time.Minute, MaxKeys: 10000})
+	check(t, "bulkhead", *p.Bulkhead, Bulkhead{Settings: bulkhead.Settings{MaxConcurrent: 20, QueueSize: 50, MaxWait: 100 * time.Millisecond,
+		LeaseTTL: time.Minute, WaiterTTL: 100 * time.Millisecond}, MaxKeys: 10000})
+	bud := retry.Of(0.2, 5)
 	check(t, "retry", *p.Retry, Retry{MaxRetries: 2,
 		RetryOn:              []string{"5xx", "gateway-error", "reset", "connect-failure", "retriable-status-codes"},
 		RetriableStatusCodes: []int{503}, PerTryTimeout: 500 * time.Millisecond,
-		Methods: []string{"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}, Budget: &RetryBudget{Ratio: 0.2, MinPerSecond: 5}})
+		Methods: []string{"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}, Budget: &bud})
+	ad, _ := timeout.Adaptive{Quantile: 0.95, Multiplier: 1.2, Extra: 20 * time.Millisecond, Min: 50 * time.Millisecond, Max: 5 * time.Second, MinSamples: 20}.Normalize()
 	check(t, "timeout", *p.Timeout, Timeout{Request: 2 * time.Second,
 		Deadline: &Deadline{Propagate: true, MinRemaining: 10 * time.Millisecond},
-		Adaptive: &Adaptive{Quantile: 0.95, Multiplier: 1.2, Extra: 20 * time.Millisecond, Min: 50 * time.Millisecond, Max: 5 * time.Second, MinSamples: 20}})
+		Adaptive: &ad})
 	check(t, "fallback", *p.Fallback, Fallback{
 		On:     []Reason{ReasonCircuitOpen, ReasonRateLimited, ReasonBulkheadFull, ReasonDeadlineExceeded, ReasonUpstreamFailure},
 		Status: 503, Headers: []Header{{"content-type", "application/json"}}, Body: `{"degraded":true}`,
 		Stale: &Stale{MaxAge: 5 * time.Minute, MaxBodyBytes: 65536}})
-	check(t, "fault", *p.Fault, Fault{Abort: &FaultAbort{Percent: 5, Status: 503}, Delay: &FaultDelay{Percent: 10, Duration: 200 * time.Millisecond}, OnlyWithHeader: "x-breakwater-fault"})
+	check(t, "fault", *p.Fault, Fault{Settings: fault.Settings{AbortPercent: 5, AbortStatus: 503, DelayPercent: 10, Delay: 200 * time.Millisecond},
+		HasAbort: true, HasDelay: true, OnlyWithHeader: "x-breakwater-fault"})
 }
 
 func TestDeadLetter(t *testing.T) {

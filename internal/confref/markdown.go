@@ -164,7 +164,7 @@ func cell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
 func Markdown() []byte {
 	var b strings.Builder
 	b.WriteString(mdIntro)
-	b.WriteString("\n## Derived defaults\n\nThese defaults follow other fields:\n\n")
+	b.WriteString("\n## Derived defaults\n\nA default never makes an explicitly given value invalid: these defaults follow other fields (two explicit values that contradict each other are an error naming both JSON paths):\n\n")
 	for _, blk := range Blocks {
 		for _, f := range blk.Fields {
 			if f.Derived != "" {

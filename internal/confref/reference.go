@@ -3,8 +3,17 @@ package confref
 import (
 	"encoding/json"
 
+	"github.com/breakwater/breakwater/patterns/breaker"
 	"github.com/breakwater/breakwater/patterns/deadletter"
+	"github.com/breakwater/breakwater/patterns/ratelimit"
+	"github.com/breakwater/breakwater/patterns/retry"
 )
+
+// maxCount bounds requests and burst (ratelimit.MaxCount, 2^62).
+const maxCount = float64(ratelimit.MaxCount)
+
+// burstProbe is a limit where burst can reach maxCount within the refill bound.
+const burstProbe = `{"name":"a","requests":4611686018427387904,"per":"1m"}`
 
 // Kind is the JSON shape of a field's value.
 type Kind int
@@ -33,6 +42,12 @@ const (
 	CountOrDuration             // an integer in Range (count window) or a Duration (time window)
 	HeaderList                  // an array of header names (at most 64, may be empty), no duplicates
 )
+
+// maxDur is the bound of every duration of the configuration
+// (filter/config.MaxDuration, 87600h = 10 years): instants computed from a
+// duration (expiries in Unix nanoseconds, window indices, token arithmetic)
+// stay far from int64 overflow.
+const maxDur = "87600h"
 
 // Range bounds a number. Lo and Hi are both inclusive unless LoOpen or HiOpen.
 type Range struct {
@@ -221,7 +236,7 @@ var Blocks = []Block{
 			"A global limit requires `descriptor_key`, a non-empty `key` and `rate_limit.service`, and refuses `tier`; it takes `algorithm`, `requests`, `per`, `burst`, `max_delay` and `max_keys` (its local fallback, then required) only under `service.failure_mode` `local`.",
 			"`burst` only with `token_bucket`, `gcra` and `leaky_bucket`.",
 			"`max_delay` is required with `leaky_bucket` and refused with the other algorithms.",
-			"`per` / `requests` is at least 1ns.",
+			"`burst` × `per` / `requests` (the time to refill a full bucket) is at most 2^60 ns (about 320255h).",
 		},
 		Example: `{ "name": "per-user", "key": ["header:x-user-id"], "algorithm": "token_bucket",
   "requests": 100, "per": "1m", "burst": 20, "max_keys": 10000,
@@ -234,10 +249,10 @@ var Blocks = []Block{
 			{Key: "scope", Kind: Enum, Enum: []string{"local", "global"}, Default: `"local"`, Doc: "`local`: decided in this Envoy; `global`: decided by `rate_limit.service`."},
 			{Key: "descriptor_key", Kind: String, MaxLen: 256, RequiredNote: "required for a global limit, refused for a local one", Doc: "The descriptor entry key sent to the rate limit service (its value is the key)."},
 			{Key: "algorithm", Kind: Enum, Enum: []string{"token_bucket", "gcra", "fixed_window", "sliding_window", "leaky_bucket"}, Default: `"token_bucket"`, Doc: "The algorithm of a local limit (see the README's table)."},
-			{Key: "requests", Kind: Integer, Range: r(1, 1e9), RequiredNote: "required for a local limit", Doc: "Requests admitted per `per`."},
-			{Key: "per", Kind: Duration, MinDuration: "1ms", RequiredNote: "required for a local limit", Doc: "The period of `requests`."},
-			{Key: "burst", Kind: Integer, Range: r(1, 1e9), Default: "", Derived: "`requests`", Doc: "The bucket capacity of `token_bucket`, `gcra` and `leaky_bucket` (requests that may pass at once)."},
-			{Key: "max_delay", Kind: Duration, RequiredNote: "required for `leaky_bucket`, refused otherwise", Doc: "The longest a `leaky_bucket` limit pauses a request; beyond it the request is rejected."},
+			{Key: "requests", Kind: Integer, Range: r(1, maxCount), RequiredNote: "required for a local limit", Doc: "Requests admitted per `per`."},
+			{Key: "per", Kind: Duration, MaxDuration: maxDur, RequiredNote: "required for a local limit", Doc: "The period of `requests`."},
+			{Key: "burst", Kind: Integer, Range: r(1, maxCount), Probe: burstProbe, Bounds: "`burst` × `per` / `requests` at most 2^60 ns", Default: "", Derived: "`requests`", Doc: "The bucket capacity of `token_bucket`, `gcra` and `leaky_bucket` (requests that may pass at once)."},
+			{Key: "max_delay", Kind: Duration, MaxDuration: maxDur, Probe: `{"name":"a","algorithm":"leaky_bucket","requests":1,"per":"1s","max_delay":"1s"}`, RequiredNote: "required for `leaky_bucket`, refused otherwise", Doc: "The longest a `leaky_bucket` limit pauses a request; beyond it the request is rejected."},
 			{Key: "tier", Kind: Object, Ref: "policies[].rate_limit.limits[].tier", Absent: "one set of parameters", Doc: "Per-tier parameters picked by a descriptor part's value (local limits only)."},
 			{Key: "max_keys", Kind: Integer, Range: r(1, 1e6), Default: "10000", Doc: "Bounds the distinct key values kept (older ones are evicted). Added by the project."},
 		},
@@ -262,10 +277,10 @@ var Blocks = []Block{
 		Example: `{ "requests": 1000, "per": "1m", "burst": 100 }`,
 		Wrap:    `{"policies":[{"name":"p","rate_limit":{"limits":[{"name":"a","requests":100,"per":"1m","tier":{"from":"path","default":"basic","limits":{"gold":@}}}]}}]}`,
 		Fields: []Field{
-			{Key: "requests", Kind: Integer, Range: r(1, 1e9), Required: true, Doc: "Requests admitted per `per`."},
-			{Key: "per", Kind: Duration, MinDuration: "1ms", Required: true, Doc: "The period of `requests`."},
-			{Key: "burst", Kind: Integer, Range: r(1, 1e9), Derived: "the tier's `requests`", Doc: "The bucket capacity (bucket algorithms only)."},
-			{Key: "max_delay", Kind: Duration, Derived: "the limit's `max_delay`", Doc: "The longest pause (`leaky_bucket` only)."},
+			{Key: "requests", Kind: Integer, Range: r(1, maxCount), Required: true, Doc: "Requests admitted per `per`."},
+			{Key: "per", Kind: Duration, MaxDuration: maxDur, Required: true, Doc: "The period of `requests`."},
+			{Key: "burst", Kind: Integer, Range: r(1, maxCount), Probe: `{"requests":4611686018427387904,"per":"1m"}`, Bounds: "`burst` × `per` / `requests` at most 2^60 ns", Derived: "the tier's `requests`", Doc: "The bucket capacity (bucket algorithms only)."},
+			{Key: "max_delay", Kind: Duration, Bounds: "at most " + maxDur, Derived: "the limit's `max_delay`", Doc: "The longest pause (`leaky_bucket` only)."},
 		},
 	},
 	{
@@ -278,7 +293,7 @@ var Blocks = []Block{
 			{Key: "cluster", Kind: String, MaxLen: 256, Required: true, Doc: "The Envoy cluster of the service."},
 			{Key: "authority", Kind: String, MaxLen: 256, Derived: "`cluster`", Doc: "The `:authority` of the call."},
 			{Key: "domain", Kind: String, MaxLen: 256, Required: true, Doc: "The rate limit domain (the service's configuration)."},
-			{Key: "timeout", Kind: Duration, Default: `"25ms"`, Doc: "The longest the request waits for the answer."},
+			{Key: "timeout", Kind: Duration, MaxDuration: "1193h2m47.295s", Default: `"25ms"`, Bounds: "the host call takes 32-bit milliseconds", Doc: "The longest the request waits for the answer."},
 			{Key: "failure_mode", Kind: Enum, Enum: []string{"allow", "deny", "local"}, Default: `"allow"`, Doc: "When the service fails: `allow` admits, `deny` rejects, `local` decides with the limit's own local parameters."},
 		},
 	},
@@ -287,8 +302,8 @@ var Blocks = []Block{
 		Title: "circuit_breaker",
 		Doc:   "One breaker per policy (or per `key` value), shared by every worker. It opens when, within the window and after `minimum_calls`, the failure rate or the slow-call rate reaches its threshold, or after `consecutive_failures` failures in a row; open, it rejects with `circuit_open` for `open_duration`, then admits `half_open_calls` probes.",
 		Rules: []string{
-			"`minimum_calls` is at most the size of a count window.",
-			"`max_open_duration` is at least `open_duration`.",
+			"`minimum_calls` is at most the size of a count window (when both are set; otherwise the default adapts).",
+			"`max_open_duration` is at least `open_duration` (when both are set; otherwise the default adapts).",
 			"`slow_call_rate_threshold` requires `slow_call_duration`.",
 			"A `failure_on` that counts nothing while `slow_call_duration` is unset is refused (the breaker could never open).",
 		},
@@ -301,16 +316,17 @@ var Blocks = []Block{
 		Wrap: `{"policies":[{"name":"p","circuit_breaker":@}]}`,
 		Fields: []Field{
 			{Key: "key", Kind: KeyParts, Absent: "one breaker for the policy", Doc: "The descriptor parts whose values pick a breaker."},
-			{Key: "window", Kind: Object, Ref: "policies[].circuit_breaker.window", Default: `{"type":"count","size":100}`, Doc: "The window the rates are computed over."},
-			{Key: "minimum_calls", Kind: Integer, Range: r(1, 1e6), Default: "20", Bounds: "at most a count window's `size`", Doc: "Calls the window must hold before a rate can open the breaker."},
+			{Key: "window", Kind: Object, Ref: "policies[].circuit_breaker.window", Default: `{"type":"count","size":100}`, Derived: "`{\"type\":\"count\",\"size\":N}` with N = max(100, `minimum_calls`), at most 10000", Doc: "The window the rates are computed over."},
+			{Key: "minimum_calls", Kind: Integer, Range: r(1, breaker.MaxMinimumCalls), Default: "20", Derived: "min(20, a count window's `size`); 20 for a time window", Bounds: "at most a count window's `size`", Doc: "Calls the window must hold before a rate can open the breaker."},
 			{Key: "failure_rate_threshold", Kind: Number, Range: &Range{Lo: 0, Hi: 1, LoOpen: true}, Default: "0.5", Doc: "The failure rate that opens the breaker."},
-			{Key: "consecutive_failures", Kind: Integer, Range: r(0, 1e6), Default: "0", Doc: "Failures in a row that open the breaker; 0 is off."},
-			{Key: "slow_call_duration", Kind: Duration, Absent: "slow calls are not tracked", Doc: "A call at least this long (request headers to response headers) is slow (`breakwater validate` warns when it is not below `timeout.request`)."},
+			{Key: "consecutive_failures", Kind: Integer, Range: r(0, breaker.MaxConsecutive), Default: "0", Doc: "Failures in a row that open the breaker; 0 is off."},
+			{Key: "slow_call_duration", Kind: Duration, MaxDuration: maxDur, Absent: "slow calls are not tracked", Doc: "A call at least this long (request headers to response headers) is slow (`breakwater validate` warns when it is not below `timeout.request`)."},
 			{Key: "slow_call_rate_threshold", Kind: Number, Range: &Range{Lo: 0, Hi: 1, LoOpen: true}, Default: "1.0", Doc: "The slow-call rate that opens the breaker."},
-			{Key: "open_duration", Kind: Duration, Default: `"30s"`, Doc: "How long the breaker stays open before it admits probes."},
-			{Key: "max_open_duration", Kind: Duration, Default: `"5m"`, Doc: "The longest open duration that `open_backoff` can reach."},
+			{Key: "open_duration", Kind: Duration, MaxDuration: maxDur, Probe: `{}`, Default: `"30s"`, Derived: "min(30s, `max_open_duration`)", Doc: "How long the breaker stays open before it admits probes."},
+			{Key: "max_open_duration", Kind: Duration, MaxDuration: maxDur, Default: `"5m"`, Derived: "max(5m, `open_duration`)", Bounds: "at least `open_duration`", Doc: "The longest open duration that `open_backoff` can reach."},
 			{Key: "open_backoff", Kind: Number, Range: r(1, 100), Default: "1.0", Doc: "Each further trip in a row multiplies the open duration by this."},
-			{Key: "half_open_calls", Kind: Integer, Range: r(1, 64), Default: "1", Doc: "The probes admitted half-open, across all workers; all succeeding close the breaker, any failing reopens it."},
+			{Key: "half_open_calls", Kind: Integer, Range: r(1, breaker.MaxHalfOpenCalls), Default: "1", Doc: "The probes admitted half-open, across all workers; all succeeding close the breaker, any failing reopens it."},
+			{Key: "half_open_max_wait", Kind: Duration, MaxDuration: maxDur, Default: `"60s"`, Derived: "max(`open_duration`, the policy's `timeout.request` (or `timeout.adaptive.max` when larger), 60s when the policy sets no timeout)", Doc: "How long a probe that has not reported holds its place: after it (its worker vanished), the probes are re-armed. A probe whose stream ended without a response frees its place at once."},
 			{Key: "failure_on", Kind: Object, Ref: "policies[].circuit_breaker.failure_on", Default: `{"statuses":[500,502,503,504],"reset":true,"timeout":true,"connect_failure":true}`, Doc: "The outcomes that count as failures."},
 			{Key: "mode", Kind: Enum, Enum: []string{"enforce", "observe", "forced_open", "disabled"}, Default: `"enforce"`, Doc: "`observe` counts and logs but never rejects; `forced_open` always rejects; `disabled` always admits and records nothing."},
 			{Key: "max_keys", Kind: Integer, Range: r(1, 1e6), Default: "10000", Doc: "Bounds the distinct key values kept. Added by the project."},
@@ -325,8 +341,8 @@ var Blocks = []Block{
 		Wrap:    `{"policies":[{"name":"p","circuit_breaker":{"minimum_calls":1,"window":@}}]}`,
 		Fields: []Field{
 			{Key: "type", Kind: Enum, Enum: []string{"count", "time"}, Required: true, Doc: "`count` or `time`."},
-			{Key: "size", Kind: CountOrDuration, Range: r(1, 100000), Required: true, Doc: "Calls (an integer) for a count window, a duration for a time window."},
-			{Key: "buckets", Kind: Integer, Range: r(1, 1000), Probe: `{"type":"time","size":"60s"}`, Default: "10", Bounds: "time windows only", Doc: "The buckets a time window is split into."},
+			{Key: "size", Kind: CountOrDuration, Range: r(1, breaker.MaxWindowSize), Required: true, Bounds: "a time window: 1ms to 87600h", Doc: "Calls (an integer) for a count window, a duration for a time window."},
+			{Key: "buckets", Kind: Integer, Range: r(1, breaker.MaxBuckets), Probe: `{"type":"time","size":"60s"}`, Default: "10", Derived: "min(10, `size` / 1ms)", Bounds: "time windows only", Doc: "The buckets a time window is split into."},
 		},
 	},
 	{
@@ -355,7 +371,7 @@ var Blocks = []Block{
 			{Key: "key", Kind: KeyParts, Absent: "one bulkhead for the policy", Doc: "The descriptor parts whose values pick a bulkhead."},
 			{Key: "max_concurrent", Kind: Integer, Range: r(1, 4095), Probe: `{"max_concurrent":1}`, Required: true, Bounds: "with a queue, see the rule", Doc: "Requests in flight at most."},
 			{Key: "queue", Kind: Object, Ref: "policies[].bulkhead.queue", Absent: "a request beyond `max_concurrent` is rejected at once", Doc: "The waiting queue."},
-			{Key: "lease_ttl", Kind: Duration, MinDuration: "1s", Default: `"60s"`, Doc: "A slot whose worker vanished is taken back after this."},
+			{Key: "lease_ttl", Kind: Duration, MaxDuration: maxDur, MinDuration: "1s", Default: `"60s"`, Doc: "A slot whose worker vanished is taken back after this."},
 			{Key: "max_keys", Kind: Integer, Range: r(1, 1e6), Default: "10000", Doc: "Bounds the distinct key values kept. Added by the project."},
 		},
 	},
@@ -367,7 +383,7 @@ var Blocks = []Block{
 		Wrap:    `{"policies":[{"name":"p","bulkhead":{"max_concurrent":1,"queue":@}}]}`,
 		Fields: []Field{
 			{Key: "max_size", Kind: Integer, Range: r(1, 2729), Required: true, Bounds: "see the bulkhead's rule", Doc: "Waiters at most; a request beyond is rejected."},
-			{Key: "max_wait", Kind: Duration, Required: true, Doc: "The longest a request waits; then it is rejected."},
+			{Key: "max_wait", Kind: Duration, MaxDuration: maxDur, Required: true, Doc: "The longest a request waits; then it is rejected."},
 		},
 	},
 	{
@@ -389,7 +405,7 @@ var Blocks = []Block{
 				"cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable"},
 				Default: `["5xx","reset","connect-failure"]`, Doc: "Envoy's retry-on conditions (the last five are gRPC's)."},
 			{Key: "retriable_status_codes", Kind: StatusList, Range: r(200, 599), RequiredNote: "required (non-empty) with `retriable-status-codes`", Doc: "The statuses `retriable-status-codes` retries."},
-			{Key: "per_try_timeout", Kind: Duration, Absent: "the route's", Doc: "The timeout of each try."},
+			{Key: "per_try_timeout", Kind: Duration, MaxDuration: maxDur, Absent: "the route's", Doc: "The timeout of each try."},
 			{Key: "methods", Kind: MethodList, Default: `["GET","HEAD","OPTIONS","PUT","DELETE"]`, Doc: "The methods that get retries; the others get `x-envoy-max-retries: 0`."},
 			{Key: "budget", Kind: Object, Ref: "policies[].retry.budget", Absent: "no budget", Doc: "Bounds retries across all workers."},
 		},
@@ -402,7 +418,7 @@ var Blocks = []Block{
 		Example: `{ "ratio": 0.2, "min_per_second": 5 }`,
 		Wrap:    `{"policies":[{"name":"p","retry":{"budget":@}}]}`,
 		Fields: []Field{
-			{Key: "ratio", Kind: Number, Range: r(0, 1), Default: "0.2", Doc: "Retries per request."},
+			{Key: "ratio", Kind: Number, Range: r(0, retry.MaxRatio), Default: "0.2", Doc: "Retries per request."},
 			{Key: "min_per_second", Kind: Integer, Range: r(0, 1e6), Default: "5", Doc: "Retries per second always allowed."},
 		},
 	},
@@ -415,7 +431,7 @@ var Blocks = []Block{
   "adaptive": { "quantile": 0.95, "multiplier": 1.2, "extra": "20ms", "min": "50ms", "max": "5s", "min_samples": 20 } }`,
 		Wrap: `{"policies":[{"name":"p","timeout":@}]}`,
 		Fields: []Field{
-			{Key: "request", Kind: Duration, Absent: "the route's", Doc: "The upstream request timeout."},
+			{Key: "request", Kind: Duration, MaxDuration: maxDur, Absent: "the route's", Doc: "The upstream request timeout."},
 			{Key: "deadline", Kind: Object, Ref: "policies[].timeout.deadline", Absent: "no deadline handling", Doc: "Deadline propagation and checking."},
 			{Key: "adaptive", Kind: Object, Ref: "policies[].timeout.adaptive", Absent: "a fixed timeout", Doc: "A timeout learned from observed latencies."},
 		},
@@ -428,7 +444,7 @@ var Blocks = []Block{
 		Wrap:    `{"policies":[{"name":"p","timeout":{"deadline":@}}]}`,
 		Fields: []Field{
 			{Key: "propagate", Kind: Boolean, Default: "false", Doc: "Pass the remaining deadline upstream."},
-			{Key: "min_remaining", Kind: Duration, ZeroOK: true, Default: `"0s"`, Doc: "The least remaining time a request needs to be sent."},
+			{Key: "min_remaining", Kind: Duration, MaxDuration: maxDur, ZeroOK: true, Default: `"0s"`, Doc: "The least remaining time a request needs to be sent."},
 		},
 	},
 	{
@@ -439,11 +455,11 @@ var Blocks = []Block{
 		Example: `{ "quantile": 0.95, "multiplier": 1.2, "extra": "20ms", "min": "50ms", "max": "5s", "min_samples": 20 }`,
 		Wrap:    `{"policies":[{"name":"p","timeout":{"request":"1s","adaptive":@}}]}`,
 		Fields: []Field{
-			{Key: "quantile", Kind: Number, Range: &Range{Lo: 0, Hi: 1, LoOpen: true, HiOpen: true}, Default: "0.95", Doc: "The latency quantile."},
+			{Key: "quantile", Kind: Number, Range: &Range{Lo: 0, Hi: 1, LoOpen: true}, Default: "0.95", Doc: "The latency quantile."},
 			{Key: "multiplier", Kind: Number, Range: &Range{Lo: 0, Hi: 100, LoOpen: true}, Default: "1.0", Doc: "Multiplies the quantile."},
-			{Key: "extra", Kind: Duration, ZeroOK: true, Default: `"0s"`, Doc: "Added to the product."},
-			{Key: "min", Kind: Duration, Required: true, Doc: "The shortest timeout."},
-			{Key: "max", Kind: Duration, Required: true, Doc: "The longest timeout."},
+			{Key: "extra", Kind: Duration, MaxDuration: maxDur, ZeroOK: true, Default: `"0s"`, Doc: "Added to the product."},
+			{Key: "min", Kind: Duration, MaxDuration: maxDur, Probe: `{"min":"1ms","max":"87600h"}`, Required: true, Doc: "The shortest timeout."},
+			{Key: "max", Kind: Duration, MaxDuration: maxDur, Required: true, Doc: "The longest timeout."},
 			{Key: "min_samples", Kind: Integer, Range: r(1, 1e6), Default: "20", Doc: "Latencies observed before the adaptive timeout applies."},
 		},
 	},
@@ -474,7 +490,7 @@ var Blocks = []Block{
 		Example: `{ "max_age": "5m", "max_body_bytes": 65536 }`,
 		Wrap:    `{"policies":[{"name":"p","circuit_breaker":{},"fallback":{"on":["circuit_open"],"stale":@}}]}`,
 		Fields: []Field{
-			{Key: "max_age", Kind: Duration, Required: true, Doc: "A copy older than this is not served."},
+			{Key: "max_age", Kind: Duration, MaxDuration: maxDur, Required: true, Doc: "A copy older than this is not served."},
 			{Key: "max_body_bytes", Kind: Integer, Range: r(1, 16<<20), Default: "65536", Doc: "A larger body is not kept."},
 		},
 	},
@@ -507,7 +523,7 @@ var Blocks = []Block{
 		Wrap:    `{"policies":[{"name":"p","fault":{"delay":@}}]}`,
 		Fields: []Field{
 			{Key: "percent", Kind: Number, Range: r(0, 100), Required: true, Doc: "The share of requests delayed."},
-			{Key: "duration", Kind: Duration, Required: true, Doc: "The delay."},
+			{Key: "duration", Kind: Duration, MaxDuration: maxDur, Required: true, Doc: "The delay."},
 		},
 	},
 	{

@@ -100,6 +100,10 @@ func New(prefix string, maxKeys int, s Settings) *Breaker {
 // Settings returns the normalized settings.
 func (b *Breaker) Settings() Settings { return b.s }
 
+// Err is the Normalize error of the settings given to New, nil when they
+// are valid.
+func (b *Breaker) Err() error { return b.err }
+
 // Table returns the table holding the records (its capacity bounds memory).
 func (b *Breaker) Table() store.Table { return b.tab }
 
@@ -181,7 +185,7 @@ func (b *Breaker) decide(r *rec, now int64) action {
 	if r.taken() < b.s.HalfOpenCalls {
 		return probe
 	}
-	if b.elapsed(now, r.at) >= int64(b.s.OpenDuration) {
+	if b.elapsed(now, r.at) >= int64(b.s.HalfOpenMaxWait) {
 		return rearmProbe
 	}
 	return reject

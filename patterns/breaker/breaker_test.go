@@ -369,7 +369,34 @@ func TestSteps(t *testing.T) {
 			R(12*s1, "p2", false, ""), C(12*s1, "half_open", "half_open g3 t1 n0 f0 s0 c0 p2/1"),
 			R(13*s1, "p3", false, "half_open>closed g4 t0 n2 f0.00 s0.00"),
 		)},
-		{"lost probes expire open_duration after the last admission", Settings{ConsecutiveFailures: 1, OpenDuration: 10 * s1, HalfOpenCalls: 2}, seq(
+		{"a slow probe waits for its outcome: no second probe before half_open_max_wait (default max(open_duration, 60s))",
+			Settings{ConsecutiveFailures: 1, OpenDuration: 10 * s1}, seq(
+				B(0, true, "closed>open g2 t1 n1 f1.00 s0.00"),
+				A(10*s1, "p1", "p3", "open>half_open g3 t1 n0 f0.00 s0.00"),
+				A(20*s1, "", "no", ""), // open_duration after the probe: still waiting for it
+				A(70*s1-1, "", "no", ""),
+				RD(69*s1, "p1", false, 59*s1, "half_open>closed g4 t0 n1 f0.00 s0.00"), // slow, but it reports
+				A(69*s1, "c", "g4", ""),
+			)},
+		{"half_open_max_wait derives from the call timeout, and re-arms a lost probe",
+			Settings{ConsecutiveFailures: 1, OpenDuration: 10 * s1, CallTimeout: 90 * s1}, seq(
+				B(0, true, "closed>open g2 t1 n1 f1.00 s0.00"),
+				A(10*s1, "p1", "p3", "open>half_open g3 t1 n0 f0.00 s0.00"),
+				A(99*s1, "", "no", ""),
+				A(100*s1, "q1", "p4", "half_open>half_open g4 t1 n0 f0.00 s0.00"),
+				R(100*s1, "p1", false, ""), // the lost probe shows up late: stale
+				R(101*s1, "q1", false, "half_open>closed g5 t0 n1 f0.00 s0.00"),
+			)},
+		{"an abandoned probe frees its place at once, whatever half_open_max_wait",
+			Settings{ConsecutiveFailures: 1, OpenDuration: 10 * s1, HalfOpenMaxWait: time.Hour}, seq(
+				B(0, true, "closed>open g2 t1 n1 f1.00 s0.00"),
+				A(10*s1, "p1", "p3", "open>half_open g3 t1 n0 f0.00 s0.00"),
+				A(11*s1, "", "no", ""),
+				X(12*s1, "p1"),
+				A(12*s1, "p2", "p3", ""),
+				R(13*s1, "p2", false, "half_open>closed g4 t0 n1 f0.00 s0.00"),
+			)},
+		{"lost probes expire half_open_max_wait after the last admission", Settings{ConsecutiveFailures: 1, OpenDuration: 10 * s1, HalfOpenCalls: 2, HalfOpenMaxWait: 10 * s1}, seq(
 			B(0, true, "closed>open g2 t1 n1 f1.00 s0.00"),
 			A(10*s1, "p1", "p3", "open>half_open g3 t1 n0 f0.00 s0.00"),
 			A(15*s1, "p2", "p3", ""),

@@ -33,13 +33,16 @@
 //     or Release of the same probe token is ignored.
 //   - Lost probes: a probe whose holder vanished (worker crash, VM reload:
 //     neither Report nor Release ever comes) would hold its slot forever. Rule:
-//     when every slot is taken and OpenDuration has passed since the last
+//     when every slot is taken and HalfOpenMaxWait has passed since the last
 //     probe was admitted, the next Allow starts a new half-open generation
 //     (empty, all slots free) and admits itself as its first probe. It is
 //     returned as a HalfOpen -> HalfOpen transition; outcomes of the old
 //     probes are ignored from then on. So a breaker is never wedged for more
-//     than OpenDuration after its last probe admission; a probe that takes
-//     longer than OpenDuration to complete lets further probes in.
+//     than HalfOpenMaxWait after its last probe admission. HalfOpenMaxWait
+//     defaults to max(OpenDuration, CallTimeout or 60s): a probe that is
+//     merely slow (still within the policy's request timeout) reports before
+//     a second probe is let in. An abandoned probe (its stream ended with no
+//     response) is Released and frees its slot at once.
 //
 // Every transition (and a probe re-arm) starts a new generation with empty
 // windows and counters. Report ignores a token whose generation is not the
@@ -80,10 +83,15 @@
 //
 // # Zero value
 //
-// The zero Settings is valid (Normalize fills docs/configuration.md's defaults: count
-// window of 100, minimum_calls 20, failure rate 0.5, consecutive failures
-// off, slow calls not tracked, slow rate 1.0, open 30s, backoff 1, max 5m,
-// 1 probe, enforce). A key without a record is closed at generation 1. The
+// The zero Settings is valid (Normalize fills the configuration's defaults:
+// count window of 100, minimum_calls 20, failure rate 0.5, consecutive
+// failures off, slow calls not tracked, slow rate 1.0, open 30s, backoff 1,
+// max 5m, 1 probe re-armed after 60s without an outcome, enforce). Defaults
+// that depend on another field derive from it, so a default never makes an
+// explicit value invalid (see Settings: max_open_duration = max(5m,
+// open_duration), minimum_calls = min(20, count window size), and so on).
+// Every duration is at most MaxDuration. A key without a record is closed
+// at generation 1. The
 // zero Token is never recorded.
 //
 // # Concurrency and cost

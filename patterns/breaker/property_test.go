@@ -105,7 +105,7 @@ func (m *model) allow(now time.Time) (mTok, bool, []Transition) {
 		tr = append(tr, m.move(HalfOpen, now))
 	case HalfOpen:
 		if len(m.pending)+m.done >= m.s.HalfOpenCalls {
-			if now.Sub(m.at) < m.s.OpenDuration {
+			if now.Sub(m.at) < m.s.HalfOpenMaxWait {
 				return m.reject()
 			}
 			tr = append(tr, m.move(HalfOpen, now))
@@ -208,6 +208,13 @@ func randomSettings(r *rand.Rand) Settings {
 		HalfOpenCalls:         1 + r.IntN(4),
 	}
 	s.MaxOpenDuration = s.OpenDuration * time.Duration(1+r.IntN(8))
+	switch r.IntN(3) {
+	case 0: // derived: max(OpenDuration, 60s)
+	case 1:
+		s.HalfOpenMaxWait = time.Duration(1+r.IntN(30)) * time.Second
+	case 2:
+		s.CallTimeout = time.Duration(1+r.IntN(90)) * time.Second
+	}
 	if r.IntN(2) == 0 {
 		s.Window, s.WindowSize = CountWindow, 1+r.IntN(12)
 		s.MinimumCalls = 1 + r.IntN(s.WindowSize)

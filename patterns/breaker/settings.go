@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/breakwater/breakwater/patterns/field"
 )
 
 // State is the state of one breaker key. Its numeric values are those of the
@@ -103,16 +105,22 @@ func (w WindowType) String() string {
 }
 
 // Bounds enforced by Normalize. They bound the size of the state record
-// (see doc.go).
+// (see doc.go) and keep every instant computed from a duration (now plus
+// an open duration, a bucket index) far from int64 overflow.
 const (
 	MaxWindowSize     = 10000 // count window: at most 10000 calls (2×1250 bytes of bits)
 	MaxBuckets        = 600   // time window: at most 600 buckets (12 bytes each)
 	MinBucketDuration = time.Millisecond
 	MaxHalfOpenCalls  = 64 // probe slots are the bits of a uint64 in the record
 	MaxConsecutive    = math.MaxInt32
+	MaxMinimumCalls   = 1_000_000
+	MaxOpenBackoff    = 100
+	// MaxDuration bounds every duration of the Settings (87600h, 10 years).
+	MaxDuration = 87600 * time.Hour
 )
 
-// Defaults applied by Normalize to zero fields (those of docs/configuration.md).
+// Defaults applied by Normalize to zero fields. Some derive from other
+// fields (see Settings).
 const (
 	DefaultWindowSize            = 100
 	DefaultBuckets               = 10
@@ -123,30 +131,39 @@ const (
 	DefaultMaxOpenDuration       = 5 * time.Minute
 	DefaultOpenBackoff           = 1.0
 	DefaultHalfOpenCalls         = 1
+	// DefaultCallTimeout stands for the request timeout when the policy
+	// sets none, in the default of HalfOpenMaxWait.
+	DefaultCallTimeout = 60 * time.Second
 )
 
 // Settings configure a Breaker. The zero value of every field means "the
-// default of docs/configuration.md"; Normalize applies the defaults and validates. The
-// zero Settings is valid: a count window of 100 calls, minimum 20 calls,
-// failure rate 0.5, no consecutive-failure rule, slow calls not tracked, open
-// 30s without growth (max 5m), one half-open probe, enforce.
+// default"; Normalize applies the defaults and validates. A default never
+// makes an explicit value invalid: the defaults that depend on another
+// field derive from it (marked "derived" below). The zero Settings is valid:
+// a count window of 100 calls, minimum 20 calls, failure rate 0.5, no
+// consecutive-failure rule, slow calls not tracked, open 30s without growth
+// (max 5m), one half-open probe re-armed after 60s without an outcome,
+// enforce.
 type Settings struct {
 	// Window selects a count window (WindowSize) or a time window
 	// (WindowDuration split in Buckets).
 	Window WindowType
-	// WindowSize is the number of calls of a count window (default 100,
-	// at most MaxWindowSize). Must be 0 for a time window.
+	// WindowSize is the number of calls of a count window
+	// (1..MaxWindowSize). Derived default: max(100, MinimumCalls), at most
+	// MaxWindowSize. Must be 0 for a time window.
 	WindowSize int
 	// WindowDuration is the size of a time window (required > 0 for a time
-	// window). Must be 0 for a count window.
+	// window, at most MaxDuration). Must be 0 for a count window.
 	WindowDuration time.Duration
-	// Buckets splits a time window (default 10, at most MaxBuckets, each
-	// bucket at least MinBucketDuration). Must be 0 for a count window.
+	// Buckets splits a time window (1..MaxBuckets, each bucket at least
+	// MinBucketDuration). Derived default: min(10, WindowDuration/1ms), so
+	// a short window gets buckets of 1ms rather than an error. Must be 0
+	// for a count window.
 	Buckets int
 	// MinimumCalls is the number of calls in the window before the rates are
-	// considered (default 20; for a count window smaller than 20 the default
-	// is the window size; an explicit value above a count window's size is an
-	// error).
+	// considered (1..MaxMinimumCalls). Derived default: min(20, WindowSize)
+	// for a count window, 20 for a time window. An explicit value above a
+	// count window's size is an error naming both.
 	MinimumCalls int
 	// FailureRateThreshold in (0,1] (default 0.5).
 	FailureRateThreshold float64
@@ -154,15 +171,17 @@ type Settings struct {
 	// row in the closed state; 0 (default) turns the rule off.
 	ConsecutiveFailures int
 	// SlowCallDuration: a call lasting at least this long is slow. 0 (default)
-	// means slow calls are not tracked.
+	// means slow calls are not tracked. At most MaxDuration.
 	SlowCallDuration time.Duration
 	// SlowCallRateThreshold in (0,1] (default 1.0).
 	SlowCallRateThreshold float64
-	// OpenDuration is the time spent open after the first trip (default 30s).
+	// OpenDuration is the time spent open after the first trip (at most
+	// MaxDuration). Derived default: min(30s, MaxOpenDuration) (30s when
+	// MaxOpenDuration is 0 too).
 	OpenDuration time.Duration
-	// MaxOpenDuration caps the grown open duration (default 5m, or
-	// OpenDuration when that is longer; an explicit value below OpenDuration
-	// is an error).
+	// MaxOpenDuration caps the grown open duration (at most MaxDuration).
+	// Derived default: max(5m, OpenDuration). An explicit value below
+	// OpenDuration is an error naming both.
 	MaxOpenDuration time.Duration
 	// OpenBackoff >= 1 multiplies the open duration at each further trip in
 	// a row (default 1: no growth).
@@ -170,105 +189,150 @@ type Settings struct {
 	// HalfOpenCalls is the number of probes admitted in half-open, across all
 	// workers (default 1, at most MaxHalfOpenCalls).
 	HalfOpenCalls int
+	// HalfOpenMaxWait is how long a half-open breaker whose probe slots are
+	// all taken waits for their outcomes before it re-arms them (a probe
+	// that never reports: its worker vanished). A released probe frees its
+	// slot at once. At most MaxDuration. Derived default:
+	// max(OpenDuration, CallTimeout), CallTimeout counting as
+	// DefaultCallTimeout (60s) when 0, so a probe that is merely slow never
+	// lets a second one in.
+	HalfOpenMaxWait time.Duration
+	// CallTimeout is the longest a call of the policy may take (its request
+	// timeout); it only derives the default of HalfOpenMaxWait. 0: none set
+	// (DefaultCallTimeout is used). At most MaxDuration.
+	CallTimeout time.Duration
 	// Mode: Enforce (default), Observe, ForcedOpen, Disabled.
 	Mode Mode
 }
 
-func errf(format string, a ...any) error {
-	return errors.New("breaker: " + fmt.Sprintf(format, a...))
+// ErrInvalid is wrapped by every error Normalize returns (a *field.Error).
+var ErrInvalid = errors.New("breaker: invalid settings")
+
+func errf(name, format string, a ...any) error {
+	return field.New("breaker", ErrInvalid, name, format, a...)
 }
 
 func validRate(f float64) bool { return f > 0 && f <= 1 && !math.IsNaN(f) }
 
-// Normalize returns s with the defaults applied to its zero fields, or an
-// error ("breaker: FIELD: reason") naming the docs/configuration.md field that is out of
-// range. It is the one place where defaults are decided; it is idempotent.
+// duration checks a duration field: in [0, MaxDuration].
+func duration(name string, d time.Duration) error {
+	if d < 0 || d > MaxDuration {
+		return errf(name, "must be in [0,%v], got %v", MaxDuration, d)
+	}
+	return nil
+}
+
+// Normalize returns s with the defaults applied to its zero fields, or a
+// *field.Error naming the configuration field that is out of range
+// ("breaker: FIELD: reason"). It is the one place where the breaker's
+// defaults and cross-field rules live; it is idempotent.
 func (s Settings) Normalize() (Settings, error) {
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{{"window.size", s.WindowDuration}, {"slow_call_duration", s.SlowCallDuration}, {"open_duration", s.OpenDuration},
+		{"max_open_duration", s.MaxOpenDuration}, {"half_open_max_wait", s.HalfOpenMaxWait}, {"call timeout", s.CallTimeout}} {
+		if err := duration(d.name, d.d); err != nil {
+			return s, err
+		}
+	}
 	switch s.Window {
 	case CountWindow:
 		if s.WindowDuration != 0 || s.Buckets != 0 {
-			return s, errf("window: a count window takes a size in calls and no buckets")
+			return s, errf("window", "a count window takes a size in calls and no buckets")
 		}
 		if s.WindowSize == 0 {
-			s.WindowSize = DefaultWindowSize
+			// Derived: large enough for an explicit minimum_calls.
+			s.WindowSize = min(max(DefaultWindowSize, s.MinimumCalls), MaxWindowSize)
 		}
 		if s.WindowSize < 1 || s.WindowSize > MaxWindowSize {
-			return s, errf("window.size: must be in [1,%d] calls, got %d", MaxWindowSize, s.WindowSize)
+			return s, errf("window.size", "must be in [1,%d] calls, got %d", MaxWindowSize, s.WindowSize)
 		}
 	case TimeWindow:
 		if s.WindowSize != 0 {
-			return s, errf("window: a time window takes a duration, not a count")
+			return s, errf("window", "a time window takes a duration, not a count")
 		}
 		if s.WindowDuration <= 0 {
-			return s, errf("window.size: must be a positive duration for a time window, got %v", s.WindowDuration)
+			return s, errf("window.size", "must be a positive duration for a time window, got %v", s.WindowDuration)
+		}
+		if s.WindowDuration < MinBucketDuration {
+			return s, errf("window.size", "must be at least %v (one bucket), got %v", MinBucketDuration, s.WindowDuration)
 		}
 		if s.Buckets == 0 {
-			s.Buckets = DefaultBuckets
+			s.Buckets = int(min(DefaultBuckets, s.WindowDuration/MinBucketDuration))
 		}
 		if s.Buckets < 1 || s.Buckets > MaxBuckets {
-			return s, errf("window.buckets: must be in [1,%d], got %d", MaxBuckets, s.Buckets)
+			return s, errf("window.buckets", "must be in [1,%d], got %d", MaxBuckets, s.Buckets)
 		}
 		if s.WindowDuration/time.Duration(s.Buckets) < MinBucketDuration {
-			return s, errf("window: each bucket (size/buckets) must last at least %v, got %v", MinBucketDuration, s.WindowDuration/time.Duration(s.Buckets))
+			return s, field.Conflict("breaker", ErrInvalid, "window.buckets", "window.size",
+				"must leave buckets of at least %v in window.size (%v), got %v / %d = %v",
+				MinBucketDuration, s.WindowDuration, s.WindowDuration, s.Buckets, s.WindowDuration/time.Duration(s.Buckets))
 		}
 	default:
-		return s, errf("window.type: must be count or time, got %v", s.Window)
+		return s, errf("window.type", "must be count or time, got %v", s.Window)
 	}
 	switch {
-	case s.MinimumCalls < 0:
-		return s, errf("minimum_calls: must be positive, got %d", s.MinimumCalls)
+	case s.MinimumCalls < 0 || s.MinimumCalls > MaxMinimumCalls:
+		return s, errf("minimum_calls", "must be in [1,%d], got %d", MaxMinimumCalls, s.MinimumCalls)
 	case s.MinimumCalls == 0:
 		s.MinimumCalls = DefaultMinimumCalls
 		if s.Window == CountWindow && s.MinimumCalls > s.WindowSize {
 			s.MinimumCalls = s.WindowSize
 		}
 	case s.Window == CountWindow && s.MinimumCalls > s.WindowSize:
-		return s, errf("minimum_calls: %d can never be reached by a count window of %d calls", s.MinimumCalls, s.WindowSize)
+		return s, field.Conflict("breaker", ErrInvalid, "minimum_calls", "window.size",
+			"must be at most window.size (%d), got %d: a count window of %d calls never reaches it", s.WindowSize, s.MinimumCalls, s.WindowSize)
 	}
 	if s.FailureRateThreshold == 0 {
 		s.FailureRateThreshold = DefaultFailureRateThreshold
 	}
 	if !validRate(s.FailureRateThreshold) {
-		return s, errf("failure_rate_threshold: must be in (0,1], got %v", s.FailureRateThreshold)
+		return s, errf("failure_rate_threshold", "must be in (0,1], got %v", s.FailureRateThreshold)
 	}
 	if s.ConsecutiveFailures < 0 || s.ConsecutiveFailures > MaxConsecutive {
-		return s, errf("consecutive_failures: must be in [0,%d], got %d", MaxConsecutive, s.ConsecutiveFailures)
-	}
-	if s.SlowCallDuration < 0 {
-		return s, errf("slow_call_duration: must be positive, got %v", s.SlowCallDuration)
+		return s, errf("consecutive_failures", "must be in [0,%d], got %d", MaxConsecutive, s.ConsecutiveFailures)
 	}
 	if s.SlowCallRateThreshold == 0 {
 		s.SlowCallRateThreshold = DefaultSlowCallRateThreshold
 	}
 	if !validRate(s.SlowCallRateThreshold) {
-		return s, errf("slow_call_rate_threshold: must be in (0,1], got %v", s.SlowCallRateThreshold)
+		return s, errf("slow_call_rate_threshold", "must be in (0,1], got %v", s.SlowCallRateThreshold)
 	}
 	if s.OpenDuration == 0 {
 		s.OpenDuration = DefaultOpenDuration
-	}
-	if s.OpenDuration < 0 {
-		return s, errf("open_duration: must be positive, got %v", s.OpenDuration)
+		if s.MaxOpenDuration != 0 {
+			s.OpenDuration = min(DefaultOpenDuration, s.MaxOpenDuration)
+		}
 	}
 	if s.MaxOpenDuration == 0 {
 		s.MaxOpenDuration = max(DefaultMaxOpenDuration, s.OpenDuration)
 	}
 	if s.MaxOpenDuration < s.OpenDuration {
-		return s, errf("max_open_duration: must be at least open_duration (%v), got %v", s.OpenDuration, s.MaxOpenDuration)
+		return s, field.Conflict("breaker", ErrInvalid, "max_open_duration", "open_duration",
+			"must be at least open_duration (%v), got %v", s.OpenDuration, s.MaxOpenDuration)
 	}
 	if s.OpenBackoff == 0 {
 		s.OpenBackoff = DefaultOpenBackoff
 	}
-	if !(s.OpenBackoff >= 1) || math.IsInf(s.OpenBackoff, 0) {
-		return s, errf("open_backoff: must be a finite number >= 1, got %v", s.OpenBackoff)
+	if !(s.OpenBackoff >= 1 && s.OpenBackoff <= MaxOpenBackoff) {
+		return s, errf("open_backoff", "must be in [1,%v], got %v", float64(MaxOpenBackoff), s.OpenBackoff)
 	}
 	if s.HalfOpenCalls == 0 {
 		s.HalfOpenCalls = DefaultHalfOpenCalls
 	}
 	if s.HalfOpenCalls < 1 || s.HalfOpenCalls > MaxHalfOpenCalls {
-		return s, errf("half_open_calls: must be in [1,%d], got %d", MaxHalfOpenCalls, s.HalfOpenCalls)
+		return s, errf("half_open_calls", "must be in [1,%d], got %d", MaxHalfOpenCalls, s.HalfOpenCalls)
+	}
+	if s.HalfOpenMaxWait == 0 {
+		call := s.CallTimeout
+		if call == 0 {
+			call = DefaultCallTimeout
+		}
+		s.HalfOpenMaxWait = max(s.OpenDuration, call)
 	}
 	if s.Mode > Disabled {
-		return s, errf("mode: unknown mode %d", uint8(s.Mode))
+		return s, errf("mode", "unknown mode %d", uint8(s.Mode))
 	}
 	return s, nil
 }

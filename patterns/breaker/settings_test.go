@@ -15,7 +15,7 @@ func TestNormalizeDefaults(t *testing.T) {
 	want := Settings{
 		Window: CountWindow, WindowSize: 100, MinimumCalls: 20, FailureRateThreshold: 0.5,
 		SlowCallRateThreshold: 1.0, OpenDuration: 30 * time.Second, MaxOpenDuration: 5 * time.Minute,
-		OpenBackoff: 1.0, HalfOpenCalls: 1, Mode: Enforce,
+		OpenBackoff: 1.0, HalfOpenCalls: 1, HalfOpenMaxWait: time.Minute, Mode: Enforce,
 	}
 	if got != want {
 		t.Fatalf("zero settings normalize to\n%+v\nwant\n%+v", got, want)
@@ -33,6 +33,20 @@ func TestNormalizeDefaults(t *testing.T) {
 			func(s Settings) bool { return s.MinimumCalls == 7 }},
 		{"long open_duration raises default max", Settings{OpenDuration: 10 * time.Minute},
 			func(s Settings) bool { return s.MaxOpenDuration == 10*time.Minute }},
+		{"open_duration derives from an explicit short max", Settings{MaxOpenDuration: 10 * time.Second},
+			func(s Settings) bool { return s.OpenDuration == 10*time.Second }},
+		{"count window grows for an explicit minimum_calls", Settings{MinimumCalls: 500},
+			func(s Settings) bool { return s.WindowSize == 500 }},
+		{"short time window gets 1ms buckets", Settings{Window: TimeWindow, WindowDuration: 5 * time.Millisecond},
+			func(s Settings) bool { return s.Buckets == 5 }},
+		{"half_open_max_wait: max(open_duration, 60s)", Settings{OpenDuration: 2 * time.Minute},
+			func(s Settings) bool { return s.HalfOpenMaxWait == 2*time.Minute }},
+		{"half_open_max_wait: the call timeout when longer", Settings{CallTimeout: 90 * time.Second},
+			func(s Settings) bool { return s.HalfOpenMaxWait == 90*time.Second }},
+		{"half_open_max_wait: open_duration over a short call timeout", Settings{CallTimeout: time.Second},
+			func(s Settings) bool { return s.HalfOpenMaxWait == 30*time.Second }},
+		{"half_open_max_wait explicit", Settings{HalfOpenMaxWait: time.Second, CallTimeout: time.Hour},
+			func(s Settings) bool { return s.HalfOpenMaxWait == time.Second }},
 		{"explicit values kept", Settings{FailureRateThreshold: 0.25, SlowCallRateThreshold: 0.75, OpenBackoff: 1.5,
 			HalfOpenCalls: 3, ConsecutiveFailures: 4, SlowCallDuration: time.Second, Mode: Observe},
 			func(s Settings) bool {
@@ -78,6 +92,11 @@ func TestNormalizeErrors(t *testing.T) {
 		{Settings{OpenDuration: -time.Second}, "open_duration"},
 		{Settings{OpenDuration: time.Minute, MaxOpenDuration: time.Second}, "max_open_duration"},
 		{Settings{OpenBackoff: 0.5}, "open_backoff"},
+		{Settings{OpenBackoff: 101}, "open_backoff"},
+		{Settings{OpenDuration: MaxDuration + 1}, "open_duration: must be in [0,87600h0m0s]"},
+		{Settings{HalfOpenMaxWait: -1}, "half_open_max_wait"},
+		{Settings{Window: TimeWindow, WindowDuration: MaxDuration + 1}, "window.size"},
+		{Settings{MinimumCalls: MaxMinimumCalls + 1, Window: TimeWindow, WindowDuration: time.Second}, "minimum_calls"},
 		{Settings{OpenBackoff: math.Inf(1)}, "open_backoff"},
 		{Settings{OpenBackoff: math.NaN()}, "open_backoff"},
 		{Settings{HalfOpenCalls: -1}, "half_open_calls"},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/breakwater/breakwater/patterns/field"
 	"github.com/breakwater/breakwater/patterns/store"
 )
 
@@ -29,6 +30,10 @@ var (
 	ErrNotQueued = errors.New("bulkhead: waiter not in queue")
 )
 
+// MaxDuration bounds LeaseTTL, MaxWait and WaiterTTL (87600h, 10 years), so
+// that an expiry (now + LeaseTTL in Unix nanoseconds) never overflows.
+const MaxDuration = 87600 * time.Hour
+
 // Settings of a bulkhead. See the package documentation for the zero value.
 type Settings struct {
 	// MaxConcurrent permits per key across all workers; required, >= 1.
@@ -36,46 +41,69 @@ type Settings struct {
 	// QueueSize is the number of waiters a key can hold; 0 = no queue.
 	QueueSize int
 	// MaxWait is how long a waiter may stay queued; required (> 0) when
-	// QueueSize > 0, ignored otherwise.
+	// QueueSize > 0, ignored otherwise. At most MaxDuration.
 	MaxWait time.Duration
-	// LeaseTTL is how long a permit lives without a renewal; 0 = 60s.
+	// LeaseTTL is how long a permit lives without a renewal; 0 = 60s, at
+	// most MaxDuration.
 	LeaseTTL time.Duration
 	// WaiterTTL drops a waiter not seen (Enqueue or TryAdmitQueued) for that
-	// long; 0 or anything above MaxWait = MaxWait (then only MaxWait applies).
+	// long; derived default: 0, or anything above MaxWait, = MaxWait (then
+	// only MaxWait applies).
 	WaiterTTL time.Duration
 }
 
-// Normalize returns s with defaults applied, or an error wrapping ErrInvalid.
-// It is the one place where the package's defaults live.
+func errf(name, format string, a ...any) error {
+	return field.New("bulkhead", ErrInvalid, name, format, a...)
+}
+
+// Normalize returns s with defaults applied, or an error wrapping ErrInvalid
+// (a *field.Error naming the configuration field: max_concurrent,
+// queue.max_size, queue.max_wait, lease_ttl). It is the one place where the
+// package's defaults and cross-field rules live.
 func (s Settings) Normalize() (Settings, error) {
 	if s.MaxConcurrent < 1 {
-		return s, fmt.Errorf("%w: max_concurrent must be positive, got %d", ErrInvalid, s.MaxConcurrent)
+		return s, errf("max_concurrent", "must be positive, got %d", s.MaxConcurrent)
 	}
 	if s.QueueSize < 0 {
-		return s, fmt.Errorf("%w: queue size must not be negative, got %d", ErrInvalid, s.QueueSize)
+		return s, errf("queue.max_size", "must not be negative, got %d", s.QueueSize)
 	}
-	if s.LeaseTTL < 0 {
-		return s, fmt.Errorf("%w: lease_ttl must not be negative, got %v", ErrInvalid, s.LeaseTTL)
+	if s.LeaseTTL < 0 || s.LeaseTTL > MaxDuration {
+		return s, errf("lease_ttl", "must be in [0,%v], got %v", MaxDuration, s.LeaseTTL)
 	}
 	if s.LeaseTTL == 0 {
 		s.LeaseTTL = DefaultLeaseTTL
 	}
-	if s.MaxWait < 0 || s.WaiterTTL < 0 {
-		return s, fmt.Errorf("%w: max_wait and waiter ttl must not be negative, got %v and %v", ErrInvalid, s.MaxWait, s.WaiterTTL)
+	if s.MaxWait < 0 || s.MaxWait > MaxDuration {
+		return s, errf("queue.max_wait", "must be in [0,%v], got %v", MaxDuration, s.MaxWait)
+	}
+	if s.WaiterTTL < 0 {
+		return s, errf("waiter_ttl", "must not be negative, got %v", s.WaiterTTL)
 	}
 	if s.QueueSize == 0 {
 		s.MaxWait, s.WaiterTTL = 0, 0
 	} else {
 		if s.MaxWait == 0 {
-			return s, fmt.Errorf("%w: max_wait must be positive with a queue", ErrInvalid)
+			return s, errf("queue.max_wait", "must be positive with a queue")
 		}
 		if s.WaiterTTL == 0 || s.WaiterTTL > s.MaxWait {
 			s.WaiterTTL = s.MaxWait
 		}
 	}
-	if n := headerLen + leaseLen*s.MaxConcurrent + waiterLen*s.QueueSize; s.MaxConcurrent > MaxStateBytes || s.QueueSize > MaxStateBytes || n > MaxStateBytes {
-		return s, fmt.Errorf("%w: %d×%d + %d×%d + %d bytes of state exceed %d: lower max_concurrent or the queue size",
-			ErrInvalid, leaseLen, s.MaxConcurrent, waiterLen, s.QueueSize, headerLen, MaxStateBytes)
+	// Both counts are capped first, so the size below cannot overflow (a
+	// capped count is reported as "more than" the limit).
+	mc, qs := min(s.MaxConcurrent, MaxStateBytes+1), min(s.QueueSize, MaxStateBytes+1)
+	if n := headerLen + leaseLen*mc + waiterLen*qs; n > MaxStateBytes {
+		need := fmt.Sprintf("%d bytes", n)
+		if mc != s.MaxConcurrent || qs != s.QueueSize {
+			need = fmt.Sprintf("more than %d bytes", MaxStateBytes)
+		}
+		if s.QueueSize == 0 {
+			return s, errf("max_concurrent", "%d needs %s of shared state (%d × max_concurrent + %d), at most %d: at most %d without a queue",
+				s.MaxConcurrent, need, leaseLen, headerLen, MaxStateBytes, (MaxStateBytes-headerLen)/leaseLen)
+		}
+		return s, field.Conflict("bulkhead", ErrInvalid, "max_concurrent", "queue.max_size",
+			"%d with queue.max_size %d needs %s of shared state (%d × max_concurrent + %d × queue.max_size + %d), at most %d",
+			s.MaxConcurrent, s.QueueSize, need, leaseLen, waiterLen, headerLen, MaxStateBytes)
 	}
 	return s, nil
 }

@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/breakwater/breakwater/patterns/field"
 )
 
 // Reasons a request is dead-lettered for (dead_letter.on).
@@ -76,36 +79,45 @@ type Settings struct {
 	Timeout time.Duration
 }
 
+// ErrInvalid is wrapped by every error Normalize returns (a *field.Error
+// naming the dead_letter field at fault).
+var ErrInvalid = errors.New("deadletter: invalid settings")
+
+func invalid(name, format string, a ...any) error {
+	return field.New("deadletter", ErrInvalid, name, format, a...)
+}
+
 func errf(format string, a ...any) error {
 	return errors.New("deadletter: " + fmt.Sprintf(format, a...))
 }
 
-// Normalize returns s with the defaults applied to its zero fields, or an
-// error "deadletter: FIELD: reason" naming the dead_letter field at fault.
+// Normalize returns s with the defaults applied to its zero fields, or a
+// *field.Error (wrapping ErrInvalid, rendered "deadletter: FIELD: reason")
+// naming the dead_letter field at fault.
 // It is the one place where defaults are decided; it is idempotent and
 // never shares its slices with s or with the defaults.
 func (s Settings) Normalize() (Settings, error) {
 	switch {
 	case s.Cluster == "":
-		return s, errf("cluster: required")
+		return s, invalid("cluster", "required")
 	case len(s.Cluster) > MaxNameLen:
-		return s, errf("cluster: must be at most %d bytes, got %d", MaxNameLen, len(s.Cluster))
+		return s, invalid("cluster", "must be at most %d bytes, got %d", MaxNameLen, len(s.Cluster))
 	case hasControl(s.Cluster):
-		return s, errf("cluster: must not contain control characters, got %q", s.Cluster)
+		return s, invalid("cluster", "must not contain control characters, got %q", s.Cluster)
 	}
 	if s.On == nil {
 		s.On = slices.Clone(DefaultOn)
 	} else {
 		if len(s.On) == 0 {
-			return s, errf("on: must not be empty")
+			return s, invalid("on", "must not be empty")
 		}
 		on := make([]string, 0, len(s.On))
 		for i, r := range s.On {
 			if !slices.Contains(Reasons, r) {
-				return s, errf("on[%d]: must be one of %s, got %q", i, strings.Join(Reasons, ", "), r)
+				return s, invalid(index("on", i), "must be one of %s, got %q", strings.Join(Reasons, ", "), r)
 			}
 			if slices.Contains(on, r) {
-				return s, errf("on[%d]: duplicate reason %s", i, r)
+				return s, invalid(index("on", i), "duplicate reason %s", r)
 			}
 			on = append(on, r)
 		}
@@ -115,19 +127,19 @@ func (s Settings) Normalize() (Settings, error) {
 		s.Methods = slices.Clone(DefaultMethods)
 	} else {
 		if len(s.Methods) == 0 {
-			return s, errf("methods: must not be empty")
+			return s, invalid("methods", "must not be empty")
 		}
 		if len(s.Methods) > MaxListLen {
-			return s, errf("methods: at most %d methods, got %d", MaxListLen, len(s.Methods))
+			return s, invalid("methods", "at most %d methods, got %d", MaxListLen, len(s.Methods))
 		}
 		ms := make([]string, 0, len(s.Methods))
 		for i, m := range s.Methods {
 			if !isToken(m) || len(m) > MaxMethodLen {
-				return s, errf("methods[%d]: must be an HTTP method, got %q", i, m)
+				return s, invalid(index("methods", i), "must be an HTTP method, got %q", m)
 			}
 			m = strings.ToUpper(m)
 			if slices.Contains(ms, m) {
-				return s, errf("methods[%d]: duplicate method %q", i, m)
+				return s, invalid(index("methods", i), "duplicate method %q", m)
 			}
 			ms = append(ms, m)
 		}
@@ -137,22 +149,22 @@ func (s Settings) Normalize() (Settings, error) {
 		s.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if s.MaxBodyBytes < 1 || s.MaxBodyBytes > MaxMaxBodyBytes {
-		return s, errf("max_body_bytes: must be in [1,%d], got %d", MaxMaxBodyBytes, s.MaxBodyBytes)
+		return s, invalid("max_body_bytes", "must be in [1,%d], got %d", MaxMaxBodyBytes, s.MaxBodyBytes)
 	}
 	if s.RedactHeaders == nil {
 		s.RedactHeaders = slices.Clone(DefaultRedactHeaders)
 	} else {
 		if len(s.RedactHeaders) > MaxListLen {
-			return s, errf("redact_headers: at most %d names, got %d", MaxListLen, len(s.RedactHeaders))
+			return s, invalid("redact_headers", "at most %d names, got %d", MaxListLen, len(s.RedactHeaders))
 		}
 		hs := make([]string, 0, len(s.RedactHeaders))
 		for i, h := range s.RedactHeaders {
 			if !isToken(h) || len(h) > MaxNameLen {
-				return s, errf("redact_headers[%d]: must be a header name (an RFC 9110 token, at most %d bytes), got %q", i, MaxNameLen, h)
+				return s, invalid(index("redact_headers", i), "must be a header name (an RFC 9110 token, at most %d bytes), got %q", MaxNameLen, h)
 			}
 			h = strings.ToLower(h)
 			if slices.Contains(hs, h) {
-				return s, errf("redact_headers[%d]: duplicate header %q (names are case-insensitive)", i, h)
+				return s, invalid(index("redact_headers", i), "duplicate header %q (names are case-insensitive)", h)
 			}
 			hs = append(hs, h)
 		}
@@ -162,7 +174,7 @@ func (s Settings) Normalize() (Settings, error) {
 		s.Timeout = DefaultTimeout
 	}
 	if s.Timeout < MinTimeout || s.Timeout > MaxTimeout {
-		return s, errf("timeout: must be in [%v,%v], got %v", MinTimeout, MaxTimeout, s.Timeout)
+		return s, invalid("timeout", "must be in [%v,%v], got %v", MinTimeout, MaxTimeout, s.Timeout)
 	}
 	return s, nil
 }
@@ -217,3 +229,6 @@ func isToken(s string) bool {
 	}
 	return true
 }
+
+// index names element i of a list field: "on[2]".
+func index(name string, i int) string { return name + "[" + strconv.Itoa(i) + "]" }

@@ -2,10 +2,11 @@ package fault
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"time"
+
+	"github.com/breakwater/breakwater/patterns/field"
 )
 
 // DefaultAbortStatus is the status of an injected abort when none is given.
@@ -14,38 +15,50 @@ const DefaultAbortStatus = 503
 // ErrInvalid is wrapped by every error Normalize returns.
 var ErrInvalid = errors.New("fault: invalid settings")
 
+// MaxDelay bounds Delay (87600h, 10 years), so that now + Delay never
+// overflows.
+const MaxDelay = 87600 * time.Hour
+
 // Settings of fault injection. The zero value injects nothing.
 type Settings struct {
 	// AbortPercent of requests are answered with AbortStatus, in [0,100].
 	AbortPercent float64
-	// AbortStatus of an aborted request; 0 means DefaultAbortStatus (503).
+	// AbortStatus of an aborted request; 0 means DefaultAbortStatus (503),
+	// else 200..599.
 	AbortStatus int
 	// DelayPercent of requests are delayed by Delay, in [0,100].
 	DelayPercent float64
-	// Delay of a delayed request; must be positive when DelayPercent > 0.
+	// Delay of a delayed request, at most MaxDelay; must be positive when
+	// DelayPercent > 0.
 	Delay time.Duration
 }
 
-// Normalize returns s with defaults applied, or an error naming the field.
-// It is the one place where the package's defaults live.
+func errf(name, format string, a ...any) error {
+	return field.New("fault", ErrInvalid, name, format, a...)
+}
+
+// Normalize returns s with defaults applied, or an error wrapping ErrInvalid
+// (a *field.Error naming the configuration field: abort.percent,
+// abort.status, delay.percent, delay.duration). It is the one place where
+// the package's defaults live.
 func (s Settings) Normalize() (Settings, error) {
 	if math.IsNaN(s.AbortPercent) || s.AbortPercent < 0 || s.AbortPercent > 100 {
-		return s, fmt.Errorf("%w: abort percent must be in [0,100], got %v", ErrInvalid, s.AbortPercent)
+		return s, errf("abort.percent", "must be in [0,100], got %v", s.AbortPercent)
 	}
 	if math.IsNaN(s.DelayPercent) || s.DelayPercent < 0 || s.DelayPercent > 100 {
-		return s, fmt.Errorf("%w: delay percent must be in [0,100], got %v", ErrInvalid, s.DelayPercent)
+		return s, errf("delay.percent", "must be in [0,100], got %v", s.DelayPercent)
 	}
 	if s.AbortStatus == 0 {
 		s.AbortStatus = DefaultAbortStatus
 	}
 	if s.AbortStatus < 200 || s.AbortStatus > 599 {
-		return s, fmt.Errorf("%w: abort status must be in 200..599, got %d", ErrInvalid, s.AbortStatus)
+		return s, errf("abort.status", "must be in [200,599], got %d", s.AbortStatus)
 	}
-	if s.Delay < 0 {
-		return s, fmt.Errorf("%w: delay must not be negative, got %v", ErrInvalid, s.Delay)
+	if s.Delay < 0 || s.Delay > MaxDelay {
+		return s, errf("delay.duration", "must be in [0,%v], got %v", MaxDelay, s.Delay)
 	}
 	if s.DelayPercent > 0 && s.Delay == 0 {
-		return s, fmt.Errorf("%w: delay must be positive when delay percent is %v", ErrInvalid, s.DelayPercent)
+		return s, errf("delay.duration", "must be positive when delay percent is %v", s.DelayPercent)
 	}
 	return s, nil
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // DefaultMaxKeys is the bound on keys of a limit when none is given
-// (docs/configuration.md's max_keys default).
+// (the configuration's max_keys default).
 const DefaultMaxKeys = 10000
 
 // Limiter keeps the per-key states of one configured limit in a store,

@@ -61,12 +61,12 @@ func TestNormalize(t *testing.T) {
 		{Settings{Requests: 1, Per: -time.Second}, "per"},
 		{Settings{Requests: 1, Per: MaxSpan + 1}, "per"},
 		{Settings{Requests: 1, Per: time.Second, Burst: -1}, "burst"},
-		{Settings{Algorithm: FixedWindow, Requests: 5, Per: time.Second, Burst: 6}, "burst does not apply to fixed_window"},
-		{Settings{Algorithm: SlidingWindow, Requests: 5, Per: time.Second, Burst: 1}, "burst does not apply to sliding_window"},
-		{Settings{Requests: 5, Per: time.Second, MaxDelay: time.Millisecond}, "max_delay applies to leaky_bucket only"},
+		{Settings{Algorithm: FixedWindow, Requests: 5, Per: time.Second, Burst: 6}, "burst: does not apply to fixed_window"},
+		{Settings{Algorithm: SlidingWindow, Requests: 5, Per: time.Second, Burst: 1}, "burst: does not apply to sliding_window"},
+		{Settings{Requests: 5, Per: time.Second, MaxDelay: time.Millisecond}, "max_delay: applies to leaky_bucket only"},
 		{Settings{Algorithm: LeakyBucket, Requests: 5, Per: time.Second, MaxDelay: -1}, "max_delay"},
 		{Settings{Algorithm: LeakyBucket, Requests: 5, Per: time.Second, MaxDelay: MaxSpan + 1}, "max_delay"},
-		{Settings{Requests: 1, Per: MaxSpan, Burst: 2}, "time to refill a full bucket"},
+		{Settings{Requests: 1, Per: MaxSpan, Burst: 2}, "to refill (burst × per / requests)"},
 	}
 	for _, c := range bad {
 		_, err := c.in.Normalize()

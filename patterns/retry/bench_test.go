@@ -11,7 +11,7 @@ import (
 // reserve retries), one store round trip; time advances 10µs per request so
 // the window slides as in production.
 func BenchmarkRequestRetries(b *testing.B) {
-	bu := NewBudget("k", Settings{Ratio: 0.2, MinPerSecond: 5})
+	bu := NewBudget("k", Of(0.2, 5))
 	st := store.NewMem(0, 1)
 	b.ReportAllocs()
 	i := 0
@@ -25,7 +25,7 @@ func BenchmarkRequestRetries(b *testing.B) {
 
 // BenchmarkTryRetryExhausted: a denied reservation (nothing written).
 func BenchmarkTryRetryExhausted(b *testing.B) {
-	bu := NewBudget("k", Settings{Ratio: 0, MinPerSecond: 1})
+	bu := NewBudget("k", Of(0, 1))
 	st := store.NewMem(0, 1)
 	bu.TryRetry(st, t0, 1)
 	b.ReportAllocs()
@@ -38,7 +38,7 @@ func BenchmarkTryRetryExhausted(b *testing.B) {
 
 // BenchmarkRefund: settling a grant on the response.
 func BenchmarkRefund(b *testing.B) {
-	bu := NewBudget("k", Settings{Ratio: 0, MinPerSecond: 1_000_000})
+	bu := NewBudget("k", Of(0, 1_000_000))
 	st := store.NewMem(0, 1)
 	bu.TryRetry(st, t0, 1_000_000)
 	b.ReportAllocs()

@@ -24,7 +24,8 @@ func TestConcurrentBudgetNeverExceeded(t *testing.T) {
 		phases  = 80
 		opsEach = 150
 	)
-	s := Settings{Ratio: 0.2, MinPerSecond: 5}
+	s := Of(0.2, 5)
+	ratio, minPS := s.Values()
 	b := NewBudget("ns/retry/p", s)
 	st := store.NewMem(0.2, 5)
 	type grant struct {
@@ -140,7 +141,7 @@ func TestConcurrentBudgetNeverExceeded(t *testing.T) {
 				}
 			}
 		}
-		bound := int(math.Floor(s.Ratio*float64(req) + float64(s.MinPerSecond) + 1e-9))
+		bound := int(math.Floor(ratio*float64(req) + float64(minPS) + 1e-9))
 		if ret > bound {
 			t.Fatalf("phase %d: %d retries reserved in the window, bound %d (%d requests)", p, ret, bound, req)
 		}

@@ -53,11 +53,11 @@
 //
 // # Zero value
 //
-// Settings.Normalize is the one place for defaults: the zero Settings
-// (which would allow no retry at all) becomes {Ratio 0.2, MinPerSecond 5},
-// the defaults of the configuration; a single zero field stays zero (Ratio 0
-// = only MinPerSecond retries per second; MinPerSecond 0 = only the ratio).
-// Ratio must be in [0, 1000], MinPerSecond in [0, 1e6]. NewBudget never
+// Settings.Normalize is the one place for defaults: a nil Ratio is 0.2 and
+// a nil MinPerSecond is 5, the defaults of the configuration; an explicit
+// zero is kept (Ratio 0 = only MinPerSecond retries per second;
+// MinPerSecond 0 = only the ratio), but both 0 is an error (no retry could
+// ever happen). Ratio must be in [0, 1000], MinPerSecond in [0, 1e6]. NewBudget never
 // fails: invalid settings make every method return the Normalize error
 // (Err reports it).
 //

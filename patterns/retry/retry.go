@@ -3,10 +3,10 @@ package retry
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"math"
 	"time"
 
+	"github.com/breakwater/breakwater/patterns/field"
 	"github.com/breakwater/breakwater/patterns/store"
 )
 
@@ -28,31 +28,53 @@ const (
 // ErrInvalid is wrapped by every error Normalize returns.
 var ErrInvalid = errors.New("retry: invalid budget settings")
 
-// Settings of a retry budget.
+// Settings of a retry budget. A nil field takes its default; an explicit
+// zero is kept (Ratio 0 = only MinPerSecond retries per second,
+// MinPerSecond 0 = only the ratio).
 type Settings struct {
 	// Ratio of retries to requests allowed over the sliding second, in
-	// [0, MaxRatio].
-	Ratio float64
+	// [0, MaxRatio]; nil = DefaultRatio (0.2).
+	Ratio *float64
 	// MinPerSecond retries allowed over the sliding second whatever the
-	// request count, in [0, MaxMinPerSecond].
-	MinPerSecond int
+	// request count, in [0, MaxMinPerSecond]; nil = DefaultMinPerSecond (5).
+	MinPerSecond *int
 }
 
-// Normalize returns s with defaults applied, or an error wrapping
-// ErrInvalid. The zero value (both fields 0, which would allow no retry at
-// all) becomes {DefaultRatio, DefaultMinPerSecond}; one zero field alone is
-// kept as zero.
+// Of returns the Settings of an explicit ratio and minimum.
+func Of(ratio float64, minPerSecond int) Settings {
+	return Settings{Ratio: &ratio, MinPerSecond: &minPerSecond}
+}
+
+// Values returns the ratio and the minimum of normalized settings (the
+// defaults for a nil field).
+func (s Settings) Values() (ratio float64, minPerSecond int) {
+	ratio, minPerSecond = DefaultRatio, DefaultMinPerSecond
+	if s.Ratio != nil {
+		ratio = *s.Ratio
+	}
+	if s.MinPerSecond != nil {
+		minPerSecond = *s.MinPerSecond
+	}
+	return ratio, minPerSecond
+}
+
+// Normalize returns s with defaults applied (both fields non-nil), or a
+// *field.Error wrapping ErrInvalid naming the configuration field (ratio,
+// min_per_second). Both explicitly 0 is an error: no retry could ever
+// happen.
 func (s Settings) Normalize() (Settings, error) {
-	if s.Ratio == 0 && s.MinPerSecond == 0 {
-		return Settings{Ratio: DefaultRatio, MinPerSecond: DefaultMinPerSecond}, nil
+	ratio, minPS := s.Values()
+	if math.IsNaN(ratio) || ratio < 0 || ratio > MaxRatio {
+		return s, field.New("retry", ErrInvalid, "ratio", "must be in [0,%d], got %v", MaxRatio, ratio)
 	}
-	if math.IsNaN(s.Ratio) || s.Ratio < 0 || s.Ratio > MaxRatio {
-		return s, fmt.Errorf("%w: ratio must be in [0,%d], got %v", ErrInvalid, MaxRatio, s.Ratio)
+	if minPS < 0 || minPS > MaxMinPerSecond {
+		return s, field.New("retry", ErrInvalid, "min_per_second", "must be in [0,%d], got %d", MaxMinPerSecond, minPS)
 	}
-	if s.MinPerSecond < 0 || s.MinPerSecond > MaxMinPerSecond {
-		return s, fmt.Errorf("%w: min_per_second must be in [0,%d], got %d", ErrInvalid, MaxMinPerSecond, s.MinPerSecond)
+	if ratio == 0 && minPS == 0 {
+		return s, field.Conflict("retry", ErrInvalid, "min_per_second", "ratio",
+			"is 0 and so is ratio: no retry could ever happen (use max_retries 0)")
 	}
-	return s, nil
+	return Of(ratio, minPS), nil
 }
 
 // Budget is the retry budget of one store key, shared by every worker that
@@ -61,14 +83,18 @@ func (s Settings) Normalize() (Settings, error) {
 type Budget struct {
 	key string
 	s   Settings
-	err error
+	// ratio and minPS are the values of s.
+	ratio float64
+	minPS int
+	err   error
 }
 
 // NewBudget returns the budget kept at store key key. s is normalized here;
 // if it is invalid every method returns the Normalize error (see Err).
 func NewBudget(key string, s Settings) *Budget {
 	ns, err := s.Normalize()
-	return &Budget{key: key, s: ns, err: err}
+	r, m := ns.Values()
+	return &Budget{key: key, s: ns, ratio: r, minPS: m, err: err}
 }
 
 // Err is the error of the settings given to NewBudget, nil when valid.
@@ -96,7 +122,7 @@ func (b *Budget) TryRetry(st store.Store, now time.Time, n int) (int, error) {
 	}
 	var granted int
 	err := b.update(st, now, func(w *window, e int64) bool {
-		granted = w.grant(e, n, b.s)
+		granted = w.grant(e, n, b.ratio, b.minPS)
 		return granted > 0
 	})
 	if err != nil {
@@ -162,7 +188,7 @@ func (b *Budget) RequestRetriesSettling(st store.Store, now time.Time, n int, p 
 		w.addRequest(e)
 		granted = 0
 		if n > 0 {
-			granted = w.grant(e, n, b.s)
+			granted = w.grant(e, n, b.ratio, b.minPS)
 		}
 		return true
 	})
@@ -229,7 +255,7 @@ func (b *Budget) Usage(st store.Store, now time.Time) (requests, retries, availa
 	e := epochOf(now)
 	w.advance(e)
 	req, ret := w.sums()
-	return int(req), int(ret), max(0, w.allowance(b.s)-int(ret)), nil
+	return int(req), int(ret), max(0, w.allowance(b.ratio, b.minPS)-int(ret)), nil
 }
 
 func (b *Budget) update(st store.Store, now time.Time, fn func(w *window, e int64) bool) error {
@@ -367,18 +393,18 @@ func (w *window) sums() (req, ret uint64) {
 }
 
 // allowance is floor(Ratio × requests + MinPerSecond) over the window.
-func (w *window) allowance(s Settings) int {
+func (w *window) allowance(ratio float64, minPS int) int {
 	req, _ := w.sums()
-	a := math.Floor(s.Ratio*float64(req) + float64(s.MinPerSecond) + 1e-9)
+	a := math.Floor(ratio*float64(req) + float64(minPS) + 1e-9)
 	if a > math.MaxInt32 {
 		return math.MaxInt32
 	}
 	return int(a)
 }
 
-func (w *window) grant(e int64, n int, s Settings) int {
+func (w *window) grant(e int64, n int, ratio float64, minPS int) int {
 	_, ret := w.sums()
-	g := min(int64(n), int64(w.allowance(s))-int64(ret))
+	g := min(int64(n), int64(w.allowance(ratio, minPS))-int64(ret))
 	if g <= 0 {
 		return 0
 	}

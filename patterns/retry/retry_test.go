@@ -16,30 +16,34 @@ func at(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) 
 
 func TestNormalize(t *testing.T) {
 	ok := []struct{ in, want Settings }{
-		{Settings{}, Settings{Ratio: 0.2, MinPerSecond: 5}},
-		{Settings{Ratio: 0.5}, Settings{Ratio: 0.5}},
-		{Settings{MinPerSecond: 3}, Settings{MinPerSecond: 3}},
-		{Settings{Ratio: 1000, MinPerSecond: 1_000_000}, Settings{Ratio: 1000, MinPerSecond: 1_000_000}},
+		{Settings{}, Of(0.2, 5)},
+		{Settings{Ratio: ptr(0.5)}, Of(0.5, 5)},
+		{Settings{MinPerSecond: ptr(3)}, Of(0.2, 3)},
+		{Of(0, 3), Of(0, 3)},
+		{Of(0.5, 0), Of(0.5, 0)},
+		{Of(1000, 1_000_000), Of(1000, 1_000_000)},
 	}
 	for _, c := range ok {
 		got, err := c.in.Normalize()
-		if err != nil || got != c.want {
+		gr, gm := got.Values()
+		wr, wm := c.want.Values()
+		if err != nil || gr != wr || gm != wm || got.Ratio == nil || got.MinPerSecond == nil {
 			t.Errorf("%+v: got %+v %v, want %+v", c.in, got, err, c.want)
 		}
 	}
-	for _, s := range []Settings{{Ratio: -0.1}, {Ratio: math.NaN()}, {Ratio: math.Inf(1)}, {Ratio: 1001}, {MinPerSecond: -1}, {Ratio: 1, MinPerSecond: 1_000_001}} {
+	for _, s := range []Settings{{Ratio: ptr(-0.1)}, {Ratio: ptr(math.NaN())}, {Ratio: ptr(math.Inf(1))}, {Ratio: ptr(1001.0)}, {MinPerSecond: ptr(-1)}, Of(1, 1_000_001), Of(0, 0)} {
 		if _, err := s.Normalize(); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%+v: got %v", s, err)
 		}
 	}
-	b := NewBudget("k", Settings{Ratio: -1})
+	b := NewBudget("k", Settings{Ratio: ptr(-1.0)})
 	if _, err := b.TryRetry(store.NewMem(0, 1), t0, 1); !errors.Is(err, ErrInvalid) || b.Err() == nil {
 		t.Fatalf("invalid settings must surface: %v", err)
 	}
 }
 
 func TestSteps(t *testing.T) {
-	b := NewBudget("ns/retry/p", Settings{Ratio: 0.5, MinPerSecond: 1})
+	b := NewBudget("ns/retry/p", Of(0.5, 1))
 	st := store.NewMem(0, 1)
 	type step struct {
 		ms      int
@@ -150,7 +154,7 @@ func (m *model) sumsAt(h int64) (r, x int) {
 func (m *model) avail() int { return m.availAt(m.head) }
 func (m *model) availAt(h int64) int {
 	r, x := m.sumsAt(h)
-	return int(math.Floor(m.s.Ratio*float64(r)+float64(m.s.MinPerSecond)+1e-9)) - x
+	return int(math.Floor(m.ratio()*float64(r)+float64(m.minPS())+1e-9)) - x
 }
 func (m *model) addRet(e int64, n int) {
 	if !m.in(e) {
@@ -162,10 +166,11 @@ func (m *model) addRet(e int64, n int) {
 func TestAgainstModel(t *testing.T) {
 	for seed := range uint64(30) {
 		r := rand.New(rand.NewPCG(seed, 11))
-		s := Settings{Ratio: []float64{0, 0.1, 0.2, 0.5, 1.5}[seed%5], MinPerSecond: int(seed % 4)}
-		if s.Ratio == 0 && s.MinPerSecond == 0 {
-			s.MinPerSecond = 2
+		ratio, minPS := []float64{0, 0.1, 0.2, 0.5, 1.5}[seed%5], int(seed%4)
+		if ratio == 0 && minPS == 0 {
+			minPS = 2
 		}
+		s := Of(ratio, minPS)
 		b := NewBudget("k", s)
 		st := store.NewMem(0.2, seed)
 		m := &model{s: s, req: map[int64]int{}, ret: map[int64]int{}}
@@ -266,13 +271,13 @@ func FuzzDecode(f *testing.F) {
 			t.Fatal("round trip changed the bytes")
 		}
 		w.advance(w.head + 3)
-		w.grant(w.head, 5, Settings{Ratio: 0.5, MinPerSecond: 1})
+		w.grant(w.head, 5, 0.5, 1)
 	})
 }
 
 func TestCorruptIsFresh(t *testing.T) {
 	st := store.NewMem(0, 1)
-	b := NewBudget("k", Settings{Ratio: 0.1, MinPerSecond: 2})
+	b := NewBudget("k", Of(0.1, 2))
 	_ = st.Set("k", []byte("garbage"), 0)
 	if g, err := b.TryRetry(st, t0, 5); g != 2 || err != nil {
 		t.Fatalf("granted %d %v on a corrupt record", g, err)
@@ -284,7 +289,7 @@ func TestCorruptIsFresh(t *testing.T) {
 // bucket they were granted in; buckets that slid out give nothing back.
 func TestPendingRefundsSettle(t *testing.T) {
 	st := store.NewMem(0, 1)
-	b := NewBudget("k", Settings{Ratio: 0, MinPerSecond: 2})
+	b := NewBudget("k", Of(0, 2))
 	t0 := time.Unix(1000, 0)
 	var p Pending
 	if !p.Empty() {
@@ -326,3 +331,8 @@ func TestPendingRefundsSettle(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
+
+func (m *model) ratio() float64 { r, _ := m.s.Values(); return r }
+func (m *model) minPS() int     { _, n := m.s.Values(); return n }

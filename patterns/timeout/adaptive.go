@@ -3,10 +3,10 @@ package timeout
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"math"
 	"time"
 
+	"github.com/breakwater/breakwater/patterns/field"
 	"github.com/breakwater/breakwater/patterns/store"
 )
 
@@ -42,8 +42,16 @@ const (
 	MaxWindow = 1_000_000
 )
 
-// ErrInvalid is wrapped by every error Normalize returns.
+// MaxSetting bounds Extra, Min, Max and Period (87600h, 10 years).
+const MaxSetting = 87600 * time.Hour
+
+// ErrInvalid is wrapped by every error Normalize returns (a *field.Error
+// naming the configuration field of timeout.adaptive).
 var ErrInvalid = errors.New("timeout: invalid adaptive settings")
+
+func errf(name, format string, a ...any) error {
+	return field.New("timeout", ErrInvalid, name, format, a...)
+}
 
 // Adaptive derives a timeout from the latency of successful calls:
 // quantile × Multiplier + Extra, clamped to [Min, Max]; the static timeout
@@ -57,8 +65,8 @@ type Adaptive struct {
 	Multiplier float64
 	// Extra is added after the multiplication; >= 0.
 	Extra time.Duration
-	// Min is the lowest timeout; 0 = 1ms (a timeout of 0 would disable
-	// Envoy's).
+	// Min is the lowest timeout. Derived default: min(1ms, Max) (a timeout
+	// of 0 would disable Envoy's).
 	Min time.Duration
 	// Max is the highest timeout; 0 = no upper clamp. At least Min.
 	Max time.Duration
@@ -85,6 +93,9 @@ func (a Adaptive) Normalize() (Adaptive, error) {
 	}
 	if a.Min == 0 {
 		a.Min = DefaultMin
+		if a.Max > 0 {
+			a.Min = min(DefaultMin, a.Max)
+		}
 	}
 	if a.MinSamples == 0 {
 		a.MinSamples = DefaultMinSamples
@@ -95,19 +106,25 @@ func (a Adaptive) Normalize() (Adaptive, error) {
 	if a.Period == 0 {
 		a.Period = DefaultPeriod
 	}
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{{"extra", a.Extra}, {"min", a.Min}, {"max", a.Max}, {"period", a.Period}} {
+		if d.d < 0 || d.d > MaxSetting {
+			return a, errf(d.name, "must be in [0,%v], got %v", MaxSetting, d.d)
+		}
+	}
 	switch {
 	case math.IsNaN(a.Quantile) || a.Quantile <= 0 || a.Quantile > 1:
-		return a, fmt.Errorf("%w: quantile must be in (0,1], got %v", ErrInvalid, a.Quantile)
+		return a, errf("quantile", "must be in (0,1], got %v", a.Quantile)
 	case math.IsNaN(a.Multiplier) || a.Multiplier <= 0 || a.Multiplier > 100:
-		return a, fmt.Errorf("%w: multiplier must be in (0,100], got %v", ErrInvalid, a.Multiplier)
-	case a.Extra < 0 || a.Min < 0 || a.Max < 0 || a.Period < 0:
-		return a, fmt.Errorf("%w: extra, min, max and period must not be negative", ErrInvalid)
+		return a, errf("multiplier", "must be in (0,100], got %v", a.Multiplier)
 	case a.Max != 0 && a.Max < a.Min:
-		return a, fmt.Errorf("%w: max %v is below min %v", ErrInvalid, a.Max, a.Min)
+		return a, field.Conflict("timeout", ErrInvalid, "max", "min", "must be at least min (%v), got %v", a.Min, a.Max)
 	case a.MinSamples < 0 || a.MinSamples > MaxWindow:
-		return a, fmt.Errorf("%w: min_samples must be in [1,%d], got %d", ErrInvalid, MaxWindow, a.MinSamples)
+		return a, errf("min_samples", "must be in [1,%d], got %d", MaxWindow, a.MinSamples)
 	case a.Window < a.MinSamples || a.Window > MaxWindow:
-		return a, fmt.Errorf("%w: window must be in [min_samples,%d], got %d", ErrInvalid, MaxWindow, a.Window)
+		return a, field.Conflict("timeout", ErrInvalid, "window", "min_samples", "must be in [min_samples,%d], got %d", MaxWindow, a.Window)
 	}
 	return a, nil
 }
