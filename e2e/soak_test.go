@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/breakwater/breakwater/devhost"
+	"github.com/breakwater/breakwater/internal/metricdef"
 )
 
 const (
@@ -133,19 +134,19 @@ func TestSoakBoundedMemoryAndSharedData(t *testing.T) {
 		t.Errorf("200 %d + 503 %d != upstream %d (minus the baseline request)", ok, failed, up.count()-1)
 	}
 	limited := statuses[429].Load()
-	if limited == 0 || limited != int64(metric(e.h, "breakwater.api.rate_limit.per-user.limited_total")) {
+	if limited == 0 || limited != int64(metric(e.h, metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "api", metricdef.LabelLimit, "per-user"))) {
 		t.Errorf("429s %d, limited_total %d: want equal and non-zero", limited,
-			metric(e.h, "breakwater.api.rate_limit.per-user.limited_total"))
+			metric(e.h, metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "api", metricdef.LabelLimit, "per-user")))
 	}
 	for u := range rejections {
 		if n := rejections[u].Load(); n > 1 {
 			t.Fatalf("user-%d rejected %d times out of 4 with a limit of 3: it shared state with another user", u, n)
 		}
 	}
-	if n := metric(e.h, "breakwater.api.circuit_breaker.transitions_total"); n != 0 {
+	if n := transitions(e.h, "api"); n != 0 {
 		t.Errorf("breaker transitions %d, want 0 (2%% failures)", n)
 	}
-	if n := metric(e.h, "breakwater.api.requests_total"); n != soakRequests {
+	if n := metric(e.h, metricdef.Name("breakwater", metricdef.RequestsTotal, "api")); n != soakRequests {
 		t.Errorf("requests_total %d, want %d", n, soakRequests)
 	}
 
