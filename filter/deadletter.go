@@ -56,14 +56,22 @@ func newDLPolicy(p *pluginContext, ns, name string, s *deadletter.Settings) *dlP
 	}
 }
 
-// dlRecord is what a stream keeps for its possible dead letter.
+// dlRecord is what a stream keeps for its dead letter, allocated on the
+// first body chunk or reason.
 type dlRecord struct {
 	body      []byte
 	tooLarge  bool // the body went over max_body_bytes: copy dropped
-	bodyDone  bool // the whole body was seen (or there was none)
 	reason    string
 	status    int
-	attempted bool // the request went upstream
+	attempted bool // the reason is the upstream's final response
+}
+
+// rec returns the stream's record, allocating it.
+func (h *httpContext) rec() *dlRecord {
+	if h.dl == nil {
+		h.dl = &dlRecord{}
+	}
+	return h.dl
 }
 
 // dlVM is the VM's dead-letter state: ids, the outbox and the log gate.
@@ -109,18 +117,18 @@ func newDLVM(st store.Store, ns string) *dlVM {
 // dlStart arms a stream for a dead letter when its method qualifies.
 func (h *httpContext) dlStart(endOfStream bool) {
 	if h.pol.dl.s.Records(h.req.method) {
-		h.dl = &dlRecord{bodyDone: endOfStream}
+		h.dlOn, h.dlEOS = true, endOfStream
 	}
 }
 
 // OnHttpRequestBody copies the body of an armed stream as it streams. It
 // always continues.
 func (h *httpContext) OnHttpRequestBody(size int, endOfStream bool) (action types.Action) {
-	if h.dl == nil {
+	if !h.dlOn {
 		return types.ActionContinue
 	}
 	defer h.protect(&action)
-	d := h.dl
+	d := h.rec()
 	if !d.tooLarge && size > 0 {
 		if len(d.body)+size > h.pol.dl.s.MaxBodyBytes {
 			d.tooLarge, d.body = true, nil
@@ -129,31 +137,32 @@ func (h *httpContext) OnHttpRequestBody(size int, endOfStream bool) (action type
 		}
 	}
 	if endOfStream {
-		d.bodyDone = true
+		h.dlEOS = true
 	}
 	return types.ActionContinue
 }
 
 // dlRejected notes a rejection of the filter.
 func (h *httpContext) dlRejected(reason config.Reason, status int) {
-	if h.pol.dl.s.Covers(string(reason)) && h.dl.reason == "" {
-		h.dl.reason, h.dl.status = string(reason), status
+	if h.pol.dl.s.Covers(string(reason)) {
+		if d := h.rec(); d.reason == "" {
+			d.reason, d.status = string(reason), status
+		}
 	}
 }
 
-// dlOutcome notes the final upstream response.
-func (h *httpContext) dlOutcome(o outcome) {
-	h.dl.attempted = true
-	if o.failure && h.dl.reason == "" {
-		h.dl.reason, h.dl.status = deadletter.UpstreamFailure, o.status
+// dlFailed notes a final upstream response that counts as a failure.
+func (h *httpContext) dlFailed(o outcome) {
+	if d := h.rec(); d.reason == "" {
+		d.reason, d.status, d.attempted = deadletter.UpstreamFailure, o.status, true
 	}
 }
 
 // dlFinish turns a qualifying stream into a record in the outbox.
 func (h *httpContext) dlFinish(now time.Time) {
-	d, pol, vm := h.dl, h.pol.dl, h.p.dlq
-	h.dl = nil
-	if d.reason == "" || vm == nil {
+	d, pol, vm, eos := h.dl, h.pol.dl, h.p.dlq, h.dlEOS
+	h.dl, h.dlOn = nil, false
+	if d == nil || d.reason == "" || vm == nil {
 		return
 	}
 	e := deadletter.Envelope{Version: deadletter.Version, ID: vm.ids.Next(), Time: now.UTC(), Policy: h.pol.name,
@@ -174,7 +183,7 @@ func (h *httpContext) dlFinish(now time.Time) {
 		}
 		e.Headers = append(e.Headers, kv)
 	}
-	if d.tooLarge || !d.bodyDone {
+	if d.tooLarge || !eos {
 		e.Truncated = true
 		pol.truncated.inc(1)
 	} else {

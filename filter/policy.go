@@ -153,7 +153,7 @@ func (h *httpContext) reject(now time.Time, reason config.Reason, extra [][2]str
 			body = []byte(fb.Body)
 		}
 	}
-	if h.dl != nil {
+	if h.dlOn {
 		h.dlRejected(reason, int(status))
 	}
 	h.local = true
