@@ -1,7 +1,9 @@
 package metricdef
 
 import (
+	"os"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -61,5 +63,36 @@ func TestFamilies(t *testing.T) {
 	}
 	if tags[LabelReason].MatchString(raw) || tags[LabelTo].MatchString(raw) {
 		t.Errorf("a tag matched a segment %q does not have", raw)
+	}
+}
+
+// TestREADMETable: the README's metrics table lists exactly Families, with
+// their types and labels (the default namespace).
+func TestREADMETable(t *testing.T) {
+	data, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("^\\| (`breakwater_[a-z0-9_]+`(?:, `breakwater_[a-z0-9_]+`)*) \\| (counter|gauge|histogram) \\| ([a-z, ]+) \\| ")
+	got := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		m := row.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		for _, n := range strings.Split(m[1], ", ") {
+			got[strings.Trim(n, "`")] = m[2] + " " + m[3]
+		}
+	}
+	for _, f := range Families {
+		name := PrometheusName("breakwater", f.Name)
+		want := string(f.Type) + " " + strings.Join(f.Labels, ", ")
+		if got[name] != want {
+			t.Errorf("README: %s is %q, want %q", name, got[name], want)
+		}
+		delete(got, name)
+	}
+	for name := range got {
+		t.Errorf("README lists %s, which is not a family", name)
 	}
 }
