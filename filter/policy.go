@@ -7,6 +7,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 
 	"github.com/breakwater/breakwater/filter/config"
+	"github.com/breakwater/breakwater/internal/metricdef"
 )
 
 // policy is a configured policy with its stages, in the order of docs/configuration.md:
@@ -90,7 +91,7 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 		}
 	}
 	if fb := pc.Fallback; fb != nil {
-		pol.fallbackServed = p.m.counter(ns + "." + pc.Name + ".fallback.served_total")
+		pol.fallbackServed = p.m.counter(metricdef.Name(ns, metricdef.FallbackServedTotal, pc.Name))
 		pol.replaceFailures = fb.Covers(config.ReasonUpstreamFailure)
 		if fb.Stale != nil {
 			pol.stale = newStaleCache(p, pol, fb.Stale)
@@ -151,7 +152,7 @@ func (h *httpContext) reject(now time.Time, reason config.Reason, extra [][2]str
 			body = []byte(fb.Body)
 		}
 	}
-	if h.dl != nil {
+	if h.dlOn {
 		h.dlRejected(reason, int(status))
 	}
 	h.local = true

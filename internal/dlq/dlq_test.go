@@ -121,6 +121,15 @@ func TestSinkReplayPurge(t *testing.T) {
 	if strings.Join(listed, ",") != "b1" {
 		t.Fatalf("policy filter: %v", listed)
 	}
+	n := 0
+	s.List(ctx, Filter{Since: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Until: time.Date(2026, 1, 1, 0, 0, 1, 0, time.UTC)}, 0, func(Record) { n++ })
+	if n != 5 {
+		t.Fatalf("time filter: %d", n)
+	}
+	s.List(ctx, Filter{Since: time.Date(2026, 1, 1, 0, 0, 1, 0, time.UTC)}, 0, func(Record) { n++ })
+	if n != 5 {
+		t.Fatalf("since filter: %d", n-5)
+	}
 
 	up, to := newUpstream(t)
 	up.fail["a2"] = 1
@@ -165,7 +174,7 @@ func TestSinkReplayPurge(t *testing.T) {
 			t.Fatalf("record %s delivered %d times, want exactly once (%v)", id, up.got[id], up.got)
 		}
 	}
-	n, err := s.Purge(ctx)
+	n, err = s.Purge(ctx)
 	if err != nil || n != 4 {
 		t.Fatalf("purge %d %v", n, err)
 	}
