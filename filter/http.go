@@ -66,7 +66,9 @@ type httpContext struct {
 	dl *dlRecord
 	// capture: the response body is being buffered for the stale cache.
 	capture bool
-	// staleHdrs: the representation headers kept with the captured body.
+	// staleID, staleHdrs: the cache id and the representation headers of
+	// the captured body.
+	staleID   string
 	staleHdrs [][2]string
 }
 
@@ -204,7 +206,7 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) (action types.Action)
 			return types.ActionPause
 		}
 		if h.pol.stale != nil {
-			h.staleHdrs, h.capture = h.pol.stale.wantCapture(h, o, now)
+			h.staleID, h.staleHdrs, h.capture = h.pol.stale.wantCapture(h, o, now)
 		}
 	}
 	_ = proxywasm.AddHttpResponseHeader("x-breakwater-policy", h.pol.name)

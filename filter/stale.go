@@ -78,9 +78,11 @@ func (c *staleCache) keyHolds(name string) bool {
 	return false
 }
 
-// cacheID is the id of r's cache key as stored in a record.
+// cacheID is the id of r's cache key as stored in a record (one
+// allocation for a key of up to 256 bytes).
 func (c *staleCache) cacheID(r *requestInfo) string {
-	var b []byte
+	var buf [config.StaleMaxID]byte
+	b := buf[:0]
 	b = strconv.AppendInt(b, int64(len(r.auth)), 10)
 	b = append(b, ':')
 	b = append(b, r.auth...)
@@ -121,27 +123,34 @@ func cacheControlForbids(v string) bool {
 }
 
 // wantCapture decides at response headers whether to keep this response;
-// when it does, it returns the representation headers to keep with it.
-func (c *staleCache) wantCapture(h *httpContext, o outcome, now time.Time) ([][2]string, bool) {
+// when it does, it returns the cache id and the representation headers to
+// keep with it. A key this worker wrote less than max_age/4 ago is not
+// rewritten (checked first: the steady state costs no header read).
+func (c *staleCache) wantCapture(h *httpContext, o outcome, now time.Time) (string, [][2]string, bool) {
 	if h.req.method != "GET" || o.status != 200 {
-		return nil, false
+		return "", nil, false
+	}
+	id := c.cacheID(&h.req)
+	_, slot, hash := c.slot(id)
+	if w := c.written[slot]; w.hash == hash && now.Sub(w.at) < c.cfg.MaxAge/4 {
+		return "", nil, false
 	}
 	// The request: a user's credentials make the response theirs.
 	for _, kv := range h.req.headers {
 		switch strings.ToLower(kv[0]) {
 		case "authorization":
 			if !c.keyAuth {
-				return nil, false
+				return "", nil, false
 			}
 		case "cookie":
 			if !c.keyCookie {
-				return nil, false
+				return "", nil, false
 			}
 		}
 	}
 	hs, err := proxywasm.GetHttpResponseHeaders()
 	if err != nil {
-		return nil, false
+		return "", nil, false
 	}
 	var keep [][2]string
 	size := 0
@@ -150,13 +159,13 @@ func (c *staleCache) wantCapture(h *httpContext, o outcome, now time.Time) ([][2
 		switch name {
 		case "cache-control", "pragma":
 			if cacheControlForbids(kv[1]) {
-				return nil, false
+				return "", nil, false
 			}
 		case "set-cookie":
-			return nil, false
+			return "", nil, false
 		case "content-length":
 			if n, err := strconv.Atoi(kv[1]); err != nil || n > c.cfg.MaxBodyBytes {
-				return nil, false
+				return "", nil, false
 			}
 		case "vary":
 			for _, f := range strings.Split(kv[1], ",") {
@@ -165,14 +174,14 @@ func (c *staleCache) wantCapture(h *httpContext, o outcome, now time.Time) ([][2
 					continue
 				}
 				if f == "*" || !c.keyHolds(f) {
-					return nil, false
+					return "", nil, false
 				}
 			}
 		}
 		for _, s := range staleHeaders {
 			if name == s {
 				if len(name) > 0xff || len(kv[1]) > 0xffff {
-					return nil, false
+					return "", nil, false
 				}
 				size += 3 + len(name) + len(kv[1])
 				keep = append(keep, [2]string{name, kv[1]})
@@ -181,25 +190,19 @@ func (c *staleCache) wantCapture(h *httpContext, o outcome, now time.Time) ([][2
 		}
 	}
 	if size > config.StaleMaxHeaderBytes || len(keep) > 0xff {
-		return nil, false
-	}
-	_, slot, hash := c.slot(c.cacheID(&h.req))
-	w := c.written[slot]
-	if w.hash == hash && now.Sub(w.at) < c.cfg.MaxAge/4 {
-		return nil, false
+		return "", nil, false
 	}
 	if keep == nil {
 		keep = [][2]string{}
 	}
-	return keep, true
+	return id, keep, true
 }
 
-// store writes the captured response of r.
-func (c *staleCache) store(r *requestInfo, hdrs [][2]string, body []byte, now time.Time) {
+// store writes the captured response of cache id.
+func (c *staleCache) store(id string, hdrs [][2]string, body []byte, now time.Time) {
 	if len(body) > c.cfg.MaxBodyBytes {
 		return
 	}
-	id := c.cacheID(r)
 	key, slot, hash := c.slot(id)
 	n := 2 + len(id) + 8 + 1 + len(body)
 	for _, kv := range hdrs {
@@ -296,6 +299,6 @@ func (h *httpContext) OnHttpResponseBody(size int, eos bool) (action types.Actio
 	if err != nil && size > 0 {
 		return types.ActionContinue
 	}
-	c.store(&h.req, h.staleHdrs, body, clock())
+	c.store(h.staleID, h.staleHdrs, body, clock())
 	return types.ActionContinue
 }
