@@ -1,8 +1,8 @@
 package filter
 
 import (
-	"crypto/rand"
 	"errors"
+	"math/rand/v2"
 
 	"github.com/breakwater/breakwater/patterns/store"
 )
@@ -13,7 +13,7 @@ const hashKeyName = "/hash_key"
 
 // deploymentHashKey returns the 128-bit secret that keys every hash of a
 // client-chosen key (table sets, stale slots). It is drawn once from WASI
-// random_get (crypto/rand) and stored in shared data with create-if-absent
+// random_get (randomHashKey) and stored in shared data with create-if-absent
 // (store.CreateCAS: the first VM's write creates the key, any other VM's
 // write fails and it reads the stored one), so every VM and every reload of
 // the deployment uses the same secret. A value of another length than 16
@@ -48,12 +48,12 @@ func deploymentHashKey(st store.Store, ns string) store.HashKey {
 	return randomHashKey()
 }
 
-func randomHashKey() store.HashKey {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // WASI random_get; never fails on wasip1 (it panics rather)
-	k, _ := store.HashKeyFromBytes(b[:])
-	return k
-}
+// randomHashKey draws 128 bits from the Go runtime's ChaCha8 generator,
+// which the runtime seeds from WASI random_get (never the clock). Not
+// crypto/rand: its first Read arms a one-minute timer, and a pending timer
+// makes the runtime call poll_oneoff, which Envoy 1.33-1.38 lack
+// (e2e TestEnvoy133WASILoad).
+func randomHashKey() store.HashKey { return store.HashKey{rand.Uint64(), rand.Uint64()} }
 
 // keyHash is the keyed hash of a client-chosen key.
 func (p *pluginContext) keyHash(s string) uint64 { return p.hashKey.Sum(s) }
