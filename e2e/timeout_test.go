@@ -107,12 +107,12 @@ func TestDeadlineShortensUpstreamTimeout(t *testing.T) {
 		if m.Name == metricdef.Name("breakwater", metricdef.TimeoutEffective, "api") {
 			found = true
 			if m.Count != 1 || m.Sum > 300 {
-				t.Errorf("timeout.effective_ms: count %d sum %v, want the one request with <= 300ms", m.Count, m.Sum)
+				t.Errorf("breakwater_timeout_effective: count %d sum %v, want the one request with <= 300ms", m.Count, m.Sum)
 			}
 		}
 	}
 	if !found {
-		t.Error("no timeout.effective_ms histogram")
+		t.Error("no breakwater_timeout_effective histogram")
 	}
 	checkNoTraps(t, internal.h)
 	checkNoTraps(t, external.h)

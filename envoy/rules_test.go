@@ -2,6 +2,7 @@ package envoy
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grafana/grafana-foundation-sdk/go/cog"
+	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
+	grafanadashboard "github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
@@ -292,12 +296,32 @@ func loadDashboard(t *testing.T) dashboard {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Grafana's own dashboard schema (grafana-foundation-sdk, generated from
+	// it): strict, so a missing required field, a wrong type or an unknown
+	// field fails, panel options included (the panel plugins registered).
+	plugins.RegisterDefaultPlugins()
+	var gd grafanadashboard.Dashboard
+	if err := sdkErr(gd.UnmarshalJSONStrict(data)); err != nil {
+		t.Errorf("%s against Grafana's dashboard schema: %v", dashboardPath, err)
+	} else if err := sdkErr(gd.Validate()); err != nil {
+		t.Errorf("%s: %v", dashboardPath, err)
+	}
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	var d dashboard
 	if err := dec.Decode(&d); err != nil {
 		t.Fatalf("%s: %v", dashboardPath, err)
 	}
 	return d
+}
+
+// sdkErr is err, except that the SDK's UnmarshalJSONStrict returns its
+// error list typed even when it is empty: a non-nil error holding nothing.
+func sdkErr(err error) error {
+	var be cog.BuildErrors
+	if errors.As(err, &be) && len(be) == 0 {
+		return nil
+	}
+	return err
 }
 
 // provisionedDatasourceUID is the uid of the Prometheus datasource Grafana

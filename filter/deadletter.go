@@ -2,6 +2,7 @@ package filter
 
 import (
 	"encoding/binary"
+	"errors"
 	"math/rand/v2"
 	"strconv"
 	"time"
@@ -222,7 +223,11 @@ func (vm *dlVM) send(now time.Time) {
 		if err != nil {
 			vm.outbox.Done(size)
 			out.pol.failed.inc(1)
-			vm.log(now, "dispatch", "breakwater: %s: dead_letter: cannot call cluster %s: %v", out.name, out.pol.s.Cluster, err)
+			cause := "dispatch"
+			if errors.Is(err, types.ErrorStatusBadArgument) {
+				cause = "unknown cluster" // what Envoy answers for a cluster it does not know
+			}
+			vm.log(now, cause, "breakwater: %s: dead_letter: cannot call cluster %s (%s): %v", out.name, out.pol.s.Cluster, cause, err)
 		}
 	}
 }

@@ -157,6 +157,44 @@ func TestScenariosDeadLetter(t *testing.T) {
 				t.Fatal("recorded_total")
 			}
 		}},
+		{"bulkhead_full and deadline_exceeded are recorded only when listed in on", `{"policies": [
+			{"name": "bh", "match": {"path_prefix": "/bh"}, "bulkhead": {"max_concurrent": 1},
+			 "dead_letter": {"cluster": "dlq", "on": ["bulkhead_full"]}},
+			{"name": "dl", "match": {"path_prefix": "/dl"}, "timeout": {"request": "2s", "deadline": {"min_remaining": "100ms"}},
+			 "dead_letter": {"cluster": "dlq", "on": ["deadline_exceeded"]}},
+			{"name": "nope", "match": {"path_prefix": "/nope"}, "bulkhead": {"max_concurrent": 1},
+			 "dead_letter": {"cluster": "dlq"}}]}`, func(t *testing.T, h *harness) {
+			first := h.post("POST", "/bh", []string{"a"})
+			expectForwarded(t, first)
+			x := h.post("PUT", "/bh/2", nil)
+			expectReason(t, x, 503, "bulkhead_full")
+			x.end()
+			first.respond("200")
+			y := h.post("POST", "/dl", nil, "x-envoy-expected-rq-timeout-ms", "50")
+			expectReason(t, y, 504, "deadline_exceeded")
+			y.end()
+			// The policy without bulkhead_full in on records no rejection.
+			held := h.post("POST", "/nope", []string{"a"})
+			z := h.post("POST", "/nope", nil)
+			expectReason(t, z, 503, "bulkhead_full")
+			z.end()
+			held.respond("200")
+			h.advance(10 * time.Millisecond)
+			rs := h.records(0)
+			if len(rs) != 2 {
+				t.Fatalf("records %+v", rs)
+			}
+			got := map[string]deadletter.Envelope{}
+			for _, e := range rs {
+				got[e.Reason] = e
+			}
+			if e := got["bulkhead_full"]; e.Policy != "bh" || e.Status != 503 || e.Method != "PUT" || e.Attempts != 0 || e.Path != "/bh/2" {
+				t.Fatalf("bulkhead_full record %+v", e)
+			}
+			if e := got["deadline_exceeded"]; e.Policy != "dl" || e.Status != 504 || e.Method != "POST" {
+				t.Fatalf("deadline_exceeded record %+v", e)
+			}
+		}},
 		{"upstream_failure without a breaker uses the default failure_on", `{"policies": [{"name": "p",
 			"dead_letter": {"cluster": "dlq"}}]}`, func(t *testing.T, h *harness) {
 			h.post("POST", "/", []string{"a"}).respond("504")

@@ -188,7 +188,7 @@ func (d *demoDLQ) finish(w io.Writer, host *devhost.Host, upstreamURL string) in
 	}
 	// The sends leave from the workers' ticks; wait (bounded) until each
 	// record is answered, failed or dropped.
-	for deadline := time.Now().Add(10 * time.Second); m("sent")+m("failed")+m("dropped") < m("recorded") && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(time.Minute); m("sent")+m("failed")+m("dropped") < m("recorded") && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
 	sent, failed := int64(0), int64(0)
