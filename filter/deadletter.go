@@ -2,7 +2,7 @@ package filter
 
 import (
 	"encoding/binary"
-	"math/rand/v2"
+	"errors"
 	"strconv"
 	"time"
 
@@ -95,9 +95,9 @@ func vmCounterKey(ns string) string { return ns + "/dead_letter/vm" }
 
 // newDLVM makes the VM's dead-letter state: the identity is the next value
 // of a counter in shared data (distinct for every VM of the proxy), the
-// random part comes from the Go runtime's generator, which WASI random_get
-// seeds (never the clock).
-func newDLVM(st store.Store, ns string) *dlVM {
+// random part comes from the plugin's random source, seeded from WASI
+// random_get (never the clock).
+func newDLVM(st store.Store, ns string, src deadletter.Source) *dlVM {
 	var vm uint64
 	err := store.Update(st, vmCounterKey(ns), func(cur []byte) ([]byte, bool, error) {
 		n := uint64(0)
@@ -111,7 +111,7 @@ func newDLVM(st store.Store, ns string) *dlVM {
 		proxywasm.LogWarnf("breakwater: dead_letter: no VM identity from shared data (%v): ids rely on their random part", err)
 		vm = 0
 	}
-	return &dlVM{ids: deadletter.NewIDs(rand.NewPCG(rand.Uint64(), rand.Uint64()), vm)}
+	return &dlVM{ids: deadletter.NewIDs(src, vm)}
 }
 
 // dlStart arms a stream for a dead letter when its method qualifies.
@@ -222,7 +222,11 @@ func (vm *dlVM) send(now time.Time) {
 		if err != nil {
 			vm.outbox.Done(size)
 			out.pol.failed.inc(1)
-			vm.log(now, "dispatch", "breakwater: %s: dead_letter: cannot call cluster %s: %v", out.name, out.pol.s.Cluster, err)
+			cause := "dispatch"
+			if errors.Is(err, types.ErrorStatusBadArgument) {
+				cause = "unknown cluster" // what Envoy answers for a cluster it does not know
+			}
+			vm.log(now, cause, "breakwater: %s: dead_letter: cannot call cluster %s (%s): %v", out.name, out.pol.s.Cluster, cause, err)
 		}
 	}
 }

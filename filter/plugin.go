@@ -26,7 +26,8 @@ type pluginContext struct {
 	// waiting holds the requests paused until an instant (shaping, queues,
 	// fault delays); the tick resumes them.
 	waiting waitList
-	// rnd is this VM's random source (fault injection, lease holder ids).
+	// rnd is this VM's random source (fault injection, lease holder ids,
+	// the random part of dead-letter ids).
 	rnd *rand.Rand
 	// busy: the tick runs every tickBusy ms because requests are paused.
 	busy bool
@@ -37,7 +38,10 @@ type pluginContext struct {
 }
 
 func newPluginContext(id uint32) *pluginContext {
-	p := &pluginContext{id: id, m: newMetrics()}
+	// The random source is seeded from the Go runtime's generator, which
+	// WASI random_get seeds in the guest (never from the clock), mixed with
+	// the context id.
+	p := &pluginContext{id: id, m: newMetrics(), rnd: rand.New(rand.NewPCG(rand.Uint64(), uint64(id)))}
 	p.st = hostStore{gets: &p.gets, sets: &p.sets}
 	return p
 }
@@ -74,8 +78,6 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 		proxywasm.LogCritical(err.Error())
 		return types.OnPluginStartStatusFailed
 	}
-	seed := uint64(clock().UnixNano())
-	p.rnd = rand.New(rand.NewPCG(seed, uint64(p.id)))
 	if err := proxywasm.SetTickPeriodMilliSeconds(tickIdle); err != nil {
 		proxywasm.LogCriticalf("breakwater: cannot set tick period: %v", err)
 		return types.OnPluginStartStatusFailed
@@ -96,7 +98,7 @@ func (p *pluginContext) configure(cfg *config.Config) error {
 	p.cfg, p.policies = cfg, pols
 	for _, pol := range pols {
 		if pol.dl != nil {
-			p.dlq = newDLVM(p.st, cfg.Namespace)
+			p.dlq = newDLVM(p.st, cfg.Namespace, p.rnd)
 			break
 		}
 	}

@@ -188,6 +188,31 @@ func TestSinkReplayPurge(t *testing.T) {
 	}
 }
 
+// TestReplayKeepsClientKey: a request that carried its own Idempotency-Key
+// is replayed with it (the upstream may have seen that key already); one
+// without is replayed with its record id.
+func TestReplayKeepsClientKey(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, 0)
+	e := deadletter.Envelope{Version: 1, ID: "rec1", Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Policy: "orders",
+		Reason: "upstream_failure", Status: 503, Method: "POST", Path: "/orders",
+		Headers: [][2]string{{"idempotency-key", "client-key-7"}}, Body: []byte("{}")}
+	if _, err := s.Add(ctx, e.Encode()); err != nil {
+		t.Fatal(err)
+	}
+	e.ID, e.Headers = "rec2", nil
+	if _, err := s.Add(ctx, e.Encode()); err != nil {
+		t.Fatal(err)
+	}
+	up, to := newUpstream(t)
+	if res, err := s.Replay(ctx, ReplayOptions{To: to}); err != nil || res.Delivered != 2 {
+		t.Fatalf("%v %v", res, err)
+	}
+	if up.got["client-key-7"] != 1 || up.got["rec2"] != 1 || len(up.got) != 2 {
+		t.Fatalf("keys %v", up.got)
+	}
+}
+
 func TestReplayCount(t *testing.T) {
 	ctx := context.Background()
 	s := open(t, 0)
