@@ -117,16 +117,6 @@ func (t Table) StoreKey(key string) string {
 // OverflowKey is the store key of the overflow state.
 func (t Table) OverflowKey() string { return t.prefix + "/overflow" }
 
-// fnv64a is FNV-1a 64 of s, without the allocation of hash/fnv.
-func fnv64a(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return h
-}
-
 func entryID(key string) string {
 	if len(key) <= MaxIDLen {
 		return key
