@@ -98,6 +98,16 @@ func vmCounterKey(ns string) string { return ns + "/dead_letter/vm" }
 // random part comes from the plugin's random source, seeded from WASI
 // random_get (never the clock).
 func newDLVM(st store.Store, ns string, src deadletter.Source) *dlVM {
+	vm, err := nextVMIdentity(st, ns)
+	if err != nil {
+		proxywasm.LogWarnf("breakwater: dead_letter: no VM identity from shared data (%v): ids rely on their random part", err)
+	}
+	return &dlVM{ids: deadletter.NewIDs(src, vm)}
+}
+
+// nextVMIdentity increments the proxy's VM counter in shared data (one CAS
+// update, retried by store.Update) and returns the new value; 0 on error.
+func nextVMIdentity(st store.Store, ns string) (uint64, error) {
 	var vm uint64
 	err := store.Update(st, vmCounterKey(ns), func(cur []byte) ([]byte, bool, error) {
 		n := uint64(0)
@@ -108,10 +118,9 @@ func newDLVM(st store.Store, ns string, src deadletter.Source) *dlVM {
 		return binary.LittleEndian.AppendUint64(nil, vm), true, nil
 	})
 	if err != nil {
-		proxywasm.LogWarnf("breakwater: dead_letter: no VM identity from shared data (%v): ids rely on their random part", err)
-		vm = 0
+		return 0, err
 	}
-	return &dlVM{ids: deadletter.NewIDs(src, vm)}
+	return vm, nil
 }
 
 // dlStart arms a stream for a dead letter when its method qualifies.
