@@ -33,6 +33,8 @@ type pluginContext struct {
 	busy bool
 	// dlq is the VM's dead-letter state, nil when no policy has dead_letter.
 	dlq *dlVM
+	// hashKey keys the hashes of client-chosen keys (see deploymentHashKey).
+	hashKey store.HashKey
 }
 
 func newPluginContext(id uint32) *pluginContext {
@@ -71,6 +73,7 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 		proxywasm.LogCritical(err.Error())
 		return types.OnPluginStartStatusFailed
 	}
+	p.hashKey = deploymentHashKey(p.st, cfg.Namespace)
 	if err := p.configure(cfg); err != nil {
 		proxywasm.LogCritical(err.Error())
 		return types.OnPluginStartStatusFailed
