@@ -223,3 +223,35 @@ func TestMaxLen(t *testing.T) {
 		t.Fatal("invalid envelope added")
 	}
 }
+
+// TestPendingAfterDeletes: entries deleted from the stream while pending
+// stay in the group's pending list; the states (and so purge) still see
+// every pending entry that remains.
+func TestPendingAfterDeletes(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, 0)
+	var entries []string
+	for i := 0; i < 5; i++ {
+		id, err := s.Add(ctx, envelope(fmt.Sprint("p", i), "orders", "POST", false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, id)
+	}
+	up := testsvc.NewReplayTarget(t)
+	for i := 0; i < 5; i++ {
+		up.FailNext(fmt.Sprint("p", i), 1)
+	}
+	if res, err := s.Replay(ctx, ReplayOptions{To: up.URL}); err != nil || res.Failed != 5 {
+		t.Fatalf("%v %v", res, err)
+	}
+	if err := s.R.XDel(ctx, s.Name, entries[1], entries[2], entries[3]).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if st := states(t, s); len(st) != 2 || st["p0"] != "pending" || st["p4"] != "pending" {
+		t.Fatalf("states %v", st)
+	}
+	if n, err := s.Purge(ctx); err != nil || n != 0 {
+		t.Fatalf("purge removed %d pending records (%v)", n, err)
+	}
+}
