@@ -53,7 +53,8 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 		pol.stages = append(pol.stages, s)
 	}
 	if pc.Timeout != nil && pc.Timeout.Deadline != nil {
-		pol.stages = append(pol.stages, &deadlineStage{cfg: pc.Timeout.Deadline})
+		pol.stages = append(pol.stages, &deadlineStage{cfg: pc.Timeout.Deadline,
+			invalid: p.m.counter(ns + "." + pc.Name + ".timeout.deadline.invalid_total")})
 	}
 	if pc.RateLimit != nil {
 		s, err := newRateLimitStage(p, ns, pol, pc.RateLimit)

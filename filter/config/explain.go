@@ -151,7 +151,7 @@ func explainPolicy(p *Policy) eobj {
 			e.add("request", dur(t.Request))
 		}
 		if d := t.Deadline; d != nil {
-			e.add("deadline", eobj{{"propagate", d.Propagate}, {"min_remaining", dur(d.MinRemaining)}})
+			e.add("deadline", eobj{{"propagate", d.Propagate}, {"min_remaining", dur(d.MinRemaining)}, {"max", dur(d.Max)}})
 		}
 		if a := t.Adaptive; a != nil {
 			e.add("adaptive", eobj{{"quantile", a.Quantile}, {"multiplier", a.Multiplier}, {"extra", dur(a.Extra)},

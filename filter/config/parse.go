@@ -888,12 +888,15 @@ func (p *parser) timeout(o object) *Timeout {
 	t := &Timeout{}
 	p.duration(o, "request", false, &t.Request)
 	if d, ok := p.sub(o, "deadline"); ok {
-		p.allow(d, "propagate", "min_remaining")
+		p.allow(d, "propagate", "min_remaining", "max")
 		dl := Deadline{}
 		if b, ok := p.boolean(d, "propagate"); ok {
 			dl.Propagate = b
 		}
 		p.duration(d, "min_remaining", true, &dl.MinRemaining)
+		if !p.duration(d, "max", false, &dl.Max) {
+			dl.Max = timeout.DefaultDeadlineMax
+		}
 		t.Deadline = &dl
 	}
 	if a, ok := p.sub(o, "adaptive"); ok {

@@ -268,6 +268,11 @@ type Deadline struct {
 	Propagate bool
 	// MinRemaining: default 0, may be 0.
 	MinRemaining time.Duration
+	// Max bounds the upstream timeout a caller's budget can produce when
+	// the policy has no timeout of its own (no request, no adaptive): a
+	// caller only ever shortens. Default timeout.DefaultDeadlineMax (15s,
+	// Envoy's default route timeout); never 0 after parsing.
+	Max time.Duration
 }
 
 // Reason of a rejection (x-breakwater-reason).

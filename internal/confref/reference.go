@@ -439,12 +439,13 @@ var Blocks = []Block{
 	{
 		Path:    "policies[].timeout.deadline",
 		Title:   "timeout.deadline",
-		Doc:     "A request whose remaining deadline is below `min_remaining` is rejected with `deadline_exceeded`.",
+		Doc:     "A request whose remaining deadline is below `min_remaining` is rejected with `deadline_exceeded`. A budget header that cannot be parsed (e.g. `grpc-timeout` with more than 8 digits) is ignored and counted in `timeout.deadline.invalid_total`; a budget beyond the range of a duration is clamped, then bounded as `max` says.",
 		Example: `{ "propagate": true, "min_remaining": "10ms" }`,
 		Wrap:    `{"policies":[{"name":"p","timeout":{"deadline":@}}]}`,
 		Fields: []Field{
 			{Key: "propagate", Kind: Boolean, Default: "false", Doc: "Pass the remaining deadline upstream."},
 			{Key: "min_remaining", Kind: Duration, MaxDuration: maxDur, ZeroOK: true, Default: `"0s"`, Doc: "The least remaining time a request needs to be sent."},
+			{Key: "max", Kind: Duration, MaxDuration: maxDur, Default: `"15s"`, Doc: "Without `request` or `adaptive`, the longest upstream timeout a caller's budget (`x-envoy-expected-rq-timeout-ms`, `grpc-timeout`) can produce: a caller only ever shortens. With `request` or `adaptive`, that timeout is the bound. 15s is Envoy's default route timeout."},
 		},
 	},
 	{
