@@ -238,6 +238,6 @@ func (s *directiveStage) onOutcome(h *httpContext, o outcome, now time.Time) {
 		h.retryGranted = 0
 	}
 	if s.adaptive != nil && !o.failure && o.status > 0 {
-		_ = s.adaptive.Observe(s.p.st, s.latKey, now.Sub(h.arrived), now)
+		_ = s.adaptive.Observe(s.p.st, s.latKey, upstreamTime(h, now), now)
 	}
 }

@@ -33,6 +33,11 @@ type httpContext struct {
 	pol *policy
 
 	arrived time.Time
+	// released is when the request was let go upstream, after every wait
+	// of the filter (fault delay, rate-limit service call, shaping,
+	// bulkhead queue): the start of the latency the breaker's slow calls
+	// and the adaptive timeout see.
+	released time.Time
 	req     requestInfo
 	step    int  // index of the stage being asked
 	paused  bool // OnHttpRequestHeaders returned ActionPause and not resumed yet
@@ -106,6 +111,7 @@ func (h *httpContext) run(now time.Time) types.Action {
 		h.step++
 	}
 	h.undo = nil // admitted: from here on nothing is given back
+	h.released = now
 	h.flushRequestHeaders()
 	return types.ActionContinue
 }

@@ -2,6 +2,7 @@ package filter
 
 import (
 	"testing"
+	"time"
 )
 
 // TestScenariosCallerOnlyShortens: a caller's budget header can shorten the
@@ -82,4 +83,46 @@ func TestScenariosCallerOnlyShortens(t *testing.T) {
 			},
 		},
 	})
+}
+
+// TestScenariosOnlyUpstreamTimeIsLatency (issue 10 item 7): a 300ms fault
+// delay on requests carrying the fault header is not upstream time. Four
+// delayed requests answered at once (about 2ms after their release) leave
+// the breaker (slow_call_duration 100ms, rate 0.5 over 4 calls) closed
+// for everyone, and the adaptive timeout learns the upstream's latency,
+// not the delay.
+func TestScenariosOnlyUpstreamTimeIsLatency(t *testing.T) {
+	runScenarios(t, []scenario{{
+		name: "fault delay is not a slow call nor an adaptive sample",
+		config: `{"policies": [{"name": "svc",
+			"fault": {"delay": {"percent": 100, "duration": "300ms"}, "only_with_header": "x-fault"},
+			"circuit_breaker": {"window": {"type": "count", "size": 4}, "minimum_calls": 4,
+				"slow_call_duration": "100ms", "slow_call_rate_threshold": 0.5, "open_duration": "5m"},
+			"timeout": {"request": "2s", "adaptive": {"quantile": 0.5, "multiplier": 2.0, "min": "10ms", "max": "5s", "min_samples": 4}}}]}`,
+		run: func(t *testing.T, h *harness) {
+			for i := 0; i < 4; i++ {
+				x := h.request("GET", "/", "x-fault", "1")
+				if x.forwarded() {
+					t.Fatalf("request %d: not delayed by the fault", i)
+				}
+				h.advance(310 * time.Millisecond)
+				if !x.forwarded() {
+					t.Fatalf("request %d: not released after the delay", i)
+				}
+				h.advance(2 * time.Millisecond)
+				x.respond("200")
+			}
+			for i := 0; i < 8; i++ {
+				x := h.request("GET", "/")
+				expectForwarded(t, x)
+				if got := msHeader(t, x, "x-envoy-upstream-rq-timeout-ms"); got > 100 {
+					t.Fatalf("adaptive timeout %d ms: learned the fault delay", got)
+				}
+				x.respond("200")
+			}
+			if hasLog(h, "to=open") {
+				t.Fatalf("breaker opened: %q", h.host.GetInfoLogs())
+			}
+		},
+	}})
 }
