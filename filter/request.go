@@ -21,10 +21,33 @@ func (r *requestInfo) load() {
 	if err != nil {
 		hs = nil
 	}
-	r.headers = hs
+	r.headers = stripOwn(hs)
 	r.method, _ = r.header(":method")
 	r.path, _ = r.header(":path")
 	r.auth, _ = r.header(":authority")
+}
+
+// ownPrefix is the prefix of the headers the filter itself writes.
+const ownPrefix = "x-breakwater-"
+
+// stripOwn removes the client's x-breakwater-* request headers, matched or
+// not, before anything reads them: they are the filter's to write, and an
+// upstream must be able to trust them. The scan is one comparison of the
+// first byte per header; only a request that carries such a header pays a
+// host call (one per header) and compacts hs in place (no allocation).
+func stripOwn(hs [][2]string) [][2]string {
+	j := 0
+	for i, kv := range hs {
+		if n := kv[0]; len(n) >= len(ownPrefix) && (n[0] == 'x' || n[0] == 'X') && strings.EqualFold(n[:len(ownPrefix)], ownPrefix) {
+			_ = proxywasm.RemoveHttpRequestHeader(n)
+			continue
+		}
+		if i != j {
+			hs[j] = kv
+		}
+		j++
+	}
+	return hs[:j]
 }
 
 // header returns the first value of a header; name is lower case.

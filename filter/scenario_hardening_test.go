@@ -126,3 +126,51 @@ func TestScenariosOnlyUpstreamTimeIsLatency(t *testing.T) {
 		},
 	}})
 }
+
+// TestScenariosClientOwnHeadersRemoved (issue 10 item 8): a client's
+// x-breakwater-* request headers never reach the upstream, on requests no
+// policy matches as on matched ones, and no match or key reads them.
+func TestScenariosClientOwnHeadersRemoved(t *testing.T) {
+	runScenarios(t, []scenario{{
+		name: "x-breakwater-* removed, matched or not",
+		config: `{"policies": [
+			{"name": "forged", "match": {"headers": [{"name": "x-breakwater-tier", "exact": "premium"}]}},
+			{"name": "api", "match": {"path_prefix": "/api"}}]}`,
+		run: func(t *testing.T, h *harness) {
+			for _, path := range []string{"/other", "/api/x"} {
+				x := h.request("GET", path, "x-breakwater-policy", "forged", "X-Breakwater-Stale", "true",
+					"x-breakwater-tier", "premium", "x-user", "u1")
+				expectForwarded(t, x)
+				up := x.h.host.GetCurrentRequestHeaders(x.id)
+				for _, kv := range up {
+					if len(kv[0]) >= 13 && equalFoldASCII(kv[0][:13], "x-breakwater-") && !(path == "/api/x" && kv[0] == "x-breakwater-policy" && kv[1] == "api") {
+						t.Fatalf("%s: upstream got %s: %s", path, kv[0], kv[1])
+					}
+				}
+				if get(up, "x-user") != "u1" {
+					t.Fatalf("%s: other headers lost: %v", path, up)
+				}
+				want := ""
+				if path == "/api/x" {
+					want = "api"
+				}
+				if got := get(up, "x-breakwater-policy"); got != want {
+					t.Fatalf("%s: x-breakwater-policy %q, want %q", path, got, want)
+				}
+			}
+		},
+	}})
+}
+
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i]|0x20, b[i]|0x20
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
