@@ -2,7 +2,6 @@ package filter
 
 import (
 	"encoding/binary"
-	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -11,7 +10,6 @@ import (
 
 	"github.com/breakwater/breakwater/filter/config"
 	"github.com/breakwater/breakwater/patterns/deadletter"
-	"github.com/breakwater/breakwater/patterns/store"
 )
 
 // Dead letters (dead_letter): a request whose method is in methods gets a
@@ -80,30 +78,12 @@ type dlOut struct {
 	data []byte
 }
 
-// vmCounterKey is the shared-data key whose value, incremented by each
-// plugin context that has dead letters at its start, gives it its identity
-// within the proxy.
-func vmCounterKey(ns string) string { return ns + "/dead_letter/vm" }
-
-// newDLVM makes the VM's dead-letter state: the identity is the next value
-// of a counter in shared data (distinct for every VM of the proxy), the
-// random part comes from the Go runtime's generator, which WASI random_get
-// seeds (never the clock).
-func newDLVM(st store.Store, ns string) *dlVM {
-	var vm uint64
-	err := store.Update(st, vmCounterKey(ns), func(cur []byte) ([]byte, bool, error) {
-		n := uint64(0)
-		if len(cur) == 8 {
-			n = binary.LittleEndian.Uint64(cur)
-		}
-		vm = n + 1
-		return binary.LittleEndian.AppendUint64(nil, vm), true, nil
-	})
-	if err != nil {
-		proxywasm.LogWarnf("breakwater: dead_letter: no VM identity from shared data (%v): ids rely on their random part", err)
-		vm = 0
-	}
-	return &dlVM{ids: deadletter.NewIDs(rand.NewPCG(rand.Uint64(), rand.Uint64()), vm)}
+// newDLVM makes the VM's dead-letter state: the identity is the plugin
+// context's ordinal (distinct for every VM of the proxy, see nextOrdinal),
+// the random part comes from the VM's source, seeded from WASI random_get
+// (never the clock).
+func newDLVM(p *pluginContext) *dlVM {
+	return &dlVM{ids: deadletter.NewIDs(p.rnd, p.ordinal)}
 }
 
 // dlStart arms a stream for a dead letter when its method qualifies.

@@ -145,6 +145,9 @@ func (h *httpContext) flushRequestHeaders() {
 	}
 	merged := make([][2]string, 0, len(h.req.headers)+len(set))
 	for _, kv := range h.req.headers {
+		if isOwn(kv[0]) {
+			continue // removed at arrival (stripOwn); only the filter's own are set
+		}
 		if _, ok := lookup(set, kv[0]); !ok {
 			merged = append(merged, kv)
 		}

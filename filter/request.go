@@ -30,24 +30,26 @@ func (r *requestInfo) load() {
 // ownPrefix is the prefix of the headers the filter itself writes.
 const ownPrefix = "x-breakwater-"
 
-// stripOwn removes the client's x-breakwater-* request headers, matched or
-// not, before anything reads them: they are the filter's to write, and an
-// upstream must be able to trust them. The scan is one comparison of the
-// first byte per header; only a request that carries such a header pays a
-// host call (one per header) and compacts hs in place (no allocation).
+// isOwn says whether a header name is in the filter's own x-breakwater-*
+// namespace (case-insensitively); the first byte rejects almost every other.
+func isOwn(n string) bool {
+	return len(n) >= len(ownPrefix) && (n[0] == 'x' || n[0] == 'X') && strings.EqualFold(n[:len(ownPrefix)], ownPrefix)
+}
+
+// stripOwn removes the client's x-breakwater-* request headers from the
+// request that goes upstream, on every request, matched or not: they are the
+// filter's to write, so an upstream can trust them. The filter itself still
+// reads them where the configuration names one (fault.only_with_header
+// x-breakwater-fault: a client-controlled switch by design, see the README's
+// trust model). The scan compares one byte per header; only a request that
+// carries such a header pays a host call (one per header). hs is unchanged.
 func stripOwn(hs [][2]string) [][2]string {
-	j := 0
-	for i, kv := range hs {
-		if n := kv[0]; len(n) >= len(ownPrefix) && (n[0] == 'x' || n[0] == 'X') && strings.EqualFold(n[:len(ownPrefix)], ownPrefix) {
-			_ = proxywasm.RemoveHttpRequestHeader(n)
-			continue
+	for _, kv := range hs {
+		if isOwn(kv[0]) {
+			_ = proxywasm.RemoveHttpRequestHeader(kv[0])
 		}
-		if i != j {
-			hs[j] = kv
-		}
-		j++
 	}
-	return hs[:j]
+	return hs
 }
 
 // header returns the first value of a header; name is lower case.

@@ -129,13 +129,15 @@ func TestScenariosOnlyUpstreamTimeIsLatency(t *testing.T) {
 
 // TestScenariosClientOwnHeadersRemoved (issue 10 item 8): a client's
 // x-breakwater-* request headers never reach the upstream, on requests no
-// policy matches as on matched ones, and no match or key reads them.
+// policy matches as on matched ones (also when the filter writes several
+// headers at once: retry directives), while a header the configuration
+// names (fault.only_with_header) is still read.
 func TestScenariosClientOwnHeadersRemoved(t *testing.T) {
 	runScenarios(t, []scenario{{
 		name: "x-breakwater-* removed, matched or not",
 		config: `{"policies": [
-			{"name": "forged", "match": {"headers": [{"name": "x-breakwater-tier", "exact": "premium"}]}},
-			{"name": "api", "match": {"path_prefix": "/api"}}]}`,
+			{"name": "game", "match": {"path_prefix": "/game"}, "fault": {"abort": {"percent": 100}, "only_with_header": "x-breakwater-fault"}},
+			{"name": "api", "match": {"path_prefix": "/api"}, "retry": {"max_retries": 1}}]}`,
 		run: func(t *testing.T, h *harness) {
 			for _, path := range []string{"/other", "/api/x"} {
 				x := h.request("GET", path, "x-breakwater-policy", "forged", "X-Breakwater-Stale", "true",
@@ -158,6 +160,8 @@ func TestScenariosClientOwnHeadersRemoved(t *testing.T) {
 					t.Fatalf("%s: x-breakwater-policy %q, want %q", path, got, want)
 				}
 			}
+			expectForwarded(t, h.request("GET", "/game"))
+			expectReason(t, h.request("GET", "/game", "x-breakwater-fault", "1"), 503, "fault_abort")
 		},
 	}})
 }
