@@ -38,11 +38,11 @@ type httpContext struct {
 	// bulkhead queue): the start of the latency the breaker's slow calls
 	// and the adaptive timeout see.
 	released time.Time
-	req     requestInfo
-	step    int  // index of the stage being asked
-	paused  bool // OnHttpRequestHeaders returned ActionPause and not resumed yet
-	local   bool // the filter sent a local response
-	ended   bool // finish has run
+	req      requestInfo
+	step     int  // index of the stage being asked
+	paused   bool // OnHttpRequestHeaders returned ActionPause and not resumed yet
+	local    bool // the filter sent a local response
+	ended    bool // finish has run
 
 	// undo gives back what earlier stages took when a later one rejects
 	// (a rate-limit token, a bulkhead slot): run in reverse order.
