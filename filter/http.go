@@ -86,11 +86,16 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	now := clock()
 	h.arrived = now
 	h.req.load()
-	h.pol = h.p.match(&h.req)
+	var escaped bool
+	h.pol, escaped = h.p.match(&h.req)
 	if h.pol == nil {
 		return types.ActionContinue
 	}
 	h.pol.m.requests.inc(1)
+	if escaped {
+		h.rejectEscapedSlash()
+		return types.ActionPause
+	}
 	if h.pol.dl != nil {
 		h.dlStart(endOfStream)
 	}

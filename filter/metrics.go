@@ -103,12 +103,15 @@ func (m *metrics) histogram(name string) histogram {
 type policyMetrics struct {
 	requests counter
 	rejected map[config.Reason]counter
+	// escapedSlash counts the 400 escaped_slash answers.
+	escapedSlash counter
 }
 
 func (m *metrics) forPolicy(ns, policy string) policyMetrics {
 	p := policyMetrics{
-		requests: m.counter(ns + "." + policy + ".requests_total"),
-		rejected: map[config.Reason]counter{},
+		requests:     m.counter(ns + "." + policy + ".requests_total"),
+		rejected:     map[config.Reason]counter{},
+		escapedSlash: m.counter(ns + "." + policy + ".rejected_total." + config.ReasonEscapedSlash),
 	}
 	for _, r := range config.Reasons {
 		p.rejected[r] = m.counter(ns + "." + policy + ".rejected_total." + string(r))

@@ -110,15 +110,28 @@ func (pol *policy) tick(now time.Time) {
 	}
 }
 
-// match returns the first policy whose match holds, or nil.
-func (p *pluginContext) match(r *requestInfo) *policy {
+// match returns the first policy whose match holds, or nil; escaped is
+// true when that policy refuses the path's encoded separator (400).
+func (p *pluginContext) match(r *requestInfo) (pol *policy, escaped bool) {
 	for _, pol := range p.policies {
-		m := pol.cfg.Match
-		if m == nil || m.Matches(r.method, r.path, r.auth, r.header) {
-			return pol
+		switch pol.cfg.Match.MatchNormal(r.method, r.path, r.auth, r.escSlash, r.header) {
+		case config.Matched:
+			return pol, false
+		case config.RejectEscapedSlash:
+			return pol, true
 		}
 	}
-	return nil
+	return nil, false
+}
+
+// rejectEscapedSlash answers 400 escaped_slash before any pattern runs.
+func (h *httpContext) rejectEscapedSlash() {
+	h.pol.m.escapedSlash.inc(1)
+	h.local = true
+	headers := [][2]string{{"x-breakwater-policy", h.pol.name}, {"x-breakwater-reason", config.ReasonEscapedSlash}}
+	if err := proxywasm.SendHttpResponse(400, headers, nil, -1); err != nil {
+		proxywasm.LogErrorf("breakwater: %s: cannot send local response: %v", h.pol.name, err)
+	}
 }
 
 // reject sends the local response of a rejection, gives back what earlier
@@ -169,7 +182,7 @@ func (h *httpContext) staleResponse(now time.Time) (string, []byte, time.Duratio
 	if h.pol.stale == nil || h.req.method != "GET" {
 		return "", nil, 0, false
 	}
-	return h.pol.stale.lookup(h.req.path, now)
+	return h.pol.stale.lookup(h.req.rawPath, now)
 }
 
 // ceilSeconds renders a duration as whole seconds, rounded up.

@@ -6,14 +6,21 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 
 	"github.com/breakwater/breakwater/filter/config"
+	"github.com/breakwater/breakwater/patterns/normalize"
 )
 
-// requestInfo holds the request headers, read with ONE host call.
+// requestInfo holds the request headers, read with ONE host call, and the
+// path and authority in normal form (patterns/normalize), computed once:
+// matching, keys and the stale cache read path and auth.
 type requestInfo struct {
 	headers [][2]string
 	method  string
-	path    string
-	auth    string
+	rawPath string // :path as sent (the stale cache's key: the query selects the response)
+	path    string // normal form: no query, fragment, ;params, dot or empty segments
+	rawAuth string // :authority as sent
+	auth    string // normal form: lower case, no trailing dot, no default port
+	// escSlash: the path holds %2F or %5C (never decoded).
+	escSlash bool
 }
 
 func (r *requestInfo) load() {
@@ -23,8 +30,14 @@ func (r *requestInfo) load() {
 	}
 	r.headers = stripOwn(hs)
 	r.method, _ = r.header(":method")
-	r.path, _ = r.header(":path")
-	r.auth, _ = r.header(":authority")
+	r.rawPath, _ = r.header(":path")
+	r.path, r.escSlash = normalize.Path(r.rawPath)
+	r.rawAuth, _ = r.header(":authority")
+	scheme := ""
+	if strings.IndexByte(r.rawAuth, ':') >= 0 { // the scheme only matters for a port
+		scheme, _ = r.header(":scheme")
+	}
+	r.auth = normalize.Authority(r.rawAuth, scheme)
 }
 
 // ownPrefix is the prefix of the headers the filter itself writes.
@@ -73,11 +86,8 @@ func (r *requestInfo) part(k config.KeyPart) string {
 		v, _ := r.header(k.Arg)
 		return v
 	case config.KeyPath:
-		// Without the query string: a client must not mint new keys (and
-		// fresh buckets) by changing it.
-		if i := strings.IndexByte(r.path, '?'); i >= 0 {
-			return r.path[:i]
-		}
+		// The normal form: a client must not mint new keys (and fresh
+		// buckets) by changing the query or spelling the path differently.
 		return r.path
 	case config.KeyMethod:
 		return r.method

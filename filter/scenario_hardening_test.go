@@ -178,3 +178,102 @@ func equalFoldASCII(a, b string) bool {
 	}
 	return true
 }
+
+// TestScenariosOneSpellingPerResource (issue 10 item 3): every spelling of
+// "Why" item 3 reaches the policy of the resource it names, natively and in
+// the .wasm. want is the policy that applies ("" none), status the local
+// answer (0: forwarded).
+func TestScenariosOneSpellingPerResource(t *testing.T) {
+	const cfg = `{"policies": [
+		{"name": "keep", "match": {"path_prefix": "/files", "escaped_slashes": "keep"}},
+		{"name": "exact", "match": {"path_exact": "/orders", "methods": ["PUT"]}},
+		{"name": "prefix", "match": {"path_prefix": "/orders"}},
+		{"name": "host", "match": {"authority": "orders.example.com"}},
+		{"name": "icase", "match": {"path_prefix": "/admin", "ignore_case": true}},
+		{"name": "rl", "match": {"path_prefix": "/items"},
+		 "rate_limit": {"limits": [{"name": "per-path", "key": ["path"], "requests": 1, "per": "1h"}]}}]}`
+	type req struct {
+		method, path, authority, scheme string
+		want                            string
+		status                          int
+	}
+	send := func(h *harness, r req) *exchange {
+		auth := r.authority
+		if auth == "" {
+			auth = "svc.local"
+		}
+		scheme := r.scheme
+		if scheme == "" {
+			scheme = "http"
+		}
+		id := h.host.InitializeHttpContext()
+		a := h.host.CallOnRequestHeaders(id, [][2]string{{":method", r.method}, {":path", r.path},
+			{":authority", auth}, {":scheme", scheme}}, true)
+		return &exchange{h: h, id: id, action: a}
+	}
+	cases := []req{
+		// path_prefix /orders
+		{"GET", "/orders", "", "", "prefix", 0},
+		{"GET", "/%6Frders", "", "", "prefix", 0},
+		{"GET", "//orders", "", "", "prefix", 0},
+		{"GET", "/./orders", "", "", "prefix", 0},
+		{"GET", "/x/../orders", "", "", "prefix", 0},
+		{"GET", "/%2E%2E/orders/1?q=/x", "", "", "prefix", 0},
+		{"GET", "/a/..;/orders", "", "", "prefix", 0},
+		{"GET", "/order", "", "", "", 0},
+		// path_exact /orders (PUT): a trailing slash and ;params are not significant
+		{"PUT", "/orders", "", "", "exact", 0},
+		{"PUT", "/orders/", "", "", "exact", 0},
+		{"PUT", "/orders;a=b", "", "", "exact", 0},
+		{"PUT", "/%6Frders", "", "", "exact", 0},
+		{"PUT", "//orders/./", "", "", "exact", 0},
+		{"PUT", "/orders/1", "", "", "prefix", 0},
+		// authority orders.example.com
+		{"GET", "/", "orders.example.com", "", "host", 0},
+		{"GET", "/", "orders.example.com.", "", "host", 0},
+		{"GET", "/", "orders.example.com.:80", "", "host", 0},
+		{"GET", "/", "ORDERS.Example.com:80", "", "host", 0},
+		{"GET", "/", "orders.example.com:443", "https", "host", 0},
+		{"GET", "/", "orders.example.com.evil", "", "", 0},
+		// ignore_case
+		{"GET", "/admin/x", "", "", "icase", 0},
+		{"GET", "/ADMIN/x", "", "", "icase", 0},
+		{"GET", "/%41dmin", "", "", "icase", 0},
+		// encoded separators: never decoded; kept by "keep", refused by the
+		// first policy with a path condition and the default "reject"
+		{"GET", "/files/a%2Fb", "", "", "keep", 0},
+		{"GET", "/orders%2F..%2Fadmin", "", "", "exact", 400},
+		{"GET", "/x%5C..%5Corders", "", "", "exact", 400},
+	}
+	runScenarios(t, []scenario{{
+		name:   "variants of one resource match one policy",
+		config: cfg,
+		run: func(t *testing.T, h *harness) {
+			for _, c := range cases {
+				x := send(h, c)
+				if c.status != 0 {
+					if x.status() != c.status || x.localHeader("x-breakwater-reason") != "escaped_slash" || x.localHeader("x-breakwater-policy") != c.want {
+						t.Fatalf("%s %s: status %d reason %q policy %q, want %d escaped_slash %q", c.method, c.path,
+							x.status(), x.localHeader("x-breakwater-reason"), x.localHeader("x-breakwater-policy"), c.status, c.want)
+					}
+					continue
+				}
+				if !x.forwarded() {
+					t.Fatalf("%s %s %s: not forwarded: %d %q", c.method, c.path, c.authority, x.status(), x.localHeader("x-breakwater-reason"))
+				}
+				if got := x.upstreamHeader("x-breakwater-policy"); got != c.want {
+					t.Fatalf("%s %s (authority %q): policy %q, want %q", c.method, c.path, c.authority, got, c.want)
+				}
+			}
+			if n := h.counter("breakwater.exact.rejected_total.escaped_slash"); n != 2 {
+				t.Fatalf("rejected_total.escaped_slash = %d, want 2", n)
+			}
+			// path keys: one key per resource, whatever the spelling.
+			expectForwarded(t, h.request("GET", "/items/1"))
+			for _, p := range []string{"/items/%31", "/items/1/", "/items/1?x=2", "//items/./1", "/items/1;v=2"} {
+				expectRejected(t, h.request("GET", p), "rl")
+			}
+			expectForwarded(t, h.request("GET", "/items/2"))
+		},
+	}})
+}

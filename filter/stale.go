@@ -68,7 +68,7 @@ func (c *staleCache) wantCapture(h *httpContext, o outcome, now time.Time) bool 
 			return false
 		}
 	}
-	hash := pathHash(h.req.path)
+	hash := pathHash(h.req.rawPath)
 	_, slot := c.key(hash)
 	w := c.written[slot]
 	return w.hash != hash || now.Sub(w.at) >= c.cfg.MaxAge/4
@@ -150,6 +150,6 @@ func (h *httpContext) OnHttpResponseBody(size int, eos bool) (action types.Actio
 	if err != nil && size > 0 {
 		return types.ActionContinue
 	}
-	c.store(h.req.path, h.contentType, body, clock())
+	c.store(h.req.rawPath, h.contentType, body, clock())
 	return types.ActionContinue
 }

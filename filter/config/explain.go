@@ -205,8 +205,16 @@ func explainMatch(m *Match) eobj {
 		o.add("path_exact", m.PathExact)
 	}
 	if m.PathRegex != nil {
-		s := strings.TrimSuffix(strings.TrimPrefix(m.PathRegex.String(), "^(?:"), ")$")
+		s := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(m.PathRegex.String(), "^(?:"), "^(?i:"), ")$")
 		o.add("path_regex", s)
+	}
+	if m.PathPrefix != "" || m.PathExact != "" || m.PathRegex != nil {
+		o.add("ignore_case", m.IgnoreCase)
+		es := "reject"
+		if m.EscapedSlashes == EscapedSlashesKeep {
+			es = "keep"
+		}
+		o.add("escaped_slashes", es)
 	}
 	if len(m.Methods) > 0 {
 		o.add("methods", m.Methods)

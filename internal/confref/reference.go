@@ -179,7 +179,7 @@ var Blocks = []Block{
 	{
 		Path:  "policies[].match",
 		Title: "match",
-		Doc:   "Every condition set must hold. An absent or empty `match` matches every request. Paths are compared without the query string.",
+		Doc:   "Every condition set must hold. An absent or empty `match` matches every request. Requests are compared in normal form, computed once per request: the path without its query and fragment, with the percent-encodings of unreserved characters decoded (other encodings kept, hex upper-cased; `%2F` and `%5C` never decoded), `;params` cut from every segment, empty segments (merged slashes, a trailing slash) and dot segments (RFC 3986 5.2.4) removed; the authority lower-cased without a trailing dot or the scheme's default port. So `/%6Frders`, `//orders`, `/./orders`, `/x/../orders`, `/orders/` and `/orders;a=b` are all `/orders`, and `Orders.Example.com.:80` is `orders.example.com`. The configured `path_prefix`, `path_exact` and `authority` are put in the same form (a `path_prefix` keeps one trailing `/`, and then also matches the path without it; an `authority` with port 80 or 443 matches any port). The `path` and `authority` key parts use the same normal form.",
 		Rules: []string{"At most one of `path_prefix`, `path_exact`, `path_regex`."},
 		Example: `{ "path_prefix": "/orders", "methods": ["GET", "POST"], "authority": "orders.example.com",
   "headers": [ { "name": "x-tenant", "exact": "acme" } ] }`,
@@ -188,6 +188,8 @@ var Blocks = []Block{
 			{Key: "path_prefix", Kind: PathString, Absent: "no condition", Bounds: "at most 4096 bytes", Doc: "The request path starts with it."},
 			{Key: "path_exact", Kind: PathString, Absent: "no condition", Bounds: "at most 4096 bytes", Doc: "The request path equals it."},
 			{Key: "path_regex", Kind: Regex, Absent: "no condition", Bounds: "1 to 4096 bytes, valid RE2", Doc: "An RE2 expression that must match the WHOLE path (it is anchored as `^(?:EXPR)$`)."},
+			{Key: "ignore_case", Kind: Boolean, Default: "false", Doc: "Compare `path_prefix`, `path_exact` and `path_regex` case-insensitively (for case-insensitive upstreams)."},
+			{Key: "escaped_slashes", Kind: Enum, Enum: []string{"reject", "keep"}, Default: `"reject"`, Doc: "A path holding an encoded separator (`%2F`, `%5C`, never decoded) that reaches this policy, when it has a path condition: `reject` answers 400 with `x-breakwater-reason: escaped_slash` (counted in `rejected_total.escaped_slash`), whatever the rest of the path, so an upstream that decodes it cannot be reached around the policy; `keep` compares the path as is."},
 			{Key: "methods", Kind: MethodList, Absent: "any method", Doc: "The request method is one of these (compared case-insensitively)."},
 			{Key: "authority", Kind: String, MaxLen: 256, Pattern: `^[^ /?#\x00-\x1f\x7f]+$`, Absent: "any authority", Bounds: "a host[:port]: no space, `/`, `?` or `#`", Doc: "The `:authority`, compared case-insensitively; without a port it matches any port."},
 			{Key: "headers", Kind: ObjectArray, Ref: "policies[].match.headers[]", Absent: "no header condition", Bounds: "at most 64 entries", Doc: "Header conditions, all of which must hold."},
