@@ -114,7 +114,11 @@ func (pol *policy) tick(now time.Time) {
 // true when that policy refuses the path's encoded separator (400).
 func (p *pluginContext) match(r *requestInfo) (pol *policy, escaped bool) {
 	for _, pol := range p.policies {
-		switch pol.cfg.Match.MatchNormal(r.method, r.path, r.auth, r.escSlash, r.header) {
+		m, auth := pol.cfg.Match, ""
+		if m != nil && m.Authority != "" {
+			auth = r.authority()
+		}
+		switch m.MatchNormal(r.method, r.path, auth, r.escSlash, r.header) {
 		case config.Matched:
 			return pol, false
 		case config.RejectEscapedSlash:

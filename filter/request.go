@@ -18,7 +18,11 @@ type requestInfo struct {
 	rawPath string // :path as sent (the stale cache's key: the query selects the response)
 	path    string // normal form: no query, fragment, ;params, dot or empty segments
 	rawAuth string // :authority as sent
-	auth    string // normal form: lower case, no trailing dot, no default port
+	// auth is the normal form of rawAuth (lower case, no trailing dot, no
+	// default port), computed on first use by authority(): most
+	// configurations never read it.
+	auth     string
+	authDone bool
 	// escSlash: the path holds %2F or %5C (never decoded).
 	escSlash bool
 }
@@ -33,20 +37,30 @@ func (r *requestInfo) load() {
 	r.rawPath, _ = r.header(":path")
 	r.path, r.escSlash = normalize.Path(r.rawPath)
 	r.rawAuth, _ = r.header(":authority")
-	scheme := ""
-	if strings.IndexByte(r.rawAuth, ':') >= 0 { // the scheme only matters for a port
-		scheme, _ = r.header(":scheme")
+	r.auth, r.authDone = "", false
+}
+
+// authority is the normal form of the request's :authority, computed once.
+func (r *requestInfo) authority() string {
+	if !r.authDone {
+		scheme := ""
+		if strings.IndexByte(r.rawAuth, ':') >= 0 { // the scheme only matters for a port
+			scheme, _ = r.header(":scheme")
+		}
+		r.auth, r.authDone = normalize.Authority(r.rawAuth, scheme), true
 	}
-	r.auth = normalize.Authority(r.rawAuth, scheme)
+	return r.auth
 }
 
 // ownPrefix is the prefix of the headers the filter itself writes.
 const ownPrefix = "x-breakwater-"
 
 // isOwn says whether a header name is in the filter's own x-breakwater-*
-// namespace (case-insensitively); the first byte rejects almost every other.
+// namespace (case-insensitively). Three byte tests reject every other name
+// (x-forwarded-*, x-envoy-*, ...) before the case-insensitive comparison.
 func isOwn(n string) bool {
-	return len(n) >= len(ownPrefix) && (n[0] == 'x' || n[0] == 'X') && strings.EqualFold(n[:len(ownPrefix)], ownPrefix)
+	return len(n) >= len(ownPrefix) && n[2]|0x20 == 'b' && n[1] == '-' && n[0]|0x20 == 'x' &&
+		strings.EqualFold(n[:len(ownPrefix)], ownPrefix)
 }
 
 // stripOwn removes the client's x-breakwater-* request headers from the
@@ -57,9 +71,9 @@ func isOwn(n string) bool {
 // trust model). The scan compares one byte per header; only a request that
 // carries such a header pays a host call (one per header). hs is unchanged.
 func stripOwn(hs [][2]string) [][2]string {
-	for _, kv := range hs {
-		if isOwn(kv[0]) {
-			_ = proxywasm.RemoveHttpRequestHeader(kv[0])
+	for i := range hs {
+		if n := hs[i][0]; len(n) >= len(ownPrefix) && isOwn(n) {
+			_ = proxywasm.RemoveHttpRequestHeader(n)
 		}
 	}
 	return hs
@@ -92,7 +106,7 @@ func (r *requestInfo) part(k config.KeyPart) string {
 	case config.KeyMethod:
 		return r.method
 	case config.KeyAuthority:
-		return r.auth
+		return r.authority()
 	case config.KeyRemoteAddress:
 		return property("source.address")
 	case config.KeyProperty:

@@ -86,11 +86,13 @@ func (m *Match) MatchNormal(method, path, authority string, escapedSlash bool, h
 // prefixMatches: path starts with prefix; a prefix ending in "/" also
 // matches the path without it (a normal path has no trailing slash).
 func prefixMatches(path, prefix string, fold bool) bool {
-	eq := func(a, b string) bool { return a == b || fold && strings.EqualFold(a, b) }
-	if len(path) >= len(prefix) && eq(path[:len(prefix)], prefix) {
+	if len(path) >= len(prefix) && (path[:len(prefix)] == prefix || fold && strings.EqualFold(path[:len(prefix)], prefix)) {
 		return true
 	}
-	return len(prefix) > 1 && prefix[len(prefix)-1] == '/' && eq(path, prefix[:len(prefix)-1])
+	if n := len(prefix) - 1; n > 0 && prefix[n] == '/' && len(path) == n {
+		return path == prefix[:n] || fold && strings.EqualFold(path, prefix[:n])
+	}
+	return false
 }
 
 // authorityMatches compares a configured authority (lower case) with a

@@ -5,49 +5,61 @@ import "strings"
 // Path returns the normal form of a request path (see the package doc) and
 // whether the path holds an encoded separator (%2F or %5C, any case).
 func Path(raw string) (p string, encodedSlash bool) {
-	if i := strings.IndexAny(raw, "?#"); i >= 0 {
-		raw = raw[:i]
+	// The fast path: one pass over the bytes, one table lookup each; only
+	// '/', '.', '%', ';', '?' and '#' need a closer look.
+	if raw == "" || raw[0] != '/' {
+		return slow(cutQuery(raw))
 	}
-	if normal(raw) {
-		if len(raw) > 1 && raw[len(raw)-1] == '/' {
-			return raw[:len(raw)-1], false
+	for i := 1; i < len(raw); i++ {
+		c := raw[i]
+		if !special[c] {
+			continue
 		}
-		return raw, false
+		switch c {
+		case '?', '#':
+			return trimSlash(raw[:i]), false
+		case '%', ';':
+			return slow(cutQuery(raw))
+		case '/':
+			if raw[i-1] == '/' {
+				return slow(cutQuery(raw))
+			}
+		case '.':
+			if raw[i-1] == '/' && dotSegment(raw[i:]) {
+				return slow(cutQuery(raw))
+			}
+		}
 	}
-	return slow(raw)
+	return trimSlash(raw), false
 }
 
-// normal says whether p needs no work beyond dropping one trailing slash:
-// it starts with '/', holds no '%' or ';', no empty segment but a last one,
-// no "." or ".." segment.
-func normal(p string) bool {
-	if p == "" || p[0] != '/' {
-		return false
+// special marks the bytes the fast path of Path looks at.
+var special = [256]bool{'/': true, '.': true, '%': true, ';': true, '?': true, '#': true}
+
+// dotSegment says whether s (starting at a segment's first byte, a '.')
+// begins with the segment "." or "..".
+func dotSegment(s string) bool {
+	if len(s) == 1 || s[1] == '/' || s[1] == '?' || s[1] == '#' {
+		return true
 	}
-	for i := 0; i < len(p); i++ {
-		switch p[i] {
-		case '%', ';':
-			return false
-		case '/':
-			// i+1 is the start of a segment.
-			rest := p[i+1:]
-			if rest == "" {
-				if i > 0 && p[i-1] == '/' {
-					return false // "//" at the end
-				}
-				continue
-			}
-			switch {
-			case rest[0] == '/':
-				return false
-			case rest[0] == '.' && (len(rest) == 1 || rest[1] == '/'):
-				return false
-			case len(rest) >= 2 && rest[0] == '.' && rest[1] == '.' && (len(rest) == 2 || rest[2] == '/'):
-				return false
-			}
+	return s[1] == '.' && (len(s) == 2 || s[2] == '/' || s[2] == '?' || s[2] == '#')
+}
+
+func cutQuery(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '?' || s[i] == '#' {
+			return s[:i]
 		}
 	}
-	return true
+	return s
+}
+
+// trimSlash drops the one trailing slash of an otherwise normal path.
+func trimSlash(p string) string {
+	if len(p) > 1 && p[len(p)-1] == '/' {
+		return p[:len(p)-1]
+	}
+	return p
 }
 
 // slow builds the normal form in one buffer: each segment (params cut,
@@ -162,6 +174,20 @@ func unreserved(c byte) bool {
 // Authority returns the normal form of an :authority (see the package doc).
 // scheme is the request's :scheme ("" is taken as http).
 func Authority(raw, scheme string) string {
+	// The fast path: one pass; a lower-case host without a trailing dot
+	// and without a port (the common case) is returned as is.
+	upper, colon := false, false
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if 'A' <= c && c <= 'Z' {
+			upper = true
+		} else if c == ':' {
+			colon = true
+		}
+	}
+	if !colon && !upper && (len(raw) < 2 || raw[len(raw)-1] != '.') {
+		return raw
+	}
 	host, port := splitHostPort(raw)
 	h := host
 	if len(h) > 1 && h[len(h)-1] == '.' {
@@ -177,10 +203,8 @@ func Authority(raw, scheme string) string {
 	case len(h) != len(host):
 		a = h + ":" + port
 	}
-	for i := 0; i < len(a); i++ {
-		if 'A' <= a[i] && a[i] <= 'Z' {
-			return strings.ToLower(a)
-		}
+	if upper {
+		return strings.ToLower(a)
 	}
 	return a
 }
