@@ -7,10 +7,11 @@ import (
 
 // AdminHandler serves a small part of Envoy's admin interface:
 //
-//	/stats/prometheus  plugin stats in Envoy's Prometheus text format
-//	                   (custom Wasm stats: "wasmcustom." stripped, no
-//	                   "envoy_" prefix, e.g. breakwater.orders.requests_total
-//	                   -> breakwater_orders_requests_total)
+//	/stats/prometheus  plugin stats in Envoy's Prometheus text format, tags
+//	                   extracted with Options.StatsTags (custom Wasm stats:
+//	                   "wasmcustom." stripped, no "envoy_" prefix), e.g.
+//	                   breakwater.policy=.=orders;.;requests_total
+//	                   -> breakwater_requests_total{policy="orders"}
 //	/stats             plain text "wasmcustom.NAME: VALUE" plus devhost.* counters
 //	/ready             "LIVE"
 func (h *Host) AdminHandler() http.Handler {

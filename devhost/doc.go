@@ -39,8 +39,13 @@
 //   - Metrics: proxy_define_metric returns per-VM ids (type in the low two
 //     bits); all VMs defining a name share one stat. Counters reject
 //     increments <= 0; gauges take signed increments; histograms use Envoy's
-//     default buckets. /stats/prometheus names them Envoy's way for custom
-//     Wasm stats (see AdminHandler and PrometheusName).
+//     default buckets. Tags are extracted from each stat's name when it is
+//     created, as Envoy's stats_config.stats_tags do (Options.StatsTags;
+//     default: the Breakwater plugin's, which envoy/envoy.yaml carries), and
+//     /stats/prometheus exports the tag-extracted names Envoy's way for
+//     custom Wasm stats, the tags as labels (see AdminHandler, extractTags
+//     and PrometheusName). Go's RE2 stands in for Envoy's ECMAScript regexes:
+//     the same for groups, lazy quantifiers and escapes; no lookaheads.
 //   - Header maps with lower-cased keys; get returns the first value; pairs
 //     in the ABI's serialisation (see encodePairs). As in Envoy, a phase's
 //     maps are reachable only while that phase is processed or paused:

@@ -109,12 +109,16 @@ func New(opts Options) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
+	tags, err := compileStatsTags(o.StatsTags)
+	if err != nil {
+		return nil, err
+	}
 	h := &Host{
 		opts:        o,
 		clusters:    map[string]*url.URL{},
 		shared:      newSharedData(),
 		queues:      newSharedQueues(),
-		metrics:     newMetricRegistry(),
+		metrics:     newMetricRegistry(tags),
 		logs:        &logStore{max: o.MaxLogEntries, w: o.LogWriter},
 		done:        make(chan struct{}),
 		epoch:       o.Clock.Now(),

@@ -53,11 +53,15 @@ var histogramBuckets = []float64{0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 250
 	30000, 60000, 300000, 600000, 1800000, 3600000}
 
 // metric is one stat, shared by every VM that defines the same (type, name),
-// like one Envoy stat in the store.
+// like one Envoy stat in the store. Its tags are extracted when it is
+// created, as Envoy does.
 type metric struct {
-	typ  MetricType
-	name string
-	val  atomic.Uint64 // counter / gauge
+	typ    MetricType
+	name   string
+	family string        // tag-extracted name without the wasmcustom namespace
+	labels []Label       // extracted tags
+	prom   string        // /stats/prometheus family name; "" when not exported
+	val    atomic.Uint64 // counter / gauge
 
 	hmu     sync.Mutex
 	buckets []uint64 // per bound, non-cumulative; last is overflow
@@ -80,6 +84,7 @@ func (m *metric) record(v uint64) {
 type metricRegistry struct {
 	mu    sync.RWMutex
 	byKey map[metricKey]*metric
+	tags  []tagExtractor
 }
 
 type metricKey struct {
@@ -87,8 +92,8 @@ type metricKey struct {
 	name string
 }
 
-func newMetricRegistry() *metricRegistry {
-	return &metricRegistry{byKey: map[metricKey]*metric{}}
+func newMetricRegistry(tags []tagExtractor) *metricRegistry {
+	return &metricRegistry{byKey: map[metricKey]*metric{}, tags: tags}
 }
 
 func (r *metricRegistry) getOrCreate(t MetricType, name string) *metric {
@@ -103,6 +108,17 @@ func (r *metricRegistry) getOrCreate(t MetricType, name string) *metric {
 	defer r.mu.Unlock()
 	if m = r.byKey[k]; m == nil {
 		m = &metric{typ: t, name: name}
+		extracted, labels := extractTags(customStatNamespace+"."+name, r.tags)
+		m.labels = labels
+		if fam, ok := strings.CutPrefix(extracted, customStatNamespace+"."); ok {
+			m.family = fam
+			m.prom, _ = PrometheusName(fam)
+		} else {
+			// An extractor removed part of the namespace: Envoy then
+			// treats the stat as one of its own ("envoy_" prefix).
+			m.family = extracted
+			m.prom = "envoy_" + sanitizeName(extracted)
+		}
 		r.byKey[k] = m
 	}
 	return m
@@ -110,9 +126,15 @@ func (r *metricRegistry) getOrCreate(t MetricType, name string) *metric {
 
 // MetricValue is a snapshot of one plugin-defined stat.
 type MetricValue struct {
-	Name  string // as defined by the plugin, without the wasmcustom namespace
-	Type  MetricType
-	Value uint64 // counter and gauge
+	Name string // as defined by the plugin, without the wasmcustom namespace
+	// Family is Name once the Options.StatsTags are extracted, and Labels
+	// the extracted tags in extractor order. PrometheusFamily is the name
+	// /stats/prometheus exports it under ("" when not exported).
+	Family           string
+	Labels           []Label
+	PrometheusFamily string
+	Type             MetricType
+	Value            uint64 // counter and gauge
 	// Histogram: per bucket upper bound (HistogramBounds), cumulative counts,
 	// plus count and sum of recorded values.
 	Buckets []uint64
@@ -132,7 +154,7 @@ func (r *metricRegistry) snapshot() []MetricValue {
 	r.mu.RUnlock()
 	out := make([]MetricValue, 0, len(ms))
 	for _, m := range ms {
-		v := MetricValue{Name: m.name, Type: m.typ}
+		v := MetricValue{Name: m.name, Family: m.family, Labels: m.labels, PrometheusFamily: m.prom, Type: m.typ}
 		if m.typ == MetricHistogram {
 			m.hmu.Lock()
 			v.Count, v.Sum = m.count, m.sum
@@ -163,17 +185,51 @@ func (r *metricRegistry) snapshot() []MetricValue {
 // Wasm plugin defined as name: the wasmcustom namespace is stripped, every
 // character outside [a-zA-Z0-9_] becomes '_', no "envoy_" prefix is added; a
 // result that is empty or starts with a digit is not exported (ok false).
+//
+// With tag extraction, name is the tag-extracted name (MetricValue.Family).
 func PrometheusName(name string) (string, bool) {
+	s := sanitizeName(name)
+	if len(s) == 0 || s[0] >= '0' && s[0] <= '9' {
+		return "", false
+	}
+	return s, true
+}
+
+// sanitizeName replaces every character outside [a-zA-Z0-9_] with '_'
+// (Envoy's PrometheusStatsFormatter::sanitizeName), for metric and label
+// names.
+func sanitizeName(name string) string {
 	b := []byte(name)
 	for i, c := range b {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
 			b[i] = '_'
 		}
 	}
-	if len(b) == 0 || b[0] >= '0' && b[0] <= '9' {
-		return "", false
+	return string(b)
+}
+
+// labelValue escapes a label value as Envoy's sanitizeValue does: backslash,
+// double quote and newline.
+func labelValue(v string) string {
+	if !strings.ContainsAny(v, "\\\"\n") {
+		return v
 	}
-	return string(b), true
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(v)
+}
+
+// formatLabels writes the labels in exposition syntax without braces.
+func formatLabels(ls []Label) string {
+	var sb strings.Builder
+	for i, l := range ls {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(sanitizeName(l.Name))
+		sb.WriteString(`="`)
+		sb.WriteString(labelValue(l.Value))
+		sb.WriteByte('"')
+	}
+	return sb.String()
 }
 
 func formatFloat(f float64) string {
@@ -183,39 +239,64 @@ func formatFloat(f float64) string {
 	return strconv.FormatFloat(f, 'g', -1, 64)
 }
 
-// writePrometheus writes Envoy's text exposition of the plugin stats:
-// "# TYPE name counter|gauge|histogram", samples with an empty label set
-// ("name{} 5") as Envoy writes them, histograms as cumulative
-// name_bucket{le="..."} lines, name_sum{} and name_count{}.
+// writePrometheus writes Envoy's text exposition of the plugin stats: one
+// "# TYPE name counter|gauge|histogram" line per family (the tag-extracted
+// name), then its samples with the extracted tags as labels in extractor
+// order ("name{} 5" when a stat has none, as Envoy writes it); histograms
+// as cumulative name_bucket{...,le="..."} lines, name_sum and name_count.
+// Envoy writes no # HELP lines. Families are sorted by name, samples by
+// labels.
 func writePrometheus(w io.Writer, vals []MetricValue) error {
-	type fam struct {
-		name string
-		v    MetricValue
+	type sample struct {
+		labels string
+		v      MetricValue
 	}
-	var fams []fam
-	seen := map[string]bool{}
+	type fam struct {
+		name    string
+		typ     MetricType
+		samples []sample
+		seen    map[string]bool
+	}
+	byName := map[string]*fam{}
+	var fams []*fam
 	for _, v := range vals {
-		n, ok := PrometheusName(v.Name)
-		if !ok || seen[n] {
-			continue // Envoy would emit a duplicate family; keep the first
+		if v.PrometheusFamily == "" {
+			continue
 		}
-		seen[n] = true
-		fams = append(fams, fam{n, v})
+		f := byName[v.PrometheusFamily]
+		if f == nil {
+			f = &fam{name: v.PrometheusFamily, typ: v.Type, seen: map[string]bool{}}
+			byName[f.name] = f
+			fams = append(fams, f)
+		}
+		ls := formatLabels(v.Labels)
+		if f.typ != v.Type || f.seen[ls] {
+			continue // a family has one type and one sample per label set; keep the first
+		}
+		f.seen[ls] = true
+		f.samples = append(f.samples, sample{ls, v})
 	}
 	sort.Slice(fams, func(i, j int) bool { return fams[i].name < fams[j].name })
 	var sb strings.Builder
 	for _, f := range fams {
-		switch f.v.Type {
-		case MetricCounter, MetricGauge:
-			fmt.Fprintf(&sb, "# TYPE %s %s\n%s{} %d\n", f.name, f.v.Type, f.name, f.v.Value)
-		case MetricHistogram:
-			fmt.Fprintf(&sb, "# TYPE %s histogram\n", f.name)
-			for i, b := range histogramBuckets {
-				fmt.Fprintf(&sb, "%s_bucket{le=\"%s\"} %d\n", f.name, formatFloat(b), f.v.Buckets[i])
+		sort.Slice(f.samples, func(i, j int) bool { return f.samples[i].labels < f.samples[j].labels })
+		fmt.Fprintf(&sb, "# TYPE %s %s\n", f.name, f.typ)
+		for _, s := range f.samples {
+			switch f.typ {
+			case MetricCounter, MetricGauge:
+				fmt.Fprintf(&sb, "%s{%s} %d\n", f.name, s.labels, s.v.Value)
+			case MetricHistogram:
+				sep := ""
+				if s.labels != "" {
+					sep = ","
+				}
+				for i, b := range histogramBuckets {
+					fmt.Fprintf(&sb, "%s_bucket{%s%sle=\"%s\"} %d\n", f.name, s.labels, sep, formatFloat(b), s.v.Buckets[i])
+				}
+				fmt.Fprintf(&sb, "%s_bucket{%s%sle=\"+Inf\"} %d\n", f.name, s.labels, sep, s.v.Count)
+				fmt.Fprintf(&sb, "%s_sum{%s} %s\n", f.name, s.labels, formatFloat(s.v.Sum))
+				fmt.Fprintf(&sb, "%s_count{%s} %d\n", f.name, s.labels, s.v.Count)
 			}
-			fmt.Fprintf(&sb, "%s_bucket{le=\"+Inf\"} %d\n", f.name, f.v.Count)
-			fmt.Fprintf(&sb, "%s_sum{} %s\n", f.name, formatFloat(f.v.Sum))
-			fmt.Fprintf(&sb, "%s_count{} %d\n", f.name, f.v.Count)
 		}
 	}
 	_, err := io.WriteString(w, sb.String())

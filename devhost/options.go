@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
+
+	"github.com/breakwater/breakwater/internal/metricdef"
 )
 
 // LogLevel is the proxy-wasm log level (same numbering as Envoy's spdlog levels and the ABI).
@@ -120,6 +122,16 @@ type Options struct {
 	// of host calls the plugin made for that request.
 	HostCallsHeader string
 
+	// StatsTags are the tag extractors applied to the plugin's stats, as
+	// Envoy's bootstrap stats_config.stats_tags (regex form): /stats/prometheus
+	// exports each stat under its tag-extracted name with the tags as labels.
+	// Nil: the Breakwater plugin's tags (internal/metricdef.Tags, which
+	// envoy/envoy.yaml carries). Empty, not nil: no extraction. A tag with
+	// an empty name, a name given twice, no regex or a regex that does not
+	// compile makes New fail; a regex without a capture group never matches
+	// (as in Envoy).
+	StatsTags []StatsTag
+
 	// CountGlobals names exported i64 globals of the module (for example the
 	// counters internal/wasmcount adds) that the host reads before and after
 	// every top-level call into a VM; Host.Counted returns the differences
@@ -209,6 +221,11 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.StatsTags == nil {
+		for _, t := range metricdef.Tags {
+			o.StatsTags = append(o.StatsTags, StatsTag{Name: t.Name, Regex: t.Regex})
+		}
 	}
 	o.HostCallsHeader = strings.ToLower(o.HostCallsHeader)
 	o.Clusters = copyMap(o.Clusters)

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -83,16 +84,35 @@ func TestPluginRateLimitExactAcrossWorkers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("expfmt: %v\n%s", err, text)
 	}
-	if mf := mfs["breakwater_orders_requests_total"]; mf == nil || mf.GetType() != dto.MetricType_COUNTER ||
-		len(mf.GetMetric()) != 1 || mf.GetMetric()[0].GetCounter().GetValue() != 40 {
-		t.Errorf("expfmt breakwater_orders_requests_total: %v", mf)
+	// One family per metric, the policy and reason as labels (the stat
+	// names' tag segments extracted with the default StatsTags).
+	if mf := mfs["breakwater_requests_total"]; mf == nil || mf.GetType() != dto.MetricType_COUNTER ||
+		len(mf.GetMetric()) != 1 || mf.GetMetric()[0].GetCounter().GetValue() != 40 ||
+		labelsOf(mf.GetMetric()[0]) != `policy="orders"` {
+		t.Errorf("expfmt breakwater_requests_total: %v", mf)
+	}
+	rejected := map[string]float64{}
+	for _, m := range mfs["breakwater_rejected_total"].GetMetric() {
+		rejected[labelsOf(m)] = m.GetCounter().GetValue()
+	}
+	// 6 reasons, and escaped_slash (the policy has a path condition).
+	if len(rejected) != 7 || rejected[`policy="orders",reason="rate_limited"`] != 30 || rejected[`policy="orders",reason="circuit_open"`] != 0 {
+		t.Errorf("breakwater_rejected_total by labels: %v", rejected)
+	}
+	limitedBy := mfs["breakwater_rate_limit_limited_total"].GetMetric()
+	if len(limitedBy) != 1 || labelsOf(limitedBy[0]) != `limit="global",policy="orders"` || limitedBy[0].GetCounter().GetValue() != 30 {
+		t.Errorf("breakwater_rate_limit_limited_total: %v", limitedBy)
 	}
 	fams := parseProm(t, text)
-	if v := fams["breakwater_orders_requests_total"]; v == nil || v.typ != "counter" || v.samples["breakwater_orders_requests_total{}"] != 40 {
-		t.Errorf("breakwater_orders_requests_total: %+v", v)
+	if v := fams["breakwater_requests_total"]; v == nil || v.typ != "counter" || v.samples[`breakwater_requests_total{policy="orders"}`] != 40 {
+		t.Errorf("breakwater_requests_total: %+v", v)
 	}
-	if v := fams["breakwater_orders_rejected_total_rate_limited"]; v == nil || v.samples["breakwater_orders_rejected_total_rate_limited{}"] != 30 {
+	if v := fams["breakwater_rejected_total"]; v == nil || v.samples[`breakwater_rejected_total{policy="orders",reason="rate_limited"}`] != 30 {
 		t.Errorf("rejected_total rate_limited: %+v", v)
+	}
+	// The raw stat carries the segments Envoy's tag extractors cut out.
+	if v, ok := f.h.Metric("breakwater.policy=.=orders;.;reason=.=rate_limited;.;rejected_total"); !ok || v != 30 {
+		t.Errorf("raw stat: %d %v", v, ok)
 	}
 	if f.h.Stats().Traps != 0 {
 		t.Error("the plugin trapped")
@@ -166,4 +186,15 @@ func TestPluginUnderEnvoy133WASI(t *testing.T) {
 	}
 	t.Logf("1200 requests under Envoy 1.33 WASI: %d poll_oneoff calls, %.1f host calls/request, memory pages %v",
 		st.PollOneoff, st.HostCallsPerRequest(), f.h.MemoryPages())
+}
+
+// labelsOf formats a sample's labels sorted by name as name="value" pairs
+// joined by commas.
+func labelsOf(m *dto.Metric) string {
+	var parts []string
+	for _, l := range m.GetLabel() {
+		parts = append(parts, l.GetName()+`="`+l.GetValue()+`"`)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
 }

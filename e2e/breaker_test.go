@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/breakwater/breakwater/devhost"
+	"github.com/breakwater/breakwater/internal/metricdef"
 )
 
 const breakerConfig = `{"policies":[{"name":"orders","match":{"path_prefix":"/orders"},
@@ -64,7 +65,7 @@ func TestBreakerProtectsFailingUpstream(t *testing.T) {
 		t.Fatalf("tripping: upstream saw %d requests (clients got %d upstream 503s of %d sent); want 10 <= n < %d",
 			tripHits, upstream503.Load(), sent.Load(), 10+clients)
 	}
-	if st := metric(e.h, "breakwater.orders.circuit_breaker.state"); st != 1 {
+	if st := metric(e.h, metricdef.Name("breakwater", metricdef.CircuitBreakerState, "orders")); st != 1 {
 		t.Fatalf("state gauge %d after tripping, want 1 (open)", st)
 	}
 	t.Logf("tripped after %d upstream calls (%d requests sent)", tripHits, sent.Load())
@@ -96,7 +97,7 @@ func TestBreakerProtectsFailingUpstream(t *testing.T) {
 	if probes := up.count() - before; probes != 3 || tl["503 "] != 3 || tl["503 circuit_open"] != 197 {
 		t.Fatalf("half-open: upstream saw %d requests, want exactly the 3 probes; responses %v", probes, tl)
 	}
-	if st := metric(e.h, "breakwater.orders.circuit_breaker.state"); st != 1 {
+	if st := metric(e.h, metricdef.Name("breakwater", metricdef.CircuitBreakerState, "orders")); st != 1 {
 		t.Fatalf("state gauge %d after failed probes, want 1 (open again)", st)
 	}
 	// Reopened: still nothing passes.
@@ -124,12 +125,13 @@ func TestBreakerProtectsFailingUpstream(t *testing.T) {
 	if tl := tally(rs); tl["200 "] != 100 {
 		t.Fatalf("after recovery: %v, want 100 x 200", tl)
 	}
-	if st := metric(e.h, "breakwater.orders.circuit_breaker.state"); st != 0 {
+	if st := metric(e.h, metricdef.Name("breakwater", metricdef.CircuitBreakerState, "orders")); st != 0 {
 		t.Errorf("state gauge %d after recovery, want 0 (closed)", st)
 	}
 	// closed->open, open->half-open, half-open->open, open->half-open, half-open->closed.
-	if n := metric(e.h, "breakwater.orders.circuit_breaker.transitions_total"); n != 5 {
-		t.Errorf("transitions_total %d, want 5", n)
+	open, half, closed := metric(e.h, metricdef.Name("breakwater", metricdef.CircuitBreakerTransitionsTotal, "orders", metricdef.LabelTo, "open")), metric(e.h, metricdef.Name("breakwater", metricdef.CircuitBreakerTransitionsTotal, "orders", metricdef.LabelTo, "half_open")), metric(e.h, metricdef.Name("breakwater", metricdef.CircuitBreakerTransitionsTotal, "orders", metricdef.LabelTo, "closed"))
+	if open != 2 || half != 2 || closed != 1 {
+		t.Errorf("transitions to open %d, half_open %d, closed %d; want 2, 2, 1", open, half, closed)
 	}
 	checkNoTraps(t, e.h)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/breakwater/breakwater/devhost"
+	"github.com/breakwater/breakwater/internal/metricdef"
 )
 
 // TestBulkheadCapsUpstreamConcurrency: max_concurrent 3 across the 4 VMs,
@@ -93,7 +94,7 @@ func TestBulkheadCapsUpstreamConcurrency(t *testing.T) {
 			}
 			t.Logf("%s: %v, upstream max in flight %d", c.name, tally(rs), up.maxIn.Load())
 			c.check(t, rs, up)
-			if a, q := metric(e.h, "breakwater.slow.bulkhead.active"), metric(e.h, "breakwater.slow.bulkhead.queued"); a != 0 || q != 0 {
+			if a, q := metric(e.h, metricdef.Name("breakwater", metricdef.BulkheadActive, "slow")), metric(e.h, metricdef.Name("breakwater", metricdef.BulkheadQueued, "slow")); a != 0 || q != 0 {
 				t.Errorf("after the burst: bulkhead.active %d, bulkhead.queued %d, want 0 and 0", a, q)
 			}
 			// The slots were released: a new request is admitted at once.
@@ -141,7 +142,7 @@ func TestBulkheadQueueUnderSustainedLoad(t *testing.T) {
 		if codes[http.StatusOK].Load() != n || c.name == "queue" && up.maxIn.Load() > 8 {
 			t.Errorf("%s: %d of %d served, upstream max in flight %d", c.name, codes[http.StatusOK].Load(), n, up.maxIn.Load())
 		}
-		if a, q := metric(e.h, "breakwater.p.bulkhead.active"), metric(e.h, "breakwater.p.bulkhead.queued"); a != 0 || q != 0 {
+		if a, q := metric(e.h, metricdef.Name("breakwater", metricdef.BulkheadActive, "p")), metric(e.h, metricdef.Name("breakwater", metricdef.BulkheadQueued, "p")); a != 0 || q != 0 {
 			t.Errorf("%s: gauges active %d queued %d after the load", c.name, a, q)
 		}
 		checkNoTraps(t, e.h)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/breakwater/breakwater/devhost"
 	"github.com/breakwater/breakwater/internal/dlq"
+	"github.com/breakwater/breakwater/internal/metricdef"
 	"github.com/breakwater/breakwater/internal/testsvc"
 )
 
@@ -123,7 +124,9 @@ func TestDeadLetters(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	m := func(p, what string) uint64 { return metric(e.h, "breakwater."+p+".dead_letter."+what+"_total") }
+	m := func(p, what string) uint64 {
+		return metric(e.h, metricdef.Name("breakwater", "dead_letter_"+what+"_total", p))
+	}
 	if m("orders", "recorded") != failedPosts || m("okay", "recorded") != 0 || m("payments", "recorded") != downPosts {
 		t.Fatalf("recorded: orders %d okay %d payments %d", m("orders", "recorded"), m("okay", "recorded"), m("payments", "recorded"))
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/breakwater/breakwater/devhost"
+	"github.com/breakwater/breakwater/internal/metricdef"
 	"github.com/breakwater/breakwater/internal/testsvc"
 )
 
@@ -100,7 +101,7 @@ descriptors:
 				return
 			case <-time.After(time.Millisecond):
 			}
-			if q := metric(e.h, "breakwater.api.bulkhead.queued"); q > maxQueued.Load() && q < 1<<32 {
+			if q := metric(e.h, metricdef.Name("breakwater", metricdef.BulkheadQueued, "api")); q > maxQueued.Load() && q < 1<<32 {
 				maxQueued.Store(q)
 			}
 		}
@@ -156,9 +157,9 @@ descriptors:
 	t.Logf("traps %d, poll_oneoff %d, ticks %d, callouts %d, retries %d, local replies %d, host calls/request %.1f",
 		st.Traps, st.PollOneoff, st.Ticks, st.Callouts, st.Retries, st.LocalReplies, st.HostCallsPerRequest())
 	t.Logf("breaker transitions %d, fault delayed %d aborted %d, deadline_exceeded %d, bulkhead queued (max sampled) %d, bulkhead_full %d, fallback served %d",
-		m("breakwater.api.circuit_breaker.transitions_total"), m("breakwater.api.fault.delayed_total"),
-		m("breakwater.api.fault.aborted_total"), m("breakwater.api.rejected_total.deadline_exceeded"), maxQueued.Load(),
-		m("breakwater.api.rejected_total.bulkhead_full"), m("breakwater.api.fallback.served_total"))
+		transitions(e.h, "api"), m(metricdef.Name("breakwater", metricdef.FaultDelayedTotal, "api")),
+		m(metricdef.Name("breakwater", metricdef.FaultAbortedTotal, "api")), m(metricdef.Name("breakwater", metricdef.RejectedTotal, "api", metricdef.LabelReason, "deadline_exceeded")), maxQueued.Load(),
+		m(metricdef.Name("breakwater", metricdef.RejectedTotal, "api", metricdef.LabelReason, "bulkhead_full")), m(metricdef.Name("breakwater", metricdef.FallbackServedTotal, "api")))
 	t.Logf("memory pages: start %v, end %v", pages, e.h.MemoryPages())
 
 	if st.Traps != 0 || st.VMReplacements != 0 {
@@ -176,18 +177,19 @@ descriptors:
 		t.Errorf("requests %d (want %d), unexpected statuses %d", st.Requests, total, unexpected.Load())
 	}
 	for name, v := range map[string]uint64{
-		"ticks":                       st.Ticks,
-		"callouts (global limit)":     st.Callouts,
-		"router retries":              st.Retries,
-		"breaker transitions":         m("breakwater.api.circuit_breaker.transitions_total"),
-		"fault delays":                m("breakwater.api.fault.delayed_total"),
-		"fault aborts":                m("breakwater.api.fault.aborted_total"),
-		"deadline_exceeded":           m("breakwater.api.rejected_total.deadline_exceeded"),
-		"circuit_open rejections":     m("breakwater.api.rejected_total.circuit_open"),
-		"/smooth rejections":          m("breakwater.smooth.rate_limit.shape.limited_total") + m("breakwater.smooth.rate_limit.cap.limited_total"),
-		"global limit rejections":     m("breakwater.mesh.rate_limit.g.limited_total"),
-		"per-user limit rejections":   m("breakwater.api.rate_limit.per-user.limited_total"),
-		"fallback responses (served)": m("breakwater.api.fallback.served_total"),
+		"ticks":                   st.Ticks,
+		"callouts (global limit)": st.Callouts,
+		"router retries":          st.Retries,
+		"breaker transitions":     transitions(e.h, "api"),
+		"fault delays":            m(metricdef.Name("breakwater", metricdef.FaultDelayedTotal, "api")),
+		"fault aborts":            m(metricdef.Name("breakwater", metricdef.FaultAbortedTotal, "api")),
+		"deadline_exceeded":       m(metricdef.Name("breakwater", metricdef.RejectedTotal, "api", metricdef.LabelReason, "deadline_exceeded")),
+		"circuit_open rejections": m(metricdef.Name("breakwater", metricdef.RejectedTotal, "api", metricdef.LabelReason, "circuit_open")),
+		"/smooth rejections": m(metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "smooth", metricdef.LabelLimit, "shape")) +
+			m(metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "smooth", metricdef.LabelLimit, "cap")),
+		"global limit rejections":     m(metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "mesh", metricdef.LabelLimit, "g")),
+		"per-user limit rejections":   m(metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "api", metricdef.LabelLimit, "per-user")),
+		"fallback responses (served)": m(metricdef.Name("breakwater", metricdef.FallbackServedTotal, "api")),
 		"bulkhead queueing":           maxQueued.Load(),
 	} {
 		if v == 0 {

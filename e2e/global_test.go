@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/breakwater/breakwater/devhost"
+	"github.com/breakwater/breakwater/internal/metricdef"
 	"github.com/breakwater/breakwater/internal/testsvc"
 )
 
@@ -113,7 +114,7 @@ descriptors:
 		break
 	}
 	for _, e := range []*env{a, b} {
-		if n := metric(e.h, "breakwater.mesh.rate_limit.service_failures_total"); n != 0 {
+		if n := metric(e.h, metricdef.Name("breakwater", metricdef.RateLimitServiceFailuresTotal, "mesh")); n != 0 {
 			t.Errorf("service_failures_total %d, want 0", n)
 		}
 		if st := e.h.Stats(); st.Callouts != st.Requests {
@@ -121,7 +122,7 @@ descriptors:
 		}
 		checkNoTraps(t, e.h)
 	}
-	if n := metric(a.h, "breakwater.mesh.rate_limit.users.limited_total"); n != uint64((runs+1)*4*(30-perHour)) {
+	if n := metric(a.h, metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "mesh", metricdef.LabelLimit, "users")); n != uint64((runs+1)*4*(30-perHour)) {
 		t.Errorf("host A limited_total %d, want %d", n, (runs+1)*4*(30-perHour))
 	}
 }
@@ -171,7 +172,7 @@ func TestGlobalLimitUnknownClusterWarns(t *testing.T) {
 	if ws := warnings(); len(ws) != 2 || !strings.Contains(ws[1], "(15 such failure(s)") {
 		t.Fatalf("after a minute: %q", warnings())
 	}
-	if n := metric(e.h, "breakwater.mesh.rate_limit.service_failures_total"); n != 16 {
+	if n := metric(e.h, metricdef.Name("breakwater", metricdef.RateLimitServiceFailuresTotal, "mesh")); n != 16 {
 		t.Errorf("service_failures_total %d, want 16", n)
 	}
 	checkNoTraps(t, e.h)

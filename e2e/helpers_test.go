@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/breakwater/breakwater/devhost"
+	"github.com/breakwater/breakwater/internal/metricdef"
 	"github.com/breakwater/breakwater/internal/testsvc"
 	"github.com/tetratelabs/wazero"
 )
@@ -156,6 +157,16 @@ func parallel(n int, f func(i int)) {
 func metric(h *devhost.Host, name string) uint64 {
 	v, _ := h.Metric(name)
 	return v
+}
+
+// transitions is the number of state transitions of policy's breaker
+// (default namespace), summed over the states entered.
+func transitions(h *devhost.Host, policy string) uint64 {
+	var n uint64
+	for _, to := range []string{"closed", "open", "half_open"} {
+		n += metric(h, metricdef.Name("breakwater", metricdef.CircuitBreakerTransitionsTotal, policy, metricdef.LabelTo, to))
+	}
+	return n
 }
 
 // checkNoTraps fails the test if a VM trapped.

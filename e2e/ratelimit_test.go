@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/breakwater/breakwater/devhost"
+	"github.com/breakwater/breakwater/internal/metricdef"
 )
 
 // TestRateLimitExactAcrossWorkers: 200 concurrent clients (real sockets)
@@ -82,13 +83,13 @@ func TestRateLimitExactAcrossWorkers(t *testing.T) {
 					t.Fatalf("RateLimit-Remaining of the admitted requests %v: want each of 0..%d exactly once", remaining, limit-1)
 				}
 			}
-			if got := metric(e.h, "breakwater.orders.rate_limit.all.limited_total"); got != clients-limit {
+			if got := metric(e.h, metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "orders", metricdef.LabelLimit, "all")); got != clients-limit {
 				t.Errorf("limited_total %d, want %d", got, clients-limit)
 			}
-			if got := metric(e.h, "breakwater.orders.rejected_total.rate_limited"); got != clients-limit {
+			if got := metric(e.h, metricdef.Name("breakwater", metricdef.RejectedTotal, "orders", metricdef.LabelReason, "rate_limited")); got != clients-limit {
 				t.Errorf("rejected_total.rate_limited %d, want %d", got, clients-limit)
 			}
-			if got := metric(e.h, "breakwater.orders.requests_total"); got != clients {
+			if got := metric(e.h, metricdef.Name("breakwater", metricdef.RequestsTotal, "orders")); got != clients {
 				t.Errorf("requests_total %d, want %d", got, clients)
 			}
 			checkNoTraps(t, e.h)
@@ -136,8 +137,8 @@ func TestRateLimitMultiLevelAcrossWorkers(t *testing.T) {
 	if total != 25 || up.count() != 25 {
 		t.Fatalf("admitted %d (upstream %d), want exactly the global 25; per user %v", total, up.count(), per)
 	}
-	userLimited := metric(e.h, "breakwater.api.rate_limit.per-user.limited_total")
-	globalLimited := metric(e.h, "breakwater.api.rate_limit.global.limited_total")
+	userLimited := metric(e.h, metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "api", metricdef.LabelLimit, "per-user"))
+	globalLimited := metric(e.h, metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "api", metricdef.LabelLimit, "global"))
 	if userLimited+globalLimited != users*each-25 {
 		t.Errorf("limited per-user %d + global %d, want %d", userLimited, globalLimited, users*each-25)
 	}

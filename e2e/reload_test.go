@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/breakwater/breakwater/devhost"
+	"github.com/breakwater/breakwater/internal/metricdef"
 )
 
 const (
@@ -118,7 +119,7 @@ func TestReloadKeepsBreakerState(t *testing.T) {
 			t.Fatalf("after open_duration, request %d: %v", i, r)
 		}
 	}
-	if s := metric(e.h, "breakwater.orders.circuit_breaker.state"); s != 0 {
+	if s := metric(e.h, metricdef.Name("breakwater", metricdef.CircuitBreakerState, "orders")); s != 0 {
 		t.Errorf("state gauge %d, want 0 (closed)", s)
 	}
 	if bad := e.h.Reconfigure([]byte(`{"policies":[{"name":"orders","circuit_breaker":{"failure_rate_threshold":2}}]}`)); bad == nil {

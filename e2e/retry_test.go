@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/breakwater/breakwater/devhost"
+	"github.com/breakwater/breakwater/internal/metricdef"
 )
 
 // attemptRecorder is an upstream behaviour that fails the first attempt of
@@ -139,7 +140,7 @@ func TestRetryBudgetStopsRetries(t *testing.T) {
 			t.Fatalf("healthy request %d: %v", i, r)
 		}
 	}
-	if n := metric(e.h, "breakwater.api.retry.budget_exhausted_total"); n != 0 {
+	if n := metric(e.h, metricdef.Name("breakwater", metricdef.RetryBudgetExhaustedTotal, "api")); n != 0 {
 		t.Fatalf("budget_exhausted_total %d after sequential successes, want 0 (unused retries are given back)", n)
 	}
 
@@ -169,7 +170,7 @@ func TestRetryBudgetStopsRetries(t *testing.T) {
 	if retried != 5 || attempts != 45 {
 		t.Fatalf("40 failing requests: %d retried, upstream attempts %d; want exactly 5 and 45", retried, attempts)
 	}
-	if n := metric(e.h, "breakwater.api.retry.budget_exhausted_total"); n != 35 {
+	if n := metric(e.h, metricdef.Name("breakwater", metricdef.RetryBudgetExhaustedTotal, "api")); n != 35 {
 		t.Errorf("budget_exhausted_total %d, want 35", n)
 	}
 	clock.Advance(time.Second)

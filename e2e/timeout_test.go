@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/breakwater/breakwater/devhost"
+	"github.com/breakwater/breakwater/internal/metricdef"
 )
 
 // TestDeadlineShortensUpstreamTimeout: the policy's upstream timeout is 2s;
@@ -97,21 +98,21 @@ func TestDeadlineShortensUpstreamTimeout(t *testing.T) {
 	if up.count() != before {
 		t.Errorf("20ms left: the upstream was called")
 	}
-	if n := metric(internal.h, "breakwater.api.rejected_total.deadline_exceeded"); n != 1 {
+	if n := metric(internal.h, metricdef.Name("breakwater", metricdef.RejectedTotal, "api", metricdef.LabelReason, "deadline_exceeded")); n != 1 {
 		t.Errorf("rejected_total.deadline_exceeded %d, want 1", n)
 	}
 	// The histogram of effective timeouts saw the shortened one.
 	found := false
 	for _, m := range internal.h.Metrics() {
-		if m.Name == "breakwater.api.timeout.effective_ms" {
+		if m.Name == metricdef.Name("breakwater", metricdef.TimeoutEffective, "api") {
 			found = true
 			if m.Count != 1 || m.Sum > 300 {
-				t.Errorf("timeout.effective_ms: count %d sum %v, want the one request with <= 300ms", m.Count, m.Sum)
+				t.Errorf("breakwater_timeout_effective: count %d sum %v, want the one request with <= 300ms", m.Count, m.Sum)
 			}
 		}
 	}
 	if !found {
-		t.Error("no timeout.effective_ms histogram")
+		t.Error("no breakwater_timeout_effective histogram")
 	}
 	checkNoTraps(t, internal.h)
 	checkNoTraps(t, external.h)

@@ -419,6 +419,112 @@ func TestComposePrometheus(t *testing.T) {
 	if _, ok := p.Services["envoy"]; !ok {
 		t.Error("no envoy service to scrape")
 	}
+
+	// rule_files: Prometheus resolves a relative path against the directory
+	// of its configuration file; each must be a mounted file of the
+	// repository, and deploy/breakwater.rules.yml (envoy/rules_test.go) one
+	// of them.
+	mountOf := map[string]string{} // container path -> repository path
+	for _, v := range prom.Volumes {
+		rel, _ := filepath.Rel(root, v.Source)
+		mountOf[v.Target] = filepath.ToSlash(rel)
+	}
+	ruleFiles, _ := doc["rule_files"].([]any)
+	loaded := map[string]bool{}
+	for _, rf := range ruleFiles {
+		f, _ := rf.(string)
+		if !path.IsAbs(f) {
+			f = path.Join(path.Dir(configPath), f)
+		}
+		src, ok := mountOf[f]
+		if !ok {
+			t.Errorf("prometheus loads rule file %s, which no volume mounts", f)
+			continue
+		}
+		loaded[src] = true
+	}
+	if !loaded[rulesPath] {
+		t.Errorf("prometheus does not load %s (rule_files %v, mounts %v)", rulesPath, ruleFiles, mountOf)
+	}
+}
+
+// TestComposeGrafana checks that Grafana is provisioned with a Prometheus
+// datasource pointing at the prometheus service and with a dashboard
+// provider reading the directory deploy/grafana/dashboards is mounted at.
+func TestComposeGrafana(t *testing.T) {
+	p := loadCompose(t)
+	root, _ := filepath.Abs(repoRoot)
+	g, ok := p.Services["grafana"]
+	if !ok {
+		t.Fatal("no grafana service")
+	}
+	mountOf := map[string]string{} // repository path -> container path
+	for _, v := range g.Volumes {
+		rel, _ := filepath.Rel(root, v.Source)
+		mountOf[filepath.ToSlash(rel)] = v.Target
+	}
+	// Grafana reads provisioning from /etc/grafana/provisioning (its
+	// paths.provisioning default), each kind in its own subdirectory.
+	if mountOf["deploy/grafana/provisioning"] != "/etc/grafana/provisioning" {
+		t.Errorf("deploy/grafana/provisioning is mounted at %q, want /etc/grafana/provisioning", mountOf["deploy/grafana/provisioning"])
+	}
+	if _, ok := g.DependsOn["prometheus"]; !ok {
+		t.Error("grafana does not depend on prometheus")
+	}
+
+	// The datasource: the prometheus service on the port it listens on.
+	prom := p.Services["prometheus"]
+	doc := readYAMLTree(t, inRepo(grafanaDatasources))
+	if doc["apiVersion"] != float64(1) {
+		t.Errorf("%s: apiVersion %v, want 1", grafanaDatasources, doc["apiVersion"])
+	}
+	found := false
+	dss, _ := doc["datasources"].([]any)
+	for _, d := range dss {
+		dm, _ := d.(map[string]any)
+		if dm["type"] != "prometheus" {
+			continue
+		}
+		found = true
+		u, _ := dm["url"].(string)
+		host, port, _ := strings.Cut(strings.TrimPrefix(u, "http://"), ":")
+		if host != "prometheus" {
+			t.Errorf("datasource url %q does not name the prometheus service", u)
+		}
+		n, _ := strconv.Atoi(port)
+		if !exposes(prom, uint32(n)) {
+			t.Errorf("datasource url %q: the prometheus service does not listen on %s", u, port)
+		}
+		if flagValue(prom.Command, "--web.listen-address") != "" {
+			t.Errorf("prometheus sets --web.listen-address; the datasource assumes its default :9090")
+		}
+		if dm["access"] != "proxy" {
+			t.Errorf("datasource access %v, want proxy (the browser cannot resolve the service name)", dm["access"])
+		}
+	}
+	if !found {
+		t.Fatalf("%s: no prometheus datasource", grafanaDatasources)
+	}
+
+	// The dashboard provider reads the directory the dashboards are mounted at.
+	prov := readYAMLTree(t, inRepo("deploy/grafana/provisioning/dashboards/breakwater.yml"))
+	providers, _ := prov["providers"].([]any)
+	dashDir := mountOf[path.Dir(dashboardPath)]
+	ok = false
+	for _, pr := range providers {
+		pm, _ := pr.(map[string]any)
+		opts, _ := pm["options"].(map[string]any)
+		if pm["type"] == "file" && opts["path"] == dashDir {
+			ok = true
+		}
+	}
+	if dashDir == "" || !ok {
+		t.Errorf("no file dashboard provider reads %q, where %s is mounted", dashDir, path.Dir(dashboardPath))
+	}
+	// The home dashboard setting names the mounted file.
+	if home := g.Environment["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]; home != nil && *home != path.Join(dashDir, path.Base(dashboardPath)) {
+		t.Errorf("GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH %q is not the mounted dashboard", *home)
+	}
 }
 
 // flagValue returns the value of the first of the given flags in args

@@ -7,6 +7,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 
 	"github.com/breakwater/breakwater/filter/config"
+	"github.com/breakwater/breakwater/internal/metricdef"
 	"github.com/breakwater/breakwater/patterns/breaker"
 )
 
@@ -21,7 +22,7 @@ type breakerStage struct {
 	cfg         *config.CircuitBreaker
 	b           *breaker.Breaker
 	state       gauge
-	transitions counter
+	transitions [3]counter // by the state entered: closed, open, half_open
 }
 
 // cbHold is what a request admitted by the breaker holds.
@@ -36,12 +37,14 @@ func newBreakerStage(p *pluginContext, ns string, pol *policy, c *config.Circuit
 	if err := b.Err(); err != nil {
 		return nil, fmt.Errorf("circuit_breaker: %w", err)
 	}
-	base := ns + "." + pol.name + ".circuit_breaker."
-	return &breakerStage{
+	st := &breakerStage{
 		p: p, pol: pol, cfg: c, b: b,
-		state:       p.m.gauge(base + "state"),
-		transitions: p.m.counter(base + "transitions_total"),
-	}, nil
+		state: p.m.gauge(metricdef.Name(ns, metricdef.CircuitBreakerState, pol.name)),
+	}
+	for _, to := range []breaker.State{breaker.Closed, breaker.Open, breaker.HalfOpen} {
+		st.transitions[to] = p.m.counter(metricdef.Name(ns, metricdef.CircuitBreakerTransitionsTotal, pol.name, metricdef.LabelTo, to.String()))
+	}
+	return st, nil
 }
 
 func (s *breakerStage) onRequest(h *httpContext, now time.Time) verdict {
@@ -103,7 +106,9 @@ func (s *breakerStage) release(hold *cbHold, now time.Time) {
 // record logs one info line per transition and updates the metrics.
 func (s *breakerStage) record(key string, trs []breaker.Transition) {
 	for _, t := range trs {
-		s.transitions.inc(1)
+		if int(t.To) < len(s.transitions) {
+			s.transitions[t.To].inc(1)
+		}
 		s.state.set(int64(t.To))
 		proxywasm.LogInfof("breakwater: circuit_breaker: policy=%s key=%q from=%s to=%s failure_rate=%.3f slow_rate=%.3f calls=%d trip=%d generation=%d",
 			s.pol.name, key, t.From, t.To, t.FailureRate, t.SlowRate, t.Calls, t.Trip, t.Generation)

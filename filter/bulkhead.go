@@ -8,6 +8,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 
 	"github.com/breakwater/breakwater/filter/config"
+	"github.com/breakwater/breakwater/internal/metricdef"
 	"github.com/breakwater/breakwater/patterns/bulkhead"
 )
 
@@ -55,10 +56,14 @@ func newBulkheadStage(p *pluginContext, ns string, pol *policy, c *config.Bulkhe
 	if err := b.Err(); err != nil {
 		return nil, fmt.Errorf("bulkhead: %w", err)
 	}
-	base := ns + "." + pol.name + ".bulkhead."
 	st := &bulkheadStage{p: p, pol: pol, cfg: c, b: b,
-		active: p.m.gauge(base + "active"), queued: p.m.gauge(base + "queued"),
-		held: map[*bhHold]struct{}{}}
+		active: p.m.gauge(metricdef.Name(ns, metricdef.BulkheadActive, pol.name)),
+		queued: p.m.gauge(metricdef.Name(ns, metricdef.BulkheadQueued, pol.name)),
+		held:   map[*bhHold]struct{}{}}
+	// The capacity, for dashboards and alerts to compare active and queued
+	// with; every worker sets the same values.
+	p.m.gauge(metricdef.Name(ns, metricdef.BulkheadMaxConcurrent, pol.name)).set(int64(b.Settings().MaxConcurrent))
+	p.m.gauge(metricdef.Name(ns, metricdef.BulkheadQueueMaxSize, pol.name)).set(int64(b.Settings().QueueSize))
 	if len(c.Key) == 0 {
 		// One record: the gauges are set to what each operation saw in it
 		// (never a sum of increments that a vanished worker left behind).

@@ -2,6 +2,7 @@ package filter
 
 import (
 	"encoding/binary"
+	"errors"
 	"strconv"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/breakwater/breakwater/filter/config"
+	"github.com/breakwater/breakwater/internal/metricdef"
 	"github.com/breakwater/breakwater/patterns/deadletter"
 )
 
@@ -41,27 +43,34 @@ type dlPolicy struct {
 }
 
 func newDLPolicy(p *pluginContext, ns, name string, s *deadletter.Settings) *dlPolicy {
-	pre := ns + "." + name + ".dead_letter."
 	return &dlPolicy{
 		s:         *s,
 		upstream:  s.Covers(deadletter.UpstreamFailure),
 		timeout:   uint32(s.Timeout / time.Millisecond),
-		recorded:  p.m.counter(pre + "recorded_total"),
-		sent:      p.m.counter(pre + "sent_total"),
-		failed:    p.m.counter(pre + "failed_total"),
-		truncated: p.m.counter(pre + "truncated_total"),
-		dropped:   p.m.counter(pre + "dropped_total"),
+		recorded:  p.m.counter(metricdef.Name(ns, metricdef.DeadLetterRecordedTotal, name)),
+		sent:      p.m.counter(metricdef.Name(ns, metricdef.DeadLetterSentTotal, name)),
+		failed:    p.m.counter(metricdef.Name(ns, metricdef.DeadLetterFailedTotal, name)),
+		truncated: p.m.counter(metricdef.Name(ns, metricdef.DeadLetterTruncatedTotal, name)),
+		dropped:   p.m.counter(metricdef.Name(ns, metricdef.DeadLetterDroppedTotal, name)),
 	}
 }
 
-// dlRecord is what a stream keeps for its possible dead letter.
+// dlRecord is what a stream keeps for its dead letter, allocated on the
+// first body chunk or reason.
 type dlRecord struct {
 	body      []byte
 	tooLarge  bool // the body went over max_body_bytes: copy dropped
-	bodyDone  bool // the whole body was seen (or there was none)
 	reason    string
 	status    int
-	attempted bool // the request went upstream
+	attempted bool // the reason is the upstream's final response
+}
+
+// rec returns the stream's record, allocating it.
+func (h *httpContext) rec() *dlRecord {
+	if h.dl == nil {
+		h.dl = &dlRecord{}
+	}
+	return h.dl
 }
 
 // dlVM is the VM's dead-letter state: ids, the outbox and the log gate.
@@ -89,18 +98,18 @@ func newDLVM(p *pluginContext) *dlVM {
 // dlStart arms a stream for a dead letter when its method qualifies.
 func (h *httpContext) dlStart(endOfStream bool) {
 	if h.pol.dl.s.Records(h.req.method) {
-		h.dl = &dlRecord{bodyDone: endOfStream}
+		h.dlOn, h.dlEOS = true, endOfStream
 	}
 }
 
 // OnHttpRequestBody copies the body of an armed stream as it streams. It
 // always continues.
 func (h *httpContext) OnHttpRequestBody(size int, endOfStream bool) (action types.Action) {
-	if h.dl == nil {
+	if !h.dlOn {
 		return types.ActionContinue
 	}
 	defer h.protect(&action)
-	d := h.dl
+	d := h.rec()
 	if !d.tooLarge && size > 0 {
 		if len(d.body)+size > h.pol.dl.s.MaxBodyBytes {
 			d.tooLarge, d.body = true, nil
@@ -109,31 +118,32 @@ func (h *httpContext) OnHttpRequestBody(size int, endOfStream bool) (action type
 		}
 	}
 	if endOfStream {
-		d.bodyDone = true
+		h.dlEOS = true
 	}
 	return types.ActionContinue
 }
 
 // dlRejected notes a rejection of the filter.
 func (h *httpContext) dlRejected(reason config.Reason, status int) {
-	if h.pol.dl.s.Covers(string(reason)) && h.dl.reason == "" {
-		h.dl.reason, h.dl.status = string(reason), status
+	if h.pol.dl.s.Covers(string(reason)) {
+		if d := h.rec(); d.reason == "" {
+			d.reason, d.status = string(reason), status
+		}
 	}
 }
 
-// dlOutcome notes the final upstream response.
-func (h *httpContext) dlOutcome(o outcome) {
-	h.dl.attempted = true
-	if o.failure && h.dl.reason == "" {
-		h.dl.reason, h.dl.status = deadletter.UpstreamFailure, o.status
+// dlFailed notes a final upstream response that counts as a failure.
+func (h *httpContext) dlFailed(o outcome) {
+	if d := h.rec(); d.reason == "" {
+		d.reason, d.status, d.attempted = deadletter.UpstreamFailure, o.status, true
 	}
 }
 
 // dlFinish turns a qualifying stream into a record in the outbox.
 func (h *httpContext) dlFinish(now time.Time) {
-	d, pol, vm := h.dl, h.pol.dl, h.p.dlq
-	h.dl = nil
-	if d.reason == "" || vm == nil {
+	d, pol, vm, eos := h.dl, h.pol.dl, h.p.dlq, h.dlEOS
+	h.dl, h.dlOn = nil, false
+	if d == nil || d.reason == "" || vm == nil {
 		return
 	}
 	e := deadletter.Envelope{Version: deadletter.Version, ID: vm.ids.Next(), Time: now.UTC(), Policy: h.pol.name,
@@ -154,7 +164,7 @@ func (h *httpContext) dlFinish(now time.Time) {
 		}
 		e.Headers = append(e.Headers, kv)
 	}
-	if d.tooLarge || !d.bodyDone {
+	if d.tooLarge || !eos {
 		e.Truncated = true
 		pol.truncated.inc(1)
 	} else {
@@ -193,7 +203,11 @@ func (vm *dlVM) send(now time.Time) {
 		if err != nil {
 			vm.outbox.Done(size)
 			out.pol.failed.inc(1)
-			vm.log(now, "dispatch", "breakwater: %s: dead_letter: cannot call cluster %s: %v", out.name, out.pol.s.Cluster, err)
+			cause := "dispatch"
+			if errors.Is(err, types.ErrorStatusBadArgument) {
+				cause = "unknown cluster" // what Envoy answers for a cluster it does not know
+			}
+			vm.log(now, cause, "breakwater: %s: dead_letter: cannot call cluster %s (%s): %v", out.name, out.pol.s.Cluster, cause, err)
 		}
 	}
 }

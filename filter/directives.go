@@ -11,6 +11,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 
 	"github.com/breakwater/breakwater/filter/config"
+	"github.com/breakwater/breakwater/internal/metricdef"
 	"github.com/breakwater/breakwater/patterns/retry"
 	"github.com/breakwater/breakwater/patterns/timeout"
 )
@@ -94,15 +95,14 @@ type directiveStage struct {
 
 func newDirectiveStage(p *pluginContext, ns string, pol *policy, pc *config.Policy) (*directiveStage, error) {
 	s := &directiveStage{p: p, pol: pol, tcfg: pc.Timeout, rcfg: pc.Retry}
-	base := ns + "." + pol.name + "."
 	if t := pc.Timeout; t != nil {
-		s.effective = p.m.histogram(base + "timeout.effective_ms")
+		s.effective = p.m.histogram(metricdef.Name(ns, metricdef.TimeoutEffective, pol.name))
 		if a := t.Adaptive; a != nil {
 			s.adaptive, s.latKey = a, pol.prefix+"/lat"
 		}
 	}
 	if r := pc.Retry; r != nil {
-		s.exhausted = p.m.counter(base + "retry.budget_exhausted_total")
+		s.exhausted = p.m.counter(metricdef.Name(ns, metricdef.RetryBudgetExhaustedTotal, pol.name))
 		s.retryOn = strings.Join(r.RetryOn, ",")
 		codes := make([]string, len(r.RetriableStatusCodes))
 		for i, c := range r.RetriableStatusCodes {

@@ -13,6 +13,15 @@
 // token, a slot) registers an undo; a rejection by a later stage runs the
 // undos in reverse, so a request rejected anywhere consumes nothing.
 //
+// Dead letters (deadletter.go). A policy with dead_letter arms a request
+// whose method qualifies: its body is copied as it streams (always
+// continued), and at stream end a qualifying outcome (a covered rejection,
+// or a final response that counts as a failure) becomes one envelope in the
+// VM's bounded outbox; the tick sends the queued records from the root
+// context with one proxy_http_call each, never retried. Memory: at most
+// max_body_bytes of copy per armed request in flight, and 64 records (4 MiB)
+// per VM between the end of their request and the sink's answer.
+//
 // Time is read once per callback (clock) and passed down. The plugin never
 // panics: every callback recovers, logs, and lets the request through.
 //

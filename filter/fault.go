@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/breakwater/breakwater/filter/config"
+	"github.com/breakwater/breakwater/internal/metricdef"
 	"github.com/breakwater/breakwater/patterns/fault"
 )
 
@@ -20,9 +21,9 @@ type faultStage struct {
 }
 
 func newFaultStage(p *pluginContext, ns string, pol *policy, c *config.Fault) (*faultStage, error) {
-	base := ns + "." + pol.name + ".fault."
 	return &faultStage{p: p, cfg: c, s: c.Settings,
-		aborted: p.m.counter(base + "aborted_total"), delayed: p.m.counter(base + "delayed_total")}, nil
+		aborted: p.m.counter(metricdef.Name(ns, metricdef.FaultAbortedTotal, pol.name)),
+		delayed: p.m.counter(metricdef.Name(ns, metricdef.FaultDelayedTotal, pol.name))}, nil
 }
 
 func (s *faultStage) onRequest(h *httpContext, now time.Time) verdict {

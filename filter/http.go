@@ -43,6 +43,9 @@ type httpContext struct {
 	paused   bool // OnHttpRequestHeaders returned ActionPause and not resumed yet
 	local    bool // the filter sent a local response
 	ended    bool // finish has run
+	// dlOn: the policy has dead_letter and the method qualifies; dlEOS: the
+	// whole request body has been seen (or there was none).
+	dlOn, dlEOS bool
 
 	// undo gives back what earlier stages took when a later one rejects
 	// (a rate-limit token, a bulkhead slot): run in reverse order.
@@ -63,7 +66,8 @@ type httpContext struct {
 	retryAt      time.Time
 	// setReq are the request headers to set when it goes upstream.
 	setReq [][2]string
-	// dl is the stream's possible dead letter (dead_letter), or nil.
+	// dl is the stream's dead letter in the making (dead_letter), allocated
+	// only once there is something to keep (a body chunk, a reason).
 	dl *dlRecord
 	// capture: the response body is being buffered for the stale cache.
 	capture     bool
@@ -198,11 +202,11 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) (action types.Action)
 		return types.ActionContinue
 	}
 	now := clock()
-	if h.pol.wantsOutcome || h.dl != nil && h.pol.dl.upstream {
+	if h.pol.wantsOutcome || h.dlOn && h.pol.dl.upstream {
 		o := readOutcome()
 		o.failure = failed(h.pol.failureOn, o)
-		if h.dl != nil {
-			h.dlOutcome(o)
+		if h.dlOn && o.failure {
+			h.dlFailed(o)
 		}
 		for _, f := range h.pol.outcome {
 			f(h, o, now)
@@ -249,7 +253,7 @@ func (h *httpContext) finish(now time.Time) {
 	for _, f := range h.onEnd {
 		f(h, now)
 	}
-	if h.dl != nil {
+	if h.dlOn {
 		h.dlFinish(now)
 	}
 }

@@ -4,10 +4,15 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 
 	"github.com/breakwater/breakwater/filter/config"
+	"github.com/breakwater/breakwater/internal/metricdef"
 )
 
-// Metric names follow the README (Metrics): <namespace>.<policy>.<pattern>.<what>.
-// Envoy aggregates a stat by name across every VM that defines it.
+// Metric names and labels are internal/metricdef's: one family per metric,
+// the labels written into the stat name as Envoy tag segments
+// (<namespace>.policy=.=<policy>;.;[<label>=.=<value>;.;]<family>) that the
+// bootstrap's stats_tags extract. Envoy aggregates a stat by name across
+// every VM that defines it. Every metric is defined when the plugin starts;
+// a request only increments the ids resolved then.
 
 // The SDK panics when a metric host call fails; the plugin never panics, so
 // every metric call goes through guard, and a metric that failed to define
@@ -103,18 +108,18 @@ func (m *metrics) histogram(name string) histogram {
 type policyMetrics struct {
 	requests counter
 	rejected map[config.Reason]counter
-	// escapedSlash counts the 400 escaped_slash answers.
+	// escapedSlash counts the 400 escaped_slash answers; defined only for
+	// a policy that can give them (a path condition, escaped_slashes reject).
 	escapedSlash counter
 }
 
 func (m *metrics) forPolicy(ns, policy string) policyMetrics {
 	p := policyMetrics{
-		requests:     m.counter(ns + "." + policy + ".requests_total"),
-		rejected:     map[config.Reason]counter{},
-		escapedSlash: m.counter(ns + "." + policy + ".rejected_total." + config.ReasonEscapedSlash),
+		requests: m.counter(metricdef.Name(ns, metricdef.RequestsTotal, policy)),
+		rejected: map[config.Reason]counter{},
 	}
 	for _, r := range config.Reasons {
-		p.rejected[r] = m.counter(ns + "." + policy + ".rejected_total." + string(r))
+		p.rejected[r] = m.counter(metricdef.Name(ns, metricdef.RejectedTotal, policy, metricdef.LabelReason, string(r)))
 	}
 	return p
 }

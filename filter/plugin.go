@@ -157,7 +157,7 @@ func (p *pluginContext) OnTick() {
 	for _, pol := range p.policies {
 		pol.tick(now)
 	}
-	if p.dlq != nil {
+	if p.dlq != nil && p.dlq.outbox.Queued() > 0 {
 		p.dlq.send(now)
 	}
 	p.pace()

@@ -7,6 +7,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 
 	"github.com/breakwater/breakwater/filter/config"
+	"github.com/breakwater/breakwater/internal/metricdef"
 )
 
 // policy is a configured policy with its stages, in the order of docs/configuration.md:
@@ -45,6 +46,9 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 		cfg:    pc,
 		m:      p.m.forPolicy(ns, pc.Name),
 	}
+	if m := pc.Match; m != nil && m.EscapedSlashes == config.EscapedSlashesReject && (m.PathPrefix != "" || m.PathExact != "" || m.PathRegex != nil) {
+		pol.m.escapedSlash = p.m.counter(metricdef.Name(ns, metricdef.RejectedTotal, pc.Name, metricdef.LabelReason, config.ReasonEscapedSlash))
+	}
 	if pc.Fault != nil {
 		s, err := newFaultStage(p, ns, pol, pc.Fault)
 		if err != nil {
@@ -54,7 +58,7 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 	}
 	if pc.Timeout != nil && pc.Timeout.Deadline != nil {
 		pol.stages = append(pol.stages, &deadlineStage{cfg: pc.Timeout.Deadline,
-			invalid: p.m.counter(ns + "." + pc.Name + ".timeout.deadline.invalid_total")})
+			invalid: p.m.counter(metricdef.Name(ns, metricdef.TimeoutDeadlineInvalidTotal, pc.Name))})
 	}
 	if pc.RateLimit != nil {
 		s, err := newRateLimitStage(p, ns, pol, pc.RateLimit)
@@ -91,7 +95,7 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 		}
 	}
 	if fb := pc.Fallback; fb != nil {
-		pol.fallbackServed = p.m.counter(ns + "." + pc.Name + ".fallback.served_total")
+		pol.fallbackServed = p.m.counter(metricdef.Name(ns, metricdef.FallbackServedTotal, pc.Name))
 		pol.replaceFailures = fb.Covers(config.ReasonUpstreamFailure)
 		if fb.Stale != nil {
 			pol.stale = newStaleCache(p, pol, fb.Stale)
@@ -170,7 +174,7 @@ func (h *httpContext) reject(now time.Time, reason config.Reason, extra [][2]str
 			body = []byte(fb.Body)
 		}
 	}
-	if h.dl != nil {
+	if h.dlOn {
 		h.dlRejected(reason, int(status))
 	}
 	h.local = true

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/breakwater/breakwater/filter/config"
+	"github.com/breakwater/breakwater/internal/metricdef"
 	"github.com/breakwater/breakwater/patterns/ratelimit"
 )
 
@@ -39,12 +40,12 @@ func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.Rate
 	s := &rateLimitStage{p: p, pol: pol, headers: rc.Headers, svc: rc.Service}
 	if rc.Service != nil {
 		s.callTimeout = uint32(max(rc.Service.Timeout/time.Millisecond, 1))
-		s.svcFailures = p.m.counter(ns + "." + pol.name + ".rate_limit.service_failures_total")
+		s.svcFailures = p.m.counter(metricdef.Name(ns, metricdef.RateLimitServiceFailuresTotal, pol.name))
 	}
 	for _, lc := range rc.Limits {
 		l := &limitRT{
 			cfg:     lc,
-			limited: p.m.counter(ns + "." + pol.name + ".rate_limit." + lc.Name + ".limited_total"),
+			limited: p.m.counter(metricdef.Name(ns, metricdef.RateLimitLimitedTotal, pol.name, metricdef.LabelLimit, lc.Name)),
 		}
 		if lc.Scope == config.ScopeGlobal {
 			s.global = append(s.global, l)

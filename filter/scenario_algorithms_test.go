@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/breakwater/breakwater/internal/metricdef"
 )
 
 func TestScenariosRateLimitAlgorithms(t *testing.T) {
@@ -120,7 +122,7 @@ func TestScenariosRateLimitAlgorithms(t *testing.T) {
 				expectForwarded(t, h.request("GET", "/p", "x-user-id", "b"))
 				expectRejected(t, h.request("GET", "/p", "x-user-id", "c"), "api") // path limit: 4 used
 				expectForwarded(t, h.request("GET", "/q", "x-user-id", "c"))
-				if n := h.counter("breakwater.api.rate_limit.path.limited_total"); n != 1 {
+				if n := h.counter(metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "api", metricdef.LabelLimit, "path")); n != 1 {
 					t.Fatalf("path limited %d", n)
 				}
 			},

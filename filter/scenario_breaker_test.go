@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/breakwater/breakwater/internal/metricdef"
 )
 
 func expectOpen(t *testing.T, x *exchange) {
@@ -55,13 +57,13 @@ func TestScenariosBreaker(t *testing.T) {
 				for i := 0; i < 3; i++ {
 					expectOpen(t, h.request("GET", "/"))
 				}
-				if h.gauge("breakwater.svc.circuit_breaker.state") != 1 {
+				if h.gauge(metricdef.Name("breakwater", metricdef.CircuitBreakerState, "svc")) != 1 {
 					t.Fatal("state gauge is not 1 (open)")
 				}
-				if h.counter("breakwater.svc.circuit_breaker.transitions_total") != 1 {
+				if h.counter(metricdef.Name("breakwater", metricdef.CircuitBreakerTransitionsTotal, "svc", metricdef.LabelTo, "open")) != 1 || h.counter(metricdef.Name("breakwater", metricdef.CircuitBreakerTransitionsTotal, "svc", metricdef.LabelTo, "closed")) != 0 {
 					t.Fatal("transitions_total != 1")
 				}
-				if h.counter("breakwater.svc.rejected_total.circuit_open") != 3 {
+				if h.counter(metricdef.Name("breakwater", metricdef.RejectedTotal, "svc", metricdef.LabelReason, "circuit_open")) != 3 {
 					t.Fatal("rejected_total.circuit_open != 3")
 				}
 				if !hasLog(h, "policy=svc") || !hasLog(h, "from=closed to=open failure_rate=0.500") {
@@ -148,11 +150,11 @@ func TestScenariosBreaker(t *testing.T) {
 				probe := h.request("GET", "/")
 				expectForwarded(t, probe)
 				expectOpen(t, h.request("GET", "/")) // only one probe
-				if h.gauge("breakwater.svc.circuit_breaker.state") != 2 {
+				if h.gauge(metricdef.Name("breakwater", metricdef.CircuitBreakerState, "svc")) != 2 {
 					t.Fatal("state gauge is not 2 (half-open)")
 				}
 				probe.respond("200")
-				if h.gauge("breakwater.svc.circuit_breaker.state") != 0 {
+				if h.gauge(metricdef.Name("breakwater", metricdef.CircuitBreakerState, "svc")) != 0 {
 					t.Fatal("state gauge is not 0 (closed)")
 				}
 				call(t, h, "200")
@@ -172,8 +174,9 @@ func TestScenariosBreaker(t *testing.T) {
 				h.advance(2000 * time.Millisecond)
 				call(t, h, "200") // probe after 3.2s succeeds
 				call(t, h, "200")
-				if n := h.counter("breakwater.svc.circuit_breaker.transitions_total"); n != 5 {
-					t.Fatalf("transitions %d, want 5 (open, half, open, half, closed)", n)
+				open, half, closed := h.counter(metricdef.Name("breakwater", metricdef.CircuitBreakerTransitionsTotal, "svc", metricdef.LabelTo, "open")), h.counter(metricdef.Name("breakwater", metricdef.CircuitBreakerTransitionsTotal, "svc", metricdef.LabelTo, "half_open")), h.counter(metricdef.Name("breakwater", metricdef.CircuitBreakerTransitionsTotal, "svc", metricdef.LabelTo, "closed"))
+				if open != 2 || half != 2 || closed != 1 {
+					t.Fatalf("transitions to open %d, half_open %d, closed %d; want 2, 2, 1 (open, half, open, half, closed)", open, half, closed)
 				}
 			},
 		},
@@ -186,12 +189,12 @@ func TestScenariosBreaker(t *testing.T) {
 				probe := h.request("GET", "/")
 				expectForwarded(t, probe)
 				probe.end() // reset: no outcome
-				if h.gauge("breakwater.svc.circuit_breaker.state") == 0 {
+				if h.gauge(metricdef.Name("breakwater", metricdef.CircuitBreakerState, "svc")) == 0 {
 					t.Fatal("closed by a probe without outcome")
 				}
 				// Its probe slot is free again: the next request probes.
 				call(t, h, "200")
-				if h.gauge("breakwater.svc.circuit_breaker.state") != 0 {
+				if h.gauge(metricdef.Name("breakwater", metricdef.CircuitBreakerState, "svc")) != 0 {
 					t.Fatal("not closed after a successful probe")
 				}
 			},
@@ -208,7 +211,7 @@ func TestScenariosBreaker(t *testing.T) {
 				h.advance(1500 * time.Millisecond) // past open_duration, within the request timeout
 				expectOpen(t, h.request("GET", "/"))
 				probe.respond("200") // slow, but it reports: closes
-				if h.gauge("breakwater.svc.circuit_breaker.state") != 0 {
+				if h.gauge(metricdef.Name("breakwater", metricdef.CircuitBreakerState, "svc")) != 0 {
 					t.Fatal("not closed by the slow probe")
 				}
 				call(t, h, "200")
@@ -223,7 +226,7 @@ func TestScenariosBreaker(t *testing.T) {
 				expectOpen(t, h.request("GET", "/"))
 				h.advance(600 * time.Millisecond)
 				call(t, h, "200") // a new probe: closes
-				if h.gauge("breakwater.svc.circuit_breaker.state") != 0 {
+				if h.gauge(metricdef.Name("breakwater", metricdef.CircuitBreakerState, "svc")) != 0 {
 					t.Fatal("lost probe not re-armed after half_open_max_wait")
 				}
 				lost.respond("500") // stale generation: ignored
@@ -238,10 +241,10 @@ func TestScenariosBreaker(t *testing.T) {
 				for i := 0; i < 3; i++ {
 					call(t, h, "500")
 				}
-				if h.gauge("breakwater.svc.circuit_breaker.state") != 1 {
+				if h.gauge(metricdef.Name("breakwater", metricdef.CircuitBreakerState, "svc")) != 1 {
 					t.Fatal("observe mode did not record the open state")
 				}
-				if h.counter("breakwater.svc.rejected_total.circuit_open") != 0 {
+				if h.counter(metricdef.Name("breakwater", metricdef.RejectedTotal, "svc", metricdef.LabelReason, "circuit_open")) != 0 {
 					t.Fatal("observe mode rejected")
 				}
 			},
@@ -286,7 +289,7 @@ func TestScenariosBreaker(t *testing.T) {
 				if y.status() != 200 || string(y.local().Data) != `{"degraded":true}` || y.localHeader("x-breakwater-reason") != "circuit_open" {
 					t.Fatalf("circuit_open fallback: %d %+v", y.status(), y.local())
 				}
-				if n := h.counter("breakwater.svc.fallback.served_total"); n != 4 {
+				if n := h.counter(metricdef.Name("breakwater", metricdef.FallbackServedTotal, "svc")); n != 4 {
 					t.Fatalf("fallback.served_total %d, want 4", n)
 				}
 			},

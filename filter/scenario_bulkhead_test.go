@@ -6,6 +6,7 @@ import (
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
+	"github.com/breakwater/breakwater/internal/metricdef"
 	"github.com/breakwater/breakwater/patterns/bulkhead"
 )
 
@@ -29,15 +30,15 @@ func TestScenariosBulkhead(t *testing.T) {
 				a, b := h.request("GET", "/"), h.request("GET", "/")
 				expectForwarded(t, a)
 				expectForwarded(t, b)
-				if h.gauge("breakwater.svc.bulkhead.active") != 2 {
-					t.Fatalf("active gauge %d", h.gauge("breakwater.svc.bulkhead.active"))
+				if h.gauge(metricdef.Name("breakwater", metricdef.BulkheadActive, "svc")) != 2 {
+					t.Fatalf("active gauge %d", h.gauge(metricdef.Name("breakwater", metricdef.BulkheadActive, "svc")))
 				}
 				c := h.request("GET", "/")
 				expectReason(t, c, 503, "bulkhead_full")
 				c.end()
 				a.respond("200")
 				expectForwarded(t, h.request("GET", "/"))
-				if n := h.counter("breakwater.svc.rejected_total.bulkhead_full"); n != 1 {
+				if n := h.counter(metricdef.Name("breakwater", metricdef.RejectedTotal, "svc", metricdef.LabelReason, "bulkhead_full")); n != 1 {
 					t.Fatalf("rejected_total.bulkhead_full %d", n)
 				}
 			},
@@ -51,12 +52,12 @@ func TestScenariosBulkhead(t *testing.T) {
 				expectForwarded(t, a)
 				expectForwarded(t, b)
 				expectReason(t, h.request("GET", "/", "x-tenant", "a"), 503, "bulkhead_full")
-				if g := h.gauge("breakwater.svc.bulkhead.active"); g != 2 {
+				if g := h.gauge(metricdef.Name("breakwater", metricdef.BulkheadActive, "svc")); g != 2 {
 					t.Fatalf("active gauge %d, want 2", g)
 				}
 				a.respond("200")
 				b.end()
-				if g := h.gauge("breakwater.svc.bulkhead.active"); g != 0 {
+				if g := h.gauge(metricdef.Name("breakwater", metricdef.BulkheadActive, "svc")); g != 0 {
 					t.Fatalf("active gauge %d, want 0", g)
 				}
 			},
@@ -72,8 +73,8 @@ func TestScenariosBulkhead(t *testing.T) {
 				expectForwarded(t, b)
 				expectReason(t, h.request("GET", "/"), 503, "bulkhead_full")
 				b.respond("200")
-				if h.gauge("breakwater.svc.bulkhead.active") != 0 {
-					t.Fatalf("active gauge %d after all ended", h.gauge("breakwater.svc.bulkhead.active"))
+				if h.gauge(metricdef.Name("breakwater", metricdef.BulkheadActive, "svc")) != 0 {
+					t.Fatalf("active gauge %d after all ended", h.gauge(metricdef.Name("breakwater", metricdef.BulkheadActive, "svc")))
 				}
 			},
 		},
@@ -87,7 +88,7 @@ func TestScenariosBulkhead(t *testing.T) {
 				if !b.paused() {
 					t.Fatalf("second request not queued: status %d", b.status())
 				}
-				if h.gauge("breakwater.svc.bulkhead.queued") != 1 {
+				if h.gauge(metricdef.Name("breakwater", metricdef.BulkheadQueued, "svc")) != 1 {
 					t.Fatal("queued gauge != 1")
 				}
 				expectReason(t, h.request("GET", "/"), 503, "bulkhead_full")
@@ -100,7 +101,7 @@ func TestScenariosBulkhead(t *testing.T) {
 				if !b.forwarded() {
 					t.Fatal("queued request not resumed after the slot freed")
 				}
-				if h.gauge("breakwater.svc.bulkhead.queued") != 0 || h.gauge("breakwater.svc.bulkhead.active") != 1 {
+				if h.gauge(metricdef.Name("breakwater", metricdef.BulkheadQueued, "svc")) != 0 || h.gauge(metricdef.Name("breakwater", metricdef.BulkheadActive, "svc")) != 1 {
 					t.Fatal("gauges wrong after resume")
 				}
 				b.respond("200")
@@ -128,8 +129,8 @@ func TestScenariosBulkhead(t *testing.T) {
 				if !d.paused() {
 					t.Fatal("queue not free after the waiter's reset")
 				}
-				if h.gauge("breakwater.svc.bulkhead.queued") != 1 {
-					t.Fatalf("queued gauge %d", h.gauge("breakwater.svc.bulkhead.queued"))
+				if h.gauge(metricdef.Name("breakwater", metricdef.BulkheadQueued, "svc")) != 1 {
+					t.Fatalf("queued gauge %d", h.gauge(metricdef.Name("breakwater", metricdef.BulkheadQueued, "svc")))
 				}
 			},
 		},
@@ -158,7 +159,7 @@ func TestScenariosFault(t *testing.T) {
 			config: `{"policies": [{"name": "svc", "fault": {"abort": {"percent": 100, "status": 418}}}]}`,
 			run: func(t *testing.T, h *harness) {
 				expectReason(t, h.request("GET", "/"), 418, "fault_abort")
-				if h.counter("breakwater.svc.fault.aborted_total") != 1 || h.counter("breakwater.svc.rejected_total.fault_abort") != 1 {
+				if h.counter(metricdef.Name("breakwater", metricdef.FaultAbortedTotal, "svc")) != 1 || h.counter(metricdef.Name("breakwater", metricdef.RejectedTotal, "svc", metricdef.LabelReason, "fault_abort")) != 1 {
 					t.Fatal("fault counters")
 				}
 			},
@@ -179,7 +180,7 @@ func TestScenariosFault(t *testing.T) {
 				if !x.forwarded() {
 					t.Fatal("not resumed")
 				}
-				if h.counter("breakwater.svc.fault.delayed_total") != 1 {
+				if h.counter(metricdef.Name("breakwater", metricdef.FaultDelayedTotal, "svc")) != 1 {
 					t.Fatal("delayed_total")
 				}
 			},
@@ -218,7 +219,7 @@ func TestBulkheadGaugeFollowsSharedRecord(t *testing.T) {
 	expectForwarded(t, x)
 	expectReason(t, h.request("GET", "/"), 503, "bulkhead_full") // the vanished lease counts
 	h.advance(1100 * time.Millisecond)
-	if g := h.gauge("breakwater.svc.bulkhead.active"); g != 2 {
+	if g := h.gauge(metricdef.Name("breakwater", metricdef.BulkheadActive, "svc")); g != 2 {
 		t.Fatalf("active gauge %d, want 2 (ours + the vanished worker's)", g)
 	}
 	h.advance(5 * time.Second) // lease_ttl: the vanished lease is reclaimed

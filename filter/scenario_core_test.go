@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/breakwater/breakwater/internal/metricdef"
 )
 
 func TestScenariosCore(t *testing.T) {
@@ -60,7 +62,7 @@ func TestScenariosCore(t *testing.T) {
 				if n != 1 || x.upstreamHeader(":path") != "/orders/9" || x.upstreamHeader(":authority") != "svc.local" {
 					t.Fatalf("upstream headers %v", h.host.GetCurrentRequestHeaders(x.id))
 				}
-				if n := h.counter("breakwater.orders-get.requests_total"); n != 3 {
+				if n := h.counter(metricdef.Name("breakwater", metricdef.RequestsTotal, "orders-get")); n != 3 {
 					t.Errorf("orders-get requests_total = %d, want 3", n)
 				}
 			},

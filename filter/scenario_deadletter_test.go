@@ -8,6 +8,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
+	"github.com/breakwater/breakwater/internal/metricdef"
 	"github.com/breakwater/breakwater/patterns/deadletter"
 )
 
@@ -90,7 +91,7 @@ func TestScenariosDeadLetter(t *testing.T) {
 			if strings.Contains(string(h.host.GetCalloutAttributesFromContext(proxytest.PluginContextID)[0].Body), "s3cret") {
 				t.Fatal("secret in the record")
 			}
-			if h.counter("breakwater.orders.dead_letter.recorded_total") != 1 {
+			if h.counter(metricdef.Name("breakwater", metricdef.DeadLetterRecordedTotal, "orders")) != 1 {
 				t.Fatal("recorded_total")
 			}
 		}},
@@ -102,7 +103,7 @@ func TestScenariosDeadLetter(t *testing.T) {
 			if rs := h.records(0); len(rs) != 0 {
 				t.Fatalf("records %+v", rs)
 			}
-			if h.counter("breakwater.orders.dead_letter.recorded_total") != 0 {
+			if h.counter(metricdef.Name("breakwater", metricdef.DeadLetterRecordedTotal, "orders")) != 0 {
 				t.Fatal("recorded_total")
 			}
 		}},
@@ -113,7 +114,7 @@ func TestScenariosDeadLetter(t *testing.T) {
 			if len(rs) != 1 || !rs[0].Truncated || len(rs[0].Body) != 0 || rs[0].Method != "PATCH" {
 				t.Fatalf("records %+v", rs)
 			}
-			if h.counter("breakwater.orders.dead_letter.truncated_total") != 1 {
+			if h.counter(metricdef.Name("breakwater", metricdef.DeadLetterTruncatedTotal, "orders")) != 1 {
 				t.Fatal("truncated_total")
 			}
 		}},
@@ -137,7 +138,7 @@ func TestScenariosDeadLetter(t *testing.T) {
 			for i := 0; i < n; i++ {
 				h.post("POST", "/orders", []string{"x"}).respond("502")
 			}
-			if got := h.counter("breakwater.orders.dead_letter.dropped_total"); got != 5 {
+			if got := h.counter(metricdef.Name("breakwater", metricdef.DeadLetterDroppedTotal, "orders")); got != 5 {
 				t.Fatalf("dropped_total %d, want 5", got)
 			}
 			h.advance(10 * time.Millisecond)
@@ -152,8 +153,46 @@ func TestScenariosDeadLetter(t *testing.T) {
 				}
 				seen[e.ID] = true
 			}
-			if h.counter("breakwater.orders.dead_letter.recorded_total") != uint64(n) {
+			if h.counter(metricdef.Name("breakwater", metricdef.DeadLetterRecordedTotal, "orders")) != uint64(n) {
 				t.Fatal("recorded_total")
+			}
+		}},
+		{"bulkhead_full and deadline_exceeded are recorded only when listed in on", `{"policies": [
+			{"name": "bh", "match": {"path_prefix": "/bh"}, "bulkhead": {"max_concurrent": 1},
+			 "dead_letter": {"cluster": "dlq", "on": ["bulkhead_full"]}},
+			{"name": "dl", "match": {"path_prefix": "/dl"}, "timeout": {"request": "2s", "deadline": {"min_remaining": "100ms"}},
+			 "dead_letter": {"cluster": "dlq", "on": ["deadline_exceeded"]}},
+			{"name": "nope", "match": {"path_prefix": "/nope"}, "bulkhead": {"max_concurrent": 1},
+			 "dead_letter": {"cluster": "dlq"}}]}`, func(t *testing.T, h *harness) {
+			first := h.post("POST", "/bh", []string{"a"})
+			expectForwarded(t, first)
+			x := h.post("PUT", "/bh/2", nil)
+			expectReason(t, x, 503, "bulkhead_full")
+			x.end()
+			first.respond("200")
+			y := h.post("POST", "/dl", nil, "x-envoy-expected-rq-timeout-ms", "50")
+			expectReason(t, y, 504, "deadline_exceeded")
+			y.end()
+			// The policy without bulkhead_full in on records no rejection.
+			held := h.post("POST", "/nope", []string{"a"})
+			z := h.post("POST", "/nope", nil)
+			expectReason(t, z, 503, "bulkhead_full")
+			z.end()
+			held.respond("200")
+			h.advance(10 * time.Millisecond)
+			rs := h.records(0)
+			if len(rs) != 2 {
+				t.Fatalf("records %+v", rs)
+			}
+			got := map[string]deadletter.Envelope{}
+			for _, e := range rs {
+				got[e.Reason] = e
+			}
+			if e := got["bulkhead_full"]; e.Policy != "bh" || e.Status != 503 || e.Method != "PUT" || e.Attempts != 0 || e.Path != "/bh/2" {
+				t.Fatalf("bulkhead_full record %+v", e)
+			}
+			if e := got["deadline_exceeded"]; e.Policy != "dl" || e.Status != 504 || e.Method != "POST" {
+				t.Fatalf("deadline_exceeded record %+v", e)
 			}
 		}},
 		{"upstream_failure without a breaker uses the default failure_on", `{"policies": [{"name": "p",
@@ -191,7 +230,7 @@ func TestDeadLetterAnswersNative(t *testing.T) {
 	for i, a := range answers {
 		h.host.CallOnHttpCallResponse(calls[i].CalloutID, a, nil, nil)
 	}
-	if s, f := h.counter("breakwater.orders.dead_letter.sent_total"), h.counter("breakwater.orders.dead_letter.failed_total"); s != 2 || f != 4 {
+	if s, f := h.counter(metricdef.Name("breakwater", metricdef.DeadLetterSentTotal, "orders")), h.counter(metricdef.Name("breakwater", metricdef.DeadLetterFailedTotal, "orders")); s != 2 || f != 4 {
 		t.Fatalf("sent %d failed %d", s, f)
 	}
 	var warns []string
@@ -208,7 +247,7 @@ func TestDeadLetterAnswersNative(t *testing.T) {
 	for i := 0; i < deadletter.MaxInFlight; i++ {
 		h.post("POST", "/orders", []string{"x"}).respond("503")
 	}
-	if d := h.counter("breakwater.orders.dead_letter.dropped_total"); d != 0 {
+	if d := h.counter(metricdef.Name("breakwater", metricdef.DeadLetterDroppedTotal, "orders")); d != 0 {
 		t.Fatalf("dropped %d", d)
 	}
 }

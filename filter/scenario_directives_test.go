@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/breakwater/breakwater/internal/metricdef"
 )
 
 func msHeader(t *testing.T, x *exchange, name string) int {
@@ -47,7 +49,7 @@ func TestScenariosRetry(t *testing.T) {
 				if c.upstreamHeader("x-envoy-max-retries") != "0" {
 					t.Fatal("budget not enforced")
 				}
-				if h.counter("breakwater.svc.retry.budget_exhausted_total") != 1 {
+				if h.counter(metricdef.Name("breakwater", metricdef.RetryBudgetExhaustedTotal, "svc")) != 1 {
 					t.Fatal("budget_exhausted_total != 1")
 				}
 				a.respond("200", "x-envoy-attempt-count", "1") // no retry performed: refunded
@@ -81,7 +83,7 @@ func TestScenariosRetry(t *testing.T) {
 				if probe.upstreamHeader("x-envoy-max-retries") != "0" {
 					t.Fatal("half-open probe got retries")
 				}
-				if h.counter("breakwater.svc.retry.budget_exhausted_total") != 1 {
+				if h.counter(metricdef.Name("breakwater", metricdef.RetryBudgetExhaustedTotal, "svc")) != 1 {
 					t.Fatal("suppressed retries not counted")
 				}
 			},
@@ -141,7 +143,7 @@ func TestScenariosTimeout(t *testing.T) {
 				expectReason(t, h.request("GET", "/", "x-envoy-expected-rq-timeout-ms", "50"), 504, "deadline_exceeded")
 				expectReason(t, h.request("GET", "/", "grpc-timeout", "20m"), 504, "deadline_exceeded")
 				expectForwarded(t, h.request("GET", "/", "grpc-timeout", "200m"))
-				if h.counter("breakwater.svc.rejected_total.deadline_exceeded") != 2 {
+				if h.counter(metricdef.Name("breakwater", metricdef.RejectedTotal, "svc", metricdef.LabelReason, "deadline_exceeded")) != 2 {
 					t.Fatal("rejected_total.deadline_exceeded")
 				}
 			},

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/breakwater/breakwater/internal/metricdef"
 )
 
 // Global-scope scenarios. proxytest's wasm runner does not deliver
@@ -81,7 +83,7 @@ func TestScenariosGlobalRateLimitNative(t *testing.T) {
 		if x.localHeader("retry-after") != "42" {
 			t.Fatalf("retry-after %q", x.localHeader("retry-after"))
 		}
-		if hh.counter("breakwater.api.rate_limit.mesh.limited_total") != 1 {
+		if hh.counter(metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "api", metricdef.LabelLimit, "mesh")) != 1 {
 			t.Fatal("mesh limited_total")
 		}
 		// local limit of 2 still intact: two more OK requests pass.
@@ -97,7 +99,7 @@ func TestScenariosGlobalRateLimitNative(t *testing.T) {
 		t.Run("failure_mode allow: "+c.status+c.body, func(t *testing.T) {
 			hh := h(t, cfg(c.mode))
 			expectForwarded(t, ask(t, hh, "alice", c.status, c.body))
-			if hh.counter("breakwater.api.rate_limit.service_failures_total") != 1 {
+			if hh.counter(metricdef.Name("breakwater", metricdef.RateLimitServiceFailuresTotal, "api")) != 1 {
 				t.Fatal("service_failures_total")
 			}
 		})
@@ -120,7 +122,7 @@ func TestScenariosGlobalRateLimitNative(t *testing.T) {
 		hh.host.CallOnHttpCallResponse(calls[0].CalloutID, [][2]string{{":status", "429"}}, nil,
 			[]byte(`{"overallCode":"OVER_LIMIT","statuses":[{"code":"OK"},{"code":"OVER_LIMIT","currentLimit":{"requestsPerUnit":5,"unit":"SECOND"},"durationUntilReset":"1s"}]}`))
 		expectRejected(t, x, "api")
-		if hh.counter("breakwater.api.rate_limit.p.limited_total") != 1 || hh.counter("breakwater.api.rate_limit.u.limited_total") != 0 {
+		if hh.counter(metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "api", metricdef.LabelLimit, "p")) != 1 || hh.counter(metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "api", metricdef.LabelLimit, "u")) != 0 {
 			t.Fatal("the deciding global limit was not counted")
 		}
 	})
@@ -154,7 +156,7 @@ func TestScenariosGlobalRateLimitNative(t *testing.T) {
 		if len(ws) != 1 || !strings.HasPrefix(ws[0], want) {
 			t.Fatalf("warnings %q, want one starting %q", ws, want)
 		}
-		if n := hh.counter("breakwater.api.rate_limit.service_failures_total"); n != 5 {
+		if n := hh.counter(metricdef.Name("breakwater", metricdef.RateLimitServiceFailuresTotal, "api")); n != 5 {
 			t.Fatalf("service_failures_total %d, want 5", n)
 		}
 		// Another cause within the same minute gets its own warning.
@@ -174,7 +176,7 @@ func TestScenariosGlobalRateLimitNative(t *testing.T) {
 		if ws = warnings(); len(ws) != 3 || !strings.Contains(ws[2], "(6 such failure(s)") {
 			t.Fatalf("warnings after a minute %q", ws)
 		}
-		if n := hh.counter("breakwater.api.rate_limit.service_failures_total"); n != 8 {
+		if n := hh.counter(metricdef.Name("breakwater", metricdef.RateLimitServiceFailuresTotal, "api")); n != 8 {
 			t.Fatalf("service_failures_total %d, want 8", n)
 		}
 	})

@@ -3,6 +3,8 @@ package filter
 import (
 	"testing"
 	"time"
+
+	"github.com/breakwater/breakwater/internal/metricdef"
 )
 
 // TestScenariosCallerOnlyShortens: a caller's budget header can shorten the
@@ -52,7 +54,7 @@ func TestScenariosCallerOnlyShortens(t *testing.T) {
 					{"grpc-timeout", "5", 0, 0},
 					{"x-envoy-expected-rq-timeout-ms", "-1", 0, 0},
 				})
-				if n := h.counter("breakwater.svc.timeout.deadline.invalid_total"); n != 4 {
+				if n := h.counter(metricdef.Name("breakwater", metricdef.TimeoutDeadlineInvalidTotal, "svc")); n != 4 {
 					t.Fatalf("invalid_total = %d, want 4", n)
 				}
 			},
@@ -265,7 +267,7 @@ func TestScenariosOneSpellingPerResource(t *testing.T) {
 					t.Fatalf("%s %s (authority %q): policy %q, want %q", c.method, c.path, c.authority, got, c.want)
 				}
 			}
-			if n := h.counter("breakwater.exact.rejected_total.escaped_slash"); n != 2 {
+			if n := h.counter(metricdef.Name("breakwater", metricdef.RejectedTotal, "exact", metricdef.LabelReason, "escaped_slash")); n != 2 {
 				t.Fatalf("rejected_total.escaped_slash = %d, want 2", n)
 			}
 			// path keys: one key per resource, whatever the spelling.

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+
+	"github.com/breakwater/breakwater/internal/metricdef"
 )
 
 // expectRejected checks a rate_limited local reply.
@@ -75,10 +77,10 @@ func TestScenariosRateLimit(t *testing.T) {
 				}
 				x.end()
 				expectForwarded(t, h.request("GET", "/", "x-user-id", "bob"))
-				if n := h.counter("breakwater.api.rate_limit.per-user.limited_total"); n != 1 {
+				if n := h.counter(metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "api", metricdef.LabelLimit, "per-user")); n != 1 {
 					t.Fatalf("limited_total %d", n)
 				}
-				if n := h.counter("breakwater.api.rejected_total.rate_limited"); n != 1 {
+				if n := h.counter(metricdef.Name("breakwater", metricdef.RejectedTotal, "api", metricdef.LabelReason, "rate_limited")); n != 1 {
 					t.Fatalf("rejected_total.rate_limited %d", n)
 				}
 			},
@@ -116,10 +118,10 @@ func TestScenariosRateLimit(t *testing.T) {
 					t.Fatalf("remaining %q, want the global limit's 0", got)
 				}
 				expectRejected(t, h.request("GET", "/", "x-user-id", "c"), "api")
-				if n := h.counter("breakwater.api.rate_limit.per-user.limited_total"); n != 5 {
+				if n := h.counter(metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "api", metricdef.LabelLimit, "per-user")); n != 5 {
 					t.Fatalf("per-user limited %d", n)
 				}
-				if n := h.counter("breakwater.api.rate_limit.global.limited_total"); n != 1 {
+				if n := h.counter(metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "api", metricdef.LabelLimit, "global")); n != 1 {
 					t.Fatalf("global limited %d", n)
 				}
 			},

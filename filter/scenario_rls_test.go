@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/breakwater/breakwater/internal/metricdef"
 	"github.com/breakwater/breakwater/internal/testsvc"
 )
 
@@ -56,7 +57,7 @@ descriptors:
 		expectRejected(t, send("alice"), "api")
 	}
 	expectForwarded(t, send("bob"))
-	if n := h.counter("breakwater.api.rate_limit.mesh.limited_total"); n != 2 {
+	if n := h.counter(metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "api", metricdef.LabelLimit, "mesh")); n != 2 {
 		t.Fatalf("limited_total %d", n)
 	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/breakwater/breakwater/devhost"
 	"github.com/breakwater/breakwater/filter/config"
+	"github.com/breakwater/breakwater/internal/metricdef"
 )
 
 // The demo: the built plugin in the dev host, in front of a built-in
@@ -421,8 +422,8 @@ func (r *demoRun) burstStep(client *http.Client, url string) {
 // bound for a busy machine, not a measurement).
 func bulkheadAfter(host *devhost.Host) (active, queued uint64) {
 	for i := 0; i < 150; i++ {
-		active, _ = host.Metric("breakwater." + demoPolicy + ".bulkhead.active")
-		queued, _ = host.Metric("breakwater." + demoPolicy + ".bulkhead.queued")
+		active, _ = host.Metric(metricdef.Name(config.DefaultNamespace, metricdef.BulkheadActive, demoPolicy))
+		queued, _ = host.Metric(metricdef.Name(config.DefaultNamespace, metricdef.BulkheadQueued, demoPolicy))
 		if active == 0 && queued == 0 {
 			return
 		}
@@ -479,7 +480,7 @@ func (r *demoRun) upstreamTotal() int64 {
 }
 
 func breakerState(host *devhost.Host) string {
-	v, ok := host.Metric("breakwater." + demoPolicy + ".circuit_breaker.state")
+	v, ok := host.Metric(metricdef.Name(config.DefaultNamespace, metricdef.CircuitBreakerState, demoPolicy))
 	if !ok {
 		return "closed" // not moved yet
 	}
@@ -501,16 +502,18 @@ type hostSnapshot struct {
 }
 
 func (r *demoRun) snapshot(host *devhost.Host) hostSnapshot {
-	m := func(name string) uint64 {
-		v, _ := host.Metric("breakwater." + demoPolicy + "." + name)
+	m := func(family string, labels ...string) uint64 {
+		v, _ := host.Metric(metricdef.Name(config.DefaultNamespace, family, demoPolicy, labels...))
 		return v
 	}
 	return hostSnapshot{
-		transitions:     m("circuit_breaker.transitions_total"),
+		transitions: m(metricdef.CircuitBreakerTransitionsTotal, metricdef.LabelTo, "closed") +
+			m(metricdef.CircuitBreakerTransitionsTotal, metricdef.LabelTo, "open") +
+			m(metricdef.CircuitBreakerTransitionsTotal, metricdef.LabelTo, "half_open"),
 		retries:         host.Stats().Retries,
-		budgetExhausted: m("retry.budget_exhausted_total"),
-		limitedPerUser:  m("rate_limit.per_user.limited_total"),
-		limitedGlobal:   m("rate_limit.global.limited_total"),
+		budgetExhausted: m(metricdef.RetryBudgetExhaustedTotal),
+		limitedPerUser:  m(metricdef.RateLimitLimitedTotal, metricdef.LabelLimit, "per_user"),
+		limitedGlobal:   m(metricdef.RateLimitLimitedTotal, metricdef.LabelLimit, "global"),
 		state:           breakerState(host),
 	}
 }

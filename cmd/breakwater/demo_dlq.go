@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/breakwater/breakwater/devhost"
+	"github.com/breakwater/breakwater/filter/config"
 	"github.com/breakwater/breakwater/internal/dlq"
+	"github.com/breakwater/breakwater/internal/metricdef"
 )
 
 // Dead letters in the demo: a second policy, "checkout" (POST /checkout,
@@ -181,12 +183,12 @@ func (d *demoDLQ) finish(w io.Writer, host *devhost.Host, upstreamURL string) in
 		return 0
 	}
 	m := func(what string) int64 {
-		v, _ := host.Metric("breakwater." + demoCheckoutPolicy + ".dead_letter." + what + "_total")
+		v, _ := host.Metric(metricdef.Name(config.DefaultNamespace, "dead_letter_"+what+"_total", demoCheckoutPolicy))
 		return int64(v)
 	}
 	// The sends leave from the workers' ticks; wait (bounded) until each
 	// record is answered, failed or dropped.
-	for deadline := time.Now().Add(10 * time.Second); m("sent")+m("failed")+m("dropped") < m("recorded") && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(time.Minute); m("sent")+m("failed")+m("dropped") < m("recorded") && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
 	sent, failed := int64(0), int64(0)

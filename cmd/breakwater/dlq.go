@@ -21,7 +21,8 @@ const dlqUsage = `usage: breakwater dlq COMMAND [FLAGS]   (dead letters on a Red
   serve   [--redis URL] [--stream NAME] [--listen ADDR] [--maxlen N]
           accept the filter's records (POST /records): 201 stored, 400 invalid
   list    [--redis URL] [--stream NAME] [--policy P] [--reason R] [--method M]
-          [--state new|pending|acked] [--count N]
+          [--state new|pending|acked] [--since T] [--until T] [--count N]
+          (T: RFC 3339, or a duration ago like 15m)
   replay  --to URL [--redis URL] [--stream NAME] [--policy P] [--count N]
           [--min-idle 30s] [--timeout 10s] [--group G] [--consumer C] [--truncated]
           send records again (Idempotency-Key: <record id>); XACK after a 2xx only
@@ -97,7 +98,18 @@ func runDLQEnv(args []string, stdout, stderr io.Writer, env dlqEnv) int {
 		fs.StringVar(&f.Method, "method", "", "only this method")
 		fs.StringVar(&f.State, "state", "", "only this state: new, pending, acked")
 		count := fs.Int("count", 0, "at most N records (0: all)")
+		since := fs.String("since", "", "records at or after T (RFC 3339, or a duration ago)")
+		until := fs.String("until", "", "records before T (RFC 3339, or a duration ago)")
 		if fs.Parse(args[1:]) != nil || fs.NArg() > 0 {
+			return exitUsage
+		}
+		var err error
+		if f.Since, err = parseWhen(*since, time.Now()); err != nil {
+			fmt.Fprintf(stderr, "breakwater: dlq list: --since: %v\n", err)
+			return exitUsage
+		}
+		if f.Until, err = parseWhen(*until, time.Now()); err != nil {
+			fmt.Fprintf(stderr, "breakwater: dlq list: --until: %v\n", err)
 			return exitUsage
 		}
 		s, err := dlq.Open(ctx, *redisURL, *stream, 0)
@@ -183,4 +195,20 @@ func runDLQEnv(args []string, stdout, stderr io.Writer, env dlqEnv) int {
 	fmt.Fprintf(stderr, "breakwater: dlq: unknown command %q\n", args[0])
 	fmt.Fprint(stderr, dlqUsage)
 	return exitUsage
+}
+
+// parseWhen reads an instant: RFC 3339, or a duration before now ("15m");
+// "" is the zero time (no bound).
+func parseWhen(v string, now time.Time) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return time.Time{}, fmt.Errorf("want an RFC 3339 time or a positive duration ago, got %q", v)
+	}
+	return now.Add(-d), nil
 }

@@ -54,6 +54,12 @@ func TestDLQCommands(t *testing.T) {
 		c := runDLQEnv(args, &o, &e, dlqEnv{})
 		return c, o.String() + e.String()
 	}
+	if c, o := run("list", "--redis", redis, "--since", "2026-01-01T00:00:01Z"); c != 0 || !strings.Contains(o, "1 records") {
+		t.Fatalf("list --since %d:\n%s", c, o)
+	}
+	if c, _ := run("list", "--redis", redis, "--until", "yesterday"); c != exitUsage {
+		t.Fatalf("bad --until accepted: %d", c)
+	}
 	c, listed := run("list", "--redis", redis, "--state", "new")
 	if c != 0 || !strings.Contains(listed, "orders") || !strings.Contains(listed, "r1") || !strings.Contains(listed, "2 records") {
 		t.Fatalf("list %d:\n%s", c, listed)

@@ -21,7 +21,8 @@ import (
 
 type promFamily struct {
 	name, typ string
-	samples   map[string]float64 // "name{labels}" as written -> value
+	samples   map[string]float64           // "name{labels}" as written -> value
+	labels    map[string]map[string]string // sample key -> its labels
 	order     []string
 }
 
@@ -67,7 +68,7 @@ func parsePrometheus(text string) (map[string]*promFamily, error) {
 			if fams[f[2]] != nil {
 				return nil, fmt.Errorf("line %d: family %s declared twice", lineNo, f[2])
 			}
-			cur = &promFamily{name: f[2], typ: f[3], samples: map[string]float64{}}
+			cur = &promFamily{name: f[2], typ: f[3], samples: map[string]float64{}, labels: map[string]map[string]string{}}
 			fams[f[2]] = cur
 			continue
 		}
@@ -102,6 +103,7 @@ func parsePrometheus(text string) (map[string]*promFamily, error) {
 		}
 		seen[key] = true
 		cur.samples[key] = value
+		cur.labels[key] = labels
 		cur.order = append(cur.order, key)
 	}
 	for _, f := range fams {
@@ -219,37 +221,56 @@ func sampleKey(name string, labels map[string]string) string {
 	return name + "{" + strings.Join(parts, ",") + "}"
 }
 
+// checkHistogram checks each series of a histogram family (the samples
+// with the same labels apart from le): buckets with increasing le,
+// cumulative, ending with le="+Inf" equal to its _count, and a _sum.
 func checkHistogram(f *promFamily) error {
 	type bucket struct {
 		le float64
 		n  float64
 	}
-	var bs []bucket
+	series := map[string][]bucket{} // labels without le -> buckets in order
+	var names []string
 	for _, k := range f.order {
 		if !strings.HasPrefix(k, f.name+"_bucket{") {
 			continue
 		}
-		m := regexp.MustCompile(`le="([^"]*)"`).FindStringSubmatch(k)
-		le, err := strconv.ParseFloat(strings.Replace(m[1], "+Inf", "Inf", 1), 64)
+		ls := map[string]string{}
+		for n, v := range f.labels[k] {
+			if n != "le" {
+				ls[n] = v
+			}
+		}
+		le, err := strconv.ParseFloat(strings.Replace(f.labels[k]["le"], "+Inf", "Inf", 1), 64)
 		if err != nil {
-			return fmt.Errorf("%s: bad le %q", f.name, m[1])
+			return fmt.Errorf("%s: bad le %q", f.name, f.labels[k]["le"])
 		}
-		bs = append(bs, bucket{le, f.samples[k]})
-	}
-	if len(bs) == 0 || !math.IsInf(bs[len(bs)-1].le, 1) {
-		return fmt.Errorf("%s: no le=\"+Inf\" bucket last", f.name)
-	}
-	for i := 1; i < len(bs); i++ {
-		if bs[i].le <= bs[i-1].le || bs[i].n < bs[i-1].n {
-			return fmt.Errorf("%s: buckets not increasing and cumulative at le=%v", f.name, bs[i].le)
+		id := sampleKey("", ls)
+		if series[id] == nil {
+			names = append(names, id)
 		}
+		series[id] = append(series[id], bucket{le, f.samples[k]})
 	}
-	count, ok := f.samples[f.name+"_count{}"]
-	if _, okSum := f.samples[f.name+"_sum{}"]; !ok || !okSum {
-		return fmt.Errorf("%s: _sum or _count missing", f.name)
+	if len(series) == 0 {
+		return fmt.Errorf("%s: no buckets", f.name)
 	}
-	if count != bs[len(bs)-1].n {
-		return fmt.Errorf("%s: +Inf bucket %v != count %v", f.name, bs[len(bs)-1].n, count)
+	for _, id := range names {
+		bs := series[id]
+		if !math.IsInf(bs[len(bs)-1].le, 1) {
+			return fmt.Errorf("%s%s: no le=\"+Inf\" bucket last", f.name, id)
+		}
+		for i := 1; i < len(bs); i++ {
+			if bs[i].le <= bs[i-1].le || bs[i].n < bs[i-1].n {
+				return fmt.Errorf("%s%s: buckets not increasing and cumulative at le=%v", f.name, id, bs[i].le)
+			}
+		}
+		count, ok := f.samples[f.name+"_count"+id]
+		if _, okSum := f.samples[f.name+"_sum"+id]; !ok || !okSum {
+			return fmt.Errorf("%s%s: _sum or _count missing", f.name, id)
+		}
+		if count != bs[len(bs)-1].n {
+			return fmt.Errorf("%s%s: +Inf bucket %v != count %v", f.name, id, bs[len(bs)-1].n, count)
+		}
 	}
 	return nil
 }
@@ -285,6 +306,7 @@ func TestParsePrometheusStrict(t *testing.T) {
 		"histogram no inf":    "# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_sum{} 1\nh_count{} 2\n",
 		"histogram decreases": "# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"2\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum{} 1\nh_count{} 2\n",
 		"empty family":        "# TYPE a counter\n",
+		"labelled series":     "# TYPE h histogram\nh_bucket{p=\"a\",le=\"+Inf\"} 2\nh_sum{p=\"a\"} 1\nh_count{p=\"a\"} 2\nh_bucket{p=\"b\",le=\"+Inf\"} 1\nh_sum{p=\"b\"} 1\nh_count{p=\"a\"} 1\n",
 	} {
 		if _, err := parsePrometheus(bad); err == nil {
 			t.Errorf("%s: accepted %q", name, bad)

@@ -173,30 +173,35 @@ func TestServe(t *testing.T) {
 	if err != nil {
 		t.Fatalf("/stats/prometheus: %v\n%s", err, text)
 	}
-	for name, want := range map[string]float64{
-		"breakwater_api_requests_total":                    5,
-		"breakwater_api_rejected_total_circuit_open":       1,
-		"breakwater_api_circuit_breaker_state":             1,
-		"breakwater_api_circuit_breaker_transitions_total": 1,
+	// One family per metric, labelled by policy (and reason, breaker state).
+	for sample, want := range map[string]float64{
+		`breakwater_requests_total{policy="api"}`:                                   5,
+		`breakwater_rejected_total{policy="api",reason="circuit_open"}`:             1,
+		`breakwater_rejected_total{policy="api",reason="rate_limited"}`:             0,
+		`breakwater_circuit_breaker_state{policy="api"}`:                            1,
+		`breakwater_circuit_breaker_transitions_total{policy="api",to="open"}`:      1,
+		`breakwater_circuit_breaker_transitions_total{policy="api",to="half_open"}`: 0,
 	} {
+		name, _, _ := strings.Cut(sample, "{")
 		f := fams[name]
-		if f == nil || f.samples[name+"{}"] != want {
-			t.Errorf("%s = %+v, want %v", name, f, want)
+		if v, ok := f.samples[sample]; f == nil || !ok || v != want {
+			t.Errorf("%s = %+v, want %v", sample, f, want)
 		}
 	}
-	if f := fams["breakwater_api_circuit_breaker_transitions_total"]; f == nil || f.typ != "counter" {
+	if f := fams["breakwater_circuit_breaker_transitions_total"]; f == nil || f.typ != "counter" {
 		t.Errorf("transitions_total family: %+v", f)
 	}
-	if f := fams["breakwater_api_circuit_breaker_state"]; f == nil || f.typ != "gauge" {
+	if f := fams["breakwater_circuit_breaker_state"]; f == nil || f.typ != "gauge" {
 		t.Errorf("state family: %+v", f)
 	}
 	// The histogram of the timeouts set: the 4 requests that went upstream, 2000ms each.
-	if f := fams["breakwater_api_timeout_effective_ms"]; f == nil || f.typ != "histogram" ||
-		f.samples["breakwater_api_timeout_effective_ms_count{}"] != 4 || f.samples["breakwater_api_timeout_effective_ms_sum{}"] != 8000 ||
-		f.samples[`breakwater_api_timeout_effective_ms_bucket{le="1000"}`] != 0 || f.samples[`breakwater_api_timeout_effective_ms_bucket{le="2500"}`] != 4 {
+	if f := fams["breakwater_timeout_effective"]; f == nil || f.typ != "histogram" ||
+		f.samples[`breakwater_timeout_effective_count{policy="api"}`] != 4 || f.samples[`breakwater_timeout_effective_sum{policy="api"}`] != 8000 ||
+		f.samples[`breakwater_timeout_effective_bucket{le="1000",policy="api"}`] != 0 || f.samples[`breakwater_timeout_effective_bucket{le="2500",policy="api"}`] != 4 {
 		t.Errorf("timeout histogram: %+v", f)
 	}
-	if s := get(t, admin+"/stats"); !strings.Contains(s, "wasmcustom.breakwater.api.requests_total: 5\n") {
+	// /stats shows the stat names as the plugin defines them, tag segments included.
+	if s := get(t, admin+"/stats"); !strings.Contains(s, "wasmcustom.breakwater.policy=.=api;.;requests_total: 5\n") {
 		t.Errorf("/stats: %s", s)
 	}
 	if s := get(t, admin+"/ready"); s != "LIVE\n" {

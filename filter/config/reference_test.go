@@ -259,6 +259,7 @@ func TestReferenceBounds(t *testing.T) {
 	if n < 100 {
 		t.Fatalf("only %d probes", n)
 	}
+	t.Logf("%d probes", n)
 }
 
 // TestReferenceDefaults: every constant default the reference states is

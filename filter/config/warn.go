@@ -26,6 +26,9 @@ func (w Warning) String() string {
 //     that imply its own), never for two regular expressions that differ;
 //   - a circuit_breaker.slow_call_duration at or above the policy's
 //     timeout.request (and adaptive.max when set): no call can be slow;
+//   - a circuit_breaker.half_open_max_wait below the policy's request
+//     timeout (timeout.request, or adaptive.max when larger): a probe that
+//     is merely slow lets a second one in;
 //   - a rate_limit.status below 400: clients take a rejection for a success.
 func (c *Config) Warnings() []Warning {
 	var ws []Warning
@@ -46,6 +49,12 @@ func (c *Config) Warnings() []Warning {
 				ws = append(ws, Warning{path + ".circuit_breaker.slow_call_duration",
 					fmt.Sprintf("%s is at or above %s: no call can be slow, the slow-call rate stays 0", dur(cb.SlowCallDuration), what)})
 			}
+		}
+		if cb := p.CircuitBreaker; cb != nil && cb.HalfOpenMaxWait < cb.CallTimeout {
+			// Only an explicit value can be below it: the default is at least CallTimeout.
+			ws = append(ws, Warning{path + ".circuit_breaker.half_open_max_wait",
+				fmt.Sprintf("%s is below the policy's longest request timeout (%s): a probe still waiting for its response lets another probe in",
+					dur(cb.HalfOpenMaxWait), dur(cb.CallTimeout))})
 		}
 		if rl := p.RateLimit; rl != nil && rl.Status < 400 {
 			ws = append(ws, Warning{path + ".rate_limit.status",

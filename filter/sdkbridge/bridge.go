@@ -20,9 +20,10 @@
 //  3. installs that implementation as currentHost in init().
 //
 // Memory the host fills (proxy_get_*, dequeue, buffers, foreign functions) is
-// allocated through proxy_on_memory_allocate. Nothing in Go references such a
-// buffer until the host call returns, so allocate keeps it in `pinned` until
-// the bridge has turned the host-written pointer back into a Go pointer.
+// allocated through proxy_on_memory_allocate, from a per-VM chunk (see
+// chunkSize). Until the host call returns nothing in Go references such a
+// piece but its chunk (or `pinned`), which keeps it alive until the bridge
+// has turned the host-written pointer back into a Go pointer.
 package internal
 
 // The SDK's go.mod says go 1.19: this file keeps to that language version.
@@ -37,8 +38,22 @@ func init() { currentHost = wasmHost{} }
 
 // ---- memory ---------------------------------------------------------------
 
-// pinned holds the buffers handed to the host during the current host call.
-var pinned [][]byte
+// Memory the host fills is carved from a per-VM chunk (consecutive,
+// 8-byte aligned pieces; a piece is never handed out twice, so a view the
+// SDK returns stays valid for as long as it is referenced, and keeps its
+// chunk alive). A new chunk is allocated when the current one cannot hold
+// the request; a request larger than chunkSize/4 gets its own buffer. This
+// replaces one `make` per host copy by one per chunkSize bytes of copies.
+const chunkSize = 4096
+
+var (
+	// chunk is the current chunk; used bytes of it are handed out.
+	chunk []byte
+	used  int
+	// pinned holds the buffers handed to the host during the current host
+	// call that chunk does not reference (large ones, a retired chunk).
+	pinned [][]byte
+)
 
 //go:wasmexport proxy_on_memory_allocate
 func bwOnMemoryAllocate(size uint32) unsafe.Pointer {
@@ -46,18 +61,44 @@ func bwOnMemoryAllocate(size uint32) unsafe.Pointer {
 	if n == 0 {
 		n = 1 // the SDK's allocator indexes buf[0]; never hand out a nil pointer
 	}
-	buf := make([]byte, n)
-	pinned = append(pinned, buf)
-	return unsafe.Pointer(&buf[0])
+	if n > chunkSize/4 {
+		buf := make([]byte, n)
+		pinned = append(pinned, buf)
+		return unsafe.Pointer(&buf[0])
+	}
+	if len(chunk)-used < n {
+		if chunk != nil {
+			pinned = append(pinned, chunk) // may hold this host call's earlier pieces
+		}
+		chunk = make([]byte, chunkSize)
+		used = 0
+	}
+	p := unsafe.Pointer(&chunk[used])
+	used += (n + 7) &^ 7
+	if used > len(chunk) {
+		used = len(chunk)
+	}
+	return p
 }
 
-// unpin returns the Go pointer of the pinned buffer at the host address ptr
-// and forgets every pinned buffer (a host call is over).
+// unpin returns the Go pointer of the memory at the host address ptr (a
+// piece of the current chunk or a pinned buffer) and forgets the pinned
+// buffers (a host call is over).
 func unpin(ptr uint32) *byte {
 	var out *byte
+	if len(chunk) > 0 {
+		base := uint32(uintptr(unsafe.Pointer(&chunk[0])))
+		if ptr >= base && ptr < base+uint32(len(chunk)) {
+			out = &chunk[ptr-base]
+		}
+	}
 	for _, b := range pinned {
-		if uint32(uintptr(unsafe.Pointer(&b[0]))) == ptr {
-			out = &b[0]
+		if out != nil {
+			break
+		}
+		base := uint32(uintptr(unsafe.Pointer(&b[0])))
+		if ptr >= base && ptr < base+uint32(len(b)) {
+			out = &b[ptr-base]
 		}
 	}
 	for i := range pinned {

@@ -223,7 +223,8 @@ breakwater validate --explain -     # the effective configuration (every default
   **null** is a wrong type everywhere: leave a field out to get its default.
 - **Integers** are written as integers (` + "`10.0`" + ` and ` + "`1e3`" + ` are refused). Numbers are JSON numbers.
 - **Durations** are Go duration strings: ` + "`\"250ms\"`, `\"2s\"`, `\"1m\"`, `\"1h30m\"`" + ` (units ns, us, ms, s, m, h);
-  positive unless the bounds say "may be 0".
+  positive unless the bounds say "may be 0", and at most 87600h (10 years), so that no instant
+  computed from one can overflow.
 - **Names** (` + "`namespace`" + `, policy and limit names) match ` + "`[a-z0-9_-]+`" + `, at most 64 bytes.
 - **Statuses** are integers in [200, 599].
 - **Methods** are RFC 9110 tokens (at most 32 bytes), upper-cased, compared case-insensitively.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -206,15 +207,18 @@ func (s *Stream) states(ctx context.Context, gs []redis.XInfoGroup, batch []redi
 	return out, nil
 }
 
-// Filter selects records; empty fields select everything.
+// Filter selects records; zero fields select everything.
 type Filter struct {
 	Policy, Reason, Method, State string
+	// Since and Until bound the record's time (inclusive, exclusive).
+	Since, Until time.Time
 }
 
 func (f Filter) match(r Record) bool {
 	e := r.Envelope
 	return (f.Policy == "" || e.Policy == f.Policy) && (f.Reason == "" || e.Reason == f.Reason) &&
-		(f.Method == "" || strings.EqualFold(e.Method, f.Method)) && (f.State == "" || r.State == f.State)
+		(f.Method == "" || strings.EqualFold(e.Method, f.Method)) && (f.State == "" || r.State == f.State) &&
+		(f.Since.IsZero() || !e.Time.Before(f.Since)) && (f.Until.IsZero() || e.Time.Before(f.Until))
 }
 
 // List calls fn for each record selected by f, oldest first, at most limit

@@ -121,6 +121,15 @@ func TestSinkReplayPurge(t *testing.T) {
 	if strings.Join(listed, ",") != "b1" {
 		t.Fatalf("policy filter: %v", listed)
 	}
+	n := 0
+	s.List(ctx, Filter{Since: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Until: time.Date(2026, 1, 1, 0, 0, 1, 0, time.UTC)}, 0, func(Record) { n++ })
+	if n != 5 {
+		t.Fatalf("time filter: %d", n)
+	}
+	s.List(ctx, Filter{Since: time.Date(2026, 1, 1, 0, 0, 1, 0, time.UTC)}, 0, func(Record) { n++ })
+	if n != 5 {
+		t.Fatalf("since filter: %d", n-5)
+	}
 
 	up, to := newUpstream(t)
 	up.fail["a2"] = 1
@@ -165,7 +174,7 @@ func TestSinkReplayPurge(t *testing.T) {
 			t.Fatalf("record %s delivered %d times, want exactly once (%v)", id, up.got[id], up.got)
 		}
 	}
-	n, err := s.Purge(ctx)
+	n, err = s.Purge(ctx)
 	if err != nil || n != 4 {
 		t.Fatalf("purge %d %v", n, err)
 	}
@@ -176,6 +185,31 @@ func TestSinkReplayPurge(t *testing.T) {
 	res, _ = s.Replay(ctx, ReplayOptions{To: to, Truncated: true})
 	if res.Delivered != 1 || up.got["t1"] != 1 {
 		t.Fatalf("%v", res)
+	}
+}
+
+// TestReplayKeepsClientKey: a request that carried its own Idempotency-Key
+// is replayed with it (the upstream may have seen that key already); one
+// without is replayed with its record id.
+func TestReplayKeepsClientKey(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, 0)
+	e := deadletter.Envelope{Version: 1, ID: "rec1", Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Policy: "orders",
+		Reason: "upstream_failure", Status: 503, Method: "POST", Path: "/orders",
+		Headers: [][2]string{{"idempotency-key", "client-key-7"}}, Body: []byte("{}")}
+	if _, err := s.Add(ctx, e.Encode()); err != nil {
+		t.Fatal(err)
+	}
+	e.ID, e.Headers = "rec2", nil
+	if _, err := s.Add(ctx, e.Encode()); err != nil {
+		t.Fatal(err)
+	}
+	up, to := newUpstream(t)
+	if res, err := s.Replay(ctx, ReplayOptions{To: to}); err != nil || res.Delivered != 2 {
+		t.Fatalf("%v %v", res, err)
+	}
+	if up.got["client-key-7"] != 1 || up.got["rec2"] != 1 || len(up.got) != 2 {
+		t.Fatalf("keys %v", up.got)
 	}
 }
 

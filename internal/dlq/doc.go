@@ -13,8 +13,8 @@
 // replay leaves it pending in the group, and a later Replay claims it again
 // (XAUTOCLAIM) once it has been idle for MinIdle. A replay that reached the
 // upstream but whose 2xx was lost is therefore sent again: each replayed
-// request carries Idempotency-Key: <record id> so that the upstream can
-// deduplicate.
+// request carries Idempotency-Key: <record id> (or the key the original
+// request carried) so that the upstream can deduplicate.
 //
 // # States
 //

@@ -76,7 +76,8 @@ var notReplayed = map[string]bool{
 // idle for at least MinIdle (XAUTOCLAIM), then the new ones (XREADGROUP).
 // Each record is sent once per run, as its method, path, headers (a
 // redacted header is left out, as are hop-by-hop headers) and body, with
-// Idempotency-Key: <record id>. A 2xx acknowledges it (XACK); anything else
+// Idempotency-Key: <record id> (or the key the original request carried,
+// see IdempotencyKey). A 2xx acknowledges it (XACK); anything else
 // leaves it pending. The run ends when no record is left or after Count
 // attempts.
 func (s *Stream) Replay(ctx context.Context, o ReplayOptions) (ReplayResult, error) {
@@ -187,6 +188,17 @@ func (s *Stream) Replay(ctx context.Context, o ReplayOptions) (ReplayResult, err
 	return res, nil
 }
 
+// IdempotencyKey is the key a replay of e carries: the Idempotency-Key the
+// original request carried (the client's own key for the operation, or the
+// key of an earlier replay that failed again through the filter), else the
+// record id.
+func IdempotencyKey(e *deadletter.Envelope) string {
+	if v, ok := e.Header("idempotency-key"); ok && v != "" && v != deadletter.RedactedValue {
+		return v
+	}
+	return e.ID
+}
+
 // send replays one record; it reports a 2xx.
 func (s *Stream) send(ctx context.Context, o ReplayOptions, base string, e *deadletter.Envelope) bool {
 	req, err := http.NewRequestWithContext(ctx, e.Method, base+e.Path, bytes.NewReader(e.Body))
@@ -199,7 +211,7 @@ func (s *Stream) send(ctx context.Context, o ReplayOptions, base string, e *dead
 		}
 		req.Header.Add(h[0], h[1])
 	}
-	req.Header.Set("Idempotency-Key", e.ID)
+	req.Header.Set("Idempotency-Key", IdempotencyKey(e))
 	resp, err := o.Client.Do(req)
 	if err != nil {
 		return false

@@ -184,9 +184,29 @@ func (s *Settings) Covers(reason string) bool { return slices.Contains(s.On, rea
 
 // Records says whether requests with this method are recorded (method as
 // the request carries it; compared case-insensitively with Methods).
+// Methods are upper case after Normalize, as request methods almost always
+// are: the exact comparison comes first, case folding only for a method with
+// a lower-case letter.
 func (s *Settings) Records(method string) bool {
 	for _, m := range s.Methods {
-		if len(m) == len(method) && (m == method || strings.EqualFold(m, method)) {
+		if m == method {
+			return true
+		}
+	}
+	if !hasLower(method) {
+		return false
+	}
+	for _, m := range s.Methods {
+		if strings.EqualFold(m, method) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasLower(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 'a' && s[i] <= 'z' {
 			return true
 		}
 	}

@@ -15,6 +15,9 @@ func goHeapAllocs(kind int32) int64 {
 	case 1:
 		runtime.ReadMemStats(&ms)
 		return int64(ms.TotalAlloc)
+	case 2:
+		runtime.ReadMemStats(&ms)
+		return int64(ms.Sys)
 	}
 	return -1
 }
