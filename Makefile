@@ -55,6 +55,7 @@ bench: build tools benchstat ## benchmarks, each comparison side by side in one 
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./patterns/... | tee /tmp/breakwater-bench-patterns.txt
 	$(GO) test -run '^$$' -bench BenchmarkRequest -benchmem -benchtime 1000x -count 5 ./filter | tee /tmp/breakwater-bench-request.txt
 	$(GO) test -run '^$$' -bench FilterVsNoop -benchtime 20000x -count 3 ./e2e | tee /tmp/breakwater-bench-devhost.txt
+	$(GO) test -run '^$$' -bench ThroughputAB -benchtime 5000x ./e2e
 	cd bench && $(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee /tmp/breakwater-bench-peers.txt
 	@for f in patterns request devhost peers; do $(TOOLS)/benchstat /tmp/breakwater-bench-$$f.txt; done
 

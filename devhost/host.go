@@ -439,6 +439,25 @@ func (h *Host) Counted() map[string]map[string]uint64 {
 	return out
 }
 
+// Global returns the value of the global the module of worker's VM exports
+// as name (found is false when it exports none).
+func (h *Host) Global(worker int, name string) (value uint64, found bool) {
+	if worker < 0 || worker >= len(h.workers) {
+		return 0, false
+	}
+	w := h.workers[worker]
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.inst == nil || w.inst.dead {
+		return 0, false
+	}
+	g := w.inst.mod.ExportedGlobal(name)
+	if g == nil {
+		return 0, false
+	}
+	return g.Get(), true
+}
+
 // CallExport calls the function the module of worker's VM exports as name,
 // outside any stream, and returns its first result. found is false when the
 // module does not export it. A trap replaces the VM, as for any call.

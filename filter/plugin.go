@@ -27,8 +27,10 @@ type pluginContext struct {
 	// waiting holds the requests paused until an instant (shaping, queues,
 	// fault delays); the tick resumes them.
 	waiting waitList
-	// rnd is this VM's random source (fault injection, lease holder ids),
-	// seeded from WASI random_get and the ordinal, never from the clock.
+	// rnd is this VM's random source (fault injection, lease holder ids,
+	// the random part of dead-letter ids): seeded from WASI random_get at
+	// context creation, reseeded at start with the ordinal mixed in; never
+	// from the clock.
 	rnd *rand.Rand
 	// ordinal is this plugin context's identity within the proxy: the next
 	// value of a shared-data counter (create-if-absent, CAS increment), so
@@ -41,7 +43,10 @@ type pluginContext struct {
 }
 
 func newPluginContext(id uint32) *pluginContext {
-	p := &pluginContext{id: id, m: newMetrics()}
+	// The random source is seeded from the Go runtime's generator, which
+	// WASI random_get seeds in the guest (never from the clock), mixed with
+	// the context id.
+	p := &pluginContext{id: id, m: newMetrics(), rnd: rand.New(rand.NewPCG(rand.Uint64(), uint64(id)))}
 	p.st = hostStore{gets: &p.gets, sets: &p.sets}
 	return p
 }

@@ -17,9 +17,12 @@ cp filter/sdkbridge/bridge.go build/sdk/proxywasm/internal/zz_breakwater_bridge.
 cp go.mod build/go.mod
 cp go.sum build/go.sum
 printf '\nreplace %s => ./build/sdk\n' "$sdk_mod" >> build/go.mod
+# LDFLAGS: the linker flags (default -s -w, no symbol table: `LDFLAGS= scripts/build-wasm.sh OUT`
+# keeps the name section, for `breakwater perf --profile`).
+LDFLAGS=${LDFLAGS--s -w}
 build() {
   GOOS=wasip1 GOARCH=wasm go build -modfile=build/go.mod -tags breakwater_bridge \
-    -buildmode=c-shared -trimpath -ldflags='-s -w' -o "$1" "$2"
+    -buildmode=c-shared -trimpath -ldflags="$LDFLAGS" -o "$1" "$2"
 }
 build "$out" ./filter/wasm
 # The benchmarks' floor: a do-nothing plugin built the same way.

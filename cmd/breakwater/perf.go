@@ -24,7 +24,7 @@ import (
 )
 
 const perfUsage = `usage: breakwater perf --wasm FILE [--config FILE] [--name NAME] [--workers N]
-                       [--requests N] [--warmup N] [--json]
+                       [--requests N] [--warmup N] [--json] [--profile N]
        breakwater perf --suite DIR [--requests N] [--warmup N]
 
 Measures the guest work of any proxy-wasm plugin per request, deterministically:
@@ -39,12 +39,16 @@ worker are measured. Two identical runs print identical figures.
 Reported per measured request: wasm instructions (total and per callback:
 request_headers = context create + request headers/body, response_headers =
 response headers/body, stream_end = log + done + delete, tick = proxy_on_tick
-amortised), host calls by function during stream callbacks (tick_* fields: the
-ones made outside streams, amortised), shared-data gets and sets, re-entrant
+amortised), host calls by function, shared-data gets and sets, re-entrant
 allocations (proxy_on_memory_allocate calls the host makes during host calls),
-memory.grow executed, guest heap objects and bytes allocated (null unless the
-module exports go_heap_allocs(kind i32) i64: kind 0 objects, 1 bytes, cumulative;
-ticks included).
+memory.grow executed (these four count the ticks too, amortised over the
+requests; the tick_* fields give the part made outside streams), guest heap
+objects and bytes allocated, ticks included (null unless the module exports
+go_heap_allocs(kind i32) i64: kind 0 objects, 1 bytes, cumulative).
+
+--profile N also counts each function's own instructions and lists the N
+largest per request (names come from the module's name section: the release
+build strips it; build one with names by LDFLAGS= scripts/build-wasm.sh DIR/x.wasm).
 
 --suite DIR runs DIR/dist/{noop,floor,breakwater}.wasm (breakwater with
 DIR/bench/full.json and each DIR/bench/perf/*.json pattern policy) with 1 and 4
@@ -76,9 +80,21 @@ type perfResult struct {
 	TickMemoryGrowsPerRequest   float64            `json:"tick_memory_grows_per_request"`
 	TicksPerRequest             float64            `json:"ticks_per_request"`
 
+	// Profile lists the functions with the most instructions of their own
+	// per request (--profile N), most first.
+	Profile []perfFunc `json:"profile,omitempty"`
+
 	MemoryPages []uint32       `json:"memory_pages"`
 	Statuses    map[string]int `json:"statuses"`
 	WasmBytes   int            `json:"wasm_bytes"`
+}
+
+// perfFunc is one line of a profile.
+type perfFunc struct {
+	Index                  uint32  `json:"index"`
+	Name                   string  `json:"name"`
+	InstructionsPerRequest float64 `json:"instructions_per_request"`
+	Share                  float64 `json:"share"`
 }
 
 // perfSpec is what one run measures.
@@ -89,6 +105,7 @@ type perfSpec struct {
 	workers  int
 	requests int // measured, per worker
 	warmup   int // per worker
+	profile  int // functions to list (0: no per-function counters)
 	cache    wazero.CompilationCache
 }
 
@@ -151,7 +168,14 @@ func measure(sp perfSpec) (*perfResult, error) {
 	if sp.workers < 1 || sp.requests < 1 || sp.warmup < 0 {
 		return nil, errors.New("breakwater: perf: --workers and --requests must be >= 1, --warmup >= 0")
 	}
-	wasm, err := wasmcount.Instrument(sp.wasm)
+	var wasm []byte
+	var funcs []wasmcount.Func
+	var err error
+	if sp.profile > 0 {
+		wasm, funcs, err = wasmcount.InstrumentProfile(sp.wasm)
+	} else {
+		wasm, err = wasmcount.Instrument(sp.wasm)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -199,9 +223,11 @@ func measure(sp perfSpec) (*perfResult, error) {
 	}
 	heap0, heapOK := heapTotals(h)
 	h.ResetStats()
+	prof0 := funcTotals(h, funcs)
 	if err := serve(sp.requests, true); err != nil {
 		return nil, err
 	}
+	prof1 := funcTotals(h, funcs)
 	counted := h.Counted()
 	st := h.Stats()
 	heap1, _ := heapTotals(h)
@@ -222,21 +248,23 @@ func measure(sp perfSpec) (*perfResult, error) {
 		r.InstructionsByCallback[g] += per(v)
 	}
 	r.InstructionsPerRequest = per(insns)
+	// Host calls, shared-data operations, re-entrant allocations and
+	// memory.grow count everything the VMs did in the measured window (the
+	// ticks amortised over the requests); tick_* is the part outside streams.
 	for export, v := range counted[wasmcount.MemoryGrowsGlobal] {
 		switch g := callbackGroup(export); g {
 		case "":
 		case "tick", "other":
 			r.TickMemoryGrowsPerRequest += per(v)
+			r.MemoryGrowsPerRequest += per(v)
 		default:
 			r.MemoryGrowsPerRequest += per(v)
 		}
 	}
-	r.HostCallsPerRequest = per(st.RequestHostCalls)
+	r.HostCallsPerRequest = per(st.HostCalls)
 	r.TickHostCallsPerRequest = per(st.HostCalls - st.RequestHostCalls)
-	for f, v := range st.RequestByFunction {
-		r.HostCallsByFunction[f] = per(v)
-	}
 	for f, v := range st.ByFunction {
+		r.HostCallsByFunction[f] = per(v)
 		if t := v - st.RequestByFunction[f]; t > 0 {
 			r.TickHostCallsByFunction[f] = per(t)
 		}
@@ -245,14 +273,47 @@ func measure(sp perfSpec) (*perfResult, error) {
 	r.SharedDataSetsPerRequest = r.HostCallsByFunction["proxy_set_shared_data"]
 	r.SharedDataOpsPerRequest = r.SharedDataGetsPerRequest + r.SharedDataSetsPerRequest
 	r.TickSharedDataOpsPerRequest = r.TickHostCallsByFunction["proxy_get_shared_data"] + r.TickHostCallsByFunction["proxy_set_shared_data"]
-	r.ReentrantAllocsPerReq = per(st.RequestGuestAllocs)
+	r.ReentrantAllocsPerReq = per(st.GuestAllocs)
 	r.TickReentrantAllocsPerReq = per(st.GuestAllocs - st.RequestGuestAllocs)
 	r.TicksPerRequest = per(st.Ticks)
 	if heapOK {
 		objs, bytes := per(heap1[0]-heap0[0]), per(heap1[1]-heap0[1])
 		r.HeapObjectsPerRequest, r.HeapBytesPerRequest = &objs, &bytes
 	}
+	if sp.profile > 0 {
+		for i, f := range funcs {
+			if d := prof1[i] - prof0[i]; d > 0 {
+				r.Profile = append(r.Profile, perfFunc{Index: f.Index, Name: f.Name, InstructionsPerRequest: per(d)})
+			}
+		}
+		sort.SliceStable(r.Profile, func(i, j int) bool {
+			return r.Profile[i].InstructionsPerRequest > r.Profile[j].InstructionsPerRequest
+		})
+		if len(r.Profile) > sp.profile {
+			r.Profile = r.Profile[:sp.profile]
+		}
+		for i := range r.Profile {
+			if r.InstructionsPerRequest > 0 {
+				r.Profile[i].Share = r.Profile[i].InstructionsPerRequest / r.InstructionsPerRequest
+			}
+		}
+	}
 	return r, nil
+}
+
+// funcTotals sums each per-function counter over the VMs (nil without a profile).
+func funcTotals(h *devhost.Host, funcs []wasmcount.Func) []uint64 {
+	if len(funcs) == 0 {
+		return nil
+	}
+	out := make([]uint64, len(funcs))
+	for w := 0; w < h.Workers(); w++ {
+		for i, f := range funcs {
+			v, _ := h.Global(w, f.Global)
+			out[i] += v
+		}
+	}
+	return out
 }
 
 // heapTotals sums go_heap_allocs over the VMs: [objects, bytes]; ok is false
@@ -294,6 +355,7 @@ func runPerf(args []string, stdout, stderr io.Writer) int {
 	requests := fs.Int("requests", 1000, "measured requests per worker")
 	warmup := fs.Int("warmup", 200, "warm-up requests per worker (not measured)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	profile := fs.Int("profile", 0, "also list the N functions with the most instructions of their own per request")
 	suite := fs.String("suite", "", "run the make perf suite of the repository at DIR")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
@@ -320,7 +382,8 @@ func runPerf(args []string, stdout, stderr io.Writer) int {
 	if *name == "" {
 		*name = strings.TrimSuffix(filepath.Base(*wasmPath), filepath.Ext(*wasmPath))
 	}
-	r, err := measure(perfSpec{name: *name, wasm: wasm, config: cfg, workers: *workers, requests: *requests, warmup: *warmup})
+	r, err := measure(perfSpec{name: *name, wasm: wasm, config: cfg, workers: *workers, requests: *requests,
+		warmup: *warmup, profile: *profile})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitInvalid
@@ -331,6 +394,16 @@ func runPerf(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	printPerfTable(stdout, []*perfResult{r})
+	if len(r.Profile) > 0 {
+		fmt.Fprintf(stdout, "\n%10s %6s  %s\n", "insns/req", "share", "function (own instructions)")
+		for _, f := range r.Profile {
+			name := f.Name
+			if name == "" {
+				name = fmt.Sprintf("func[%d] (no name section: build with LDFLAGS= scripts/build-wasm.sh)", f.Index)
+			}
+			fmt.Fprintf(stdout, "%10.0f %5.1f%%  %s\n", f.InstructionsPerRequest, 100*f.Share, name)
+		}
+	}
 	return exitOK
 }
 

@@ -195,3 +195,34 @@ func TestNoMemoryGrowAfterWarmup(t *testing.T) {
 		}
 	}
 }
+
+// TestPerfProfile: --profile N lists at most N functions, largest first,
+// whose own instructions add up to at most the total, and does not change
+// the total.
+func TestPerfProfile(t *testing.T) {
+	args := []string{"--wasm", repoFile("dist", "floor.wasm"), "--requests", "10", "--warmup", "10"}
+	plain := perfJSON(t, args...)
+	prof := perfJSON(t, append(args, "--profile", "5")...)
+	if plain["instructions_per_request"] != prof["instructions_per_request"] {
+		t.Errorf("total with --profile %v, without %v", prof["instructions_per_request"], plain["instructions_per_request"])
+	}
+	fs, _ := prof["profile"].([]any)
+	if len(fs) == 0 || len(fs) > 5 {
+		t.Fatalf("profile = %v", prof["profile"])
+	}
+	total, _ := prof["instructions_per_request"].(float64)
+	sum, prev := 0.0, total
+	for _, f := range fs {
+		v, _ := f.(map[string]any)["instructions_per_request"].(float64)
+		if v <= 0 || v > prev {
+			t.Errorf("profile not in decreasing order: %v", fs)
+		}
+		sum, prev = sum+v, v
+	}
+	if sum > total {
+		t.Errorf("profile sums to %v > total %v", sum, total)
+	}
+	if _, ok := plain["profile"]; ok {
+		t.Error("profile present without --profile")
+	}
+}

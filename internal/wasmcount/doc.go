@@ -22,6 +22,12 @@
 //     instructions of the segment, to the counter;
 //   - before each memory.grow the same update adds 1 to MemoryGrowsGlobal.
 //
+// InstrumentProfile does the same and gives every defined function its own
+// exported counter (wasmcount_f<index>), which each of its segments also
+// updates: the function's own instructions, callees excluded; names come
+// from the module's name section when it has one (`breakwater perf
+// --profile N`).
+//
 // An instruction is every opcode except the structural markers block,
 // loop, else and end (they do no work in a compiled engine). The count
 // of a segment is added when the segment is entered, so a trap in the middle

@@ -31,40 +31,83 @@ var (
 // executed instructions in the exported global InstructionsGlobal and their
 // memory.grow calls in MemoryGrowsGlobal (see the package documentation).
 func Instrument(module []byte) ([]byte, error) {
+	out, _, err := instrument(module, false)
+	return out, err
+}
+
+// Func is one function of a module instrumented by InstrumentProfile.
+type Func struct {
+	// Index is the function's index (imports first).
+	Index uint32
+	// Name is its name from the module's name section ("" when the module
+	// has none, e.g. built with -ldflags=-s).
+	Name string
+	// Global is the exported i64 global counting its own instructions.
+	Global string
+}
+
+// InstrumentProfile is Instrument plus one more counter per defined
+// function: each segment also adds its count to the function's own global
+// (Func.Global), so the host can tell where the instructions go (self
+// counts: a callee's instructions count in the callee).
+func InstrumentProfile(module []byte) ([]byte, []Func, error) {
+	return instrument(module, true)
+}
+
+func instrument(module []byte, perFunc bool) ([]byte, []Func, error) {
 	m, err := binary.DecodeModule(module, Features)
 	if err != nil {
-		return nil, fmt.Errorf("wasmcount: decode: %w", err)
+		return nil, nil, fmt.Errorf("wasmcount: decode: %w", err)
 	}
 	for _, e := range m.ExportSection {
 		if e.Name == InstructionsGlobal || e.Name == MemoryGrowsGlobal {
-			return nil, ErrAlready
+			return nil, nil, ErrAlready
 		}
 	}
-	imported := uint32(0)
+	imported, importedFuncs := uint32(0), uint32(0)
 	for _, im := range m.ImportSection {
-		if im.Type == wasm.ExternTypeGlobal {
+		switch im.Type {
+		case wasm.ExternTypeGlobal:
 			imported++
+		case wasm.ExternTypeFunc:
+			importedFuncs++
 		}
 	}
-	insn := imported + uint32(len(m.GlobalSection))
-	grows := insn + 1
-	for range 2 {
+	next := imported + uint32(len(m.GlobalSection))
+	newGlobal := func(name string) uint32 {
 		m.GlobalSection = append(m.GlobalSection, &wasm.Global{
 			Type: &wasm.GlobalType{ValType: wasm.ValueTypeI64, Mutable: true},
 			Init: &wasm.ConstantExpression{Opcode: wasm.OpcodeI64Const, Data: leb128.EncodeInt64(0)},
 		})
+		m.ExportSection = append(m.ExportSection, &wasm.Export{Type: wasm.ExternTypeGlobal, Name: name, Index: next})
+		next++
+		return next - 1
 	}
-	m.ExportSection = append(m.ExportSection,
-		&wasm.Export{Type: wasm.ExternTypeGlobal, Name: InstructionsGlobal, Index: insn},
-		&wasm.Export{Type: wasm.ExternTypeGlobal, Name: MemoryGrowsGlobal, Index: grows})
+	insn := newGlobal(InstructionsGlobal)
+	grows := newGlobal(MemoryGrowsGlobal)
+	var funcs []Func
+	var names map[uint32]string
+	if perFunc && m.NameSection != nil {
+		names = map[uint32]string{}
+		for _, na := range m.NameSection.FunctionNames {
+			names[na.Index] = na.Name
+		}
+	}
 	for i, c := range m.CodeSection {
-		body, err := instrumentBody(c.Body, insn, grows)
+		fn := int64(-1)
+		if perFunc {
+			idx := importedFuncs + uint32(i)
+			f := Func{Index: idx, Name: names[idx], Global: fmt.Sprintf("wasmcount_f%d", idx)}
+			fn = int64(newGlobal(f.Global))
+			funcs = append(funcs, f)
+		}
+		body, err := instrumentBody(c.Body, insn, grows, fn)
 		if err != nil {
-			return nil, fmt.Errorf("wasmcount: function %d: %w", i, err)
+			return nil, nil, fmt.Errorf("wasmcount: function %d: %w", i, err)
 		}
 		c.Body = body
 	}
-	return binary.EncodeModule(m), nil
+	return binary.EncodeModule(m), funcs, nil
 }
 
 // insert is one counter update to place before body[at].
@@ -72,15 +115,17 @@ type insert struct {
 	at     int
 	global uint32
 	n      int64
+	fn     int64 // a second global to add n to, or -1
 }
 
 // instrumentBody rewrites one function body (the code after the locals).
-func instrumentBody(body []byte, insn, grows uint32) ([]byte, error) {
+// fn, when >= 0, is the function's own counter, updated with insn.
+func instrumentBody(body []byte, insn, grows uint32, fn int64) ([]byte, error) {
 	var ins []insert
 	segAt, count, live := 0, int64(0), true
 	closeSeg := func() {
 		if live && count > 0 {
-			ins = append(ins, insert{at: segAt, global: insn, n: count})
+			ins = append(ins, insert{at: segAt, global: insn, n: count, fn: fn})
 		}
 		count = 0
 	}
@@ -130,7 +175,7 @@ func instrumentBody(body []byte, insn, grows uint32) ([]byte, error) {
 		case wasm.OpcodeMemoryGrow:
 			count++
 			if live {
-				ins = append(ins, insert{at: start, global: grows, n: 1})
+				ins = append(ins, insert{at: start, global: grows, n: 1, fn: -1})
 			}
 		default:
 			count++
@@ -143,15 +188,21 @@ func instrumentBody(body []byte, insn, grows uint32) ([]byte, error) {
 func rewrite(body []byte, ins []insert) []byte {
 	out := make([]byte, 0, len(body)+len(ins)*12)
 	prev := 0
+	add := func(g uint32, n int64) {
+		out = append(out, wasm.OpcodeGlobalGet)
+		out = append(out, leb128.EncodeUint32(g)...)
+		out = append(out, wasm.OpcodeI64Const)
+		out = append(out, leb128.EncodeInt64(n)...)
+		out = append(out, wasm.OpcodeI64Add, wasm.OpcodeGlobalSet)
+		out = append(out, leb128.EncodeUint32(g)...)
+	}
 	for _, in := range ins {
 		out = append(out, body[prev:in.at]...)
 		prev = in.at
-		out = append(out, wasm.OpcodeGlobalGet)
-		out = append(out, leb128.EncodeUint32(in.global)...)
-		out = append(out, wasm.OpcodeI64Const)
-		out = append(out, leb128.EncodeInt64(in.n)...)
-		out = append(out, wasm.OpcodeI64Add, wasm.OpcodeGlobalSet)
-		out = append(out, leb128.EncodeUint32(in.global)...)
+		add(in.global, in.n)
+		if in.fn >= 0 {
+			add(uint32(in.fn), in.n)
+		}
 	}
 	return append(out, body[prev:]...)
 }

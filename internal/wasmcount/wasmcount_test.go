@@ -115,3 +115,29 @@ func TestInstrumentBuiltPlugins(t *testing.T) {
 		rt.Close(ctx)
 	}
 }
+
+// TestInstrumentProfileCountsPerFunction: the per-function counter of the
+// only function equals the total.
+func TestInstrumentProfileCountsPerFunction(t *testing.T) {
+	out, funcs, err := InstrumentProfile(sumModule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(funcs) != 1 || funcs[0].Index != 0 || funcs[0].Global != "wasmcount_f0" {
+		t.Fatalf("funcs = %+v", funcs)
+	}
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	mod, err := rt.Instantiate(ctx, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mod.ExportedFunction("sum").Call(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	total, self := mod.ExportedGlobal(InstructionsGlobal).Get(), mod.ExportedGlobal(funcs[0].Global).Get()
+	if total != 3+12*4+3+1 || self != total {
+		t.Errorf("total %d, function %d; want both %d", total, self, 3+12*4+3+1)
+	}
+}
