@@ -37,6 +37,7 @@ func newBreakerStage(p *pluginContext, ns string, pol *policy, c *config.Circuit
 	if err := b.Err(); err != nil {
 		return nil, fmt.Errorf("circuit_breaker: %w", err)
 	}
+	b.SetHashKey(p.hashKey)
 	st := &breakerStage{
 		p: p, pol: pol, cfg: c, b: b,
 		state: p.m.gauge(metricdef.Name(ns, metricdef.CircuitBreakerState, pol.name)),

@@ -56,6 +56,7 @@ func newBulkheadStage(p *pluginContext, ns string, pol *policy, c *config.Bulkhe
 	if err := b.Err(); err != nil {
 		return nil, fmt.Errorf("bulkhead: %w", err)
 	}
+	b.SetHashKey(p.hashKey)
 	st := &bulkheadStage{p: p, pol: pol, cfg: c, b: b,
 		active: p.m.gauge(metricdef.Name(ns, metricdef.BulkheadActive, pol.name)),
 		queued: p.m.gauge(metricdef.Name(ns, metricdef.BulkheadQueued, pol.name)),

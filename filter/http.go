@@ -70,8 +70,11 @@ type httpContext struct {
 	// only once there is something to keep (a body chunk, a reason).
 	dl *dlRecord
 	// capture: the response body is being buffered for the stale cache.
-	capture     bool
-	contentType string
+	capture bool
+	// staleID, staleHdrs: the cache id and the representation headers of
+	// the captured body.
+	staleID   string
+	staleHdrs [][2]string
 }
 
 // protect turns a panic of a callback into an error log; the request then
@@ -216,9 +219,8 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) (action types.Action)
 			h.reject(now, config.ReasonUpstreamFailure, nil)
 			return types.ActionPause
 		}
-		if h.pol.stale != nil && h.pol.stale.wantCapture(h, o, now) {
-			h.capture = true
-			h.contentType, _ = proxywasm.GetHttpResponseHeader("content-type")
+		if h.pol.stale != nil {
+			h.staleID, h.staleHdrs, h.capture = h.pol.stale.wantCapture(h, o, now)
 		}
 	}
 	_ = proxywasm.AddHttpResponseHeader("x-breakwater-policy", h.pol.name)
@@ -236,7 +238,7 @@ func (h *httpContext) OnHttpStreamDone() {
 	// Drop what the stream held now: the SDK keeps the context until
 	// proxy_on_delete, and some hosts deliver that late (or never).
 	h.req = requestInfo{}
-	h.undo, h.onEnd, h.respHeaders, h.cb, h.bh, h.dl = nil, nil, nil, nil, nil, nil
+	h.undo, h.onEnd, h.respHeaders, h.cb, h.bh, h.dl, h.staleHdrs = nil, nil, nil, nil, nil, nil, nil
 }
 
 // finish runs the end hooks once, whatever ended the stream.

@@ -40,6 +40,8 @@ type pluginContext struct {
 	busy bool
 	// dlq is the VM's dead-letter state, nil when no policy has dead_letter.
 	dlq *dlVM
+	// hashKey keys the hashes of client-chosen keys (see deploymentHashKey).
+	hashKey store.HashKey
 }
 
 func newPluginContext(id uint32) *pluginContext {
@@ -83,6 +85,7 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 	// WASI random_get when the module starts; the ordinal keeps two VMs
 	// apart even when their random_get returned the same bytes.
 	p.rnd = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()^p.ordinal))
+	p.hashKey = deploymentHashKey(p.st, cfg.Namespace)
 	if err := p.configure(cfg); err != nil {
 		proxywasm.LogCritical(err.Error())
 		return types.OnPluginStartStatusFailed
@@ -98,24 +101,35 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 // context of the proxy its ordinal.
 func ordinalKey(ns string) string { return ns + "/vm" }
 
-// nextOrdinal increments the proxy's VM counter (store.Update: an absent
-// key is created with CreateCAS, so two VMs starting at once cannot both
-// create it) and returns the new value; 0 when shared data failed (the
-// random part then keeps identities apart, probabilistically).
+// nextOrdinal is the plugin context's ordinal (nextVMIdentity); 0, with a
+// warning, when shared data failed (the random part then keeps identities
+// apart, probabilistically).
 func nextOrdinal(st store.Store, ns string) uint64 {
-	var n uint64
-	err := store.Update(st, ordinalKey(ns), func(cur []byte) ([]byte, bool, error) {
-		n = 1
-		if len(cur) == 8 {
-			n = binary.LittleEndian.Uint64(cur) + 1
-		}
-		return binary.LittleEndian.AppendUint64(nil, n), true, nil
-	})
+	n, err := nextVMIdentity(st, ns)
 	if err != nil {
 		proxywasm.LogWarnf("breakwater: no VM ordinal from shared data (%v): identities rely on their random part", err)
-		return 0
 	}
 	return n
+}
+
+// nextVMIdentity increments the proxy's VM counter in shared data
+// (store.Update: an absent key is created with CreateCAS, so two VMs
+// starting at once cannot both create it; a conflict is retried) and
+// returns the new value; 0 on error.
+func nextVMIdentity(st store.Store, ns string) (uint64, error) {
+	var vm uint64
+	err := store.Update(st, ordinalKey(ns), func(cur []byte) ([]byte, bool, error) {
+		n := uint64(0)
+		if len(cur) == 8 {
+			n = binary.LittleEndian.Uint64(cur)
+		}
+		vm = n + 1
+		return binary.LittleEndian.AppendUint64(nil, vm), true, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return vm, nil
 }
 
 // holderID is a lease holder id unique in the proxy: the ordinal in the top

@@ -159,14 +159,13 @@ func (h *httpContext) reject(now time.Time, reason config.Reason, extra [][2]str
 	var body []byte
 	if fb := h.pol.cfg.Fallback; fb.Covers(reason) {
 		h.pol.fallbackServed.inc(1)
-		if ct, b, age, ok := h.staleResponse(now); ok {
-			// The last good response of this path, while younger than max_age.
+		if sh, b, age, ok := h.staleResponse(now); ok {
+			// The last good response of this cache key, while younger than
+			// max_age, with its representation headers.
 			status, body = 200, b
 			headers = append(headers, [2]string{"x-breakwater-stale", "true"},
 				[2]string{"age", strconv.FormatInt(int64(age/time.Second), 10)})
-			if ct != "" {
-				headers = append(headers, [2]string{"content-type", ct})
-			}
+			headers = append(headers, sh...)
 		} else {
 			for _, hd := range fb.Headers {
 				headers = append(headers, [2]string{hd.Name, hd.Value})
@@ -186,11 +185,11 @@ func (h *httpContext) reject(now time.Time, reason config.Reason, extra [][2]str
 }
 
 // staleResponse is the stale fallback for this request, if there is one.
-func (h *httpContext) staleResponse(now time.Time) (string, []byte, time.Duration, bool) {
+func (h *httpContext) staleResponse(now time.Time) ([][2]string, []byte, time.Duration, bool) {
 	if h.pol.stale == nil || h.req.method != "GET" {
-		return "", nil, 0, false
+		return nil, nil, 0, false
 	}
-	return h.pol.stale.lookup(h.req.rawPath, now)
+	return h.pol.stale.lookup(&h.req, now)
 }
 
 // ceilSeconds renders a duration as whole seconds, rounded up.

@@ -15,7 +15,7 @@ import (
 type requestInfo struct {
 	headers [][2]string
 	method  string
-	rawPath string // :path as sent (the stale cache's key: the query selects the response)
+	rawPath string // :path as sent
 	path    string // normal form: no query, fragment, ;params, dot or empty segments
 	rawAuth string // :authority as sent
 	// auth is the normal form of rawAuth (lower case, no trailing dot, no
@@ -38,6 +38,21 @@ func (r *requestInfo) load() {
 	r.path, r.escSlash = normalize.Path(r.rawPath)
 	r.rawAuth, _ = r.header(":authority")
 	r.auth, r.authDone = "", false
+}
+
+// query is the query string of the :path as sent, from its '?' (without a
+// fragment), or "".
+func (r *requestInfo) query() string {
+	q := r.rawPath
+	i := strings.IndexByte(q, '?')
+	if i < 0 {
+		return ""
+	}
+	q = q[i:]
+	if j := strings.IndexByte(q, '#'); j >= 0 {
+		q = q[:j]
+	}
+	return q
 }
 
 // authority is the normal form of the request's :authority, computed once.

@@ -97,6 +97,7 @@ func keyStrings(parts []KeyPart) []string {
 func explainConfig(c *Config) eobj {
 	var o eobj
 	o.add("namespace", c.Namespace)
+	o.add("max_shared_bytes", c.MaxSharedBytes)
 	pols := make([]eobj, len(c.Policies))
 	for i, p := range c.Policies {
 		pols[i] = explainPolicy(p)
@@ -172,7 +173,7 @@ func explainPolicy(p *Policy) eobj {
 		e.add("headers", h)
 		e.add("body", f.Body)
 		if f.Stale != nil {
-			e.add("stale", eobj{{"max_age", dur(f.Stale.MaxAge)}, {"max_body_bytes", f.Stale.MaxBodyBytes}})
+			e.add("stale", eobj{{"max_age", dur(f.Stale.MaxAge)}, {"max_body_bytes", f.Stale.MaxBodyBytes}, {"key", keyStrings(f.Stale.Key)}})
 		}
 		o.add("fallback", e)
 	}

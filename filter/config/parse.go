@@ -129,8 +129,11 @@ var retryOnValues = []string{
 }
 
 func (p *parser) config(o object) *Config {
-	p.allow(o, "$schema", "namespace", "policies")
-	c := &Config{Namespace: DefaultNamespace}
+	p.allow(o, "$schema", "namespace", "policies", "max_shared_bytes")
+	c := &Config{Namespace: DefaultNamespace, MaxSharedBytes: DefaultMaxSharedBytes}
+	if n, ok := p.integer(o, "max_shared_bytes", 1<<20, maxSharedBytesCap); ok {
+		c.MaxSharedBytes = n
+	}
 	// "$schema" lets an editor find the JSON Schema; the plugin ignores it.
 	p.str(o, "$schema")
 	if ns, ok := p.str(o, "namespace"); ok && p.nameString(field(o.path, "namespace"), ns) {
@@ -163,6 +166,10 @@ func (p *parser) config(o object) *Config {
 		}
 		c.Policies = append(c.Policies, pol)
 	}
+	if !p.ok() {
+		return nil
+	}
+	p.checkShared(c)
 	if !p.ok() {
 		return nil
 	}
@@ -1020,8 +1027,9 @@ func (p *parser) fallback(o object) *Fallback {
 		f.Body = s
 	}
 	if so, ok := p.sub(o, "stale"); ok {
-		p.allow(so, "max_age", "max_body_bytes")
+		p.allow(so, "max_age", "max_body_bytes", "key")
 		st := defaultStale()
+		st.Key = p.keyParts(so, "key")
 		if !p.duration(so, "max_age", false, &st.MaxAge) {
 			p.required(so, "max_age")
 		}

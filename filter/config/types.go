@@ -24,6 +24,10 @@ type Config struct {
 	// Policies in document order; at least one. The first whose Match holds
 	// applies to a request.
 	Policies []*Policy
+	// MaxSharedBytes caps the worst-case shared data of the configuration
+	// (SharedBytes); a configuration above it is refused. Default
+	// DefaultMaxSharedBytes (256 MiB), in [2^20, 2^40].
+	MaxSharedBytes int64
 }
 
 // Policy is one entry of "policies". A nil block pointer means the block is
@@ -346,6 +350,11 @@ type Header struct {
 type Stale struct {
 	MaxAge       time.Duration // required, positive
 	MaxBodyBytes int           // default 65536, 1..16 MiB
+	// Key: descriptor parts added to the cache key (after :authority and
+	// :path); nil when absent. A request carrying Authorization (Cookie) is
+	// cached only when Key holds header:authorization (header:cookie), and
+	// a response's Vary only names headers Key holds.
+	Key []KeyPart
 }
 
 // Fault is the "fault" block; at least one of abort and delay is set.
@@ -359,4 +368,24 @@ type Fault struct {
 	HasAbort, HasDelay bool
 	// OnlyWithHeader: lower-case header name; "" when absent.
 	OnlyWithHeader string
+}
+
+// The stale cache's shared-data bound (fallback.stale): StaleSlots records
+// per policy, each at most StaleRecordOverhead + max_body_bytes bytes (the
+// layout is in filter/stale.go).
+const (
+	StaleSlots = 64
+	// StaleMaxID bounds the cache key kept in a record: a longer key is
+	// kept as a 17-byte digest.
+	StaleMaxID = 256
+	// StaleMaxHeaderBytes bounds the representation headers kept with a
+	// body (length prefixes included); a response with more is not kept.
+	StaleMaxHeaderBytes = 4096
+	// StaleRecordOverhead is the most a record holds besides the body.
+	StaleRecordOverhead = 2 + StaleMaxID + 8 + 1 + StaleMaxHeaderBytes
+)
+
+// StaleBytes is the most shared data one policy's stale cache writes.
+func (s *Stale) StaleBytes() int64 {
+	return StaleSlots * int64(StaleRecordOverhead+s.MaxBodyBytes)
 }

@@ -33,9 +33,9 @@ func check(t *testing.T, what string, got, want any) {
 
 func TestDefaultsMinimal(t *testing.T) {
 	c := mustParse(t, `{"policies":[{"name":"p"}]}`)
-	check(t, "config", *c, Config{Namespace: "breakwater", Policies: []*Policy{{Name: "p"}}})
-	c = mustParse(t, `{"namespace":"edge-2","policies":[{"name":"a_b-1","match":{}}]}`)
-	check(t, "config", *c, Config{Namespace: "edge-2", Policies: []*Policy{{Name: "a_b-1"}}})
+	check(t, "config", *c, Config{Namespace: "breakwater", Policies: []*Policy{{Name: "p"}}, MaxSharedBytes: DefaultMaxSharedBytes})
+	c = mustParse(t, `{"namespace":"edge-2","policies":[{"name":"a_b-1","match":{}}],"max_shared_bytes":1048576}`)
+	check(t, "config", *c, Config{Namespace: "edge-2", Policies: []*Policy{{Name: "a_b-1"}}, MaxSharedBytes: 1 << 20})
 }
 
 func TestDefaultsRateLimit(t *testing.T) {
