@@ -93,7 +93,7 @@ func (s *bulkheadStage) count(active, queued int64) {
 }
 
 func (s *bulkheadStage) onRequest(h *httpContext, now time.Time) verdict {
-	hold := &bhHold{key: h.req.key(s.cfg.Key), id: s.p.rnd.Uint64() | 1}
+	hold := &bhHold{key: h.req.key(s.cfg.Key), id: s.p.holderID()}
 	lease, ok, err := s.b.Acquire(s.p.st, hold.key, hold.id, now)
 	if err != nil {
 		logLimited("breakwater: %s: bulkhead state unavailable, request admitted: %v", s.pol.name, err)

@@ -12,7 +12,6 @@ import (
 	"github.com/breakwater/breakwater/filter/config"
 	"github.com/breakwater/breakwater/internal/metricdef"
 	"github.com/breakwater/breakwater/patterns/deadletter"
-	"github.com/breakwater/breakwater/patterns/store"
 )
 
 // Dead letters (dead_letter): a request whose method is in methods is armed
@@ -91,39 +90,12 @@ type dlOut struct {
 	data []byte
 }
 
-// vmCounterKey is the shared-data key whose value, incremented by each
-// plugin context that has dead letters at its start, gives it its identity
-// within the proxy.
-func vmCounterKey(ns string) string { return ns + "/dead_letter/vm" }
-
-// newDLVM makes the VM's dead-letter state: the identity is the next value
-// of a counter in shared data (distinct for every VM of the proxy), the
-// random part comes from the plugin's random source, seeded from WASI
-// random_get (never the clock).
-func newDLVM(st store.Store, ns string, src deadletter.Source) *dlVM {
-	vm, err := nextVMIdentity(st, ns)
-	if err != nil {
-		proxywasm.LogWarnf("breakwater: dead_letter: no VM identity from shared data (%v): ids rely on their random part", err)
-	}
-	return &dlVM{ids: deadletter.NewIDs(src, vm)}
-}
-
-// nextVMIdentity increments the proxy's VM counter in shared data (one CAS
-// update, retried by store.Update) and returns the new value; 0 on error.
-func nextVMIdentity(st store.Store, ns string) (uint64, error) {
-	var vm uint64
-	err := store.Update(st, vmCounterKey(ns), func(cur []byte) ([]byte, bool, error) {
-		n := uint64(0)
-		if len(cur) == 8 {
-			n = binary.LittleEndian.Uint64(cur)
-		}
-		vm = n + 1
-		return binary.LittleEndian.AppendUint64(nil, vm), true, nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	return vm, nil
+// newDLVM makes the VM's dead-letter state: the identity is the plugin
+// context's ordinal (distinct for every VM of the proxy, see nextOrdinal),
+// the random part comes from the VM's source, seeded from WASI random_get
+// (never the clock).
+func newDLVM(p *pluginContext) *dlVM {
+	return &dlVM{ids: deadletter.NewIDs(p.rnd, p.ordinal)}
 }
 
 // dlStart arms a stream for a dead letter when its method qualifies.
@@ -178,7 +150,7 @@ func (h *httpContext) dlFinish(now time.Time) {
 		return
 	}
 	e := deadletter.Envelope{Version: deadletter.Version, ID: vm.ids.Next(), Time: now.UTC(), Policy: h.pol.name,
-		Reason: d.reason, Status: d.status, Method: h.req.method, Authority: h.req.auth, Path: h.req.path}
+		Reason: d.reason, Status: d.status, Method: h.req.method, Authority: h.req.rawAuth, Path: h.req.rawPath}
 	if d.attempted {
 		e.Attempts = 1
 		if v, err := proxywasm.GetProperty([]string{"upstream", "request_attempt_count"}); err == nil && len(v) == 8 {

@@ -33,11 +33,16 @@ type httpContext struct {
 	pol *policy
 
 	arrived time.Time
-	req     requestInfo
-	step    int  // index of the stage being asked
-	paused  bool // OnHttpRequestHeaders returned ActionPause and not resumed yet
-	local   bool // the filter sent a local response
-	ended   bool // finish has run
+	// released is when the request was let go upstream, after every wait
+	// of the filter (fault delay, rate-limit service call, shaping,
+	// bulkhead queue): the start of the latency the breaker's slow calls
+	// and the adaptive timeout see.
+	released time.Time
+	req      requestInfo
+	step     int  // index of the stage being asked
+	paused   bool // OnHttpRequestHeaders returned ActionPause and not resumed yet
+	local    bool // the filter sent a local response
+	ended    bool // finish has run
 	// dlOn: the policy has dead_letter and the method qualifies; dlEOS: the
 	// whole request body has been seen (or there was none).
 	dlOn, dlEOS bool
@@ -88,11 +93,16 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	now := clock()
 	h.arrived = now
 	h.req.load()
-	h.pol = h.p.match(&h.req)
+	var escaped bool
+	h.pol, escaped = h.p.match(&h.req)
 	if h.pol == nil {
 		return types.ActionContinue
 	}
 	h.pol.m.requests.inc(1)
+	if escaped {
+		h.rejectEscapedSlash()
+		return types.ActionPause
+	}
 	if h.pol.dl != nil {
 		h.dlStart(endOfStream)
 	}
@@ -113,6 +123,7 @@ func (h *httpContext) run(now time.Time) types.Action {
 		h.step++
 	}
 	h.undo = nil // admitted: from here on nothing is given back
+	h.released = now
 	h.flushRequestHeaders()
 	return types.ActionContinue
 }
@@ -146,6 +157,9 @@ func (h *httpContext) flushRequestHeaders() {
 	}
 	merged := make([][2]string, 0, len(h.req.headers)+len(set))
 	for _, kv := range h.req.headers {
+		if isOwn(kv[0]) {
+			continue // removed at arrival (stripOwn); only the filter's own are set
+		}
 		if _, ok := lookup(set, kv[0]); !ok {
 			merged = append(merged, kv)
 		}

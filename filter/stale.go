@@ -30,8 +30,10 @@ var staleHeaders = [...]string{"content-type", "content-encoding", "content-lang
 // shared by all workers, and serves it as a fallback while younger than
 // max_age, only to requests with the same cache key.
 //
-// Cache key: netstrings of :authority and :path (query string included: a
-// different query is a different resource), then BuildKey of stale.key.
+// Cache key: netstrings of the normal :authority and the normal path
+// followed by the query as sent (a different query is a different
+// resource; one resource spelled differently is one key), then BuildKey of
+// stale.key.
 // What is never kept (see wantCapture): responses marked private, no-store
 // or no-cache, with Set-Cookie or Vary: *; responses whose Vary names a
 // header the key does not hold; requests carrying Authorization or Cookie
@@ -83,13 +85,17 @@ func (c *staleCache) keyHolds(name string) bool {
 func (c *staleCache) cacheID(r *requestInfo) string {
 	var buf [config.StaleMaxID]byte
 	b := buf[:0]
-	b = strconv.AppendInt(b, int64(len(r.auth)), 10)
+	auth, q := r.authority(), r.query()
+	b = strconv.AppendInt(b, int64(len(auth)), 10)
 	b = append(b, ':')
-	b = append(b, r.auth...)
+	b = append(b, auth...)
 	b = append(b, ',')
-	b = strconv.AppendInt(b, int64(len(r.path)), 10)
+	// The normal path and the query as sent: one spelling of the resource,
+	// and the query selects the response.
+	b = strconv.AppendInt(b, int64(len(r.path)+len(q)), 10)
 	b = append(b, ':')
 	b = append(b, r.path...)
+	b = append(b, q...)
 	b = append(b, ',')
 	if len(c.cfg.Key) > 0 {
 		b = append(b, r.key(c.cfg.Key)...)

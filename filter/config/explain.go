@@ -152,7 +152,7 @@ func explainPolicy(p *Policy) eobj {
 			e.add("request", dur(t.Request))
 		}
 		if d := t.Deadline; d != nil {
-			e.add("deadline", eobj{{"propagate", d.Propagate}, {"min_remaining", dur(d.MinRemaining)}})
+			e.add("deadline", eobj{{"propagate", d.Propagate}, {"min_remaining", dur(d.MinRemaining)}, {"max", dur(d.Max)}})
 		}
 		if a := t.Adaptive; a != nil {
 			e.add("adaptive", eobj{{"quantile", a.Quantile}, {"multiplier", a.Multiplier}, {"extra", dur(a.Extra)},
@@ -206,8 +206,16 @@ func explainMatch(m *Match) eobj {
 		o.add("path_exact", m.PathExact)
 	}
 	if m.PathRegex != nil {
-		s := strings.TrimSuffix(strings.TrimPrefix(m.PathRegex.String(), "^(?:"), ")$")
+		s := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(m.PathRegex.String(), "^(?:"), "^(?i:"), ")$")
 		o.add("path_regex", s)
+	}
+	if m.PathPrefix != "" || m.PathExact != "" || m.PathRegex != nil {
+		o.add("ignore_case", m.IgnoreCase)
+		es := "reject"
+		if m.EscapedSlashes == EscapedSlashesKeep {
+			es = "keep"
+		}
+		o.add("escaped_slashes", es)
 	}
 	if len(m.Methods) > 0 {
 		o.add("methods", m.Methods)

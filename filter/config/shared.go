@@ -52,9 +52,10 @@ func tableUse(path, field, prefix string, maxKeys int, keyed bool, state int) Sh
 // document order, the plugin's own keys first.
 func (c *Config) SharedUses() []SharedUse {
 	ns := c.Namespace
-	// The deployment's hash key (16 bytes) and the dead-letter VM counter.
+	// The deployment's hash key (16 bytes) and the VM ordinal counter
+	// (filter: ordinalKey).
 	out := []SharedUse{{Path: "$", field: "", Entries: 2, RecordBytes: 16,
-		Bytes: int64(len(ns)+len("/hash_key")+16) + int64(len(ns)+len("/dead_letter/vm")+8)}}
+		Bytes: int64(len(ns)+len("/hash_key")+16) + int64(len(ns)+len("/vm")+8)}}
 	for i, p := range c.Policies {
 		pp := "policies[" + strconv.Itoa(i) + "]"
 		prefix := ns + "/" + p.Name

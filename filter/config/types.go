@@ -52,26 +52,56 @@ type Policy struct {
 
 // Match holds the conditions of a policy, all of which must hold. Empty
 // fields are no condition. At most one of PathPrefix, PathExact, PathRegex
-// is set.
+// is set. Requests are matched in normal form (patterns/normalize): the
+// path without query, fragment, ;params, dot segments, empty segments or a
+// trailing slash, unreserved characters decoded; the authority lower-cased
+// without a trailing dot or the scheme's default port.
 type Match struct {
-	// PathPrefix: the request path (query string removed) starts with it.
+	// PathPrefix: the normal request path starts with it (a string prefix);
+	// a prefix ending in "/" also matches the path without that slash.
+	// Stored in normal form, keeping one trailing "/" if configured.
 	// Starts with "/".
 	PathPrefix string
-	// PathExact: the request path (query string removed) equals it.
-	// Starts with "/".
+	// PathExact: the normal request path equals it. Stored in normal form
+	// (so "/orders/" is "/orders": a trailing slash is not significant).
 	PathExact string
-	// PathRegex matches the WHOLE request path (query string removed): the
-	// configured expression is compiled once as ^(?:EXPR)$ (RE2 syntax).
+	// PathRegex matches the WHOLE normal request path: the configured
+	// expression is compiled once as ^(?:EXPR)$ (RE2 syntax), ^(?i:EXPR)$
+	// with IgnoreCase.
 	PathRegex *regexp.Regexp
+	// IgnoreCase compares the path conditions case-insensitively (for
+	// case-insensitive upstreams). Default false.
+	IgnoreCase bool
+	// EscapedSlashes says what a path holding %2F or %5C (an encoded
+	// separator, never decoded) meets when the policy has a path condition:
+	// EscapedSlashesReject (the default) answers 400 escaped_slash,
+	// EscapedSlashesKeep matches the path as is.
+	EscapedSlashes EscapedSlashes
 	// Methods, upper-cased at parse time, compared case-insensitively.
 	// Non-empty when set, no duplicates.
 	Methods []string
-	// Authority is compared case-insensitively with :authority. When it has
+	// Authority is compared with the request's normal :authority; stored in
+	// normal form (lower case, no trailing dot, no :80 or :443). When it has
 	// no port, a request authority "host:port" matches on its host.
 	Authority string
 	// Headers: every one must hold.
 	Headers []HeaderMatch
 }
+
+// EscapedSlashes is match.escaped_slashes.
+type EscapedSlashes uint8
+
+const (
+	// EscapedSlashesReject: "reject", the default (the zero value).
+	EscapedSlashesReject EscapedSlashes = iota
+	// EscapedSlashesKeep: "keep".
+	EscapedSlashesKeep
+)
+
+// ReasonEscapedSlash is the x-breakwater-reason of the 400 a policy with
+// escaped_slashes "reject" answers. It is not a Reason of fallback.on: the
+// request is refused before any pattern runs.
+const ReasonEscapedSlash = "escaped_slash"
 
 // HeaderMatchKind says how a HeaderMatch tests its header.
 type HeaderMatchKind uint8
@@ -272,6 +302,11 @@ type Deadline struct {
 	Propagate bool
 	// MinRemaining: default 0, may be 0.
 	MinRemaining time.Duration
+	// Max bounds the upstream timeout a caller's budget can produce when
+	// the policy has no timeout of its own (no request, no adaptive): a
+	// caller only ever shortens. Default timeout.DefaultDeadlineMax (15s,
+	// Envoy's default route timeout); never 0 after parsing.
+	Max time.Duration
 }
 
 // Reason of a rejection (x-breakwater-reason).

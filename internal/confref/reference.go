@@ -138,7 +138,7 @@ var Blocks = []Block{
 		Title: "Top level",
 		Doc:   "The plugin configuration is one JSON object.",
 		Rules: []string{
-			"Worst-case shared data (what `breakwater validate --explain` prints per block and in total) is at most `max_shared_bytes`. Each keyed block (a rate limit, `circuit_breaker` or `bulkhead` with a `key`) writes at most S = ceil(max_keys/W) sets of W = min(4, max_keys) entries, plus one overflow record: S × (len(name) + W × (75 + R)) + len(name) + 9 + R bytes, where name is the set's shared-data key (`<namespace>/<policy>/rl/<limit>/<set>`, `.../cb/<set>`, `.../bh/<set>`) and R the record: 27 bytes for a limit (117 for `sliding_window`); 40 + 12 + 2 × ceil(window/8) for a count-window breaker, 40 + 20 + 12 × buckets for a time window; 5 + 16 × max_concurrent + 24 × queue.max_size for a bulkhead. An unkeyed block writes one entry (len(name) + 11 + R). `fallback.stale` writes 64 × (len(name) + 4363 + max_body_bytes); a `retry.budget` 81 bytes and its name; the plugin its hash key (16 bytes) and dead-letter VM counter (8 bytes) with their names.",
+			"Worst-case shared data (what `breakwater validate --explain` prints per block and in total) is at most `max_shared_bytes`. Each keyed block (a rate limit, `circuit_breaker` or `bulkhead` with a `key`) writes at most S = ceil(max_keys/W) sets of W = min(4, max_keys) entries, plus one overflow record: S × (len(name) + W × (75 + R)) + len(name) + 9 + R bytes, where name is the set's shared-data key (`<namespace>/<policy>/rl/<limit>/<set>`, `.../cb/<set>`, `.../bh/<set>`) and R the record: 27 bytes for a limit (117 for `sliding_window`); 40 + 12 + 2 × ceil(window/8) for a count-window breaker, 40 + 20 + 12 × buckets for a time window; 5 + 16 × max_concurrent + 24 × queue.max_size for a bulkhead. An unkeyed block writes one entry (len(name) + 11 + R). `fallback.stale` writes 64 × (len(name) + 4363 + max_body_bytes); a `retry.budget` 81 bytes and its name; the plugin its hash key (16 bytes) and VM ordinal counter (8 bytes, `<namespace>/vm`) with their names.",
 		},
 		Example: `{
   "$schema": "https://raw.githubusercontent.com/breakwater/breakwater/main/docs/breakwater.schema.json",
@@ -183,7 +183,7 @@ var Blocks = []Block{
 	{
 		Path:  "policies[].match",
 		Title: "match",
-		Doc:   "Every condition set must hold. An absent or empty `match` matches every request. Paths are compared without the query string.",
+		Doc:   "Every condition set must hold. An absent or empty `match` matches every request. Requests are compared in normal form, computed once per request: the path without its query and fragment, with the percent-encodings of unreserved characters decoded (other encodings kept, hex upper-cased; `%2F` and `%5C` never decoded), `;params` cut from every segment, empty segments (merged slashes, a trailing slash) and dot segments (RFC 3986 5.2.4) removed; the authority lower-cased without a trailing dot or the scheme's default port. So `/%6Frders`, `//orders`, `/./orders`, `/x/../orders`, `/orders/` and `/orders;a=b` are all `/orders`, and `Orders.Example.com.:80` is `orders.example.com`. The configured `path_prefix`, `path_exact` and `authority` are put in the same form (a `path_prefix` keeps one trailing `/`, and then also matches the path without it; an `authority` with port 80 or 443 matches any port). The `path` and `authority` key parts use the same normal form.",
 		Rules: []string{"At most one of `path_prefix`, `path_exact`, `path_regex`."},
 		Example: `{ "path_prefix": "/orders", "methods": ["GET", "POST"], "authority": "orders.example.com",
   "headers": [ { "name": "x-tenant", "exact": "acme" } ] }`,
@@ -192,6 +192,8 @@ var Blocks = []Block{
 			{Key: "path_prefix", Kind: PathString, Absent: "no condition", Bounds: "at most 4096 bytes", Doc: "The request path starts with it."},
 			{Key: "path_exact", Kind: PathString, Absent: "no condition", Bounds: "at most 4096 bytes", Doc: "The request path equals it."},
 			{Key: "path_regex", Kind: Regex, Absent: "no condition", Bounds: "1 to 4096 bytes, valid RE2", Doc: "An RE2 expression that must match the WHOLE path (it is anchored as `^(?:EXPR)$`)."},
+			{Key: "ignore_case", Kind: Boolean, Default: "false", Doc: "Compare `path_prefix`, `path_exact` and `path_regex` case-insensitively (for case-insensitive upstreams)."},
+			{Key: "escaped_slashes", Kind: Enum, Enum: []string{"reject", "keep"}, Default: `"reject"`, Doc: "A path holding an encoded separator (`%2F`, `%5C`, never decoded) that reaches this policy, when it has a path condition: `reject` answers 400 with `x-breakwater-reason: escaped_slash` (counted in `rejected_total.escaped_slash`), whatever the rest of the path, so an upstream that decodes it cannot be reached around the policy; `keep` compares the path as is."},
 			{Key: "methods", Kind: MethodList, Absent: "any method", Doc: "The request method is one of these (compared case-insensitively)."},
 			{Key: "authority", Kind: String, MaxLen: 256, Pattern: `^[^ /?#\x00-\x1f\x7f]+$`, Absent: "any authority", Bounds: "a host[:port]: no space, `/`, `?` or `#`", Doc: "The `:authority`, compared case-insensitively; without a port it matches any port."},
 			{Key: "headers", Kind: ObjectArray, Ref: "policies[].match.headers[]", Absent: "no header condition", Bounds: "at most 64 entries", Doc: "Header conditions, all of which must hold."},
@@ -443,12 +445,13 @@ var Blocks = []Block{
 	{
 		Path:    "policies[].timeout.deadline",
 		Title:   "timeout.deadline",
-		Doc:     "A request whose remaining deadline is below `min_remaining` is rejected with `deadline_exceeded`.",
+		Doc:     "A request whose remaining deadline is below `min_remaining` is rejected with `deadline_exceeded`. A budget header that cannot be parsed (e.g. `grpc-timeout` with more than 8 digits) is ignored and counted in `timeout.deadline.invalid_total`; a budget beyond the range of a duration is clamped, then bounded as `max` says.",
 		Example: `{ "propagate": true, "min_remaining": "10ms" }`,
 		Wrap:    `{"policies":[{"name":"p","timeout":{"deadline":@}}]}`,
 		Fields: []Field{
 			{Key: "propagate", Kind: Boolean, Default: "false", Doc: "Pass the remaining deadline upstream."},
 			{Key: "min_remaining", Kind: Duration, MaxDuration: maxDur, ZeroOK: true, Default: `"0s"`, Doc: "The least remaining time a request needs to be sent."},
+			{Key: "max", Kind: Duration, MaxDuration: maxDur, Default: `"15s"`, Doc: "Without `request` or `adaptive`, the longest upstream timeout a caller's budget (`x-envoy-expected-rq-timeout-ms`, `grpc-timeout`) can produce: a caller only ever shortens. With `request` or `adaptive`, that timeout is the bound. 15s is Envoy's default route timeout."},
 		},
 	},
 	{
