@@ -276,8 +276,8 @@ func TestKeysIndependentAndBounded(t *testing.T) {
 	for i := range 1000 {
 		b.Acquire(st, fmt.Sprint("other", i), 1, t0)
 	}
-	if st.Len() > 2 {
-		t.Fatalf("%d store keys, bound 2", st.Len())
+	if st.Len() > 3 {
+		t.Fatalf("%d store keys, bound 3 (2 sets and the overflow)", st.Len())
 	}
 }
 
