@@ -163,9 +163,10 @@ func (s *directiveStage) setTimeout(h *httpContext, t *config.Timeout, now time.
 	if d <= 0 {
 		return true
 	}
-	h.setRequestHeader("x-envoy-upstream-rq-timeout-ms", ms(d))
+	v := ms(d)
+	h.setRequestHeader("x-envoy-upstream-rq-timeout-ms", v)
 	if t.Deadline != nil && t.Deadline.Propagate {
-		h.setRequestHeader("x-envoy-expected-rq-timeout-ms", ms(d))
+		h.setRequestHeader("x-envoy-expected-rq-timeout-ms", v)
 	}
 	s.effective.record(uint64(d / time.Millisecond))
 	return true
