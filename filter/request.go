@@ -40,21 +40,6 @@ func (r *requestInfo) load() {
 	r.auth, r.authDone = "", false
 }
 
-// query is the query string of the :path as sent, from its '?' (without a
-// fragment), or "".
-func (r *requestInfo) query() string {
-	q := r.rawPath
-	i := strings.IndexByte(q, '?')
-	if i < 0 {
-		return ""
-	}
-	q = q[i:]
-	if j := strings.IndexByte(q, '#'); j >= 0 {
-		q = q[:j]
-	}
-	return q
-}
-
 // authority is the normal form of the request's :authority, computed once.
 func (r *requestInfo) authority() string {
 	if !r.authDone {
