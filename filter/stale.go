@@ -89,13 +89,14 @@ func (c *staleCache) cacheID(r *requestInfo) string {
 	// response). Not the normal forms: another spelling of a resource only
 	// misses the cache, it never reaches another key's copy, and the raw
 	// values cost no normalisation here.
-	b = strconv.AppendInt(b, int64(len(r.rawAuth)), 10)
+	auth, path := r.rawAuthority(), r.rawPath
+	b = strconv.AppendInt(b, int64(len(auth)), 10)
 	b = append(b, ':')
-	b = append(b, r.rawAuth...)
+	b = append(b, auth...)
 	b = append(b, ',')
-	b = strconv.AppendInt(b, int64(len(r.rawPath)), 10)
+	b = strconv.AppendInt(b, int64(len(path)), 10)
 	b = append(b, ':')
-	b = append(b, r.rawPath...)
+	b = append(b, path...)
 	b = append(b, ',')
 	if len(c.cfg.Key) > 0 {
 		b = append(b, r.key(c.cfg.Key)...)
