@@ -35,7 +35,9 @@ func serveHost(h http.Handler, host, method, path string, kv ...string) *httptes
 //   - the victim's exhausted limit (5 per hour) stays exhausted;
 //   - the victim's bulkhead keeps its cap: with its 2 permits held, its
 //     third request is bulkhead_full and the upstream never holds more
-//     than 2 of the victim's.
+//     than 2 of the victim's;
+//   - a reload keeps the hash key in shared data, and the victim's state
+//     with it.
 func TestFloodKeepsVictimState(t *testing.T) {
 	const floodN = 10000
 	var victimHits, victimIn, victimMax atomic.Int64
@@ -139,6 +141,25 @@ func TestFloodKeepsVictimState(t *testing.T) {
 		t.Errorf("victim's held requests %v, upstream held at most %d of the victim's, want 2", codes, victimMax.Load())
 	}
 	t.Logf("bulkhead: victim capped at 2 after %d distinct keys (%d of them forwarded)", floodN, fwd)
+
+	// A reload keeps the deployment's hash key, so the victim's state is
+	// still found: its breaker open, its limit exhausted.
+	secret, _, ok := e.h.SharedData("breakwater/hash_key")
+	if !ok || len(secret) != 16 {
+		t.Fatalf("hash key in shared data: %x %v", secret, ok)
+	}
+	if err := e.h.Reconfigure([]byte(cfg)); err != nil {
+		t.Fatal(err)
+	}
+	if again, _, _ := e.h.SharedData("breakwater/hash_key"); string(again) != string(secret) {
+		t.Fatalf("the reload drew a new hash key")
+	}
+	if rec := serve(e.h, "GET", "/cb", "x-user", "victim"); rec.Code != 503 {
+		t.Errorf("victim's breaker after the reload: %d, want 503", rec.Code)
+	}
+	if rec := serve(e.h, "GET", "/rl", "x-user", "victim"); rec.Code != 429 {
+		t.Errorf("victim's limit after the reload: %d, want 429", rec.Code)
+	}
 	checkNoTraps(t, e.h)
 }
 

@@ -211,22 +211,7 @@ func (c *staleCache) store(id string, hdrs [][2]string, body []byte, now time.Ti
 		return
 	}
 	key, slot, hash := c.slot(id)
-	n := 2 + len(id) + 8 + 1 + len(body)
-	for _, kv := range hdrs {
-		n += 3 + len(kv[0]) + len(kv[1])
-	}
-	v := make([]byte, 0, n)
-	v = binary.LittleEndian.AppendUint16(v, uint16(len(id)))
-	v = append(v, id...)
-	v = binary.LittleEndian.AppendUint64(v, uint64(now.UnixNano()))
-	v = append(v, byte(len(hdrs)))
-	for _, kv := range hdrs {
-		v = append(v, byte(len(kv[0])))
-		v = append(v, kv[0]...)
-		v = binary.LittleEndian.AppendUint16(v, uint16(len(kv[1])))
-		v = append(v, kv[1]...)
-	}
-	v = append(v, body...)
+	v := encodeStale(id, now, hdrs, body)
 	// Last writer wins: an unconditional write is right for a cache.
 	if err := c.p.st.Set(key, v, 0); err != nil {
 		logLimited("breakwater: stale cache write failed: %v", err)
@@ -247,34 +232,9 @@ func (c *staleCache) lookup(r *requestInfo, now time.Time) (hdrs [][2]string, bo
 		}
 		return nil, nil, 0, false
 	}
-	if len(v) < 2 {
+	at, hdrs, body, ok := decodeStale(v, id)
+	if !ok {
 		return nil, nil, 0, false
-	}
-	il := int(binary.LittleEndian.Uint16(v))
-	if len(v) < 2+il+9 || string(v[2:2+il]) != id {
-		return nil, nil, 0, false
-	}
-	v = v[2+il:]
-	at := time.Unix(0, int64(binary.LittleEndian.Uint64(v)))
-	nh := int(v[8])
-	v = v[9:]
-	hdrs = make([][2]string, 0, nh)
-	for i := 0; i < nh; i++ {
-		if len(v) < 1 {
-			return nil, nil, 0, false
-		}
-		nl := int(v[0])
-		if len(v) < 1+nl+2 {
-			return nil, nil, 0, false
-		}
-		name := string(v[1 : 1+nl])
-		vl := int(binary.LittleEndian.Uint16(v[1+nl:]))
-		v = v[1+nl+2:]
-		if len(v) < vl {
-			return nil, nil, 0, false
-		}
-		hdrs = append(hdrs, [2]string{name, string(v[:vl])})
-		v = v[vl:]
 	}
 	age = now.Sub(at)
 	if age < 0 {
@@ -283,7 +243,63 @@ func (c *staleCache) lookup(r *requestInfo, now time.Time) (hdrs [][2]string, bo
 	if age >= c.cfg.MaxAge {
 		return nil, nil, 0, false
 	}
-	return hdrs, v, age, true
+	return hdrs, body, age, true
+}
+
+// encodeStale is a record of id (layout on staleCache); the caller keeps
+// id, hdrs and body within the bounds of the layout.
+func encodeStale(id string, at time.Time, hdrs [][2]string, body []byte) []byte {
+	n := 2 + len(id) + 8 + 1 + len(body)
+	for _, kv := range hdrs {
+		n += 3 + len(kv[0]) + len(kv[1])
+	}
+	v := make([]byte, 0, n)
+	v = binary.LittleEndian.AppendUint16(v, uint16(len(id)))
+	v = append(v, id...)
+	v = binary.LittleEndian.AppendUint64(v, uint64(at.UnixNano()))
+	v = append(v, byte(len(hdrs)))
+	for _, kv := range hdrs {
+		v = append(v, byte(len(kv[0])))
+		v = append(v, kv[0]...)
+		v = binary.LittleEndian.AppendUint16(v, uint16(len(kv[1])))
+		v = append(v, kv[1]...)
+	}
+	return append(v, body...)
+}
+
+// decodeStale reads a record (layout on staleCache) written for id; ok is
+// false for another id's record or a corrupt one. body aliases v.
+func decodeStale(v []byte, id string) (at time.Time, hdrs [][2]string, body []byte, ok bool) {
+	if len(v) < 2 {
+		return time.Time{}, nil, nil, false
+	}
+	il := int(binary.LittleEndian.Uint16(v))
+	if len(v) < 2+il+9 || string(v[2:2+il]) != id {
+		return time.Time{}, nil, nil, false
+	}
+	v = v[2+il:]
+	at = time.Unix(0, int64(binary.LittleEndian.Uint64(v)))
+	nh := int(v[8])
+	v = v[9:]
+	hdrs = make([][2]string, 0, nh)
+	for i := 0; i < nh; i++ {
+		if len(v) < 1 {
+			return time.Time{}, nil, nil, false
+		}
+		nl := int(v[0])
+		if len(v) < 1+nl+2 {
+			return time.Time{}, nil, nil, false
+		}
+		name := string(v[1 : 1+nl])
+		vl := int(binary.LittleEndian.Uint16(v[1+nl:]))
+		v = v[1+nl+2:]
+		if len(v) < vl {
+			return time.Time{}, nil, nil, false
+		}
+		hdrs = append(hdrs, [2]string{name, string(v[:vl])})
+		v = v[vl:]
+	}
+	return at, hdrs, v, true
 }
 
 // OnHttpResponseBody buffers the body of a response being captured for the

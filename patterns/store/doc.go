@@ -22,7 +22,7 @@
 //
 // Table bounds per-key state: an unbounded key space (one entry per user,
 // path, ...) is folded onto Sets store keys of Ways entries each (4-way set
-// associative by SipHash-2-4 keyed with a HashKey, so set collisions cannot
+// associative by SipHash-1-3 keyed with a HashKey, so set collisions cannot
 // be computed without the deployment's secret; layout in table.go). Only an
 // idle entry (the pattern's Idler decides, with now passed in) is replaced
 // by a new key; a new key whose set is full of live entries is decided by

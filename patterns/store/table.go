@@ -21,7 +21,7 @@ var ErrCorrupt = errors.New("store: corrupt table set")
 
 // Table maps an unbounded key space onto a bounded one: at most Sets×Ways
 // entries, kept in Sets store keys ("<prefix>/<set index>"), plus one
-// overflow state ("<prefix>/overflow"). A key hashes to one set (SipHash-2-4
+// overflow state ("<prefix>/overflow"). A key hashes to one set (SipHash-1-3
 // keyed by the table's HashKey, see WithHashKey); within a set, entries are
 // kept with the key itself (to tell colliding keys apart) and the instant
 // they were last written.
@@ -105,12 +105,18 @@ func (t Table) MaxSharedBytes(maxState int) int64 {
 	return int64(t.sets)*(int64(name)+t.MaxValueBytes(maxState)) + int64(len(t.OverflowKey())+maxState)
 }
 
-// StoreKey is the store key of the set that key belongs to.
+// StoreKey is the store key of the set that key belongs to. The empty key
+// (an unkeyed pattern's one key, never a client's: descriptor keys are
+// netstrings) and a table of one set need no hash: set 0.
 func (t Table) StoreKey(key string) string {
 	var buf [96]byte
 	b := append(buf[:0], t.prefix...)
 	b = append(b, '/')
-	b = strconv.AppendUint(b, t.key.Sum(key)%uint64(t.sets), 10)
+	var set uint64
+	if key != "" && t.sets > 1 {
+		set = t.key.Sum(key) % uint64(t.sets)
+	}
+	b = strconv.AppendUint(b, set, 10)
 	return string(b)
 }
 
