@@ -29,9 +29,10 @@ type stage interface {
 // httpContext is one HTTP stream.
 type httpContext struct {
 	types.DefaultHttpContext
-	id  uint32
-	p   *pluginContext
-	pol *policy
+	id   uint32
+	step int32 // index of the stage being asked
+	p    *pluginContext
+	pol  *policy
 
 	arrived time.Time
 	// released is when the request was let go upstream, after every wait
@@ -40,13 +41,16 @@ type httpContext struct {
 	// and the adaptive timeout see.
 	released time.Time
 	req      requestInfo
-	step     int  // index of the stage being asked
 	paused   bool // OnHttpRequestHeaders returned ActionPause and not resumed yet
 	local    bool // the filter sent a local response
 	ended    bool // finish has run
 	// dlOn: the policy has dead_letter and the method qualifies; dlEOS: the
 	// whole request body has been seen (or there was none).
 	dlOn, dlEOS bool
+	// hasBudget: budget holds the caller's budget.
+	hasBudget bool
+	// capture: the response body is being buffered for the stale cache.
+	capture bool
 
 	// undo gives back what earlier stages took when a later one rejects
 	// (a rate-limit token, a bulkhead slot): run in reverse order.
@@ -69,18 +73,15 @@ type httpContext struct {
 	// bh is the bulkhead place of the request, if any.
 	bh *bhHold
 	// budget is the caller's remaining budget at arrival (deadline).
-	budget    time.Duration
-	hasBudget bool
-	// retryGranted retries were reserved in the budget at retryAt.
+	budget time.Duration
+	// retryGranted retries were reserved in the budget at released (the
+	// directive stage runs at the release).
 	retryGranted int
-	retryAt      time.Time
 	// setReq are the request headers to set when it goes upstream.
 	setReq [][2]string
 	// dl is the stream's dead letter in the making (dead_letter), allocated
 	// only once there is something to keep (a body chunk, a reason).
 	dl *dlRecord
-	// capture: the response body is being buffered for the stale cache.
-	capture bool
 	// staleID, staleHdrs: the cache id and the representation headers of
 	// the captured body.
 	staleID   string
@@ -123,7 +124,7 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 
 // run asks the policy's stages in turn, from h.step.
 func (h *httpContext) run(now time.Time) types.Action {
-	for h.step < len(h.pol.stages) {
+	for int(h.step) < len(h.pol.stages) {
 		switch h.pol.stages[h.step].onRequest(h, now) {
 		case reject:
 			return types.ActionPause
