@@ -163,9 +163,10 @@ func (s *directiveStage) setTimeout(h *httpContext, t *config.Timeout, now time.
 	if d <= 0 {
 		return true
 	}
-	h.setRequestHeader("x-envoy-upstream-rq-timeout-ms", ms(d))
+	v := ms(d)
+	h.setRequestHeader("x-envoy-upstream-rq-timeout-ms", v)
 	if t.Deadline != nil && t.Deadline.Propagate {
-		h.setRequestHeader("x-envoy-expected-rq-timeout-ms", ms(d))
+		h.setRequestHeader("x-envoy-expected-rq-timeout-ms", v)
 	}
 	s.effective.record(uint64(d / time.Millisecond))
 	return true
@@ -192,7 +193,7 @@ func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Ti
 		}
 		granted = g
 		if g > 0 {
-			h.retryGranted, h.retryAt = g, now
+			h.retryGranted = g // reserved at now, which run records as h.released
 		}
 	}
 	h.setRequestHeader("x-envoy-max-retries", strconv.Itoa(granted))
@@ -231,7 +232,7 @@ func (s *directiveStage) onOutcome(h *httpContext, o outcome, now time.Time) {
 	if h.retryGranted > 0 {
 		performed := attempts() - 1
 		if unused := h.retryGranted - performed; unused > 0 {
-			s.refunds.Add(h.retryAt, unused)
+			s.refunds.Add(h.released, unused)
 		} else if unused < 0 {
 			_ = s.budget.Charge(s.p.st, now, -unused)
 		}
