@@ -114,7 +114,9 @@ func (l *Limiter) allow(st store.Store, key string, s Settings, now time.Time, n
 	)
 	err := l.table.Update(st, key, now.UnixNano(), func(cur []byte) ([]byte, bool, error) {
 		var nx []byte
-		d, nx = q.decide(nil, cur, t, nn)
+		// One buffer of about the state's size, instead of the appends
+		// growing it from nothing (up to three allocations).
+		d, nx = q.decide(make([]byte, 0, max(len(cur)+16, 32)), cur, t, nn)
 		if keep {
 			prev = append(prev[:0:0], cur...)
 			if cur == nil {
