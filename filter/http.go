@@ -55,8 +55,10 @@ type httpContext struct {
 	// undo gives back what earlier stages took when a later one rejects
 	// (a rate-limit token, a bulkhead slot): run in reverse order.
 	undo []holdRec
-	// respHeaders are added to the upstream response (RateLimit-*).
+	// respHeaders are added to the upstream response (RateLimit-*);
+	// rlHdr backs them for the local limits.
 	respHeaders [][2]string
+	rlHdr       [3][2]string
 	// onEnd are the stages' end-of-stream hooks (release what they hold).
 	onEnd []holdRec
 	// undoBuf, endBuf, setBuf and rlKept back undo, onEnd, setReq and the
@@ -311,6 +313,7 @@ func (h *httpContext) OnHttpStreamDone() {
 		h.rlKept, h.rlUsed = [3]ratelimit.Check{}, false
 	}
 	h.cbVal.key = ""
+	h.rlHdr = [3][2]string{}
 }
 
 // finish runs the end hooks once, whatever ended the stream.

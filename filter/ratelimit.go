@@ -126,7 +126,12 @@ func (s *rateLimitStage) admit(h *httpContext, now time.Time, ls []*limitRT) (ra
 	}
 	h.undo = append(h.undo, holdRec{kind: holdRefund, rl: s, checks: kept})
 	if s.headers && len(res.Decisions) > 0 {
-		h.setRateHeaders(rlHeaders(res.Decisions[res.Deciding]))
+		// setRateHeaders, kept in the stream context (no slice allocated).
+		d := res.Decisions[res.Deciding]
+		if h.respHeaders == nil || remainingOf(h.respHeaders) > max(d.Remaining, 0) {
+			h.rlHdr = rlHeaderArray(d)
+			h.respHeaders = h.rlHdr[:]
+		}
 	}
 	return res, pass
 }
@@ -150,7 +155,12 @@ func (s *rateLimitStage) shape(h *httpContext, now time.Time, delay time.Duratio
 
 // rlHeaders are the RateLimit-* headers of a decision.
 func rlHeaders(d ratelimit.Decision) [][2]string {
-	return [][2]string{
+	a := rlHeaderArray(d)
+	return a[:]
+}
+
+func rlHeaderArray(d ratelimit.Decision) [3][2]string {
+	return [3][2]string{
 		{"ratelimit-limit", strconv.FormatInt(d.Limit, 10)},
 		{"ratelimit-remaining", strconv.FormatInt(max(d.Remaining, 0), 10)},
 		{"ratelimit-reset", ceilSeconds(d.Reset)},

@@ -26,6 +26,7 @@ func (h hostStore) Get(key string) ([]byte, uint32, error) {
 	*h.gets++
 	v, cas, err := proxywasm.GetSharedData(key)
 	switch {
+	case err == nil:
 	case errors.Is(err, types.ErrorStatusNotFound):
 		return nil, 0, store.ErrNotFound
 	case err != nil:
@@ -40,7 +41,7 @@ func (h hostStore) Get(key string) ([]byte, uint32, error) {
 func (h hostStore) Set(key string, value []byte, cas uint32) error {
 	*h.sets++
 	err := proxywasm.SetSharedData(key, value, cas)
-	if errors.Is(err, types.ErrorStatusCasMismatch) {
+	if err != nil && errors.Is(err, types.ErrorStatusCasMismatch) {
 		return store.ErrCASMismatch
 	}
 	return err

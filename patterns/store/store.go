@@ -42,6 +42,7 @@ func Update(s Store, key string, fn func(cur []byte) (next []byte, write bool, e
 	for range MaxAttempts {
 		cur, cas, err := s.Get(key)
 		switch {
+		case err == nil:
 		case errors.Is(err, ErrNotFound):
 			cur, cas = nil, CreateCAS
 		case err != nil:
@@ -52,7 +53,7 @@ func Update(s Store, key string, fn func(cur []byte) (next []byte, write bool, e
 			return err
 		}
 		err = s.Set(key, next, cas)
-		if errors.Is(err, ErrCASMismatch) {
+		if err != nil && errors.Is(err, ErrCASMismatch) {
 			continue
 		}
 		return err
