@@ -174,14 +174,24 @@ func (h *httpContext) flushRequestHeaders() {
 	if len(set) == 0 {
 		return
 	}
+	// lens has bit n set when a name to set is n bytes long (bit 63: 63 or
+	// more): a request header of another length cannot be one of them
+	// (lookup compares lengths first), so most skip the lookup.
+	var lens uint64
+	for i := range set {
+		lens |= 1 << min(len(set[i][0]), 63)
+	}
 	merged := h.p.merged[:0]
 	for _, kv := range h.req.headers {
 		if isOwn(kv[0]) {
 			continue // removed at arrival (stripOwn); only the filter's own are set
 		}
-		if _, ok := lookup(set, kv[0]); !ok {
-			merged = append(merged, kv)
+		if lens&(1<<min(len(kv[0]), 63)) != 0 {
+			if _, ok := lookup(set, kv[0]); ok {
+				continue // replaced by the filter's value
+			}
 		}
+		merged = append(merged, kv)
 	}
 	merged = append(merged, set...)
 	err := proxywasm.ReplaceHttpRequestHeaders(merged)

@@ -2,6 +2,7 @@ package filter
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -44,6 +45,37 @@ func TestScenariosResponseHeaders(t *testing.T) {
 				t.Errorf("order: got %q", got)
 			}
 			h.host.CompleteHttpContext(x.id)
+		},
+	}})
+}
+
+// The request headers the filter sets replace the client's (any case), one
+// value each, and every other client header goes upstream as sent.
+func TestScenariosRequestHeaderRewrite(t *testing.T) {
+	runScenarios(t, []scenario{{
+		name:   "directives replace the client's, others kept",
+		config: `{"policies": [{"name": "p", "retry": {"max_retries": 1}, "timeout": {"request": "2s", "deadline": {"propagate": true}}}]}`,
+		run: func(t *testing.T, h *harness) {
+			x := h.request("GET", "/a", "X-Envoy-Max-Retries", "9", "x-envoy-upstream-rq-timeout-ms", "99999",
+				"x-keep", "1", "x-envoy-retry-oN", "reset", "x-keep", "2")
+			if !x.forwarded() {
+				t.Fatal("not forwarded")
+			}
+			count := map[string][]string{}
+			for _, kv := range h.host.GetCurrentRequestHeaders(x.id) {
+				n := strings.ToLower(kv[0])
+				count[n] = append(count[n], kv[1])
+			}
+			for n, want := range map[string]string{"x-envoy-max-retries": "1", "x-envoy-upstream-rq-timeout-ms": "2000",
+				"x-envoy-expected-rq-timeout-ms": "2000", "x-envoy-retry-on": "5xx,reset,connect-failure", "x-breakwater-policy": "p"} {
+				if got := count[n]; len(got) != 1 || got[0] != want {
+					t.Errorf("%s = %q, want [%s]", n, got, want)
+				}
+			}
+			if got := count["x-keep"]; !slices.Equal(got, []string{"1", "2"}) {
+				t.Errorf("x-keep = %q", got)
+			}
+			x.respond("200")
 		},
 	}})
 }
