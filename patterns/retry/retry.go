@@ -105,9 +105,9 @@ func (b *Budget) Settings() Settings { return b.s }
 
 // RecordRequest counts one request (not a retry) at now.
 func (b *Budget) RecordRequest(st store.Store, now time.Time) error {
-	return b.update(st, now, func(w *window, e int64) bool {
+	return b.update(st, now, func(w window, e int64) (window, bool) {
 		w.addRequest(e)
-		return true
+		return w, true
 	})
 }
 
@@ -121,9 +121,9 @@ func (b *Budget) TryRetry(st store.Store, now time.Time, n int) (int, error) {
 		return 0, b.err
 	}
 	var granted int
-	err := b.update(st, now, func(w *window, e int64) bool {
+	err := b.update(st, now, func(w window, e int64) (window, bool) {
 		granted = w.grant(e, n, b.ratio, b.minPS)
-		return granted > 0
+		return w, granted > 0
 	})
 	if err != nil {
 		return 0, err
@@ -181,16 +181,16 @@ func (p *Pending) apply(w *window) bool {
 // update succeeded. p may be nil.
 func (b *Budget) RequestRetriesSettling(st store.Store, now time.Time, n int, p *Pending) (int, error) {
 	var granted int
-	err := b.update(st, now, func(w *window, e int64) bool {
+	err := b.update(st, now, func(w window, e int64) (window, bool) {
 		if p != nil {
-			p.apply(w)
+			p.apply(&w)
 		}
 		w.addRequest(e)
 		granted = 0
 		if n > 0 {
 			granted = w.grant(e, n, b.ratio, b.minPS)
 		}
-		return true
+		return w, true
 	})
 	if err != nil {
 		return 0, err
@@ -207,7 +207,10 @@ func (b *Budget) Flush(st store.Store, now time.Time, p *Pending) error {
 	if p.Empty() {
 		return b.err
 	}
-	err := b.update(st, now, func(w *window, e int64) bool { return p.apply(w) })
+	err := b.update(st, now, func(w window, e int64) (window, bool) {
+		ok := p.apply(&w)
+		return w, ok
+	})
 	if err == nil {
 		*p = Pending{}
 	}
@@ -224,8 +227,9 @@ func (b *Budget) Refund(st store.Store, grantedAt, now time.Time, n int) error {
 		return b.err
 	}
 	eg := epochOf(grantedAt)
-	return b.update(st, now, func(w *window, e int64) bool {
-		return w.refund(eg, n)
+	return b.update(st, now, func(w window, e int64) (window, bool) {
+		ok := w.refund(eg, n)
+		return w, ok
 	})
 }
 
@@ -235,9 +239,9 @@ func (b *Budget) Charge(st store.Store, now time.Time, n int) error {
 	if n <= 0 {
 		return b.err
 	}
-	return b.update(st, now, func(w *window, e int64) bool {
+	return b.update(st, now, func(w window, e int64) (window, bool) {
 		w.addRetries(e, n)
-		return true
+		return w, true
 	})
 }
 
@@ -258,7 +262,11 @@ func (b *Budget) Usage(st store.Store, now time.Time) (requests, retries, availa
 	return int(req), int(ret), max(0, w.allowance(b.ratio, b.minPS)-int(ret)), nil
 }
 
-func (b *Budget) update(st store.Store, now time.Time, fn func(w *window, e int64) bool) error {
+// update applies fn to the decoded window (advanced to now) and writes it
+// when fn says so or the window moved. fn takes and returns the window by
+// value: a pointer given to a func value would move it to the heap on every
+// update.
+func (b *Budget) update(st store.Store, now time.Time, fn func(w window, e int64) (window, bool)) error {
 	if b.err != nil {
 		return b.err
 	}
@@ -266,7 +274,8 @@ func (b *Budget) update(st store.Store, now time.Time, fn func(w *window, e int6
 	return store.Update(st, b.key, func(cur []byte) ([]byte, bool, error) {
 		w := decode(cur)
 		moved := w.advance(e)
-		if !fn(&w, e) && !moved {
+		w, write := fn(w, e)
+		if !write && !moved {
 			return nil, false, nil
 		}
 		return w.encode(), true, nil
