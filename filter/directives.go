@@ -212,8 +212,8 @@ func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Ti
 // x-envoy-attempt-count response header (Envoy adds it when the route sets
 // include_attempt_count_in_response, as envoy/envoy.yaml does), else the
 // upstream.request_attempt_count property; 1 when neither is there.
-func attempts() int {
-	if v, err := proxywasm.GetHttpResponseHeader("x-envoy-attempt-count"); err == nil {
+func attempts(h *httpContext) int {
+	if v, ok := h.responseHeader("x-envoy-attempt-count"); ok {
 		if n, err := strconv.Atoi(v); err == nil && n >= 1 {
 			return n
 		}
@@ -230,7 +230,7 @@ func attempts() int {
 // adaptive timeout with the latency of successful calls.
 func (s *directiveStage) onOutcome(h *httpContext, o outcome, now time.Time) {
 	if h.retryGranted > 0 {
-		performed := attempts() - 1
+		performed := attempts(h) - 1
 		if unused := h.retryGranted - performed; unused > 0 {
 			s.refunds.Add(h.released, unused)
 		} else if unused < 0 {

@@ -77,6 +77,10 @@ type httpContext struct {
 	// retryGranted retries were reserved in the budget at released (the
 	// directive stage runs at the release).
 	retryGranted int
+	// upResp are the upstream response's headers while
+	// on_http_response_headers runs (upRespOK: they could be read).
+	upResp   [][2]string
+	upRespOK bool
 	// setReq are the request headers to set when it goes upstream.
 	setReq [][2]string
 	// dl is the stream's dead letter in the making (dead_letter), allocated
@@ -221,8 +225,14 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) (action types.Action)
 		return types.ActionContinue
 	}
 	now := clock()
+	// The upstream response's headers, read with ONE host call: the
+	// outcome, the attempt count and the stale cache read them from here,
+	// and the filter's own are written back with one more.
+	hs, err := proxywasm.GetHttpResponseHeaders()
+	h.upResp, h.upRespOK = hs, err == nil
+	defer h.dropResponseHeaders()
 	if h.pol.wantsOutcome || h.dlOn && h.pol.dl.upstream {
-		o := readOutcome()
+		o := readOutcome(h)
 		o.failure = failed(h.pol.failureOn, o)
 		if h.dlOn && o.failure {
 			h.dlFailed(o)
@@ -239,11 +249,52 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) (action types.Action)
 			h.staleID, h.staleHdrs, h.capture = h.pol.stale.wantCapture(h, o, now)
 		}
 	}
+	h.writeResponseHeaders()
+	return types.ActionContinue
+}
+
+// responseHeader returns the first value of a header of the upstream
+// response (name in lower case), from the list read at the start of
+// on_http_response_headers when there is one.
+func (h *httpContext) responseHeader(name string) (string, bool) {
+	if h.upRespOK {
+		return lookup(h.upResp, name)
+	}
+	v, err := proxywasm.GetHttpResponseHeader(name)
+	return v, err == nil
+}
+
+// responseHeaders returns the upstream response's headers.
+func (h *httpContext) responseHeaders() ([][2]string, error) {
+	if h.upRespOK {
+		return h.upResp, nil
+	}
+	return proxywasm.GetHttpResponseHeaders()
+}
+
+func (h *httpContext) dropResponseHeaders() { h.upResp, h.upRespOK = nil, false }
+
+// writeResponseHeaders adds x-breakwater-policy and the recorded response
+// headers (RateLimit-*) to the upstream response: the headers read at the
+// start of the callback, every one kept in order, then the filter's, in one
+// proxy_set_header_map_pairs (as Envoy's add would, duplicates included);
+// one add each when the headers could not be read or the write fails.
+func (h *httpContext) writeResponseHeaders() {
+	if h.upRespOK {
+		merged := append(h.p.merged[:0], h.upResp...)
+		merged = append(merged, [2]string{"x-breakwater-policy", h.pol.name})
+		merged = append(merged, h.respHeaders...)
+		err := proxywasm.ReplaceHttpResponseHeaders(merged)
+		clear(merged)
+		h.p.merged = merged[:0]
+		if err == nil {
+			return
+		}
+	}
 	_ = proxywasm.AddHttpResponseHeader("x-breakwater-policy", h.pol.name)
 	for _, kv := range h.respHeaders {
 		_ = proxywasm.AddHttpResponseHeader(kv[0], kv[1])
 	}
-	return types.ActionContinue
 }
 
 func (h *httpContext) OnHttpStreamDone() {

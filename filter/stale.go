@@ -155,7 +155,7 @@ func (c *staleCache) wantCapture(h *httpContext, o outcome, now time.Time) (stri
 			}
 		}
 	}
-	hs, err := proxywasm.GetHttpResponseHeaders()
+	hs, err := h.responseHeaders()
 	if err != nil {
 		return "", nil, false
 	}

@@ -36,22 +36,26 @@ func DeserializeMap(bs []byte) [][2]string {
 }
 
 // SerializeMap encodes a header map for the host, into a new buffer (the
-// SDK's DispatchHttpCall holds two at once).
+// SDK's DispatchHttpCall holds two at once). The lengths are stored as
+// whole little-endian words (wasm memory is little-endian and allows
+// unaligned stores), the strings with copy.
 func SerializeMap(ms [][2]string) []byte {
 	size := 4
-	for _, m := range ms {
-		size += len(m[0]) + len(m[1]) + 10 // two lengths, two NULs
+	for i := range ms {
+		size += len(ms[i][0]) + len(ms[i][1]) + 10 // two lengths, two NULs
 	}
 	ret := make([]byte, size)
-	binary.LittleEndian.PutUint32(ret[0:4], uint32(len(ms)))
-	sizes := 4
+	base := unsafe.Pointer(&ret[0])
+	*(*uint32)(base) = uint32(len(ms))
+	sizes := uintptr(4)
 	data := 4 + 8*len(ms)
-	for _, m := range ms {
-		binary.LittleEndian.PutUint32(ret[sizes:sizes+4], uint32(len(m[0])))
-		binary.LittleEndian.PutUint32(ret[sizes+4:sizes+8], uint32(len(m[1])))
+	for i := range ms {
+		k, v := ms[i][0], ms[i][1]
+		*(*uint32)(unsafe.Add(base, sizes)) = uint32(len(k))
+		*(*uint32)(unsafe.Add(base, sizes+4)) = uint32(len(v))
 		sizes += 8
-		data += copy(ret[data:], m[0]) + 1 // make zeroed the NUL
-		data += copy(ret[data:], m[1]) + 1
+		data += copy(ret[data:], k) + 1 // make zeroed the NUL
+		data += copy(ret[data:], v) + 1
 	}
 	return ret
 }
