@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -79,17 +78,12 @@ descriptors:
       requests_per_unit: 100
 `)
 	var failingNow atomic.Bool
-	// /queue requests announce themselves on arrived and wait for release.
-	arrived, release := make(chan struct{}, 2), make(chan struct{})
+	// /queue requests are held until the queue step opens the gate.
+	queueGate := newGate()
 	up := newUpstream(t, func(n int64, w http.ResponseWriter, r *http.Request) {
 		switch {
 		case strings.HasPrefix(r.URL.Path, "/queue"):
-			arrived <- struct{}{}
-			select {
-			case <-release:
-				w.Write([]byte("ok"))
-			case <-r.Context().Done():
-			}
+			queueGate.hold(n, w, r)
 		case failingNow.Load() || n%33 == 0:
 			w.WriteHeader(http.StatusServiceUnavailable)
 		case n%50 == 0:
@@ -148,7 +142,10 @@ descriptors:
 		}
 	})
 	elapsed := time.Since(t0)
-	queued, queueStatuses := queueStep(t, e.h, arrived, release)
+	// The queue step: one request holds the only slot of "queue" at the
+	// upstream, the next waits in the queue (paused, resumed once the slot
+	// is freed).
+	queued, queueStatuses := queueBehind(t, e.h, "queue", "/queue/item", queueGate, 1, 1)
 	st := e.h.Stats()
 	m := func(name string) uint64 { return metric(e.h, name) }
 	t.Logf("%d requests in %v under Envoy 1.33 WASI: 200 %d, 429 %d, 503 %d, 504 %d", total, elapsed.Round(time.Millisecond),
@@ -177,7 +174,7 @@ descriptors:
 	}
 	// The queue step: the second request waited in the queue (paused) while
 	// the first held the only slot, and was admitted once it was freed.
-	if queued != 1 || queueStatuses != [2]int{200, 200} {
+	if queued != 1 || len(queueStatuses) != 2 || queueStatuses[0] != 200 || queueStatuses[1] != 200 {
 		t.Errorf("queue step: bulkhead_queued %d while the slot was held (want 1), statuses %v (want 200 200)", queued, queueStatuses)
 	}
 	if q := m(metricdef.Name("breakwater", metricdef.BulkheadQueued, "queue")); q != 0 {
@@ -202,45 +199,4 @@ descriptors:
 			t.Errorf("%s: 0, the load did not reach that path", name)
 		}
 	}
-}
-
-// queueStep runs two requests through the policy "queue" (one slot, a
-// queue) once the load is over: the first reaches the upstream, which holds
-// it until release is closed; the second is then sent and must wait in the
-// queue. The step waits (polling, without a deadline of its own: the go
-// test timeout bounds it) until the queued gauge shows it, reads the gauge,
-// frees the slot and returns the gauge read and both statuses. Nothing in
-// it depends on how fast the machine is: the held request cannot leave
-// before release, and the waiter's max_wait and the route timeout are an
-// hour.
-func queueStep(t *testing.T, h *devhost.Host, arrived <-chan struct{}, release chan struct{}) (queued uint64, statuses [2]int) {
-	t.Helper()
-	name := metricdef.Name("breakwater", metricdef.BulkheadQueued, "queue")
-	done := make(chan struct{}, 2)
-	send := func(i int) {
-		go func() {
-			statuses[i] = serve(h, "GET", "/queue/"+strconv.Itoa(i), "x-user-id", "q").Code
-			done <- struct{}{}
-		}()
-	}
-	send(0)
-	select {
-	case <-arrived:
-	case <-done:
-		t.Fatalf("queue step: the first request was answered (%d) without reaching the upstream", statuses[0])
-	}
-	send(1)
-	for queued = metric(h, name); queued == 0; queued = metric(h, name) {
-		select {
-		case <-done:
-			close(release)
-			<-done
-			t.Fatalf("queue step: a request was answered while the slot was held: statuses %v", statuses)
-		case <-time.After(time.Millisecond):
-		}
-	}
-	close(release)
-	<-done
-	<-done
-	return queued, statuses
 }

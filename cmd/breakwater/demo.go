@@ -198,10 +198,10 @@ type demoRun struct {
 	// clock (less the time held in the steps, plus the time advanced).
 	loadTime, pluginLoadTime time.Duration
 	// the steps with the clock held (demo_steps.go)
-	bh             bulkheadStepResult
-	opening        breakerOpenResult
-	closing        breakerCloseResult
-	skipped        *atomic.Int64
+	bh      bulkheadStepResult
+	opening breakerOpenResult
+	closing breakerCloseResult
+	skipped *atomic.Int64
 	// dl is the dead-letter part (policy checkout).
 	dl *demoDLQ
 }
@@ -910,6 +910,9 @@ func (r *demoRun) report(w io.Writer, traps uint64) int {
 		})
 	}
 	row("breaker at end of phase", func(_ int, st *phaseStats) string { return st.stateEnd }, "")
+	if r.skipped != nil && r.skipped.Load() > 0 {
+		fmt.Fprintf(w, "\n(the load held off %d requests while the steps of the phases ran)\n", r.skipped.Load())
+	}
 
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "breaker transitions (plugin log)")

@@ -41,7 +41,7 @@ type demoDLQ struct {
 
 	// client side, by the phase the POST was sent in
 	sent, failed [4]atomic.Int64
-	seq atomic.Int64 // order numbers of the POSTs
+	seq          atomic.Int64 // order numbers of the POSTs
 	// upstream side: replays answered 2xx, per Idempotency-Key
 	mu       sync.Mutex
 	replayed map[string]int

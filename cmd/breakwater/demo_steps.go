@@ -54,8 +54,10 @@ func demoScaled(scale float64, base, floor time.Duration) time.Duration {
 }
 
 // window and maxOpen are the breaker's window size and max_open_duration.
-func (r *demoRun) window() time.Duration  { return demoScaled(r.scale, 2*time.Second, time.Second) }
-func (r *demoRun) maxOpen() time.Duration { return demoScaled(r.scale, 3*time.Second, 10*time.Millisecond) }
+func (r *demoRun) window() time.Duration { return demoScaled(r.scale, 2*time.Second, time.Second) }
+func (r *demoRun) maxOpen() time.Duration {
+	return demoScaled(r.scale, 3*time.Second, 10*time.Millisecond)
+}
 
 // demoAnswer is one answer seen by a step.
 type demoAnswer struct {
