@@ -62,6 +62,9 @@ type stream struct {
 	closed     bool
 	dead       bool // its VM trapped
 	wake       chan struct{}
+	// paused: phase waits for the plugin to resume the stream (pauseDir).
+	paused   bool
+	pauseDir int
 
 	start      time.Time
 	complete   bool
@@ -440,17 +443,46 @@ func (s *stream) phase(dir int, what string, fn api.Function, vis int, args ...u
 			w.mu.Unlock()
 			return outContinue
 		}
+		s.paused, s.pauseDir = true, dir
 		w.mu.Unlock()
 		select {
 		case <-s.wake:
 		case <-s.ctx.Done():
 			w.mu.Lock()
+			s.paused = false
 			s.vis = 0
 			w.mu.Unlock()
 			return outGone
 		}
 		w.mu.Lock()
+		s.paused = false
 	}
+}
+
+// stalled reports whether the stream is paused by the plugin and nothing
+// has resumed it yet (no continue, local reply, close or trap). Called with
+// the worker's mu held.
+func (s *stream) stalled() bool {
+	return s.paused && !s.dead && !s.closed && !(s.local != nil && !s.localTaken) && !s.cont[s.pauseDir]
+}
+
+// PausedStreams is the number of streams the plugin has paused and not yet
+// resumed: they wait for a tick, a queue or a callout answer. A driver with
+// a ManualClock can advance time while it is non-zero.
+func (h *Host) PausedStreams() int {
+	n := 0
+	for _, w := range h.workers {
+		w.mu.Lock()
+		if w.inst != nil {
+			for _, s := range w.inst.streams {
+				if s.stalled() {
+					n++
+				}
+			}
+		}
+		w.mu.Unlock()
+	}
+	return n
 }
 
 // localResponse turns the plugin's local reply into a response (Envoy's

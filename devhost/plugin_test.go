@@ -95,7 +95,8 @@ func TestPluginRateLimitExactAcrossWorkers(t *testing.T) {
 	for _, m := range mfs["breakwater_rejected_total"].GetMetric() {
 		rejected[labelsOf(m)] = m.GetCounter().GetValue()
 	}
-	if len(rejected) != 6 || rejected[`policy="orders",reason="rate_limited"`] != 30 || rejected[`policy="orders",reason="circuit_open"`] != 0 {
+	// 6 reasons, and escaped_slash (the policy has a path condition).
+	if len(rejected) != 7 || rejected[`policy="orders",reason="rate_limited"`] != 30 || rejected[`policy="orders",reason="circuit_open"`] != 0 {
 		t.Errorf("breakwater_rejected_total by labels: %v", rejected)
 	}
 	limitedBy := mfs["breakwater_rate_limit_limited_total"].GetMetric()

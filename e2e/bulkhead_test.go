@@ -153,3 +153,56 @@ func TestBulkheadQueueUnderSustainedLoad(t *testing.T) {
 	}
 	t.Logf("requests/s: no bulkhead %.0f, bulkhead 8 with a queue %.0f (%.1fx slower)", rate["none"], rate["queue"], rate["none"]/rate["queue"])
 }
+
+// zeroRand is a WASI random_get that returns zeros to every VM: the worst
+// case for identities drawn from randomness alone.
+type zeroRand struct{}
+
+func (zeroRand) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// TestBulkheadHoldersUniqueAcrossVMs (issue 10 item 5): 4 VMs on the
+// manual clock (every VM reads the same instant) and a random_get that
+// returns the same bytes to all of them; max_concurrent 1 and 4 concurrent
+// requests, one per VM (round-robin), while the upstream holds the first
+// it receives. Exactly 1 is admitted and 3 get 503 bulkhead_full: the
+// holder ids are distinct because each VM's identity includes its ordinal
+// from a shared-data counter, never the clock or the root context id.
+func TestBulkheadHoldersUniqueAcrossVMs(t *testing.T) {
+	clock := devhost.NewManualClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 4)
+	up := newUpstream(t, func(_ int64, w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	cfg := `{"policies":[{"name":"one","bulkhead":{"max_concurrent":1}}]}`
+	e := newEnv(t, devhost.Options{PluginConfig: []byte(cfg), Workers: 4, Clock: clock, Rand: zeroRand{},
+		Clusters: map[string]string{"upstream": up.URL}})
+	results := make(chan result, 4)
+	for range 4 {
+		go func() { results <- e.do("GET", "/work") }()
+	}
+	// Wait for the 4 decisions: an arrival upstream or a local answer.
+	var rs []result
+	admitted := 0
+	for admitted+len(rs) < 4 {
+		select {
+		case <-arrived:
+			admitted++
+		case r := <-results:
+			rs = append(rs, r)
+		}
+	}
+	close(release)
+	for len(rs) < 4 {
+		rs = append(rs, <-results)
+	}
+	tl := tally(rs)
+	if admitted != 1 || tl["200 "] != 1 || tl["503 bulkhead_full"] != 3 {
+		t.Fatalf("admitted %d upstream, responses %v; want exactly 1 admitted and 3 bulkhead_full", admitted, tl)
+	}
+	checkNoTraps(t, e.h)
+}

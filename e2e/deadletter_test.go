@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,36 +27,6 @@ func waitCount(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-// replayTarget counts the replays it answers 2xx per idempotency key and
-// fails the first replay of the keys in fail.
-type replayTarget struct {
-	mu     sync.Mutex
-	got    map[string]int
-	bodies map[string]string
-	auth   int // replays that carried an Authorization header
-	fail   map[string]bool
-	failed int
-}
-
-func (rt *replayTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	b, _ := io.ReadAll(r.Body)
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	k := r.Header.Get("Idempotency-Key")
-	if r.Header.Get("Authorization") != "" {
-		rt.auth++
-	}
-	if rt.fail[k] {
-		delete(rt.fail, k)
-		rt.failed++
-		w.WriteHeader(http.StatusServiceUnavailable)
-		return
-	}
-	rt.got[k]++
-	rt.bodies[k] = string(b)
-	w.WriteHeader(http.StatusCreated)
 }
 
 // TestDeadLetters: POSTs that still fail after the router's retries land in
@@ -175,10 +144,9 @@ func TestDeadLetters(t *testing.T) {
 	}
 
 	// Replay to the recovered upstream; the first replay of one record fails.
-	target := &replayTarget{got: map[string]int{}, bodies: map[string]string{}, fail: map[string]bool{recs[3].Envelope.ID: true}}
-	ts := httptest.NewServer(target)
-	defer ts.Close()
-	res, err := stream.Replay(ctx, dlq.ReplayOptions{To: ts.URL, MinIdle: time.Hour})
+	target := testsvc.NewReplayTarget(t)
+	target.FailNext(recs[3].Envelope.ID, 1)
+	res, err := stream.Replay(ctx, dlq.ReplayOptions{To: target.URL, MinIdle: time.Hour})
 	if err != nil || res.Delivered != failedPosts-1 || res.Failed != 1 {
 		t.Fatalf("first replay: %v %v", res, err)
 	}
@@ -187,26 +155,24 @@ func TestDeadLetters(t *testing.T) {
 	if pending != 1 {
 		t.Fatalf("%d pending after a failed replay, want 1", pending)
 	}
-	res, err = stream.Replay(ctx, dlq.ReplayOptions{To: ts.URL, MinIdle: 0})
+	res, err = stream.Replay(ctx, dlq.ReplayOptions{To: target.URL, MinIdle: 0})
 	if err != nil || res.Delivered != 1 || res.Retried != 1 {
 		t.Fatalf("second replay: %v %v", res, err)
 	}
-	target.mu.Lock()
-	defer target.mu.Unlock()
 	for _, r := range recs {
 		id := r.Envelope.ID
-		if target.got[id] != 1 || target.bodies[id] != string(r.Envelope.Body) {
-			t.Fatalf("record %s delivered %d times with body %q", id, target.got[id], target.bodies[id])
+		if target.Delivered(id) != 1 || target.Body(id) != string(r.Envelope.Body) {
+			t.Fatalf("record %s delivered %d times with body %q", id, target.Delivered(id), target.Body(id))
 		}
-	}
-	if target.auth != 0 {
-		t.Fatalf("%d replays carried the redacted Authorization", target.auth)
+		if target.Header(id).Get("Authorization") != "" {
+			t.Fatalf("record %s replayed with the redacted Authorization", id)
+		}
 	}
 	n, err := stream.Purge(ctx)
 	if err != nil || n != failedPosts {
 		t.Fatalf("purge %d %v", n, err)
 	}
 	t.Logf("e2e figures: recorded %d (+%d to a down sink, all counted failed), sent %d, stored %d, replayed %d attempts, delivered %d (each once), purged %d",
-		m("orders", "recorded"), downPosts, m("orders", "sent"), len(recs), failedPosts+1, len(target.got), n)
+		m("orders", "recorded"), downPosts, m("orders", "sent"), len(recs), failedPosts+target.Failed(), target.Keys(), n)
 	checkNoTraps(t, e.h)
 }

@@ -46,15 +46,16 @@ const (
 // (Host.ServeHTTP called directly from 8 goroutines, no client sockets; the
 // upstream is a real loopback server) from 50,000 distinct users, 4
 // consecutive requests each, against a per-user token bucket (3 per
-// minute, max_keys 1000: the users are 50x the key bound, so the table
-// evicts all the time) and a policy breaker (the upstream fails 1 in 50, not
-// enough to trip it).
+// minute, max_keys 1000: the users are 50x the key bound; a state is live
+// for its minute of refill, so the users that find no idle entry share the
+// limit's overflow state) and a policy breaker (the upstream fails 1 in 50,
+// not enough to trip it).
 //
 // It asserts:
 //   - every response is 200, the upstream's 503, or 429 rate_limited; the
-//     counts agree with the upstream's and the plugin's counters; no user is
-//     ever rejected more than once out of its 4 (a user sharing another's
-//     state through the folded table would be); the breaker never trips;
+//     counts agree with the upstream's and the plugin's counters; at most
+//     3 requests per entry of the table plus what the overflow state
+//     admits (3 a minute) are admitted; the breaker never trips;
 //   - the memory each VM's Go runtime has taken grows by at most
 //     soakMaxGrowthAfterWarmup pages between the 20,000th and the 200,000th
 //     request, and at most soakMaxGrowthTotal from the start (before and
@@ -138,11 +139,21 @@ func TestSoakBoundedMemoryAndSharedData(t *testing.T) {
 		t.Errorf("429s %d, limited_total %d: want equal and non-zero", limited,
 			metric(e.h, metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "api", metricdef.LabelLimit, "per-user")))
 	}
+	// Every entry admits 3 in its minute, the overflow state 3 a minute
+	// for all the others (states are live for their minute: none is
+	// replaced while the soak runs unless it runs for over a minute, each
+	// minute letting the table admit its capacity again).
+	minutes := int64(elapsed/time.Minute) + 1
+	if admitted, most := statuses[200].Load()+statuses[503].Load(), minutes*(4*soakSets*3+3); admitted > most {
+		t.Errorf("%d admitted in %d minute(s), want <= %d: a live state was replaced", admitted, minutes, most)
+	}
+	once := 0
 	for u := range rejections {
-		if n := rejections[u].Load(); n > 1 {
-			t.Fatalf("user-%d rejected %d times out of 4 with a limit of 3: it shared state with another user", u, n)
+		if rejections[u].Load() == 1 {
+			once++
 		}
 	}
+	t.Logf("users rejected exactly once (their own state): %d", once)
 	if n := transitions(e.h, "api"); n != 0 {
 		t.Errorf("breaker transitions %d, want 0 (2%% failures)", n)
 	}
@@ -162,15 +173,17 @@ func TestSoakBoundedMemoryAndSharedData(t *testing.T) {
 				i, pagesStart[i], pagesWarm[i], pagesEnd[i], soakMaxGrowthAfterWarmup, soakMaxGrowthTotal)
 		}
 	}
-	// The baseline holds the breaker's record and one set of the limit.
-	if maxKeys := baseKeys - 1 + soakSets; keys > maxKeys {
-		t.Errorf("shared data: %d keys, want <= %d (%d before the users, minus its 1 set, + ceil(%d/4))", keys, maxKeys, baseKeys, soakMaxKeys)
+	// The baseline holds the hash key, the breaker's record and one set
+	// of the limit; the users add the other sets and the overflow state.
+	if maxKeys := baseKeys - 1 + soakSets + 1; keys > maxKeys {
+		t.Errorf("shared data: %d keys, want <= %d (%d before the users, minus its 1 set, + ceil(%d/4) + the overflow)", keys, maxKeys, baseKeys, soakMaxKeys)
 	}
 	if keys < soakSets {
 		t.Errorf("shared data: %d keys: 50,000 users should have filled the %d sets", keys, soakSets)
 	}
-	// Each set: its key name (< 64 bytes) and at most 4 entries.
-	if maxBytes := baseBytes + soakSets*(64+4*soakEntryMax); bytes > maxBytes {
+	// Each set: its key name (< 64 bytes) and at most 4 entries; the
+	// overflow: its name and one state.
+	if maxBytes := baseBytes + soakSets*(64+4*soakEntryMax) + 64 + 27; bytes > maxBytes {
 		t.Errorf("shared data: %d bytes, want <= %d", bytes, maxBytes)
 	}
 	checkNoTraps(t, e.h)

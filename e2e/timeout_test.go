@@ -119,3 +119,47 @@ func TestDeadlineShortensUpstreamTimeout(t *testing.T) {
 	checkNoTraps(t, internal.h)
 	checkNoTraps(t, external.h)
 }
+
+// TestCallerCannotLengthenRouteTimeout (issue 10 item 4): the route timeout
+// is 300ms and the policy has no timeout.request, only deadline with
+// propagate and max set to the route's 300ms. Callers send grpc-timeout
+// 4000000S (46 days), 2562047H (just below time.Duration's range) and
+// 2562048H (beyond it); the upstream takes 1.5s. Every call gets the
+// router's 504 "upstream request timeout" (no 200 after 1.5s), and the
+// upstream is told at most 300ms: no value lengthened the route timeout,
+// overflowed or went negative.
+func TestCallerCannotLengthenRouteTimeout(t *testing.T) {
+	const cfg = `{"policies":[{"name":"api","timeout":{"deadline":{"propagate":true,"max":"300ms"}}}]}`
+	var mu sync.Mutex
+	var expected []string
+	up := newUpstream(t, nil)
+	slowly := slow(1500 * time.Millisecond)
+	up.set(func(n int64, w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		expected = append(expected, r.Header.Get("x-envoy-expected-rq-timeout-ms"))
+		mu.Unlock()
+		slowly(n, w, r)
+	})
+	e := newEnv(t, devhost.Options{PluginConfig: []byte(cfg), RouteTimeout: 300 * time.Millisecond,
+		Clusters: map[string]string{"upstream": up.URL}})
+	values := []string{"4000000S", "2562047H", "2562048H"}
+	rs := make([]result, len(values))
+	parallel(len(values), func(i int) { rs[i] = e.do("GET", "/api", "grpc-timeout", values[i]) })
+	for i, r := range rs {
+		if r.status != http.StatusGatewayTimeout || r.body != "upstream request timeout" {
+			t.Errorf("grpc-timeout %s: %v, want the router's 504 upstream request timeout", values[i], r)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(expected) != len(values) {
+		t.Fatalf("upstream saw %d requests, want %d", len(expected), len(values))
+	}
+	for _, v := range expected {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 || n > 300 {
+			t.Errorf("upstream told x-envoy-expected-rq-timeout-ms %q, want 1..300", v)
+		}
+	}
+	checkNoTraps(t, e.h)
+}

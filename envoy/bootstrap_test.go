@@ -1,7 +1,9 @@
 package envoy
 
 import (
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,8 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
+	jwtv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
 	wasmfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/wasm/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	wasmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
@@ -33,16 +37,19 @@ import (
 // Addresses and names that docker-compose.yml, the README and the plugin
 // depend on.
 const (
-	adminPort     = 9901
-	listenerPort  = 10000
-	wasmPath      = "/etc/envoy/breakwater.wasm"
-	wasmVMID      = "breakwater"
-	wasmRuntime   = "envoy.wasm.runtime.v8"
-	wasmFilter    = "envoy.filters.http.wasm"
-	routerFilter  = "envoy.filters.http.router"
-	hcmFilter     = "envoy.filters.network.http_connection_manager"
-	ratelimitPort = 8080 // envoyproxy/ratelimit's HTTP port, which serves POST /json
-	dlqPort       = 8090 // breakwater dlq serve, which accepts POST /records
+	adminPort    = 9901
+	listenerPort = 10000
+	wasmPath     = "/etc/envoy/breakwater.wasm"
+	wasmVMID     = "breakwater"
+	wasmRuntime  = "envoy.wasm.runtime.v8"
+	wasmFilter   = "envoy.filters.http.wasm"
+	routerFilter = "envoy.filters.http.router"
+	// The filters that give the plugin a trusted tier (README "Trust model").
+	headerMutationFilter = "envoy.filters.http.header_mutation"
+	jwtFilter            = "envoy.filters.http.jwt_authn"
+	hcmFilter            = "envoy.filters.network.http_connection_manager"
+	ratelimitPort        = 8080 // envoyproxy/ratelimit's HTTP port, which serves POST /json
+	dlqPort              = 8090 // breakwater dlq serve, which accepts POST /records
 )
 
 // loadBootstrap parses envoy.yaml into Envoy's Bootstrap proto the way Envoy
@@ -255,15 +262,24 @@ func TestBootstrapShape(t *testing.T) {
 
 	hcm := hcmOf(t, b)
 
-	// The wasm filter runs before the router, and the router is last (Envoy
-	// requires a terminal filter last; the filter's router headers must
-	// reach it).
+	// The client's x-user-tier is removed, jwt_authn writes the verified
+	// tier claim, then the wasm filter runs, before the router, which is
+	// last (Envoy requires a terminal filter last; the filter's router
+	// headers must reach it).
 	var names []string
 	for _, hf := range hcm.GetHttpFilters() {
 		names = append(names, hf.GetName())
 	}
-	if strings.Join(names, ",") != wasmFilter+","+routerFilter {
-		t.Errorf("HTTP filters = %v, want [%s %s]", names, wasmFilter, routerFilter)
+	if want := []string{headerMutationFilter, jwtFilter, wasmFilter, routerFilter}; strings.Join(names, ",") != strings.Join(want, ",") {
+		t.Errorf("HTTP filters = %v, want %v", names, want)
+	}
+
+	// One spelling per path at the proxy layer (README "Paths and
+	// authorities").
+	if !hcm.GetNormalizePath().GetValue() || !hcm.GetMergeSlashes() ||
+		hcm.GetPathWithEscapedSlashesAction() != hcmv3.HttpConnectionManager_REJECT_REQUEST {
+		t.Errorf("normalize_path %v, merge_slashes %v, path_with_escaped_slashes_action %v; want true, true, REJECT_REQUEST",
+			hcm.GetNormalizePath().GetValue(), hcm.GetMergeSlashes(), hcm.GetPathWithEscapedSlashesAction())
 	}
 
 	pc := wasmOf(t, hcm)
@@ -417,7 +433,11 @@ func TestValidateTreeCatchesErrors(t *testing.T) {
 	pc.FailOpen = true // deprecated in favour of failure_policy
 	w, _ := anypb.New(&wasmfilterv3.Wasm{Config: pc})
 	hcm := hcmOf(t, b)
-	hcm.HttpFilters[0].ConfigType = &hcmv3.HttpFilter_TypedConfig{TypedConfig: w}
+	for _, hf := range hcm.HttpFilters {
+		if hf.GetName() == wasmFilter {
+			hf.ConfigType = &hcmv3.HttpFilter_TypedConfig{TypedConfig: w}
+		}
+	}
 	h, _ := anypb.New(hcm)
 	b.GetStaticResources().GetListeners()[0].GetFilterChains()[0].GetFilters()[0].ConfigType =
 		&listenerv3.Filter_TypedConfig{TypedConfig: h}
@@ -440,4 +460,83 @@ func containsErr(errs []error, substr string) bool {
 		}
 	}
 	return false
+}
+
+// TestTierFromTrustedSource (issue 10 item 8): the header the plugin reads
+// the tier from (tier.from) is removed from the client's request by
+// header_mutation and written only by jwt_authn from a verified token's
+// claim, and the JWKS jwt_authn verifies with is a valid key set.
+func TestTierFromTrustedSource(t *testing.T) {
+	hcm := hcmOf(t, loadBootstrap(t))
+	var removed []string
+	var claims map[string]string
+	for _, hf := range hcm.GetHttpFilters() {
+		switch hf.GetName() {
+		case headerMutationFilter:
+			var hm headermutationv3.HeaderMutation
+			if err := hf.GetTypedConfig().UnmarshalTo(&hm); err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range hm.GetMutations().GetRequestMutations() {
+				if r := m.GetRemove(); r != "" {
+					removed = append(removed, r)
+				}
+			}
+		case jwtFilter:
+			var ja jwtv3.JwtAuthentication
+			if err := hf.GetTypedConfig().UnmarshalTo(&ja); err != nil {
+				t.Fatal(err)
+			}
+			claims = map[string]string{}
+			for name, p := range ja.GetProviders() {
+				var jwks struct {
+					Keys []struct{ Kty, N, E string }
+				}
+				if err := json.Unmarshal([]byte(p.GetLocalJwks().GetInlineString()), &jwks); err != nil || len(jwks.Keys) == 0 || jwks.Keys[0].N == "" {
+					t.Errorf("provider %s: local_jwks is not a key set: %v", name, err)
+				}
+				for _, c := range p.GetClaimToHeaders() {
+					claims[c.GetHeaderName()] = c.GetClaimName()
+				}
+			}
+		}
+	}
+	var cfg struct {
+		Policies []struct {
+			Name      string
+			RateLimit *struct {
+				Limits []struct {
+					Tier *struct{ From string }
+				}
+			} `json:"rate_limit"`
+		}
+	}
+	if err := json.Unmarshal(embeddedPluginConfig(t), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	tiers := 0
+	for _, p := range cfg.Policies {
+		if p.RateLimit == nil {
+			continue
+		}
+		for _, l := range p.RateLimit.Limits {
+			if l.Tier == nil {
+				continue
+			}
+			tiers++
+			h, ok := strings.CutPrefix(l.Tier.From, "header:")
+			if !ok {
+				continue // a property (metadata) is not client-controlled
+			}
+			if !slices.Contains(removed, h) {
+				t.Errorf("policy %s: tier.from %s: the client's copy is not removed before the plugin", p.Name, l.Tier.From)
+			}
+			if claims[h] == "" {
+				t.Errorf("policy %s: tier.from %s: no jwt_authn claim_to_headers writes it", p.Name, l.Tier.From)
+			}
+		}
+	}
+	if tiers == 0 {
+		t.Error("no tier in the plugin configuration: the test checks nothing")
+	}
 }

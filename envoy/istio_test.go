@@ -12,6 +12,9 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	extensionsv1alpha1 "istio.io/api/extensions/v1alpha1"
 	typev1beta1 "istio.io/api/type/v1beta1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 )
 
@@ -324,11 +327,48 @@ func dlqIstioCluster(t *testing.T) string {
 		dig(svc, "metadata", "namespace").(string) + ".svc.cluster.local"
 }
 
-// TestDeadLetterSinkManifest: the sink's Service selects the Deployment's
-// pods and forwards to the port the container serves (--listen) and
-// declares, and the container runs `dlq serve` with a Redis URL.
+// TestDeadLetterSinkManifest: both documents decode strictly (unknown
+// fields rejected) into k8s.io/api's Service and Deployment, with valid
+// names, labels and ports (apimachinery's validation helpers); the Service
+// selects the Deployment's pods and forwards to the port the container
+// serves (--listen) and declares, and the container runs `dlq serve` with a
+// Redis URL.
 func TestDeadLetterSinkManifest(t *testing.T) {
 	svc, dep := dlqManifest(t)
+	var ks corev1.Service
+	var kd appsv1.Deployment
+	for _, c := range []struct {
+		doc map[string]any
+		dst any
+	}{{svc, &ks}, {dep, &kd}} {
+		js, _ := json.Marshal(c.doc)
+		if err := yaml.UnmarshalStrict(js, c.dst); err != nil {
+			t.Fatalf("%s: %v", dlqManifestPath, err)
+		}
+	}
+	for what, errs := range map[string][]string{
+		"Service name":         validation.IsDNS1035Label(ks.Name),
+		"Service namespace":    validation.IsDNS1123Label(ks.Namespace),
+		"Deployment name":      validation.IsDNS1123Subdomain(kd.Name),
+		"Deployment namespace": validation.IsDNS1123Label(kd.Namespace),
+	} {
+		if len(errs) > 0 {
+			t.Errorf("%s: %v", what, errs)
+		}
+	}
+	if len(ks.Spec.Ports) != 1 || len(validation.IsValidPortNum(int(ks.Spec.Ports[0].Port))) > 0 ||
+		ks.Spec.Ports[0].TargetPort.IntValue() != int(ks.Spec.Ports[0].Port) {
+		t.Errorf("Service ports %+v: want one port, target = port", ks.Spec.Ports)
+	}
+	if len(kd.Spec.Template.Spec.Containers) != 1 || kd.Spec.Template.Spec.Containers[0].Image == "" ||
+		!strings.Contains(kd.Spec.Template.Spec.Containers[0].Image, ":") {
+		t.Errorf("Deployment: want one container with a tagged image")
+	}
+	for k, v := range kd.Spec.Template.Labels {
+		if len(validation.IsQualifiedName(k)) > 0 || len(validation.IsValidLabelValue(v)) > 0 {
+			t.Errorf("label %s=%s is not valid", k, v)
+		}
+	}
 	if dig(svc, "metadata", "namespace") != dig(dep, "metadata", "namespace") {
 		t.Error("Service and Deployment in different namespaces")
 	}

@@ -123,7 +123,7 @@ var bounds = []bound{
 	{name: "fallback status", tmpl: one(`"bulkhead":{"max_concurrent":1},"fallback":{"on":["bulkhead_full"],"status":%s}`), kind: 'i',
 		below: "199", min: "200", max: "599", above: "600"},
 	durBound("stale max_age", `"bulkhead":{"max_concurrent":1},"fallback":{"on":["bulkhead_full"],"stale":{"max_age":"%s"}}`),
-	{name: "stale max_body_bytes", tmpl: one(`"bulkhead":{"max_concurrent":1},"fallback":{"on":["bulkhead_full"],"stale":{"max_age":"1s","max_body_bytes":%s}}`), kind: 'i',
+	{name: "stale max_body_bytes", tmpl: `{"max_shared_bytes":1099511627776,` + one(`"bulkhead":{"max_concurrent":1},"fallback":{"on":["bulkhead_full"],"stale":{"max_age":"1s","max_body_bytes":%s}}`)[1:], kind: 'i',
 		below: "0", min: "1", max: "16777216", above: "16777217"},
 	// fault
 	{name: "abort percent", tmpl: one(`"fault":{"abort":{"percent":%s}}`), kind: 'f',
@@ -171,6 +171,11 @@ func boundCases() []boundCase {
 		{"lease_ttl 2562048h", one(`"bulkhead":{"max_concurrent":1,"lease_ttl":"2562048h"}`), false},
 		{"per 320256h", one(`"rate_limit":{"limits":[{"name":"a","requests":1,"per":"320256h"}]}`), false},
 		{"max_delay 320256h", one(`"rate_limit":{"limits":[{"name":"a","algorithm":"leaky_bucket","requests":1,"per":"1s","max_delay":"320256h"}]}`), false},
+		// Issue 10: worst-case shared data above max_shared_bytes.
+		{"keyed breaker of 600 buckets, max_keys 1e6", one(`"circuit_breaker":{"key":["header:x-user"],"max_keys":1000000,"window":{"type":"time","size":"10m","buckets":600}}`), false},
+		{"the same under max_shared_bytes 2^40", `{"max_shared_bytes":1099511627776,` + one(`"circuit_breaker":{"key":["header:x-user"],"max_keys":1000000,"window":{"type":"time","size":"10m","buckets":600}}`)[1:], true},
+		{"max_shared_bytes below 1 MiB", `{"max_shared_bytes":1048575,` + one(`"circuit_breaker":{}`)[1:], false},
+		{"max_shared_bytes 1 MiB", `{"max_shared_bytes":1048576,` + one(`"circuit_breaker":{}`)[1:], true},
 	}...)
 }
 

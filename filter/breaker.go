@@ -37,6 +37,7 @@ func newBreakerStage(p *pluginContext, ns string, pol *policy, c *config.Circuit
 	if err := b.Err(); err != nil {
 		return nil, fmt.Errorf("circuit_breaker: %w", err)
 	}
+	b.SetHashKey(p.hashKey)
 	st := &breakerStage{
 		p: p, pol: pol, cfg: c, b: b,
 		state: p.m.gauge(metricdef.Name(ns, metricdef.CircuitBreakerState, pol.name)),
@@ -74,12 +75,23 @@ func (s *breakerStage) onOutcome(h *httpContext, o outcome, now time.Time) {
 	hold.done = true
 	trs, err := s.b.Report(s.p.st, hold.key, hold.tok, now, breaker.Outcome{
 		Failure:  o.failure, // classified by the policy's failure_on, this breaker's
-		Duration: now.Sub(h.arrived),
+		Duration: upstreamTime(h, now),
 	})
 	if err != nil {
 		logLimited("breakwater: %s: circuit breaker outcome lost: %v", s.pol.name, err)
 	}
 	s.record(hold.key, trs)
+}
+
+// upstreamTime is the latency of the upstream call: from the release of
+// the request (not its arrival, so the filter's own waits never count as
+// slow), never negative.
+func upstreamTime(h *httpContext, now time.Time) time.Duration {
+	start := h.released
+	if start.IsZero() {
+		start = h.arrived
+	}
+	return max(now.Sub(start), 0)
 }
 
 func (s *breakerStage) release(hold *cbHold, now time.Time) {

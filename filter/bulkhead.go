@@ -56,6 +56,7 @@ func newBulkheadStage(p *pluginContext, ns string, pol *policy, c *config.Bulkhe
 	if err := b.Err(); err != nil {
 		return nil, fmt.Errorf("bulkhead: %w", err)
 	}
+	b.SetHashKey(p.hashKey)
 	st := &bulkheadStage{p: p, pol: pol, cfg: c, b: b,
 		active: p.m.gauge(metricdef.Name(ns, metricdef.BulkheadActive, pol.name)),
 		queued: p.m.gauge(metricdef.Name(ns, metricdef.BulkheadQueued, pol.name)),
@@ -92,7 +93,7 @@ func (s *bulkheadStage) count(active, queued int64) {
 }
 
 func (s *bulkheadStage) onRequest(h *httpContext, now time.Time) verdict {
-	hold := &bhHold{key: h.req.key(s.cfg.Key), id: s.p.rnd.Uint64() | 1}
+	hold := &bhHold{key: h.req.key(s.cfg.Key), id: s.p.holderID()}
 	lease, ok, err := s.b.Acquire(s.p.st, hold.key, hold.id, now)
 	if err != nil {
 		logLimited("breakwater: %s: bulkhead state unavailable, request admitted: %v", s.pol.name, err)

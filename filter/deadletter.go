@@ -3,7 +3,6 @@ package filter
 import (
 	"encoding/binary"
 	"errors"
-	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -13,14 +12,14 @@ import (
 	"github.com/breakwater/breakwater/filter/config"
 	"github.com/breakwater/breakwater/internal/metricdef"
 	"github.com/breakwater/breakwater/patterns/deadletter"
-	"github.com/breakwater/breakwater/patterns/store"
 )
 
-// Dead letters (dead_letter): a request whose method is in methods gets a
-// dlRecord at arrival; its body is copied as it streams (OnHttpRequestBody
-// always continues: nothing is held back from the upstream), up to
-// max_body_bytes, beyond which the copy is dropped and the record marked
-// truncated. The outcome is noted when it is known: a rejection of the
+// Dead letters (dead_letter): a request whose method is in methods is armed
+// at arrival (two flags of the stream; its dlRecord is allocated only once
+// there is something to keep); its body is copied as it streams
+// (OnHttpRequestBody always continues: nothing is held back from the
+// upstream), up to max_body_bytes, beyond which the copy is dropped and the
+// record marked truncated. The outcome is noted when it is known: a rejection of the
 // filter (reject) for a reason in on, or a final response that still counts
 // as a failure under the policy's failure_on (the breaker's, or the default
 // failure_on without a breaker) for upstream_failure. At stream end, after
@@ -32,9 +31,11 @@ import (
 // the request's context, and is never retried: the filter's send is at most
 // once. Failures are counted and logged at most once per minute per cause.
 //
-// Cost: nothing when the policy has no dead_letter block (one nil check per
-// callback); with the block, one method comparison per request, and the
-// body copy and outcome read only for requests whose method qualifies.
+// Cost: when the policy has no dead_letter block, a nil or flag check in
+// three callbacks; with the block, one method comparison per request, and
+// the body copy and (when no other pattern reads it) the outcome read only
+// for requests whose method qualifies. Measured with breakwater perf (see
+// README, Dead letters).
 
 // dlPolicy is one policy's dead_letter block with its metrics.
 type dlPolicy struct {
@@ -89,30 +90,12 @@ type dlOut struct {
 	data []byte
 }
 
-// vmCounterKey is the shared-data key whose value, incremented by each
-// plugin context that has dead letters at its start, gives it its identity
-// within the proxy.
-func vmCounterKey(ns string) string { return ns + "/dead_letter/vm" }
-
-// newDLVM makes the VM's dead-letter state: the identity is the next value
-// of a counter in shared data (distinct for every VM of the proxy), the
-// random part comes from the Go runtime's generator, which WASI random_get
-// seeds (never the clock).
-func newDLVM(st store.Store, ns string) *dlVM {
-	var vm uint64
-	err := store.Update(st, vmCounterKey(ns), func(cur []byte) ([]byte, bool, error) {
-		n := uint64(0)
-		if len(cur) == 8 {
-			n = binary.LittleEndian.Uint64(cur)
-		}
-		vm = n + 1
-		return binary.LittleEndian.AppendUint64(nil, vm), true, nil
-	})
-	if err != nil {
-		proxywasm.LogWarnf("breakwater: dead_letter: no VM identity from shared data (%v): ids rely on their random part", err)
-		vm = 0
-	}
-	return &dlVM{ids: deadletter.NewIDs(rand.NewPCG(rand.Uint64(), rand.Uint64()), vm)}
+// newDLVM makes the VM's dead-letter state: the identity is the plugin
+// context's ordinal (distinct for every VM of the proxy, see nextOrdinal),
+// the random part comes from the VM's source, seeded from WASI random_get
+// (never the clock).
+func newDLVM(p *pluginContext) *dlVM {
+	return &dlVM{ids: deadletter.NewIDs(p.rnd, p.ordinal)}
 }
 
 // dlStart arms a stream for a dead letter when its method qualifies.
@@ -167,7 +150,7 @@ func (h *httpContext) dlFinish(now time.Time) {
 		return
 	}
 	e := deadletter.Envelope{Version: deadletter.Version, ID: vm.ids.Next(), Time: now.UTC(), Policy: h.pol.name,
-		Reason: d.reason, Status: d.status, Method: h.req.method, Authority: h.req.auth, Path: h.req.path}
+		Reason: d.reason, Status: d.status, Method: h.req.method, Authority: h.req.rawAuth, Path: h.req.rawPath}
 	if d.attempted {
 		e.Attempts = 1
 		if v, err := proxywasm.GetProperty([]string{"upstream", "request_attempt_count"}); err == nil && len(v) == 8 {

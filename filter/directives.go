@@ -22,25 +22,35 @@ import (
 // rejected at once with 504 deadline_exceeded, without calling upstream.
 type deadlineStage struct {
 	cfg *config.Deadline
+	// invalid counts caller budget headers that cannot be used (not the
+	// header's syntax): they are ignored.
+	invalid counter
 }
 
-// callerBudget reads the caller's remaining budget from the request.
-func callerBudget(r *requestInfo) (time.Duration, bool) {
+// callerBudget reads the caller's remaining budget from the request: the
+// first usable one of x-envoy-expected-rq-timeout-ms and grpc-timeout. bad
+// counts the headers present but unusable (ignored).
+func callerBudget(r *requestInfo) (d time.Duration, ok bool, bad int) {
 	if v, ok := r.header("x-envoy-expected-rq-timeout-ms"); ok {
 		if d, err := timeout.ParseExpectedMs(v); err == nil {
-			return d, true
+			return d, true, bad
 		}
+		bad++
 	}
 	if v, ok := r.header("grpc-timeout"); ok {
 		if d, err := timeout.ParseGRPCTimeout(v); err == nil {
-			return d, true
+			return d, true, bad
 		}
+		bad++
 	}
-	return 0, false
+	return 0, false, bad
 }
 
 func (s *deadlineStage) onRequest(h *httpContext, now time.Time) verdict {
-	d, ok := callerBudget(&h.req)
+	d, ok, bad := callerBudget(&h.req)
+	if bad > 0 {
+		s.invalid.inc(uint64(bad))
+	}
 	if !ok {
 		return pass
 	}
@@ -56,7 +66,8 @@ func (s *deadlineStage) onRequest(h *httpContext, now time.Time) verdict {
 //
 //   - timeout: x-envoy-upstream-rq-timeout-ms = min(configured or adaptive
 //     timeout, caller budget left), the budget measured from the request's
-//     arrival; with deadline.propagate the same value is passed on in
+//     arrival; without a configured timeout the caller's budget is bounded
+//     by deadline.max (a caller only ever shortens); with deadline.propagate the same value is passed on in
 //     x-envoy-expected-rq-timeout-ms. timeout.effective_ms records it.
 //   - retry: x-envoy-max-retries (0 for methods not listed, while the
 //     policy's breaker is not closed, or over the retry budget),
@@ -113,8 +124,14 @@ func newDirectiveStage(p *pluginContext, ns string, pol *policy, pc *config.Poli
 	return s, nil
 }
 
+// ms renders a duration as whole milliseconds, rounded up, without
+// overflowing near MaxDuration.
 func ms(d time.Duration) string {
-	return strconv.FormatInt(int64((d+time.Millisecond-1)/time.Millisecond), 10)
+	n := int64(d / time.Millisecond)
+	if d%time.Millisecond > 0 {
+		n++
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 func (s *directiveStage) onRequest(h *httpContext, now time.Time) verdict {
@@ -138,7 +155,7 @@ func (s *directiveStage) setTimeout(h *httpContext, t *config.Timeout, now time.
 	}
 	if h.hasBudget && t.Deadline != nil {
 		left := timeout.Remaining(h.budget, h.arrived, now)
-		d = timeout.Effective(d, left, true)
+		d = timeout.Upstream(d, t.Deadline.Max, left, true)
 		if left < t.Deadline.MinRemaining || left <= 0 {
 			return false
 		}
@@ -221,6 +238,6 @@ func (s *directiveStage) onOutcome(h *httpContext, o outcome, now time.Time) {
 		h.retryGranted = 0
 	}
 	if s.adaptive != nil && !o.failure && o.status > 0 {
-		_ = s.adaptive.Observe(s.p.st, s.latKey, now.Sub(h.arrived), now)
+		_ = s.adaptive.Observe(s.p.st, s.latKey, upstreamTime(h, now), now)
 	}
 }

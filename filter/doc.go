@@ -27,5 +27,16 @@
 //
 // State. Every pattern keeps its state in Envoy shared data through
 // hostStore (patterns/store.Store), so all worker VMs of one Envoy share it.
-// Keys are "<namespace>/<policy>/<pattern>/<name>[/<set>]".
+// Keys are "<namespace>/<policy>/<pattern>/<name>[/<set>|/overflow]". The
+// set of a client-chosen key is picked by a hash keyed with the
+// deployment's secret (secret.go: drawn once from WASI random_get, kept in
+// shared data under "<namespace>/hash_key" with create-if-absent, so every
+// VM and every reload use the same one); live state is never evicted (the
+// patterns' doc.go, "Idle and overflow"). config.SharedBytes bounds what
+// a configuration can write, and Load refuses one above max_shared_bytes.
+//
+// Stale cache (stale.go): keyed by :authority, path and stale.key; a
+// response that is private to its user (Cache-Control private, no-store,
+// no-cache, Set-Cookie, Vary) or a request with credentials not in the key
+// is never kept; the representation headers are kept with the body.
 package filter

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/proxytest"
 
@@ -126,6 +127,27 @@ func FuzzRequest(f *testing.F) {
 			if strings.Contains(l, "internal error") {
 				t.Fatalf("panic in the request path: %s", l)
 			}
+		}
+	})
+}
+
+// FuzzStaleRecord: decoding any bytes as a stale record never panics, a
+// record decodes only for its own id, and a decoded record re-encodes to
+// the same bytes.
+func FuzzStaleRecord(f *testing.F) {
+	f.Add(encodeStale("9:svc.local,2:/a,", time.Unix(0, 42), [][2]string{{"content-type", "text/plain"}, {"content-encoding", "gzip"}}, []byte("body")), "9:svc.local,2:/a,")
+	f.Add([]byte{0, 0}, "")
+	f.Add([]byte{1, 0, 'x', 0, 0, 0, 0, 0, 0, 0, 0, 2, 1}, "x")
+	f.Fuzz(func(t *testing.T, v []byte, id string) {
+		at, hdrs, body, ok := decodeStale(v, id)
+		if !ok {
+			return
+		}
+		if got := encodeStale(id, at, hdrs, body); string(got) != string(v) {
+			t.Fatalf("round trip changed the record: %x -> %x", v, got)
+		}
+		if _, _, _, other := decodeStale(v, id+"x"); other {
+			t.Fatal("a record decoded for another id")
 		}
 	})
 }

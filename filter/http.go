@@ -33,11 +33,16 @@ type httpContext struct {
 	pol *policy
 
 	arrived time.Time
-	req     requestInfo
-	step    int  // index of the stage being asked
-	paused  bool // OnHttpRequestHeaders returned ActionPause and not resumed yet
-	local   bool // the filter sent a local response
-	ended   bool // finish has run
+	// released is when the request was let go upstream, after every wait
+	// of the filter (fault delay, rate-limit service call, shaping,
+	// bulkhead queue): the start of the latency the breaker's slow calls
+	// and the adaptive timeout see.
+	released time.Time
+	req      requestInfo
+	step     int  // index of the stage being asked
+	paused   bool // OnHttpRequestHeaders returned ActionPause and not resumed yet
+	local    bool // the filter sent a local response
+	ended    bool // finish has run
 	// dlOn: the policy has dead_letter and the method qualifies; dlEOS: the
 	// whole request body has been seen (or there was none).
 	dlOn, dlEOS bool
@@ -65,8 +70,11 @@ type httpContext struct {
 	// only once there is something to keep (a body chunk, a reason).
 	dl *dlRecord
 	// capture: the response body is being buffered for the stale cache.
-	capture     bool
-	contentType string
+	capture bool
+	// staleID, staleHdrs: the cache id and the representation headers of
+	// the captured body.
+	staleID   string
+	staleHdrs [][2]string
 }
 
 // protect turns a panic of a callback into an error log; the request then
@@ -85,11 +93,16 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	now := clock()
 	h.arrived = now
 	h.req.load()
-	h.pol = h.p.match(&h.req)
+	var escaped bool
+	h.pol, escaped = h.p.match(&h.req)
 	if h.pol == nil {
 		return types.ActionContinue
 	}
 	h.pol.m.requests.inc(1)
+	if escaped {
+		h.rejectEscapedSlash()
+		return types.ActionPause
+	}
 	if h.pol.dl != nil {
 		h.dlStart(endOfStream)
 	}
@@ -110,6 +123,7 @@ func (h *httpContext) run(now time.Time) types.Action {
 		h.step++
 	}
 	h.undo = nil // admitted: from here on nothing is given back
+	h.released = now
 	h.flushRequestHeaders()
 	return types.ActionContinue
 }
@@ -143,6 +157,9 @@ func (h *httpContext) flushRequestHeaders() {
 	}
 	merged := make([][2]string, 0, len(h.req.headers)+len(set))
 	for _, kv := range h.req.headers {
+		if isOwn(kv[0]) {
+			continue // removed at arrival (stripOwn); only the filter's own are set
+		}
 		if _, ok := lookup(set, kv[0]); !ok {
 			merged = append(merged, kv)
 		}
@@ -202,9 +219,8 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) (action types.Action)
 			h.reject(now, config.ReasonUpstreamFailure, nil)
 			return types.ActionPause
 		}
-		if h.pol.stale != nil && h.pol.stale.wantCapture(h, o, now) {
-			h.capture = true
-			h.contentType, _ = proxywasm.GetHttpResponseHeader("content-type")
+		if h.pol.stale != nil {
+			h.staleID, h.staleHdrs, h.capture = h.pol.stale.wantCapture(h, o, now)
 		}
 	}
 	_ = proxywasm.AddHttpResponseHeader("x-breakwater-policy", h.pol.name)
@@ -222,7 +238,7 @@ func (h *httpContext) OnHttpStreamDone() {
 	// Drop what the stream held now: the SDK keeps the context until
 	// proxy_on_delete, and some hosts deliver that late (or never).
 	h.req = requestInfo{}
-	h.undo, h.onEnd, h.respHeaders, h.cb, h.bh, h.dl = nil, nil, nil, nil, nil, nil
+	h.undo, h.onEnd, h.respHeaders, h.cb, h.bh, h.dl, h.staleHdrs = nil, nil, nil, nil, nil, nil, nil
 }
 
 // finish runs the end hooks once, whatever ended the stream.

@@ -108,6 +108,9 @@ func (m *metrics) histogram(name string) histogram {
 type policyMetrics struct {
 	requests counter
 	rejected map[config.Reason]counter
+	// escapedSlash counts the 400 escaped_slash answers; defined only for
+	// a policy that can give them (a path condition, escaped_slashes reject).
+	escapedSlash counter
 }
 
 func (m *metrics) forPolicy(ns, policy string) policyMetrics {

@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -26,16 +27,28 @@ type pluginContext struct {
 	// waiting holds the requests paused until an instant (shaping, queues,
 	// fault delays); the tick resumes them.
 	waiting waitList
-	// rnd is this VM's random source (fault injection, lease holder ids).
+	// rnd is this VM's random source (fault injection, lease holder ids,
+	// the random part of dead-letter ids): seeded from WASI random_get at
+	// context creation, reseeded at start with the ordinal mixed in; never
+	// from the clock.
 	rnd *rand.Rand
+	// ordinal is this plugin context's identity within the proxy: the next
+	// value of a shared-data counter (create-if-absent, CAS increment), so
+	// distinct for every VM and every reload; 0 if shared data failed.
+	ordinal uint64
 	// busy: the tick runs every tickBusy ms because requests are paused.
 	busy bool
 	// dlq is the VM's dead-letter state, nil when no policy has dead_letter.
 	dlq *dlVM
+	// hashKey keys the hashes of client-chosen keys (see deploymentHashKey).
+	hashKey store.HashKey
 }
 
 func newPluginContext(id uint32) *pluginContext {
-	p := &pluginContext{id: id, m: newMetrics()}
+	// The random source is seeded from the Go runtime's generator, which
+	// WASI random_get seeds in the guest (never from the clock), mixed with
+	// the context id.
+	p := &pluginContext{id: id, m: newMetrics(), rnd: rand.New(rand.NewPCG(rand.Uint64(), uint64(id)))}
 	p.st = hostStore{gets: &p.gets, sets: &p.sets}
 	return p
 }
@@ -67,17 +80,64 @@ func (p *pluginContext) OnPluginStart(int) (status types.OnPluginStartStatus) {
 		proxywasm.LogCritical(err.Error())
 		return types.OnPluginStartStatusFailed
 	}
+	p.ordinal = nextOrdinal(p.st, cfg.Namespace)
+	// math/rand/v2's top-level generator is the Go runtime's, seeded from
+	// WASI random_get when the module starts; the ordinal keeps two VMs
+	// apart even when their random_get returned the same bytes.
+	p.rnd = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()^p.ordinal))
+	p.hashKey = deploymentHashKey(p.st, cfg.Namespace)
 	if err := p.configure(cfg); err != nil {
 		proxywasm.LogCritical(err.Error())
 		return types.OnPluginStartStatusFailed
 	}
-	seed := uint64(clock().UnixNano())
-	p.rnd = rand.New(rand.NewPCG(seed, uint64(p.id)))
 	if err := proxywasm.SetTickPeriodMilliSeconds(tickIdle); err != nil {
 		proxywasm.LogCriticalf("breakwater: cannot set tick period: %v", err)
 		return types.OnPluginStartStatusFailed
 	}
 	return types.OnPluginStartStatusOK
+}
+
+// ordinalKey is the shared-data key of the counter that gives every plugin
+// context of the proxy its ordinal.
+func ordinalKey(ns string) string { return ns + "/vm" }
+
+// nextOrdinal is the plugin context's ordinal (nextVMIdentity); 0, with a
+// warning, when shared data failed (the random part then keeps identities
+// apart, probabilistically).
+func nextOrdinal(st store.Store, ns string) uint64 {
+	n, err := nextVMIdentity(st, ns)
+	if err != nil {
+		proxywasm.LogWarnf("breakwater: no VM ordinal from shared data (%v): identities rely on their random part", err)
+	}
+	return n
+}
+
+// nextVMIdentity increments the proxy's VM counter in shared data
+// (store.Update: an absent key is created with CreateCAS, so two VMs
+// starting at once cannot both create it; a conflict is retried) and
+// returns the new value; 0 on error.
+func nextVMIdentity(st store.Store, ns string) (uint64, error) {
+	var vm uint64
+	err := store.Update(st, ordinalKey(ns), func(cur []byte) ([]byte, bool, error) {
+		n := uint64(0)
+		if len(cur) == 8 {
+			n = binary.LittleEndian.Uint64(cur)
+		}
+		vm = n + 1
+		return binary.LittleEndian.AppendUint64(nil, vm), true, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return vm, nil
+}
+
+// holderID is a lease holder id unique in the proxy: the ordinal in the top
+// 16 bits (distinct VMs never collide while fewer than 65,536 plugin
+// contexts started), 47 random bits below, and the low bit set (0 is no
+// holder).
+func (p *pluginContext) holderID() uint64 {
+	return p.ordinal<<48 | p.rnd.Uint64()>>16 | 1
 }
 
 // configure builds the runtime policies of cfg.
@@ -93,7 +153,7 @@ func (p *pluginContext) configure(cfg *config.Config) error {
 	p.cfg, p.policies = cfg, pols
 	for _, pol := range pols {
 		if pol.dl != nil {
-			p.dlq = newDLVM(p.st, cfg.Namespace)
+			p.dlq = newDLVM(p)
 			break
 		}
 	}

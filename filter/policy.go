@@ -46,6 +46,9 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 		cfg:    pc,
 		m:      p.m.forPolicy(ns, pc.Name),
 	}
+	if m := pc.Match; m != nil && m.EscapedSlashes == config.EscapedSlashesReject && (m.PathPrefix != "" || m.PathExact != "" || m.PathRegex != nil) {
+		pol.m.escapedSlash = p.m.counter(metricdef.Name(ns, metricdef.RejectedTotal, pc.Name, metricdef.LabelReason, config.ReasonEscapedSlash))
+	}
 	if pc.Fault != nil {
 		s, err := newFaultStage(p, ns, pol, pc.Fault)
 		if err != nil {
@@ -54,7 +57,8 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 		pol.stages = append(pol.stages, s)
 	}
 	if pc.Timeout != nil && pc.Timeout.Deadline != nil {
-		pol.stages = append(pol.stages, &deadlineStage{cfg: pc.Timeout.Deadline})
+		pol.stages = append(pol.stages, &deadlineStage{cfg: pc.Timeout.Deadline,
+			invalid: p.m.counter(metricdef.Name(ns, metricdef.TimeoutDeadlineInvalidTotal, pc.Name))})
 	}
 	if pc.RateLimit != nil {
 		s, err := newRateLimitStage(p, ns, pol, pc.RateLimit)
@@ -110,15 +114,32 @@ func (pol *policy) tick(now time.Time) {
 	}
 }
 
-// match returns the first policy whose match holds, or nil.
-func (p *pluginContext) match(r *requestInfo) *policy {
+// match returns the first policy whose match holds, or nil; escaped is
+// true when that policy refuses the path's encoded separator (400).
+func (p *pluginContext) match(r *requestInfo) (pol *policy, escaped bool) {
 	for _, pol := range p.policies {
-		m := pol.cfg.Match
-		if m == nil || m.Matches(r.method, r.path, r.auth, r.header) {
-			return pol
+		m, auth := pol.cfg.Match, ""
+		if m != nil && m.Authority != "" {
+			auth = r.authority()
+		}
+		switch m.MatchNormal(r.method, r.path, auth, r.escSlash, r.header) {
+		case config.Matched:
+			return pol, false
+		case config.RejectEscapedSlash:
+			return pol, true
 		}
 	}
-	return nil
+	return nil, false
+}
+
+// rejectEscapedSlash answers 400 escaped_slash before any pattern runs.
+func (h *httpContext) rejectEscapedSlash() {
+	h.pol.m.escapedSlash.inc(1)
+	h.local = true
+	headers := [][2]string{{"x-breakwater-policy", h.pol.name}, {"x-breakwater-reason", config.ReasonEscapedSlash}}
+	if err := proxywasm.SendHttpResponse(400, headers, nil, -1); err != nil {
+		proxywasm.LogErrorf("breakwater: %s: cannot send local response: %v", h.pol.name, err)
+	}
 }
 
 // reject sends the local response of a rejection, gives back what earlier
@@ -138,14 +159,13 @@ func (h *httpContext) reject(now time.Time, reason config.Reason, extra [][2]str
 	var body []byte
 	if fb := h.pol.cfg.Fallback; fb.Covers(reason) {
 		h.pol.fallbackServed.inc(1)
-		if ct, b, age, ok := h.staleResponse(now); ok {
-			// The last good response of this path, while younger than max_age.
+		if sh, b, age, ok := h.staleResponse(now); ok {
+			// The last good response of this cache key, while younger than
+			// max_age, with its representation headers.
 			status, body = 200, b
 			headers = append(headers, [2]string{"x-breakwater-stale", "true"},
 				[2]string{"age", strconv.FormatInt(int64(age/time.Second), 10)})
-			if ct != "" {
-				headers = append(headers, [2]string{"content-type", ct})
-			}
+			headers = append(headers, sh...)
 		} else {
 			for _, hd := range fb.Headers {
 				headers = append(headers, [2]string{hd.Name, hd.Value})
@@ -165,11 +185,11 @@ func (h *httpContext) reject(now time.Time, reason config.Reason, extra [][2]str
 }
 
 // staleResponse is the stale fallback for this request, if there is one.
-func (h *httpContext) staleResponse(now time.Time) (string, []byte, time.Duration, bool) {
+func (h *httpContext) staleResponse(now time.Time) ([][2]string, []byte, time.Duration, bool) {
 	if h.pol.stale == nil || h.req.method != "GET" {
-		return "", nil, 0, false
+		return nil, nil, 0, false
 	}
-	return h.pol.stale.lookup(h.req.path, now)
+	return h.pol.stale.lookup(&h.req, now)
 }
 
 // ceilSeconds renders a duration as whole seconds, rounded up.

@@ -60,10 +60,18 @@ func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.Rate
 		}
 		// Normalized by config.Parse; the limiter uses them as given.
 		l.lim = ratelimit.NewLimiter(pol.prefix+"/rl/"+lc.Name, lc.MaxKeys)
+		l.lim.SetHashKey(p.hashKey)
 		l.settings = lc.Settings
+		recovery := lc.Settings.Recovery()
 		if lc.Tier != nil {
 			l.tiers = lc.Tier.Limits
+			for _, ts := range l.tiers {
+				recovery = max(recovery, ts.Recovery())
+			}
 		}
+		// A state is replaced by another key only once back at full
+		// capacity under every tier's settings.
+		l.lim.SetRecovery(recovery)
 		if lc.Scope != config.ScopeGlobal {
 			s.limits = append(s.limits, l)
 		}

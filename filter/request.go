@@ -6,14 +6,25 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 
 	"github.com/breakwater/breakwater/filter/config"
+	"github.com/breakwater/breakwater/patterns/normalize"
 )
 
-// requestInfo holds the request headers, read with ONE host call.
+// requestInfo holds the request headers, read with ONE host call, and the
+// path and authority in normal form (patterns/normalize), computed once:
+// matching, keys and the stale cache read path and auth.
 type requestInfo struct {
 	headers [][2]string
 	method  string
-	path    string
-	auth    string
+	rawPath string // :path as sent
+	path    string // normal form: no query, fragment, ;params, dot or empty segments
+	rawAuth string // :authority as sent
+	// auth is the normal form of rawAuth (lower case, no trailing dot, no
+	// default port), computed on first use by authority(): most
+	// configurations never read it.
+	auth     string
+	authDone bool
+	// escSlash: the path holds %2F or %5C (never decoded).
+	escSlash bool
 }
 
 func (r *requestInfo) load() {
@@ -21,10 +32,66 @@ func (r *requestInfo) load() {
 	if err != nil {
 		hs = nil
 	}
-	r.headers = hs
+	r.headers = stripOwn(hs)
 	r.method, _ = r.header(":method")
-	r.path, _ = r.header(":path")
-	r.auth, _ = r.header(":authority")
+	r.rawPath, _ = r.header(":path")
+	r.path, r.escSlash = normalize.Path(r.rawPath)
+	r.rawAuth, _ = r.header(":authority")
+	r.auth, r.authDone = "", false
+}
+
+// query is the query string of the :path as sent, from its '?' (without a
+// fragment), or "".
+func (r *requestInfo) query() string {
+	q := r.rawPath
+	i := strings.IndexByte(q, '?')
+	if i < 0 {
+		return ""
+	}
+	q = q[i:]
+	if j := strings.IndexByte(q, '#'); j >= 0 {
+		q = q[:j]
+	}
+	return q
+}
+
+// authority is the normal form of the request's :authority, computed once.
+func (r *requestInfo) authority() string {
+	if !r.authDone {
+		scheme := ""
+		if strings.IndexByte(r.rawAuth, ':') >= 0 { // the scheme only matters for a port
+			scheme, _ = r.header(":scheme")
+		}
+		r.auth, r.authDone = normalize.Authority(r.rawAuth, scheme), true
+	}
+	return r.auth
+}
+
+// ownPrefix is the prefix of the headers the filter itself writes.
+const ownPrefix = "x-breakwater-"
+
+// isOwn says whether a header name is in the filter's own x-breakwater-*
+// namespace (case-insensitively). Three byte tests reject every other name
+// (x-forwarded-*, x-envoy-*, ...) before the case-insensitive comparison.
+func isOwn(n string) bool {
+	return len(n) >= len(ownPrefix) && n[2]|0x20 == 'b' && n[1] == '-' && n[0]|0x20 == 'x' &&
+		strings.EqualFold(n[:len(ownPrefix)], ownPrefix)
+}
+
+// stripOwn removes the client's x-breakwater-* request headers from the
+// request that goes upstream, on every request, matched or not: they are the
+// filter's to write, so an upstream can trust them. The filter itself still
+// reads them where the configuration names one (fault.only_with_header
+// x-breakwater-fault: a client-controlled switch by design, see the README's
+// trust model). The scan compares one byte per header; only a request that
+// carries such a header pays a host call (one per header). hs is unchanged.
+func stripOwn(hs [][2]string) [][2]string {
+	for i := range hs {
+		if n := hs[i][0]; len(n) >= len(ownPrefix) && isOwn(n) {
+			_ = proxywasm.RemoveHttpRequestHeader(n)
+		}
+	}
+	return hs
 }
 
 // header returns the first value of a header; name is lower case.
@@ -48,16 +115,13 @@ func (r *requestInfo) part(k config.KeyPart) string {
 		v, _ := r.header(k.Arg)
 		return v
 	case config.KeyPath:
-		// Without the query string: a client must not mint new keys (and
-		// fresh buckets) by changing it.
-		if i := strings.IndexByte(r.path, '?'); i >= 0 {
-			return r.path[:i]
-		}
+		// The normal form: a client must not mint new keys (and fresh
+		// buckets) by changing the query or spelling the path differently.
 		return r.path
 	case config.KeyMethod:
 		return r.method
 	case config.KeyAuthority:
-		return r.auth
+		return r.authority()
 	case config.KeyRemoteAddress:
 		return property("source.address")
 	case config.KeyProperty:

@@ -212,6 +212,7 @@ func TestBulkheadGaugeFollowsSharedRecord(t *testing.T) {
 	var gets, sets uint64
 	st := hostStore{gets: &gets, sets: &sets}
 	other := bulkhead.New("breakwater/svc/bh", 10000, bulkhead.Settings{MaxConcurrent: 2, LeaseTTL: 5 * time.Second})
+	other.SetHashKey(deploymentHashKey(st, "breakwater")) // the plugin's, read from shared data
 	if _, ok, err := other.Acquire(st, "", 42, h.fake.now); !ok || err != nil {
 		t.Fatalf("acquire: %v %v", ok, err)
 	}

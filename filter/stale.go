@@ -1,10 +1,11 @@
 package filter
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
-	"hash/fnv"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -16,27 +17,46 @@ import (
 
 // staleSlots is the number of responses a policy's stale cache keeps: the
 // cache is direct-mapped, one shared-data key per slot
-// ("<namespace>/<policy>/stale/<slot>", slot = FNV-1a(:path) mod 64), so a
-// policy holds at most staleSlots × (max_body_bytes + 8 + len(path) +
-// len(content-type) + 6) bytes of shared data. A path that maps to a slot
-// holding another path replaces it.
-const staleSlots = 64
+// ("<namespace>/<policy>/stale/<slot>", slot = hash(cache key) mod 64), so a
+// policy holds at most config.Stale.StaleBytes() of shared data. A key that
+// maps to a slot holding another key replaces it.
+const staleSlots = config.StaleSlots
 
-// staleCache keeps the last good (200) GET response of each path, shared by
-// all workers, and serves it as a fallback while younger than max_age.
+// staleHeaders are the representation headers kept with a body and served
+// with it (content-length is the host's).
+var staleHeaders = [...]string{"content-type", "content-encoding", "content-language", "content-location", "etag", "last-modified", "vary"}
+
+// staleCache keeps the last good (200) GET response of each cache key,
+// shared by all workers, and serves it as a fallback while younger than
+// max_age, only to requests with the same cache key.
 //
-// Value layout: [2] path length P, [P] :path (query string included: a
-// different query is a different resource), [8] stored at (unix ns), [2]
-// content-type length C, [C] content-type, then the body. All little-endian.
+// Cache key: netstrings of the normal :authority and the normal path
+// followed by the query as sent (a different query is a different
+// resource; one resource spelled differently is one key), then BuildKey of
+// stale.key.
+// What is never kept (see wantCapture): responses marked private, no-store
+// or no-cache, with Set-Cookie or Vary: *; responses whose Vary names a
+// header the key does not hold; requests carrying Authorization or Cookie
+// unless the key holds that header. So a copy is only ever served to a
+// request that presented the same values of everything the response
+// depended on.
+//
+// Value layout (little-endian): [2] id length I, [I] id (the cache key, or
+// 0x00 + 16 bytes of its SHA-256 when longer than config.StaleMaxID), [8]
+// stored at (unix ns), [1] header count H, H × ([1] name length, name, [2]
+// value length, value) at most config.StaleMaxHeaderBytes in all, then the
+// body.
 //
 // Writes are throttled per worker: a worker rewrites a slot for the same
-// path at most once per max_age/4, so a hot path costs one shared-data write
+// key at most once per max_age/4, so a hot key costs one shared-data write
 // per worker every max_age/4, not one per request.
 type staleCache struct {
 	p      *pluginContext
 	prefix string
 	cfg    *config.Stale
-	// written[slot] remembers this worker's last write (path hash, instant).
+	// keyAuth, keyCookie: the key holds header:authorization, header:cookie.
+	keyAuth, keyCookie bool
+	// written[slot] remembers this worker's last write (key hash, instant).
 	written [staleSlots]struct {
 		hash uint64
 		at   time.Time
@@ -44,50 +64,153 @@ type staleCache struct {
 }
 
 func newStaleCache(p *pluginContext, pol *policy, c *config.Stale) *staleCache {
-	return &staleCache{p: p, prefix: pol.prefix + "/stale/", cfg: c}
+	sc := &staleCache{p: p, prefix: pol.prefix + "/stale/", cfg: c}
+	sc.keyAuth = sc.keyHolds("authorization")
+	sc.keyCookie = sc.keyHolds("cookie")
+	return sc
 }
 
-func pathHash(path string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(path))
-	return h.Sum64()
-}
-
-func (c *staleCache) key(hash uint64) (string, int) {
-	slot := int(hash % staleSlots)
-	return c.prefix + strconv.Itoa(slot), slot
-}
-
-// wantCapture decides at response headers whether to keep this response.
-func (c *staleCache) wantCapture(h *httpContext, o outcome, now time.Time) bool {
-	if h.req.method != "GET" || o.status != 200 {
-		return false
-	}
-	if cl, err := proxywasm.GetHttpResponseHeader("content-length"); err == nil {
-		if n, err := strconv.Atoi(cl); err != nil || n > c.cfg.MaxBodyBytes {
-			return false
+// keyHolds says whether stale.key holds header:name (name lower case).
+func (c *staleCache) keyHolds(name string) bool {
+	for _, kp := range c.cfg.Key {
+		if kp.Kind == config.KeyHeader && kp.Arg == name {
+			return true
 		}
 	}
-	hash := pathHash(h.req.path)
-	_, slot := c.key(hash)
-	w := c.written[slot]
-	return w.hash != hash || now.Sub(w.at) >= c.cfg.MaxAge/4
+	return false
 }
 
-// store writes the captured response.
-func (c *staleCache) store(path, contentType string, body []byte, now time.Time) {
-	if len(path) > 0xffff || len(contentType) > 0xffff || len(body) > c.cfg.MaxBodyBytes {
+// cacheID is the id of r's cache key as stored in a record (one
+// allocation for a key of up to 256 bytes).
+func (c *staleCache) cacheID(r *requestInfo) string {
+	var buf [config.StaleMaxID]byte
+	b := buf[:0]
+	auth, q := r.authority(), r.query()
+	b = strconv.AppendInt(b, int64(len(auth)), 10)
+	b = append(b, ':')
+	b = append(b, auth...)
+	b = append(b, ',')
+	// The normal path and the query as sent: one spelling of the resource,
+	// and the query selects the response.
+	b = strconv.AppendInt(b, int64(len(r.path)+len(q)), 10)
+	b = append(b, ':')
+	b = append(b, r.path...)
+	b = append(b, q...)
+	b = append(b, ',')
+	if len(c.cfg.Key) > 0 {
+		b = append(b, r.key(c.cfg.Key)...)
+	}
+	if len(b) > config.StaleMaxID {
+		sum := sha256.Sum256(b)
+		return "\x00" + string(sum[:16])
+	}
+	return string(b)
+}
+
+func (c *staleCache) slot(id string) (string, int, uint64) {
+	hash := c.p.keyHash(id)
+	slot := int(hash % staleSlots)
+	return c.prefix + strconv.Itoa(slot), slot, hash
+}
+
+// cacheControlForbids says whether a Cache-Control or Pragma value holds
+// one of the directives that forbid keeping a shared copy.
+func cacheControlForbids(v string) bool {
+	for _, d := range strings.Split(v, ",") {
+		d = strings.TrimSpace(d)
+		if i := strings.IndexByte(d, '='); i >= 0 {
+			d = strings.TrimSpace(d[:i])
+		}
+		if strings.EqualFold(d, "private") || strings.EqualFold(d, "no-store") || strings.EqualFold(d, "no-cache") {
+			return true
+		}
+	}
+	return false
+}
+
+// wantCapture decides at response headers whether to keep this response;
+// when it does, it returns the cache id and the representation headers to
+// keep with it. A key this worker wrote less than max_age/4 ago is not
+// rewritten (checked first: the steady state costs no header read).
+func (c *staleCache) wantCapture(h *httpContext, o outcome, now time.Time) (string, [][2]string, bool) {
+	if h.req.method != "GET" || o.status != 200 {
+		return "", nil, false
+	}
+	id := c.cacheID(&h.req)
+	_, slot, hash := c.slot(id)
+	if w := c.written[slot]; w.hash == hash && now.Sub(w.at) < c.cfg.MaxAge/4 {
+		return "", nil, false
+	}
+	// The request: a user's credentials make the response theirs.
+	for _, kv := range h.req.headers {
+		switch strings.ToLower(kv[0]) {
+		case "authorization":
+			if !c.keyAuth {
+				return "", nil, false
+			}
+		case "cookie":
+			if !c.keyCookie {
+				return "", nil, false
+			}
+		}
+	}
+	hs, err := proxywasm.GetHttpResponseHeaders()
+	if err != nil {
+		return "", nil, false
+	}
+	var keep [][2]string
+	size := 0
+	for _, kv := range hs {
+		name := strings.ToLower(kv[0])
+		switch name {
+		case "cache-control", "pragma":
+			if cacheControlForbids(kv[1]) {
+				return "", nil, false
+			}
+		case "set-cookie":
+			return "", nil, false
+		case "content-length":
+			if n, err := strconv.Atoi(kv[1]); err != nil || n > c.cfg.MaxBodyBytes {
+				return "", nil, false
+			}
+		case "vary":
+			for _, f := range strings.Split(kv[1], ",") {
+				f = strings.ToLower(strings.TrimSpace(f))
+				if f == "" {
+					continue
+				}
+				if f == "*" || !c.keyHolds(f) {
+					return "", nil, false
+				}
+			}
+		}
+		for _, s := range staleHeaders {
+			if name == s {
+				if len(name) > 0xff || len(kv[1]) > 0xffff {
+					return "", nil, false
+				}
+				size += 3 + len(name) + len(kv[1])
+				keep = append(keep, [2]string{name, kv[1]})
+				break
+			}
+		}
+	}
+	if size > config.StaleMaxHeaderBytes || len(keep) > 0xff {
+		return "", nil, false
+	}
+	if keep == nil {
+		keep = [][2]string{}
+	}
+	return id, keep, true
+}
+
+// store writes the captured response of cache id.
+func (c *staleCache) store(id string, hdrs [][2]string, body []byte, now time.Time) {
+	if len(body) > c.cfg.MaxBodyBytes {
 		return
 	}
-	hash := pathHash(path)
-	key, slot := c.key(hash)
-	v := make([]byte, 0, 12+len(path)+len(contentType)+len(body))
-	v = binary.LittleEndian.AppendUint16(v, uint16(len(path)))
-	v = append(v, path...)
-	v = binary.LittleEndian.AppendUint64(v, uint64(now.UnixNano()))
-	v = binary.LittleEndian.AppendUint16(v, uint16(len(contentType)))
-	v = append(v, contentType...)
-	v = append(v, body...)
+	key, slot, hash := c.slot(id)
+	v := encodeStale(id, now, hdrs, body)
 	// Last writer wins: an unconditional write is right for a cache.
 	if err := c.p.st.Set(key, v, 0); err != nil {
 		logLimited("breakwater: stale cache write failed: %v", err)
@@ -96,38 +219,86 @@ func (c *staleCache) store(path, contentType string, body []byte, now time.Time)
 	c.written[slot].hash, c.written[slot].at = hash, now
 }
 
-// lookup returns the stored response of path if younger than max_age.
-func (c *staleCache) lookup(path string, now time.Time) (contentType string, body []byte, age time.Duration, ok bool) {
-	key, _ := c.key(pathHash(path))
+// lookup returns the stored response of r's cache key if younger than
+// max_age: its representation headers, body and age.
+func (c *staleCache) lookup(r *requestInfo, now time.Time) (hdrs [][2]string, body []byte, age time.Duration, ok bool) {
+	id := c.cacheID(r)
+	key, _, _ := c.slot(id)
 	v, _, err := c.p.st.Get(key)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			logLimited("breakwater: stale cache read failed: %v", err)
 		}
-		return "", nil, 0, false
+		return nil, nil, 0, false
 	}
-	if len(v) < 2 {
-		return "", nil, 0, false
-	}
-	pl := int(binary.LittleEndian.Uint16(v))
-	if len(v) < 2+pl+10 || string(v[2:2+pl]) != path {
-		return "", nil, 0, false
-	}
-	v = v[2+pl:]
-	at := time.Unix(0, int64(binary.LittleEndian.Uint64(v)))
-	cl := int(binary.LittleEndian.Uint16(v[8:]))
-	v = v[10:]
-	if len(v) < cl {
-		return "", nil, 0, false
+	at, hdrs, body, ok := decodeStale(v, id)
+	if !ok {
+		return nil, nil, 0, false
 	}
 	age = now.Sub(at)
 	if age < 0 {
 		age = 0
 	}
 	if age >= c.cfg.MaxAge {
-		return "", nil, 0, false
+		return nil, nil, 0, false
 	}
-	return string(v[:cl]), v[cl:], age, true
+	return hdrs, body, age, true
+}
+
+// encodeStale is a record of id (layout on staleCache); the caller keeps
+// id, hdrs and body within the bounds of the layout.
+func encodeStale(id string, at time.Time, hdrs [][2]string, body []byte) []byte {
+	n := 2 + len(id) + 8 + 1 + len(body)
+	for _, kv := range hdrs {
+		n += 3 + len(kv[0]) + len(kv[1])
+	}
+	v := make([]byte, 0, n)
+	v = binary.LittleEndian.AppendUint16(v, uint16(len(id)))
+	v = append(v, id...)
+	v = binary.LittleEndian.AppendUint64(v, uint64(at.UnixNano()))
+	v = append(v, byte(len(hdrs)))
+	for _, kv := range hdrs {
+		v = append(v, byte(len(kv[0])))
+		v = append(v, kv[0]...)
+		v = binary.LittleEndian.AppendUint16(v, uint16(len(kv[1])))
+		v = append(v, kv[1]...)
+	}
+	return append(v, body...)
+}
+
+// decodeStale reads a record (layout on staleCache) written for id; ok is
+// false for another id's record or a corrupt one. body aliases v.
+func decodeStale(v []byte, id string) (at time.Time, hdrs [][2]string, body []byte, ok bool) {
+	if len(v) < 2 {
+		return time.Time{}, nil, nil, false
+	}
+	il := int(binary.LittleEndian.Uint16(v))
+	if len(v) < 2+il+9 || string(v[2:2+il]) != id {
+		return time.Time{}, nil, nil, false
+	}
+	v = v[2+il:]
+	at = time.Unix(0, int64(binary.LittleEndian.Uint64(v)))
+	nh := int(v[8])
+	v = v[9:]
+	hdrs = make([][2]string, 0, nh)
+	for i := 0; i < nh; i++ {
+		if len(v) < 1 {
+			return time.Time{}, nil, nil, false
+		}
+		nl := int(v[0])
+		if len(v) < 1+nl+2 {
+			return time.Time{}, nil, nil, false
+		}
+		name := string(v[1 : 1+nl])
+		vl := int(binary.LittleEndian.Uint16(v[1+nl:]))
+		v = v[1+nl+2:]
+		if len(v) < vl {
+			return time.Time{}, nil, nil, false
+		}
+		hdrs = append(hdrs, [2]string{name, string(v[:vl])})
+		v = v[vl:]
+	}
+	return at, hdrs, v, true
 }
 
 // OnHttpResponseBody buffers the body of a response being captured for the
@@ -150,6 +321,6 @@ func (h *httpContext) OnHttpResponseBody(size int, eos bool) (action types.Actio
 	if err != nil && size > 0 {
 		return types.ActionContinue
 	}
-	c.store(h.req.path, h.contentType, body, clock())
+	c.store(h.staleID, h.staleHdrs, body, clock())
 	return types.ActionContinue
 }

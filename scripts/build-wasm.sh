@@ -33,7 +33,7 @@ build "$(dirname "$out")/floor.wasm" ./filter/floorwasm
 # than the Go heap's steady size under the benchmark policy (about 143 pages per
 # VM, see e2e/soak_test.go), so a warm VM never runs memory.grow during a
 # request (WAMR before 2.3.0 corrupts memory when the guest grows it inside a
-# re-entrant host call). Untouched pages cost the host address space only.
+# re-entrant host call). Each VM reserves MIN_PAGES of linear memory from the start.
 MIN_PAGES=${MIN_PAGES:-256}
 go run ./internal/cmd/wasmpages -min "$MIN_PAGES" "$out" "$(dirname "$out")/noop.wasm" "$(dirname "$out")/floor.wasm"
 ls -l "$out" "$(dirname "$out")/noop.wasm" "$(dirname "$out")/floor.wasm"

@@ -3,10 +3,8 @@ package main
 import (
 	"bytes"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -64,19 +62,10 @@ func TestDLQCommands(t *testing.T) {
 	if c != 0 || !strings.Contains(listed, "orders") || !strings.Contains(listed, "r1") || !strings.Contains(listed, "2 records") {
 		t.Fatalf("list %d:\n%s", c, listed)
 	}
-	var got atomic.Int32
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Idempotency-Key") == "" {
-			w.WriteHeader(400)
-			return
-		}
-		got.Add(1)
-		w.WriteHeader(200)
-	}))
-	defer up.Close()
+	up := testsvc.NewReplayTarget(t)
 	c, replayed := run("replay", "--redis", redis, "--to", up.URL)
-	if c != 0 || got.Load() != 2 || !strings.Contains(replayed, "2 delivered") {
-		t.Fatalf("replay %d (%d arrived):\n%s", c, got.Load(), replayed)
+	if c != 0 || up.Delivered("r1") != 1 || up.Delivered("r2") != 1 || !strings.Contains(replayed, "2 delivered") {
+		t.Fatalf("replay %d (%d arrived):\n%s", c, up.Keys(), replayed)
 	}
 	if c, o := run("purge", "--redis", redis); c != 0 || !strings.Contains(o, "2 acknowledged records removed") {
 		t.Fatalf("purge %d: %s", c, o)

@@ -90,7 +90,9 @@ const validateUsage = "usage: breakwater validate [--explain|-v] FILE|-"
 // on stdout (or, with --explain / -v, the effective configuration with every
 // default filled in) and one line per warning on stderr, and exits 0 (a
 // warning is a valid configuration that is almost certainly wrong). Invalid:
-// it prints the single error line on stderr and exits 1.
+// it prints the single error line on stderr and exits 1. With --explain,
+// stderr also gets the worst-case shared data of each user (keyed table,
+// stale cache, retry budget, the plugin's own keys) and the total.
 func runValidate(args []string, stdout, stderr io.Writer) int {
 	explain := false
 	file, files := "", 0
@@ -140,6 +142,13 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 			return exitInvalid
 		}
 		_, _ = stdout.Write(out)
+		// The worst-case shared data, per user and in total, on stderr
+		// (stdout stays the configuration).
+		for _, u := range cfg.SharedUses() {
+			fmt.Fprintf(stderr, "shared data: %s: %d records of up to %d bytes: at most %d bytes\n", u.Path, u.Entries, u.RecordBytes, u.Bytes)
+		}
+		fmt.Fprintf(stderr, "shared data: total at most %d bytes (%.1f MiB) of max_shared_bytes %d\n",
+			cfg.SharedBytes(), float64(cfg.SharedBytes())/(1<<20), cfg.MaxSharedBytes)
 		return exitOK
 	}
 	fmt.Fprintln(stdout, "ok")

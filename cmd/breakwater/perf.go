@@ -34,7 +34,10 @@ driven with a fixed request mix (GET /api/orders, x-user-id one of 100 users, a
 200 "ok" upstream answered in-process), serially: request i goes to worker i mod N,
 and the clock moves 1ms/N after each request (each VM sees one request per ms).
 --warmup requests per worker run first and are not counted; then --requests per
-worker are measured. Two identical runs print identical figures.
+worker are measured. Two identical runs print identical figures. A request the
+plugin pauses (shaping, queues, fault delays) moves the clock 1ms at a time
+until the plugin resumes it (deterministic with 1 worker; with several, ticks of
+other VMs may interleave with the resumed request).
 
 Reported per measured request: wasm instructions (total and per callback:
 request_headers = context create + request headers/body, response_headers =
@@ -207,7 +210,11 @@ func measure(sp perfSpec) (*perfResult, error) {
 			req.Header.Set("x-request-id", fmt.Sprintf("00000000-0000-4000-8000-%012d", seq))
 			seq++
 			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
+			done := make(chan struct{})
+			go func() { h.ServeHTTP(rec, req); close(done) }()
+			if err := waitServed(h, clock, done); err != nil {
+				return err
+			}
 			if count {
 				statuses[strconv.Itoa(rec.Code)]++
 			}
@@ -314,6 +321,43 @@ func funcTotals(h *devhost.Host, funcs []wasmcount.Func) []uint64 {
 		}
 	}
 	return out
+}
+
+// maxPause bounds how long (plugin time) one request may stay paused.
+const maxPause = 10 * time.Minute
+
+// waitServed waits until done is closed. While the plugin holds the
+// request paused (a shaping delay, a queue, a fault delay: PausedStreams >
+// 0), the manual clock moves 1ms at a time so that the plugin's tick can
+// resume it. Time moves only while the request provably waits for the
+// plugin, so with 1 worker the figures stay deterministic; with several, a
+// resumed request may run while other VMs' ticks of the same Advance still
+// run, and the counts of a plugin that pauses can vary slightly between runs.
+func waitServed(h *devhost.Host, clock *devhost.ManualClock, done <-chan struct{}) error {
+	select {
+	case <-done:
+		return nil
+	default:
+	}
+	poll := time.NewTicker(100 * time.Microsecond)
+	defer poll.Stop()
+	var moved time.Duration
+	for {
+		select {
+		case <-done:
+			return nil
+		case <-poll.C:
+			if h.PausedStreams() == 0 {
+				continue
+			}
+			if moved >= maxPause {
+				<-done
+				return fmt.Errorf("breakwater: perf: a request stayed paused for %v of plugin time", maxPause)
+			}
+			clock.Advance(time.Millisecond)
+			moved += time.Millisecond
+		}
+	}
 }
 
 // heapTotals sums go_heap_allocs over the VMs: [objects, bytes]; ok is false

@@ -226,3 +226,24 @@ func TestPerfProfile(t *testing.T) {
 		t.Error("profile present without --profile")
 	}
 }
+
+// TestPerfPausedRequests: a policy that pauses every request (a leaky
+// bucket spacing requests 2ms apart, one arriving every 1ms) does not hang
+// the instrument: the clock moves until the plugin's tick resumes each
+// request; the figures are the same twice.
+func TestPerfPausedRequests(t *testing.T) {
+	cfg := write(t, `{"policies":[{"name":"api","match":{"path_prefix":"/api"},"rate_limit":{"limits":[
+ {"name":"smooth","algorithm":"leaky_bucket","requests":500,"per":"1s","burst":1,"max_delay":"200ms"}]}}]}`)
+	args := []string{"--wasm", repoFile("dist", "breakwater.wasm"), "--config", cfg, "--requests", "30", "--warmup", "10"}
+	a, b := perfJSON(t, args...), perfJSON(t, args...)
+	if !reflect.DeepEqual(a, b) {
+		t.Fatalf("two identical runs differ:\n%v\n%v", a, b)
+	}
+	st, _ := a["statuses"].(map[string]any)
+	if st["200"] != 30.0 || len(st) != 1 {
+		t.Errorf("statuses = %v, want 30 x 200 (paused, then resumed)", st)
+	}
+	if v, _ := a["ticks_per_request"].(float64); v < 0.5 {
+		t.Errorf("ticks_per_request = %v: the requests were not held by the plugin", v)
+	}
+}

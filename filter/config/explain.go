@@ -97,6 +97,7 @@ func keyStrings(parts []KeyPart) []string {
 func explainConfig(c *Config) eobj {
 	var o eobj
 	o.add("namespace", c.Namespace)
+	o.add("max_shared_bytes", c.MaxSharedBytes)
 	pols := make([]eobj, len(c.Policies))
 	for i, p := range c.Policies {
 		pols[i] = explainPolicy(p)
@@ -151,7 +152,7 @@ func explainPolicy(p *Policy) eobj {
 			e.add("request", dur(t.Request))
 		}
 		if d := t.Deadline; d != nil {
-			e.add("deadline", eobj{{"propagate", d.Propagate}, {"min_remaining", dur(d.MinRemaining)}})
+			e.add("deadline", eobj{{"propagate", d.Propagate}, {"min_remaining", dur(d.MinRemaining)}, {"max", dur(d.Max)}})
 		}
 		if a := t.Adaptive; a != nil {
 			e.add("adaptive", eobj{{"quantile", a.Quantile}, {"multiplier", a.Multiplier}, {"extra", dur(a.Extra)},
@@ -172,7 +173,7 @@ func explainPolicy(p *Policy) eobj {
 		e.add("headers", h)
 		e.add("body", f.Body)
 		if f.Stale != nil {
-			e.add("stale", eobj{{"max_age", dur(f.Stale.MaxAge)}, {"max_body_bytes", f.Stale.MaxBodyBytes}})
+			e.add("stale", eobj{{"max_age", dur(f.Stale.MaxAge)}, {"max_body_bytes", f.Stale.MaxBodyBytes}, {"key", keyStrings(f.Stale.Key)}})
 		}
 		o.add("fallback", e)
 	}
@@ -205,8 +206,16 @@ func explainMatch(m *Match) eobj {
 		o.add("path_exact", m.PathExact)
 	}
 	if m.PathRegex != nil {
-		s := strings.TrimSuffix(strings.TrimPrefix(m.PathRegex.String(), "^(?:"), ")$")
+		s := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(m.PathRegex.String(), "^(?:"), "^(?i:"), ")$")
 		o.add("path_regex", s)
+	}
+	if m.PathPrefix != "" || m.PathExact != "" || m.PathRegex != nil {
+		o.add("ignore_case", m.IgnoreCase)
+		es := "reject"
+		if m.EscapedSlashes == EscapedSlashesKeep {
+			es = "keep"
+		}
+		o.add("escaped_slashes", es)
 	}
 	if len(m.Methods) > 0 {
 		o.add("methods", m.Methods)

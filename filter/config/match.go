@@ -4,60 +4,95 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/breakwater/breakwater/patterns/normalize"
 	"github.com/breakwater/breakwater/patterns/ratelimit"
 )
 
-// Matches says whether a request satisfies every condition of m. A nil
-// Match (no "match" in the policy) matches every request.
-//
-// path is the :path pseudo-header; its query string (from the first "?")
-// is ignored. method and authority are the :method and :authority
-// pseudo-headers. header returns a request header's value by lower-case
-// name and whether it is present; it is only called for match.headers.
+// MatchResult is the outcome of a Match on a request.
+type MatchResult uint8
+
+const (
+	// NoMatch: some condition does not hold.
+	NoMatch MatchResult = iota
+	// Matched: every condition holds.
+	Matched
+	// RejectEscapedSlash: the path holds an encoded separator (%2F, %5C)
+	// and the match has a path condition with escaped_slashes "reject":
+	// the request is answered 400 escaped_slash.
+	RejectEscapedSlash
+)
+
+// Matches says whether a request given as sent (raw :path and :authority,
+// scheme http) satisfies every condition of m; a path that Match would
+// reject counts as no match. A nil Match (no "match" in the policy)
+// matches every request. Tools and tests use it; the plugin normalises
+// once per request and calls MatchNormal.
 func (m *Match) Matches(method, path, authority string, header func(name string) (string, bool)) bool {
+	p, enc := normalize.Path(path)
+	return m.MatchNormal(method, p, normalize.Authority(authority, "http"), enc, header) == Matched
+}
+
+// MatchNormal decides on a request whose path and authority are in normal
+// form (normalize.Path, normalize.Authority); escapedSlash is what
+// normalize.Path reported. header returns a request header's value by
+// lower-case name and whether it is present; it is only called for
+// match.headers. A nil Match matches every request.
+func (m *Match) MatchNormal(method, path, authority string, escapedSlash bool, header func(name string) (string, bool)) MatchResult {
 	if m == nil {
-		return true
+		return Matched
 	}
 	if m.PathPrefix != "" || m.PathExact != "" || m.PathRegex != nil {
-		if i := strings.IndexByte(path, '?'); i >= 0 {
-			path = path[:i]
+		if escapedSlash && m.EscapedSlashes == EscapedSlashesReject {
+			return RejectEscapedSlash
 		}
 		switch {
-		case m.PathPrefix != "" && !strings.HasPrefix(path, m.PathPrefix):
-			return false
-		case m.PathExact != "" && path != m.PathExact:
-			return false
+		case m.PathPrefix != "" && !prefixMatches(path, m.PathPrefix, m.IgnoreCase):
+			return NoMatch
+		case m.PathExact != "" && !(path == m.PathExact || m.IgnoreCase && strings.EqualFold(path, m.PathExact)):
+			return NoMatch
 		case m.PathRegex != nil && !m.PathRegex.MatchString(path):
-			return false
+			return NoMatch
 		}
 	}
 	if len(m.Methods) > 0 && !slices.ContainsFunc(m.Methods, func(x string) bool { return strings.EqualFold(x, method) }) {
-		return false
+		return NoMatch
 	}
 	if m.Authority != "" && !authorityMatches(m.Authority, authority) {
-		return false
+		return NoMatch
 	}
 	for i := range m.Headers {
 		h := &m.Headers[i]
 		if header == nil {
-			return false
+			return NoMatch
 		}
 		v, ok := header(h.Name)
 		if !ok {
-			return false
+			return NoMatch
 		}
 		switch h.Kind {
 		case HeaderExact:
 			if v != h.Value {
-				return false
+				return NoMatch
 			}
 		case HeaderPrefix:
 			if !strings.HasPrefix(v, h.Value) {
-				return false
+				return NoMatch
 			}
 		}
 	}
-	return true
+	return Matched
+}
+
+// prefixMatches: path starts with prefix; a prefix ending in "/" also
+// matches the path without it (a normal path has no trailing slash).
+func prefixMatches(path, prefix string, fold bool) bool {
+	if len(path) >= len(prefix) && (path[:len(prefix)] == prefix || fold && strings.EqualFold(path[:len(prefix)], prefix)) {
+		return true
+	}
+	if n := len(prefix) - 1; n > 0 && prefix[n] == '/' && len(path) == n {
+		return path == prefix[:n] || fold && strings.EqualFold(path, prefix[:n])
+	}
+	return false
 }
 
 // authorityMatches compares a configured authority (lower case) with a

@@ -11,6 +11,7 @@ import (
 
 	"github.com/breakwater/breakwater/patterns/breaker"
 	"github.com/breakwater/breakwater/patterns/deadletter"
+	"github.com/breakwater/breakwater/patterns/normalize"
 	"github.com/breakwater/breakwater/patterns/ratelimit"
 	"github.com/breakwater/breakwater/patterns/retry"
 	"github.com/breakwater/breakwater/patterns/timeout"
@@ -128,8 +129,11 @@ var retryOnValues = []string{
 }
 
 func (p *parser) config(o object) *Config {
-	p.allow(o, "$schema", "namespace", "policies")
-	c := &Config{Namespace: DefaultNamespace}
+	p.allow(o, "$schema", "namespace", "policies", "max_shared_bytes")
+	c := &Config{Namespace: DefaultNamespace, MaxSharedBytes: DefaultMaxSharedBytes}
+	if n, ok := p.integer(o, "max_shared_bytes", 1<<20, maxSharedBytesCap); ok {
+		c.MaxSharedBytes = n
+	}
 	// "$schema" lets an editor find the JSON Schema; the plugin ignores it.
 	p.str(o, "$schema")
 	if ns, ok := p.str(o, "namespace"); ok && p.nameString(field(o.path, "namespace"), ns) {
@@ -162,6 +166,10 @@ func (p *parser) config(o object) *Config {
 		}
 		c.Policies = append(c.Policies, pol)
 	}
+	if !p.ok() {
+		return nil
+	}
+	p.checkShared(c)
 	if !p.ok() {
 		return nil
 	}
@@ -285,7 +293,7 @@ func reasonNeeds(pol *Policy, r Reason) string {
 }
 
 func (p *parser) match(o object) *Match {
-	p.allow(o, "path_prefix", "path_exact", "path_regex", "methods", "authority", "headers")
+	p.allow(o, "path_prefix", "path_exact", "path_regex", "ignore_case", "escaped_slashes", "methods", "authority", "headers")
 	if !p.ok() || len(o.v.keys) == 0 {
 		return nil // {} is the same as no match: every request
 	}
@@ -300,14 +308,31 @@ func (p *parser) match(o object) *Match {
 			seenPath = k
 		}
 	}
+	if b, ok := p.boolean(o, "ignore_case"); ok {
+		m.IgnoreCase = b
+	}
+	if s, ok := p.str(o, "escaped_slashes"); ok {
+		switch s {
+		case "reject":
+			m.EscapedSlashes = EscapedSlashesReject
+		case "keep":
+			m.EscapedSlashes = EscapedSlashesKeep
+		default:
+			p.failf(field(o.path, "escaped_slashes"), "must be one of reject, keep, got %s", quote(s))
+		}
+	}
 	if s, ok := p.str(o, "path_prefix"); ok && p.pathString(field(o.path, "path_prefix"), s) {
-		m.PathPrefix = s
+		n, _ := normalize.Path(s)
+		if strings.HasSuffix(s, "/") && n != "/" {
+			n += "/"
+		}
+		m.PathPrefix = n
 	}
 	if s, ok := p.str(o, "path_exact"); ok && p.pathString(field(o.path, "path_exact"), s) {
-		m.PathExact = s
+		m.PathExact, _ = normalize.Path(s)
 	}
 	if s, ok := p.str(o, "path_regex"); ok {
-		m.PathRegex = p.regex(field(o.path, "path_regex"), s)
+		m.PathRegex = p.regex(field(o.path, "path_regex"), s, m.IgnoreCase)
 	}
 	if ms, ok := p.methods(o, "methods"); ok {
 		m.Methods = ms
@@ -316,7 +341,9 @@ func (p *parser) match(o object) *Match {
 		if strings.ContainsAny(s, " /?#") {
 			p.failf(field(o.path, "authority"), "must be a host[:port], got %s", quote(s))
 		}
-		m.Authority = strings.ToLower(s)
+		// Normal form; a default port (":80", ":443") is dropped, so such
+		// an authority matches any port of its host.
+		m.Authority = normalize.Authority(normalize.Authority(s, "http"), "https")
 	}
 	if elems, path, ok := p.array(o, "headers"); ok {
 		if len(elems) == 0 {
@@ -353,7 +380,7 @@ func (p *parser) pathString(path, s string) bool {
 
 // regex compiles a path_regex: the expression must be valid on its own and
 // is then anchored at both ends.
-func (p *parser) regex(path, s string) *regexp.Regexp {
+func (p *parser) regex(path, s string, ignoreCase bool) *regexp.Regexp {
 	if s == "" {
 		p.failf(path, "must not be empty")
 		return nil
@@ -366,7 +393,11 @@ func (p *parser) regex(path, s string) *regexp.Regexp {
 		p.failf(path, "invalid regular expression: %s", regexReason(err))
 		return nil
 	}
-	re, err := regexp.Compile(`^(?:` + s + `)$`)
+	flags := ""
+	if ignoreCase {
+		flags = "i"
+	}
+	re, err := regexp.Compile(`^(?` + flags + `:` + s + `)$`)
 	if err != nil {
 		p.failf(path, "invalid regular expression: %s", regexReason(err))
 		return nil
@@ -888,12 +919,15 @@ func (p *parser) timeout(o object) *Timeout {
 	t := &Timeout{}
 	p.duration(o, "request", false, &t.Request)
 	if d, ok := p.sub(o, "deadline"); ok {
-		p.allow(d, "propagate", "min_remaining")
+		p.allow(d, "propagate", "min_remaining", "max")
 		dl := Deadline{}
 		if b, ok := p.boolean(d, "propagate"); ok {
 			dl.Propagate = b
 		}
 		p.duration(d, "min_remaining", true, &dl.MinRemaining)
+		if !p.duration(d, "max", false, &dl.Max) {
+			dl.Max = timeout.DefaultDeadlineMax
+		}
 		t.Deadline = &dl
 	}
 	if a, ok := p.sub(o, "adaptive"); ok {
@@ -993,8 +1027,9 @@ func (p *parser) fallback(o object) *Fallback {
 		f.Body = s
 	}
 	if so, ok := p.sub(o, "stale"); ok {
-		p.allow(so, "max_age", "max_body_bytes")
+		p.allow(so, "max_age", "max_body_bytes", "key")
 		st := defaultStale()
+		st.Key = p.keyParts(so, "key")
 		if !p.duration(so, "max_age", false, &st.MaxAge) {
 			p.required(so, "max_age")
 		}

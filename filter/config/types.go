@@ -24,6 +24,10 @@ type Config struct {
 	// Policies in document order; at least one. The first whose Match holds
 	// applies to a request.
 	Policies []*Policy
+	// MaxSharedBytes caps the worst-case shared data of the configuration
+	// (SharedBytes); a configuration above it is refused. Default
+	// DefaultMaxSharedBytes (256 MiB), in [2^20, 2^40].
+	MaxSharedBytes int64
 }
 
 // Policy is one entry of "policies". A nil block pointer means the block is
@@ -48,26 +52,56 @@ type Policy struct {
 
 // Match holds the conditions of a policy, all of which must hold. Empty
 // fields are no condition. At most one of PathPrefix, PathExact, PathRegex
-// is set.
+// is set. Requests are matched in normal form (patterns/normalize): the
+// path without query, fragment, ;params, dot segments, empty segments or a
+// trailing slash, unreserved characters decoded; the authority lower-cased
+// without a trailing dot or the scheme's default port.
 type Match struct {
-	// PathPrefix: the request path (query string removed) starts with it.
+	// PathPrefix: the normal request path starts with it (a string prefix);
+	// a prefix ending in "/" also matches the path without that slash.
+	// Stored in normal form, keeping one trailing "/" if configured.
 	// Starts with "/".
 	PathPrefix string
-	// PathExact: the request path (query string removed) equals it.
-	// Starts with "/".
+	// PathExact: the normal request path equals it. Stored in normal form
+	// (so "/orders/" is "/orders": a trailing slash is not significant).
 	PathExact string
-	// PathRegex matches the WHOLE request path (query string removed): the
-	// configured expression is compiled once as ^(?:EXPR)$ (RE2 syntax).
+	// PathRegex matches the WHOLE normal request path: the configured
+	// expression is compiled once as ^(?:EXPR)$ (RE2 syntax), ^(?i:EXPR)$
+	// with IgnoreCase.
 	PathRegex *regexp.Regexp
+	// IgnoreCase compares the path conditions case-insensitively (for
+	// case-insensitive upstreams). Default false.
+	IgnoreCase bool
+	// EscapedSlashes says what a path holding %2F or %5C (an encoded
+	// separator, never decoded) meets when the policy has a path condition:
+	// EscapedSlashesReject (the default) answers 400 escaped_slash,
+	// EscapedSlashesKeep matches the path as is.
+	EscapedSlashes EscapedSlashes
 	// Methods, upper-cased at parse time, compared case-insensitively.
 	// Non-empty when set, no duplicates.
 	Methods []string
-	// Authority is compared case-insensitively with :authority. When it has
+	// Authority is compared with the request's normal :authority; stored in
+	// normal form (lower case, no trailing dot, no :80 or :443). When it has
 	// no port, a request authority "host:port" matches on its host.
 	Authority string
 	// Headers: every one must hold.
 	Headers []HeaderMatch
 }
+
+// EscapedSlashes is match.escaped_slashes.
+type EscapedSlashes uint8
+
+const (
+	// EscapedSlashesReject: "reject", the default (the zero value).
+	EscapedSlashesReject EscapedSlashes = iota
+	// EscapedSlashesKeep: "keep".
+	EscapedSlashesKeep
+)
+
+// ReasonEscapedSlash is the x-breakwater-reason of the 400 a policy with
+// escaped_slashes "reject" answers. It is not a Reason of fallback.on: the
+// request is refused before any pattern runs.
+const ReasonEscapedSlash = "escaped_slash"
 
 // HeaderMatchKind says how a HeaderMatch tests its header.
 type HeaderMatchKind uint8
@@ -268,6 +302,11 @@ type Deadline struct {
 	Propagate bool
 	// MinRemaining: default 0, may be 0.
 	MinRemaining time.Duration
+	// Max bounds the upstream timeout a caller's budget can produce when
+	// the policy has no timeout of its own (no request, no adaptive): a
+	// caller only ever shortens. Default timeout.DefaultDeadlineMax (15s,
+	// Envoy's default route timeout); never 0 after parsing.
+	Max time.Duration
 }
 
 // Reason of a rejection (x-breakwater-reason).
@@ -311,6 +350,11 @@ type Header struct {
 type Stale struct {
 	MaxAge       time.Duration // required, positive
 	MaxBodyBytes int           // default 65536, 1..16 MiB
+	// Key: descriptor parts added to the cache key (after :authority and
+	// :path); nil when absent. A request carrying Authorization (Cookie) is
+	// cached only when Key holds header:authorization (header:cookie), and
+	// a response's Vary only names headers Key holds.
+	Key []KeyPart
 }
 
 // Fault is the "fault" block; at least one of abort and delay is set.
@@ -324,4 +368,24 @@ type Fault struct {
 	HasAbort, HasDelay bool
 	// OnlyWithHeader: lower-case header name; "" when absent.
 	OnlyWithHeader string
+}
+
+// The stale cache's shared-data bound (fallback.stale): StaleSlots records
+// per policy, each at most StaleRecordOverhead + max_body_bytes bytes (the
+// layout is in filter/stale.go).
+const (
+	StaleSlots = 64
+	// StaleMaxID bounds the cache key kept in a record: a longer key is
+	// kept as a 17-byte digest.
+	StaleMaxID = 256
+	// StaleMaxHeaderBytes bounds the representation headers kept with a
+	// body (length prefixes included); a response with more is not kept.
+	StaleMaxHeaderBytes = 4096
+	// StaleRecordOverhead is the most a record holds besides the body.
+	StaleRecordOverhead = 2 + StaleMaxID + 8 + 1 + StaleMaxHeaderBytes
+)
+
+// StaleBytes is the most shared data one policy's stale cache writes.
+func (s *Stale) StaleBytes() int64 {
+	return StaleSlots * int64(StaleRecordOverhead+s.MaxBodyBytes)
 }

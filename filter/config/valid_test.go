@@ -33,9 +33,9 @@ func check(t *testing.T, what string, got, want any) {
 
 func TestDefaultsMinimal(t *testing.T) {
 	c := mustParse(t, `{"policies":[{"name":"p"}]}`)
-	check(t, "config", *c, Config{Namespace: "breakwater", Policies: []*Policy{{Name: "p"}}})
-	c = mustParse(t, `{"namespace":"edge-2","policies":[{"name":"a_b-1","match":{}}]}`)
-	check(t, "config", *c, Config{Namespace: "edge-2", Policies: []*Policy{{Name: "a_b-1"}}})
+	check(t, "config", *c, Config{Namespace: "breakwater", Policies: []*Policy{{Name: "p"}}, MaxSharedBytes: DefaultMaxSharedBytes})
+	c = mustParse(t, `{"namespace":"edge-2","policies":[{"name":"a_b-1","match":{}}],"max_shared_bytes":1048576}`)
+	check(t, "config", *c, Config{Namespace: "edge-2", Policies: []*Policy{{Name: "a_b-1"}}, MaxSharedBytes: 1 << 20})
 }
 
 func TestDefaultsRateLimit(t *testing.T) {
@@ -213,10 +213,10 @@ func TestDefaultsOtherBlocks(t *testing.T) {
 	check(t, "budget", *c.Policies[0].Retry.Budget, retry.Of(0, 5))
 
 	c = mustParse(t, pol(`"timeout":{"deadline":{}}`))
-	check(t, "timeout", *c.Policies[0].Timeout, Timeout{Deadline: &Deadline{}})
+	check(t, "timeout", *c.Policies[0].Timeout, Timeout{Deadline: &Deadline{Max: 15 * time.Second}})
 	c = mustParse(t, pol(`"timeout":{"request":"1s","deadline":{"min_remaining":"0s"},"adaptive":{"min":"10ms","max":"1s"}}`))
 	ad, _ := timeout.Adaptive{Min: 10 * time.Millisecond, Max: time.Second}.Normalize()
-	check(t, "timeout", *c.Policies[0].Timeout, Timeout{Request: time.Second, Deadline: &Deadline{}, Adaptive: &ad})
+	check(t, "timeout", *c.Policies[0].Timeout, Timeout{Request: time.Second, Deadline: &Deadline{Max: 15 * time.Second}, Adaptive: &ad})
 	check(t, "adaptive defaults", []any{ad.Quantile, ad.Multiplier, ad.MinSamples}, []any{0.95, 1.0, 20})
 
 	c = mustParse(t, pol(`"circuit_breaker":{},"fallback":{"on":["upstream_failure"],"body":"x"}`))
@@ -321,7 +321,7 @@ func TestFullExample(t *testing.T) {
 		Methods: []string{"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}, Budget: &bud})
 	ad, _ := timeout.Adaptive{Quantile: 0.95, Multiplier: 1.2, Extra: 20 * time.Millisecond, Min: 50 * time.Millisecond, Max: 5 * time.Second, MinSamples: 20}.Normalize()
 	check(t, "timeout", *p.Timeout, Timeout{Request: 2 * time.Second,
-		Deadline: &Deadline{Propagate: true, MinRemaining: 10 * time.Millisecond},
+		Deadline: &Deadline{Propagate: true, MinRemaining: 10 * time.Millisecond, Max: 15 * time.Second},
 		Adaptive: &ad})
 	check(t, "fallback", *p.Fallback, Fallback{
 		On:     []Reason{ReasonCircuitOpen, ReasonRateLimited, ReasonBulkheadFull, ReasonDeadlineExceeded, ReasonUpstreamFailure},

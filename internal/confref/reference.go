@@ -137,6 +137,9 @@ var Blocks = []Block{
 		Path:  "",
 		Title: "Top level",
 		Doc:   "The plugin configuration is one JSON object.",
+		Rules: []string{
+			"Worst-case shared data (what `breakwater validate --explain` prints per block and in total) is at most `max_shared_bytes`. Each keyed block (a rate limit, `circuit_breaker` or `bulkhead` with a `key`) writes at most S = ceil(max_keys/W) sets of W = min(4, max_keys) entries, plus one overflow record: S × (len(name) + W × (75 + R)) + len(name) + 9 + R bytes, where name is the set's shared-data key (`<namespace>/<policy>/rl/<limit>/<set>`, `.../cb/<set>`, `.../bh/<set>`) and R the record: 27 bytes for a limit (117 for `sliding_window`); 40 + 12 + 2 × ceil(window/8) for a count-window breaker, 40 + 20 + 12 × buckets for a time window; 5 + 16 × max_concurrent + 24 × queue.max_size for a bulkhead. An unkeyed block writes one entry (len(name) + 11 + R). `fallback.stale` writes 64 × (len(name) + 4363 + max_body_bytes); a `retry.budget` 81 bytes and its name; the plugin its hash key (16 bytes) and VM ordinal counter (8 bytes, `<namespace>/vm`) with their names.",
+		},
 		Example: `{
   "$schema": "https://raw.githubusercontent.com/breakwater/breakwater/main/docs/breakwater.schema.json",
   "namespace": "breakwater",
@@ -147,6 +150,7 @@ var Blocks = []Block{
 			{Key: "$schema", Kind: String, Absent: "nothing", Doc: "Ignored by the plugin: lets an editor find the JSON Schema of the configuration (see [Editor support](#editor-support))."},
 			{Key: "namespace", Kind: Name, Default: `"breakwater"`, Doc: "Prefixes every shared-data key and metric name: two plugins with different namespaces share nothing."},
 			{Key: "policies", Kind: ObjectArray, Ref: "policies[]", Required: true, Doc: "The policies, in order. The first whose `match` holds applies to a request; a request that matches none passes untouched."},
+			{Key: "max_shared_bytes", Kind: Integer, Range: r(1<<20, 1<<40), Default: "268435456", Doc: "Caps the configuration's worst-case shared data (the formula under Rules): a configuration above it is refused, naming the setting of its largest user. 256 MiB by default. Added by the project."},
 		},
 	},
 	{
@@ -179,7 +183,7 @@ var Blocks = []Block{
 	{
 		Path:  "policies[].match",
 		Title: "match",
-		Doc:   "Every condition set must hold. An absent or empty `match` matches every request. Paths are compared without the query string.",
+		Doc:   "Every condition set must hold. An absent or empty `match` matches every request. Requests are compared in normal form, computed once per request: the path without its query and fragment, with the percent-encodings of unreserved characters decoded (other encodings kept, hex upper-cased; `%2F` and `%5C` never decoded), `;params` cut from every segment, empty segments (merged slashes, a trailing slash) and dot segments (RFC 3986 5.2.4) removed; the authority lower-cased without a trailing dot or the scheme's default port. So `/%6Frders`, `//orders`, `/./orders`, `/x/../orders`, `/orders/` and `/orders;a=b` are all `/orders`, and `Orders.Example.com.:80` is `orders.example.com`. The configured `path_prefix`, `path_exact` and `authority` are put in the same form (a `path_prefix` keeps one trailing `/`, and then also matches the path without it; an `authority` with port 80 or 443 matches any port). The `path` and `authority` key parts use the same normal form.",
 		Rules: []string{"At most one of `path_prefix`, `path_exact`, `path_regex`."},
 		Example: `{ "path_prefix": "/orders", "methods": ["GET", "POST"], "authority": "orders.example.com",
   "headers": [ { "name": "x-tenant", "exact": "acme" } ] }`,
@@ -188,6 +192,8 @@ var Blocks = []Block{
 			{Key: "path_prefix", Kind: PathString, Absent: "no condition", Bounds: "at most 4096 bytes", Doc: "The request path starts with it."},
 			{Key: "path_exact", Kind: PathString, Absent: "no condition", Bounds: "at most 4096 bytes", Doc: "The request path equals it."},
 			{Key: "path_regex", Kind: Regex, Absent: "no condition", Bounds: "1 to 4096 bytes, valid RE2", Doc: "An RE2 expression that must match the WHOLE path (it is anchored as `^(?:EXPR)$`)."},
+			{Key: "ignore_case", Kind: Boolean, Default: "false", Doc: "Compare `path_prefix`, `path_exact` and `path_regex` case-insensitively (for case-insensitive upstreams)."},
+			{Key: "escaped_slashes", Kind: Enum, Enum: []string{"reject", "keep"}, Default: `"reject"`, Doc: "A path holding an encoded separator (`%2F`, `%5C`, never decoded) that reaches this policy, when it has a path condition: `reject` answers 400 with `x-breakwater-reason: escaped_slash` (counted in `rejected_total.escaped_slash`), whatever the rest of the path, so an upstream that decodes it cannot be reached around the policy; `keep` compares the path as is."},
 			{Key: "methods", Kind: MethodList, Absent: "any method", Doc: "The request method is one of these (compared case-insensitively)."},
 			{Key: "authority", Kind: String, MaxLen: 256, Pattern: `^[^ /?#\x00-\x1f\x7f]+$`, Absent: "any authority", Bounds: "a host[:port]: no space, `/`, `?` or `#`", Doc: "The `:authority`, compared case-insensitively; without a port it matches any port."},
 			{Key: "headers", Kind: ObjectArray, Ref: "policies[].match.headers[]", Absent: "no header condition", Bounds: "at most 64 entries", Doc: "Header conditions, all of which must hold."},
@@ -254,7 +260,7 @@ var Blocks = []Block{
 			{Key: "burst", Kind: Integer, Range: r(1, maxCount), Probe: burstProbe, Bounds: "`burst` × `per` / `requests` at most 2^60 ns", Default: "", Derived: "`requests`", Doc: "The bucket capacity of `token_bucket`, `gcra` and `leaky_bucket` (requests that may pass at once)."},
 			{Key: "max_delay", Kind: Duration, MaxDuration: maxDur, Probe: `{"name":"a","algorithm":"leaky_bucket","requests":1,"per":"1s","max_delay":"1s"}`, RequiredNote: "required for `leaky_bucket`, refused otherwise", Doc: "The longest a `leaky_bucket` limit pauses a request; beyond it the request is rejected."},
 			{Key: "tier", Kind: Object, Ref: "policies[].rate_limit.limits[].tier", Absent: "one set of parameters", Doc: "Per-tier parameters picked by a descriptor part's value (local limits only)."},
-			{Key: "max_keys", Kind: Integer, Range: r(1, 1e6), Default: "10000", Doc: "Bounds the distinct key values kept (older ones are evicted). Added by the project."},
+			{Key: "max_keys", Kind: Integer, Range: r(1, 1e6), Default: "10000", Doc: "Bounds the distinct key values kept: a state is replaced by a new key only once back at full capacity; a new key finding no room is decided by the limit's shared overflow state. Added by the project."},
 		},
 	},
 	{
@@ -329,7 +335,7 @@ var Blocks = []Block{
 			{Key: "half_open_max_wait", Kind: Duration, MaxDuration: maxDur, Default: `"60s"`, Derived: "max(`open_duration`, the policy's `timeout.request` (or `timeout.adaptive.max` when larger), 60s when the policy sets no timeout)", Doc: "How long a probe that has not reported holds its place: after it (its worker vanished), the probes are re-armed. A probe whose stream ended without a response frees its place at once (`breakwater validate` warns when it is below the request timeout)."},
 			{Key: "failure_on", Kind: Object, Ref: "policies[].circuit_breaker.failure_on", Default: `{"statuses":[500,502,503,504],"reset":true,"timeout":true,"connect_failure":true}`, Doc: "The outcomes that count as failures."},
 			{Key: "mode", Kind: Enum, Enum: []string{"enforce", "observe", "forced_open", "disabled"}, Default: `"enforce"`, Doc: "`observe` counts and logs but never rejects; `forced_open` always rejects; `disabled` always admits and records nothing."},
-			{Key: "max_keys", Kind: Integer, Range: r(1, 1e6), Default: "10000", Doc: "Bounds the distinct key values kept. Added by the project."},
+			{Key: "max_keys", Kind: Integer, Range: r(1, 1e6), Default: "10000", Doc: "Bounds the distinct key values kept: live state (see the pattern) is never replaced; a new key finding no room is decided by the shared overflow state. Added by the project."},
 		},
 	},
 	{
@@ -372,7 +378,7 @@ var Blocks = []Block{
 			{Key: "max_concurrent", Kind: Integer, Range: r(1, 4095), Probe: `{"max_concurrent":1}`, Required: true, Bounds: "with a queue, see the rule", Doc: "Requests in flight at most."},
 			{Key: "queue", Kind: Object, Ref: "policies[].bulkhead.queue", Absent: "a request beyond `max_concurrent` is rejected at once", Doc: "The waiting queue."},
 			{Key: "lease_ttl", Kind: Duration, MaxDuration: maxDur, MinDuration: "1s", Default: `"60s"`, Doc: "A slot whose worker vanished is taken back after this."},
-			{Key: "max_keys", Kind: Integer, Range: r(1, 1e6), Default: "10000", Doc: "Bounds the distinct key values kept. Added by the project."},
+			{Key: "max_keys", Kind: Integer, Range: r(1, 1e6), Default: "10000", Doc: "Bounds the distinct key values kept: live state (see the pattern) is never replaced; a new key finding no room is decided by the shared overflow state. Added by the project."},
 		},
 	},
 	{
@@ -439,12 +445,13 @@ var Blocks = []Block{
 	{
 		Path:    "policies[].timeout.deadline",
 		Title:   "timeout.deadline",
-		Doc:     "A request whose remaining deadline is below `min_remaining` is rejected with `deadline_exceeded`.",
+		Doc:     "A request whose remaining deadline is below `min_remaining` is rejected with `deadline_exceeded`. A budget header that cannot be parsed (e.g. `grpc-timeout` with more than 8 digits) is ignored and counted in `timeout.deadline.invalid_total`; a budget beyond the range of a duration is clamped, then bounded as `max` says.",
 		Example: `{ "propagate": true, "min_remaining": "10ms" }`,
 		Wrap:    `{"policies":[{"name":"p","timeout":{"deadline":@}}]}`,
 		Fields: []Field{
 			{Key: "propagate", Kind: Boolean, Default: "false", Doc: "Pass the remaining deadline upstream."},
 			{Key: "min_remaining", Kind: Duration, MaxDuration: maxDur, ZeroOK: true, Default: `"0s"`, Doc: "The least remaining time a request needs to be sent."},
+			{Key: "max", Kind: Duration, MaxDuration: maxDur, Default: `"15s"`, Doc: "Without `request` or `adaptive`, the longest upstream timeout a caller's budget (`x-envoy-expected-rq-timeout-ms`, `grpc-timeout`) can produce: a caller only ever shortens. With `request` or `adaptive`, that timeout is the bound. 15s is Envoy's default route timeout."},
 		},
 	},
 	{
@@ -486,12 +493,13 @@ var Blocks = []Block{
 	{
 		Path:    "policies[].fallback.stale",
 		Title:   "fallback.stale",
-		Doc:     "The last good response per path (64 entries per policy) is kept in shared data and served with `x-breakwater-stale: true` and `age`.",
-		Example: `{ "max_age": "5m", "max_body_bytes": 65536 }`,
-		Wrap:    `{"policies":[{"name":"p","circuit_breaker":{},"fallback":{"on":["circuit_open"],"stale":@}}]}`,
+		Doc:     "The last good response per cache key (`:authority`, `:path` with its query, then the values of `key`; 64 entries per policy) is kept in shared data and served, with its representation headers (`content-type`, `content-encoding`, `content-language`, `content-location`, `etag`, `last-modified`, `vary`), `x-breakwater-stale: true` and `age`. Nothing is kept when the response has `Cache-Control` `private`, `no-store` or `no-cache`, `Pragma: no-cache`, `Set-Cookie` or `Vary: *`; when its `Vary` names a header that `key` does not hold as `header:<name>`; or when the request carried `Authorization` (`Cookie`) and `key` does not hold `header:authorization` (`header:cookie`). Shared data: at most 64 × (max_body_bytes + 4363) bytes.",
+		Example: `{ "max_age": "5m", "max_body_bytes": 65536, "key": ["header:authorization"] }`,
+		Wrap:    `{"max_shared_bytes":1099511627776,"policies":[{"name":"p","circuit_breaker":{},"fallback":{"on":["circuit_open"],"stale":@}}]}`,
 		Fields: []Field{
 			{Key: "max_age", Kind: Duration, MaxDuration: maxDur, Required: true, Doc: "A copy older than this is not served."},
 			{Key: "max_body_bytes", Kind: Integer, Range: r(1, 16<<20), Default: "65536", Doc: "A larger body is not kept."},
+			{Key: "key", Kind: KeyParts, Absent: "the cache key is `:authority` and `:path` only (no request with `Authorization` or `Cookie` is kept)", Doc: "Descriptor parts added to the cache key: a copy is served only to requests with the same values. Opting in to users' copies: `header:authorization`, `header:cookie`."},
 		},
 	},
 	{

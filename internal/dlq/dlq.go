@@ -183,13 +183,22 @@ func (s *Stream) states(ctx context.Context, gs []redis.XInfoGroup, batch []redi
 	first, last := batch[0].ID, batch[len(batch)-1].ID
 	pending := map[string]bool{}
 	for _, g := range gs {
-		ps, err := s.R.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: s.Name, Group: g.Name,
-			Start: first, End: last, Count: int64(len(batch)) + 1}).Result()
-		if err != nil {
-			return nil, err
-		}
-		for _, p := range ps {
-			pending[p.ID] = true
+		// Page through the group's pending entries of the batch's range (it
+		// may also hold entries deleted from the stream).
+		start, count := first, int64(len(batch))
+		for {
+			ps, err := s.R.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: s.Name, Group: g.Name,
+				Start: start, End: last, Count: count}).Result()
+			if err != nil {
+				return nil, err
+			}
+			for _, p := range ps {
+				pending[p.ID] = true
+			}
+			if int64(len(ps)) < count {
+				break
+			}
+			start = "(" + ps[len(ps)-1].ID
 		}
 	}
 	for i, m := range batch {

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -45,38 +44,6 @@ func post(t *testing.T, url string, body []byte) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
-}
-
-// upstream counts the replays it gets per idempotency key; fail says
-// which keys to answer 500 (each failure is used once).
-type upstream struct {
-	mu   sync.Mutex
-	got  map[string]int // 2xx answers per key
-	fail map[string]int
-	seen []*http.Request
-	body map[string]string
-}
-
-func newUpstream(t *testing.T) (*upstream, string) {
-	u := &upstream{got: map[string]int{}, fail: map[string]int{}, body: map[string]string{}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var b bytes.Buffer
-		b.ReadFrom(r.Body)
-		u.mu.Lock()
-		defer u.mu.Unlock()
-		k := r.Header.Get("Idempotency-Key")
-		u.seen = append(u.seen, r)
-		if u.fail[k] > 0 {
-			u.fail[k]--
-			w.WriteHeader(500)
-			return
-		}
-		u.got[k]++
-		u.body[k] = b.String()
-		w.WriteHeader(201)
-	}))
-	t.Cleanup(srv.Close)
-	return u, srv.URL
 }
 
 func states(t *testing.T, s *Stream) map[string]string {
@@ -131,8 +98,9 @@ func TestSinkReplayPurge(t *testing.T) {
 		t.Fatalf("since filter: %d", n-5)
 	}
 
-	up, to := newUpstream(t)
-	up.fail["a2"] = 1
+	up := testsvc.NewReplayTarget(t)
+	to := up.URL
+	up.FailNext("a2", 1)
 	var progress bytes.Buffer
 	res, err := s.Replay(ctx, ReplayOptions{To: to, Policy: "orders", Progress: &progress, ProgressEvery: 1, MinIdle: time.Hour})
 	if err != nil {
@@ -152,10 +120,9 @@ func TestSinkReplayPurge(t *testing.T) {
 	}
 	// The replayed request: method, path, body, headers without the
 	// redacted one, and the record id as idempotency key.
-	r := up.seen[0]
-	if r.Method != "POST" || r.URL.RequestURI() != "/orders?n=a1" || up.body["a1"] != `{"id":"a1"}` ||
-		r.Header.Get("Authorization") != "" || r.Header.Get("X-Tenant") != "t1" || r.Header.Get("Idempotency-Key") != "a1" {
-		t.Fatalf("replayed %s %s %v body %q", r.Method, r.URL, r.Header, up.body["a1"])
+	if h := up.Header("a1"); up.Body("a1") != `{"id":"a1"}` || h.Get("Authorization") != "" || h.Get("X-Tenant") != "t1" ||
+		up.Line("a1") != "POST /orders?n=a1" {
+		t.Fatalf("replayed %v body %q", h, up.Body("a1"))
 	}
 
 	// A failure is not retried before it has been idle MinIdle...
@@ -170,8 +137,8 @@ func TestSinkReplayPurge(t *testing.T) {
 		t.Fatalf("%v %v", res, err)
 	}
 	for _, id := range []string{"a1", "a2", "a3", "b1"} {
-		if up.got[id] != 1 {
-			t.Fatalf("record %s delivered %d times, want exactly once (%v)", id, up.got[id], up.got)
+		if up.Delivered(id) != 1 {
+			t.Fatalf("record %s delivered %d times, want exactly once", id, up.Delivered(id))
 		}
 	}
 	n, err = s.Purge(ctx)
@@ -183,7 +150,7 @@ func TestSinkReplayPurge(t *testing.T) {
 	}
 	// The truncated record goes when asked for.
 	res, _ = s.Replay(ctx, ReplayOptions{To: to, Truncated: true})
-	if res.Delivered != 1 || up.got["t1"] != 1 {
+	if res.Delivered != 1 || up.Delivered("t1") != 1 {
 		t.Fatalf("%v", res)
 	}
 }
@@ -204,12 +171,12 @@ func TestReplayKeepsClientKey(t *testing.T) {
 	if _, err := s.Add(ctx, e.Encode()); err != nil {
 		t.Fatal(err)
 	}
-	up, to := newUpstream(t)
-	if res, err := s.Replay(ctx, ReplayOptions{To: to}); err != nil || res.Delivered != 2 {
+	up := testsvc.NewReplayTarget(t)
+	if res, err := s.Replay(ctx, ReplayOptions{To: up.URL}); err != nil || res.Delivered != 2 {
 		t.Fatalf("%v %v", res, err)
 	}
-	if up.got["client-key-7"] != 1 || up.got["rec2"] != 1 || len(up.got) != 2 {
-		t.Fatalf("keys %v", up.got)
+	if up.Delivered("client-key-7") != 1 || up.Delivered("rec2") != 1 || up.Keys() != 2 {
+		t.Fatal("keys")
 	}
 }
 
@@ -221,7 +188,8 @@ func TestReplayCount(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	up, to := newUpstream(t)
+	up := testsvc.NewReplayTarget(t)
+	to := up.URL
 	total := 0
 	for _, c := range []int{7, 100, 0} {
 		res, err := s.Replay(ctx, ReplayOptions{To: to, Count: c})
@@ -233,8 +201,8 @@ func TestReplayCount(t *testing.T) {
 		}
 		total += res.Delivered
 	}
-	if total != 250 || len(up.got) != 250 {
-		t.Fatalf("delivered %d, distinct %d", total, len(up.got))
+	if total != 250 || up.Keys() != 250 {
+		t.Fatalf("delivered %d, distinct %d", total, up.Keys())
 	}
 }
 
@@ -253,5 +221,37 @@ func TestMaxLen(t *testing.T) {
 	}
 	if _, err := s.Add(ctx, []byte(`{"version":1}`)); err == nil {
 		t.Fatal("invalid envelope added")
+	}
+}
+
+// TestPendingAfterDeletes: entries deleted from the stream while pending
+// stay in the group's pending list; the states (and so purge) still see
+// every pending entry that remains.
+func TestPendingAfterDeletes(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, 0)
+	var entries []string
+	for i := 0; i < 5; i++ {
+		id, err := s.Add(ctx, envelope(fmt.Sprint("p", i), "orders", "POST", false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, id)
+	}
+	up := testsvc.NewReplayTarget(t)
+	for i := 0; i < 5; i++ {
+		up.FailNext(fmt.Sprint("p", i), 1)
+	}
+	if res, err := s.Replay(ctx, ReplayOptions{To: up.URL}); err != nil || res.Failed != 5 {
+		t.Fatalf("%v %v", res, err)
+	}
+	if err := s.R.XDel(ctx, s.Name, entries[1], entries[2], entries[3]).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if st := states(t, s); len(st) != 2 || st["p0"] != "pending" || st["p4"] != "pending" {
+		t.Fatalf("states %v", st)
+	}
+	if n, err := s.Purge(ctx); err != nil || n != 0 {
+		t.Fatalf("purge removed %d pending records (%v)", n, err)
 	}
 }

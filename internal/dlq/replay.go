@@ -102,12 +102,10 @@ func (s *Stream) Replay(ctx context.Context, o ReplayOptions) (ReplayResult, err
 		return res, fmt.Errorf("dlq: replay: create group: %w", err)
 	}
 	done := func() bool { return o.Count > 0 && res.Attempted >= o.Count }
-	seen := map[string]bool{} // entries handled in this run
+	// Each entry is handled once per run without remembering it: the
+	// XAUTOCLAIM cursor passes each pending entry once, and XREADGROUP ">"
+	// only returns entries never delivered to the group.
 	handle := func(m redis.XMessage, retry bool) error {
-		if seen[m.ID] {
-			return nil
-		}
-		seen[m.ID] = true
 		rec := decodeEntry(m)
 		if rec.Err != nil || (o.Policy != "" && rec.Envelope.Policy != o.Policy) || (rec.Envelope.Truncated && !o.Truncated) {
 			res.Skipped++

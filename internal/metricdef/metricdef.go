@@ -57,6 +57,7 @@ const (
 	BulkheadQueueMaxSize           = "bulkhead_queue_max_size"
 	RetryBudgetExhaustedTotal      = "retry_budget_exhausted_total"
 	TimeoutEffective               = "timeout_effective"
+	TimeoutDeadlineInvalidTotal    = "timeout_deadline_invalid_total"
 	FaultAbortedTotal              = "fault_aborted_total"
 	FaultDelayedTotal              = "fault_delayed_total"
 	DeadLetterRecordedTotal        = "dead_letter_recorded_total"
@@ -91,6 +92,7 @@ var Families = []Family{
 	{BulkheadQueueMaxSize, Gauge, []string{LabelPolicy}, "the bulkhead's queue.max_size, 0 without a queue (per key for a keyed bulkhead)"},
 	{RetryBudgetExhaustedTotal, Counter, []string{LabelPolicy}, "requests given fewer retries than max_retries (budget spent, or breaker half-open)"},
 	{TimeoutEffective, Histogram, []string{LabelPolicy}, "upstream timeouts set, in milliseconds"},
+	{TimeoutDeadlineInvalidTotal, Counter, []string{LabelPolicy}, "caller budget headers (grpc-timeout, x-envoy-expected-rq-timeout-ms) that could not be used: ignored"},
 	{FaultAbortedTotal, Counter, []string{LabelPolicy}, "requests aborted by fault injection"},
 	{FaultDelayedTotal, Counter, []string{LabelPolicy}, "requests delayed by fault injection"},
 	{DeadLetterRecordedTotal, Counter, []string{LabelPolicy}, "records made (requests that failed for good with a qualifying method and reason)"},

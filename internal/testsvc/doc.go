@@ -3,4 +3,6 @@
 // (installed by `make tools` into .tools/bin/service_cmd at a pinned
 // version). Each is stopped when the test ends. A missing binary fails the
 // test with the command that installs it: `make test` installs both.
+// ReplayTarget is the upstream the dead-letter replay tests count
+// deliveries at (per Idempotency-Key).
 package testsvc

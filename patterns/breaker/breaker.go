@@ -94,6 +94,7 @@ func New(prefix string, maxKeys int, s Settings) *Breaker {
 	if err == nil {
 		b.sh = shapeOf(&ns)
 	}
+	b.tab = b.tab.WithIdle(idler{b})
 	return b
 }
 
@@ -106,6 +107,28 @@ func (b *Breaker) Err() error { return b.err }
 
 // Table returns the table holding the records (its capacity bounds memory).
 func (b *Breaker) Table() store.Table { return b.tab }
+
+// SetHashKey makes the breaker hash its keys under k (see store.HashKey).
+// Call it before use.
+func (b *Breaker) SetHashKey(k store.HashKey) { b.tab = b.tab.WithHashKey(k) }
+
+// idler is the Breaker's store.Idler (see doc.go, "Idle").
+type idler struct{ b *Breaker }
+
+// Idle says whether a record may be replaced by another key: a closed
+// breaker with no failure and no slow call in its window at now and no
+// consecutive failures. An open or half-open breaker is live.
+func (i idler) Idle(state []byte, _, now int64) bool {
+	r, win := i.b.view(state)
+	if r.state != Closed || r.consec != 0 {
+		return false
+	}
+	if win == nil {
+		return true
+	}
+	_, fails, slows := i.b.sh.counts(win, now)
+	return fails == 0 && slows == 0
+}
 
 // view decodes cur for reading: a corrupt or absent record is fresh(), a
 // window of another shape (settings changed) is empty (nil).
@@ -218,7 +241,7 @@ func (b *Breaker) Allow(st store.Store, key string, now time.Time) (tok Token, a
 		return Token{}, false, nil, nil
 	}
 	ns := now.UnixNano()
-	cur, err := b.tab.Get(st, key)
+	cur, err := b.tab.Get(st, key, now.UnixNano())
 	if err != nil {
 		return Token{}, false, nil, err
 	}
@@ -407,7 +430,7 @@ func (b *Breaker) State(st store.Store, key string, now time.Time) (State, error
 	case ForcedOpen:
 		return Open, nil
 	}
-	cur, err := b.tab.Get(st, key)
+	cur, err := b.tab.Get(st, key, now.UnixNano())
 	if err != nil {
 		return Closed, err
 	}
@@ -424,7 +447,7 @@ func (b *Breaker) Inspect(st store.Store, key string, now time.Time) (Snapshot, 
 	if b.err != nil {
 		return Snapshot{}, b.err
 	}
-	cur, err := b.tab.Get(st, key)
+	cur, err := b.tab.Get(st, key, now.UnixNano())
 	if err != nil {
 		return Snapshot{}, err
 	}

@@ -533,3 +533,41 @@ func TestSettingsChangeKeepsStateEmptiesWindow(t *testing.T) {
 		t.Fatalf("after a window change and a failure: %s", got)
 	}
 }
+
+// TestOverflowNeverEvictsLive: max_keys 4 (one set): an open victim and
+// three keys with failures in their window keep their records while 10,000
+// other keys report successes and failures; the other keys share the
+// overflow breaker, which their failures open, never the victim's peers.
+func TestOverflowNeverEvictsLive(t *testing.T) {
+	st := store.NewMem(0, 1)
+	b := New("cb", 4, Settings{ConsecutiveFailures: 1, OpenDuration: time.Hour})
+	fail := func(key string) {
+		tok, ok, _, err := b.Allow(st, key, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			if _, err := b.Report(st, key, tok, t0, Outcome{Failure: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := range 4 {
+		fail(fmt.Sprint("live", i))
+	}
+	for i := range 10000 {
+		fail(fmt.Sprint("flood", i))
+	}
+	for i := range 4 {
+		if s, _ := b.State(st, fmt.Sprint("live", i), t0); s != Open {
+			t.Fatalf("live%d is %v, want open", i, s)
+		}
+	}
+	// the flood's first failure opened the overflow breaker: a new key is rejected
+	if _, ok, _, _ := b.Allow(st, "someone-new", t0); ok {
+		t.Fatal("a new key admitted by an overflow breaker its flood opened")
+	}
+	if st.Len() != 2 {
+		t.Fatalf("%d store keys, want the set and the overflow", st.Len())
+	}
+}

@@ -110,8 +110,27 @@
 //
 // At most Table().Capacity() records (maxKeys rounded up to the 4 ways of
 // store.Table), in at most Table().Sets() store keys, whatever the number of
-// distinct keys; an evicted key (LRU by last write within its set) comes back
-// closed at generation 1. One record is 40 + window bytes: a count window of
+// distinct keys, plus the table's overflow record (see Idle and overflow).
+//
+// # Idle and overflow
+//
+// A record is idle at now (replaceable by a new key of its set) when it is
+// closed, has no consecutive failures and no failure and no slow call in
+// its window as counted at now (a count window keeps its failures until
+// later calls push them out; a time window forgets them as its buckets age).
+// An open or half-open breaker, or a closed one with failures in its
+// window, is live and never replaced. A key without a record whose set
+// holds no idle record is decided by the overflow breaker: one record with
+// the policy's own settings, shared by every overflowing key. It admits as
+// one breaker would for all of them together: it opens when the
+// overflowing keys' outcomes trip it, and then rejects every overflowing
+// key until its probes succeed. It is safe because it never touches a live
+// record: a victim's open breaker stays open, and a flood of keys can at
+// worst open the overflow breaker (rejecting only keys that found no room),
+// never close anyone's. A key that finds room later starts from a fresh
+// record; an outcome reported after the key moved is recorded where the
+// key is then decided (a token of another generation is ignored). One
+// record is 40 + window bytes: a count window of
 // N calls takes 12 + 2×ceil(N/8) (N <= 10000: at most 2552 bytes in all; 78
 // bytes for the default N = 100), a time window of B buckets takes 20 + 12×B
 // (B <= 600: at most 7260 bytes in all; 180 bytes for B = 10).

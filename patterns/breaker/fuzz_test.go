@@ -15,7 +15,7 @@ var fuzzSettings = []Settings{
 
 // recordOf returns the stored record of key.
 func recordOf(t testing.TB, b *Breaker, st store.Store, key string) []byte {
-	v, err := b.Table().Get(st, key)
+	v, err := b.Table().Get(st, key, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

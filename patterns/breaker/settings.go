@@ -349,3 +349,10 @@ func (s *Settings) openFor(trip uint32) time.Duration {
 	}
 	return time.Duration(d)
 }
+
+// RecordBytes is the size of one key's record under s (normalized): a
+// 40-byte header and the window (doc.go, "Memory").
+func (s Settings) RecordBytes() int {
+	sh := shapeOf(&s)
+	return hdrLen + sh.size
+}

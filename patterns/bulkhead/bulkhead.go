@@ -141,7 +141,27 @@ func (b *Bulkhead) Observe(f func(key string, active, queued int)) { b.observe =
 // method returns the Normalize error (see Err).
 func New(prefix string, maxKeys int, s Settings) *Bulkhead {
 	ns, err := s.Normalize()
-	return &Bulkhead{s: ns, err: err, table: store.NewTable(prefix, maxKeys)}
+	b := &Bulkhead{s: ns, err: err, table: store.NewTable(prefix, maxKeys)}
+	b.table = b.table.WithIdle(idler{b})
+	return b
+}
+
+// SetHashKey makes the bulkhead hash its keys under k (see store.HashKey).
+// Call it before use.
+func (b *Bulkhead) SetHashKey(k store.HashKey) { b.table = b.table.WithHashKey(k) }
+
+// Table returns the table holding the records (its capacity bounds memory).
+func (b *Bulkhead) Table() store.Table { return b.table }
+
+// idler is the Bulkhead's store.Idler (see doc.go, "Idle").
+type idler struct{ b *Bulkhead }
+
+// Idle says whether a record may be replaced by another key: no unexpired
+// lease and no live waiter at now.
+func (i idler) Idle(state []byte, _, now int64) bool {
+	r := decode(state)
+	r.prune(now, i.b.s)
+	return len(r.leases) == 0 && len(r.waiters) == 0
 }
 
 // Err is the error of the settings given to New, nil when they are valid.
@@ -151,11 +171,18 @@ func (b *Bulkhead) Err() error { return b.err }
 func (b *Bulkhead) Settings() Settings { return b.s }
 
 func (b *Bulkhead) update(st store.Store, key string, now time.Time, fn func(r *record) (write bool, err error)) error {
+	_, err := b.updateWhere(st, key, now, false, fn)
+	return err
+}
+
+// updateWhere applies fn to the record of key (or, with overflow, to the
+// overflow record) and says whether it was the overflow record.
+func (b *Bulkhead) updateWhere(st store.Store, key string, now time.Time, overflow bool, fn func(r *record) (write bool, err error)) (bool, error) {
 	if b.err != nil {
-		return b.err
+		return false, b.err
 	}
 	var active, queued int
-	err := b.table.Update(st, key, now.UnixNano(), func(cur []byte) ([]byte, bool, error) {
+	apply := func(cur []byte) ([]byte, bool, error) {
 		r := decode(cur)
 		r.prune(now.UnixNano(), b.s)
 		write, err := fn(&r)
@@ -164,10 +191,40 @@ func (b *Bulkhead) update(st store.Store, key string, now time.Time, fn func(r *
 			return nil, false, err
 		}
 		return r.encode(), true, nil
-	})
+	}
+	var (
+		over bool
+		err  error
+	)
+	if overflow {
+		over, err = true, b.table.UpdateOverflow(st, apply)
+	} else {
+		over, err = b.table.UpdateWhere(st, key, now.UnixNano(), apply)
+	}
 	if err == nil && b.observe != nil {
 		b.observe(key, active, queued)
 	}
+	return over, err
+}
+
+// updateHeld is update for an operation on a holder or waiter that an
+// earlier call placed (Release, Renew, TryAdmitQueued, Dequeue): fn says
+// whether it found it; when the key's own record did not hold it, the
+// overflow record is tried (the earlier call may have overflowed, the key
+// having found room in its set since).
+func (b *Bulkhead) updateHeld(st store.Store, key string, now time.Time, fn func(r *record) (found, write bool, err error)) error {
+	found := false
+	f := func(r *record) (bool, error) {
+		var write bool
+		var err error
+		found, write, err = fn(r)
+		return write, err
+	}
+	over, err := b.updateWhere(st, key, now, false, f)
+	if err != nil || found || over {
+		return err
+	}
+	_, err = b.updateWhere(st, key, now, true, f)
 	return err
 }
 
@@ -175,7 +232,7 @@ func (b *Bulkhead) read(st store.Store, key string, now time.Time) (record, erro
 	if b.err != nil {
 		return record{}, b.err
 	}
-	cur, err := b.table.Get(st, key)
+	cur, err := b.table.Get(st, key, now.UnixNano())
 	if err != nil {
 		return record{}, err
 	}
@@ -223,15 +280,15 @@ func (b *Bulkhead) Acquire(st store.Store, key string, holder uint64, now time.T
 // reclaimed at its expiry at the latest.
 func (b *Bulkhead) Release(st store.Store, key string, l Lease, now time.Time) (bool, error) {
 	var held bool
-	err := b.update(st, key, now, func(r *record) (bool, error) {
+	err := b.updateHeld(st, key, now, func(r *record) (bool, bool, error) {
 		held = false
 		i := r.findLease(l.Holder)
 		if i < 0 {
-			return false, nil
+			return false, false, nil
 		}
 		r.leases = append(r.leases[:i], r.leases[i+1:]...)
 		held = true
-		return true, nil
+		return true, true, nil
 	})
 	if err != nil {
 		return false, err
@@ -245,15 +302,15 @@ func (b *Bulkhead) Release(st store.Store, key string, l Lease, now time.Time) (
 func (b *Bulkhead) Renew(st store.Store, key string, l Lease, now time.Time) error {
 	lost := false
 	exp := now.Add(b.s.LeaseTTL).UnixNano()
-	err := b.update(st, key, now, func(r *record) (bool, error) {
+	err := b.updateHeld(st, key, now, func(r *record) (bool, bool, error) {
 		lost = false
 		i := r.findLease(l.Holder)
 		if i < 0 {
 			lost = true
-			return false, nil
+			return false, false, nil
 		}
 		r.leases[i].expiry = exp
-		return true, nil
+		return true, true, nil
 	})
 	if err == nil && lost {
 		err = ErrLeaseLost
@@ -318,19 +375,19 @@ func (b *Bulkhead) Enqueue(st store.Store, key string, waiter uint64, now time.T
 func (b *Bulkhead) TryAdmitQueued(st store.Store, key string, waiter uint64, now time.Time) (Lease, bool, error) {
 	var ok, absent bool
 	exp := now.Add(b.s.LeaseTTL)
-	err := b.update(st, key, now, func(r *record) (bool, error) {
+	err := b.updateHeld(st, key, now, func(r *record) (bool, bool, error) {
 		ok, absent = false, false
 		i := r.findWaiter(waiter)
 		if i < 0 {
 			absent = true
-			return false, nil
+			return false, false, nil
 		}
 		if len(r.leases)+i >= b.s.MaxConcurrent {
 			if b.s.WaiterTTL < b.s.MaxWait {
 				r.waiters[i].seen = now.UnixNano()
-				return true, nil
+				return true, true, nil
 			}
-			return false, nil // the heartbeat plays no part: no write
+			return true, false, nil // the heartbeat plays no part: no write
 		}
 		r.waiters = append(r.waiters[:i], r.waiters[i+1:]...)
 		if j := r.findLease(waiter); j >= 0 {
@@ -339,7 +396,7 @@ func (b *Bulkhead) TryAdmitQueued(st store.Store, key string, waiter uint64, now
 			r.leases = append(r.leases, lease{holder: waiter, expiry: exp.UnixNano()})
 		}
 		ok = true
-		return true, nil
+		return true, true, nil
 	})
 	switch {
 	case err != nil:
@@ -355,12 +412,12 @@ func (b *Bulkhead) TryAdmitQueued(st store.Store, key string, waiter uint64, now
 // Dequeue removes waiter from the queue (it gave up: wait expired, stream
 // reset). Removing an absent waiter is a no-op.
 func (b *Bulkhead) Dequeue(st store.Store, key string, waiter uint64, now time.Time) error {
-	return b.update(st, key, now, func(r *record) (bool, error) {
+	return b.updateHeld(st, key, now, func(r *record) (bool, bool, error) {
 		i := r.findWaiter(waiter)
 		if i < 0 {
-			return false, nil
+			return false, false, nil
 		}
 		r.waiters = append(r.waiters[:i], r.waiters[i+1:]...)
-		return true, nil
+		return true, true, nil
 	})
 }

@@ -276,8 +276,8 @@ func TestKeysIndependentAndBounded(t *testing.T) {
 	for i := range 1000 {
 		b.Acquire(st, fmt.Sprint("other", i), 1, t0)
 	}
-	if st.Len() > 2 {
-		t.Fatalf("%d store keys, bound 2", st.Len())
+	if st.Len() > 3 {
+		t.Fatalf("%d store keys, bound 3 (2 sets and the overflow)", st.Len())
 	}
 }
 
@@ -337,5 +337,49 @@ func TestObserveReportsRecordCounts(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("observed %v, want %v", got, want)
 		}
+	}
+}
+
+// TestOverflowNeverEvictsLive: max_keys 4 (one set): four keys holding
+// leases keep them whatever the number of other keys; the others share the
+// overflow bulkhead (MaxConcurrent for all of them); a lease taken in the
+// overflow is released there even after its key found room in its set.
+func TestOverflowNeverEvictsLive(t *testing.T) {
+	st := store.NewMem(0, 1)
+	b := New("bh", 4, Settings{MaxConcurrent: 2, LeaseTTL: time.Hour})
+	for i := range 4 {
+		if _, ok, _ := b.Acquire(st, fmt.Sprint("live", i), 1, t0); !ok {
+			t.Fatalf("live %d", i)
+		}
+	}
+	var over []Lease
+	for i := range 10000 {
+		if l, ok, err := b.Acquire(st, fmt.Sprint("flood", i), uint64(100+i), t0); err != nil {
+			t.Fatal(err)
+		} else if ok {
+			over = append(over, l)
+		}
+	}
+	if len(over) != 2 {
+		t.Fatalf("%d flood keys admitted, want the overflow's 2", len(over))
+	}
+	for i := range 4 {
+		if a, _ := b.Active(st, fmt.Sprint("live", i), t0); a != 1 {
+			t.Fatalf("live %d lost its lease: %d active", i, a)
+		}
+	}
+	// live0 releases: its record is idle, flood0 can take its place...
+	if held, _ := b.Release(st, "live0", Lease{Holder: 1}, t0); !held {
+		t.Fatal("live0 release")
+	}
+	if _, ok, _ := b.Acquire(st, "flood0", 999, t0); !ok {
+		t.Fatal("flood0 found no room in its set after live0 left")
+	}
+	// ...and its earlier lease, taken in the overflow, is released there.
+	if held, err := b.Release(st, "flood0", over[0], t0); !held || err != nil {
+		t.Fatalf("overflow lease of flood0: held %v %v", held, err)
+	}
+	if _, ok, _ := b.Acquire(st, "flood-new", 5, t0); !ok {
+		t.Fatal("the overflow slot freed by flood0's release is not free")
 	}
 }

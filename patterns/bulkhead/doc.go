@@ -94,10 +94,23 @@
 //
 // The records live in a store.Table of maxKeys entries: at most
 // ceil(maxKeys/4) store keys, each holding at most 4 records (plus 75 bytes
-// of table overhead each). Whatever the number of distinct keys, memory is
-// bounded by ceil(maxKeys/4) × 4 × (75 + 5 + 16·MaxConcurrent +
-// 24·QueueSize) bytes. When more than maxKeys keys are active, the table
-// evicts the least recently written key of a set: that key's permits and
-// waiters are forgotten (its later Releases return false). Size maxKeys
-// above the number of keys in flight at once.
+// of table overhead each), and the overflow record. Whatever the number of
+// distinct keys, memory is bounded by ceil(maxKeys/4) × 4 × (75 + 5 +
+// 16·MaxConcurrent + 24·QueueSize) + (5 + 16·MaxConcurrent + 24·QueueSize)
+// bytes.
+//
+// # Idle and overflow
+//
+// A record is idle at now (replaceable by a new key of its set) when it
+// holds no unexpired lease and no live waiter at now. A key with leases or
+// waiters is live and is never replaced, so its permits are never
+// forgotten. A new key whose set holds only live records is decided by the
+// overflow bulkhead: one record with the policy's settings shared by every
+// overflowing key, so all of them together hold at most MaxConcurrent
+// permits (and QueueSize waiters). It is safe: the upstream never sees more
+// than (keys with a record + 1) × MaxConcurrent in flight, and no key's cap
+// is lifted. Release, Renew, TryAdmitQueued and Dequeue look for the holder
+// or waiter in the key's record, then in the overflow record (the key may
+// have found room since it acquired). Size maxKeys above the number of keys
+// in flight at once.
 package bulkhead

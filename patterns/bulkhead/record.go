@@ -132,3 +132,9 @@ func (r *record) findWaiter(id uint64) int {
 	}
 	return -1
 }
+
+// RecordBytes is the largest record of one key under s (normalized):
+// MaxConcurrent leases and QueueSize waiters.
+func (s Settings) RecordBytes() int {
+	return headerLen + leaseLen*s.MaxConcurrent + waiterLen*s.QueueSize
+}

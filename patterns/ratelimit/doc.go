@@ -206,10 +206,23 @@
 // A Limiter keeps the states of one limit in a store.Table under its
 // prefix: at most max_keys entries (rounded up to a multiple of 4), in at
 // most ceil(max_keys/4) store keys, whatever the number of distinct key
-// values. Eviction rule (store.Table): a key hashes to one set of 4; a new
-// key in a full set replaces the entry written longest ago; an evicted key
-// that comes back starts fresh. A rejected request writes nothing, so a key
-// that is only rejected ages and may be evicted first. An entry is
+// values, plus one overflow state.
+//
+// Idle and overflow: a key hashes to one set of 4 (keyed by the table's
+// secret). A state is idle at now when the limiter's recovery time
+// (SetRecovery: the filter gives the largest Settings.Recovery of the
+// limit's tiers: the refill time of a bucket, one window, two sliding
+// windows) has passed since
+// its last write: by then any state of the limit is back at full capacity,
+// so replacing it loses nothing a fresh state would not give. A new key in
+// a set whose four states are all live is decided by the overflow state:
+// one state with the limit's own parameters (the request's tier) shared by
+// every overflowing key. It admits at most what one key would, for all of
+// them together; it is safe because no live state is ever replaced (an
+// exhausted key stays exhausted whatever the number of distinct keys) and
+// a flood of keys gets one limit's worth through in all. A rejected
+// request writes nothing, so a key that is only rejected becomes idle
+// first; that is right, its state then is full capacity. An entry is
 // 1 + len(key) + 8 + 2 + len(state) bytes (a key over 64 bytes is kept as a
 // 17-byte digest); states are at most 27 bytes, sliding_window's at most 117
 // (11 counters of 9 bytes; in practice 12 to 35).

@@ -12,21 +12,74 @@ import (
 const DefaultMaxKeys = 10000
 
 // Limiter keeps the per-key states of one configured limit in a store,
-// bounded by a store.Table (max_keys entries, 4-way set associative, the
-// entry written longest ago in a full set is evicted; an evicted key starts
-// fresh). It holds no mutable state of its own and is safe for concurrent
-// use; the store serializes updates (store.Update).
+// bounded by a store.Table (max_keys entries, 4-way set associative). Only
+// an idle state is replaced by a new key (one not written for the limit's
+// recovery time, see Recovery); a new key whose set holds none is decided
+// by the limit's overflow state (doc.go, "Idle and overflow"). It holds no
+// mutable state of its own and is safe for concurrent use; the store
+// serializes updates (store.Update).
 type Limiter struct {
 	table store.Table
 }
 
 // NewLimiter returns a limiter whose states live under prefix, for at most
-// maxKeys keys (maxKeys < 1 means DefaultMaxKeys).
+// maxKeys keys (maxKeys < 1 means DefaultMaxKeys). Its states are never
+// idle until SetRecovery says when they are.
 func NewLimiter(prefix string, maxKeys int) *Limiter {
 	if maxKeys < 1 {
 		maxKeys = DefaultMaxKeys
 	}
-	return &Limiter{table: store.NewTable(prefix, maxKeys)}
+	return &Limiter{table: store.NewTable(prefix, maxKeys).WithIdle(idleAfter(4 * MaxSpan))}
+}
+
+// SetRecovery makes a state idle (replaceable by a new key) once d has
+// passed since its last write. d must be at least the Recovery of every
+// Settings the limiter is used with: a smaller one lets a state that has not
+// refilled be replaced. Call it before use.
+func (l *Limiter) SetRecovery(d time.Duration) { l.table = l.table.WithIdle(idleAfter(d)) }
+
+// SetHashKey makes the limiter hash its keys under k (see store.HashKey).
+// Call it before use.
+func (l *Limiter) SetHashKey(k store.HashKey) { l.table = l.table.WithHashKey(k) }
+
+// Table returns the table holding the states (its capacity bounds memory).
+func (l *Limiter) Table() store.Table { return l.table }
+
+// idleAfter is the Limiter's store.Idler: a state last written at least
+// that long ago (in nanoseconds) is back at full capacity.
+type idleAfter time.Duration
+
+func (d idleAfter) Idle(_ []byte, last, now int64) bool {
+	return now-last >= int64(d) || now < last-int64(MaxSpan)
+}
+
+// Recovery bounds the time any state of s takes, without requests, to be
+// back at full capacity: burst × per / requests for token_bucket and gcra
+// (a bucket refilled from empty), that plus max_delay for leaky_bucket (the
+// debt it may queue), per for fixed_window (the window of the last write
+// ends), 2 × per for sliding_window (the previous window's weight is gone),
+// plus 1 ms for rounding. s must be normalized.
+func (s Settings) Recovery() time.Duration {
+	var d time.Duration
+	switch s.Algorithm {
+	case FixedWindow:
+		d = s.Per
+	case SlidingWindow:
+		d = 2 * s.Per
+	default:
+		burst := s.Burst
+		if burst == 0 {
+			burst = s.Requests
+		}
+		// per, burst and requests are bounded by MaxSpan and MaxCount, so
+		// the float product cannot overflow; the sum is capped below.
+		d = time.Duration(float64(s.Per)*float64(burst)/float64(max(s.Requests, 1))) + s.MaxDelay
+	}
+	d += time.Millisecond
+	if d < 0 || d > 4*MaxSpan {
+		d = 4 * MaxSpan
+	}
+	return d
 }
 
 // MaxStoreKeys is the number of store keys the limiter can ever write,
@@ -121,7 +174,7 @@ func (l *Limiter) Peek(st store.Store, key string, s Settings, now time.Time) (D
 	if _, err := s.Normalize(); err != nil {
 		return Decision{}, err
 	}
-	cur, err := l.table.Get(st, key)
+	cur, err := l.table.Get(st, key, now.UnixNano())
 	if err != nil {
 		return Decision{}, err
 	}
@@ -205,4 +258,14 @@ func AllowAll(st store.Store, now time.Time, n int64, checks []Check) (Result, e
 		}
 	}
 	return res, nil
+}
+
+// MaxStateBytes bounds the state of one key under algorithm a (doc.go,
+// "Limiter, keys and memory"): 117 bytes for sliding_window (11 counters of
+// 9 bytes and its header), 27 for the others.
+func MaxStateBytes(a Algorithm) int {
+	if a == SlidingWindow {
+		return 117
+	}
+	return 27
 }

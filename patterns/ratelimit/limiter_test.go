@@ -12,27 +12,43 @@ import (
 )
 
 // TestLimiterBoundedKeys: 100,000 distinct keys through a limit of
-// max_keys 1000, for every algorithm: the store never holds more than the
-// limiter's bound of keys, all under its prefix, and never more entries than
-// its capacity; the most recent keys keep their state, the oldest were
-// evicted and start fresh.
+// max_keys 1000, for every algorithm, 100,000 distinct keys within one
+// recovery time: the store never holds more than the limiter's bound of
+// keys (its sets and the overflow state), all under its prefix, never more
+// entries than its capacity; the first keys keep their state (live state is
+// never evicted), the flood shares the overflow state, and once the
+// recovery time has passed a new key takes an idle entry's place.
 func TestLimiterBoundedKeys(t *testing.T) {
 	for alg := TokenBucket; alg < numAlgorithms; alg++ {
 		s := concurrentSettings(alg)
+		n, _ := s.Normalize()
 		st := store.NewMem(0, 1)
 		lim := NewLimiter("ns/rl/"+alg.String(), 1000)
+		lim.SetRecovery(n.Recovery())
 		if lim.MaxStoreKeys() != 250 || lim.Capacity() != 1000 {
 			t.Fatalf("bounds %d %d", lim.MaxStoreKeys(), lim.Capacity())
 		}
+		full := n.Burst
+		if alg == FixedWindow || alg == SlidingWindow {
+			full = n.Requests
+		}
+		// the victim exhausts its limit first
+		if d, err := lim.Allow(st, "user-0", s, t0, full); err != nil || !d.Allowed {
+			t.Fatalf("%v: victim: %+v %v", alg, d, err)
+		}
 		const distinct = 100_000
-		for i := range distinct {
+		admitted := 0
+		for i := 1; i < distinct; i++ {
 			d, err := lim.Allow(st, fmt.Sprintf("user-%d", i), s, t0.Add(time.Duration(i)*time.Microsecond), 1)
-			if err != nil || !d.Allowed {
-				t.Fatalf("%v: fresh key %d: %+v %v", alg, i, d, err)
+			if err != nil {
+				t.Fatalf("%v: key %d: %v", alg, i, err)
+			}
+			if d.Allowed {
+				admitted++
 			}
 		}
-		if st.Len() > lim.MaxStoreKeys() {
-			t.Fatalf("%v: %d store keys written, bound %d", alg, st.Len(), lim.MaxStoreKeys())
+		if st.Len() > lim.MaxStoreKeys()+1 {
+			t.Fatalf("%v: %d store keys written, bound %d", alg, st.Len(), lim.MaxStoreKeys()+1)
 		}
 		entries := 0
 		for _, k := range st.Keys() {
@@ -45,18 +61,20 @@ func TestLimiterBoundedKeys(t *testing.T) {
 		if entries > lim.Capacity() {
 			t.Fatalf("%v: %d entries kept, capacity %d", alg, entries, lim.Capacity())
 		}
+		// every key with an entry admitted once, the overflow at most its own capacity (+ what drained in 0.1s)
+		if admitted > entries+int(n.Requests)+int(max(n.Burst, n.Requests)) {
+			t.Fatalf("%v: %d admitted for %d entries: the overflow admitted more than one limit", alg, admitted, entries)
+		}
 		end := t0.Add(distinct * time.Microsecond)
-		n, _ := s.Normalize()
-		full := n.Burst
-		if alg == FixedWindow || alg == SlidingWindow {
-			full = n.Requests
-		}
-		last, _ := lim.Peek(st, fmt.Sprintf("user-%d", distinct-1), s, end)
 		first, _ := lim.Peek(st, "user-0", s, end)
-		if last.Remaining >= full || first.Remaining != full {
-			t.Fatalf("%v: most recent key sees %+v, evicted first key %+v (full %d)", alg, last, first, full)
+		if first.Remaining > 2 { // 0.1s at 20/s refills 2
+			t.Fatalf("%v: the exhausted victim got its limit back under the flood: %+v (full %d)", alg, first, full)
 		}
-		t.Logf("%v: %d store keys, %d entries for %d distinct keys", alg, st.Len(), entries, distinct)
+		later := end.Add(n.Recovery())
+		if d, err := lim.Allow(st, "late-comer", s, later, 1); err != nil || !d.Allowed || d.Remaining != full-1 {
+			t.Fatalf("%v: after the recovery time a new key gets %+v %v, want its own fresh state", alg, d, err)
+		}
+		t.Logf("%v: %d store keys, %d entries, %d admitted for %d distinct keys", alg, st.Len(), entries, admitted, distinct)
 	}
 }
 
@@ -84,7 +102,7 @@ func TestLimiterInvalidSettings(t *testing.T) {
 // stateOf is a key's state as the limiter stores it.
 func stateOf(t *testing.T, st store.Store, l *Limiter, key string) []byte {
 	t.Helper()
-	b, err := l.table.Get(st, key)
+	b, err := l.table.Get(st, key, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,5 +258,26 @@ func TestAllowAllStoreError(t *testing.T) {
 	}
 	if _, err := AllowAll(st, t0, 1, []Check{{good, "k", Settings{}}}); err == nil {
 		t.Fatal("invalid settings accepted")
+	}
+}
+
+// TestRecoveryRefills: for every algorithm, a state exhausted at t0 (and
+// a leaky bucket's queue full) is back at full capacity at t0 + Recovery.
+func TestRecoveryRefills(t *testing.T) {
+	for alg := TokenBucket; alg < numAlgorithms; alg++ {
+		s, _ := concurrentSettings(alg).Normalize()
+		full := s.Burst
+		if alg == FixedWindow || alg == SlidingWindow {
+			full = s.Requests
+		}
+		st := store.NewMem(0, 1)
+		lim := NewLimiter("r", 8)
+		for i := 0; i < 4*int(full); i++ {
+			_, _ = lim.Allow(st, "k", s, t0.Add(time.Duration(i)*time.Millisecond), 1)
+		}
+		last := t0.Add(time.Duration(4*full) * time.Millisecond)
+		if d, _ := lim.Peek(st, "k", s, last.Add(s.Recovery())); d.Remaining != full {
+			t.Errorf("%v: %+v at last write + Recovery %v, want %d remaining", alg, d, s.Recovery(), full)
+		}
 	}
 }

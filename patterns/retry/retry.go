@@ -419,3 +419,6 @@ func (w *window) refund(e int64, n int) bool {
 	w.retries[slot(e)] -= uint32(min(int64(n), int64(w.retries[slot(e)])))
 	return true
 }
+
+// RecordBytes is the size of a budget's one record in the store.
+const RecordBytes = recordLen

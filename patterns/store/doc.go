@@ -22,10 +22,14 @@
 //
 // Table bounds per-key state: an unbounded key space (one entry per user,
 // path, ...) is folded onto Sets store keys of Ways entries each (4-way set
-// associative, LRU by last write within a set; layout in table.go). A
-// limit with max_keys N writes at most ceil(N/4) store keys whatever the
-// number of distinct key values, each value at most 4 entries of
-// (1+64+8+2+state) bytes.
+// associative by SipHash-1-3 keyed with a HashKey, so set collisions cannot
+// be computed without the deployment's secret; layout in table.go). Only an
+// idle entry (the pattern's Idler decides, with now passed in) is replaced
+// by a new key; a new key whose set is full of live entries is decided by
+// the table's one overflow state. A limit with max_keys N writes at most
+// ceil(N/4) store keys plus the overflow key whatever the number of
+// distinct key values, each value at most 4 entries of (1+64+8+2+state)
+// bytes (MaxBytes).
 //
 // Concurrency: Mem is safe for concurrent use. Update is as safe as the Store
 // it is given. Memory: Mem holds what is written to it; the patterns bound the

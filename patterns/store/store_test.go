@@ -148,7 +148,7 @@ func TestTableBoundedAndLRU(t *testing.T) {
 	}
 	// The most recent key of every set survives; a set's oldest is evicted first.
 	last := "user-99999"
-	if st, _ := tb.Get(s, last); string(st) != last {
+	if st, _ := tb.Get(s, last, 0); string(st) != last {
 		t.Fatalf("most recent key lost: %q", st)
 	}
 }
@@ -166,7 +166,7 @@ func TestTableEvictsLeastRecentlyWritten(t *testing.T) {
 	put("a", 5) // a is now the most recent
 	put("e", 6) // evicts b
 	for k, want := range map[string]string{"a": "a", "b": "", "c": "c", "d": "d", "e": "e"} {
-		if st, _ := tb.Get(s, k); string(st) != want {
+		if st, _ := tb.Get(s, k, 0); string(st) != want {
 			t.Errorf("%s: got %q want %q", k, st, want)
 		}
 	}
@@ -178,10 +178,10 @@ func TestTableLongKeysAndCorruptSet(t *testing.T) {
 	long1 := strings.Repeat("x", 300)
 	long2 := strings.Repeat("x", 299) + "y"
 	_ = tb.Update(s, long1, 1, func([]byte) ([]byte, bool, error) { return []byte("1"), true, nil })
-	if st, _ := tb.Get(s, long2); st != nil {
+	if st, _ := tb.Get(s, long2, 0); st != nil {
 		t.Fatalf("long keys collided: %q", st)
 	}
-	if st, _ := tb.Get(s, long1); string(st) != "1" {
+	if st, _ := tb.Get(s, long1, 0); string(st) != "1" {
 		t.Fatalf("long key lost: %q", st)
 	}
 	_ = s.Set(tb.StoreKey("k"), []byte{200, 1, 2}, 0)
@@ -194,7 +194,7 @@ func TestTableLongKeysAndCorruptSet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := tb.Get(s, "k"); string(st) != "ok" {
+	if st, _ := tb.Get(s, "k", 0); string(st) != "ok" {
 		t.Fatalf("got %q", st)
 	}
 }

@@ -20,23 +20,44 @@ const MaxIDLen = 64
 var ErrCorrupt = errors.New("store: corrupt table set")
 
 // Table maps an unbounded key space onto a bounded one: at most Sets×Ways
-// entries, kept in Sets store keys ("<prefix>/<set index>"). A key hashes to
-// one set (FNV-1a 64); within a set, entries are kept with the key itself (to
-// tell colliding keys apart) and the instant they were last written. A new
-// key in a full set evicts the entry written longest ago (LRU within the
-// set); the evicted key starts from a fresh state if it comes back.
+// entries, kept in Sets store keys ("<prefix>/<set index>"), plus one
+// overflow state ("<prefix>/overflow"). A key hashes to one set (SipHash-1-3
+// keyed by the table's HashKey, see WithHashKey); within a set, entries are
+// kept with the key itself (to tell colliding keys apart) and the instant
+// they were last written.
+//
+// Live state is never evicted. A new key in a full set replaces the idle
+// entry (per the table's Idler, see WithIdle) written longest ago; when no
+// entry of the set is idle, the key is decided by the overflow state
+// instead: Update applies fn to it and Get returns it, for as long as the
+// key finds no room in its set. The overflow state is one state of the
+// pattern shared by every key that overflows (what that admits is in each
+// pattern's doc.go); it is never evicted.
 //
 // Set value layout (all integers little-endian), entries back to back:
 //
 //	[1] id length L   [L] id   [8] last write (caller's clock, int64)   [2] state length S   [S] state
+//
+// The overflow value is the state itself.
 type Table struct {
 	prefix string
 	sets   uint32
 	ways   int
+	key    HashKey
+	idle   Idler
+}
+
+// Idler tells whether an entry may be replaced: state is its stored state,
+// last the instant it was last written and now the caller's instant (both
+// in the caller's clock, as given to Update).
+type Idler interface {
+	Idle(state []byte, last, now int64) bool
 }
 
 // NewTable returns a table of at least maxKeys entries (rounded up to a
-// multiple of the ways) stored under prefix. maxKeys < 1 is taken as 1.
+// multiple of the ways) stored under prefix. maxKeys < 1 is taken as 1. The
+// zero HashKey and no Idler (every entry idle: LRU eviction) until
+// WithHashKey and WithIdle say otherwise.
 func NewTable(prefix string, maxKeys int) Table {
 	if maxKeys < 1 {
 		maxKeys = 1
@@ -46,30 +67,61 @@ func NewTable(prefix string, maxKeys int) Table {
 	return Table{prefix: prefix, sets: uint32(sets), ways: ways}
 }
 
+// WithHashKey returns t hashing keys onto sets under k.
+func (t Table) WithHashKey(k HashKey) Table { t.key = k; return t }
+
+// WithIdle returns t replacing only entries that i says are idle.
+func (t Table) WithIdle(i Idler) Table { t.idle = i; return t }
+
 // Capacity is the number of entries the table can hold.
 func (t Table) Capacity() int { return int(t.sets) * t.ways }
 
-// Sets is the number of store keys the table can write.
+// Sets is the number of store keys the table can write (the overflow key
+// not counted).
 func (t Table) Sets() int { return int(t.sets) }
 
-// StoreKey is the store key of the set that key belongs to.
+// Ways is the number of entries of one set.
+func (t Table) Ways() int { return t.ways }
+
+// MaxValueBytes is the largest set value the table writes when every state
+// is at most maxState bytes: Ways entries of (1 + MaxIDLen + 8 + 2 +
+// maxState) bytes.
+func (t Table) MaxValueBytes(maxState int) int64 {
+	return int64(t.ways) * int64(1+MaxIDLen+8+2+maxState)
+}
+
+// MaxBytes bounds the bytes of all the table's values (keys not counted):
+// Sets × MaxValueBytes + the overflow state.
+func (t Table) MaxBytes(maxState int) int64 {
+	return int64(t.sets)*t.MaxValueBytes(maxState) + int64(maxState)
+}
+
+// MaxSharedBytes bounds what the table writes to the store, keys' names
+// included (as Envoy and the dev host count shared data): Sets × (the
+// longest set key's name + MaxValueBytes) + the overflow key's name and
+// state.
+func (t Table) MaxSharedBytes(maxState int) int64 {
+	name := len(t.prefix) + 1 + len(strconv.FormatUint(uint64(t.sets-1), 10))
+	return int64(t.sets)*(int64(name)+t.MaxValueBytes(maxState)) + int64(len(t.OverflowKey())+maxState)
+}
+
+// StoreKey is the store key of the set that key belongs to. The empty key
+// (an unkeyed pattern's one key, never a client's: descriptor keys are
+// netstrings) and a table of one set need no hash: set 0.
 func (t Table) StoreKey(key string) string {
 	var buf [96]byte
 	b := append(buf[:0], t.prefix...)
 	b = append(b, '/')
-	b = strconv.AppendUint(b, fnv64a(key)%uint64(t.sets), 10)
+	var set uint64
+	if key != "" && t.sets > 1 {
+		set = t.key.Sum(key) % uint64(t.sets)
+	}
+	b = strconv.AppendUint(b, set, 10)
 	return string(b)
 }
 
-// fnv64a is FNV-1a 64 of s, without the allocation of hash/fnv.
-func fnv64a(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return h
-}
+// OverflowKey is the store key of the overflow state.
+func (t Table) OverflowKey() string { return t.prefix + "/overflow" }
 
 func entryID(key string) string {
 	if len(key) <= MaxIDLen {
@@ -158,23 +210,40 @@ var ErrStateTooLarge = errors.New("store: table state over 65535 bytes")
 
 // Update applies fn to the state of key (nil when the key has no entry) and
 // writes the set back through the package's one retry loop. now is the
-// caller's clock in any unit that grows (it orders evictions). When fn
-// returns write == false nothing is written. The set is read in place (no
-// decoding copy); one buffer is allocated for the value written.
+// caller's clock in any unit that grows (it orders replacements and is
+// handed to the Idler). When fn returns write == false nothing is written.
+// A key without an entry whose set holds no idle entry is decided by the
+// overflow state: fn is applied to it instead (Overflowed tells). The set is
+// read in place (no decoding copy); one buffer is allocated for the value
+// written.
 func (t Table) Update(s Store, key string, now int64, fn func(cur []byte) (next []byte, write bool, err error)) error {
+	_, err := t.UpdateWhere(s, key, now, fn)
+	return err
+}
+
+// UpdateWhere is Update that also says whether fn was applied to the
+// overflow state.
+func (t Table) UpdateWhere(s Store, key string, now int64, fn func(cur []byte) (next []byte, write bool, err error)) (overflowed bool, err error) {
 	id := entryID(key)
-	return Update(s, t.StoreKey(key), func(cur []byte) ([]byte, bool, error) {
+	full := false
+	err = Update(s, t.StoreKey(key), func(cur []byte) ([]byte, bool, error) {
+		full = false
 		var ps [maxEntries]pos
 		n, ok := scan(cur, &ps)
 		if !ok {
 			cur, n = nil, 0 // a corrupt set is dropped: state restarts, never a failure
 		}
-		idx := -1
-		for i := 0; i < n; i++ {
-			p := ps[i]
-			if string(cur[p.id:p.id+int(cur[p.start])]) == id {
-				idx = i
-				break
+		idx := t.find(cur, ps[:n], id)
+		// The entry replaced: the key's own, else none while the set has
+		// room, else the idle one written longest ago. Extra entries
+		// beyond the ways (a table read with fewer ways) are dropped
+		// oldest first.
+		drop := idx
+		if drop < 0 && n >= t.ways {
+			drop = t.victim(cur, ps[:n], now)
+			if drop < 0 {
+				full = true
+				return nil, false, nil
 			}
 		}
 		var state []byte
@@ -187,18 +256,6 @@ func (t Table) Update(s Store, key string, now int64, fn func(cur []byte) (next 
 		}
 		if len(next) > 0xffff {
 			return nil, false, ErrStateTooLarge
-		}
-		// The entry replaced: the key's own, else none while the set has
-		// room, else the one written longest ago. Extra entries beyond the
-		// ways (a table read with fewer ways) are dropped oldest first.
-		drop := idx
-		if drop < 0 && n >= t.ways {
-			drop = 0
-			for i := 1; i < n; i++ {
-				if ps[i].last < ps[drop].last {
-					drop = i
-				}
-			}
 		}
 		out := make([]byte, 0, len(cur)+len(id)+len(next)+11)
 		kept := 0
@@ -214,10 +271,55 @@ func (t Table) Update(s Store, key string, now int64, fn func(cur []byte) (next 
 		}
 		return appendEntry(out, id, now, next), true, nil
 	})
+	if err != nil || !full {
+		return false, err
+	}
+	return true, t.UpdateOverflow(s, fn)
 }
 
-// Get returns the state of key without writing, nil when it has no entry.
-func (t Table) Get(s Store, key string) ([]byte, error) {
+// UpdateOverflow applies fn to the overflow state (nil when it has none),
+// as Update does for a key that finds its set full of live entries. A
+// pattern calls it to reach state an earlier overflowing call left there
+// (a lease, a waiter) once the key has found room in its set.
+func (t Table) UpdateOverflow(s Store, fn func(cur []byte) (next []byte, write bool, err error)) error {
+	return Update(s, t.OverflowKey(), func(cur []byte) ([]byte, bool, error) {
+		next, write, err := fn(cur)
+		if err == nil && write && len(next) > 0xffff {
+			return nil, false, ErrStateTooLarge
+		}
+		return next, write, err
+	})
+}
+
+// find is the index of the entry of id, -1 when there is none.
+func (t Table) find(v []byte, ps []pos, id string) int {
+	for i, p := range ps {
+		if string(v[p.id:p.id+int(v[p.start])]) == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// victim is the idle entry written longest ago, -1 when none is idle.
+func (t Table) victim(v []byte, ps []pos, now int64) int {
+	drop := -1
+	for i, p := range ps {
+		if t.idle != nil && !t.idle.Idle(v[p.state:p.end:p.end], p.last, now) {
+			continue
+		}
+		if drop < 0 || p.last < ps[drop].last {
+			drop = i
+		}
+	}
+	return drop
+}
+
+// Get returns the state of key without writing, nil when it has no entry
+// and its set has room or an idle entry; a key without an entry in a set
+// full of live entries gets the overflow state (what Update would apply fn
+// to). now is the caller's clock, as for Update.
+func (t Table) Get(s Store, key string, now int64) ([]byte, error) {
 	v, _, err := s.Get(t.StoreKey(key))
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil
@@ -230,11 +332,15 @@ func (t Table) Get(s Store, key string) ([]byte, error) {
 	if !ok {
 		return nil, nil
 	}
-	id := entryID(key)
-	for _, p := range ps[:n] {
-		if string(v[p.id:p.id+int(v[p.start])]) == id {
-			return v[p.state:p.end:p.end], nil
-		}
+	if i := t.find(v, ps[:n], entryID(key)); i >= 0 {
+		return v[ps[i].state:ps[i].end:ps[i].end], nil
 	}
-	return nil, nil
+	if n < t.ways || t.victim(v, ps[:n], now) >= 0 {
+		return nil, nil
+	}
+	o, _, err := s.Get(t.OverflowKey())
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	return o, err
 }

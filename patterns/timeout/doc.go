@@ -14,7 +14,11 @@
 // remaining, haveRemaining) is min(configured, remaining), where a
 // configured value <= 0 means none (Envoy's 0 disables a timeout). The
 // caller compares the remaining budget with min_remaining before going
-// upstream, and never hands Envoy a 0 (see Effective).
+// upstream, and never hands Envoy a 0 (see Effective). Upstream(configured,
+// ceiling, remaining, ok) is what the filter writes: a caller only ever
+// shortens, so without a configured timeout the caller's budget is bounded
+// by ceiling (deadline.max, DefaultDeadlineMax 15s) and a clamped
+// MaxDuration budget never reaches the router.
 //
 // # Adaptive estimator
 //

@@ -100,6 +100,26 @@ func Remaining(budget time.Duration, arrived, now time.Time) time.Duration {
 	return budget - el
 }
 
+// DefaultDeadlineMax is deadline.max's default: Envoy's default route
+// timeout. It bounds the timeout a caller's budget can produce when the
+// policy sets no timeout of its own.
+const DefaultDeadlineMax = 15 * time.Second
+
+// Upstream is the timeout to write upstream: the policy's own timeout
+// (configured > 0), else ceiling, lowered to the caller's remaining budget
+// when there is one (haveRemaining). A caller only ever shortens: the
+// result is never above max(configured, 0) when configured > 0, never
+// above ceiling otherwise (ceiling <= 0 means no ceiling, as before), and
+// never negative. It is 0 with haveRemaining only when the budget is
+// spent (the caller must reject rather than write 0, which disables the
+// timeout).
+func Upstream(configured, ceiling, remaining time.Duration, haveRemaining bool) time.Duration {
+	if configured <= 0 && haveRemaining && ceiling > 0 {
+		configured = ceiling
+	}
+	return Effective(configured, remaining, haveRemaining)
+}
+
 // Effective is the timeout to give the upstream request: the configured
 // timeout, lowered to the caller's remaining budget when there is one
 // (haveRemaining). configured <= 0 means no configured timeout (as in
