@@ -59,10 +59,12 @@ func (s *breakerStage) onRequest(h *httpContext, now time.Time) verdict {
 	if !ok {
 		return h.reject(now, config.ReasonCircuitOpen, nil)
 	}
-	hold := &cbHold{key: key, tok: tok}
+	h.cbVal = cbHold{key: key, tok: tok}
+	hold := &h.cbVal
 	h.cb = hold
-	h.undo = append(h.undo, func(now time.Time) { s.release(hold, now) })
-	h.onEnd = append(h.onEnd, func(_ *httpContext, now time.Time) { s.release(hold, now) })
+	rec := holdRec{kind: holdBreaker, cb: s, cbh: hold}
+	h.undo = append(h.undo, rec)
+	h.onEnd = append(h.onEnd, rec)
 	return pass
 }
 

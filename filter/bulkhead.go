@@ -112,7 +112,7 @@ func (s *bulkheadStage) onRequest(h *httpContext, now time.Time) verdict {
 	hold.waiting, hold.queuedAt = true, now
 	s.count(0, 1)
 	h.bh = hold
-	h.onEnd = append(h.onEnd, func(_ *httpContext, now time.Time) { s.leaveQueue(hold, now) })
+	h.onEnd = append(h.onEnd, holdRec{kind: holdQueue, bh: s, bhh: hold})
 	s.queue = append(s.queue, h)
 	s.p.wait(h, now) // polled from the next tick, or when this worker frees a slot
 	return wait
@@ -191,9 +191,9 @@ func (s *bulkheadStage) hold(h *httpContext, hold *bhHold, lease bulkhead.Lease)
 	hold.lease, hold.holding = lease, true
 	s.held[hold] = struct{}{}
 	s.count(1, 0)
-	release := func(now time.Time) { s.release(h, hold, now) }
-	h.undo = append(h.undo, release)
-	h.onEnd = append(h.onEnd, func(_ *httpContext, now time.Time) { release(now) })
+	rec := holdRec{kind: holdBulkhead, bh: s, bhh: hold}
+	h.undo = append(h.undo, rec)
+	h.onEnd = append(h.onEnd, rec)
 }
 
 // release gives the slot of h back, once, and offers it to this worker's

@@ -150,7 +150,7 @@ func (h *httpContext) dlFinish(now time.Time) {
 		return
 	}
 	e := deadletter.Envelope{Version: deadletter.Version, ID: vm.ids.Next(), Time: now.UTC(), Policy: h.pol.name,
-		Reason: d.reason, Status: d.status, Method: h.req.method, Authority: h.req.rawAuth, Path: h.req.rawPath}
+		Reason: d.reason, Status: d.status, Method: h.req.method, Authority: h.req.rawAuthority(), Path: h.req.rawPath}
 	if d.attempted {
 		e.Attempts = 1
 		if v, err := proxywasm.GetProperty([]string{"upstream", "request_attempt_count"}); err == nil && len(v) == 8 {

@@ -163,9 +163,10 @@ func (s *directiveStage) setTimeout(h *httpContext, t *config.Timeout, now time.
 	if d <= 0 {
 		return true
 	}
-	h.setRequestHeader("x-envoy-upstream-rq-timeout-ms", ms(d))
+	v := ms(d)
+	h.setRequestHeader("x-envoy-upstream-rq-timeout-ms", v)
 	if t.Deadline != nil && t.Deadline.Propagate {
-		h.setRequestHeader("x-envoy-expected-rq-timeout-ms", ms(d))
+		h.setRequestHeader("x-envoy-expected-rq-timeout-ms", v)
 	}
 	s.effective.record(uint64(d / time.Millisecond))
 	return true
@@ -192,7 +193,7 @@ func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Ti
 		}
 		granted = g
 		if g > 0 {
-			h.retryGranted, h.retryAt = g, now
+			h.retryGranted = g // reserved at now, which run records as h.released
 		}
 	}
 	h.setRequestHeader("x-envoy-max-retries", strconv.Itoa(granted))
@@ -211,8 +212,8 @@ func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Ti
 // x-envoy-attempt-count response header (Envoy adds it when the route sets
 // include_attempt_count_in_response, as envoy/envoy.yaml does), else the
 // upstream.request_attempt_count property; 1 when neither is there.
-func attempts() int {
-	if v, err := proxywasm.GetHttpResponseHeader("x-envoy-attempt-count"); err == nil {
+func attempts(h *httpContext) int {
+	if v, ok := h.responseHeader("x-envoy-attempt-count"); ok {
 		if n, err := strconv.Atoi(v); err == nil && n >= 1 {
 			return n
 		}
@@ -229,9 +230,9 @@ func attempts() int {
 // adaptive timeout with the latency of successful calls.
 func (s *directiveStage) onOutcome(h *httpContext, o outcome, now time.Time) {
 	if h.retryGranted > 0 {
-		performed := attempts() - 1
+		performed := attempts(h) - 1
 		if unused := h.retryGranted - performed; unused > 0 {
-			s.refunds.Add(h.retryAt, unused)
+			s.refunds.Add(h.released, unused)
 		} else if unused < 0 {
 			_ = s.budget.Charge(s.p.st, now, -unused)
 		}

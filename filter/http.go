@@ -7,6 +7,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/breakwater/breakwater/filter/config"
+	"github.com/breakwater/breakwater/patterns/ratelimit"
 )
 
 // verdict is what a stage decides about a request.
@@ -28,9 +29,10 @@ type stage interface {
 // httpContext is one HTTP stream.
 type httpContext struct {
 	types.DefaultHttpContext
-	id  uint32
-	p   *pluginContext
-	pol *policy
+	id   uint32
+	step int32 // index of the stage being asked
+	p    *pluginContext
+	pol  *policy
 
 	arrived time.Time
 	// released is when the request was let go upstream, after every wait
@@ -39,38 +41,51 @@ type httpContext struct {
 	// and the adaptive timeout see.
 	released time.Time
 	req      requestInfo
-	step     int  // index of the stage being asked
 	paused   bool // OnHttpRequestHeaders returned ActionPause and not resumed yet
 	local    bool // the filter sent a local response
 	ended    bool // finish has run
 	// dlOn: the policy has dead_letter and the method qualifies; dlEOS: the
 	// whole request body has been seen (or there was none).
 	dlOn, dlEOS bool
+	// hasBudget: budget holds the caller's budget.
+	hasBudget bool
+	// capture: the response body is being buffered for the stale cache.
+	capture bool
 
 	// undo gives back what earlier stages took when a later one rejects
 	// (a rate-limit token, a bulkhead slot): run in reverse order.
-	undo []func(now time.Time)
+	undo []holdRec
 	// respHeaders are added to the upstream response (RateLimit-*).
 	respHeaders [][2]string
 	// onEnd are the stages' end-of-stream hooks (release what they hold).
-	onEnd []func(h *httpContext, now time.Time)
-	// cb is the circuit breaker admission of the request, if any.
-	cb *cbHold
+	onEnd []holdRec
+	// undoBuf, endBuf, setBuf and rlKept back undo, onEnd, setReq and the
+	// rate limit's undo record in the context itself, so a request of the
+	// usual policies allocates none of them (a longer list moves to the heap).
+	undoBuf [3]holdRec
+	endBuf  [3]holdRec
+	setBuf  [8][2]string
+	rlKept  [3]ratelimit.Check
+	rlUsed  bool // rlKept holds a record's checks
+	// cb is the circuit breaker admission of the request, if any (cbVal).
+	cb    *cbHold
+	cbVal cbHold
 	// bh is the bulkhead place of the request, if any.
 	bh *bhHold
 	// budget is the caller's remaining budget at arrival (deadline).
-	budget    time.Duration
-	hasBudget bool
-	// retryGranted retries were reserved in the budget at retryAt.
+	budget time.Duration
+	// retryGranted retries were reserved in the budget at released (the
+	// directive stage runs at the release).
 	retryGranted int
-	retryAt      time.Time
+	// upResp are the upstream response's headers while
+	// on_http_response_headers runs (upRespOK: they could be read).
+	upResp   [][2]string
+	upRespOK bool
 	// setReq are the request headers to set when it goes upstream.
 	setReq [][2]string
 	// dl is the stream's dead letter in the making (dead_letter), allocated
 	// only once there is something to keep (a body chunk, a reason).
 	dl *dlRecord
-	// capture: the response body is being buffered for the stale cache.
-	capture bool
 	// staleID, staleHdrs: the cache id and the representation headers of
 	// the captured body.
 	staleID   string
@@ -92,6 +107,7 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	defer h.protect(&action)
 	now := clock()
 	h.arrived = now
+	h.undo, h.onEnd, h.setReq = h.undoBuf[:0], h.endBuf[:0], h.setBuf[:0]
 	h.req.load()
 	var escaped bool
 	h.pol, escaped = h.p.match(&h.req)
@@ -112,7 +128,7 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 
 // run asks the policy's stages in turn, from h.step.
 func (h *httpContext) run(now time.Time) types.Action {
-	for h.step < len(h.pol.stages) {
+	for int(h.step) < len(h.pol.stages) {
 		switch h.pol.stages[h.step].onRequest(h, now) {
 		case reject:
 			return types.ActionPause
@@ -122,6 +138,7 @@ func (h *httpContext) run(now time.Time) types.Action {
 		}
 		h.step++
 	}
+	clear(h.undo)
 	h.undo = nil // admitted: from here on nothing is given back
 	h.released = now
 	h.flushRequestHeaders()
@@ -155,7 +172,7 @@ func (h *httpContext) flushRequestHeaders() {
 	if len(set) == 0 {
 		return
 	}
-	merged := make([][2]string, 0, len(h.req.headers)+len(set))
+	merged := h.p.merged[:0]
 	for _, kv := range h.req.headers {
 		if isOwn(kv[0]) {
 			continue // removed at arrival (stripOwn); only the filter's own are set
@@ -165,7 +182,10 @@ func (h *httpContext) flushRequestHeaders() {
 		}
 	}
 	merged = append(merged, set...)
-	if err := proxywasm.ReplaceHttpRequestHeaders(merged); err != nil {
+	err := proxywasm.ReplaceHttpRequestHeaders(merged)
+	clear(merged) // keep no request's strings alive
+	h.p.merged = merged[:0]
+	if err != nil {
 		for _, kv := range set { // fall back to one call each
 			_ = proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1])
 		}
@@ -205,8 +225,14 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) (action types.Action)
 		return types.ActionContinue
 	}
 	now := clock()
+	// The upstream response's headers, read with ONE host call: the
+	// outcome, the attempt count and the stale cache read them from here,
+	// and the filter's own are written back with one more.
+	hs, err := proxywasm.GetHttpResponseHeaders()
+	h.upResp, h.upRespOK = hs, err == nil
+	defer h.dropResponseHeaders()
 	if h.pol.wantsOutcome || h.dlOn && h.pol.dl.upstream {
-		o := readOutcome()
+		o := readOutcome(h)
 		o.failure = failed(h.pol.failureOn, o)
 		if h.dlOn && o.failure {
 			h.dlFailed(o)
@@ -223,11 +249,52 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) (action types.Action)
 			h.staleID, h.staleHdrs, h.capture = h.pol.stale.wantCapture(h, o, now)
 		}
 	}
+	h.writeResponseHeaders()
+	return types.ActionContinue
+}
+
+// responseHeader returns the first value of a header of the upstream
+// response (name in lower case), from the list read at the start of
+// on_http_response_headers when there is one.
+func (h *httpContext) responseHeader(name string) (string, bool) {
+	if h.upRespOK {
+		return lookup(h.upResp, name)
+	}
+	v, err := proxywasm.GetHttpResponseHeader(name)
+	return v, err == nil
+}
+
+// responseHeaders returns the upstream response's headers.
+func (h *httpContext) responseHeaders() ([][2]string, error) {
+	if h.upRespOK {
+		return h.upResp, nil
+	}
+	return proxywasm.GetHttpResponseHeaders()
+}
+
+func (h *httpContext) dropResponseHeaders() { h.upResp, h.upRespOK = nil, false }
+
+// writeResponseHeaders adds x-breakwater-policy and the recorded response
+// headers (RateLimit-*) to the upstream response: the headers read at the
+// start of the callback, every one kept in order, then the filter's, in one
+// proxy_set_header_map_pairs (as Envoy's add would, duplicates included);
+// one add each when the headers could not be read or the write fails.
+func (h *httpContext) writeResponseHeaders() {
+	if h.upRespOK {
+		merged := append(h.p.merged[:0], h.upResp...)
+		merged = append(merged, [2]string{"x-breakwater-policy", h.pol.name})
+		merged = append(merged, h.respHeaders...)
+		err := proxywasm.ReplaceHttpResponseHeaders(merged)
+		clear(merged)
+		h.p.merged = merged[:0]
+		if err == nil {
+			return
+		}
+	}
 	_ = proxywasm.AddHttpResponseHeader("x-breakwater-policy", h.pol.name)
 	for _, kv := range h.respHeaders {
 		_ = proxywasm.AddHttpResponseHeader(kv[0], kv[1])
 	}
-	return types.ActionContinue
 }
 
 func (h *httpContext) OnHttpStreamDone() {
@@ -238,7 +305,12 @@ func (h *httpContext) OnHttpStreamDone() {
 	// Drop what the stream held now: the SDK keeps the context until
 	// proxy_on_delete, and some hosts deliver that late (or never).
 	h.req = requestInfo{}
+	clear(h.onEnd) // their holds may reference keys (undo is cleared when emptied)
 	h.undo, h.onEnd, h.respHeaders, h.cb, h.bh, h.dl, h.staleHdrs = nil, nil, nil, nil, nil, nil, nil
+	if h.rlUsed { // keys may be views of the request's headers
+		h.rlKept, h.rlUsed = [3]ratelimit.Check{}, false
+	}
+	h.cbVal.key = ""
 }
 
 // finish runs the end hooks once, whatever ended the stream.
@@ -252,8 +324,8 @@ func (h *httpContext) finish(now time.Time) {
 		// Reset while paused: give back what the admitted stages took.
 		h.rollback(now)
 	}
-	for _, f := range h.onEnd {
-		f(h, now)
+	for i := range h.onEnd {
+		h.onEnd[i].release(h, now)
 	}
 	if h.dlOn {
 		h.dlFinish(now)
@@ -262,7 +334,46 @@ func (h *httpContext) finish(now time.Time) {
 
 func (h *httpContext) rollback(now time.Time) {
 	for i := len(h.undo) - 1; i >= 0; i-- {
-		h.undo[i](now)
+		h.undo[i].release(h, now)
 	}
+	clear(h.undo)
 	h.undo = nil
+}
+
+// holdKind says what a holdRec gives back.
+type holdKind uint8
+
+const (
+	holdRefund   holdKind = iota + 1 // rate limit: refund checks
+	holdBreaker                      // circuit breaker: release cbh
+	holdBulkhead                     // bulkhead: release the slot of bhh
+	holdQueue                        // bulkhead: leave the queue (bhh)
+)
+
+// holdRec is what one stage holds for a request and gives back on undo or
+// at the end of the stream: a typed record instead of a closure, so
+// registering it allocates nothing.
+type holdRec struct {
+	kind   holdKind
+	rl     *rateLimitStage
+	checks []ratelimit.Check
+	cb     *breakerStage
+	cbh    *cbHold
+	bh     *bulkheadStage
+	bhh    *bhHold
+}
+
+func (r *holdRec) release(h *httpContext, now time.Time) {
+	switch r.kind {
+	case holdRefund:
+		for _, c := range r.checks {
+			_ = c.Limiter.Refund(r.rl.p.st, c.Key, c.Settings, now, 1)
+		}
+	case holdBreaker:
+		r.cb.release(r.cbh, now)
+	case holdBulkhead:
+		r.bh.release(h, r.bhh, now)
+	case holdQueue:
+		r.bh.leaveQueue(r.bhh, now)
+	}
 }

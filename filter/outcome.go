@@ -44,9 +44,9 @@ type outcome struct {
 	failure bool
 }
 
-func readOutcome() outcome {
+func readOutcome(h *httpContext) outcome {
 	var o outcome
-	if s, err := proxywasm.GetHttpResponseHeader(":status"); err == nil {
+	if s, ok := h.responseHeader(":status"); ok {
 		o.status, _ = strconv.Atoi(s)
 	}
 	if o.status != 0 && o.status < 500 {

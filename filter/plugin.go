@@ -42,6 +42,9 @@ type pluginContext struct {
 	dlq *dlVM
 	// hashKey keys the hashes of client-chosen keys (see deploymentHashKey).
 	hashKey store.HashKey
+	// merged is flushRequestHeaders' reused list (a VM is single-threaded
+	// and the host copies the headers during the call).
+	merged [][2]string
 }
 
 func newPluginContext(id uint32) *pluginContext {

@@ -118,12 +118,13 @@ func (s *rateLimitStage) admit(h *httpContext, now time.Time, ls []*limitRT) (ra
 		ls[res.Deciding].limited.inc(1)
 		return res, s.rejectWith(h, now, rlHeaders(d), d.RetryAfter)
 	}
-	kept := append([]ratelimit.Check(nil), checks...)
-	h.undo = append(h.undo, func(now time.Time) {
-		for _, c := range kept {
-			_ = c.Limiter.Refund(s.p.st, c.Key, c.Settings, now, 1)
-		}
-	})
+	var kept []ratelimit.Check
+	if !h.rlUsed && len(checks) <= len(h.rlKept) {
+		kept, h.rlUsed = append(h.rlKept[:0], checks...), true
+	} else { // a second admission of the request (the service's local fallback)
+		kept = append([]ratelimit.Check(nil), checks...)
+	}
+	h.undo = append(h.undo, holdRec{kind: holdRefund, rl: s, checks: kept})
 	if s.headers && len(res.Decisions) > 0 {
 		h.setRateHeaders(rlHeaders(res.Decisions[res.Deciding]))
 	}

@@ -10,19 +10,17 @@ import (
 )
 
 // requestInfo holds the request headers, read with ONE host call, and the
-// path and authority in normal form (patterns/normalize), computed once:
-// matching, keys and the stale cache read path and auth.
+// path in normal form (patterns/normalize), computed once: matching and
+// keys read path and authority().
 type requestInfo struct {
 	headers [][2]string
 	method  string
-	rawPath string // :path as sent
+	rawPath string // :path as sent (dead letters, the stale cache)
 	path    string // normal form: no query, fragment, ;params, dot or empty segments
-	rawAuth string // :authority as sent
-	// auth is the normal form of rawAuth (lower case, no trailing dot, no
-	// default port), computed on first use by authority(): most
-	// configurations never read it.
+	// auth is the :authority as sent until authority() replaces it, once,
+	// with its normal form (authNorm); rawAuthority() is the value as sent.
 	auth     string
-	authDone bool
+	authNorm bool
 	// escSlash: the path holds %2F or %5C (never decoded).
 	escSlash bool
 }
@@ -36,33 +34,30 @@ func (r *requestInfo) load() {
 	r.method, _ = r.header(":method")
 	r.rawPath, _ = r.header(":path")
 	r.path, r.escSlash = normalize.Path(r.rawPath)
-	r.rawAuth, _ = r.header(":authority")
-	r.auth, r.authDone = "", false
+	r.auth, _ = r.header(":authority")
+	r.authNorm = false
 }
 
-// query is the query string of the :path as sent, from its '?' (without a
-// fragment), or "".
-func (r *requestInfo) query() string {
-	q := r.rawPath
-	i := strings.IndexByte(q, '?')
-	if i < 0 {
-		return ""
-	}
-	q = q[i:]
-	if j := strings.IndexByte(q, '#'); j >= 0 {
-		q = q[:j]
-	}
-	return q
-}
-
-// authority is the normal form of the request's :authority, computed once.
+// authority is the normal form of the request's :authority (lower case, no
+// trailing dot, no default port), computed once, where a match or a key
+// first reads it (most configurations never do); no allocation when the
+// authority is already normal.
 func (r *requestInfo) authority() string {
-	if !r.authDone {
+	if !r.authNorm {
 		scheme := ""
-		if strings.IndexByte(r.rawAuth, ':') >= 0 { // the scheme only matters for a port
+		if strings.IndexByte(r.auth, ':') >= 0 { // the scheme only matters for a port
 			scheme, _ = r.header(":scheme")
 		}
-		r.auth, r.authDone = normalize.Authority(r.rawAuth, scheme), true
+		r.auth, r.authNorm = normalize.Authority(r.auth, scheme), true
+	}
+	return r.auth
+}
+
+// rawAuthority is the :authority as sent.
+func (r *requestInfo) rawAuthority() string {
+	if r.authNorm {
+		v, _ := r.header(":authority")
+		return v
 	}
 	return r.auth
 }

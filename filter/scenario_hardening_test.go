@@ -92,7 +92,8 @@ func TestScenariosCallerOnlyShortens(t *testing.T) {
 // delayed requests answered at once (about 2ms after their release) leave
 // the breaker (slow_call_duration 100ms, rate 0.5 over 4 calls) closed
 // for everyone, and the adaptive timeout learns the upstream's latency,
-// not the delay.
+// not the delay. The same for a 300ms bulkhead queue wait and a 300ms
+// leaky-bucket shaping delay.
 func TestScenariosOnlyUpstreamTimeIsLatency(t *testing.T) {
 	runScenarios(t, []scenario{{
 		name: "fault delay is not a slow call nor an adaptive sample",
@@ -122,6 +123,59 @@ func TestScenariosOnlyUpstreamTimeIsLatency(t *testing.T) {
 				}
 				x.respond("200")
 			}
+			if hasLog(h, "to=open") {
+				t.Fatalf("breaker opened: %q", h.host.GetInfoLogs())
+			}
+		},
+	}, {
+		name: "bulkhead queue wait is not a slow call",
+		config: `{"policies": [{"name": "svc",
+			"circuit_breaker": {"window": {"type": "count", "size": 2}, "minimum_calls": 2,
+				"slow_call_duration": "100ms", "slow_call_rate_threshold": 1.0, "open_duration": "5m"},
+			"bulkhead": {"max_concurrent": 1, "queue": {"max_size": 1, "max_wait": "5s"}}}]}`,
+		run: func(t *testing.T, h *harness) {
+			a := h.request("GET", "/")
+			expectForwarded(t, a)
+			b := h.request("GET", "/")
+			if !b.paused() {
+				t.Fatal("second request not queued")
+			}
+			h.advance(300 * time.Millisecond)
+			a.respond("200") // slow: 300ms upstream
+			h.advance(5 * time.Millisecond)
+			if !b.forwarded() {
+				t.Fatal("queued request not released")
+			}
+			h.advance(2 * time.Millisecond)
+			b.respond("200") // fast upstream after a 300ms queue wait
+			expectForwarded(t, h.request("GET", "/"))
+			if hasLog(h, "to=open") {
+				t.Fatalf("breaker opened: %q", h.host.GetInfoLogs())
+			}
+		},
+	}, {
+		name: "leaky-bucket shaping delay is not a slow call",
+		config: `{"policies": [{"name": "svc",
+			"rate_limit": {"limits": [{"name": "s", "algorithm": "leaky_bucket", "requests": 10, "per": "3s", "burst": 1, "max_delay": "1s"}]},
+			"circuit_breaker": {"window": {"type": "count", "size": 2}, "minimum_calls": 2,
+				"slow_call_duration": "100ms", "slow_call_rate_threshold": 0.5, "open_duration": "5m"}}]}`,
+		run: func(t *testing.T, h *harness) {
+			a := h.request("GET", "/")
+			expectForwarded(t, a)
+			b := h.request("GET", "/")
+			if !b.paused() {
+				t.Fatal("second request not shaped")
+			}
+			h.advance(2 * time.Millisecond)
+			a.respond("200")
+			h.advance(310 * time.Millisecond)
+			if !b.forwarded() {
+				t.Fatal("shaped request not released")
+			}
+			h.advance(2 * time.Millisecond)
+			b.respond("200")
+			h.advance(300 * time.Millisecond) // the next slot of the bucket
+			expectForwarded(t, h.request("GET", "/"))
 			if hasLog(h, "to=open") {
 				t.Fatalf("breaker opened: %q", h.host.GetInfoLogs())
 			}

@@ -30,9 +30,9 @@ var staleHeaders = [...]string{"content-type", "content-encoding", "content-lang
 // shared by all workers, and serves it as a fallback while younger than
 // max_age, only to requests with the same cache key.
 //
-// Cache key: netstrings of the normal :authority and the normal path
-// followed by the query as sent (a different query is a different
-// resource; one resource spelled differently is one key), then BuildKey of
+// Cache key: netstrings of :authority and :path as sent (query string
+// included: a different query is a different resource; another spelling
+// of one resource is another key, which can only miss), then BuildKey of
 // stale.key.
 // What is never kept (see wantCapture): responses marked private, no-store
 // or no-cache, with Set-Cookie or Vary: *; responses whose Vary names a
@@ -85,17 +85,18 @@ func (c *staleCache) keyHolds(name string) bool {
 func (c *staleCache) cacheID(r *requestInfo) string {
 	var buf [config.StaleMaxID]byte
 	b := buf[:0]
-	auth, q := r.authority(), r.query()
+	// The authority and path as sent (query included: it selects the
+	// response). Not the normal forms: another spelling of a resource only
+	// misses the cache, it never reaches another key's copy, and the raw
+	// values cost no normalisation here.
+	auth, path := r.rawAuthority(), r.rawPath
 	b = strconv.AppendInt(b, int64(len(auth)), 10)
 	b = append(b, ':')
 	b = append(b, auth...)
 	b = append(b, ',')
-	// The normal path and the query as sent: one spelling of the resource,
-	// and the query selects the response.
-	b = strconv.AppendInt(b, int64(len(r.path)+len(q)), 10)
+	b = strconv.AppendInt(b, int64(len(path)), 10)
 	b = append(b, ':')
-	b = append(b, r.path...)
-	b = append(b, q...)
+	b = append(b, path...)
 	b = append(b, ',')
 	if len(c.cfg.Key) > 0 {
 		b = append(b, r.key(c.cfg.Key)...)
@@ -154,7 +155,7 @@ func (c *staleCache) wantCapture(h *httpContext, o outcome, now time.Time) (stri
 			}
 		}
 	}
-	hs, err := proxywasm.GetHttpResponseHeaders()
+	hs, err := h.responseHeaders()
 	if err != nil {
 		return "", nil, false
 	}

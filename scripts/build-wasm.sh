@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds dist/breakwater.wasm with the standard Go toolchain (see README, "How the standard-Go build works").
 # 1. copy the proxy-wasm Go SDK out of the module cache into build/sdk (writable, git-ignored);
-# 2. add our bridge file (filter/sdkbridge/bridge.go) to its internal package;
+# 2. add our bridge file (filter/sdkbridge/bridge.go) to its internal package, and replace its
+#    serde.go by ours (filter/sdkbridge/serde.go: the same header-map codec, copying with copy);
 # 3. build filter/wasm with a generated go.mod (build/go.mod) that replaces the SDK with that copy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,9 @@ mkdir -p build dist
 cp -R "$src" build/sdk
 chmod -R u+w build/sdk
 cp filter/sdkbridge/bridge.go build/sdk/proxywasm/internal/zz_breakwater_bridge.go
+# The SDK's own serde_test.go is for its native build; ours must keep its functions' names.
+test -f build/sdk/proxywasm/internal/serde.go
+cp filter/sdkbridge/serde.go build/sdk/proxywasm/internal/serde.go
 cp go.mod build/go.mod
 cp go.sum build/go.sum
 printf '\nreplace %s => ./build/sdk\n' "$sdk_mod" >> build/go.mod

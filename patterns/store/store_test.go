@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -257,5 +258,36 @@ func TestCreateCASSemantics(t *testing.T) {
 	}
 	if err := s.Set("k", []byte("b"), CreateCAS); !errors.Is(err, ErrCASMismatch) {
 		t.Fatalf("existing key with CreateCAS: %v, want a mismatch", err)
+	}
+}
+
+// TestStoreKeyNames: the set keys are "<prefix>/<set>" whether set 0's name
+// is the one built at construction or not.
+func TestStoreKeyNames(t *testing.T) {
+	one := NewTable("p/rl/x", 1)
+	if got := one.StoreKey(""); got != "p/rl/x/0" {
+		t.Fatalf("one set, empty key: %q", got)
+	}
+	if got := one.StoreKey("user-1"); got != "p/rl/x/0" {
+		t.Fatalf("one set: %q", got)
+	}
+	many := NewTable("p/rl/y", 4000)
+	seen := map[string]bool{}
+	for i := range 5000 {
+		k := many.StoreKey(strconv.Itoa(i))
+		if !strings.HasPrefix(k, "p/rl/y/") {
+			t.Fatalf("key %q", k)
+		}
+		n, err := strconv.Atoi(k[len("p/rl/y/"):])
+		if err != nil || n < 0 || n >= many.Sets() {
+			t.Fatalf("set of %q out of range", k)
+		}
+		seen[k] = true
+	}
+	if !seen["p/rl/y/0"] && many.StoreKey("") != "p/rl/y/0" {
+		t.Fatal("set 0 never named")
+	}
+	if got := (Table{}).StoreKey(""); got != "/0" {
+		t.Fatalf("zero table: %q", got)
 	}
 }

@@ -41,10 +41,13 @@ var ErrCorrupt = errors.New("store: corrupt table set")
 // The overflow value is the state itself.
 type Table struct {
 	prefix string
-	sets   uint32
-	ways   int
-	key    HashKey
-	idle   Idler
+	// key0 is the name of set 0 ("<prefix>/0"), built once: the one key of
+	// an unkeyed pattern or a one-set table, read on every request.
+	key0 string
+	sets uint32
+	ways int
+	key  HashKey
+	idle Idler
 }
 
 // Idler tells whether an entry may be replaced: state is its stored state,
@@ -64,7 +67,7 @@ func NewTable(prefix string, maxKeys int) Table {
 	}
 	ways := min(DefaultWays, maxKeys)
 	sets := (maxKeys + ways - 1) / ways
-	return Table{prefix: prefix, sets: uint32(sets), ways: ways}
+	return Table{prefix: prefix, key0: prefix + "/0", sets: uint32(sets), ways: ways}
 }
 
 // WithHashKey returns t hashing keys onto sets under k.
@@ -109,13 +112,16 @@ func (t Table) MaxSharedBytes(maxState int) int64 {
 // (an unkeyed pattern's one key, never a client's: descriptor keys are
 // netstrings) and a table of one set need no hash: set 0.
 func (t Table) StoreKey(key string) string {
-	var buf [96]byte
-	b := append(buf[:0], t.prefix...)
-	b = append(b, '/')
 	var set uint64
 	if key != "" && t.sets > 1 {
 		set = t.key.Sum(key) % uint64(t.sets)
 	}
+	if set == 0 && t.key0 != "" {
+		return t.key0
+	}
+	var buf [96]byte
+	b := append(buf[:0], t.prefix...)
+	b = append(b, '/')
 	b = strconv.AppendUint(b, set, 10)
 	return string(b)
 }
