@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds dist/breakwater.wasm with the standard Go toolchain (see README, "How the standard-Go build works").
 # 1. copy the proxy-wasm Go SDK out of the module cache into build/sdk (writable, git-ignored);
-# 2. add our bridge file (filter/sdkbridge/bridge.go) to its internal package, and replace its
-#    serde.go by ours (filter/sdkbridge/serde.go: the same header-map codec, copying with copy);
+# 2. add our bridge file (filter/sdkbridge/bridge.go) to its internal package, replace its
+#    serde.go by ours (filter/sdkbridge/serde.go: the same header-map codec, copying with copy)
+#    and make its host-call functions call the bridge directly instead of through an interface;
 # 3. build filter/wasm with a generated go.mod (build/go.mod) that replaces the SDK with that copy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,16 @@ cp filter/sdkbridge/bridge.go build/sdk/proxywasm/internal/zz_breakwater_bridge.
 # The SDK's own serde_test.go is for its native build; ours must keep its functions' names.
 test -f build/sdk/proxywasm/internal/serde.go
 cp filter/sdkbridge/serde.go build/sdk/proxywasm/internal/serde.go
+# The SDK's host-call functions call the host through the interface value currentHost, so
+# every pointer they pass (the result slots of each get) escapes to the heap: one to three
+# allocations per host call. The bridge's wasmHost is the only host of a wasm build, so the
+# copy calls it directly (a static call: the slots stay on the stack).
+hc=build/sdk/proxywasm/internal/abi_hostcalls_mock.go
+sed -i 's/return currentHost\.Proxy/return wasmHost{}.Proxy/' "$hc"
+if grep -q 'currentHost\.Proxy' "$hc" || [ "$(grep -c 'return wasmHost{}\.Proxy' "$hc")" -lt 29 ]; then
+  echo "build-wasm.sh: $hc does not have the expected host-call functions" >&2
+  exit 1
+fi
 cp go.mod build/go.mod
 cp go.sum build/go.sum
 printf '\nreplace %s => ./build/sdk\n' "$sdk_mod" >> build/go.mod

@@ -17,7 +17,13 @@
 //  2. implements every ProxyWasmHost method with //go:wasmimport env proxy_*,
 //     converting Go ints (64-bit on GOARCH=wasm) to i32 and reading the 32-bit
 //     pointers the host writes into uint32 slots;
-//  3. installs that implementation as currentHost in init().
+//  3. installs that implementation as currentHost in init(). The build script
+//     also rewrites the SDK's host-call functions (abi_hostcalls_mock.go) to
+//     call wasmHost{} directly: through the interface every result slot they
+//     pass escaped to the heap, one to three allocations per host call.
+//
+// The build copy's serde.go (header-map codec) is replaced by serde.go of
+// this directory.
 //
 // Memory the host fills (proxy_get_*, dequeue, buffers, foreign functions) is
 // allocated through proxy_on_memory_allocate, from a per-VM chunk (see

@@ -113,13 +113,26 @@ func (l *Limiter) allow(st store.Store, key string, s Settings, now time.Time, n
 		prev, next []byte
 	)
 	err := l.table.Update(st, key, now.UnixNano(), func(cur []byte) ([]byte, bool, error) {
-		var nx []byte
-		d, nx = q.decide(nil, cur, t, nn)
+		// One buffer for the copy of cur (keep) and the next state, sized
+		// for both, instead of a copy plus appends growing the next state
+		// from nothing (up to four allocations). The copy is capped at its
+		// length: the next state never overwrites it.
+		room := max(len(cur)+16, 32)
+		var buf []byte
 		if keep {
-			prev = append(prev[:0:0], cur...)
-			if cur == nil {
+			buf = make([]byte, len(cur), len(cur)+room)
+			copy(buf, cur)
+			prev = buf[:len(cur):len(cur)]
+			if len(cur) == 0 { // as a copy by append: nil for no state
 				prev = nil
 			}
+			buf = buf[len(cur):len(cur)]
+		} else {
+			buf = make([]byte, 0, room)
+		}
+		var nx []byte
+		d, nx = q.decide(buf, cur, t, nn)
+		if keep {
 			next = nx
 		}
 		return nx, nx != nil, nil
