@@ -19,11 +19,15 @@ import (
 //     the slots are rejected at once with 503 bulkhead_full; every 200 is one
 //     upstream request;
 //   - a queue of 50: all 40 are served, still at most 3 at a time upstream;
-//     the queued ones are admitted later, so at least 37 of them took longer
-//     than one upstream call (a lower bound, never a ceiling: a slow machine
-//     cannot make it fail);
+//     then the queue step: the upstream holds 3 requests (a gate, no
+//     timer), 5 more are sent one at a time and each is counted by the
+//     bulkhead_queued gauge (they cannot leave the queue while the 3 are
+//     held), then the gate opens and all 8 are served, 3 at a time;
 //   - a queue of 5: at most 3 + 5 of an instantaneous burst can be taken;
 //     the others are bulkhead_full, and the upstream still holds at most 3.
+//
+// The queues' max_wait is an hour and the route has no timeout, so no
+// request waits against a wall-clock margin.
 //
 // After each run the bulkhead.active and bulkhead.queued gauges are back to 0:
 // every slot was released.
@@ -32,9 +36,9 @@ func TestBulkheadCapsUpstreamConcurrency(t *testing.T) {
 	const clients = 40
 	cases := []struct {
 		name, queue string
-		check       func(t *testing.T, rs []result, up *upstream)
+		check       func(t *testing.T, e *env, rs []result, up *upstream)
 	}{
-		{"no-queue", "", func(t *testing.T, rs []result, up *upstream) {
+		{"no-queue", "", func(t *testing.T, _ *env, rs []result, up *upstream) {
 			tl := tally(rs)
 			if tl["200 "]+tl["503 bulkhead_full"] != clients || tl["200 "] < 3 || int64(tl["200 "]) != up.count() {
 				t.Errorf("responses %v, upstream saw %d; want >= 3 admitted, the rest bulkhead_full", tl, up.count())
@@ -45,24 +49,24 @@ func TestBulkheadCapsUpstreamConcurrency(t *testing.T) {
 				}
 			}
 		}},
-		{"queue", `,"queue":{"max_size":50,"max_wait":"20s"}`, func(t *testing.T, rs []result, up *upstream) {
+		{"queue", `,"queue":{"max_size":50,"max_wait":"1h"}`, func(t *testing.T, e *env, rs []result, up *upstream) {
 			tl := tally(rs)
 			if tl["200 "] != clients || up.count() != clients {
 				t.Errorf("responses %v, upstream saw %d; want all %d served", tl, up.count(), clients)
 			}
-			waited := 0
-			for _, r := range rs {
-				if r.elapsed >= 2*slowFor {
-					waited++
+			g := newGate()
+			up.set(g.hold)
+			queued, codes := queueBehind(t, e.h, "slow", "/work", g, 3, 5)
+			for i, c := range codes {
+				if c != http.StatusOK {
+					t.Errorf("queue step: request %d: %d, want 200", i, c)
 				}
 			}
-			// With 3 slots, request k (0-based, in upstream order) cannot start
-			// before floor(k/3) calls of 150ms ended: at least 40-6 took 2x150ms.
-			if waited < clients-6 {
-				t.Errorf("only %d requests took >= %v; queued requests must wait for a slot", waited, 2*slowFor)
+			if queued != 5 || up.maxIn.Load() > 3 {
+				t.Errorf("queue step: bulkhead_queued %d with the 3 slots held (want 5), upstream max in flight %d", queued, up.maxIn.Load())
 			}
 		}},
-		{"small-queue", `,"queue":{"max_size":5,"max_wait":"20s"}`, func(t *testing.T, rs []result, up *upstream) {
+		{"small-queue", `,"queue":{"max_size":5,"max_wait":"1h"}`, func(t *testing.T, _ *env, rs []result, up *upstream) {
 			tl := tally(rs)
 			if tl["200 "]+tl["503 bulkhead_full"] != clients || tl["200 "] < 8 || int64(tl["200 "]) != up.count() {
 				t.Errorf("responses %v, upstream saw %d; want >= 8 admitted (3 slots + 5 queued), the rest bulkhead_full", tl, up.count())
@@ -73,7 +77,7 @@ func TestBulkheadCapsUpstreamConcurrency(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			up := newUpstream(t, ok)
 			cfg := `{"policies":[{"name":"slow","bulkhead":{"max_concurrent":3` + c.queue + `}}]}`
-			e := newEnv(t, devhost.Options{PluginConfig: []byte(cfg), Clusters: map[string]string{"upstream": up.URL}})
+			e := newEnv(t, devhost.Options{PluginConfig: []byte(cfg), Clusters: map[string]string{"upstream": up.URL}, RouteTimeout: -1})
 			// One request alone creates the bulkhead's shared-data record
 			// (creation is not a compare-and-swap, see TestRateLimitCreationRace).
 			if r := e.do("GET", "/work"); r.status != http.StatusOK {
@@ -93,7 +97,7 @@ func TestBulkheadCapsUpstreamConcurrency(t *testing.T) {
 				t.Fatalf("upstream observed %d concurrent requests, want 1..3", m)
 			}
 			t.Logf("%s: %v, upstream max in flight %d", c.name, tally(rs), up.maxIn.Load())
-			c.check(t, rs, up)
+			c.check(t, e, rs, up)
 			if a, q := metric(e.h, metricdef.Name("breakwater", metricdef.BulkheadActive, "slow")), metric(e.h, metricdef.Name("breakwater", metricdef.BulkheadQueued, "slow")); a != 0 || q != 0 {
 				t.Errorf("after the burst: bulkhead.active %d, bulkhead.queued %d, want 0 and 0", a, q)
 			}
@@ -124,8 +128,8 @@ func TestBulkheadQueueUnderSustainedLoad(t *testing.T) {
 	const n, clients = 3000, 24
 	rate := map[string]float64{}
 	for _, c := range []struct{ name, block string }{
-		{"none", `"timeout":{"request":"5s"}`},
-		{"queue", `"bulkhead":{"max_concurrent":8,"queue":{"max_size":100,"max_wait":"5s"}}`},
+		{"none", `"timeout":{"request":"1h"}`},
+		{"queue", `"bulkhead":{"max_concurrent":8,"queue":{"max_size":100,"max_wait":"1h"}}`},
 	} {
 		up := newUpstream(t, ok)
 		e := newEnv(t, devhost.Options{PluginConfig: []byte(`{"policies":[{"name":"p",` + c.block + `}]}`),

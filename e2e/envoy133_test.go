@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,6 +23,11 @@ import (
 // requests each (per-user: 150 an hour, gold 300), /smooth gets 3,000
 // requests (cap: 1,000 an hour, at most two windows in a run) and 10 users
 // send 300 /mesh requests each (the service: 100 an hour).
+//
+// The policy "queue" is for the queue step after the load: one slot, whose
+// holder the upstream keeps until the test lets it go, so the next request
+// is provably queued (its max_wait and the route timeout are an hour: they
+// never end the step).
 const envoy133Config = `{"policies":[
  {"name":"api","match":{"path_prefix":"/api"},
   "fault":{"abort":{"percent":1,"status":503},"delay":{"percent":2,"duration":"5ms"}},
@@ -42,7 +48,9 @@ const envoy133Config = `{"policies":[
     {"name":"cap","algorithm":"fixed_window","requests":1000,"per":"1h"}]}},
  {"name":"mesh","match":{"path_prefix":"/mesh"},
   "rate_limit":{"limits":[{"name":"g","scope":"global","key":["header:x-user-id"],"descriptor_key":"user"}],
-   "service":{"cluster":"ratelimit","domain":"breakwater","timeout":"500ms","failure_mode":"allow"}}}]}`
+   "service":{"cluster":"ratelimit","domain":"breakwater","timeout":"500ms","failure_mode":"allow"}}},
+ {"name":"queue","match":{"path_prefix":"/queue"},"timeout":{"request":"1h"},
+  "bulkhead":{"max_concurrent":1,"queue":{"max_size":4,"max_wait":"1h"}}}]}`
 
 // TestEnvoy133WASILoad runs 30,000 requests through the 4 VMs with
 // Options.Envoy133WASI: poll_oneoff returns ENOSYS (52), as in Envoy
@@ -70,8 +78,12 @@ descriptors:
       requests_per_unit: 100
 `)
 	var failingNow atomic.Bool
+	// /queue requests are held until the queue step opens the gate.
+	queueGate := newGate()
 	up := newUpstream(t, func(n int64, w http.ResponseWriter, r *http.Request) {
 		switch {
+		case strings.HasPrefix(r.URL.Path, "/queue"):
+			queueGate.hold(n, w, r)
 		case failingNow.Load() || n%33 == 0:
 			w.WriteHeader(http.StatusServiceUnavailable)
 		case n%50 == 0:
@@ -88,24 +100,6 @@ descriptors:
 	var next atomic.Int64
 	var statuses [600]atomic.Int64
 	var unexpected atomic.Int64
-	// Sample the bulkhead's queue gauge while the load runs: the queue must
-	// have been used (requests paused, then admitted from the tick).
-	var maxQueued atomic.Uint64
-	stopSampling := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		for {
-			select {
-			case <-stopSampling:
-				return
-			case <-time.After(time.Millisecond):
-			}
-			if q := metric(e.h, metricdef.Name("breakwater", metricdef.BulkheadQueued, "api")); q > maxQueued.Load() && q < 1<<32 {
-				maxQueued.Store(q)
-			}
-		}
-	}()
 	t0 := time.Now()
 	parallel(clients, func(int) {
 		for {
@@ -148,17 +142,19 @@ descriptors:
 		}
 	})
 	elapsed := time.Since(t0)
-	close(stopSampling)
-	<-sampled
+	// The queue step: one request holds the only slot of "queue" at the
+	// upstream, the next waits in the queue (paused, resumed once the slot
+	// is freed).
+	queued, queueStatuses := queueBehind(t, e.h, "queue", "/queue/item", queueGate, 1, 1)
 	st := e.h.Stats()
 	m := func(name string) uint64 { return metric(e.h, name) }
 	t.Logf("%d requests in %v under Envoy 1.33 WASI: 200 %d, 429 %d, 503 %d, 504 %d", total, elapsed.Round(time.Millisecond),
 		statuses[200].Load(), statuses[429].Load(), statuses[503].Load(), statuses[504].Load())
 	t.Logf("traps %d, poll_oneoff %d, ticks %d, callouts %d, retries %d, local replies %d, host calls/request %.1f",
 		st.Traps, st.PollOneoff, st.Ticks, st.Callouts, st.Retries, st.LocalReplies, st.HostCallsPerRequest())
-	t.Logf("breaker transitions %d, fault delayed %d aborted %d, deadline_exceeded %d, bulkhead queued (max sampled) %d, bulkhead_full %d, fallback served %d",
+	t.Logf("breaker transitions %d, fault delayed %d aborted %d, deadline_exceeded %d, bulkhead queued (queue step) %d, bulkhead_full %d, fallback served %d",
 		transitions(e.h, "api"), m(metricdef.Name("breakwater", metricdef.FaultDelayedTotal, "api")),
-		m(metricdef.Name("breakwater", metricdef.FaultAbortedTotal, "api")), m(metricdef.Name("breakwater", metricdef.RejectedTotal, "api", metricdef.LabelReason, "deadline_exceeded")), maxQueued.Load(),
+		m(metricdef.Name("breakwater", metricdef.FaultAbortedTotal, "api")), m(metricdef.Name("breakwater", metricdef.RejectedTotal, "api", metricdef.LabelReason, "deadline_exceeded")), queued,
 		m(metricdef.Name("breakwater", metricdef.RejectedTotal, "api", metricdef.LabelReason, "bulkhead_full")), m(metricdef.Name("breakwater", metricdef.FallbackServedTotal, "api")))
 	t.Logf("memory pages: start %v, end %v", pages, e.h.MemoryPages())
 
@@ -173,8 +169,16 @@ descriptors:
 	if st.PollOneoff != 0 {
 		t.Errorf("poll_oneoff called %d times: the plugin reached a path that waits", st.PollOneoff)
 	}
-	if st.Requests != total || unexpected.Load() != 0 {
-		t.Errorf("requests %d (want %d), unexpected statuses %d", st.Requests, total, unexpected.Load())
+	if st.Requests != total+2 || unexpected.Load() != 0 {
+		t.Errorf("requests %d (want %d + the queue step's 2), unexpected statuses %d", st.Requests, total, unexpected.Load())
+	}
+	// The queue step: the second request waited in the queue (paused) while
+	// the first held the only slot, and was admitted once it was freed.
+	if queued != 1 || len(queueStatuses) != 2 || queueStatuses[0] != 200 || queueStatuses[1] != 200 {
+		t.Errorf("queue step: bulkhead_queued %d while the slot was held (want 1), statuses %v (want 200 200)", queued, queueStatuses)
+	}
+	if q := m(metricdef.Name("breakwater", metricdef.BulkheadQueued, "queue")); q != 0 {
+		t.Errorf("queue step: bulkhead_queued %d once both were answered, want 0", q)
 	}
 	for name, v := range map[string]uint64{
 		"ticks":                   st.Ticks,
@@ -190,7 +194,6 @@ descriptors:
 		"global limit rejections":     m(metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "mesh", metricdef.LabelLimit, "g")),
 		"per-user limit rejections":   m(metricdef.Name("breakwater", metricdef.RateLimitLimitedTotal, "api", metricdef.LabelLimit, "per-user")),
 		"fallback responses (served)": m(metricdef.Name("breakwater", metricdef.FallbackServedTotal, "api")),
-		"bulkhead queueing":           maxQueued.Load(),
 	} {
 		if v == 0 {
 			t.Errorf("%s: 0, the load did not reach that path", name)

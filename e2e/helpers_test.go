@@ -257,3 +257,88 @@ func tally(rs []result) map[string]int {
 	}
 	return m
 }
+
+// gate is an upstream behaviour that holds every request until open is
+// called (or the router gives up on it), announcing each on arrived. With
+// it a test knows that a request holds its bulkhead slot, whatever the
+// machine's speed.
+type gate struct {
+	arrived chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func newGate() *gate { return &gate{arrived: make(chan struct{}, 1024), release: make(chan struct{})} }
+
+func (g *gate) hold(_ int64, w http.ResponseWriter, r *http.Request) {
+	select {
+	case g.arrived <- struct{}{}:
+	default:
+	}
+	select {
+	case <-g.release:
+		io.WriteString(w, "ok")
+	case <-r.Context().Done():
+	}
+}
+
+// open lets every held request, and those to come, through.
+func (g *gate) open() { g.once.Do(func() { close(g.release) }) }
+
+// queueBehind sends slots requests for path through h and waits until the
+// upstream, held by g, has them all; then sends waiters more, one at a
+// time, each once policy's bulkhead_queued gauge counts the one before it
+// (a request cannot leave the queue while the slots are held, so the wait
+// ends whatever the machine's speed; the go test timeout bounds it). It
+// returns the gauge with all of them queued, then opens the gate and
+// returns every status, in the order sent. The bulkhead's max_wait and the
+// route timeout must be long enough not to end the wait (an hour).
+func queueBehind(t *testing.T, h *devhost.Host, policy, path string, g *gate, slots, waiters int) (queued uint64, codes []int) {
+	t.Helper()
+	name := metricdef.Name("breakwater", metricdef.BulkheadQueued, policy)
+	codes = make([]int, slots+waiters)
+	done := make(chan int, len(codes))
+	sent := 0
+	send := func() {
+		i := sent
+		sent++
+		go func() {
+			codes[i] = serve(h, "GET", path, "x-user-id", "queue-"+strconv.Itoa(i)).Code
+			done <- i
+		}()
+	}
+	fail := func(i int) {
+		g.open()
+		for n := 1; n < sent; n++ {
+			<-done
+		}
+		t.Fatalf("queue step: request %d was answered (%d) while the upstream held the slots; statuses %v", i, codes[i], codes)
+	}
+	for i := 0; i < slots; i++ {
+		send()
+	}
+	for got := 0; got < slots; {
+		select {
+		case <-g.arrived:
+			got++
+		case i := <-done:
+			fail(i)
+		}
+	}
+	for k := 1; k <= waiters; k++ {
+		send()
+		for metric(h, name) < uint64(k) {
+			select {
+			case i := <-done:
+				fail(i)
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}
+	queued = metric(h, name)
+	g.open()
+	for range codes {
+		<-done
+	}
+	return queued, codes
+}

@@ -76,9 +76,7 @@ var demoUsers = []struct {
 // demoConfig is the plugin configuration of the demo; scale shrinks the
 // breaker's time constants with the phases (1 at 30s).
 func demoConfig(scale float64) []byte {
-	d := func(base, floor time.Duration) string {
-		return max(time.Duration(float64(base)*scale).Round(time.Millisecond), floor).String()
-	}
+	d := func(base, floor time.Duration) string { return demoScaled(scale, base, floor).String() }
 	return []byte(fmt.Sprintf(`{
   "policies": [{
     "name": %q,
@@ -196,8 +194,14 @@ type demoRun struct {
 	// the burst step: mallory's answers with the clock held
 	burstAdmitted, burstLimited, burstOther int
 	// loadTime is the wall time from the start of the load until the
-	// requests in flight finished.
-	loadTime time.Duration
+	// requests in flight finished; pluginLoadTime the same on the plugin's
+	// clock (less the time held in the steps, plus the time advanced).
+	loadTime, pluginLoadTime time.Duration
+	// the steps with the clock held (demo_steps.go)
+	bh      bulkheadStepResult
+	opening breakerOpenResult
+	closing breakerCloseResult
+	skipped *atomic.Int64
 	// dl is the dead-letter part (policy checkout).
 	dl *demoDLQ
 }
@@ -289,12 +293,15 @@ func (r *demoRun) run(wasm []byte, workers int, stderr io.Writer) int {
 	}
 	defer client.CloseIdleConnections()
 	load := &demoLoad{r: r, client: client, url: "http://" + proxyLn.Addr().String(), sem: make(chan struct{}, 512)}
+	r.skipped = &load.skipped
 
 	r.burstStep(client, load.url)
+	r.bulkheadStep(client, load.url, host, up)
 	snap := r.snapshot(host)
 	r.mu.Lock() // the log writer reads start
 	r.start = time.Now()
 	r.mu.Unlock()
+	pluginStart := r.clock.Now()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	load.start(ctx)
@@ -309,6 +316,12 @@ func (r *demoRun) run(wasm []byte, workers int, stderr io.Writer) int {
 		st.to = at
 		r.phase.Store(int32(i))
 		r.phaseLine(i)
+		r.progressLine(host)
+		if step := r.phaseStep(i); step != nil {
+			// the load was paused at the end of the previous phase
+			step(load, host)
+			load.pause.Unlock()
+		}
 		end := r.start.Add(at)
 		for time.Now().Before(end) {
 			select {
@@ -321,6 +334,11 @@ func (r *demoRun) run(wasm []byte, workers int, stderr io.Writer) int {
 			cancel()
 			load.wait(5 * time.Second)
 			r.loadTime = time.Since(r.start)
+			r.pluginLoadTime = r.clock.Now().Sub(pluginStart)
+		} else if r.phaseStep(i+1) != nil {
+			// The next phase starts with a step: pause the load and let
+			// the requests in flight finish in this phase.
+			load.pause.Lock()
 		}
 		next := r.snapshot(host)
 		r.fill(st, snap, next)
@@ -345,37 +363,50 @@ func (r *demoRun) run(wasm []byte, workers int, stderr io.Writer) int {
 }
 
 // demoClock is the plugin's clock in the demo: the wall clock, except that
-// the demo can hold it still (hold/release) for the burst step, so that the
-// step's count does not depend on how fast the machine serves it. Time
-// held is not given back: afterwards the plugin's clock runs at the wall
-// clock's pace, behind it by the time held. Timers run on the wall clock.
+// the demo can hold it still (hold/release) for its steps, so that a step's
+// counts do not depend on how fast the machine serves it, and move it on
+// explicitly while held (advance: a breaker's open duration or a window
+// passes at once). Afterwards the plugin's clock runs at the wall clock's
+// pace from the instant it was released at (behind the wall clock by the
+// time held, ahead by the time advanced). Timers run on the wall clock.
 type demoClock struct {
-	mu        sync.Mutex
-	held      bool
-	at        time.Time     // the instant shown while held
-	heldSince time.Time     // wall time the hold began
-	lag       time.Duration // total time held so far
+	mu       sync.Mutex
+	held     bool
+	at       time.Time     // the instant shown while held
+	off      time.Duration // plugin time - wall time while running
+	advanced time.Duration // total moved on by advance
 }
 
 func (c *demoClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.now()
+}
+
+func (c *demoClock) now() time.Time {
 	if c.held {
 		return c.at
 	}
-	return time.Now().Add(-c.lag)
+	return time.Now().Add(c.off)
 }
 
 func (c *demoClock) hold() {
-	now := c.Now()
 	c.mu.Lock()
-	c.held, c.at, c.heldSince = true, now, time.Now()
+	c.at, c.held = c.now(), true
+	c.mu.Unlock()
+}
+
+// advance moves the held clock on by d.
+func (c *demoClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.at = c.at.Add(d)
+	c.advanced += d
 	c.mu.Unlock()
 }
 
 func (c *demoClock) release() {
 	c.mu.Lock()
-	c.held, c.lag = false, c.lag+time.Since(c.heldSince)
+	c.held, c.off = false, time.Until(c.at)
 	c.mu.Unlock()
 }
 
@@ -560,12 +591,18 @@ type demoUpstream struct {
 	r        *demoRun
 	inflight *atomic.Int64
 	seq      atomic.Uint64
+	// gate, while set, holds the bulkhead step's requests (demoHeldPath)
+	gate atomic.Pointer[demoGate]
 }
 
 func (u *demoUpstream) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	i := u.r.phase.Load()
 	if strings.HasPrefix(req.URL.Path, "/checkout") {
 		u.r.dl.upstream(w, req, i) // not in the timeline's counts
+		return
+	}
+	if g := u.gate.Load(); g != nil && strings.HasPrefix(req.URL.Path, demoHeldPath) {
+		g.serve(w, req) // the bulkhead step: not in the timeline's counts
 		return
 	}
 	st := u.r.stats[i]
@@ -613,6 +650,11 @@ type demoLoad struct {
 	wg     sync.WaitGroup // request goroutines
 	gens   sync.WaitGroup // generators
 	seq    atomic.Uint64
+	// pause is read-held by every request of the load while it runs; a
+	// step write-holds it: the requests in flight finish first, and the
+	// generators skip their requests until the step is over.
+	pause   sync.RWMutex
+	skipped atomic.Int64
 }
 
 // start runs one open-loop generator per user (requests leave on schedule
@@ -667,9 +709,14 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 }
 
 func (l *demoLoad) fire(ctx context.Context, user string) {
+	if !l.pause.TryRLock() {
+		l.skipped.Add(1) // a step runs: the load holds off
+		return
+	}
 	select {
 	case l.sem <- struct{}{}:
 	case <-ctx.Done():
+		l.pause.RUnlock()
 		return
 	}
 	l.r.sent.Add(1)
@@ -678,6 +725,7 @@ func (l *demoLoad) fire(ctx context.Context, user string) {
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
+		defer l.pause.RUnlock()
 		defer func() { <-l.sem }()
 		req, _ := http.NewRequest(http.MethodGet, l.url+path, nil)
 		req.Header.Set("x-user-id", user)
@@ -862,6 +910,9 @@ func (r *demoRun) report(w io.Writer, traps uint64) int {
 		})
 	}
 	row("breaker at end of phase", func(_ int, st *phaseStats) string { return st.stateEnd }, "")
+	if r.skipped != nil && r.skipped.Load() > 0 {
+		fmt.Fprintf(w, "\n(the load held off %d requests while the steps of the phases ran)\n", r.skipped.Load())
+	}
 
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "breaker transitions (plugin log)")
@@ -894,9 +945,17 @@ func (r *demoRun) report(w io.Writer, traps uint64) int {
 			closedAt = e.at
 		}
 	}
-	check(openedInFailing > 0, "breaker opened %d time(s) in the failing phase; the upstream got %d requests of the %d sent then",
-		openedInFailing, fail.upstream.Load(), fail.requests)
-	check(closedAt >= 0 && r.stats[phaseRecovered].stateEnd == "closed", "breaker closed again in the recovered phase (at %.2fs) and stayed closed", closedAt.Seconds())
+	op, cl := r.opening, r.closing
+	check(openedInFailing > 0 && op.shed == demoShedProbes && op.shedUpstream == 0 && len(op.other) == 0,
+		"breaker opened %d time(s) in the failing phase; step (clock held): %d failed, then %d of %d rejected circuit_open, %d of them reached the upstream%s; the upstream got %d requests of the %d sent in the phase",
+		openedInFailing, op.failed, op.shed, demoShedProbes, op.shedUpstream, others(op.other), fail.upstream.Load(), fail.requests)
+	check(cl.after == "closed" && (closedAt >= 0 || cl.before == "closed") && cl.ok == cl.probes,
+		"breaker closed again in the recovered phase (at %.2fs); step (clock held, moved on %v): it was %s, %d requests answered 200 of %d%s",
+		closedAt.Seconds(), cl.advanced, cl.before, cl.ok, cl.probes, others(cl.other))
+	if end := r.stats[phaseRecovered].stateEnd; end != "closed" {
+		// The real-time load decides this: not a check.
+		fmt.Fprintf(w, "  [--] the breaker was %s at the end of the recovered phase: on this machine, calls under the load took longer than slow_call_duration (%v)\n", end, demoSlowCall)
+	}
 	rl, bf := 0, 0
 	for _, st := range r.stats {
 		rl += st.reasons["rate_limited"]
@@ -905,15 +964,22 @@ func (r *demoRun) report(w io.Writer, traps uint64) int {
 	check(r.burstAdmitted == demoPerUserRPS && r.burstLimited == demoBurstStep-demoPerUserRPS && r.burstOther == 0,
 		"per-user limit, clock held still: mallory's %d back-to-back requests: %d admitted (the burst, %d), %d rejected rate_limited, %d other",
 		demoBurstStep, r.burstAdmitted, demoPerUserRPS, r.burstLimited, r.burstOther)
-	// A token bucket admits at most burst + rate x time: the load's own
-	// wall time (the plugin's clock runs at its pace), however slow the
-	// machine was.
-	load := r.loadTime
+	// A token bucket admits at most burst + rate x time: the time that
+	// passed on the plugin's clock during the load (the wall time, less the
+	// steps' holds, plus what they moved it on), however slow the machine was.
+	load := r.pluginLoadTime
 	bound := int64(demoPerUserRPS*load.Seconds()) + demoPerUserRPS
-	check(r.malloryPassed.Load() <= bound, "rate limit held: %d requests limited; mallory got %d requests past the filter in %.1fs (limit %d/s + burst %d = %d)",
+	check(r.malloryPassed.Load() <= bound, "rate limit held: %d requests limited; mallory got %d requests past the filter in %.1fs of plugin time (limit %d/s + burst %d = %d)",
 		rl, r.malloryPassed.Load(), load.Seconds(), demoPerUserRPS, demoPerUserRPS, bound)
-	check(bf > 0 && peak <= demoMaxConcurrent, "bulkhead held: %d requests turned away; the upstream never saw more than %d at once (max_concurrent %d)",
-		bf, peak, demoMaxConcurrent)
+	bh := r.bh
+	last := bh.last.String()
+	if bh.why != "" {
+		last = bh.why
+	}
+	check(bh.ok, "bulkhead, upstream held, clock held: %d requests hold the %d slots, %d wait in the queue (max_size %d); the next one: %s; %d served once the upstream answered, %d other (attempt %d)",
+		bh.held, demoMaxConcurrent, bh.queued, demoQueue, last, bh.served, bh.other, bh.attempts)
+	check(peak <= demoMaxConcurrent && bh.peak <= demoMaxConcurrent, "bulkhead held under the load: %d requests turned away; the upstream never saw more than %d at once (max_concurrent %d)",
+		bf, max(peak, bh.peak), demoMaxConcurrent)
 	check(r.active == 0 && r.queued == 0, "bulkhead gave every slot back: %d active, %d queued once the load was over", r.active, r.queued)
 	if traps > 0 {
 		check(false, "the plugin trapped %d times", traps)
@@ -929,6 +995,14 @@ func (r *demoRun) report(w io.Writer, traps uint64) int {
 		}
 	}
 	return failed
+}
+
+// others lists unexpected answers of a step ("" when none).
+func others(list []string) string {
+	if len(list) == 0 {
+		return ""
+	}
+	return " (unexpected: " + strings.Join(list, ", ") + ")"
 }
 
 func contains(list []string, s string) bool {

@@ -41,6 +41,7 @@ type demoDLQ struct {
 
 	// client side, by the phase the POST was sent in
 	sent, failed [4]atomic.Int64
+	seq          atomic.Int64 // order numbers of the POSTs
 	// upstream side: replays answered 2xx, per Idempotency-Key
 	mu       sync.Mutex
 	replayed map[string]int
@@ -143,33 +144,39 @@ func (d *demoDLQ) generate(ctx context.Context, l *demoLoad) {
 	go func() {
 		defer l.gens.Done()
 		next := time.Now()
-		for n := 0; ; n++ {
+		for {
 			next = next.Add(time.Second / demoCheckoutRPS)
 			if !sleepUntil(ctx, next) {
 				return
 			}
 			phase := l.r.phase.Load()
-			d.sent[phase].Add(1)
 			l.wg.Add(1)
 			go func() {
 				defer l.wg.Done()
-				body := fmt.Sprintf(`{"order":%d,"sku":"demo-%d","qty":1}`, n, n%7)
-				req, _ := http.NewRequest(http.MethodPost, l.url+"/checkout", strings.NewReader(body))
-				req.Header.Set("content-type", "application/json")
-				req.Header.Set("authorization", "Bearer demo-secret")
-				resp, err := l.client.Do(req)
-				if err != nil {
-					d.failed[phase].Add(1)
-					return
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode/100 != 2 {
-					d.failed[phase].Add(1)
-				}
+				d.post(l, phase)
 			}()
 		}
 	}()
+}
+
+// post sends one POST /checkout, filed under phase, and waits for the answer.
+func (d *demoDLQ) post(l *demoLoad, phase int32) {
+	d.sent[phase].Add(1)
+	n := d.seq.Add(1) - 1
+	body := fmt.Sprintf(`{"order":%d,"sku":"demo-%d","qty":1}`, n, n%7)
+	req, _ := http.NewRequest(http.MethodPost, l.url+"/checkout", strings.NewReader(body))
+	req.Header.Set("content-type", "application/json")
+	req.Header.Set("authorization", "Bearer demo-secret")
+	resp, err := l.client.Do(req)
+	if err != nil {
+		d.failed[phase].Add(1)
+		return
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		d.failed[phase].Add(1)
+	}
 }
 
 // finish waits for the records to be answered by the sink, replays them to
