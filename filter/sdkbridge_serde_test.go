@@ -13,7 +13,8 @@ import (
 // wasip1 inside the SDK copy): the file, without its build line, is compiled
 // natively in a scratch module and checked against the proxy-wasm byte
 // layouts (the SDK's own cases) and a byte-at-a-time reference encoder over
-// generated maps, including empty maps and empty strings.
+// generated maps, including empty maps and empty strings, and two results
+// held at once.
 func TestBridgeSerde(t *testing.T) {
 	src, err := os.ReadFile("sdkbridge/serde.go")
 	if err != nil {
@@ -115,6 +116,23 @@ func TestAgainstReference(t *testing.T) {
 		if got := DeserializeMap(enc); !reflect.DeepEqual(got, ms) {
 			t.Fatalf("round trip of %q gave %q", ms, got)
 		}
+	}
+}
+
+// Two results in a row stay intact (DispatchHttpCall holds its headers and
+// trailers at once), and a reused buffer carries nothing of an earlier map.
+func TestConsecutive(t *testing.T) {
+	long := [][2]string{{"a-long-header-name", "a rather long value of the header"}, {"b", "c"}}
+	for i := 0; i < 4; i++ {
+		x := SerializeMap(long)
+		y := SerializeMap([][2]string{{"t", ""}})
+		if !bytes.Equal(x, ref(long)) || !bytes.Equal(y, ref([][2]string{{"t", ""}})) {
+			t.Fatalf("round %d: %v / %v", i, x, y)
+		}
+	}
+	big := [][2]string{{"k", string(make([]byte, 5000))}}
+	if !bytes.Equal(SerializeMap(big), ref(big)) {
+		t.Fatal("large map")
 	}
 }
 

@@ -35,16 +35,40 @@ func DeserializeMap(bs []byte) [][2]string {
 	return ret
 }
 
-// SerializeMap encodes a header map for the host, into a new buffer (the
-// SDK's DispatchHttpCall holds two at once). The lengths are stored as
-// whole little-endian words (wasm memory is little-endian and allows
+// serBufs are SerializeMap's reused buffers, used in turn. Every caller in
+// the SDK (setMap, SendHttpResponse, DispatchHttpCall) passes the result
+// to the host call that follows at once and never keeps it; a host reads a
+// call's arguments before anything else, so a buffer is free again by the
+// next SerializeMap. Two, because DispatchHttpCall serialises its headers
+// and trailers before its one host call. Maps larger than serBufMax get a
+// buffer of their own (a VM keeps at most 2 × serBufMax).
+var (
+	serBufs [2][]byte
+	serNext int
+)
+
+const serBufMax = 4096
+
+// SerializeMap encodes a header map for the host. The lengths are stored
+// as whole little-endian words (wasm memory is little-endian and allows
 // unaligned stores), the strings with copy.
 func SerializeMap(ms [][2]string) []byte {
 	size := 4
 	for i := range ms {
 		size += len(ms[i][0]) + len(ms[i][1]) + 10 // two lengths, two NULs
 	}
-	ret := make([]byte, size)
+	var ret []byte
+	if size <= serBufMax {
+		b := serBufs[serNext]
+		if cap(b) < size {
+			b = make([]byte, serBufMax)
+			serBufs[serNext] = b
+		}
+		serNext ^= 1
+		ret = b[:size]
+	} else {
+		ret = make([]byte, size)
+	}
 	base := unsafe.Pointer(&ret[0])
 	*(*uint32)(base) = uint32(len(ms))
 	sizes := uintptr(4)
@@ -54,8 +78,11 @@ func SerializeMap(ms [][2]string) []byte {
 		*(*uint32)(unsafe.Add(base, sizes)) = uint32(len(k))
 		*(*uint32)(unsafe.Add(base, sizes+4)) = uint32(len(v))
 		sizes += 8
-		data += copy(ret[data:], k) + 1 // make zeroed the NUL
-		data += copy(ret[data:], v) + 1
+		data += copy(ret[data:], k)
+		ret[data] = 0
+		data += copy(ret[data+1:], v) + 1
+		ret[data] = 0
+		data++
 	}
 	return ret
 }
