@@ -80,9 +80,10 @@ type httpContext struct {
 	// directive stage runs at the release).
 	retryGranted int
 	// upResp are the upstream response's headers while
-	// on_http_response_headers runs (upRespOK: they could be read).
-	upResp   [][2]string
-	upRespOK bool
+	// on_http_response_headers runs, when it read them (upRespOK: they could
+	// be read; upRespWrite: the filter's are written with them in one call).
+	upResp                [][2]string
+	upRespOK, upRespWrite bool
 	// setReq are the request headers to set when it goes upstream.
 	setReq [][2]string
 	// dl is the stream's dead letter in the making (dead_letter), allocated
@@ -237,13 +238,28 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) (action types.Action)
 		return types.ActionContinue
 	}
 	now := clock()
-	// The upstream response's headers, read with ONE host call: the
-	// outcome, the attempt count and the stale cache read them from here,
-	// and the filter's own are written back with one more.
-	hs, err := proxywasm.GetHttpResponseHeaders()
-	h.upResp, h.upRespOK = hs, err == nil
-	defer h.dropResponseHeaders()
-	if h.pol.wantsOutcome || h.dlOn && h.pol.dl.upstream {
+	outcome := h.pol.wantsOutcome || h.dlOn && h.pol.dl.upstream
+	// The fewest host calls: the headers read one by one (reads) and the
+	// filter's added one by one (adds), or the whole map read with one
+	// call (the outcome, the attempt count and the stale cache read it)
+	// and, when that saves calls, written back with the filter's in one
+	// more. A tie keeps the single calls (less guest work).
+	reads, adds := 0, 1+len(h.respHeaders)
+	if outcome {
+		reads = 1 // :status
+		if h.retryGranted > 0 {
+			reads++ // x-envoy-attempt-count
+		}
+		if h.pol.stale != nil {
+			reads++ // the representation headers
+		}
+	}
+	if reads > 1 || reads+adds > 2 {
+		hs, err := proxywasm.GetHttpResponseHeaders()
+		h.upResp, h.upRespOK, h.upRespWrite = hs, err == nil, adds > 1
+		defer h.dropResponseHeaders()
+	}
+	if outcome {
 		o := readOutcome(h)
 		o.failure = failed(h.pol.failureOn, o)
 		if h.dlOn && o.failure {
@@ -284,15 +300,15 @@ func (h *httpContext) responseHeaders() ([][2]string, error) {
 	return proxywasm.GetHttpResponseHeaders()
 }
 
-func (h *httpContext) dropResponseHeaders() { h.upResp, h.upRespOK = nil, false }
+func (h *httpContext) dropResponseHeaders() { h.upResp, h.upRespOK, h.upRespWrite = nil, false, false }
 
 // writeResponseHeaders adds x-breakwater-policy and the recorded response
-// headers (RateLimit-*) to the upstream response: the headers read at the
-// start of the callback, every one kept in order, then the filter's, in one
-// proxy_set_header_map_pairs (as Envoy's add would, duplicates included);
-// one add each when the headers could not be read or the write fails.
+// headers (RateLimit-*) to the upstream response: with upRespWrite, the
+// headers read at the start of the callback, every one kept in order, then
+// the filter's, in one proxy_set_header_map_pairs (as Envoy's add would,
+// duplicates included); otherwise (or when that write fails) one add each.
 func (h *httpContext) writeResponseHeaders() {
-	if h.upRespOK {
+	if h.upRespOK && h.upRespWrite {
 		merged := append(h.p.merged[:0], h.upResp...)
 		merged = append(merged, [2]string{"x-breakwater-policy", h.pol.name})
 		merged = append(merged, h.respHeaders...)
