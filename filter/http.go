@@ -55,20 +55,13 @@ type httpContext struct {
 	// undo gives back what earlier stages took when a later one rejects
 	// (a rate-limit token, a bulkhead slot): run in reverse order.
 	undo []holdRec
-	// respHeaders are added to the upstream response (RateLimit-*);
-	// rlHdr backs them for the local limits.
+	// respHeaders are added to the upstream response (RateLimit-*).
 	respHeaders [][2]string
-	rlHdr       [3][2]string
 	// onEnd are the stages' end-of-stream hooks (release what they hold).
 	onEnd []holdRec
-	// undoBuf, endBuf, setBuf and rlKept back undo, onEnd, setReq and the
-	// rate limit's undo record in the context itself, so a request of the
-	// usual policies allocates none of them (a longer list moves to the heap).
-	undoBuf [3]holdRec
-	endBuf  [3]holdRec
-	setBuf  [8][2]string
-	rlKept  [3]ratelimit.Check
-	rlUsed  bool // rlKept holds a record's checks
+	// b backs the lists above while a policy applies (see streamBufs).
+	b      *streamBufs
+	rlUsed bool // b.rlKept holds a record's checks
 	// cb is the circuit breaker admission of the request, if any (cbVal).
 	cb    *cbHold
 	cbVal cbHold
@@ -110,13 +103,16 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	defer h.protect(&action)
 	now := clock()
 	h.arrived = now
-	h.undo, h.onEnd, h.setReq = h.undoBuf[:0], h.endBuf[:0], h.setBuf[:0]
 	h.req.load()
 	var escaped bool
 	h.pol, escaped = h.p.match(&h.req)
 	if h.pol == nil {
 		return types.ActionContinue
 	}
+	if h.b == nil {
+		h.b = h.p.takeBufs()
+	}
+	h.undo, h.onEnd, h.setReq = h.b.undo[:0], h.b.end[:0], h.b.set[:0]
 	h.pol.m.requests.inc(1)
 	if escaped {
 		h.rejectEscapedSlash()
@@ -334,13 +330,46 @@ func (h *httpContext) OnHttpStreamDone() {
 	// proxy_on_delete, and some hosts deliver that late (or never).
 	h.req = requestInfo{}
 	clear(h.onEnd) // their holds may reference keys (undo is cleared when emptied)
-	h.undo, h.onEnd, h.respHeaders, h.cb, h.bh, h.dl, h.staleHdrs = nil, nil, nil, nil, nil, nil, nil
-	if h.rlUsed { // keys may be views of the request's headers
-		h.rlKept, h.rlUsed = [3]ratelimit.Check{}, false
-	}
+	h.undo, h.onEnd, h.setReq, h.respHeaders, h.cb, h.bh, h.dl, h.staleHdrs = nil, nil, nil, nil, nil, nil, nil, nil
 	h.cbVal.key = ""
-	h.rlHdr = [3][2]string{}
+	if b := h.b; b != nil {
+		h.b = nil
+		if h.rlUsed { // keys may be views of the request's headers
+			b.rlKept, h.rlUsed = [3]ratelimit.Check{}, false
+		}
+		clear(b.set[:])
+		b.rlHdr = [3][2]string{}
+		h.p.putBufs(b)
+	}
 }
+
+// streamBufs backs a stream's undo and end records, the request headers
+// to set, the rate limit's kept checks and RateLimit-* headers, so a
+// request of the usual policies allocates none of them (a longer list moves
+// to the heap). A VM keeps the blocks of ended streams in a free list (one
+// per stream it had in flight at once): a stream takes one when a policy
+// applies and gives it back in OnHttpStreamDone, after which nothing of the
+// stream runs (a late callout answer sees h.ended; finish took it off the
+// waiting list and the bulkhead queue) and every slice into it is dropped.
+type streamBufs struct {
+	undo   [3]holdRec
+	end    [3]holdRec
+	set    [8][2]string
+	rlKept [3]ratelimit.Check
+	rlHdr  [3][2]string
+}
+
+func (p *pluginContext) takeBufs() *streamBufs {
+	if n := len(p.freeBufs); n > 0 {
+		b := p.freeBufs[n-1]
+		p.freeBufs[n-1] = nil
+		p.freeBufs = p.freeBufs[:n-1]
+		return b
+	}
+	return new(streamBufs)
+}
+
+func (p *pluginContext) putBufs(b *streamBufs) { p.freeBufs = append(p.freeBufs, b) }
 
 // finish runs the end hooks once, whatever ended the stream.
 func (h *httpContext) finish(now time.Time) {

@@ -45,6 +45,8 @@ type pluginContext struct {
 	// merged is flushRequestHeaders' reused list (a VM is single-threaded
 	// and the host copies the headers during the call).
 	merged [][2]string
+	// freeBufs are the stream blocks of ended streams (see streamBufs).
+	freeBufs []*streamBufs
 }
 
 func newPluginContext(id uint32) *pluginContext {

@@ -119,8 +119,8 @@ func (s *rateLimitStage) admit(h *httpContext, now time.Time, ls []*limitRT) (ra
 		return res, s.rejectWith(h, now, rlHeaders(d), d.RetryAfter)
 	}
 	var kept []ratelimit.Check
-	if !h.rlUsed && len(checks) <= len(h.rlKept) {
-		kept, h.rlUsed = append(h.rlKept[:0], checks...), true
+	if !h.rlUsed && h.b != nil && len(checks) <= len(h.b.rlKept) {
+		kept, h.rlUsed = append(h.b.rlKept[:0], checks...), true
 	} else { // a second admission of the request (the service's local fallback)
 		kept = append([]ratelimit.Check(nil), checks...)
 	}
@@ -129,8 +129,12 @@ func (s *rateLimitStage) admit(h *httpContext, now time.Time, ls []*limitRT) (ra
 		// setRateHeaders, kept in the stream context (no slice allocated).
 		d := res.Decisions[res.Deciding]
 		if h.respHeaders == nil || remainingOf(h.respHeaders) > max(d.Remaining, 0) {
-			h.rlHdr = rlHeaderArray(d)
-			h.respHeaders = h.rlHdr[:]
+			if h.b != nil {
+				h.b.rlHdr = rlHeaderArray(d)
+				h.respHeaders = h.b.rlHdr[:]
+			} else {
+				h.respHeaders = rlHeaders(d)
+			}
 		}
 	}
 	return res, pass

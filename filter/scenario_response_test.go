@@ -79,3 +79,41 @@ func TestScenariosRequestHeaderRewrite(t *testing.T) {
 		},
 	}})
 }
+
+// Stream blocks (streamBufs) come back to the VM only when their stream
+// ends: a paused stream's undo record survives other streams taking and
+// giving back blocks, and its reset refunds its own key.
+func TestScenariosStreamBlocks(t *testing.T) {
+	runScenarios(t, []scenario{{
+		name: "a queued stream's refund survives other streams' blocks",
+		config: `{"policies": [{"name": "p",
+			"rate_limit": {"limits": [{"name": "u", "key": ["header:x-user-id"], "requests": 1, "per": "1h"}]},
+			"bulkhead": {"max_concurrent": 1, "queue": {"max_size": 1, "max_wait": "1h"}}}]}`,
+		run: func(t *testing.T, h *harness) {
+			a := h.request("GET", "/x", "x-user-id", "a")
+			if !a.forwarded() {
+				t.Fatal("a: not forwarded")
+			}
+			b := h.request("GET", "/x", "x-user-id", "b")
+			if !b.paused() {
+				t.Fatalf("b: not queued (status %d)", b.status())
+			}
+			// c and d are admitted by their limits, then refused by the full
+			// queue (their own tokens refunded); their blocks come and go.
+			for _, u := range []string{"c", "d", "c"} {
+				x := h.request("GET", "/x", "x-user-id", u)
+				expectReason(t, x, 503, "bulkhead_full")
+				x.end()
+			}
+			b.end() // reset while queued: b's token comes back
+			for _, u := range []string{"b", "c", "d"} {
+				x := h.request("GET", "/x", "x-user-id", u)
+				if !x.paused() {
+					t.Fatalf("%s: want queued (its token back), got status %d %q", u, x.status(), x.localHeader("x-breakwater-reason"))
+				}
+				x.end()
+			}
+			a.respond("200")
+		},
+	}})
+}
