@@ -11,7 +11,14 @@
 // fallback applied) or pauses the request; a paused request is resumed by
 // the stage itself (tick, callout answer). A stage that took something (a
 // token, a slot) registers an undo; a rejection by a later stage runs the
-// undos in reverse, so a request rejected anywhere consumes nothing.
+// undos in reverse, so a request rejected anywhere consumes nothing. Undos
+// and end-of-stream releases are typed records (holdRec), kept like the
+// request headers to set in arrays of the stream context (about 1.4 KB per
+// stream), so a request of the usual policies allocates none of them. The
+// directives are written with the request's other headers in one
+// proxy_set_header_map_pairs. On the response, the headers are read as one
+// map and the filter's written back with them in one call only when that
+// takes fewer host calls than single reads and adds.
 //
 // Dead letters (deadletter.go). A policy with dead_letter arms a request
 // whose method qualifies: its body is copied as it streams (always
