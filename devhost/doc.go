@@ -92,8 +92,14 @@
 // Options.Clock drives everything the plugin sees: WASI clock_time_get (both
 // clocks), poll_oneoff sleeps, proxy_get_current_time_nanoseconds, ticks and
 // request.time. ManualClock lets a test move time; Advance fires due ticks
-// synchronously. Router timeouts and back-off use real time (they govern
-// real sockets).
+// synchronously. Router timeouts, back-off, x-envoy-expected-rq-timeout-ms and
+// x-envoy-upstream-service-time use real time (they govern real sockets)
+// unless Options.RouterOnClock puts them on Options.Clock too: each timeout is
+// then a context cancelled by Clock.AfterFunc, so with a ManualClock a test
+// decides exactly when an attempt times out or a back-off ends. It is opt-in
+// because tests that hold or step the plugin's clock while the router retries
+// (e2e retry and dead-letter tests, the demo, perf) would otherwise wait on a
+// back-off nobody advances.
 //
 // # WASI compatibility
 //

@@ -91,9 +91,16 @@ type Options struct {
 	RetrySeed uint64
 
 	// Clock is the time source of the plugin (WASI clocks, proxy_on_tick,
-	// request.time). Zero: the real clock. Router timeouts and back-off always
-	// use real time because they govern real network I/O.
+	// request.time). Zero: the real clock. The router's timers follow it only
+	// with RouterOnClock.
 	Clock Clock
+	// RouterOnClock puts the router's timers on Clock: the per-try and route
+	// (global) timeouts, the retry back-off, x-envoy-expected-rq-timeout-ms
+	// and x-envoy-upstream-service-time. With a ManualClock a timeout or a
+	// back-off then ends only when the test advances the clock. Zero: they
+	// run on the wall clock whatever Clock is (a held or manual plugin clock
+	// does not stop the router's real network I/O from timing out).
+	RouterOnClock bool
 	// Rand is the source of WASI random_get. Zero: crypto/rand.
 	Rand io.Reader
 

@@ -206,14 +206,15 @@ func (s *stream) route() *response {
 	}
 	s.setInfo(func() { s.routed = true })
 
-	start := time.Now()
+	clk := h.routerClock()
+	start := clk.Now()
 	ctx := s.ctx
 	var deadline time.Time
 	if global > 0 {
 		deadline = start.Add(global)
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline)
-		defer cancel()
+		var stop func()
+		ctx, stop = timeoutContext(ctx, clk, global)
+		defer stop()
 	}
 	timeoutReply := func(details string) *response {
 		s.setInfo(func() { s.flags |= FlagUpstreamRequestTimeout; s.setDetails(details) })
@@ -228,12 +229,12 @@ func (s *stream) route() *response {
 		h.counters.attempts.Add(1)
 		expected := time.Duration(0)
 		if global > 0 {
-			expected = time.Until(deadline)
+			expected = deadline.Sub(clk.Now())
 		}
 		if perTry > 0 && (expected == 0 || perTry < expected) {
 			expected = perTry
 		}
-		res := h.attempt(ctx, s, base, attempt, perTry, expected)
+		res := h.attempt(ctx, clk, s, base, attempt, perTry, expected)
 		if res.addr != "" {
 			s.setInfo(func() { s.upstreamAddr = res.addr })
 		}
@@ -256,19 +257,24 @@ func (s *stream) route() *response {
 			retriable = false
 		}
 		if !retriable {
-			return s.finalResponse(res, attempt, start, timeoutReply)
+			return s.finalResponse(res, attempt, clk.Now().Sub(start), timeoutReply)
 		}
 		h.counters.retries.Add(1)
 		wait := h.backoff(attempt)
-		if !deadline.IsZero() && time.Now().Add(wait).After(deadline) {
-			wait = time.Until(deadline)
+		if !deadline.IsZero() {
+			if left := deadline.Sub(clk.Now()); wait > left {
+				wait = left
+			}
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
+		if wait > 0 {
+			elapsed := make(chan struct{})
+			t := clk.AfterFunc(wait, func() { close(elapsed) })
+			select {
+			case <-elapsed:
+			case <-ctx.Done():
+			}
+			t.Stop()
 		}
-		t.Stop()
 		h.releaseRetry(cluster)
 		if s.ctx.Err() != nil {
 			return nil
@@ -280,7 +286,7 @@ func (s *stream) route() *response {
 }
 
 // finalResponse turns the last attempt into the response for the client.
-func (s *stream) finalResponse(res attemptResult, attempt int, start time.Time, timeoutReply func(string) *response) *response {
+func (s *stream) finalResponse(res attemptResult, attempt int, elapsed time.Duration, timeoutReply func(string) *response) *response {
 	switch res.kind {
 	case failNone:
 		m := &headerMap{kv: make([]pair, 0, len(res.resp.Header)+4)}
@@ -294,7 +300,7 @@ func (s *stream) finalResponse(res attemptResult, attempt int, start time.Time, 
 				m.add(lk, v)
 			}
 		}
-		m.replace(hdrServiceTime, strconv.FormatInt(time.Since(start).Milliseconds(), 10))
+		m.replace(hdrServiceTime, strconv.FormatInt(elapsed.Milliseconds(), 10))
 		m.replace(hdrAttemptCount, strconv.Itoa(attempt))
 		s.setInfo(func() { s.setDetails(DetailsViaUpstream) })
 		return &response{headers: m, body: res.body}
@@ -336,12 +342,12 @@ func routerReply(code int, body string) *response {
 }
 
 // attempt sends one upstream request.
-func (h *Host) attempt(ctx context.Context, s *stream, base *url.URL, attempt int, perTry, expected time.Duration) attemptResult {
+func (h *Host) attempt(ctx context.Context, clk Clock, s *stream, base *url.URL, attempt int, perTry, expected time.Duration) attemptResult {
 	actx := ctx
 	if perTry > 0 {
-		var cancel context.CancelFunc
-		actx, cancel = context.WithTimeout(ctx, perTry)
-		defer cancel()
+		var stop func()
+		actx, stop = timeoutContext(ctx, clk, perTry)
+		defer stop()
 	}
 	m := s.reqHeaders
 	method, _ := m.get(":method")
@@ -382,10 +388,31 @@ func (h *Host) attempt(ctx context.Context, s *stream, base *url.URL, attempt in
 	return attemptResult{resp: resp, body: body, addr: addr}
 }
 
+// routerClock is the clock of the router's timers: Options.Clock when
+// Options.RouterOnClock is set, else the wall clock.
+func (h *Host) routerClock() Clock {
+	if h.opts.RouterOnClock {
+		return h.opts.Clock
+	}
+	return RealClock{}
+}
+
+// timeoutContext is a child of parent cancelled, with cause
+// context.DeadlineExceeded, once d has elapsed on clk. stop releases the
+// timer and the context.
+func timeoutContext(parent context.Context, clk Clock, d time.Duration) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	t := clk.AfterFunc(d, func() { cancel(context.DeadlineExceeded) })
+	return ctx, func() {
+		t.Stop()
+		cancel(context.Canceled)
+	}
+}
+
 // classify maps a transport error to Envoy's reset reasons.
 func classify(err error, global, try context.Context) failKind {
 	switch {
-	case global.Err() != nil && errors.Is(global.Err(), context.DeadlineExceeded):
+	case global.Err() != nil && errors.Is(context.Cause(global), context.DeadlineExceeded):
 		return failGlobalTimeout
 	case global.Err() != nil:
 		return failClientGone
