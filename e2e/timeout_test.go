@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"net/http"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -12,10 +11,10 @@ import (
 )
 
 // TestDeadlineShortensUpstreamTimeout: the policy's upstream timeout is 2s;
-// the upstream takes 10s (it stops when the router gives up). A caller that
-// has only 300ms left gets the router's 504 "upstream request timeout" after
-// about 300ms, not 2s, and the upstream is told the shortened budget
-// (x-envoy-expected-rq-timeout-ms <= 300).
+// the upstream never answers (it stops when the router gives up). A caller
+// that has only 300ms left gets the router's 504 "upstream request timeout"
+// once 300ms have passed, not 2s, and the upstream is told the shortened
+// budget (x-envoy-expected-rq-timeout-ms: 300).
 //
 //   - internal caller (Options.InternalClients: Envoy keeps x-envoy-* from
 //     internal clients) with x-envoy-expected-rq-timeout-ms: 300;
@@ -26,70 +25,69 @@ import (
 //   - a caller with 20ms left, below min_remaining (50ms): 504
 //     deadline_exceeded from the filter at once, no upstream call.
 //
-// The only time check is a lower bound (no answer before the deadline),
-// which a loaded machine cannot break; which timeout the router applied is
-// read from the x-envoy-expected-rq-timeout-ms the upstream received.
+// The plugin and the router (RouterOnClock) run on one manual clock that
+// only the test moves: the upstream reports each arrival, then the test
+// advances 300ms (the two shortened requests end) and 1700ms more (the
+// configured 2s ends). Nothing depends on the machine's speed.
 func TestDeadlineShortensUpstreamTimeout(t *testing.T) {
 	const cfg = `{"policies":[{"name":"api","timeout":{"request":"2s",
  "deadline":{"propagate":true,"min_remaining":"50ms"}}}]}`
+	clock := devhost.NewManualClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	var mu sync.Mutex
-	var expected []int
-	up := newUpstream(t, nil)
-	slowly := slow(10 * time.Second)
-	up.set(func(n int64, w http.ResponseWriter, r *http.Request) {
-		v, err := strconv.Atoi(r.Header.Get("x-envoy-expected-rq-timeout-ms"))
-		if err != nil {
-			v = -1
-		}
+	expected := map[string]string{} // x-case -> x-envoy-expected-rq-timeout-ms
+	arrived := make(chan struct{}, 8)
+	up := newUpstream(t, func(n int64, w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
-		expected = append(expected, v)
+		expected[r.Header.Get("x-case")] = r.Header.Get("x-envoy-expected-rq-timeout-ms")
 		mu.Unlock()
-		slowly(n, w, r)
+		arrived <- struct{}{}
+		<-r.Context().Done() // never answers: the router's timeout ends it
 	})
 	internal := newEnv(t, devhost.Options{PluginConfig: []byte(cfg), InternalClients: true,
-		Clusters: map[string]string{"upstream": up.URL}})
+		Clusters: map[string]string{"upstream": up.URL}, Clock: clock, RouterOnClock: true})
 	external := newEnv(t, devhost.Options{PluginConfig: []byte(cfg),
-		Clusters: map[string]string{"upstream": up.URL}})
+		Clusters: map[string]string{"upstream": up.URL}, Clock: clock, RouterOnClock: true})
 
 	cases := []struct {
 		name string
 		e    *env
 		kv   []string
-		min  time.Duration
+		want string // x-envoy-expected-rq-timeout-ms the upstream is told
 	}{
-		{"internal-expected-rq-timeout", internal, []string{"x-envoy-expected-rq-timeout-ms", "300"}, 300 * time.Millisecond},
-		{"external-grpc-timeout", external, []string{"grpc-timeout", "300m"}, 300 * time.Millisecond},
-		{"external-expected-rq-timeout-stripped", external, []string{"x-envoy-expected-rq-timeout-ms", "300"}, 2 * time.Second},
+		{"internal-expected-rq-timeout", internal, []string{"x-envoy-expected-rq-timeout-ms", "300"}, "300"},
+		{"external-grpc-timeout", external, []string{"grpc-timeout", "300m"}, "300"},
+		{"external-expected-rq-timeout-stripped", external, []string{"x-envoy-expected-rq-timeout-ms", "300"}, "2000"},
 	}
-	rs := make([]result, len(cases))
-	// The three calls run at the same time (the test waits ~2s once).
-	parallel(len(cases), func(i int) { rs[i] = cases[i].e.do("GET", "/api", cases[i].kv...) })
+	done := make([]chan result, len(cases))
 	for i, c := range cases {
-		r := rs[i]
-		if r.status != http.StatusGatewayTimeout || r.reason() != "" || r.body != "upstream request timeout" {
-			t.Errorf("%s: %v, want the router's 504 upstream request timeout", c.name, r)
-		}
-		if r.elapsed < c.min {
-			t.Errorf("%s: answered after %v, before the %v timeout", c.name, r.elapsed, c.min)
-		}
-		t.Logf("%s: %d after %v", c.name, r.status, r.elapsed.Round(time.Millisecond))
+		done[i] = make(chan result, 1)
+		go func(i int, kv []string) { done[i] <- cases[i].e.do("GET", "/api", kv...) }(i, append([]string{"x-case", c.name}, c.kv...))
+	}
+	for range cases {
+		<-arrived
 	}
 	mu.Lock()
-	seen := append([]int(nil), expected...)
-	mu.Unlock()
-	short := 0
-	for _, v := range seen {
-		// The configured 2s, less the time the router took to send the
-		// request: anything above the 300ms of a deadline, at most 2000.
-		if v > 0 && v <= 300 {
-			short++
-		} else if v <= 300 || v > 2000 {
-			t.Errorf("upstream saw x-envoy-expected-rq-timeout-ms %d: want <= 300 (deadline) or above it up to 2000 (configured)", v)
+	for _, c := range cases {
+		if v := expected[c.name]; v != c.want {
+			t.Errorf("%s: upstream told x-envoy-expected-rq-timeout-ms %q, want %s", c.name, v, c.want)
 		}
 	}
-	if len(seen) != 3 || short != 2 {
-		t.Errorf("upstream saw expected timeouts %v: want 2 requests with <= 300ms and 1 with the configured 2s", seen)
+	mu.Unlock()
+	check := func(c int, r result) {
+		if r.status != http.StatusGatewayTimeout || r.reason() != "" || r.body != "upstream request timeout" {
+			t.Errorf("%s: %v, want the router's 504 upstream request timeout", cases[c].name, r)
+		}
 	}
+	clock.Advance(300 * time.Millisecond) // the two shortened timeouts
+	check(0, <-done[0])
+	check(1, <-done[1])
+	select {
+	case r := <-done[2]:
+		t.Errorf("%s: answered %v at 300ms, before its 2s timeout", cases[2].name, r)
+	default:
+	}
+	clock.Advance(1700 * time.Millisecond) // the configured 2s
+	check(2, <-done[2])
 
 	// Too little budget left: rejected by the filter, nothing upstream.
 	before := up.count()
@@ -124,42 +122,49 @@ func TestDeadlineShortensUpstreamTimeout(t *testing.T) {
 // is 300ms and the policy has no timeout.request, only deadline with
 // propagate and max set to the route's 300ms. Callers send grpc-timeout
 // 4000000S (46 days), 2562047H (just below time.Duration's range) and
-// 2562048H (beyond it); the upstream takes 1.5s. Every call gets the
-// router's 504 "upstream request timeout" (no 200 after 1.5s), and the
-// upstream is told at most 300ms: no value lengthened the route timeout,
+// 2562048H (beyond it); the upstream never answers. The upstream is told
+// exactly 300ms, and once the test's manual clock (plugin and router,
+// RouterOnClock) has moved 300ms every call gets the router's 504
+// "upstream request timeout": no value lengthened the route timeout,
 // overflowed or went negative.
 func TestCallerCannotLengthenRouteTimeout(t *testing.T) {
 	const cfg = `{"policies":[{"name":"api","timeout":{"deadline":{"propagate":true,"max":"300ms"}}}]}`
+	clock := devhost.NewManualClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	var mu sync.Mutex
 	var expected []string
-	up := newUpstream(t, nil)
-	slowly := slow(1500 * time.Millisecond)
-	up.set(func(n int64, w http.ResponseWriter, r *http.Request) {
+	arrived := make(chan struct{}, 8)
+	up := newUpstream(t, func(n int64, w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		expected = append(expected, r.Header.Get("x-envoy-expected-rq-timeout-ms"))
 		mu.Unlock()
-		slowly(n, w, r)
+		arrived <- struct{}{}
+		<-r.Context().Done()
 	})
 	e := newEnv(t, devhost.Options{PluginConfig: []byte(cfg), RouteTimeout: 300 * time.Millisecond,
-		Clusters: map[string]string{"upstream": up.URL}})
+		Clusters: map[string]string{"upstream": up.URL}, Clock: clock, RouterOnClock: true})
 	values := []string{"4000000S", "2562047H", "2562048H"}
-	rs := make([]result, len(values))
-	parallel(len(values), func(i int) { rs[i] = e.do("GET", "/api", "grpc-timeout", values[i]) })
-	for i, r := range rs {
-		if r.status != http.StatusGatewayTimeout || r.body != "upstream request timeout" {
-			t.Errorf("grpc-timeout %s: %v, want the router's 504 upstream request timeout", values[i], r)
-		}
+	done := make(chan result, len(values))
+	for _, v := range values {
+		go func(v string) { done <- e.do("GET", "/api", "grpc-timeout", v) }(v)
+	}
+	for range values {
+		<-arrived
 	}
 	mu.Lock()
-	defer mu.Unlock()
-	if len(expected) != len(values) {
-		t.Fatalf("upstream saw %d requests, want %d", len(expected), len(values))
-	}
 	for _, v := range expected {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 || n > 300 {
-			t.Errorf("upstream told x-envoy-expected-rq-timeout-ms %q, want 1..300", v)
+		if v != "300" {
+			t.Errorf("upstream told x-envoy-expected-rq-timeout-ms %q, want 300", v)
 		}
+	}
+	mu.Unlock()
+	clock.Advance(300 * time.Millisecond)
+	for range values {
+		if r := <-done; r.status != http.StatusGatewayTimeout || r.body != "upstream request timeout" {
+			t.Errorf("%v, want the router's 504 upstream request timeout", r)
+		}
+	}
+	if up.count() != int64(len(values)) {
+		t.Errorf("upstream saw %d requests, want %d", up.count(), len(values))
 	}
 	checkNoTraps(t, e.h)
 }
