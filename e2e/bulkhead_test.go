@@ -154,11 +154,6 @@ func TestBulkheadQueueUnderSustainedLoad(t *testing.T) {
 	t.Logf("requests/s: no bulkhead %.0f, bulkhead 8 with a queue %.0f (%.1fx slower)", rate["none"], rate["queue"], rate["none"]/rate["queue"])
 }
 
-// zeroRand is a WASI random_get that returns zeros to every VM: the worst
-// case for identities drawn from randomness alone.
-type zeroRand struct{}
-
-func (zeroRand) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 
 // TestBulkheadHoldersUniqueAcrossVMs (issue 10 item 5): 4 VMs on the
 // manual clock (every VM reads the same instant) and a random_get that
@@ -179,7 +174,7 @@ func TestBulkheadHoldersUniqueAcrossVMs(t *testing.T) {
 		}
 	})
 	cfg := `{"policies":[{"name":"one","bulkhead":{"max_concurrent":1}}]}`
-	e := newEnv(t, devhost.Options{PluginConfig: []byte(cfg), Workers: 4, Clock: clock, Rand: zeroRand{},
+	e := newEnv(t, devhost.Options{PluginConfig: []byte(cfg), Workers: 4, Clock: clock, Rand: constRand(0),
 		Clusters: map[string]string{"upstream": up.URL}})
 	results := make(chan result, 4)
 	for range 4 {
