@@ -154,7 +154,6 @@ func TestBulkheadQueueUnderSustainedLoad(t *testing.T) {
 	t.Logf("requests/s: no bulkhead %.0f, bulkhead 8 with a queue %.0f (%.1fx slower)", rate["none"], rate["queue"], rate["none"]/rate["queue"])
 }
 
-
 // TestBulkheadHoldersUniqueAcrossVMs (issue 10 item 5): 4 VMs on the
 // manual clock (every VM reads the same instant) and a random_get that
 // returns the same bytes to all of them; max_concurrent 1 and 4 concurrent

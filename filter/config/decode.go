@@ -397,29 +397,12 @@ func isName(s string) bool {
 	return true
 }
 
-// isToken: an RFC 9110 token (header names, methods).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
-			continue
-		}
-		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
-			return false
-		}
-	}
-	return true
-}
-
 // headerName reads and lower-cases a header name.
 func (p *parser) headerName(path, s string) (string, bool) {
 	if !p.ok() {
 		return "", false
 	}
-	if !isToken(s) || len(s) > 256 {
+	if !setting.IsToken(s) || len(s) > 256 {
 		p.failf(path, "must be a header name (an RFC 9110 token, at most 256 bytes), got %s", quote(s))
 		return "", false
 	}
@@ -452,7 +435,7 @@ func (p *parser) methods(o object, key string) ([]string, bool) {
 		if !p.want(e, ep, jString, "a string") {
 			return nil, false
 		}
-		if !isToken(e.text) || len(e.text) > 32 {
+		if !setting.IsToken(e.text) || len(e.text) > 32 {
 			p.failf(ep, "must be an HTTP method, got %s", quote(e.text))
 			return nil, false
 		}

@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"github.com/breakwater/breakwater/patterns/ratelimit"
 	"os"
 	"reflect"
 	"slices"
@@ -11,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	setting "github.com/breakwater/breakwater/patterns/field"
+	"github.com/breakwater/breakwater/patterns/ratelimit"
 )
 
 // FuzzParseConfig: parse never panics (it is called without Parse's
@@ -155,14 +157,14 @@ func checkKey(parts []KeyPart) error {
 
 func statusOK(s int) bool { return s >= 200 && s <= 599 }
 
-func lowerToken(s string) bool { return isToken(s) && s == strings.ToLower(s) }
+func lowerToken(s string) bool { return setting.IsToken(s) && s == strings.ToLower(s) }
 
 func methodsOK(ms []string) bool {
 	if len(ms) == 0 {
 		return false
 	}
 	for i, m := range ms {
-		if !isToken(m) || m != strings.ToUpper(m) || slices.Contains(ms[:i], m) {
+		if !setting.IsToken(m) || m != strings.ToUpper(m) || slices.Contains(ms[:i], m) {
 			return false
 		}
 	}

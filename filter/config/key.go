@@ -3,6 +3,8 @@ package config
 import (
 	"strconv"
 	"strings"
+
+	setting "github.com/breakwater/breakwater/patterns/field"
 )
 
 // MaxKeyParts bounds the number of parts of one "key" array.
@@ -66,7 +68,7 @@ func parseKeyPart(s string) (KeyPart, string) {
 	if found {
 		switch kind {
 		case "header":
-			if !isToken(arg) || len(arg) > 256 {
+			if !setting.IsToken(arg) || len(arg) > 256 {
 				return KeyPart{}, "header part needs a header name (an RFC 9110 token), got " + quote(s)
 			}
 			return KeyPart{Kind: KeyHeader, Arg: strings.ToLower(arg)}, ""

@@ -6,58 +6,19 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/breakwater/breakwater/internal/ordjson"
 )
 
 // SchemaID is the $id of the schema (where the repository publishes it).
 const SchemaID = "https://raw.githubusercontent.com/breakwater/breakwater/main/docs/breakwater.schema.json"
 
-// obj is a JSON object that keeps its keys in insertion order.
-type obj []kv
-
-type kv struct {
-	k string
-	v any
-}
-
-func (o obj) set(k string, v any) obj {
-	for i := range o {
-		if o[i].k == k {
-			o[i].v = v
-			return o
-		}
-	}
-	return append(o, kv{k, v})
-}
-
-func (o obj) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, e := range o {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		kb, _ := json.Marshal(e.k)
-		b.Write(kb)
-		b.WriteByte(':')
-		vb, err := marshal(e.v)
-		if err != nil {
-			return nil, err
-		}
-		b.Write(vb)
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
-}
-
-func marshal(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimRight(b.Bytes(), "\n"), nil
-}
+// obj is a JSON object that keeps its keys in insertion order; kv is one
+// of its members.
+type (
+	obj = ordjson.Object
+	kv  = ordjson.Member
+)
 
 // Go duration syntax: an optional "+", then one or more number+unit.
 const durationPattern = `^\+?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`
@@ -111,14 +72,14 @@ func rangeKeywords(o obj, r *Range) obj {
 		return o
 	}
 	if r.LoOpen {
-		o = o.set("exclusiveMinimum", num(r.Lo))
+		o = o.Set("exclusiveMinimum", num(r.Lo))
 	} else {
-		o = o.set("minimum", num(r.Lo))
+		o = o.Set("minimum", num(r.Lo))
 	}
 	if r.HiOpen {
-		o = o.set("exclusiveMaximum", num(r.Hi))
+		o = o.Set("exclusiveMaximum", num(r.Hi))
 	} else {
-		o = o.set("maximum", num(r.Hi))
+		o = o.Set("maximum", num(r.Hi))
 	}
 	return o
 }
@@ -325,7 +286,7 @@ func Schema() ([]byte, error) {
 		defs = append(defs, kv{defName(b.Path), blockSchema(b)})
 	}
 	o = append(o, kv{"$defs", defs})
-	raw, err := marshal(o)
+	raw, err := ordjson.Marshal(o)
 	if err != nil {
 		return nil, fmt.Errorf("confref: schema: %w", err)
 	}

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/breakwater/breakwater/patterns/field"
 )
 
 // Version is the envelope version this package writes and reads.
@@ -161,7 +163,7 @@ func (e *Envelope) Validate() error {
 		return errf("envelope: status: must be 0 or in [100,599], got %d", e.Status)
 	case e.Attempts < 0 || e.Attempts > MaxAttempts:
 		return errf("envelope: attempts: must be in [0,%d], got %d", MaxAttempts, e.Attempts)
-	case !isToken(e.Method) || len(e.Method) > MaxMethodLen:
+	case !field.IsToken(e.Method) || len(e.Method) > MaxMethodLen:
 		return errf("envelope: method: must be an HTTP method, got %q", clip(e.Method))
 	case len(e.Authority) > MaxAuthorityLen || hasControl(e.Authority) || strings.ContainsAny(e.Authority, " /?#"):
 		return errf("envelope: authority: must be a host[:port] of at most %d bytes, got %q", MaxAuthorityLen, clip(e.Authority))
@@ -175,7 +177,7 @@ func (e *Envelope) Validate() error {
 		return errf("envelope: body: must be empty when truncated")
 	}
 	for i, h := range e.Headers {
-		if !isToken(h[0]) || len(h[0]) > MaxNameLen || strings.ToLower(h[0]) != h[0] {
+		if !field.IsToken(h[0]) || len(h[0]) > MaxNameLen || strings.ToLower(h[0]) != h[0] {
 			return errf("envelope: headers[%d]: name must be a lower-case RFC 9110 token of at most %d bytes, got %q", i, MaxNameLen, clip(h[0]))
 		}
 		if len(h[1]) > MaxHeaderValue || strings.ContainsAny(h[1], "\x00\r\n") {
@@ -272,7 +274,7 @@ func (e *Envelope) Sanitize() {
 			break
 		}
 		name := strings.ToLower(h[0])
-		if !isToken(name) || len(name) > MaxNameLen || len(h[1]) > MaxHeaderValue || strings.ContainsAny(h[1], "\x00\r\n") {
+		if !field.IsToken(name) || len(name) > MaxNameLen || len(h[1]) > MaxHeaderValue || strings.ContainsAny(h[1], "\x00\r\n") {
 			continue
 		}
 		hs = append(hs, [2]string{name, h[1]})

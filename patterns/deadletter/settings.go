@@ -134,7 +134,7 @@ func (s Settings) Normalize() (Settings, error) {
 		}
 		ms := make([]string, 0, len(s.Methods))
 		for i, m := range s.Methods {
-			if !isToken(m) || len(m) > MaxMethodLen {
+			if !field.IsToken(m) || len(m) > MaxMethodLen {
 				return s, invalid(index("methods", i), "must be an HTTP method, got %q", m)
 			}
 			m = strings.ToUpper(m)
@@ -159,7 +159,7 @@ func (s Settings) Normalize() (Settings, error) {
 		}
 		hs := make([]string, 0, len(s.RedactHeaders))
 		for i, h := range s.RedactHeaders {
-			if !isToken(h) || len(h) > MaxNameLen {
+			if !field.IsToken(h) || len(h) > MaxNameLen {
 				return s, invalid(index("redact_headers", i), "must be a header name (an RFC 9110 token, at most %d bytes), got %q", MaxNameLen, h)
 			}
 			h = strings.ToLower(h)
@@ -231,23 +231,6 @@ func hasControl(s string) bool {
 		}
 	}
 	return false
-}
-
-// isToken: an RFC 9110 token (header names, methods).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
-			continue
-		}
-		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
-			return false
-		}
-	}
-	return true
 }
 
 // index names element i of a list field: "on[2]".
