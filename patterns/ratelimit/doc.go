@@ -19,7 +19,10 @@
 // bucket, must be at most MaxSpan (2^60 ns, about 36.5 years). These bounds
 // keep all arithmetic within int64 without overflow. Decide on invalid
 // settings rejects with RetryAfter Never; Limiter methods return the
-// Normalize error.
+// Normalize error. A Limiter validates and derives the settings of every
+// call; Precompile (before use) does it once for up to MaxPrecompiled
+// settings (the filter: the default tier and the named tiers), found again by
+// equality: the same decisions, less work per call.
 //
 // Notation: R = Requests, P = Per, B = Burst, n = the size of the request
 // (n < 0 counts as 0; n = 0 is a peek that never writes), t = now.
@@ -229,7 +232,8 @@
 //
 // # Concurrency
 //
-// The pure functions are safe anywhere. A Limiter holds no mutable state; all
+// The pure functions are safe anywhere. A Limiter holds no mutable state
+// once configured (SetRecovery, SetHashKey and Precompile come before use); all
 // updates go through store.Update (read, decide, compare-and-swap, retry at
 // most store.MaxAttempts times), so the workers of an Envoy sharing one
 // store admit exactly what one serial limiter would: the concurrent tests

@@ -20,7 +20,20 @@ const DefaultMaxKeys = 10000
 // serializes updates (store.Update).
 type Limiter struct {
 	table store.Table
+	// compiled are settings validated and derived once (Precompile), looked
+	// up by equality before compiling a Settings again.
+	compiled []compiled
 }
+
+// compiled is one Settings as given and its params.
+type compiled struct {
+	s Settings
+	q params
+}
+
+// MaxPrecompiled bounds the settings a Limiter keeps compiled (Precompile):
+// the lookup is a linear scan, cheaper than compiling only for a few.
+const MaxPrecompiled = 8
 
 // NewLimiter returns a limiter whose states live under prefix, for at most
 // maxKeys keys (maxKeys < 1 means DefaultMaxKeys). Its states are never
@@ -41,6 +54,44 @@ func (l *Limiter) SetRecovery(d time.Duration) { l.table = l.table.WithIdle(idle
 // SetHashKey makes the limiter hash its keys under k (see store.HashKey).
 // Call it before use.
 func (l *Limiter) SetHashKey(k store.HashKey) { l.table = l.table.WithHashKey(k) }
+
+// Precompile validates and derives each valid one of ss once (up to
+// MaxPrecompiled in all; the others and any invalid one are skipped), so a
+// decision under settings equal to one of them does not validate and
+// derive them again. It changes no decision, only the work per call.
+// Call it before use.
+func (l *Limiter) Precompile(ss ...Settings) {
+	for _, s := range ss {
+		if len(l.compiled) == MaxPrecompiled {
+			return
+		}
+		if _, ok := l.lookup(s); ok {
+			continue
+		}
+		if q, ok := compile(s); ok {
+			l.compiled = append(l.compiled, compiled{s: s, q: q})
+		}
+	}
+}
+
+// lookup returns the precompiled params of s, if any.
+func (l *Limiter) lookup(s Settings) (*params, bool) {
+	for i := range l.compiled {
+		if l.compiled[i].s == s {
+			return &l.compiled[i].q, true
+		}
+	}
+	return nil, false
+}
+
+// params returns s compiled: precompiled when it is one of Precompile's,
+// else compiled now (ok false: invalid settings).
+func (l *Limiter) params(s Settings) (params, bool) {
+	if q, ok := l.lookup(s); ok {
+		return *q, true
+	}
+	return compile(s)
+}
 
 // Table returns the table holding the states (its capacity bounds memory).
 func (l *Limiter) Table() store.Table { return l.table }
@@ -101,7 +152,7 @@ func (l *Limiter) Allow(st store.Store, key string, s Settings, now time.Time, n
 // allow is Allow that, with keep, also returns copies of the state it read
 // (nil: the key had none) and of the state it wrote (nil: no write).
 func (l *Limiter) allow(st store.Store, key string, s Settings, now time.Time, n int64, keep bool) (Decision, []byte, []byte, error) {
-	q, ok := compile(s)
+	q, ok := l.params(s)
 	if !ok {
 		_, err := s.Normalize()
 		return Decision{}, nil, nil, err
@@ -145,7 +196,7 @@ func (l *Limiter) allow(st store.Store, key string, s Settings, now time.Time, n
 
 // Refund gives back n requests of key admitted at (about) now (see Refund).
 func (l *Limiter) Refund(st store.Store, key string, s Settings, now time.Time, n int64) error {
-	q, ok := compile(s)
+	q, ok := l.params(s)
 	if !ok {
 		_, err := s.Normalize()
 		return err
@@ -165,7 +216,7 @@ func (l *Limiter) Refund(st store.Store, key string, s Settings, now time.Time, 
 // back (byte for byte; a key that had none gets an empty state, which reads
 // as fresh); otherwise someone wrote in between and n is refunded instead.
 func (l *Limiter) undo(st store.Store, key string, s Settings, now time.Time, n int64, prev, wrote []byte) error {
-	q, ok := compile(s)
+	q, ok := l.params(s)
 	if !ok || n <= 0 || wrote == nil {
 		return nil
 	}
