@@ -32,6 +32,10 @@
 // bytes (MaxBytes).
 //
 // Concurrency: Mem is safe for concurrent use. Update is as safe as the Store
-// it is given. Memory: Mem holds what is written to it; the patterns bound the
-// set of keys they write.
+// it is given. A Table is safe for concurrent use: its only mutable part is
+// the cache of set names (atomic pointers; two callers naming a set at once
+// store equal strings). Memory: Mem holds what is written to it; the patterns
+// bound the set of keys they write. A Table of more than one set keeps 8
+// bytes per set, up to MaxNamedSets, plus the names of the sets it has
+// named (each built once).
 package store

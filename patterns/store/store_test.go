@@ -291,3 +291,50 @@ func TestStoreKeyNames(t *testing.T) {
 		t.Fatalf("zero table: %q", got)
 	}
 }
+
+// TestStoreKeyNameCache: the cached set names of a keyed table are the
+// names built anew (prefix/set), on first and later use, for tables below
+// and above MaxNamedSets sets, through copies of the table (WithHashKey,
+// WithIdle share the cache), and from several goroutines at once.
+func TestStoreKeyNameCache(t *testing.T) {
+	for _, maxKeys := range []int{8, 4000, 4 * (MaxNamedSets + 100)} {
+		base := NewTable("p/rl/c", maxKeys)
+		tables := []Table{base, base.WithHashKey(HashKey{1, 2}), base.WithIdle(nil)}
+		want := func(tab Table, key string) string {
+			set := uint64(0)
+			if key != "" && tab.sets > 1 {
+				set = tab.key.Sum(key) % uint64(tab.sets)
+			}
+			return "p/rl/c/" + strconv.FormatUint(set, 10)
+		}
+		var wg sync.WaitGroup
+		errs := make(chan string, 4)
+		for g := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for round := range 2 {
+					for i := range 3 * maxKeys / 2 {
+						tab := tables[(i+g)%len(tables)]
+						k := strconv.Itoa(i)
+						if got, w := tab.StoreKey(k), want(tab, k); got != w {
+							select {
+							case errs <- fmt.Sprintf("max_keys %d round %d key %q: %q, want %q", maxKeys, round, k, got, w):
+							default:
+							}
+							return
+						}
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for e := range errs {
+			t.Fatal(e)
+		}
+		if maxKeys > 4 && len(base.names) != min(base.Sets(), MaxNamedSets) {
+			t.Fatalf("max_keys %d: %d cached names for %d sets", maxKeys, len(base.names), base.Sets())
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"strconv"
+	"sync/atomic"
 )
 
 // DefaultWays is the associativity of a Table: how many keys share one set.
@@ -44,10 +45,15 @@ type Table struct {
 	// key0 is the name of set 0 ("<prefix>/0"), built once: the one key of
 	// an unkeyed pattern or a one-set table, read on every request.
 	key0 string
-	sets uint32
-	ways int
-	key  HashKey
-	idle Idler
+	// names caches the names of sets 1 .. len(names)-1 (at most
+	// MaxNamedSets), each built on its first use and kept: a keyed table
+	// names a set without building the string again. Shared by the copies
+	// of the table (WithHashKey, WithIdle: same prefix, same sets).
+	names []atomic.Pointer[string]
+	sets  uint32
+	ways  int
+	key   HashKey
+	idle  Idler
 }
 
 // Idler tells whether an entry may be replaced: state is its stored state,
@@ -67,8 +73,17 @@ func NewTable(prefix string, maxKeys int) Table {
 	}
 	ways := min(DefaultWays, maxKeys)
 	sets := (maxKeys + ways - 1) / ways
-	return Table{prefix: prefix, key0: prefix + "/0", sets: uint32(sets), ways: ways}
+	t := Table{prefix: prefix, key0: prefix + "/0", sets: uint32(sets), ways: ways}
+	if sets > 1 {
+		t.names = make([]atomic.Pointer[string], min(sets, MaxNamedSets))
+	}
+	return t
 }
+
+// MaxNamedSets bounds the set names a Table keeps once built (StoreKey):
+// the sets from MaxNamedSets on are named anew on every call. The cache
+// costs 8 bytes per set up to the bound plus the names of the sets used.
+const MaxNamedSets = 4096
 
 // WithHashKey returns t hashing keys onto sets under k.
 func (t Table) WithHashKey(k HashKey) Table { t.key = k; return t }
@@ -119,6 +134,20 @@ func (t Table) StoreKey(key string) string {
 	if set == 0 && t.key0 != "" {
 		return t.key0
 	}
+	if set < uint64(len(t.names)) {
+		p := &t.names[set]
+		if n := p.Load(); n != nil {
+			return *n
+		}
+		n := t.setName(set)
+		p.Store(&n) // two callers at once store equal names: either is right
+		return n
+	}
+	return t.setName(set)
+}
+
+// setName builds the store key of the set numbered set.
+func (t Table) setName(set uint64) string {
 	var buf [96]byte
 	b := append(buf[:0], t.prefix...)
 	b = append(b, '/')
