@@ -157,34 +157,35 @@ func (l *Limiter) allow(st store.Store, key string, s Settings, now time.Time, n
 		_, err := s.Normalize()
 		return Decision{}, nil, nil, err
 	}
+	var arena []byte
+	return l.allowQ(st, key, &q, now, n, keep, &arena)
+}
+
+// allowQ is allow under settings compiled into q. With keep, the copy of
+// the state read is appended to *arena (one buffer for the copies of all
+// the checks of an AllowAll; a copy already there is never overwritten).
+// The next state is appended to the set value the table builds
+// (store.Table.UpdateAppend): the state written is a slice of that value.
+func (l *Limiter) allowQ(st store.Store, key string, q *params, now time.Time, n int64, keep bool, arena *[]byte) (Decision, []byte, []byte, error) {
 	t := clampNow(now)
 	nn := uint64(max(n, 0))
 	var (
 		d          Decision
 		prev, next []byte
 	)
-	err := l.table.Update(st, key, now.UnixNano(), func(cur []byte) ([]byte, bool, error) {
-		// One buffer for the copy of cur (keep) and the next state, sized
-		// for both, instead of a copy plus appends growing the next state
-		// from nothing (up to four allocations). The copy is capped at its
-		// length: the next state never overwrites it.
-		room := max(len(cur)+16, 32)
-		var buf []byte
+	start := len(*arena)
+	_, err := l.table.UpdateAppend(st, key, now.UnixNano(), 32, func(dst, cur []byte) ([]byte, bool, error) {
 		if keep {
-			buf = make([]byte, len(cur), len(cur)+room)
-			copy(buf, cur)
-			prev = buf[:len(cur):len(cur)]
+			*arena = append((*arena)[:start], cur...)
+			prev = (*arena)[start:len(*arena):len(*arena)]
 			if len(cur) == 0 { // as a copy by append: nil for no state
 				prev = nil
 			}
-			buf = buf[len(cur):len(cur)]
-		} else {
-			buf = make([]byte, 0, room)
 		}
 		var nx []byte
-		d, nx = q.decide(buf, cur, t, nn)
-		if keep {
-			next = nx
+		d, nx = q.decide(dst, cur, t, nn)
+		if keep && nx != nil {
+			next = nx[len(dst):len(nx):len(nx)]
 		}
 		return nx, nx != nil, nil
 	})
@@ -288,6 +289,12 @@ func AllowAll(st store.Store, now time.Time, n int64, checks []Check) (Result, e
 	type done struct{ prev, wrote []byte }
 	var stack [8]done
 	undo := stack[:0]
+	// One buffer for the copies of the states read (kept for the undo when
+	// there are several checks), sized for typical states.
+	var arena []byte
+	if len(checks) > 1 {
+		arena = make([]byte, 0, 48*len(checks))
+	}
 	rollback := func(k int) {
 		for i := k - 1; i >= 0; i-- {
 			c := checks[i]
@@ -295,7 +302,16 @@ func AllowAll(st store.Store, now time.Time, n int64, checks []Check) (Result, e
 		}
 	}
 	for i, c := range checks {
-		d, prev, wrote, err := c.Limiter.allow(st, c.Key, c.Settings, now, n, len(checks) > 1)
+		var (
+			d           Decision
+			prev, wrote []byte
+			err         error
+		)
+		if q, ok := c.Limiter.params(c.Settings); ok {
+			d, prev, wrote, err = c.Limiter.allowQ(st, c.Key, &q, now, n, len(checks) > 1, &arena)
+		} else {
+			_, err = c.Settings.Normalize()
+		}
 		if err != nil {
 			rollback(i)
 			res.Deciding = i

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -335,6 +336,79 @@ func TestStoreKeyNameCache(t *testing.T) {
 		}
 		if maxKeys > 4 && len(base.names) != min(base.Sets(), MaxNamedSets) {
 			t.Fatalf("max_keys %d: %d cached names for %d sets", maxKeys, len(base.names), base.Sets())
+		}
+	}
+}
+
+// everyOther is an Idler under which entries last written at an even
+// instant are idle.
+type everyOther struct{}
+
+func (everyOther) Idle(_ []byte, last, _ int64) bool { return last%2 == 0 }
+
+// TestUpdateAppendAsUpdateWhere: UpdateAppend writes exactly what
+// UpdateWhere writes for the same next states (new keys, replacements,
+// evictions, the overflow state, skipped writes, states that outgrow the
+// room given), says the same about overflowing, and the bytes its fn
+// appended are the state Get then returns.
+func TestUpdateAppendAsUpdateWhere(t *testing.T) {
+	nextOf := func(key string, cur []byte, i int) ([]byte, bool) {
+		if i%7 == 3 {
+			return nil, false // no write
+		}
+		n := (len(key)*5 + len(cur) + i) % 90
+		b := make([]byte, n)
+		for j := range b {
+			b[j] = byte(i + j)
+		}
+		return b, true
+	}
+	for _, maxKeys := range []int{1, 8, 64} {
+		a, b := NewMem(0, 1), NewMem(0, 1)
+		tab := NewTable("p/ua", maxKeys).WithHashKey(HashKey{3, 4}).WithIdle(everyOther{})
+		overflows := 0
+		for i := range 4000 {
+			key := "k" + strconv.Itoa((i*7919)%37)
+			now := int64(i)
+			ovA, errA := tab.UpdateWhere(a, key, now, func(cur []byte) ([]byte, bool, error) {
+				nx, w := nextOf(key, cur, i)
+				return nx, w, nil
+			})
+			var appended []byte
+			ovB, errB := tab.UpdateAppend(b, key, now, i%3*8, func(dst, cur []byte) ([]byte, bool, error) {
+				nx, w := nextOf(key, cur, i)
+				if !w {
+					return nil, false, nil
+				}
+				out := append(dst, nx...)
+				appended = out[len(dst):]
+				return out, true, nil
+			})
+			if errA != nil || errB != nil || ovA != ovB {
+				t.Fatalf("max_keys %d #%d: %v %v overflowed %v %v", maxKeys, i, errA, errB, ovA, ovB)
+			}
+			if ovB {
+				overflows++
+			}
+			if appended != nil {
+				got, err := tab.Get(b, key, now)
+				if err != nil || !bytes.Equal(got, appended) {
+					t.Fatalf("max_keys %d #%d: Get %x, appended %x (%v)", maxKeys, i, got, appended, err)
+				}
+			}
+		}
+		if maxKeys < 37 && overflows == 0 { // 37 keys: fewer entries must overflow
+			t.Fatalf("max_keys %d: the overflow state was never used", maxKeys)
+		}
+		if a.Len() != b.Len() {
+			t.Fatalf("max_keys %d: %d vs %d keys", maxKeys, a.Len(), b.Len())
+		}
+		for _, k := range a.Keys() {
+			va, _, _ := a.Get(k)
+			vb, _, _ := b.Get(k)
+			if !bytes.Equal(va, vb) {
+				t.Fatalf("max_keys %d: %q differs", maxKeys, k)
+			}
 		}
 	}
 }

@@ -312,6 +312,74 @@ func (t Table) UpdateWhere(s Store, key string, now int64, fn func(cur []byte) (
 	return true, t.UpdateOverflow(s, fn)
 }
 
+// UpdateAppend is UpdateWhere for an fn that appends the key's next state
+// to dst and returns the extended slice, leaving dst's own bytes as they
+// are: the set value written is built in one buffer (the set's other
+// entries, the key's entry header, then the state fn appends), with no
+// buffer of fn's own and no copy of the state. The buffer has room for a
+// state of the current state's length plus room bytes (a hint; fn may
+// append more). When fn is applied to the overflow
+// state its dst is empty and the value written is what it returns. The
+// bytes fn appended (next[len(dst):]) are the key's state as written.
+func (t Table) UpdateAppend(s Store, key string, now int64, room int, fn func(dst, cur []byte) (next []byte, write bool, err error)) (overflowed bool, err error) {
+	id := entryID(key)
+	full := false
+	err = Update(s, t.StoreKey(key), func(cur []byte) ([]byte, bool, error) {
+		full = false
+		var ps [maxEntries]pos
+		n, ok := scan(cur, &ps)
+		if !ok {
+			cur, n = nil, 0 // a corrupt set is dropped: state restarts, never a failure
+		}
+		idx := t.find(cur, ps[:n], id)
+		// The entry replaced, as in UpdateWhere.
+		drop := idx
+		if drop < 0 && n >= t.ways {
+			drop = t.victim(cur, ps[:n], now)
+			if drop < 0 {
+				full = true
+				return nil, false, nil
+			}
+		}
+		var state []byte
+		if idx >= 0 {
+			state = cur[ps[idx].state:ps[idx].end:ps[idx].end]
+		}
+		out := make([]byte, 0, len(cur)+len(id)+11+len(state)+max(room, 0))
+		kept := 0
+		for i := 0; i < n; i++ {
+			if i == drop {
+				continue
+			}
+			if kept == t.ways-1 {
+				break
+			}
+			out = append(out, cur[ps[i].start:ps[i].end]...)
+			kept++
+		}
+		out = append(out, byte(len(id)))
+		out = append(out, id...)
+		out = binary.LittleEndian.AppendUint64(out, uint64(now))
+		out = append(out, 0, 0) // the state's length, set below
+		head := len(out)
+		next, write, err := fn(out, state)
+		if err != nil || !write {
+			return nil, false, err
+		}
+		if len(next) < head || len(next)-head > 0xffff { // (the former: an fn that cut dst)
+			return nil, false, ErrStateTooLarge
+		}
+		binary.LittleEndian.PutUint16(next[head-2:], uint16(len(next)-head))
+		return next, true, nil
+	})
+	if err != nil || !full {
+		return false, err
+	}
+	return true, t.UpdateOverflow(s, func(cur []byte) ([]byte, bool, error) {
+		return fn(nil, cur)
+	})
+}
+
 // UpdateOverflow applies fn to the overflow state (nil when it has none),
 // as Update does for a key that finds its set full of live entries. A
 // pattern calls it to reach state an earlier overflowing call left there
