@@ -15,11 +15,14 @@ import (
 // limit; one rejected by a limit consumes nothing from the others
 // (ratelimit.AllowAll admits in order and refunds on rejection).
 type rateLimitStage struct {
-	p       *pluginContext
-	pol     *policy
-	limits  []*limitRT
-	checks  []ratelimit.Check // reused per request (a VM is single-threaded)
-	headers bool
+	p      *pluginContext
+	pol    *policy
+	limits []*limitRT
+	checks []ratelimit.Check // reused per request (a VM is single-threaded)
+	// decisions are AllowAllInto's, reused per request: read only within
+	// admit.
+	decisions []ratelimit.Decision
+	headers   bool
 	// global are the limits decided by the rate limit service: one call
 	// per request carries all their descriptors.
 	global      []*limitRT
@@ -88,6 +91,7 @@ func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.Rate
 		}
 	}
 	s.checks = make([]ratelimit.Check, max(len(s.limits), len(s.global)))
+	s.decisions = make([]ratelimit.Decision, len(s.checks))
 	return s, nil
 }
 
@@ -103,7 +107,8 @@ func (s *rateLimitStage) onRequest(h *httpContext, now time.Time) verdict {
 }
 
 // admit applies the local limits ls (all or nothing) and keeps the headers
-// of the most restrictive one.
+// of the most restrictive one.  The Result's Decisions are the stage's reused
+// buffer: callers read only its other fields.
 func (s *rateLimitStage) admit(h *httpContext, now time.Time, ls []*limitRT) (ratelimit.Result, verdict) {
 	if len(ls) == 0 {
 		return ratelimit.Result{Allowed: true}, pass
@@ -118,7 +123,7 @@ func (s *rateLimitStage) admit(h *httpContext, now time.Time, ls []*limitRT) (ra
 		}
 		checks[i] = ratelimit.Check{Limiter: l.lim, Key: h.req.key(l.cfg.Key), Settings: st}
 	}
-	res, err := ratelimit.AllowAll(s.p.st, now, 1, checks)
+	res, err := ratelimit.AllowAllInto(s.decisions, s.p.st, now, 1, checks)
 	if err != nil {
 		// Shared data failed or stayed contended: fail open, say so.
 		logLimited("breakwater: %s: rate limit state unavailable, request admitted: %v", h.pol.name, err)

@@ -285,7 +285,21 @@ type Result struct {
 // error is returned with Allowed false; the caller chooses to fail open or
 // closed.
 func AllowAll(st store.Store, now time.Time, n int64, checks []Check) (Result, error) {
-	res := Result{Deciding: -1, Decisions: make([]Decision, len(checks))}
+	return AllowAllInto(nil, st, now, n, checks)
+}
+
+// AllowAllInto is AllowAll whose Result.Decisions is dst[:len(checks)]
+// when dst has the capacity (a caller's reused buffer; its contents are
+// overwritten), else a new slice.
+func AllowAllInto(dst []Decision, st store.Store, now time.Time, n int64, checks []Check) (Result, error) {
+	var ds []Decision
+	if cap(dst) >= len(checks) {
+		ds = dst[:len(checks)]
+		clear(ds)
+	} else {
+		ds = make([]Decision, len(checks))
+	}
+	res := Result{Deciding: -1, Decisions: ds}
 	type done struct{ prev, wrote []byte }
 	var stack [8]done
 	undo := stack[:0]
