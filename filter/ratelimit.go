@@ -22,6 +22,10 @@ type rateLimitStage struct {
 	// decisions are AllowAllInto's, reused per request: read only within
 	// admit.
 	decisions []ratelimit.Decision
+	// limitNum/limitStr: the last RateLimit-Limit value formatted (a
+	// limit's requests: the same on most requests).
+	limitNum int64
+	limitStr string
 	headers   bool
 	// global are the limits decided by the rate limit service: one call
 	// per request carries all their descriptors.
@@ -146,7 +150,7 @@ func (s *rateLimitStage) admit(h *httpContext, now time.Time, ls []*limitRT) (ra
 		d := res.Decisions[res.Deciding]
 		if h.respHeaders == nil || remainingOf(h.respHeaders) > max(d.Remaining, 0) {
 			if h.b != nil {
-				h.b.rlHdr = rlHeaderArray(d)
+				h.b.rlHdr = rlHeaderArray(s.limitString(d.Limit), d)
 				h.respHeaders = h.b.rlHdr[:]
 			} else {
 				h.respHeaders = rlHeaders(d)
@@ -175,16 +179,26 @@ func (s *rateLimitStage) shape(h *httpContext, now time.Time, delay time.Duratio
 
 // rlHeaders are the RateLimit-* headers of a decision.
 func rlHeaders(d ratelimit.Decision) [][2]string {
-	a := rlHeaderArray(d)
+	a := rlHeaderArray(strconv.FormatInt(d.Limit, 10), d)
 	return a[:]
 }
 
-func rlHeaderArray(d ratelimit.Decision) [3][2]string {
+// rlHeaderArray: limit is d.Limit formatted.
+func rlHeaderArray(limit string, d ratelimit.Decision) [3][2]string {
 	return [3][2]string{
-		{"ratelimit-limit", strconv.FormatInt(d.Limit, 10)},
+		{"ratelimit-limit", limit},
 		{"ratelimit-remaining", strconv.FormatInt(max(d.Remaining, 0), 10)},
 		{"ratelimit-reset", ceilSeconds(d.Reset)},
 	}
+}
+
+// limitString is strconv.FormatInt(n, 10), formatted again only when n is
+// not the last value asked.
+func (s *rateLimitStage) limitString(n int64) string {
+	if s.limitStr == "" || s.limitNum != n {
+		s.limitNum, s.limitStr = n, strconv.FormatInt(n, 10)
+	}
+	return s.limitStr
 }
 
 // setRateHeaders keeps the RateLimit-* headers of the most restrictive limit
