@@ -26,7 +26,7 @@ type rateLimitStage struct {
 	// limit's requests: the same on most requests).
 	limitNum int64
 	limitStr string
-	headers   bool
+	headers  bool
 	// global are the limits decided by the rate limit service: one call
 	// per request carries all their descriptors.
 	global      []*limitRT
