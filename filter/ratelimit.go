@@ -43,6 +43,26 @@ type limitRT struct {
 	settings ratelimit.Settings            // default tier
 	tiers    map[string]ratelimit.Settings // named tiers (the config's, read-only)
 	limited  counter
+	// lastVal/lastKey: for a one-part key, the last request's value of the
+	// part and its key (lastVal is a substring of lastKey, so no header
+	// view is kept); keyOf builds a key again only for another value.
+	lastVal, lastKey string
+}
+
+// keyOf is r.key(l.cfg.Key), built again for a one-part key only when the
+// part's value differs from the last request's.
+func (l *limitRT) keyOf(r *requestInfo) string {
+	if len(l.cfg.Key) != 1 {
+		return r.key(l.cfg.Key)
+	}
+	v := r.part(l.cfg.Key[0])
+	if l.lastKey != "" && v == l.lastVal {
+		return l.lastKey
+	}
+	k := config.BuildKey(l.cfg.Key, func(config.KeyPart) string { return v })
+	l.lastKey = k
+	l.lastVal = k[len(k)-1-len(v) : len(k)-1] // "<len>:<v>,"
+	return k
 }
 
 func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.RateLimit) (*rateLimitStage, error) {
@@ -125,7 +145,7 @@ func (s *rateLimitStage) admit(h *httpContext, now time.Time, ls []*limitRT) (ra
 				st = ts
 			}
 		}
-		checks[i] = ratelimit.Check{Limiter: l.lim, Key: h.req.key(l.cfg.Key), Settings: st}
+		checks[i] = ratelimit.Check{Limiter: l.lim, Key: l.keyOf(&h.req), Settings: st}
 	}
 	res, err := ratelimit.AllowAllInto(s.decisions, s.p.st, now, 1, checks)
 	if err != nil {
