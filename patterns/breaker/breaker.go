@@ -143,14 +143,22 @@ func (b *Breaker) view(cur []byte) (rec, []byte) {
 // materialize returns a new record buffer holding r's window (or an empty
 // one at now when win is nil); the header is written by r.put.
 func (b *Breaker) materialize(r *rec, win []byte, now int64) []byte {
-	buf := make([]byte, hdrLen+b.sh.size)
+	return b.appendMaterialize(nil, r, win, now)
+}
+
+// appendMaterialize is materialize appending the record to dst: the record
+// is the returned slice from len(dst) on.
+func (b *Breaker) appendMaterialize(dst []byte, r *rec, win []byte, now int64) []byte {
+	n := len(dst)
+	dst = append(dst, make([]byte, hdrLen+b.sh.size)...)
+	buf := dst[n:]
 	if win != nil {
 		copy(buf[hdrLen:], win)
 	} else {
 		b.sh.reset(buf[hdrLen:], now)
 	}
 	r.wtype = b.sh.wtype
-	return buf
+	return dst
 }
 
 // move starts a new generation in state to, with an empty window.
@@ -324,7 +332,8 @@ func (b *Breaker) Report(st store.Store, key string, tok Token, now time.Time, o
 	slow := b.s.SlowCallDuration > 0 && o.Duration >= b.s.SlowCallDuration
 	var t Transition
 	var hasT bool
-	err = b.tab.Update(st, key, ns, func(cur []byte) ([]byte, bool, error) {
+	// The record is built in the set value being written (UpdateAppend).
+	_, err = b.tab.UpdateAppend(st, key, ns, hdrLen+b.sh.size, func(dst, cur []byte) ([]byte, bool, error) {
 		hasT = false
 		r, win := b.view(cur)
 		if r.gen != tok.Generation || (r.state == Closed) == tok.Probe || r.state == Open ||
@@ -333,7 +342,8 @@ func (b *Breaker) Report(st store.Store, key string, tok Token, now time.Time, o
 			// probe already reported or released.
 			return nil, false, nil
 		}
-		buf := b.materialize(&r, win, ns)
+		out := b.appendMaterialize(dst, &r, win, ns)
+		buf := out[len(dst):]
 		w := buf[hdrLen:]
 		if r.state == Closed {
 			b.sh.add(w, ns, o.Failure, slow)
@@ -375,7 +385,7 @@ func (b *Breaker) Report(st store.Store, key string, tok Token, now time.Time, o
 			}
 		}
 		r.put(buf)
-		return buf, true, nil
+		return out, true, nil
 	})
 	if err != nil {
 		return nil, err

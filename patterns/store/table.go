@@ -317,8 +317,8 @@ func (t Table) UpdateWhere(s Store, key string, now int64, fn func(cur []byte) (
 // are: the set value written is built in one buffer (the set's other
 // entries, the key's entry header, then the state fn appends), with no
 // buffer of fn's own and no copy of the state. The buffer has room for a
-// state of the current state's length plus room bytes (a hint; fn may
-// append more). When fn is applied to the overflow
+// state of room bytes or of the current state's length plus 16, whichever
+// is more (a hint; fn may append more). When fn is applied to the overflow
 // state its dst is empty and the value written is what it returns. The
 // bytes fn appended (next[len(dst):]) are the key's state as written.
 func (t Table) UpdateAppend(s Store, key string, now int64, room int, fn func(dst, cur []byte) (next []byte, write bool, err error)) (overflowed bool, err error) {
@@ -345,7 +345,7 @@ func (t Table) UpdateAppend(s Store, key string, now int64, room int, fn func(ds
 		if idx >= 0 {
 			state = cur[ps[idx].state:ps[idx].end:ps[idx].end]
 		}
-		out := make([]byte, 0, len(cur)+len(id)+11+len(state)+max(room, 0))
+		out := make([]byte, 0, len(cur)+len(id)+11+max(room, len(state)+16))
 		kept := 0
 		for i := 0; i < n; i++ {
 			if i == drop {
