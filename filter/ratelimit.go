@@ -19,9 +19,9 @@ type rateLimitStage struct {
 	pol    *policy
 	limits []*limitRT
 	checks []ratelimit.Check // reused per request (a VM is single-threaded)
-	// decisions are AllowAllInto's, reused per request: read only within
-	// admit.
-	decisions []ratelimit.Decision
+	// bufs are AllowAllInto's, reused per request (the Decisions are read
+	// only within admit).
+	bufs ratelimit.Buffers
 	// limitNum/limitStr: the last RateLimit-Limit value formatted (a
 	// limit's requests: the same on most requests).
 	limitNum int64
@@ -115,7 +115,6 @@ func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.Rate
 		}
 	}
 	s.checks = make([]ratelimit.Check, max(len(s.limits), len(s.global)))
-	s.decisions = make([]ratelimit.Decision, len(s.checks))
 	return s, nil
 }
 
@@ -147,7 +146,7 @@ func (s *rateLimitStage) admit(h *httpContext, now time.Time, ls []*limitRT) (ra
 		}
 		checks[i] = ratelimit.Check{Limiter: l.lim, Key: l.keyOf(&h.req), Settings: st}
 	}
-	res, err := ratelimit.AllowAllInto(s.decisions, s.p.st, now, 1, checks)
+	res, err := ratelimit.AllowAllInto(&s.bufs, s.p.st, now, 1, checks)
 	if err != nil {
 		// Shared data failed or stayed contended: fail open, say so.
 		logLimited("breakwater: %s: rate limit state unavailable, request admitted: %v", h.pol.name, err)

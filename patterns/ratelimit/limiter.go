@@ -288,16 +288,29 @@ func AllowAll(st store.Store, now time.Time, n int64, checks []Check) (Result, e
 	return AllowAllInto(nil, st, now, n, checks)
 }
 
-// AllowAllInto is AllowAll whose Result.Decisions is dst[:len(checks)]
-// when dst has the capacity (a caller's reused buffer; its contents are
-// overwritten), else a new slice.
-func AllowAllInto(dst []Decision, st store.Store, now time.Time, n int64, checks []Check) (Result, error) {
+// Buffers are a caller's buffers that AllowAllInto reuses from call to
+// call: the Decisions of its Result and the copies of the states read
+// (for the undo). The zero Buffers is ready; not safe for concurrent use
+// (one per goroutine; the filter keeps one per VM).
+type Buffers struct {
+	decisions []Decision
+	states    []byte
+}
+
+// AllowAllInto is AllowAll reusing buf (nil: AllowAll's own buffers): the
+// Result's Decisions are buf's until the next call with buf, and the copies
+// of the states read live in buf (a rollback puts a state back by copying it
+// into the set value the table writes: the store never holds buf's memory).
+func AllowAllInto(buf *Buffers, st store.Store, now time.Time, n int64, checks []Check) (Result, error) {
 	var ds []Decision
-	if cap(dst) >= len(checks) {
-		ds = dst[:len(checks)]
+	if buf != nil && cap(buf.decisions) >= len(checks) {
+		ds = buf.decisions[:len(checks)]
 		clear(ds)
 	} else {
 		ds = make([]Decision, len(checks))
+		if buf != nil {
+			buf.decisions = ds
+		}
 	}
 	res := Result{Deciding: -1, Decisions: ds}
 	type done struct{ prev, wrote []byte }
@@ -306,7 +319,11 @@ func AllowAllInto(dst []Decision, st store.Store, now time.Time, n int64, checks
 	// One buffer for the copies of the states read (kept for the undo when
 	// there are several checks), sized for typical states.
 	var arena []byte
-	if len(checks) > 1 {
+	if buf != nil {
+		arena = buf.states[:0]
+		defer func() { buf.states = arena[:0] }() // the grown capacity is kept
+	}
+	if len(checks) > 1 && cap(arena) == 0 {
 		arena = make([]byte, 0, 48*len(checks))
 	}
 	rollback := func(k int) {
