@@ -1,8 +1,6 @@
 package filter
 
 import (
-	"maps"
-	"slices"
 	"strconv"
 	"time"
 
@@ -101,12 +99,12 @@ func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.Rate
 		// A state is replaced by another key only once back at full
 		// capacity under every tier's settings.
 		l.lim.SetRecovery(recovery)
-		// The default tier's settings and the named tiers' (in name order,
-		// up to ratelimit.MaxPrecompiled in all) are validated once, not on
-		// every request.
+		// The default tier's settings and the named tiers' (in document
+		// order, up to ratelimit.MaxPrecompiled in all) are validated once,
+		// not on every request.
 		l.lim.Precompile(lc.Settings)
 		if lc.Tier != nil {
-			for _, name := range slices.Sorted(maps.Keys(l.tiers)) {
+			for _, name := range lc.Tier.Names {
 				l.lim.Precompile(l.tiers[name])
 			}
 		}
