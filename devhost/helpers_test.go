@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
+
+	"github.com/breakwater/breakwater/internal/testsvc"
 )
 
 // guestWasm is the test guest (testdata/guest) built once by TestMain.
@@ -210,16 +212,10 @@ func (h *Host) streamsIn(vis int) int {
 	return n
 }
 
-// eventually polls cond for up to 10 s (a bound, not a timing assertion).
+// eventually waits up to 10 s for cond (a bound, not a timing assertion).
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testsvc.Eventually(t, what, 10*time.Second, cond)
 }
 
 // findLog returns the first plugin log line containing s.

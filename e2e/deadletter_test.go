@@ -16,17 +16,12 @@ import (
 	"github.com/breakwater/breakwater/internal/testsvc"
 )
 
-// waitCount polls until cond holds (a count reached), failing after a
-// minute: the records travel over real sockets, but the test asserts
-// counts, never how long they took.
+// waitCount waits up to a minute until cond holds (a count reached): the
+// records travel over real sockets, but the test asserts counts, never how
+// long they took.
 func waitCount(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(time.Minute); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testsvc.Eventually(t, what, time.Minute, cond)
 }
 
 // TestDeadLetters: POSTs that still fail after the router's retries land in
