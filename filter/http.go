@@ -103,14 +103,17 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	defer h.protect(&action)
 	now := clock()
 	h.arrived = now
-	h.req.load()
+	if h.b == nil {
+		h.b = h.p.takeBufs()
+	}
+	h.req.load(h.b.hdrs)
+	if cap(h.req.headers) > cap(h.b.hdrs) {
+		h.b.hdrs = h.req.headers[:0] // a longer list: its array serves the next streams
+	}
 	var escaped bool
 	h.pol, escaped = h.p.match(&h.req)
 	if h.pol == nil {
 		return types.ActionContinue
-	}
-	if h.b == nil {
-		h.b = h.p.takeBufs()
 	}
 	h.undo, h.onEnd, h.setReq = h.b.undo[:0], h.b.end[:0], h.b.set[:0]
 	h.pol.m.requests.inc(1)
@@ -251,7 +254,10 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) (action types.Action)
 		}
 	}
 	if reads > 1 || reads+adds > 2 {
-		hs, err := proxywasm.GetHttpResponseHeaders()
+		hs, err := getResponseHeaders(h.p.respHdrs)
+		if cap(hs) > cap(h.p.respHdrs) {
+			h.p.respHdrs = hs[:0]
+		}
 		h.upResp, h.upRespOK, h.upRespWrite = hs, err == nil, adds > 1
 		defer h.dropResponseHeaders()
 	}
@@ -296,7 +302,12 @@ func (h *httpContext) responseHeaders() ([][2]string, error) {
 	return proxywasm.GetHttpResponseHeaders()
 }
 
-func (h *httpContext) dropResponseHeaders() { h.upResp, h.upRespOK, h.upRespWrite = nil, false, false }
+// dropResponseHeaders forgets the response headers read for the callback
+// (their list is the VM's respHdrs, reused by the next response).
+func (h *httpContext) dropResponseHeaders() {
+	clear(h.upResp)
+	h.upResp, h.upRespOK, h.upRespWrite = nil, false, false
+}
 
 // writeResponseHeaders adds x-breakwater-policy and the recorded response
 // headers (RateLimit-*) to the upstream response: with upRespWrite, the
@@ -328,6 +339,7 @@ func (h *httpContext) OnHttpStreamDone() {
 	}
 	// Drop what the stream held now: the SDK keeps the context until
 	// proxy_on_delete, and some hosts deliver that late (or never).
+	clear(h.req.headers) // in the stream's block (or a list of its own)
 	h.req = requestInfo{}
 	clear(h.onEnd) // their holds may reference keys (undo is cleared when emptied)
 	h.undo, h.onEnd, h.setReq, h.respHeaders, h.cb, h.bh, h.dl, h.staleHdrs = nil, nil, nil, nil, nil, nil, nil, nil
@@ -343,15 +355,17 @@ func (h *httpContext) OnHttpStreamDone() {
 	}
 }
 
-// streamBufs backs a stream's undo and end records, the request headers
-// to set, the rate limit's kept checks and RateLimit-* headers, so a
-// request of the usual policies allocates none of them (a longer list moves
-// to the heap). A VM keeps the blocks of ended streams in a free list (one
+// streamBufs backs a stream's request headers (hdrs: the array the
+// headers are read into, the longest list read so far), undo and end
+// records, the request headers to set, the rate limit's kept checks and
+// RateLimit-* headers, so a request of the usual policies allocates none of
+// them (a longer list moves to the heap). A VM keeps the blocks of ended streams in a free list (one
 // per stream it had in flight at once): a stream takes one when a policy
 // applies and gives it back in OnHttpStreamDone, after which nothing of the
 // stream runs (a late callout answer sees h.ended; finish took it off the
 // waiting list and the bulkhead queue) and every slice into it is dropped.
 type streamBufs struct {
+	hdrs   [][2]string
 	undo   [3]holdRec
 	end    [3]holdRec
 	set    [8][2]string

@@ -47,6 +47,9 @@ type pluginContext struct {
 	merged [][2]string
 	// freeBufs are the stream blocks of ended streams (see streamBufs).
 	freeBufs []*streamBufs
+	// respHdrs is the array the upstream response's headers are read into
+	// (read and dropped within on_http_response_headers).
+	respHdrs [][2]string
 }
 
 func newPluginContext(id uint32) *pluginContext {

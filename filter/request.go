@@ -25,8 +25,10 @@ type requestInfo struct {
 	escSlash bool
 }
 
-func (r *requestInfo) load() {
-	hs, err := proxywasm.GetHttpRequestHeaders()
+// load reads the request headers, into dst's array when it has room (the
+// stream's block: the list lives as long as the stream).
+func (r *requestInfo) load(dst [][2]string) {
+	hs, err := getRequestHeaders(dst)
 	if err != nil {
 		hs = nil
 	}

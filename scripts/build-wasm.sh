@@ -2,8 +2,10 @@
 # Builds dist/breakwater.wasm with the standard Go toolchain (see README, "How the standard-Go build works").
 # 1. copy the proxy-wasm Go SDK out of the module cache into build/sdk (writable, git-ignored);
 # 2. add our bridge file (filter/sdkbridge/bridge.go) to its internal package, replace its
-#    serde.go by ours (filter/sdkbridge/serde.go: the same header-map codec, copying with copy)
-#    and make its host-call functions call the bridge directly instead of through an interface;
+#    serde.go by ours (filter/sdkbridge/serde.go: the same header-map codec, copying with copy,
+#    decoding into a caller's slice), add filter/sdkbridge/headers.go (header reads into a
+#    caller's slice) to its public package and make its host-call functions call the bridge
+#    directly instead of through an interface;
 # 3. build filter/wasm with a generated go.mod (build/go.mod) that replaces the SDK with that copy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +21,8 @@ cp filter/sdkbridge/bridge.go build/sdk/proxywasm/internal/zz_breakwater_bridge.
 # The SDK's own serde_test.go is for its native build; ours must keep its functions' names.
 test -f build/sdk/proxywasm/internal/serde.go
 cp filter/sdkbridge/serde.go build/sdk/proxywasm/internal/serde.go
+# The header reads into a caller's slice (GetHttpRequestHeadersInto, ...), in the public package.
+cp filter/sdkbridge/headers.go build/sdk/proxywasm/zz_breakwater_headers.go
 # The SDK's host-call functions call the host through the interface value currentHost, so
 # every pointer they pass (the result slots of each get) escapes to the heap: one to three
 # allocations per host call. The bridge's wasmHost is the only host of a wasm build, so the
