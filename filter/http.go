@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"math/bits"
 	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -76,6 +77,7 @@ type httpContext struct {
 	// on_http_response_headers runs, when it read them (upRespOK: they could
 	// be read; upRespWrite: the filter's are written with them in one call).
 	upResp                [][2]string
+	upRespWire            []byte // their encoding (see requestInfo.wire)
 	upRespOK, upRespWrite bool
 	// setReq are the request headers to set when it goes upstream.
 	setReq [][2]string
@@ -101,8 +103,6 @@ func (h *httpContext) protect(action *types.Action) {
 
 func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action types.Action) {
 	defer h.protect(&action)
-	now := clock()
-	h.arrived = now
 	if h.b == nil {
 		h.b = h.p.takeBufs()
 	}
@@ -115,6 +115,13 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	if h.pol == nil {
 		return types.ActionContinue
 	}
+	// The clock is read where something uses the instant: a policy without
+	// stages or dead letters (match only) never reads arrived or released.
+	var now time.Time
+	if h.pol.usesTime {
+		now = clock()
+	}
+	h.arrived = now
 	h.undo, h.onEnd, h.setReq = h.b.undo[:0], h.b.end[:0], h.b.set[:0]
 	h.pol.m.requests.inc(1)
 	if escaped {
@@ -161,7 +168,11 @@ func (h *httpContext) setRequestHeader(name, value string) {
 
 // flushRequestHeaders writes the recorded request headers: one replace for
 // one header, else the whole map in one proxy_set_header_map_pairs (the
-// request's headers were read at arrival), instead of a host call each.
+// request's headers were read at arrival), instead of a host call each: the
+// request's headers but the client's x-breakwater-* (removed at arrival) and
+// those the filter replaces, then the filter's. With the headers' encoding
+// (the .wasm build) the kept headers are copied from it in runs
+// (replaceRequestHeadersWire); otherwise a merged list is written.
 func (h *httpContext) flushRequestHeaders() {
 	set := h.setReq
 	h.setReq = nil
@@ -181,27 +192,64 @@ func (h *httpContext) flushRequestHeaders() {
 	for i := range set {
 		lens |= 1 << min(len(set[i][0]), 63)
 	}
-	merged := h.p.merged[:0]
-	for _, kv := range h.req.headers {
-		if isOwn(kv[0]) {
-			continue // removed at arrival (stripOwn); only the filter's own are set
-		}
-		if lens&(1<<min(len(kv[0]), 63)) != 0 {
-			if _, ok := lookup(set, kv[0]); ok {
-				continue // replaced by the filter's value
+	var err error
+	if skip, ok := h.skipOnWrite(set); ok {
+		err = replaceRequestHeadersWire(h.req.wire, skip, set)
+	} else {
+		merged := h.p.merged[:0]
+		for _, kv := range h.req.headers {
+			if !dropOnWrite(kv[0], set, lens) {
+				merged = append(merged, kv)
 			}
 		}
-		merged = append(merged, kv)
+		merged = append(merged, set...)
+		err = proxywasm.ReplaceHttpRequestHeaders(merged)
+		clear(merged) // keep no request's strings alive
+		h.p.merged = merged[:0]
 	}
-	merged = append(merged, set...)
-	err := proxywasm.ReplaceHttpRequestHeaders(merged)
-	clear(merged) // keep no request's strings alive
-	h.p.merged = merged[:0]
 	if err != nil {
 		for _, kv := range set { // fall back to one call each
 			_ = proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1])
 		}
 	}
+}
+
+// dropOnWrite says whether flushRequestHeaders leaves out a request header:
+// the client's x-breakwater-* (only the filter's own are set) and those
+// the filter sets (lens: see flushRequestHeaders).
+func dropOnWrite(name string, set [][2]string, lens uint64) bool {
+	if isOwn(name) {
+		return true
+	}
+	if lens&(1<<min(len(name), 63)) != 0 {
+		_, ok := lookup(set, name)
+		return ok
+	}
+	return false
+}
+
+// skipOnWrite returns the request headers to leave out as a bit set over
+// their order (bit i: header i), when the request has the headers'
+// encoding and at most 64 headers, and every name to set is an x-* one (as
+// all the filter's are): then only the x-* request headers (load marked
+// them) can be among those set.
+func (h *httpContext) skipOnWrite(set [][2]string) (uint64, bool) {
+	if h.req.wire == nil || len(h.req.headers) > 64 {
+		return 0, false
+	}
+	for i := range set {
+		if n := set[i][0]; len(n) < 2 || n[0] != 'x' || n[1] != '-' {
+			return 0, false
+		}
+	}
+	skip := h.req.own
+	for c := h.req.xs &^ h.req.own; c != 0; c &= c - 1 {
+		i := bits.TrailingZeros64(c)
+		if _, ok := lookup(set, h.req.headers[i][0]); ok {
+			skip |= 1 << i
+		}
+	}
+	return skip, true
 }
 
 // resume continues a paused request with the next stage.
@@ -236,7 +284,6 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) (action types.Action)
 	if h.pol == nil || h.local {
 		return types.ActionContinue
 	}
-	now := clock()
 	outcome := h.pol.wantsOutcome || h.dlOn && h.pol.dl.upstream
 	// The fewest host calls: the headers read one by one (reads) and the
 	// filter's added one by one (adds), or the whole map read with one
@@ -254,14 +301,15 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) (action types.Action)
 		}
 	}
 	if reads > 1 || reads+adds > 2 {
-		hs, err := getResponseHeaders(h.p.respHdrs)
+		hs, wire, err := getResponseHeaders(h.p.respHdrs)
 		if cap(hs) > cap(h.p.respHdrs) {
 			h.p.respHdrs = hs[:0]
 		}
-		h.upResp, h.upRespOK, h.upRespWrite = hs, err == nil, adds > 1
+		h.upResp, h.upRespWire, h.upRespOK, h.upRespWrite = hs, wire, err == nil, adds > 1
 		defer h.dropResponseHeaders()
 	}
 	if outcome {
+		now := clock()
 		o := readOutcome(h)
 		o.failure = failed(h.pol.failureOn, o)
 		if h.dlOn && o.failure {
@@ -306,7 +354,7 @@ func (h *httpContext) responseHeaders() ([][2]string, error) {
 // (their list is the VM's respHdrs, reused by the next response).
 func (h *httpContext) dropResponseHeaders() {
 	clear(h.upResp)
-	h.upResp, h.upRespOK, h.upRespWrite = nil, false, false
+	h.upResp, h.upRespWire, h.upRespOK, h.upRespWrite = nil, nil, false, false
 }
 
 // writeResponseHeaders adds x-breakwater-policy and the recorded response
@@ -316,12 +364,21 @@ func (h *httpContext) dropResponseHeaders() {
 // duplicates included); otherwise (or when that write fails) one add each.
 func (h *httpContext) writeResponseHeaders() {
 	if h.upRespOK && h.upRespWrite {
-		merged := append(h.p.merged[:0], h.upResp...)
-		merged = append(merged, [2]string{"x-breakwater-policy", h.pol.name})
-		merged = append(merged, h.respHeaders...)
-		err := proxywasm.ReplaceHttpResponseHeaders(merged)
-		clear(merged)
-		h.p.merged = merged[:0]
+		var err error
+		if h.upRespWire != nil { // the headers read copied from their encoding
+			extra := append(h.p.merged[:0], [2]string{"x-breakwater-policy", h.pol.name})
+			extra = append(extra, h.respHeaders...)
+			err = replaceResponseHeadersWire(h.upRespWire, 0, extra)
+			clear(extra)
+			h.p.merged = extra[:0]
+		} else {
+			merged := append(h.p.merged[:0], h.upResp...)
+			merged = append(merged, [2]string{"x-breakwater-policy", h.pol.name})
+			merged = append(merged, h.respHeaders...)
+			err = proxywasm.ReplaceHttpResponseHeaders(merged)
+			clear(merged)
+			h.p.merged = merged[:0]
+		}
 		if err == nil {
 			return
 		}
@@ -335,7 +392,11 @@ func (h *httpContext) writeResponseHeaders() {
 func (h *httpContext) OnHttpStreamDone() {
 	defer h.protect(nil)
 	if h.pol != nil {
-		h.finish(clock())
+		if h.finishes() {
+			h.finish(clock())
+		} else {
+			h.ended = true // nothing to run (finish would only set this)
+		}
 	}
 	// Drop what the stream held now: the SDK keeps the context until
 	// proxy_on_delete, and some hosts deliver that late (or never).
@@ -384,6 +445,13 @@ func (p *pluginContext) takeBufs() *streamBufs {
 }
 
 func (p *pluginContext) putBufs(b *streamBufs) { p.freeBufs = append(p.freeBufs, b) }
+
+// finishes says whether finish has more to do than set ended (and an
+// instant to read): end hooks, a dead letter, a paused request (a rollback,
+// the waiting list).
+func (h *httpContext) finishes() bool {
+	return !h.ended && (len(h.onEnd) > 0 || h.dlOn || h.paused)
+}
 
 // finish runs the end hooks once, whatever ended the stream.
 func (h *httpContext) finish(now time.Time) {

@@ -4,13 +4,22 @@ package filter
 
 import "github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 
-// The .wasm build's SDK copy has the header reads that decode into a
-// caller's slice (filter/sdkbridge/headers.go); see sdkext_other.go.
+// The .wasm build's SDK copy reads header maps into a caller's slice and
+// keeps their encoding, which a write of the same map, edited, copies
+// (filter/sdkbridge/headers.go); see sdkext_other.go.
 
-func getRequestHeaders(dst [][2]string) ([][2]string, error) {
-	return proxywasm.GetHttpRequestHeadersInto(dst)
+func getRequestHeaders(dst [][2]string) ([][2]string, []byte, error) {
+	return proxywasm.GetHttpRequestHeadersWire(dst)
 }
 
-func getResponseHeaders(dst [][2]string) ([][2]string, error) {
-	return proxywasm.GetHttpResponseHeadersInto(dst)
+func getResponseHeaders(dst [][2]string) ([][2]string, []byte, error) {
+	return proxywasm.GetHttpResponseHeadersWire(dst)
+}
+
+func replaceRequestHeadersWire(wire []byte, skip uint64, extra [][2]string) error {
+	return proxywasm.ReplaceHttpRequestHeadersWire(wire, skip, extra)
+}
+
+func replaceResponseHeadersWire(wire []byte, skip uint64, extra [][2]string) error {
+	return proxywasm.ReplaceHttpResponseHeadersWire(wire, skip, extra)
 }

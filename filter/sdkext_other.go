@@ -2,18 +2,40 @@
 
 package filter
 
-import "github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+import (
+	"errors"
 
-// getRequestHeaders reads the request headers, into dst's array when it
-// has room in the .wasm build (sdkext_bridge.go); natively (the SDK as
-// published, under proxytest) into a new slice, dst unused.
-func getRequestHeaders(dst [][2]string) ([][2]string, error) {
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+)
+
+// getRequestHeaders reads the request headers. In the .wasm build
+// (sdkext_bridge.go) into dst's array when it has room, with the host's
+// encoding of the map (wire), which replaceRequestHeadersWire writes back
+// edited. Natively (the SDK as published, under proxytest) into a new
+// slice, dst unused, and no wire: the callers then write lists.
+func getRequestHeaders(dst [][2]string) (hs [][2]string, wire []byte, err error) {
 	_ = dst
-	return proxywasm.GetHttpRequestHeaders()
+	hs, err = proxywasm.GetHttpRequestHeaders()
+	return hs, nil, err
 }
 
 // getResponseHeaders is getRequestHeaders for the response headers.
-func getResponseHeaders(dst [][2]string) ([][2]string, error) {
+func getResponseHeaders(dst [][2]string) (hs [][2]string, wire []byte, err error) {
 	_ = dst
-	return proxywasm.GetHttpResponseHeaders()
+	hs, err = proxywasm.GetHttpResponseHeaders()
+	return hs, nil, err
+}
+
+// errNoWire: natively there is no wire to write (getRequestHeaders).
+var errNoWire = errors.New("breakwater: no header map encoding in this build")
+
+// replaceRequestHeadersWire sets the request headers to those of wire but
+// the pairs whose bit is set in skip (bit i: pair i), then extra.
+func replaceRequestHeadersWire(wire []byte, skip uint64, extra [][2]string) error {
+	return errNoWire
+}
+
+// replaceResponseHeadersWire is replaceRequestHeadersWire for the response.
+func replaceResponseHeadersWire(wire []byte, skip uint64, extra [][2]string) error {
+	return errNoWire
 }

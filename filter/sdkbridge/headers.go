@@ -2,9 +2,11 @@
 
 // This file is added to the public package of the SDK's build copy
 // (scripts/build-wasm.sh copies it to build/sdk/proxywasm/zz_breakwater_headers.go):
-// the header-map reads of the SDK, decoding into a caller's slice
-// (internal.DeserializeMapInto, filter/sdkbridge/serde.go) instead of a new
-// one per call. The filter calls them through filter/sdkext_bridge.go.
+// the SDK's header-map reads, decoding into a caller's slice
+// (internal.DeserializeMapWire, filter/sdkbridge/serde.go) instead of a new
+// one per call and keeping the host's encoding, and header-map writes of a
+// map read so, edited (internal.SerializeWire). The filter calls them
+// through filter/sdkext_bridge.go.
 package proxywasm
 
 import (
@@ -12,27 +14,48 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 )
 
-// GetHttpRequestHeadersInto is GetHttpRequestHeaders decoding into dst's
-// array when it has room for the headers. The strings are views of the
-// host's copy, as GetHttpRequestHeaders's are.
-func GetHttpRequestHeadersInto(dst [][2]string) ([][2]string, error) {
-	return getMapInto(internal.MapTypeHttpRequestHeaders, dst)
+// GetHttpRequestHeadersWire is GetHttpRequestHeaders decoding into dst's
+// array when it has room for the headers, and returning the host's encoding
+// of the map too (for ReplaceHttpRequestHeadersWire). The strings are views
+// of the host's copy, as GetHttpRequestHeaders's are.
+func GetHttpRequestHeadersWire(dst [][2]string) ([][2]string, []byte, error) {
+	return getMapWire(internal.MapTypeHttpRequestHeaders, dst)
 }
 
-// GetHttpResponseHeadersInto is GetHttpResponseHeaders decoding into dst's
-// array when it has room for the headers.
-func GetHttpResponseHeadersInto(dst [][2]string) ([][2]string, error) {
-	return getMapInto(internal.MapTypeHttpResponseHeaders, dst)
+// GetHttpResponseHeadersWire is GetHttpRequestHeadersWire for the response.
+func GetHttpResponseHeadersWire(dst [][2]string) ([][2]string, []byte, error) {
+	return getMapWire(internal.MapTypeHttpResponseHeaders, dst)
 }
 
-func getMapInto(mapType internal.MapType, dst [][2]string) ([][2]string, error) {
+// ReplaceHttpRequestHeadersWire replaces the request headers with those of
+// wire (an encoding GetHttpRequestHeadersWire returned) but the pairs whose
+// bit is set in skip (bit i: pair i; pairs from the 65th on are kept),
+// followed by extra: ReplaceHttpRequestHeaders of that list, copying the
+// kept pairs' bytes in runs instead of string by string.
+func ReplaceHttpRequestHeadersWire(wire []byte, skip uint64, extra [][2]string) error {
+	return setMapWire(internal.MapTypeHttpRequestHeaders, wire, skip, extra)
+}
+
+// ReplaceHttpResponseHeadersWire is ReplaceHttpRequestHeadersWire for the
+// response.
+func ReplaceHttpResponseHeadersWire(wire []byte, skip uint64, extra [][2]string) error {
+	return setMapWire(internal.MapTypeHttpResponseHeaders, wire, skip, extra)
+}
+
+func getMapWire(mapType internal.MapType, dst [][2]string) ([][2]string, []byte, error) {
 	var rvs int
 	var raw *byte
 	st := internal.ProxyGetHeaderMapPairs(mapType, &raw, &rvs)
 	if st != internal.StatusOK {
-		return nil, internal.StatusToError(st)
+		return nil, nil, internal.StatusToError(st)
 	} else if raw == nil {
-		return nil, types.ErrorStatusNotFound
+		return nil, nil, types.ErrorStatusNotFound
 	}
-	return internal.DeserializeMapInto(dst, internal.RawBytePtrToByteSlice(raw, rvs)), nil
+	hs, wire := internal.DeserializeMapWire(dst, internal.RawBytePtrToByteSlice(raw, rvs))
+	return hs, wire, nil
+}
+
+func setMapWire(mapType internal.MapType, wire []byte, skip uint64, extra [][2]string) error {
+	b := internal.SerializeWire(wire, skip, extra)
+	return internal.StatusToError(internal.ProxySetHeaderMapPairs(mapType, &b[0], len(b)))
 }

@@ -15,6 +15,7 @@ package internal
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"unsafe"
 )
 
@@ -38,42 +39,41 @@ func DeserializeMap(bs []byte) [][2]string { return DeserializeMapInto(nil, bs) 
 // room for the map (else, or when dst is nil, into a new slice). The strings
 // are views into bs.
 func DeserializeMapInto(dst [][2]string, bs []byte) [][2]string {
+	ret, _ := DeserializeMapWire(dst, bs)
+	return ret
+}
+
+// DeserializeMapWire is DeserializeMapInto that also returns the map's
+// encoding: bs up to the last pair's NUL, the wire SerializeWire accepts.
+func DeserializeMapWire(dst [][2]string, bs []byte) ([][2]string, []byte) {
 	if len(bs) < 4 {
-		return deserializeChecked(bs) // malformed: fails as the SDK's would
+		return deserializeChecked(bs), nil // malformed: fails as the SDK's would
 	}
 	base := unsafe.Pointer(&bs[0])
-	n := uint64(*(*uint32)(base))
-	// Every length is checked once against the buffer: the sizes, then all
-	// the strings with their NULs.
-	need := 4 + 8*n
-	if need > uint64(len(bs)) {
-		return deserializeChecked(bs)
-	}
-	for i := uint64(0); i < n; i++ {
-		p := unsafe.Add(base, 4+8*i)
-		need += uint64(*(*uint32)(p)) + uint64(*(*uint32)(unsafe.Add(p, 4))) + 2
-	}
-	if need > uint64(len(bs)) {
-		return deserializeChecked(bs)
+	n := uintptr(*(*uint32)(base))
+	size := uintptr(len(bs))
+	if n > (size-4)/10 { // each pair takes at least 10 bytes
+		return deserializeChecked(bs), nil
 	}
 	var ret [][2]string
-	if dst != nil && uint64(cap(dst)) >= n {
+	if dst != nil && uintptr(cap(dst)) >= n {
 		ret = dst[:n]
 	} else {
 		ret = make([][2]string, n)
 	}
 	sizes := uintptr(4)
-	data := uintptr(4 + 8*n)
+	data := 4 + 8*n
 	for i := range ret {
 		kl := uintptr(*(*uint32)(unsafe.Add(base, sizes)))
 		vl := uintptr(*(*uint32)(unsafe.Add(base, sizes+4)))
 		sizes += 8
-		ret[i][0] = view(unsafe.Add(base, data), kl)
-		data += kl + 1
-		ret[i][1] = view(unsafe.Add(base, data), vl)
-		data += vl + 1
+		if kl > size || vl > size || data+kl+vl+2 > size {
+			return deserializeChecked(bs), nil
+		}
+		ret[i] = [2]string{view(unsafe.Add(base, data), kl), view(unsafe.Add(base, data+kl+1), vl)}
+		data += kl + vl + 2
 	}
-	return ret
+	return ret, bs[:data]
 }
 
 // deserializeChecked is the decoder with a bounds check on every slice: a
@@ -127,18 +127,7 @@ func SerializeMap(ms [][2]string) []byte {
 	for i := range ms {
 		size += len(ms[i][0]) + len(ms[i][1]) + 10 // two lengths, two NULs
 	}
-	var ret []byte
-	if size <= serBufMax {
-		b := serBufs[serNext]
-		if cap(b) < size {
-			b = make([]byte, serBufMax)
-			serBufs[serNext] = b
-		}
-		serNext ^= 1
-		ret = b[:size]
-	} else {
-		ret = make([]byte, size)
-	}
+	ret := serBuf(size)
 	base := unsafe.Pointer(&ret[0])
 	*(*uint32)(base) = uint32(len(ms))
 	sizes := uintptr(4)
@@ -179,6 +168,95 @@ func SerializeMap(ms [][2]string) []byte {
 		n := int(uintptr(end) - uintptr(run))
 		runAt += copy(ret[runAt:runAt+n], unsafe.Slice((*byte)(run), n))
 		ret[runAt] = 0
+	}
+	return ret
+}
+
+// serBuf returns the next reused buffer of size bytes (see serBufs).
+func serBuf(size int) []byte {
+	if size > serBufMax {
+		return make([]byte, size)
+	}
+	b := serBufs[serNext]
+	if cap(b) < size {
+		b = make([]byte, serBufMax)
+		serBufs[serNext] = b
+	}
+	serNext ^= 1
+	return b[:size]
+}
+
+// SerializeWire encodes the map wire holds (an encoding DeserializeMapWire
+// returned) without the pairs whose bit is set in skip (bit i: pair i; pairs
+// from the 65th on are always kept), followed by extra. Kept pairs are
+// copied from wire in runs: one memmove for the sizes and one for the data
+// of consecutive kept pairs, the whole map in two when skip is 0.
+func SerializeWire(wire []byte, skip uint64, extra [][2]string) []byte {
+	var n uintptr
+	if len(wire) >= 4 {
+		n = uintptr(binary.LittleEndian.Uint32(wire))
+	}
+	hdr := 4 + 8*n
+	if hdr > uintptr(len(wire)) {
+		wire, n, hdr, skip = nil, 0, 4, 0 // not a map's encoding: only extra
+	}
+	// pairLen is the data of pair i: its key, its value and their NULs.
+	pairLen := func(i uintptr) uintptr {
+		p := unsafe.Add(unsafe.Pointer(&wire[0]), 4+8*i)
+		return uintptr(*(*uint32)(p)) + uintptr(*(*uint32)(unsafe.Add(p, 4))) + 2
+	}
+	kept := n
+	dataLen := uintptr(len(wire)) - hdr
+	if len(wire) == 0 {
+		dataLen = 0
+	}
+	for c := skip; c != 0; c &= c - 1 {
+		i := uintptr(bits.TrailingZeros64(c))
+		if i >= n {
+			break
+		}
+		kept--
+		dataLen -= pairLen(i)
+	}
+	size := 4 + 8*kept + dataLen
+	for i := range extra {
+		size += uintptr(len(extra[i][0]) + len(extra[i][1]) + 10)
+	}
+	ret := serBuf(int(size))
+	base := unsafe.Pointer(&ret[0])
+	*(*uint32)(base) = uint32(kept) + uint32(len(extra))
+	sizes := uintptr(4)
+	data := 4 + 8*(kept+uintptr(len(extra)))
+	if skip == 0 {
+		sizes += uintptr(copy(ret[4:], wire[4:hdr]))
+		data += uintptr(copy(ret[data:], wire[hdr:]))
+	} else {
+		src := hdr
+		for i := uintptr(0); i < n; {
+			j, run := i, uintptr(0) // pairs [i, j) kept, run bytes of data
+			for j < n && (j >= 64 || skip&(1<<j) == 0) {
+				run += pairLen(j)
+				j++
+			}
+			sizes += uintptr(copy(ret[sizes:], wire[4+8*i:4+8*j]))
+			data += uintptr(copy(ret[data:], wire[src:src+run]))
+			src += run
+			if j < n { // pair j is skipped
+				src += pairLen(j)
+			}
+			i = j + 1
+		}
+	}
+	for i := range extra {
+		k, v := extra[i][0], extra[i][1]
+		*(*uint32)(unsafe.Add(base, sizes)) = uint32(len(k))
+		*(*uint32)(unsafe.Add(base, sizes+4)) = uint32(len(v))
+		sizes += 8
+		data += uintptr(copy(ret[data:], k))
+		ret[data] = 0
+		data += uintptr(copy(ret[data+1:], v)) + 1
+		ret[data] = 0
+		data++
 	}
 	return ret
 }
