@@ -364,21 +364,22 @@ func (h *httpContext) dropResponseHeaders() {
 // duplicates included); otherwise (or when that write fails) one add each.
 func (h *httpContext) writeResponseHeaders() {
 	if h.upRespOK && h.upRespWrite {
-		var err error
-		if h.upRespWire != nil { // the headers read copied from their encoding
-			extra := append(h.p.merged[:0], [2]string{"x-breakwater-policy", h.pol.name})
-			extra = append(extra, h.respHeaders...)
-			err = replaceResponseHeadersWire(h.upRespWire, 0, extra)
-			clear(extra)
-			h.p.merged = extra[:0]
-		} else {
-			merged := append(h.p.merged[:0], h.upResp...)
-			merged = append(merged, [2]string{"x-breakwater-policy", h.pol.name})
-			merged = append(merged, h.respHeaders...)
-			err = proxywasm.ReplaceHttpResponseHeaders(merged)
-			clear(merged)
-			h.p.merged = merged[:0]
+		// With their encoding (the .wasm build) the headers read are
+		// copied from it; otherwise they lead the list written.
+		merged := h.p.merged[:0]
+		if h.upRespWire == nil {
+			merged = append(merged, h.upResp...)
 		}
+		merged = append(merged, [2]string{"x-breakwater-policy", h.pol.name})
+		merged = append(merged, h.respHeaders...)
+		var err error
+		if h.upRespWire != nil {
+			err = replaceResponseHeadersWire(h.upRespWire, 0, merged)
+		} else {
+			err = proxywasm.ReplaceHttpResponseHeaders(merged)
+		}
+		clear(merged)
+		h.p.merged = merged[:0]
 		if err == nil {
 			return
 		}

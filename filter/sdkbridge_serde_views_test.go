@@ -9,13 +9,12 @@ import (
 )
 
 // TestBridgeSerdeViews checks the parts of filter/sdkbridge/serde.go that
-// work on views (compiled natively in a scratch module, as TestBridgeSerde
-// does): DeserializeMapInto's reuse of a caller's slice and its checks of
-// malformed maps, and SerializeMap's copy of the pairs that already lie in
-// memory in the wire layout (views of a decoded map written back in order,
-// with pairs removed, replaced and appended, empty values, and adjacent
-// strings whose separators are not NUL) against the byte-at-a-time
-// reference.
+// work on a map's encoding (compiled natively in a scratch module, as
+// TestBridgeSerde does): DeserializeMapWire's reuse of a caller's slice, the
+// encoding it returns (trailing bytes left out) and its refusal of
+// malformed maps, and SerializeWire's encoding of a map read so with pairs
+// left out (random bit sets, bits past the map, maps past 64 pairs) and
+// pairs appended, against the byte-at-a-time reference.
 func TestBridgeSerdeViews(t *testing.T) {
 	src, err := os.ReadFile("sdkbridge/serde.go")
 	if err != nil {
@@ -70,87 +69,88 @@ func ref(ms [][2]string) []byte {
 	return b
 }
 
-// Views of a decoded map, edited as the filter edits the request headers
-// (some removed, some replaced, its own appended) and in random orders,
-// encode as the reference does.
-func TestViewsWrittenBack(t *testing.T) {
-	r := rand.New(rand.NewPCG(3, 4))
-	str := func(min int) string {
-		b := make([]byte, min+r.IntN(20))
-		for i := range b {
-			b[i] = byte(r.IntN(256))
-		}
-		return string(b)
+func randStr(r *rand.Rand, min int) string {
+	b := make([]byte, min+r.IntN(20))
+	for i := range b {
+		b[i] = byte(r.IntN(256))
 	}
+	return string(b)
+}
+
+func TestWire(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
 	var dst [][2]string
-	for n := 0; n < 3000; n++ {
-		orig := make([][2]string, r.IntN(12))
+	for round := 0; round < 3000; round++ {
+		n := r.IntN(12)
+		if round%50 == 0 {
+			n = 64 + r.IntN(10)
+		}
+		orig := make([][2]string, n)
 		for i := range orig {
-			orig[i] = [2]string{str(r.IntN(2)), str(r.IntN(2))}
+			orig[i] = [2]string{randStr(r, r.IntN(2)), randStr(r, r.IntN(2))}
 		}
-		wire := ref(orig)
-		got := DeserializeMapInto(dst, wire)
-		if !reflect.DeepEqual(got, orig) && !(len(got) == 0 && len(orig) == 0) {
-			t.Fatalf("DeserializeMapInto(%q) = %q", orig, got)
+		enc := ref(orig)
+		in := append(append([]byte{}, enc...), make([]byte, r.IntN(3))...) // trailing bytes
+		got, wire := DeserializeMapWire(dst, in)
+		if len(got) != len(orig) || (len(orig) > 0 && !reflect.DeepEqual(got, orig)) {
+			t.Fatalf("DeserializeMapWire(%q) = %q", orig, got)
 		}
-		if cap(dst) >= len(orig) && len(orig) > 0 && &got[0] != &dst[:1][0] {
-			t.Fatal("DeserializeMapInto did not reuse a slice with room")
+		if !bytes.Equal(wire, enc) {
+			t.Fatalf("DeserializeMapWire(%q): wire %v, want %v", orig, wire, enc)
+		}
+		if dst != nil && cap(dst) >= n && n > 0 && &got[0] != &dst[:1][0] {
+			t.Fatal("DeserializeMapWire did not reuse a slice with room")
 		}
 		if cap(got) > cap(dst) {
 			dst = got
 		}
-		var out [][2]string
-		for i := range got {
-			switch r.IntN(6) {
-			case 0: // removed
-			case 1: // replaced
-				out = append(out, [2]string{got[i][0], str(0)})
-			default:
-				out = append(out, got[i])
+		skip := r.Uint64()
+		switch r.IntN(4) {
+		case 0:
+			skip = 0
+		case 1:
+			skip &= r.Uint64() & r.Uint64()
+		}
+		var want [][2]string
+		for i := range orig {
+			if i >= 64 || skip&(1<<i) == 0 {
+				want = append(want, orig[i])
 			}
 		}
-		if r.IntN(4) == 0 {
-			r.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+		var extra [][2]string
+		for i := r.IntN(4); i > 0; i-- {
+			extra = append(extra, [2]string{randStr(r, 1), randStr(r, 0)})
 		}
-		for i := r.IntN(3); i > 0; i-- {
-			out = append(out, [2]string{str(1), str(0)})
+		want = append(want, extra...)
+		if out := SerializeWire(wire, skip, extra); !bytes.Equal(out, ref(want)) {
+			t.Fatalf("SerializeWire(%q, %x, %q) = %v, want %v", orig, skip, extra, out, ref(want))
 		}
-		if enc := SerializeMap(out); !bytes.Equal(enc, ref(out)) {
-			t.Fatalf("SerializeMap(%q) = %v, want %v", out, enc, ref(out))
+		if out := SerializeMap(want); !bytes.Equal(out, ref(want)) {
+			t.Fatalf("SerializeMap(%q) = %v", want, out)
 		}
+	}
+	extra := [][2]string{{"k", "v"}}
+	if out := SerializeWire(nil, 5, extra); !bytes.Equal(out, ref(extra)) {
+		t.Fatalf("SerializeWire(nil) = %v", out)
 	}
 }
 
-// Adjacent strings whose separators are not NUL are not a run.
-func TestAdjacentNotNUL(t *testing.T) {
-	mem := "ab=cd;ef=gh\x00ij\x00kl"
-	ms := [][2]string{{mem[0:2], mem[3:5]}, {mem[6:8], mem[9:11]}, {mem[12:14], mem[15:17]}}
-	if enc := SerializeMap(ms); !bytes.Equal(enc, ref(ms)) {
-		t.Fatalf("SerializeMap(%q) = %v, want %v", ms, enc, ref(ms))
-	}
-	ms = [][2]string{{mem[12:14], mem[15:17]}, {mem[9:11], mem[12:14]}}
-	if enc := SerializeMap(ms); !bytes.Equal(enc, ref(ms)) {
-		t.Fatalf("SerializeMap(%q) = %v, want %v", ms, enc, ref(ms))
-	}
-}
-
-// A malformed map panics (as the SDK's decoder does) and reads nothing
-// outside the buffer.
+// A malformed map decodes as nil and reads nothing outside the buffer.
 func TestMalformed(t *testing.T) {
 	for _, bs := range [][]byte{
+		nil,
 		{1, 0},
 		{2, 0, 0, 0, 1, 0, 0, 0},
 		{1, 0, 0, 0, 5, 0, 0, 0, 1, 0, 0, 0, 'a', 0},
 		{1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 'a', 0},
+		{1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 'a', 0, 'b'},
 	} {
-		func() {
-			defer func() {
-				if recover() == nil {
-					t.Errorf("DeserializeMap(%v) did not panic", bs)
-				}
-			}()
-			DeserializeMap(bs)
-		}()
+		if got, wire := DeserializeMapWire(make([][2]string, 4), bs); got != nil || wire != nil {
+			t.Errorf("DeserializeMapWire(%v) = %q, %v", bs, got, wire)
+		}
+		if got := DeserializeMap(bs); got != nil {
+			t.Errorf("DeserializeMap(%v) = %q", bs, got)
+		}
 	}
 }
 `

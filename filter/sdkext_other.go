@@ -39,3 +39,15 @@ func replaceRequestHeadersWire(wire []byte, skip uint64, extra [][2]string) erro
 func replaceResponseHeadersWire(wire []byte, skip uint64, extra [][2]string) error {
 	return errNoWire
 }
+
+// incMetric adds n to a counter or gauge. The SDK panics when the host call
+// fails; natively the call runs under guard (the .wasm build's SDK copy
+// returns the error instead).
+func incMetric(id uint32, n int64) {
+	guard(func() { proxywasm.MetricGauge(id).Add(n) })
+}
+
+// recordMetric sets a gauge or records a histogram value (see incMetric).
+func recordMetric(id uint32, v uint64) {
+	guard(func() { proxywasm.MetricHistogram(id).Record(v) })
+}

@@ -3,9 +3,9 @@
 # 1. copy the proxy-wasm Go SDK out of the module cache into build/sdk (writable, git-ignored);
 # 2. add our bridge file (filter/sdkbridge/bridge.go) to its internal package, replace its
 #    serde.go by ours (filter/sdkbridge/serde.go: the same header-map codec, copying with copy,
-#    decoding into a caller's slice), add filter/sdkbridge/headers.go (header reads into a
-#    caller's slice) to its public package and make its host-call functions call the bridge
-#    directly instead of through an interface;
+#    decoding into a caller's slice), add filter/sdkbridge/ext.go (header maps through the
+#    host's encoding, metric calls without panics) to its public package and make its
+#    host-call functions call the bridge directly instead of through an interface;
 # 3. build filter/wasm with a generated go.mod (build/go.mod) that replaces the SDK with that copy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,8 +21,9 @@ cp filter/sdkbridge/bridge.go build/sdk/proxywasm/internal/zz_breakwater_bridge.
 # The SDK's own serde_test.go is for its native build; ours must keep its functions' names.
 test -f build/sdk/proxywasm/internal/serde.go
 cp filter/sdkbridge/serde.go build/sdk/proxywasm/internal/serde.go
-# The header reads into a caller's slice (GetHttpRequestHeadersInto, ...), in the public package.
-cp filter/sdkbridge/headers.go build/sdk/proxywasm/zz_breakwater_headers.go
+# Header-map reads and writes through the host's encoding, metric calls without panics
+# (GetHttpRequestHeadersWire, IncrementMetric, ...), in the public package.
+cp filter/sdkbridge/ext.go build/sdk/proxywasm/zz_breakwater_ext.go
 # The SDK's host-call functions call the host through the interface value currentHost, so
 # every pointer they pass (the result slots of each get) escapes to the heap: one to three
 # allocations per host call. The bridge's wasmHost is the only host of a wasm build, so the

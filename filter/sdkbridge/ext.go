@@ -1,12 +1,15 @@
 //go:build wasip1 && breakwater_bridge
 
 // This file is added to the public package of the SDK's build copy
-// (scripts/build-wasm.sh copies it to build/sdk/proxywasm/zz_breakwater_headers.go):
-// the SDK's header-map reads, decoding into a caller's slice
-// (internal.DeserializeMapWire, filter/sdkbridge/serde.go) instead of a new
-// one per call and keeping the host's encoding, and header-map writes of a
-// map read so, edited (internal.SerializeWire). The filter calls them
-// through filter/sdkext_bridge.go.
+// (scripts/build-wasm.sh copies it to build/sdk/proxywasm/zz_breakwater_ext.go).
+// The filter calls it through filter/sdkext_bridge.go:
+//   - the SDK's header-map reads, decoding into a caller's slice
+//     (internal.DeserializeMapWire, filter/sdkbridge/serde.go) instead of a
+//     new one per call and keeping the host's encoding, and header-map
+//     writes of a map read so, edited (internal.SerializeWire);
+//   - the metric updates, returning the host's error instead of panicking
+//     (the SDK's MetricCounter.Increment ... panic), so the filter needs no
+//     recover around each.
 package proxywasm
 
 import (
@@ -52,10 +55,23 @@ func getMapWire(mapType internal.MapType, dst [][2]string) ([][2]string, []byte,
 		return nil, nil, types.ErrorStatusNotFound
 	}
 	hs, wire := internal.DeserializeMapWire(dst, internal.RawBytePtrToByteSlice(raw, rvs))
+	if wire == nil {
+		return nil, nil, types.ErrorStatusBadArgument // malformed
+	}
 	return hs, wire, nil
 }
 
 func setMapWire(mapType internal.MapType, wire []byte, skip uint64, extra [][2]string) error {
 	b := internal.SerializeWire(wire, skip, extra)
 	return internal.StatusToError(internal.ProxySetHeaderMapPairs(mapType, &b[0], len(b)))
+}
+
+// IncrementMetric adds offset to a counter or gauge (proxy_increment_metric).
+func IncrementMetric(id uint32, offset int64) error {
+	return internal.StatusToError(internal.ProxyIncrementMetric(id, offset))
+}
+
+// RecordMetric sets a gauge or records a histogram value (proxy_record_metric).
+func RecordMetric(id uint32, value uint64) error {
+	return internal.StatusToError(internal.ProxyRecordMetric(id, value))
 }
