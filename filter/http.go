@@ -27,7 +27,9 @@ type stage interface {
 	onRequest(h *httpContext, now time.Time) verdict
 }
 
-// httpContext is one HTTP stream.
+// httpContext is one HTTP stream. In the .wasm build a context is reused
+// for a later stream once the host deleted it (deleted): nothing
+// may keep a pointer to it, or into it, past OnHttpStreamDone.
 type httpContext struct {
 	types.DefaultHttpContext
 	id   uint32
@@ -45,6 +47,7 @@ type httpContext struct {
 	paused   bool // OnHttpRequestHeaders returned ActionPause and not resumed yet
 	local    bool // the filter sent a local response
 	ended    bool // finish has run
+	done     bool // OnHttpStreamDone has run
 	// dlOn: the policy has dead_letter and the method qualifies; dlEOS: the
 	// whole request body has been seen (or there was none).
 	dlOn, dlEOS bool
@@ -172,7 +175,7 @@ func (h *httpContext) setRequestHeader(name, value string) {
 // request's headers but the client's x-breakwater-* (removed at arrival) and
 // those the filter replaces, then the filter's. With the headers' encoding
 // (the .wasm build) the kept headers are copied from it in runs
-// (replaceRequestHeadersWire); otherwise a merged list is written.
+// (replaceHeadersWire); otherwise a merged list is written.
 func (h *httpContext) flushRequestHeaders() {
 	set := h.setReq
 	h.setReq = nil
@@ -194,7 +197,7 @@ func (h *httpContext) flushRequestHeaders() {
 	}
 	var err error
 	if skip, ok := h.skipOnWrite(set); ok {
-		err = replaceRequestHeadersWire(h.req.wire, skip, set)
+		err = replaceHeadersWire(false, h.req.wire, skip, set)
 	} else {
 		merged := h.p.merged[:0]
 		for _, kv := range h.req.headers {
@@ -301,7 +304,7 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) (action types.Action)
 		}
 	}
 	if reads > 1 || reads+adds > 2 {
-		hs, wire, err := getResponseHeaders(h.p.respHdrs)
+		hs, wire, err := getHeaders(true, h.p.respHdrs)
 		if cap(hs) > cap(h.p.respHdrs) {
 			h.p.respHdrs = hs[:0]
 		}
@@ -347,7 +350,8 @@ func (h *httpContext) responseHeaders() ([][2]string, error) {
 	if h.upRespOK {
 		return h.upResp, nil
 	}
-	return proxywasm.GetHttpResponseHeaders()
+	hs, _, err := getHeaders(true, nil)
+	return hs, err
 }
 
 // dropResponseHeaders forgets the response headers read for the callback
@@ -374,7 +378,7 @@ func (h *httpContext) writeResponseHeaders() {
 		merged = append(merged, h.respHeaders...)
 		var err error
 		if h.upRespWire != nil {
-			err = replaceResponseHeadersWire(h.upRespWire, 0, merged)
+			err = replaceHeadersWire(true, h.upRespWire, 0, merged)
 		} else {
 			err = proxywasm.ReplaceHttpResponseHeaders(merged)
 		}
@@ -392,6 +396,7 @@ func (h *httpContext) writeResponseHeaders() {
 
 func (h *httpContext) OnHttpStreamDone() {
 	defer h.protect(nil)
+	h.done = true
 	if h.pol != nil {
 		if h.finishes() {
 			h.finish(clock())
@@ -414,6 +419,18 @@ func (h *httpContext) OnHttpStreamDone() {
 		clear(b.set[:])
 		b.rlHdr = [3][2]string{}
 		h.p.putBufs(b)
+	}
+}
+
+// deleted runs at proxy_on_delete in the .wasm build (sdkext_bridge.go),
+// after which the host never names the context again (a callout answered
+// later is dropped by the bridge): a context whose stream ended
+// (OnHttpStreamDone ran: it holds nothing, finish took it off the waiting
+// list and the bulkhead queue) goes to the VM's free list for
+// NewHttpContext. One deleted before its stream ended is left to the GC.
+func (h *httpContext) deleted() {
+	if h.done {
+		h.p.freeCtx = append(h.p.freeCtx, h)
 	}
 }
 

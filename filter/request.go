@@ -36,7 +36,7 @@ type requestInfo struct {
 // over them takes the first :method, :path and :authority, marks the x-*
 // ones and removes the client's x-breakwater-* (stripOwn).
 func (r *requestInfo) load(dst [][2]string) {
-	hs, wire, err := getRequestHeaders(dst)
+	hs, wire, err := getHeaders(false, dst)
 	if err != nil {
 		hs, wire = nil, nil
 	}
@@ -49,14 +49,16 @@ func (r *requestInfo) load(dst [][2]string) {
 		if len(n) < 2 {
 			continue
 		}
-		switch {
+		// The second byte picks the one name a header can be (case-
+		// insensitively), so at most one comparison runs per header.
+		switch c := n[1] | 0x20; {
 		case n[0] == ':':
 			switch {
-			case !hasPath && isName(n, ":path"):
+			case c == 'p' && !hasPath && isName(n, ":path"):
 				path, hasPath = hs[i][1], true
-			case !hasMethod && isName(n, ":method"):
+			case c == 'm' && !hasMethod && isName(n, ":method"):
 				method, hasMethod = hs[i][1], true
-			case !hasAuth && isName(n, ":authority"):
+			case c == 'a' && !hasAuth && isName(n, ":authority"):
 				auth, hasAuth = hs[i][1], true
 			}
 		case n[0]|0x20 == 'x' && n[1] == '-':

@@ -2,27 +2,30 @@
 
 package filter
 
-import "github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+import (
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+)
 
 // The .wasm build's SDK copy reads header maps into a caller's slice and
 // keeps their encoding, which a write of the same map, edited, copies, and
-// has metric calls that return their error (filter/sdkbridge/ext.go); see
-// sdkext_other.go.
+// has metric calls that return their error and a hook at the deletion of
+// an HTTP context (filter/sdkbridge/ext.go); see sdkext_other.go.
 
-func getRequestHeaders(dst [][2]string) ([][2]string, []byte, error) {
-	return proxywasm.GetHttpRequestHeadersWire(dst)
+func init() {
+	proxywasm.SetHttpContextDeleted(func(c types.HttpContext) {
+		if h, ok := c.(*httpContext); ok {
+			h.deleted()
+		}
+	})
 }
 
-func getResponseHeaders(dst [][2]string) ([][2]string, []byte, error) {
-	return proxywasm.GetHttpResponseHeadersWire(dst)
+func getHeaders(response bool, dst [][2]string) ([][2]string, []byte, error) {
+	return proxywasm.GetHeadersWire(response, dst)
 }
 
-func replaceRequestHeadersWire(wire []byte, skip uint64, extra [][2]string) error {
-	return proxywasm.ReplaceHttpRequestHeadersWire(wire, skip, extra)
-}
-
-func replaceResponseHeadersWire(wire []byte, skip uint64, extra [][2]string) error {
-	return proxywasm.ReplaceHttpResponseHeadersWire(wire, skip, extra)
+func replaceHeadersWire(response bool, wire []byte, skip uint64, extra [][2]string) error {
+	return proxywasm.ReplaceHeadersWire(response, wire, skip, extra)
 }
 
 func incMetric(id uint32, n int64) { _ = proxywasm.IncrementMetric(id, n) }

@@ -8,35 +8,28 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 )
 
-// getRequestHeaders reads the request headers. In the .wasm build
-// (sdkext_bridge.go) into dst's array when it has room, with the host's
-// encoding of the map (wire), which replaceRequestHeadersWire writes back
+// getHeaders reads the request headers (response: the response's). In the
+// .wasm build (sdkext_bridge.go) into dst's array when it has room, with the
+// host's encoding of the map (wire), which replaceHeadersWire writes back
 // edited. Natively (the SDK as published, under proxytest) into a new
 // slice, dst unused, and no wire: the callers then write lists.
-func getRequestHeaders(dst [][2]string) (hs [][2]string, wire []byte, err error) {
+func getHeaders(response bool, dst [][2]string) (hs [][2]string, wire []byte, err error) {
 	_ = dst
-	hs, err = proxywasm.GetHttpRequestHeaders()
+	if response {
+		hs, err = proxywasm.GetHttpResponseHeaders()
+	} else {
+		hs, err = proxywasm.GetHttpRequestHeaders()
+	}
 	return hs, nil, err
 }
 
-// getResponseHeaders is getRequestHeaders for the response headers.
-func getResponseHeaders(dst [][2]string) (hs [][2]string, wire []byte, err error) {
-	_ = dst
-	hs, err = proxywasm.GetHttpResponseHeaders()
-	return hs, nil, err
-}
-
-// errNoWire: natively there is no wire to write (getRequestHeaders).
+// errNoWire: natively there is no wire to write (getHeaders).
 var errNoWire = errors.New("breakwater: no header map encoding in this build")
 
-// replaceRequestHeadersWire sets the request headers to those of wire but
-// the pairs whose bit is set in skip (bit i: pair i), then extra.
-func replaceRequestHeadersWire(wire []byte, skip uint64, extra [][2]string) error {
-	return errNoWire
-}
-
-// replaceResponseHeadersWire is replaceRequestHeadersWire for the response.
-func replaceResponseHeadersWire(wire []byte, skip uint64, extra [][2]string) error {
+// replaceHeadersWire sets the request headers (response: the response's) to
+// those of wire but the pairs whose bit is set in skip (bit i: pair i), then
+// extra.
+func replaceHeadersWire(response bool, wire []byte, skip uint64, extra [][2]string) error {
 	return errNoWire
 }
 
@@ -51,3 +44,7 @@ func incMetric(id uint32, n int64) {
 func recordMetric(id uint32, v uint64) {
 	guard(func() { proxywasm.MetricHistogram(id).Record(v) })
 }
+
+// httpContext.deleted runs only in the .wasm build (the bridge's hook at
+// proxy_on_delete); proxytest keeps no such hook.
+var _ = (*httpContext).deleted

@@ -9,7 +9,9 @@
 //     writes of a map read so, edited (internal.SerializeWire);
 //   - the metric updates, returning the host's error instead of panicking
 //     (the SDK's MetricCounter.Increment ... panic), so the filter needs no
-//     recover around each.
+//     recover around each;
+//   - SetHttpContextDeleted: a hook the bridge calls at proxy_on_delete of
+//     each HTTP context.
 package proxywasm
 
 import (
@@ -17,32 +19,29 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 )
 
-// GetHttpRequestHeadersWire is GetHttpRequestHeaders decoding into dst's
-// array when it has room for the headers, and returning the host's encoding
-// of the map too (for ReplaceHttpRequestHeadersWire). The strings are views
-// of the host's copy, as GetHttpRequestHeaders's are.
-func GetHttpRequestHeadersWire(dst [][2]string) ([][2]string, []byte, error) {
+// GetHeadersWire is GetHttpRequestHeaders (response: GetHttpResponseHeaders)
+// decoding into dst's array when it has room for the headers, and returning
+// the host's encoding of the map too (for ReplaceHeadersWire). The strings
+// are views of the host's copy, as GetHttpRequestHeaders's are.
+func GetHeadersWire(response bool, dst [][2]string) ([][2]string, []byte, error) {
+	if response {
+		return getMapWire(internal.MapTypeHttpResponseHeaders, dst)
+	}
 	return getMapWire(internal.MapTypeHttpRequestHeaders, dst)
 }
 
-// GetHttpResponseHeadersWire is GetHttpRequestHeadersWire for the response.
-func GetHttpResponseHeadersWire(dst [][2]string) ([][2]string, []byte, error) {
-	return getMapWire(internal.MapTypeHttpResponseHeaders, dst)
-}
-
-// ReplaceHttpRequestHeadersWire replaces the request headers with those of
-// wire (an encoding GetHttpRequestHeadersWire returned) but the pairs whose
-// bit is set in skip (bit i: pair i; pairs from the 65th on are kept),
-// followed by extra: ReplaceHttpRequestHeaders of that list, copying the
-// kept pairs' bytes in runs instead of string by string.
-func ReplaceHttpRequestHeadersWire(wire []byte, skip uint64, extra [][2]string) error {
-	return setMapWire(internal.MapTypeHttpRequestHeaders, wire, skip, extra)
-}
-
-// ReplaceHttpResponseHeadersWire is ReplaceHttpRequestHeadersWire for the
-// response.
-func ReplaceHttpResponseHeadersWire(wire []byte, skip uint64, extra [][2]string) error {
-	return setMapWire(internal.MapTypeHttpResponseHeaders, wire, skip, extra)
+// ReplaceHeadersWire replaces the request headers (response: the
+// response's) with those of wire (an encoding GetHeadersWire returned) but
+// the pairs whose bit is set in skip (bit i: pair i; pairs from the 65th on
+// are kept), followed by extra: ReplaceHttpRequestHeaders of that list,
+// copying the kept pairs' bytes from wire instead of string by string.
+func ReplaceHeadersWire(response bool, wire []byte, skip uint64, extra [][2]string) error {
+	mapType := internal.MapTypeHttpRequestHeaders
+	if response {
+		mapType = internal.MapTypeHttpResponseHeaders
+	}
+	b := internal.SerializeWire(wire, skip, extra)
+	return internal.StatusToError(internal.ProxySetHeaderMapPairs(mapType, &b[0], len(b)))
 }
 
 func getMapWire(mapType internal.MapType, dst [][2]string) ([][2]string, []byte, error) {
@@ -61,11 +60,6 @@ func getMapWire(mapType internal.MapType, dst [][2]string) ([][2]string, []byte,
 	return hs, wire, nil
 }
 
-func setMapWire(mapType internal.MapType, wire []byte, skip uint64, extra [][2]string) error {
-	b := internal.SerializeWire(wire, skip, extra)
-	return internal.StatusToError(internal.ProxySetHeaderMapPairs(mapType, &b[0], len(b)))
-}
-
 // IncrementMetric adds offset to a counter or gauge (proxy_increment_metric).
 func IncrementMetric(id uint32, offset int64) error {
 	return internal.StatusToError(internal.ProxyIncrementMetric(id, offset))
@@ -75,3 +69,7 @@ func IncrementMetric(id uint32, offset int64) error {
 func RecordMetric(id uint32, value uint64) error {
 	return internal.StatusToError(internal.ProxyRecordMetric(id, value))
 }
+
+// SetHttpContextDeleted sets the function called with each HTTP context at
+// its proxy_on_delete (after which the host never names it again).
+func SetHttpContextDeleted(f func(types.HttpContext)) { internal.HttpContextDeleted = f }
