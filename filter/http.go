@@ -173,9 +173,9 @@ func (h *httpContext) setRequestHeader(name, value string) {
 // one header, else the whole map in one proxy_set_header_map_pairs (the
 // request's headers were read at arrival), instead of a host call each: the
 // request's headers but the client's x-breakwater-* (removed at arrival) and
-// those the filter replaces, then the filter's. With the headers' encoding
-// (the .wasm build) the kept headers are copied from it in runs
-// (replaceHeadersWire); otherwise a merged list is written.
+// those the filter replaces, then the filter's. When no request header is
+// left out and the .wasm build has the headers' encoding, they are copied
+// from it (replaceHeadersWire); otherwise a merged list is written.
 func (h *httpContext) flushRequestHeaders() {
 	set := h.setReq
 	h.setReq = nil
@@ -188,22 +188,28 @@ func (h *httpContext) flushRequestHeaders() {
 	if len(set) == 0 {
 		return
 	}
-	// lens has bit n set when a name to set is n bytes long (bit 63: 63 or
-	// more): a request header of another length cannot be one of them
-	// (lookup compares lengths first), so most skip the lookup.
-	var lens uint64
-	for i := range set {
-		lens |= 1 << min(len(set[i][0]), 63)
-	}
 	var err error
-	if skip, ok := h.skipOnWrite(set); ok {
-		err = replaceHeadersWire(false, h.req.wire, skip, set)
+	if h.wireIntact(set) {
+		err = replaceHeadersWire(false, h.req.wire, set)
 	} else {
+		// lens has bit n set when a name to set is n bytes long (bit 63: 63
+		// or more): a request header of another length cannot be one of
+		// them (lookup compares lengths first), so most skip the lookup.
+		var lens uint64
+		for i := range set {
+			lens |= 1 << min(len(set[i][0]), 63)
+		}
 		merged := h.p.merged[:0]
 		for _, kv := range h.req.headers {
-			if !dropOnWrite(kv[0], set, lens) {
-				merged = append(merged, kv)
+			if isOwn(kv[0]) {
+				continue // removed at arrival (stripOwn); only the filter's own are set
 			}
+			if lens&(1<<min(len(kv[0]), 63)) != 0 {
+				if _, ok := lookup(set, kv[0]); ok {
+					continue // replaced by the filter's value
+				}
+			}
+			merged = append(merged, kv)
 		}
 		merged = append(merged, set...)
 		err = proxywasm.ReplaceHttpRequestHeaders(merged)
@@ -217,42 +223,26 @@ func (h *httpContext) flushRequestHeaders() {
 	}
 }
 
-// dropOnWrite says whether flushRequestHeaders leaves out a request header:
-// the client's x-breakwater-* (only the filter's own are set) and those
-// the filter sets (lens: see flushRequestHeaders).
-func dropOnWrite(name string, set [][2]string, lens uint64) bool {
-	if isOwn(name) {
-		return true
-	}
-	if lens&(1<<min(len(name), 63)) != 0 {
-		_, ok := lookup(set, name)
-		return ok
-	}
-	return false
-}
-
-// skipOnWrite returns the request headers to leave out as a bit set over
-// their order (bit i: header i), when the request has the headers'
-// encoding and at most 64 headers, and every name to set is an x-* one (as
-// all the filter's are): then only the x-* request headers (load marked
-// them) can be among those set.
-func (h *httpContext) skipOnWrite(set [][2]string) (uint64, bool) {
-	if h.req.wire == nil || len(h.req.headers) > 64 {
-		return 0, false
+// wireIntact says whether flushRequestHeaders can write the request's
+// headers as read (their encoding, the .wasm build's) followed by set: no
+// client x-breakwater-* header, at most 64 headers, every name to set an
+// x-* one (as all the filter's are) and none of the request's x-* headers
+// (load marked them) among them.
+func (h *httpContext) wireIntact(set [][2]string) bool {
+	if h.req.wire == nil || h.req.own != 0 || len(h.req.headers) > 64 {
+		return false
 	}
 	for i := range set {
 		if n := set[i][0]; len(n) < 2 || n[0] != 'x' || n[1] != '-' {
-			return 0, false
+			return false
 		}
 	}
-	skip := h.req.own
-	for c := h.req.xs &^ h.req.own; c != 0; c &= c - 1 {
-		i := bits.TrailingZeros64(c)
-		if _, ok := lookup(set, h.req.headers[i][0]); ok {
-			skip |= 1 << i
+	for c := h.req.xs; c != 0; c &= c - 1 {
+		if _, ok := lookup(set, h.req.headers[bits.TrailingZeros64(c)][0]); ok {
+			return false
 		}
 	}
-	return skip, true
+	return true
 }
 
 // resume continues a paused request with the next stage.
@@ -378,7 +368,7 @@ func (h *httpContext) writeResponseHeaders() {
 		merged = append(merged, h.respHeaders...)
 		var err error
 		if h.upRespWire != nil {
-			err = replaceHeadersWire(true, h.upRespWire, 0, merged)
+			err = replaceHeadersWire(true, h.upRespWire, merged)
 		} else {
 			err = proxywasm.ReplaceHttpResponseHeaders(merged)
 		}

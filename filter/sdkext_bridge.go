@@ -8,7 +8,8 @@ import (
 )
 
 // The .wasm build's SDK copy reads header maps into a caller's slice and
-// keeps their encoding, which a write of the same map, edited, copies, and
+// keeps their encoding, which a write of the same map with headers appended
+// copies, and
 // has metric calls that return their error and a hook at the deletion of
 // an HTTP context (filter/sdkbridge/ext.go); see sdkext_other.go.
 
@@ -24,8 +25,8 @@ func getHeaders(response bool, dst [][2]string) ([][2]string, []byte, error) {
 	return proxywasm.GetHeadersWire(response, dst)
 }
 
-func replaceHeadersWire(response bool, wire []byte, skip uint64, extra [][2]string) error {
-	return proxywasm.ReplaceHeadersWire(response, wire, skip, extra)
+func replaceHeadersWire(response bool, wire []byte, extra [][2]string) error {
+	return proxywasm.ReplaceHeadersWire(response, wire, extra)
 }
 
 func incMetric(id uint32, n int64) { _ = proxywasm.IncrementMetric(id, n) }

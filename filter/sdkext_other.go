@@ -11,7 +11,7 @@ import (
 // getHeaders reads the request headers (response: the response's). In the
 // .wasm build (sdkext_bridge.go) into dst's array when it has room, with the
 // host's encoding of the map (wire), which replaceHeadersWire writes back
-// edited. Natively (the SDK as published, under proxytest) into a new
+// with headers appended. Natively (the SDK as published, under proxytest) into a new
 // slice, dst unused, and no wire: the callers then write lists.
 func getHeaders(response bool, dst [][2]string) (hs [][2]string, wire []byte, err error) {
 	_ = dst
@@ -27,9 +27,8 @@ func getHeaders(response bool, dst [][2]string) (hs [][2]string, wire []byte, er
 var errNoWire = errors.New("breakwater: no header map encoding in this build")
 
 // replaceHeadersWire sets the request headers (response: the response's) to
-// those of wire but the pairs whose bit is set in skip (bit i: pair i), then
-// extra.
-func replaceHeadersWire(response bool, wire []byte, skip uint64, extra [][2]string) error {
+// those of wire, then extra.
+func replaceHeadersWire(response bool, wire []byte, extra [][2]string) error {
 	return errNoWire
 }
 

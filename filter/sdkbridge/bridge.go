@@ -239,6 +239,8 @@ func bwAlive(contextID uint32) bool {
 // bwRootID is the plugin context of a context: the table's for an HTTP
 // context, else the SDK's (the build script makes registerHttpCallOut call
 // it).
+//
+//go:noinline
 func bwRootID(contextID uint32) uint32 {
 	if e := httpFind(contextID); e != nil {
 		return e.root

@@ -6,7 +6,7 @@
 //   - the SDK's header-map reads, decoding into a caller's slice
 //     (internal.DeserializeMapWire, filter/sdkbridge/serde.go) instead of a
 //     new one per call and keeping the host's encoding, and header-map
-//     writes of a map read so, edited (internal.SerializeWire);
+//     writes of a map read so with pairs appended (internal.SerializeWire);
 //   - the metric updates, returning the host's error instead of panicking
 //     (the SDK's MetricCounter.Increment ... panic), so the filter needs no
 //     recover around each;
@@ -24,27 +24,10 @@ import (
 // the host's encoding of the map too (for ReplaceHeadersWire). The strings
 // are views of the host's copy, as GetHttpRequestHeaders's are.
 func GetHeadersWire(response bool, dst [][2]string) ([][2]string, []byte, error) {
-	if response {
-		return getMapWire(internal.MapTypeHttpResponseHeaders, dst)
-	}
-	return getMapWire(internal.MapTypeHttpRequestHeaders, dst)
-}
-
-// ReplaceHeadersWire replaces the request headers (response: the
-// response's) with those of wire (an encoding GetHeadersWire returned) but
-// the pairs whose bit is set in skip (bit i: pair i; pairs from the 65th on
-// are kept), followed by extra: ReplaceHttpRequestHeaders of that list,
-// copying the kept pairs' bytes from wire instead of string by string.
-func ReplaceHeadersWire(response bool, wire []byte, skip uint64, extra [][2]string) error {
 	mapType := internal.MapTypeHttpRequestHeaders
 	if response {
 		mapType = internal.MapTypeHttpResponseHeaders
 	}
-	b := internal.SerializeWire(wire, skip, extra)
-	return internal.StatusToError(internal.ProxySetHeaderMapPairs(mapType, &b[0], len(b)))
-}
-
-func getMapWire(mapType internal.MapType, dst [][2]string) ([][2]string, []byte, error) {
 	var rvs int
 	var raw *byte
 	st := internal.ProxyGetHeaderMapPairs(mapType, &raw, &rvs)
@@ -58,6 +41,19 @@ func getMapWire(mapType internal.MapType, dst [][2]string) ([][2]string, []byte,
 		return nil, nil, types.ErrorStatusBadArgument // malformed
 	}
 	return hs, wire, nil
+}
+
+// ReplaceHeadersWire replaces the request headers (response: the
+// response's) with those of wire (an encoding GetHeadersWire returned)
+// followed by extra: ReplaceHttpRequestHeaders of that list, with wire's
+// pairs copied from it in two memmoves instead of string by string.
+func ReplaceHeadersWire(response bool, wire []byte, extra [][2]string) error {
+	mapType := internal.MapTypeHttpRequestHeaders
+	if response {
+		mapType = internal.MapTypeHttpResponseHeaders
+	}
+	b := internal.SerializeWire(wire, extra)
+	return internal.StatusToError(internal.ProxySetHeaderMapPairs(mapType, &b[0], len(b)))
 }
 
 // IncrementMetric adds offset to a counter or gauge (proxy_increment_metric).

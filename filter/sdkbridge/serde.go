@@ -9,13 +9,12 @@
 //     and returns the map's encoding too (DeserializeMap: into a new slice);
 //   - SerializeMap copies the bytes with copy (one memmove per string, not
 //     the SDK's loop of one byte at a time), into reused buffers;
-//   - SerializeWire encodes a map read so, edited (pairs left out, pairs
-//     appended), copying the kept pairs from the encoding in runs.
+//   - SerializeWire encodes a map read so with pairs appended, copying the
+//     map's pairs from its encoding in two memmoves.
 package internal
 
 import (
 	"encoding/binary"
-	"math/bits"
 	"unsafe"
 )
 
@@ -100,74 +99,46 @@ func serBuf(size int) []byte {
 }
 
 // SerializeMap encodes a header map for the host.
-func SerializeMap(ms [][2]string) []byte { return SerializeWire(nil, 0, ms) }
+func SerializeMap(ms [][2]string) []byte { return SerializeWire(nil, ms) }
 
 // SerializeWire encodes the map wire holds (an encoding DeserializeMapWire
-// returned; nil: none) without the pairs whose bit is set in skip (bit i:
-// pair i; pairs from the 65th on are always kept), followed by extra. Kept
-// pairs are copied from wire: the whole map in two memmoves (sizes, data)
-// when skip is 0, else two per kept pair. The lengths are stored as whole
+// returned; nil: none) followed by extra: wire's pairs are copied in two
+// memmoves (their sizes, their data), extra's lengths are stored as whole
 // little-endian words (wasm memory is little-endian and allows unaligned
-// stores), extra's strings with copy.
-func SerializeWire(wire []byte, skip uint64, extra [][2]string) []byte {
-	var n uintptr
+// stores), their strings with copy.
+func SerializeWire(wire []byte, extra [][2]string) []byte {
+	var n int
 	if len(wire) >= 4 {
-		n = uintptr(binary.LittleEndian.Uint32(wire))
+		n = int(binary.LittleEndian.Uint32(wire))
 	}
 	hdr := 4 + 8*n
-	if hdr > uintptr(len(wire)) {
-		wire, n, hdr, skip = nil, 0, 4, 0 // none, or not a map's encoding: only extra
+	if hdr > len(wire) {
+		wire, n, hdr = nil, 0, 4 // none, or not a map's encoding: only extra
 	}
-	// pairLen is the data of pair i: its key, its value and their NULs.
-	pairLen := func(i uintptr) uintptr {
-		p := unsafe.Add(unsafe.Pointer(&wire[0]), 4+8*i)
-		return uintptr(*(*uint32)(p)) + uintptr(*(*uint32)(unsafe.Add(p, 4))) + 2
-	}
-	kept, dataLen := n, uintptr(0)
+	size := 4 // the count, then wire's sizes and data, then extra's
 	if wire != nil {
-		dataLen = uintptr(len(wire)) - hdr
+		size = len(wire)
 	}
-	for c := skip; c != 0; c &= c - 1 {
-		i := uintptr(bits.TrailingZeros64(c))
-		if i >= n {
-			break
-		}
-		kept--
-		dataLen -= pairLen(i)
-	}
-	size := 4 + 8*kept + dataLen
 	for i := range extra {
-		size += uintptr(len(extra[i][0]) + len(extra[i][1]) + 10)
+		size += len(extra[i][0]) + len(extra[i][1]) + 10
 	}
-	ret := serBuf(int(size))
+	ret := serBuf(size)
 	base := unsafe.Pointer(&ret[0])
-	*(*uint32)(base) = uint32(kept) + uint32(len(extra))
+	*(*uint32)(base) = uint32(n + len(extra))
 	sizes := uintptr(4)
-	data := 4 + 8*(kept+uintptr(len(extra)))
-	if wire == nil {
-		// only extra
-	} else if skip == 0 {
+	data := 4 + 8*(n+len(extra))
+	if wire != nil {
 		sizes += uintptr(copy(ret[4:], wire[4:hdr]))
-		data += uintptr(copy(ret[data:], wire[hdr:]))
-	} else {
-		src := hdr
-		for i := uintptr(0); i < n; i++ {
-			l := pairLen(i)
-			if i >= 64 || skip&(1<<i) == 0 {
-				sizes += uintptr(copy(ret[sizes:sizes+8], wire[4+8*i:]))
-				data += uintptr(copy(ret[data:], wire[src:src+l]))
-			}
-			src += l
-		}
+		data += copy(ret[data:], wire[hdr:])
 	}
 	for i := range extra {
 		k, v := extra[i][0], extra[i][1]
 		*(*uint32)(unsafe.Add(base, sizes)) = uint32(len(k))
 		*(*uint32)(unsafe.Add(base, sizes+4)) = uint32(len(v))
 		sizes += 8
-		data += uintptr(copy(ret[data:], k))
+		data += copy(ret[data:], k)
 		ret[data] = 0
-		data += uintptr(copy(ret[data+1:], v)) + 1
+		data += copy(ret[data+1:], v) + 1
 		ret[data] = 0
 		data++
 	}
