@@ -273,10 +273,10 @@ type waker interface {
 }
 
 func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) (action types.Action) {
-	defer h.protect(&action)
 	if h.pol == nil || h.local {
-		return types.ActionContinue
+		return types.ActionContinue // nothing that could panic: no recover needed
 	}
+	defer h.protect(&action)
 	outcome := h.pol.wantsOutcome || h.dlOn && h.pol.dl.upstream
 	// The fewest host calls: the headers read one by one (reads) and the
 	// filter's added one by one (adds), or the whole map read with one

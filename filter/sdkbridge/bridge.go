@@ -203,6 +203,9 @@ func httpDelete(id uint32) types.HttpContext {
 	if at < 0 {
 		return nil
 	}
+	if httpLast.id == id {
+		httpLast = httpEntry{}
+	}
 	slots := httpTab.slots
 	ctx := slots[at].ctx
 	mask := uint32(len(slots) - 1)
@@ -252,14 +255,25 @@ func bwRootID(contextID uint32) uint32 {
 // or nil when id is not one: the stream callbacks then panic as the SDK's
 // handlers do (which are no longer linked); proxy_on_log and
 // proxy_on_delete pass other contexts to the SDK's.
+//
+//go:noinline
 func httpActive(id uint32) types.HttpContext {
+	if id == httpLast.id && id != 0 {
+		currentState.activeContextID = id
+		return httpLast.ctx
+	}
 	e := httpFind(id)
 	if e == nil {
 		return nil
 	}
-	currentState.setActiveContextID(id)
+	currentState.activeContextID = id
+	httpLast.id, httpLast.ctx = id, e.ctx
 	return e.ctx
 }
+
+// httpLast is the context httpActive found last (a stream's callbacks come
+// one after another): id 0 when none; httpDelete forgets it.
+var httpLast httpEntry
 
 // ---- callbacks (host -> plugin) -------------------------------------------
 
@@ -302,12 +316,7 @@ func bwOnLog(contextID uint32) {
 }
 
 //go:wasmexport proxy_on_done
-func bwOnDone(contextID uint32) uint32 {
-	if httpFind(contextID) != nil {
-		return 1 // as the SDK's proxyOnDone for any context but a plugin's
-	}
-	return b2u(proxyOnDone(contextID))
-}
+func bwOnDone(contextID uint32) uint32 { return b2u(proxyOnDone(contextID)) }
 
 //go:wasmexport proxy_on_delete
 func bwOnDelete(contextID uint32) {
