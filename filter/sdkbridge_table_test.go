@@ -15,7 +15,8 @@ import (
 // against a map: ids in sequence with gaps, up to 3,000 live at once (the
 // table grows), deleted in random order, the probe runs wrapping around the
 // end of the array, lookups of live, deleted and never-seen ids, and the
-// roots and liveness the SDK's callout code asks for (bwRootID, bwAlive).
+// roots and liveness the SDK's callout code asks for (bwRootID, bwAlive),
+// and httpActive's last-context shortcut forgetting a deleted context.
 func TestBridgeContextTable(t *testing.T) {
 	src, err := os.ReadFile("sdkbridge/bridge.go")
 	if err != nil {
@@ -58,10 +59,10 @@ const tableState = `package internal
 // Stand-ins for the SDK's state (vmstate.go).
 type state struct {
 	contextIDToRootID map[uint32]uint32
-	active            uint32
+	activeContextID   uint32
 }
 
-func (s *state) setActiveContextID(id uint32) { s.active = id }
+func (s *state) setActiveContextID(id uint32) { s.activeContextID = id }
 
 var currentState = &state{contextIDToRootID: map[uint32]uint32{}}
 `
@@ -115,6 +116,9 @@ func TestTable(t *testing.T) {
 			id := live[i]
 			live[i] = live[len(live)-1]
 			live = live[:len(live)-1]
+			if r.IntN(2) == 0 && httpActive(id) == nil { // the last context found, sometimes
+				t.Fatalf("httpActive(%d) = nil", id)
+			}
 			c := httpDelete(id)
 			if c == nil || c.ID() != id {
 				t.Fatalf("httpDelete(%d) = %v", id, c)
@@ -124,6 +128,9 @@ func TestTable(t *testing.T) {
 				t.Fatalf("httpDelete(%d) twice", id)
 			}
 			check(id)
+			if httpActive(id) != nil {
+				t.Fatalf("httpActive(%d) after delete", id)
+			}
 		}
 		if httpTab.n != len(ref) {
 			t.Fatalf("n = %d, want %d", httpTab.n, len(ref))
@@ -139,7 +146,7 @@ func TestTable(t *testing.T) {
 				t.Fatalf("table more than half full: %d of %d", httpTab.n, len(httpTab.slots))
 			}
 		}
-		if a := httpActive(next); (a != nil) != (ref[next] != 0) || a != nil && currentState.active != next {
+		if a := httpActive(next); (a != nil) != (ref[next] != 0) || a != nil && currentState.activeContextID != next {
 			t.Fatalf("httpActive(%d) = %v", next, a)
 		}
 	}
