@@ -32,13 +32,13 @@ type deadlineStage struct {
 // counts the headers present but unusable (ignored).
 func callerBudget(r *requestInfo) (d time.Duration, ok bool, bad int) {
 	if v, ok := r.header("x-envoy-expected-rq-timeout-ms"); ok {
-		if d, err := timeout.ParseExpectedMs(v); err == nil {
+		if d, ok := timeout.ExpectedMs(v); ok {
 			return d, true, bad
 		}
 		bad++
 	}
 	if v, ok := r.header("grpc-timeout"); ok {
-		if d, err := timeout.ParseGRPCTimeout(v); err == nil {
+		if d, ok := timeout.GRPCTimeout(v); ok {
 			return d, true, bad
 		}
 		bad++
@@ -84,13 +84,21 @@ type directiveStage struct {
 
 	rcfg   *config.Retry
 	budget *retry.Budget
-	// refunds are this worker's unused grants, given back with its next
-	// request's budget update or by the tick (so a refund costs no round
-	// trip of its own, and waits at most one tick period).
-	refunds   retry.Pending
+	// lease is this worker's share of the budget (retry.Lease): requests
+	// are counted and most retries granted without a store round trip; the
+	// tick writes the counts and unused grants back and takes a new lease.
+	lease     *retry.Lease
 	exhausted counter
 	retryOn   string
 	codes     string
+	// maxRetries[g] is g formatted, for g in 0..max_retries; perTry is
+	// per_try_timeout in ms ("" when unset).
+	maxRetries []string
+	perTry     string
+	// lastD and lastMs: the last timeout written and its value in ms (most
+	// requests of a policy get the same one).
+	lastD  time.Duration
+	lastMs string
 }
 
 func newDirectiveStage(p *pluginContext, ns string, pol *policy, pc *config.Policy) (*directiveStage, error) {
@@ -109,15 +117,21 @@ func newDirectiveStage(p *pluginContext, ns string, pol *policy, pc *config.Poli
 			codes[i] = strconv.Itoa(c)
 		}
 		s.codes = strings.Join(codes, ",")
+		s.maxRetries = make([]string, max(r.MaxRetries, 0)+1)
+		for g := range s.maxRetries {
+			s.maxRetries[g] = strconv.Itoa(g)
+		}
+		if r.PerTryTimeout > 0 {
+			s.perTry = ms(r.PerTryTimeout)
+		}
 		if b := r.Budget; b != nil {
 			s.budget = retry.NewBudget(pol.prefix+"/retry", *b)
 			if err := s.budget.Err(); err != nil {
 				return nil, fmt.Errorf("retry.budget: %w", err)
 			}
+			s.lease = retry.NewLease(s.budget)
 			pol.ticks = append(pol.ticks, func(now time.Time) {
-				if !s.refunds.Empty() {
-					_ = s.budget.Flush(s.p.st, now, &s.refunds)
-				}
+				_ = s.lease.Tick(s.p.st, now)
 			})
 		}
 	}
@@ -163,7 +177,10 @@ func (s *directiveStage) setTimeout(h *httpContext, t *config.Timeout, now time.
 	if d <= 0 {
 		return true
 	}
-	v := ms(d)
+	if d != s.lastD || s.lastMs == "" {
+		s.lastD, s.lastMs = d, ms(d)
+	}
+	v := s.lastMs
 	h.setRequestHeader("x-envoy-upstream-rq-timeout-ms", v)
 	if t.Deadline != nil && t.Deadline.Propagate {
 		h.setRequestHeader("x-envoy-expected-rq-timeout-ms", v)
@@ -183,7 +200,7 @@ func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Ti
 		granted = 0
 		s.exhausted.inc(1)
 	} else if s.budget != nil {
-		g, err := s.budget.RequestRetriesSettling(s.p.st, now, want, &s.refunds)
+		g, err := s.lease.Request(s.p.st, now, want)
 		if err != nil {
 			logLimited("breakwater: %s: retry budget unavailable, no retries granted: %v", s.pol.name, err)
 			g = 0
@@ -196,14 +213,14 @@ func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Ti
 			h.retryGranted = g // reserved at now, which run records as h.released
 		}
 	}
-	h.setRequestHeader("x-envoy-max-retries", strconv.Itoa(granted))
+	h.setRequestHeader("x-envoy-max-retries", s.maxRetries[granted])
 	if granted > 0 {
 		h.setRequestHeader("x-envoy-retry-on", s.retryOn)
 		if s.codes != "" {
 			h.setRequestHeader("x-envoy-retriable-status-codes", s.codes)
 		}
-		if r.PerTryTimeout > 0 {
-			h.setRequestHeader("x-envoy-upstream-rq-per-try-timeout-ms", ms(r.PerTryTimeout))
+		if s.perTry != "" {
+			h.setRequestHeader("x-envoy-upstream-rq-per-try-timeout-ms", s.perTry)
 		}
 	}
 }
@@ -214,7 +231,7 @@ func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Ti
 // upstream.request_attempt_count property; 1 when neither is there.
 func attempts(h *httpContext) int {
 	if v, ok := h.responseHeader("x-envoy-attempt-count"); ok {
-		if n, err := strconv.Atoi(v); err == nil && n >= 1 {
+		if n, ok := attemptCount(v); ok {
 			return n
 		}
 	}
@@ -226,15 +243,33 @@ func attempts(h *httpContext) int {
 	return 1
 }
 
+// attemptCount parses an x-envoy-attempt-count value: 1 to 9 ASCII digits,
+// at least 1 (what strconv.Atoi accepted here before, without its sign and
+// overflow cases, which Envoy never writes).
+func attemptCount(v string) (int, bool) {
+	if len(v) == 0 || len(v) > 9 {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, n >= 1
+}
+
 // onOutcome gives back the retries granted but not performed, and feeds the
 // adaptive timeout with the latency of successful calls.
 func (s *directiveStage) onOutcome(h *httpContext, o outcome, now time.Time) {
 	if h.retryGranted > 0 {
 		performed := attempts(h) - 1
 		if unused := h.retryGranted - performed; unused > 0 {
-			s.refunds.Add(h.released, unused)
+			s.lease.Unused(h.released, unused)
 		} else if unused < 0 {
-			_ = s.budget.Charge(s.p.st, now, -unused)
+			_ = s.lease.Charge(s.p.st, now, -unused)
 		}
 		h.retryGranted = 0
 	}
