@@ -89,21 +89,26 @@ type directiveStage struct {
 	// tick writes the counts and unused grants back and takes a new lease.
 	lease     *retry.Lease
 	exhausted counter
-	retryOn   string
-	codes     string
-	// maxRetries[g] is g formatted, for g in 0..max_retries; perTry is
-	// per_try_timeout in ms ("" when unset).
-	maxRetries []string
-	perTry     string
-	// lastD and lastMs: the last timeout written and its value in ms (most
+	// retryHdrs are the directives of a request granted retries besides
+	// x-envoy-max-retries (retry-on, retriable status codes, per-try
+	// timeout), formatted once.
+	retryHdrs [][2]string
+	// timeoutNames are the headers that carry the timeout (the upstream
+	// timeout, and the expected timeout with deadline.propagate); lastD
+	// and lastMs the last timeout written and its value in ms (most
 	// requests of a policy get the same one).
-	lastD  time.Duration
-	lastMs string
+	timeoutNames []string
+	lastD        time.Duration
+	lastMs       string
 }
 
 func newDirectiveStage(p *pluginContext, ns string, pol *policy, pc *config.Policy) (*directiveStage, error) {
 	s := &directiveStage{p: p, pol: pol, tcfg: pc.Timeout, rcfg: pc.Retry}
 	if t := pc.Timeout; t != nil {
+		s.timeoutNames = []string{"x-envoy-upstream-rq-timeout-ms"}
+		if t.Deadline != nil && t.Deadline.Propagate {
+			s.timeoutNames = append(s.timeoutNames, "x-envoy-expected-rq-timeout-ms")
+		}
 		s.effective = p.m.histogram(metricdef.Name(ns, metricdef.TimeoutEffective, pol.name))
 		if a := t.Adaptive; a != nil {
 			s.adaptive, s.latKey = a, pol.prefix+"/lat"
@@ -111,18 +116,16 @@ func newDirectiveStage(p *pluginContext, ns string, pol *policy, pc *config.Poli
 	}
 	if r := pc.Retry; r != nil {
 		s.exhausted = p.m.counter(metricdef.Name(ns, metricdef.RetryBudgetExhaustedTotal, pol.name))
-		s.retryOn = strings.Join(r.RetryOn, ",")
-		codes := make([]string, len(r.RetriableStatusCodes))
-		for i, c := range r.RetriableStatusCodes {
-			codes[i] = strconv.Itoa(c)
-		}
-		s.codes = strings.Join(codes, ",")
-		s.maxRetries = make([]string, max(r.MaxRetries, 0)+1)
-		for g := range s.maxRetries {
-			s.maxRetries[g] = strconv.Itoa(g)
+		s.retryHdrs = append(s.retryHdrs, [2]string{"x-envoy-retry-on", strings.Join(r.RetryOn, ",")})
+		if len(r.RetriableStatusCodes) > 0 {
+			codes := make([]string, len(r.RetriableStatusCodes))
+			for i, c := range r.RetriableStatusCodes {
+				codes[i] = strconv.Itoa(c)
+			}
+			s.retryHdrs = append(s.retryHdrs, [2]string{"x-envoy-retriable-status-codes", strings.Join(codes, ",")})
 		}
 		if r.PerTryTimeout > 0 {
-			s.perTry = ms(r.PerTryTimeout)
+			s.retryHdrs = append(s.retryHdrs, [2]string{"x-envoy-upstream-rq-per-try-timeout-ms", ms(r.PerTryTimeout)})
 		}
 		if b := r.Budget; b != nil {
 			s.budget = retry.NewBudget(pol.prefix+"/retry", *b)
@@ -180,10 +183,8 @@ func (s *directiveStage) setTimeout(h *httpContext, t *config.Timeout, now time.
 	if d != s.lastD || s.lastMs == "" {
 		s.lastD, s.lastMs = d, ms(d)
 	}
-	v := s.lastMs
-	h.setRequestHeader("x-envoy-upstream-rq-timeout-ms", v)
-	if t.Deadline != nil && t.Deadline.Propagate {
-		h.setRequestHeader("x-envoy-expected-rq-timeout-ms", v)
+	for _, name := range s.timeoutNames {
+		h.setRequestHeader(name, s.lastMs)
 	}
 	s.effective.record(uint64(d / time.Millisecond))
 	return true
@@ -213,14 +214,10 @@ func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Ti
 			h.retryGranted = g // reserved at now, which run records as h.released
 		}
 	}
-	h.setRequestHeader("x-envoy-max-retries", s.maxRetries[granted])
+	h.setRequestHeader("x-envoy-max-retries", strconv.Itoa(granted))
 	if granted > 0 {
-		h.setRequestHeader("x-envoy-retry-on", s.retryOn)
-		if s.codes != "" {
-			h.setRequestHeader("x-envoy-retriable-status-codes", s.codes)
-		}
-		if s.perTry != "" {
-			h.setRequestHeader("x-envoy-upstream-rq-per-try-timeout-ms", s.perTry)
+		for _, kv := range s.retryHdrs {
+			h.setRequestHeader(kv[0], kv[1])
 		}
 	}
 }

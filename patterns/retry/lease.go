@@ -25,6 +25,7 @@ const (
 // tick. A Lease belongs to one worker (it is not safe for concurrent use);
 // the workers of a budget share only the store.
 type Lease struct {
+	_ [0]func() // not comparable: the binary needs no equality function
 	b *Budget
 	// deposits are the requests counted here and not written yet, refunds
 	// the unused grants to give back, both by epoch.
@@ -34,8 +35,10 @@ type Lease struct {
 	// 0 while the budget is too low to lease: every grant is a round trip).
 	pool, poolCap int
 	poolEpoch     int64
-	// handed counts the grants handed out since the last Tick.
+	// handed counts the grants handed out since the last Tick; dirty says
+	// deposits or refunds wait for the next update.
 	handed int
+	dirty  bool
 }
 
 // NewLease returns an empty lease of b.
@@ -44,18 +47,6 @@ func NewLease(b *Budget) *Lease { return &Lease{b: b} }
 // Held is how many grants the worker holds reserved and not handed out.
 func (l *Lease) Held() int { return l.pool }
 
-// Pending says whether deposits or refunds wait for the next update.
-func (l *Lease) Pending() bool { return !l.deposits.Empty() || !l.refunds.Empty() }
-
-// expire gives back a pool of an epoch before e (a grant is handed out in
-// the epoch it is counted in, never later).
-func (l *Lease) expire(e int64) {
-	if l.pool > 0 && l.poolEpoch != e {
-		l.refunds.addEpoch(l.poolEpoch, l.pool)
-		l.pool, l.poolCap = 0, 0
-	}
-}
-
 // Request counts one request at now and grants it up to n retries (0..n),
 // as Budget.RequestRetries would: from the pool when it holds n grants of
 // now's epoch (the request is then counted with the next update), else in
@@ -63,42 +54,56 @@ func (l *Lease) expire(e int64) {
 // the pool back and takes a new one. On error nothing was granted and the
 // request is counted with the next update.
 func (l *Lease) Request(st store.Store, now time.Time, n int) (int, error) {
-	b := l.b
-	if b.err != nil {
-		return 0, b.err
-	}
 	e := epochOf(now)
-	l.expire(e)
-	if n <= 0 {
-		l.deposits.addEpoch(e, 1)
-		return 0, nil
+	var err error
+	if n > 0 && (l.pool < n || l.poolEpoch != e) {
+		var g int
+		if g, err = l.write(st, now, n, 0, true); err == nil {
+			l.handed += g
+			return g, nil
+		}
+		n = 0
 	}
-	if l.pool >= n {
-		l.pool -= n
-		l.handed += n
-		l.deposits.addEpoch(e, 1)
-		return n, nil
-	}
+	n = max(n, 0)
+	l.pool -= n
+	l.handed += n
+	l.deposits.addEpoch(e, 1)
+	l.dirty = true
+	return n, err
+}
+
+// write is the one store update of a lease: it counts the deposits, gives
+// back the refunds and the pool, then, for a request (n >= 0), counts it
+// and grants up to n retries, charges charge retries (Charge), and with
+// again takes a new pool. On success the lease holds only the new pool.
+func (l *Lease) write(st store.Store, now time.Time, n, charge int, again bool) (int, error) {
+	b := l.b
 	var granted, extra int
-	pool := l.pool
+	pool, poolEpoch := l.pool, l.poolEpoch
 	err := b.update(st, now, func(w window, e int64) (window, bool) {
 		l.refunds.apply(&w)
 		l.deposits.deposit(&w)
 		if pool > 0 {
-			w.refund(e, pool)
+			w.refund(poolEpoch, pool)
 		}
-		w.addRequest(e)
-		granted = w.grant(e, n, b.ratio, b.minPS)
-		extra = w.lease(e, b.ratio, b.minPS)
+		granted, extra = 0, 0
+		if n >= 0 {
+			w.addRequest(e)
+			granted = w.grant(e, n, b.ratio, b.minPS)
+		}
+		if charge > 0 {
+			w.addRetries(e, charge)
+		}
+		if again {
+			extra = w.lease(e, b.ratio, b.minPS)
+		}
 		return w, true
 	})
 	if err != nil {
-		l.deposits.addEpoch(e, 1)
 		return 0, err
 	}
-	l.refunds, l.deposits = Pending{}, Pending{}
-	l.pool, l.poolCap, l.poolEpoch = extra, extra, e
-	l.handed += granted
+	l.refunds, l.deposits, l.dirty = Pending{}, Pending{}, false
+	l.pool, l.poolCap, l.poolEpoch = extra, extra, epochOf(now)
 	return granted, nil
 }
 
@@ -109,56 +114,44 @@ func (l *Lease) Unused(grantedAt time.Time, n int) {
 	if n <= 0 {
 		return
 	}
-	if eg := epochOf(grantedAt); eg == l.poolEpoch && l.poolCap > 0 {
+	eg := epochOf(grantedAt)
+	if eg == l.poolEpoch && l.poolCap > 0 {
 		back := min(n, l.poolCap-l.pool)
 		l.pool += back
 		n -= back
 	}
-	l.refunds.Add(grantedAt, n)
+	if n > 0 {
+		l.refunds.addEpoch(eg, n)
+		l.dirty = true
+	}
 }
 
 // Charge counts n retries performed at now that were not granted, at once
-// (Budget.Charge: they happened; no bound is checked).
+// (as Budget.Charge: they happened; no bound is checked), with the deposits
+// and refunds waiting; the pool is given back.
 func (l *Lease) Charge(st store.Store, now time.Time, n int) error {
-	return l.b.Charge(st, now, n)
+	if n <= 0 {
+		return l.b.err
+	}
+	_, err := l.write(st, now, -1, n, false)
+	return err
 }
 
 // Tick writes the deposits and refunds waiting, gives the pool back and,
-// when grants were handed out since the last Tick, takes a new pool sized
-// by what the budget then allows, all in one store update (none when there
-// is nothing to write or take). On error everything stays as it was.
+// when grants were handed out since the last Tick while the budget allowed
+// leases, takes a new pool sized by what the budget then allows, all in one
+// store update (none when there is nothing to write or take). On error
+// everything stays as it was.
 func (l *Lease) Tick(st store.Store, now time.Time) error {
-	b := l.b
-	if b.err != nil {
-		return b.err
-	}
-	// Lease again only in lease mode: while the budget is too low to lease,
-	// each request's round trip sizes the next lease itself.
+	// While the budget is too low to lease (poolCap 0), each request's
+	// round trip sizes the next lease itself.
 	again := l.handed > 0 && l.poolCap > 0
-	e := epochOf(now)
-	l.expire(e)
-	if !again && l.pool == 0 && !l.Pending() {
-		return nil
+	if !again && l.pool == 0 && !l.dirty {
+		return l.b.err
 	}
-	var extra int
-	pool, poolEpoch := l.pool, l.poolEpoch
-	err := b.update(st, now, func(w window, e int64) (window, bool) {
-		l.refunds.apply(&w)
-		l.deposits.deposit(&w)
-		if pool > 0 {
-			w.refund(poolEpoch, pool)
-		}
-		extra = 0
-		if again {
-			extra = w.lease(e, b.ratio, b.minPS)
-		}
-		return w, true
-	})
-	if err != nil {
+	if _, err := l.write(st, now, -1, 0, again); err != nil {
 		return err
 	}
-	l.refunds, l.deposits = Pending{}, Pending{}
-	l.pool, l.poolCap, l.poolEpoch = extra, extra, e
 	l.handed = 0
 	return nil
 }

@@ -81,6 +81,7 @@ func (s Settings) Normalize() (Settings, error) {
 // uses the same key. It holds only its settings and is safe for concurrent
 // use.
 type Budget struct {
+	_   [0]func() // not comparable: the binary needs no equality function
 	key string
 	s   Settings
 	// ratio and minPS are the values of s.
