@@ -156,10 +156,15 @@ func (l *Lease) Tick(st store.Store, now time.Time) error {
 	return nil
 }
 
-// addEpoch is Add for a grant epoch.
+// addEpoch is Add for a grant epoch. A count of an epoch at least a window
+// older than the one its slot holds is dropped (it is out of that epoch's
+// window: there is nothing to give back), instead of replacing it.
 func (p *Pending) addEpoch(e int64, n int) {
 	i := slot(e)
 	if p.epochs[i] != e {
+		if p.epochs[i] > e && p.n[i] > 0 {
+			return
+		}
 		p.epochs[i], p.n[i] = e, 0
 	}
 	p.n[i] += n

@@ -155,12 +155,7 @@ func (p *Pending) Add(grantedAt time.Time, n int) {
 	if n <= 0 {
 		return
 	}
-	e := epochOf(grantedAt)
-	i := slot(e)
-	if p.epochs[i] != e {
-		p.epochs[i], p.n[i] = e, 0
-	}
-	p.n[i] += n
+	p.addEpoch(epochOf(grantedAt), n)
 }
 
 // Empty says whether nothing is deferred.
