@@ -96,7 +96,9 @@
 // their k; the denial happens only when the shared budget itself has
 // nothing left, and each pool goes back at its holder's next tick, after
 // which the allowance is reached exactly. Requests are counted at most one
-// tick late. TestLeaseSizeAtTheBound, TestLeaseDenialAndReach and
+// tick late. A worker that goes away (a reconfiguration drops its Lease)
+// leaves its pool counted until its bucket slides out (at most 1s) and its
+// deposits uncounted: both err on the side of fewer retries. TestLeaseSizeAtTheBound, TestLeaseDenialAndReach and
 // TestConcurrentLeaseNeverExceeded (8 workers with leases on one store
 // with injected conflicts) check this.
 //
