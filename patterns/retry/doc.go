@@ -66,12 +66,9 @@
 //     pool when the pool holds n grants of the current epoch. Otherwise it
 //     makes one update that writes the deposits and refunds waiting, gives
 //     the pool back, counts the request, grants min(n, available) exactly
-//     as RequestRetries and then leases
-//
-//     k = min(floor(available / LeaseShare), MaxLease)   (16 and 64)
-//
-//     more grants into a new pool, available being what the budget allows
-//     after the grant. The leased grants are counted as retries of the
+//     as RequestRetries and then leases k = min(floor(available /
+//     LeaseShare), MaxLease) more grants (LeaseShare 16, MaxLease 64) into
+//     a new pool, available being what the budget allows after the grant. The leased grants are counted as retries of the
 //     current epoch at once, and a pool is handed out only in that epoch
 //     (a request of a later epoch makes the round trip, which gives the
 //     old pool back): every grant is counted in the epoch it is handed
