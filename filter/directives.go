@@ -161,6 +161,15 @@ func (s *directiveStage) onRequest(h *httpContext, now time.Time) verdict {
 	return pass
 }
 
+// addDirective records a router directive to set on the request, as
+// h.setRequestHeader does but without its search for an earlier value of
+// the name: the directive stage is the last stage and runs once per
+// request (it never waits), and no other stage sets these names (only
+// x-breakwater-policy is set before, by the policy match).
+func addDirective(h *httpContext, name, value string) {
+	h.setReq = append(h.setReq, [2]string{name, value})
+}
+
 // setTimeout writes the timeout directives; false means the caller's budget
 // ran out while the request waited (queue, shaping) and it must be rejected.
 func (s *directiveStage) setTimeout(h *httpContext, t *config.Timeout, now time.Time) bool {
@@ -184,7 +193,7 @@ func (s *directiveStage) setTimeout(h *httpContext, t *config.Timeout, now time.
 		s.lastD, s.lastMs = d, ms(d)
 	}
 	for _, name := range s.timeoutNames {
-		h.setRequestHeader(name, s.lastMs)
+		addDirective(h, name, s.lastMs)
 	}
 	s.effective.record(uint64(d / time.Millisecond))
 	return true
@@ -214,11 +223,9 @@ func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Ti
 			h.retryGranted = g // reserved at now, which run records as h.released
 		}
 	}
-	h.setRequestHeader("x-envoy-max-retries", strconv.Itoa(granted))
+	addDirective(h, "x-envoy-max-retries", strconv.Itoa(granted))
 	if granted > 0 {
-		for _, kv := range s.retryHdrs {
-			h.setRequestHeader(kv[0], kv[1])
-		}
+		h.setReq = append(h.setReq, s.retryHdrs...) // addDirective of each
 	}
 }
 

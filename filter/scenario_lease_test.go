@@ -84,5 +84,33 @@ func TestScenariosRetryLease(t *testing.T) {
 				t.Fatal("budget_exhausted_total != 0")
 			}
 		},
+	}, {
+		name: "the directives replace a client's values, once each",
+		config: `{"policies": [{"name": "svc", "retry": {"max_retries": 2, "per_try_timeout": "250ms", "budget": {"ratio": 0, "min_per_second": 1000}},
+			"timeout": {"request": "2s", "deadline": {"propagate": true}}}]}`,
+		run: func(t *testing.T, h *harness) {
+			for range 3 { // from the round trip, then from the lease
+				x := h.request("GET", "/", "x-envoy-max-retries", "9", "x-envoy-upstream-rq-timeout-ms", "99999",
+					"x-envoy-upstream-rq-per-try-timeout-ms", "1", "x-envoy-retry-on", "reset")
+				want := map[string]string{"x-envoy-max-retries": "2", "x-envoy-upstream-rq-timeout-ms": "2000",
+					"x-envoy-expected-rq-timeout-ms": "2000", "x-envoy-upstream-rq-per-try-timeout-ms": "250",
+					"x-envoy-retry-on": ""} // the configuration's default list: not checked here
+				seen := map[string]int{}
+				for _, kv := range h.host.GetCurrentRequestHeaders(x.id) {
+					if w, ok := want[kv[0]]; ok {
+						seen[kv[0]]++
+						if kv[1] != w && kv[0] != "x-envoy-retry-on" {
+							t.Fatalf("%s: %q, want %q", kv[0], kv[1], w)
+						}
+					}
+				}
+				for k := range want {
+					if seen[k] != 1 {
+						t.Fatalf("%s appears %d times: %v", k, seen[k], h.host.GetCurrentRequestHeaders(x.id))
+					}
+				}
+				x.respond("200", "x-envoy-attempt-count", "1")
+			}
+		},
 	}})
 }
