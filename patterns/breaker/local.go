@@ -1,0 +1,349 @@
+package breaker
+
+import (
+	"hash/maphash"
+	"math"
+	"time"
+
+	"github.com/breakwater/breakwater/patterns/store"
+)
+
+// observed is what a store operation of Allow, Report or a Local's flush
+// saw of a key's record, for the Local view (see doc.go, "Local views").
+type observed struct {
+	ok     bool
+	closed bool
+	gen    uint32
+	// local: closed and clean (no failure, no slow call, no consecutive
+	// failure in the window at the instant of the read) and one more
+	// failure (slow too) would not open it.
+	local bool
+}
+
+// set records r (window w, nil for none) at now in o; a nil o is ignored.
+func (o *observed) set(b *Breaker, r *rec, w []byte, now int64) {
+	if o == nil {
+		return
+	}
+	*o = observed{ok: true, closed: r.state == Closed, gen: r.gen}
+	if r.state != Closed || r.consec != 0 {
+		return
+	}
+	calls, fails, slows := b.sh.counts(w, now) // nil w: an empty window
+	if fails != 0 || slows != 0 {
+		return
+	}
+	// One more failure, slow as well, in this clean window: consecutive
+	// failures 1, one failure and one slow call among the calls.
+	calls++
+	if b.sh.wtype == CountWindow {
+		calls = min(calls, b.sh.n)
+	}
+	r1 := rate(1, calls)
+	trip := b.s.ConsecutiveFailures == 1 ||
+		(calls >= b.s.MinimumCalls && (r1 >= b.s.FailureRateThreshold || (b.s.SlowCallDuration > 0 && r1 >= b.s.SlowCallRateThreshold)))
+	o.local = !trip
+}
+
+// addN records k successes (not slow) in w at now, as k calls of add would.
+func (sh *shape) addN(w []byte, now int64, k uint32) {
+	if k == 0 {
+		return
+	}
+	if sh.wtype == CountWindow {
+		n := uint32(sh.n)
+		filled, pos := le.Uint32(w[4:]), le.Uint32(w[8:])
+		nb := bitBytes(sh.n)
+		if k >= n {
+			clear(w[countHdr:])
+			filled = n
+			pos = uint32((uint64(pos) + uint64(k)) % uint64(n))
+		} else {
+			for range k {
+				setBit(w[countHdr:], int(pos), false)
+				setBit(w[countHdr+nb:], int(pos), false)
+				pos++
+				if pos == n {
+					pos = 0
+				}
+			}
+			filled = min(filled+k, n)
+		}
+		le.PutUint32(w[4:], filled)
+		le.PutUint32(w[8:], pos)
+		return
+	}
+	// One add moves the window to now; the rest land in the same bucket.
+	sh.add(w, now, false, false)
+	b := int64(sh.n)
+	head := int64(le.Uint64(w[12:]))
+	o := timeHdr + int(mod(head, b))*bucketLen
+	c := uint64(le.Uint32(w[o:])) + uint64(k-1)
+	le.PutUint32(w[o:], uint32(min(c, math.MaxUint32)))
+}
+
+// addSuccesses adds k successes of a closed record r to its window w at now,
+// with the outcome they would have had reported one by one: the failure and
+// slow rates only fall with each success, so the window can only trip on
+// the first success that brings the calls to minimum_calls (or on the first
+// one, when the calls already are there); that one is checked, and a trip
+// there starts the open generation (the rest of the batch then belongs to
+// the closed generation that ended, and is dropped, as Report drops a stale
+// token's outcome).
+func (b *Breaker) addSuccesses(r *rec, w []byte, now time.Time, k uint32) (Transition, bool) {
+	ns := now.UnixNano()
+	r.consec = 0
+	c0, _, _ := b.sh.counts(w, ns)
+	j := uint32(1)
+	if need := b.s.MinimumCalls - c0; need > 1 {
+		j = uint32(min(need, math.MaxUint32))
+	}
+	if j > k {
+		b.sh.addN(w, ns, k)
+		return Transition{}, false
+	}
+	b.sh.addN(w, ns, j)
+	if trip, fr, sr, calls := b.trips(r, w, ns); trip {
+		r.trip = incSat(r.trip)
+		t := b.move(r, w, Open, now)
+		t.FailureRate, t.SlowRate, t.Calls = fr, sr, calls
+		return t, true
+	}
+	b.sh.addN(w, ns, k-j)
+	return Transition{}, false
+}
+
+// A Local is one worker's view of a Breaker's keys, so that a typical
+// request of a healthy breaker costs no store operation (see doc.go, "Local
+// views"): Allow admits locally while the key's view is fresh (read or
+// written by this worker less than period ago), closed and clean; Report
+// counts a closed-state success locally, and reports anything else at once
+// together with the key's pending successes; Tick (the worker's timer)
+// flushes the pending successes, one store.Update per key, and re-reads the
+// views used since the last tick. A Local holds at most maxViews keys
+// (evicting one flushes it). A Local belongs to one worker: it is not safe
+// for concurrent use.
+type Local struct {
+	b      *Breaker
+	period int64
+	max    int
+	views  []view
+	idx    map[uint64]int32
+	seed   maphash.Seed
+	hand   int
+	last   int
+}
+
+// view is a Local's knowledge of one key.
+type view struct {
+	key  []byte
+	hash uint64
+	observed
+	// at is when the record was last read or written by this worker.
+	at int64
+	// used: admitted locally since the last tick.
+	used bool
+	// pending counts the successes of generation gen not yet in the store.
+	pending uint32
+}
+
+// NewLocal returns a worker's Local over b: views are fresh for period
+// (the worker's tick period) and at most maxViews (< 1 means 1) are held.
+func (b *Breaker) NewLocal(period time.Duration, maxViews int) *Local {
+	maxViews = max(maxViews, 1)
+	return &Local{b: b, period: int64(period), max: maxViews, idx: make(map[uint64]int32, maxViews), seed: maphash.MakeSeed(), last: -1}
+}
+
+// Breaker returns the breaker the Local views.
+func (l *Local) Breaker() *Breaker { return l.b }
+
+// Len is the number of keys the Local holds a view of.
+func (l *Local) Len() int { return len(l.views) }
+
+// Pending is the number of successes of key counted locally and not yet
+// flushed.
+func (l *Local) Pending(key string) int {
+	if i := l.find(key); i >= 0 {
+		return int(l.views[i].pending)
+	}
+	return 0
+}
+
+// find returns the index of key's view, or -1.
+func (l *Local) find(key string) int {
+	if l.last >= 0 && l.last < len(l.views) && string(l.views[l.last].key) == key {
+		return l.last
+	}
+	if len(l.views) == 0 {
+		return -1
+	}
+	i, ok := l.idx[maphash.String(l.seed, key)]
+	if !ok || string(l.views[i].key) != key {
+		return -1
+	}
+	l.last = int(i)
+	return int(i)
+}
+
+// keep records o for key (view i, or a new one when i < 0) at now.
+func (l *Local) keep(st store.Store, i int, key string, o *observed, now time.Time) {
+	if !o.ok {
+		return
+	}
+	if i < 0 {
+		i = l.slot(st, key, now)
+	}
+	v := &l.views[i]
+	if !o.closed || o.gen != v.gen {
+		v.pending = 0 // successes of a generation that ended: Report would ignore them
+	}
+	v.observed = *o
+	v.at = now.UnixNano()
+}
+
+// slot returns a free view for key: a new one while fewer than max are
+// held, else the next one round the table, whose pending successes are
+// flushed first.
+func (l *Local) slot(st store.Store, key string, now time.Time) int {
+	h := maphash.String(l.seed, key)
+	if j, ok := l.idx[h]; ok {
+		// Another key with the same hash: its view gives way.
+		l.evict(st, int(j), now)
+		l.fill(int(j), key, h)
+		return int(j)
+	}
+	var i int
+	if len(l.views) < l.max {
+		l.views = append(l.views, view{})
+		i = len(l.views) - 1
+	} else {
+		i = l.hand
+		l.hand = (l.hand + 1) % len(l.views)
+		l.evict(st, i, now)
+		delete(l.idx, l.views[i].hash)
+	}
+	l.fill(i, key, h)
+	l.idx[h] = int32(i)
+	return i
+}
+
+func (l *Local) fill(i int, key string, h uint64) {
+	v := &l.views[i]
+	*v = view{key: append(v.key[:0], key...), hash: h}
+	l.last = i
+}
+
+// evict flushes view i's pending successes (lost on a store error).
+func (l *Local) evict(st store.Store, i int, now time.Time) {
+	v := &l.views[i]
+	if v.pending > 0 {
+		_, _ = l.b.record(st, string(v.key), now, false, Token{}, Outcome{}, v.pending, v.gen, nil)
+		v.pending = 0
+	}
+}
+
+// Allow is Breaker.Allow for this worker: a fresh, closed and clean view
+// admits without a store operation (a token of the view's generation);
+// anything else is Breaker.Allow, whose read refreshes the view.
+func (l *Local) Allow(st store.Store, key string, now time.Time) (Token, bool, []Transition, error) {
+	if l.b.err != nil || l.b.s.Mode == Disabled || l.b.s.Mode == ForcedOpen {
+		return l.b.Allow(st, key, now)
+	}
+	ns := now.UnixNano()
+	i := l.find(key)
+	if i >= 0 {
+		v := &l.views[i]
+		if v.local && ns >= v.at && ns-v.at < l.period {
+			v.used = true
+			return Token{Generation: v.gen}, true, nil, nil
+		}
+	}
+	var o observed
+	tok, ok, tr, err := l.b.allow(st, key, now, &o)
+	if err == nil {
+		l.keep(st, i, key, &o, now)
+	}
+	return tok, ok, tr, err
+}
+
+// Report is Breaker.Report for this worker: a success (not slow) of a
+// closed-state token of the key's view generation is counted locally
+// (flushed by the next Tick, or with the key's next outcome reported);
+// any other outcome is one store.Update that first adds the key's pending
+// successes, then the outcome.
+func (l *Local) Report(st store.Store, key string, tok Token, now time.Time, o Outcome) ([]Transition, error) {
+	if l.b.err != nil || l.b.s.Mode >= ForcedOpen || tok.Generation == 0 || tok.WouldReject {
+		return l.b.Report(st, key, tok, now, o)
+	}
+	i := l.find(key)
+	if i >= 0 {
+		v := &l.views[i]
+		if !tok.Probe && !o.Failure && !l.b.slow(o) && v.closed && v.gen == tok.Generation && v.pending < math.MaxUint32 {
+			v.pending++
+			return nil, nil
+		}
+	}
+	var succ, gen uint32
+	if i >= 0 {
+		succ, gen = l.views[i].pending, l.views[i].gen
+	}
+	var ob observed
+	tr, err := l.b.record(st, key, now, true, tok, o, succ, gen, &ob)
+	if err != nil {
+		return tr, err
+	}
+	if i >= 0 {
+		l.views[i].pending = 0
+	}
+	l.keep(st, i, key, &ob, now)
+	return tr, nil
+}
+
+// Release is Breaker.Release (a request released costs nothing locally).
+func (l *Local) Release(st store.Store, key string, tok Token, now time.Time) error {
+	return l.b.Release(st, key, tok, now)
+}
+
+// Tick is the worker's timer: every view with pending successes is flushed
+// (one store.Update each, which also refreshes the view), and every other
+// view that admitted locally since the last tick is re-read (one store
+// read). The transitions the flushes caused are appended to dst. The first
+// error is returned; a view whose flush failed keeps its successes for the
+// next tick and stops admitting locally until it is read again.
+func (l *Local) Tick(st store.Store, now time.Time, dst []Transition) ([]Transition, error) {
+	var first error
+	for i := range l.views {
+		v := &l.views[i]
+		used := v.used
+		v.used = false
+		var o observed
+		switch {
+		case v.pending > 0:
+			tr, err := l.b.record(st, string(v.key), now, false, Token{}, Outcome{}, v.pending, v.gen, &o)
+			if err != nil {
+				v.local = false
+				if first == nil {
+					first = err
+				}
+				continue
+			}
+			v.pending = 0
+			dst = append(dst, tr...)
+		case used && v.local:
+			cur, err := l.b.tab.Get(st, string(v.key), now.UnixNano())
+			if err != nil {
+				v.local = false
+				if first == nil {
+					first = err
+				}
+				continue
+			}
+			r, win := l.b.view(cur)
+			o.set(l.b, &r, win, now.UnixNano())
+		default:
+			continue
+		}
+		l.keep(st, i, "", &o, now)
+	}
+	return dst, first
+}
