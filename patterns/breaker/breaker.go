@@ -82,6 +82,7 @@ type Breaker struct {
 	s   Settings
 	sh  shape
 	tab store.Table
+	hk  store.HashKey // the table's, also a Local's index
 	err error
 }
 
@@ -110,7 +111,7 @@ func (b *Breaker) Table() store.Table { return b.tab }
 
 // SetHashKey makes the breaker hash its keys under k (see store.HashKey).
 // Call it before use.
-func (b *Breaker) SetHashKey(k store.HashKey) { b.tab = b.tab.WithHashKey(k) }
+func (b *Breaker) SetHashKey(k store.HashKey) { b.tab, b.hk = b.tab.WithHashKey(k), k }
 
 // idler is the Breaker's store.Idler (see doc.go, "Idle").
 type idler struct{ b *Breaker }

@@ -1,7 +1,6 @@
 package breaker
 
 import (
-	"hash/maphash"
 	"math"
 	"time"
 
@@ -14,10 +13,13 @@ type observed struct {
 	ok     bool
 	closed bool
 	gen    uint32
-	// local: closed and clean (no failure, no slow call, no consecutive
-	// failure in the window at the instant of the read) and one more
-	// failure (slow too) would not open it.
+	// clean: closed with no failure, no slow call and no consecutive
+	// failure in the window at the instant of the read.
+	clean bool
+	// local: clean, and one more failure (slow too) would not open it.
 	local bool
+	// calls is the window's calls at the read (closed).
+	calls int
 }
 
 // set records r (window w, nil for none) at now in o; a nil o is ignored.
@@ -26,13 +28,19 @@ func (o *observed) set(b *Breaker, r *rec, w []byte, now int64) {
 		return
 	}
 	*o = observed{ok: true, closed: r.state == Closed, gen: r.gen}
-	if r.state != Closed || r.consec != 0 {
+	if r.state != Closed {
+		return
+	}
+	if r.consec != 0 {
+		o.calls, _, _ = b.sh.counts(w, now)
 		return
 	}
 	calls, fails, slows := b.sh.counts(w, now) // nil w: an empty window
+	o.calls = calls
 	if fails != 0 || slows != 0 {
 		return
 	}
+	o.clean = true
 	// One more failure, slow as well, in this clean window: consecutive
 	// failures 1, one failure and one slow call among the calls.
 	calls++
@@ -120,24 +128,23 @@ func (b *Breaker) addSuccesses(r *rec, w []byte, now time.Time, k uint32) (Trans
 // counts a closed-state success locally, and reports anything else at once
 // together with the key's pending successes; Tick (the worker's timer)
 // flushes the pending successes, one store.Update per key, and re-reads the
-// views used since the last tick. A Local holds at most maxViews keys
-// (evicting one flushes it). A Local belongs to one worker: it is not safe
-// for concurrent use.
+// views used since the last tick. The views are a direct-mapped table of
+// a power of two entries, at least maxViews, indexed by the keyed hash of the
+// key (store.HashKey, the breaker's): a key takes its entry from the key
+// that held it, whose pending successes are flushed first. A Local belongs
+// to one worker: it is not safe for concurrent use.
 type Local struct {
 	b      *Breaker
 	period int64
-	max    int
+	mask   uint64
 	views  []view
-	idx    map[uint64]int32
-	seed   maphash.Seed
-	hand   int
-	last   int
 }
 
 // view is a Local's knowledge of one key.
 type view struct {
-	key  []byte
-	hash uint64
+	key []byte
+	// held: the entry holds key's view.
+	held bool
 	observed
 	// at is when the record was last read or written by this worker.
 	at int64
@@ -148,17 +155,18 @@ type view struct {
 }
 
 // NewLocal returns a worker's Local over b: views are fresh for period
-// (the worker's tick period) and at most maxViews (< 1 means 1) are held.
+// (the worker's tick period); the table has room for maxViews keys (< 1
+// means 1), rounded up to a power of two.
 func (b *Breaker) NewLocal(period time.Duration, maxViews int) *Local {
-	maxViews = max(maxViews, 1)
-	return &Local{b: b, period: int64(period), max: maxViews, idx: make(map[uint64]int32, maxViews), seed: maphash.MakeSeed(), last: -1}
+	n := 1
+	for n < maxViews && n < 1<<20 {
+		n <<= 1
+	}
+	return &Local{b: b, period: int64(period), mask: uint64(n - 1), views: make([]view, n)}
 }
 
 // Breaker returns the breaker the Local views.
 func (l *Local) Breaker() *Breaker { return l.b }
-
-// Len is the number of keys the Local holds a view of.
-func (l *Local) Len() int { return len(l.views) }
 
 // Pending is the number of successes of key counted locally and not yet
 // flushed.
@@ -169,29 +177,35 @@ func (l *Local) Pending(key string) int {
 	return 0
 }
 
-// find returns the index of key's view, or -1.
-func (l *Local) find(key string) int {
-	if l.last >= 0 && l.last < len(l.views) && string(l.views[l.last].key) == key {
-		return l.last
+// entry is key's entry in the table.
+func (l *Local) entry(key string) int {
+	if l.mask == 0 {
+		return 0
 	}
-	if len(l.views) == 0 {
-		return -1
-	}
-	i, ok := l.idx[maphash.String(l.seed, key)]
-	if !ok || string(l.views[i].key) != key {
-		return -1
-	}
-	l.last = int(i)
-	return int(i)
+	return int(l.b.hk.Sum(key) & l.mask)
 }
 
-// keep records o for key (view i, or a new one when i < 0) at now.
+// find returns the index of key's view, or -1.
+func (l *Local) find(key string) int {
+	i := l.entry(key)
+	if v := &l.views[i]; !v.held || string(v.key) != key {
+		return -1
+	}
+	return i
+}
+
+// keep records o for key (view i, or its entry when i < 0) at now.
 func (l *Local) keep(st store.Store, i int, key string, o *observed, now time.Time) {
 	if !o.ok {
 		return
 	}
 	if i < 0 {
-		i = l.slot(st, key, now)
+		i = l.entry(key)
+		v := &l.views[i]
+		if v.held {
+			l.evict(st, i, now)
+		}
+		*v = view{key: append(v.key[:0], key...), held: true}
 	}
 	v := &l.views[i]
 	if !o.closed || o.gen != v.gen {
@@ -199,38 +213,6 @@ func (l *Local) keep(st store.Store, i int, key string, o *observed, now time.Ti
 	}
 	v.observed = *o
 	v.at = now.UnixNano()
-}
-
-// slot returns a free view for key: a new one while fewer than max are
-// held, else the next one round the table, whose pending successes are
-// flushed first.
-func (l *Local) slot(st store.Store, key string, now time.Time) int {
-	h := maphash.String(l.seed, key)
-	if j, ok := l.idx[h]; ok {
-		// Another key with the same hash: its view gives way.
-		l.evict(st, int(j), now)
-		l.fill(int(j), key, h)
-		return int(j)
-	}
-	var i int
-	if len(l.views) < l.max {
-		l.views = append(l.views, view{})
-		i = len(l.views) - 1
-	} else {
-		i = l.hand
-		l.hand = (l.hand + 1) % len(l.views)
-		l.evict(st, i, now)
-		delete(l.idx, l.views[i].hash)
-	}
-	l.fill(i, key, h)
-	l.idx[h] = int32(i)
-	return i
-}
-
-func (l *Local) fill(i int, key string, h uint64) {
-	v := &l.views[i]
-	*v = view{key: append(v.key[:0], key...), hash: h}
-	l.last = i
 }
 
 // evict flushes view i's pending successes (lost on a store error).
@@ -268,9 +250,11 @@ func (l *Local) Allow(st store.Store, key string, now time.Time) (Token, bool, [
 
 // Report is Breaker.Report for this worker: a success (not slow) of a
 // closed-state token of the key's view generation is counted locally
-// (flushed by the next Tick, or with the key's next outcome reported);
-// any other outcome is one store.Update that first adds the key's pending
-// successes, then the outcome.
+// (flushed by the next Tick, or with the key's next outcome reported)
+// when it cannot open the breaker: the view is clean, or its calls and
+// this worker's pending successes already reach minimum_calls (from there
+// a success only lowers the rates). Any other outcome is one store.Update
+// that first adds the key's pending successes, then the outcome.
 func (l *Local) Report(st store.Store, key string, tok Token, now time.Time, o Outcome) ([]Transition, error) {
 	if l.b.err != nil || l.b.s.Mode >= ForcedOpen || tok.Generation == 0 || tok.WouldReject {
 		return l.b.Report(st, key, tok, now, o)
@@ -278,7 +262,8 @@ func (l *Local) Report(st store.Store, key string, tok Token, now time.Time, o O
 	i := l.find(key)
 	if i >= 0 {
 		v := &l.views[i]
-		if !tok.Probe && !o.Failure && !l.b.slow(o) && v.closed && v.gen == tok.Generation && v.pending < math.MaxUint32 {
+		if !tok.Probe && !o.Failure && !l.b.slow(o) && v.closed && v.gen == tok.Generation && v.pending < math.MaxUint32 &&
+			(v.clean || v.calls+int(v.pending) >= l.b.s.MinimumCalls) {
 			v.pending++
 			return nil, nil
 		}
@@ -307,19 +292,24 @@ func (l *Local) Release(st store.Store, key string, tok Token, now time.Time) er
 // Tick is the worker's timer: every view with pending successes is flushed
 // (one store.Update each, which also refreshes the view), and every other
 // view that admitted locally since the last tick is re-read (one store
-// read). The transitions the flushes caused are appended to dst. The first
-// error is returned; a view whose flush failed keeps its successes for the
-// next tick and stops admitting locally until it is read again.
-func (l *Local) Tick(st store.Store, now time.Time, dst []Transition) ([]Transition, error) {
+// read). Each transition a flush caused is handed to on (when not nil)
+// with its key. The first error is returned; a view whose flush failed
+// keeps its successes for the next tick and stops admitting locally until
+// it is read again.
+func (l *Local) Tick(st store.Store, now time.Time, on func(key string, t Transition)) error {
 	var first error
 	for i := range l.views {
 		v := &l.views[i]
+		if !v.held {
+			continue
+		}
 		used := v.used
 		v.used = false
 		var o observed
 		switch {
 		case v.pending > 0:
-			tr, err := l.b.record(st, string(v.key), now, false, Token{}, Outcome{}, v.pending, v.gen, &o)
+			key := string(v.key)
+			tr, err := l.b.record(st, key, now, false, Token{}, Outcome{}, v.pending, v.gen, &o)
 			if err != nil {
 				v.local = false
 				if first == nil {
@@ -328,7 +318,11 @@ func (l *Local) Tick(st store.Store, now time.Time, dst []Transition) ([]Transit
 				continue
 			}
 			v.pending = 0
-			dst = append(dst, tr...)
+			if on != nil {
+				for _, t := range tr {
+					on(key, t)
+				}
+			}
 		case used && v.local:
 			cur, err := l.b.tab.Get(st, string(v.key), now.UnixNano())
 			if err != nil {
@@ -345,5 +339,5 @@ func (l *Local) Tick(st store.Store, now time.Time, dst []Transition) ([]Transit
 		}
 		l.keep(st, i, "", &o, now)
 	}
-	return dst, first
+	return first
 }
