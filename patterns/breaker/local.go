@@ -55,37 +55,26 @@ func (o *observed) set(b *Breaker, r *rec, w []byte, now int64) {
 
 // addN records k successes (not slow) in w at now, as k calls of add would.
 func (sh *shape) addN(w []byte, now int64, k uint32) {
-	if k == 0 {
+	if sh.wtype == CountWindow && k >= uint32(sh.n) {
+		// The ring is all successes; the write position moves k slots.
+		n := uint32(sh.n)
+		clear(w[countHdr:])
+		le.PutUint32(w[4:], n)
+		le.PutUint32(w[8:], uint32((uint64(le.Uint32(w[8:]))+uint64(k))%uint64(n)))
 		return
 	}
 	if sh.wtype == CountWindow {
-		n := uint32(sh.n)
-		filled, pos := le.Uint32(w[4:]), le.Uint32(w[8:])
-		nb := bitBytes(sh.n)
-		if k >= n {
-			clear(w[countHdr:])
-			filled = n
-			pos = uint32((uint64(pos) + uint64(k)) % uint64(n))
-		} else {
-			for range k {
-				setBit(w[countHdr:], int(pos), false)
-				setBit(w[countHdr+nb:], int(pos), false)
-				pos++
-				if pos == n {
-					pos = 0
-				}
-			}
-			filled = min(filled+k, n)
+		for range k {
+			sh.add(w, now, false, false)
 		}
-		le.PutUint32(w[4:], filled)
-		le.PutUint32(w[8:], pos)
+		return
+	}
+	if k == 0 {
 		return
 	}
 	// One add moves the window to now; the rest land in the same bucket.
 	sh.add(w, now, false, false)
-	b := int64(sh.n)
-	head := int64(le.Uint64(w[12:]))
-	o := timeHdr + int(mod(head, b))*bucketLen
+	o := timeHdr + int(mod(int64(le.Uint64(w[12:])), int64(sh.n)))*bucketLen
 	c := uint64(le.Uint32(w[o:])) + uint64(k-1)
 	le.PutUint32(w[o:], uint32(min(c, math.MaxUint32)))
 }
@@ -300,42 +289,28 @@ func (l *Local) Tick(st store.Store, now time.Time, on func(key string, t Transi
 	var first error
 	for i := range l.views {
 		v := &l.views[i]
-		if !v.held {
-			continue
-		}
 		used := v.used
 		v.used = false
-		var o observed
-		switch {
-		case v.pending > 0:
-			key := string(v.key)
-			tr, err := l.b.record(st, key, now, false, Token{}, Outcome{}, v.pending, v.gen, &o)
-			if err != nil {
-				v.local = false
-				if first == nil {
-					first = err
-				}
-				continue
-			}
-			v.pending = 0
-			if on != nil {
-				for _, t := range tr {
-					on(key, t)
-				}
-			}
-		case used && v.local:
-			cur, err := l.b.tab.Get(st, string(v.key), now.UnixNano())
-			if err != nil {
-				v.local = false
-				if first == nil {
-					first = err
-				}
-				continue
-			}
-			r, win := l.b.view(cur)
-			o.set(l.b, &r, win, now.UnixNano())
-		default:
+		if !v.held || (v.pending == 0 && !(used && v.local)) {
 			continue
+		}
+		// One Update: it adds the pending successes (if any) and reads the
+		// record, a read only when there is nothing to add.
+		var o observed
+		key := string(v.key)
+		tr, err := l.b.record(st, key, now, false, Token{}, Outcome{}, v.pending, v.gen, &o)
+		if err != nil {
+			v.local = false
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		v.pending = 0
+		if on != nil {
+			for _, t := range tr {
+				on(key, t)
+			}
 		}
 		l.keep(st, i, "", &o, now)
 	}
