@@ -40,11 +40,15 @@ func expectStatus(t *testing.T, f *fixture, what string, status int, reason stri
 // not after (breaker.Local's bound, README "Circuit breaker").
 func TestPluginBreakerOpeningOneTickLate(t *testing.T) {
 	f, up, clock, fail := breakerLocalFixture(t,
-		`{"window":{"type":"count","size":10},"minimum_calls":2,"failure_rate_threshold":0.5,"open_duration":"1h"}`)
-	expectStatus(t, f, "VM 0, healthy", 200, "")
-	expectStatus(t, f, "VM 1, healthy", 200, "") // VM 1's view: closed, clean
+		`{"window":{"type":"count","size":10},"minimum_calls":3,"failure_rate_threshold":0.5,"open_duration":"1h"}`)
+	expectStatus(t, f, "VM 0, healthy", 200, "") // creates the record
+	expectStatus(t, f, "VM 1, healthy", 200, "") // VM 1's view: closed, clean, not one failure from opening
 	fail.Store(true)
-	expectStatus(t, f, "VM 0, failure", 503, "") // 1 failure of 2 calls: opens
+	expectStatus(t, f, "VM 0, failure", 503, "")
+	fail.Store(false)
+	expectStatus(t, f, "VM 1, healthy", 200, "")
+	fail.Store(true)
+	expectStatus(t, f, "VM 0, failure", 503, "") // 2 failures of 3 calls in the store: opens
 	if n, _ := f.h.Metric(metricdef.Name("breakwater", metricdef.CircuitBreakerTransitionsTotal, "svc", metricdef.LabelTo, "open")); n != 1 {
 		t.Fatalf("transitions to open %d, want 1", n)
 	}
@@ -59,8 +63,8 @@ func TestPluginBreakerOpeningOneTickLate(t *testing.T) {
 	for i := range 4 {
 		expectStatus(t, f, "after the tick, VM "+string(rune('0'+(i+1)%2)), 503, "circuit_open")
 	}
-	if up.count() != seen || seen != 5 {
-		t.Fatalf("upstream saw %d requests (%d before the tick), want 5", up.count(), seen)
+	if up.count() != seen || seen != 7 {
+		t.Fatalf("upstream saw %d requests (%d before the tick), want 7", up.count(), seen)
 	}
 	if n, _ := f.h.Metric(metricdef.Name("breakwater", metricdef.CircuitBreakerTransitionsTotal, "svc", metricdef.LabelTo, "open")); n != 1 {
 		t.Fatalf("transitions to open %d, want 1", n)

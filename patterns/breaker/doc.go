@@ -127,11 +127,12 @@
 //     half-open and probes are never decided locally, so half-open admits
 //     exactly HalfOpenCalls probes as above.
 //   - Report counts a success (not slow) of a closed-state token of the
-//     view's generation locally, when it cannot open the breaker (the view is
-//     clean, or its calls plus this worker's pending successes already reach
-//     MinimumCalls: from there a success only lowers the rates). Any other
-//     outcome (a failure, a slow call, a probe, a success that could open
-//     it) is reported at once, in one store.Update that first adds this
+//     view's generation locally, when the key has a record (its first
+//     outcome creates it at once) and the success cannot open the breaker
+//     (the view is clean, or its calls plus this worker's pending successes
+//     already reach MinimumCalls: from there a success only lowers the
+//     rates). Any other outcome (a failure, a slow call, a probe, a success
+//     that could open it) is reported at once, in one store.Update that first adds this
 //     worker's pending successes of that key, so the decision sees at least
 //     all of this worker's outcomes in order.
 //   - Tick, the worker's timer, flushes the pending successes of every key,

@@ -20,6 +20,9 @@ type observed struct {
 	local bool
 	// calls is the window's calls at the read (closed).
 	calls int
+	// stored: closed with a record of the settings' window shape in the
+	// store (a key's first outcome creates it at once).
+	stored bool
 }
 
 // set records r (window w, nil for none) at now in o; a nil o is ignored.
@@ -27,7 +30,7 @@ func (o *observed) set(b *Breaker, r *rec, w []byte, now int64) {
 	if o == nil {
 		return
 	}
-	*o = observed{ok: true, closed: r.state == Closed, gen: r.gen}
+	*o = observed{ok: true, closed: r.state == Closed, gen: r.gen, stored: w != nil}
 	if r.state != Closed {
 		return
 	}
@@ -240,9 +243,9 @@ func (l *Local) Allow(st store.Store, key string, now time.Time) (Token, bool, [
 // Report is Breaker.Report for this worker: a success (not slow) of a
 // closed-state token of the key's view generation is counted locally
 // (flushed by the next Tick, or with the key's next outcome reported)
-// when it cannot open the breaker: the view is clean, or its calls and
-// this worker's pending successes already reach minimum_calls (from there
-// a success only lowers the rates). Any other outcome is one store.Update
+// when the key has a record and the success cannot open the breaker: the
+// view is clean, or its calls and this worker's pending successes already
+// reach minimum_calls (from there a success only lowers the rates). Any other outcome is one store.Update
 // that first adds the key's pending successes, then the outcome.
 func (l *Local) Report(st store.Store, key string, tok Token, now time.Time, o Outcome) ([]Transition, error) {
 	if l.b.err != nil || l.b.s.Mode >= ForcedOpen || tok.Generation == 0 || tok.WouldReject {
@@ -252,7 +255,7 @@ func (l *Local) Report(st store.Store, key string, tok Token, now time.Time, o O
 	if i >= 0 {
 		v := &l.views[i]
 		if !tok.Probe && !o.Failure && !l.b.slow(o) && v.closed && v.gen == tok.Generation && v.pending < math.MaxUint32 &&
-			(v.clean || v.calls+int(v.pending) >= l.b.s.MinimumCalls) {
+			v.stored && (v.clean || v.calls+int(v.pending) >= l.b.s.MinimumCalls) {
 			v.pending++
 			return nil, nil
 		}
