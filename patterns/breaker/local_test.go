@@ -191,7 +191,7 @@ func TestLocalHealthyCostsNothing(t *testing.T) {
 	st := &counting{Store: store.NewMem(0, 1)}
 	l := worker(s, 1)
 	now := t0
-	tok, _ := mustAllow(t, l, st, "", now) // warm-up: one read...
+	tok, _ := mustAllow(t, l, st, "", now)        // warm-up: one read...
 	mustReport(t, l, st, "", tok, now, Outcome{}) // ...and the first outcome creates the record
 	before := st.ops()
 	gets, sets := st.gets.Load(), st.sets.Load()
