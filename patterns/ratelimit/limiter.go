@@ -23,6 +23,10 @@ type Limiter struct {
 	// compiled are settings validated and derived once (Precompile), looked
 	// up by equality before compiling a Settings again.
 	compiled []compiled
+	// hk is the table's hash key (SetHashKey), which leases hash under too.
+	hk store.HashKey
+	// leases are the worker's leases (SetLeases), nil without.
+	leases *Leases
 }
 
 // compiled is one Settings as given and its params.
@@ -53,7 +57,7 @@ func (l *Limiter) SetRecovery(d time.Duration) { l.table = l.table.WithIdle(idle
 
 // SetHashKey makes the limiter hash its keys under k (see store.HashKey).
 // Call it before use.
-func (l *Limiter) SetHashKey(k store.HashKey) { l.table = l.table.WithHashKey(k) }
+func (l *Limiter) SetHashKey(k store.HashKey) { l.table, l.hk = l.table.WithHashKey(k), k }
 
 // Precompile validates and derives each valid one of ss once (up to
 // MaxPrecompiled in all; the others and any invalid one are skipped), so a
@@ -302,15 +306,17 @@ type Buffers struct {
 // of the states read live in buf (a rollback puts a state back by copying it
 // into the set value the table writes: the store never holds buf's memory).
 func AllowAllInto(buf *Buffers, st store.Store, now time.Time, n int64, checks []Check) (Result, error) {
-	var ds []Decision
-	if buf != nil && cap(buf.decisions) >= len(checks) {
-		ds = buf.decisions[:len(checks)]
-		clear(ds)
-	} else {
-		ds = make([]Decision, len(checks))
+	ds := buf.decisionsFor(len(checks))
+	if n == 1 && anyLeases(checks) {
+		var arena []byte
 		if buf != nil {
-			buf.decisions = ds
+			arena = buf.states[:0]
 		}
+		res, arena, err := allowLeased(ds, arena, st, now, checks)
+		if buf != nil {
+			buf.states = arena[:0]
+		}
+		return res, err
 	}
 	res := Result{Deciding: -1, Decisions: ds}
 	type done struct{ prev, wrote []byte }
@@ -357,6 +363,13 @@ func AllowAllInto(buf *Buffers, st store.Store, now time.Time, n int64, checks [
 		undo = append(undo, done{prev, wrote})
 	}
 	res.Allowed = true
+	res.pick()
+	return res, nil
+}
+
+// pick sets the Delay of an admission and its Deciding check: the most
+// restrictive (fewest Remaining, ties to the longest Reset, then first).
+func (res *Result) pick() {
 	for i, d := range res.Decisions {
 		res.Delay = max(res.Delay, d.Delay)
 		if res.Deciding < 0 {
@@ -368,7 +381,31 @@ func AllowAllInto(buf *Buffers, st store.Store, now time.Time, n int64, checks [
 			res.Deciding = i
 		}
 	}
-	return res, nil
+}
+
+// decisionsFor returns n cleared Decisions: buf's (grown when short), or
+// new ones for a nil buf.
+func (buf *Buffers) decisionsFor(n int) []Decision {
+	if buf != nil && cap(buf.decisions) >= n {
+		ds := buf.decisions[:n]
+		clear(ds)
+		return ds
+	}
+	ds := make([]Decision, n)
+	if buf != nil {
+		buf.decisions = ds
+	}
+	return ds
+}
+
+// anyLeases says whether some check has Leases.
+func anyLeases(checks []Check) bool {
+	for i := range checks {
+		if checks[i].Limiter.leases != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // MaxStateBytes bounds the state of one key under algorithm a (doc.go,

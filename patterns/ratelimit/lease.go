@@ -1,0 +1,475 @@
+package ratelimit
+
+import (
+	"math"
+	"strings"
+	"time"
+
+	"github.com/breakwater/breakwater/patterns/store"
+)
+
+// Leases (doc.go, "Worker leases"): one worker's requests taken from the
+// store ahead of use, per key of one Limiter.
+const (
+	// LeaseDivisor: a take from the store with r requests remaining takes
+	// floor(r/LeaseDivisor) requests at once when that is at least 2 (one
+	// request otherwise: the exact path, so a limit whose capacity is below
+	// 2×LeaseDivisor never leases).
+	LeaseDivisor = 256
+	// LeaseLifetime bounds how long after its take a lease admits: at most
+	// min(Per, LeaseLifetime), and only inside the window (fixed_window)
+	// or the sub-window (sliding_window) it was taken in.
+	LeaseLifetime = time.Second
+	// leaseWays is the associativity of a Leases table.
+	leaseWays = 4
+)
+
+// Leasable says whether a Limiter with settings s may take leases: s is
+// valid, its algorithm is token_bucket, gcra, fixed_window or
+// sliding_window (never leaky_bucket, whose delays shape) and its capacity
+// is at least 2×LeaseDivisor.
+func Leasable(s Settings) bool {
+	q, ok := compile(s)
+	return ok && q.leasable()
+}
+
+func (q *params) leasable() bool {
+	return q.alg != LeakyBucket && q.b >= 2*LeaseDivisor
+}
+
+// Leases are one worker's leases on the states of one Limiter: per key (and
+// settings), the requests taken from the store and not used yet, in a table
+// of fixed capacity (4-way set associative, keys hashed under the
+// limiter's hash key). A check of a limiter with leases is decided by
+// AllowAllInto from its lease when it has one (no store operation) and
+// otherwise takes a lease from the store. Not safe for concurrent use;
+// Expire, from the worker's periodic tick, gives back the unused part of
+// ended leases.
+type Leases struct {
+	lim  *Limiter
+	e    []lease
+	sets uint64
+	live int
+	// next is the earliest end of a live lease: Expire does nothing before.
+	next int64
+	// scratch holds the state a lease's refund produces before a take
+	// decides on it (reused).
+	scratch []byte
+}
+
+// lease is one key's lease; on false: none (key stays, to be reused).
+type lease struct {
+	key    string // an owned copy
+	s      Settings
+	on     bool
+	over   bool  // taken from the limiter's overflow state
+	tokens int64 // requests left
+	// from, until: the lease admits at t with from <= t < until.
+	from, until int64
+	// mark: fixed_window, the end of the window of the take (the state's);
+	// sliding_window, the start of its sub-window.
+	mark int64
+	// rem, limit, resetAt: the take's Decision (Remaining after it, Limit,
+	// now + Reset), for the RateLimit values of the requests it admits.
+	rem, limit, resetAt int64
+}
+
+// SetLeases makes l one worker's limiter that takes leases (doc.go,
+// "Worker leases") for at most capacity keys at once (rounded up to a
+// multiple of 4; < 1 means 4): AllowAll then decides a request of one from
+// l's lease of the key when it has one that admits. Such a Limiter is not
+// safe for concurrent use (the filter has one per limit per VM); the
+// worker calls ExpireLeases periodically. Call it before use.
+func (l *Limiter) SetLeases(capacity int) {
+	sets := max((capacity+leaseWays-1)/leaseWays, 1)
+	l.leases = &Leases{lim: l, e: make([]lease, sets*leaseWays), sets: uint64(sets), next: math.MaxInt64}
+}
+
+// Leases returns l's leases, nil when it takes none (SetLeases).
+func (l *Limiter) Leases() *Leases { return l.leases }
+
+// ExpireLeases ends l's leases that no longer admit at now and gives their
+// unused requests back to st (Leases.Expire); nothing without leases.
+func (l *Limiter) ExpireLeases(st store.Store, now time.Time) {
+	if l.leases != nil {
+		l.leases.Expire(st, now)
+	}
+}
+
+// Capacity is the number of keys the table can hold.
+func (lz *Leases) Capacity() int { return len(lz.e) }
+
+// Live is the number of leases held (empty ones included until they end).
+func (lz *Leases) Live() int { return lz.live }
+
+// Held is the number of requests the leases hold, not used yet.
+func (lz *Leases) Held() int64 {
+	var n int64
+	for i := range lz.e {
+		if lz.e[i].on {
+			n += lz.e[i].tokens
+		}
+	}
+	return n
+}
+
+// set is the first slot of key's set.
+func (lz *Leases) set(key string) int {
+	if key == "" || lz.sets == 1 {
+		return 0
+	}
+	return int(lz.lim.hk.Sum(key)%lz.sets) * leaseWays
+}
+
+// find is the slot of key's lease, -1 when it has none.
+func (lz *Leases) find(key string) int {
+	b := lz.set(key)
+	for i := b; i < b+leaseWays; i++ {
+		if lz.e[i].on && lz.e[i].key == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// usable is the slot of key's lease when it admits a request under s at t.
+func (lz *Leases) usable(i int, s Settings, t int64) bool {
+	e := &lz.e[i]
+	return e.tokens > 0 && e.s == s && e.from <= t && t < e.until
+}
+
+// estimate is the Decision of a request admitted by lease i leaving left
+// requests in it: Remaining is the store's at the take plus left (at most
+// the limit), Reset until the take's reset instant.
+func (lz *Leases) estimate(i int, t, left int64) Decision {
+	e := &lz.e[i]
+	return Decision{Allowed: true, Limit: e.limit, Remaining: min(e.limit, e.rem+left),
+		Reset: time.Duration(max(e.resetAt-t, 0))}
+}
+
+// put records a lease of left requests for key under s taken at t by the
+// Decision d, whose state written is wrote (over: the overflow state's). A
+// full set gives up its lease that ends first (its unused requests go back
+// to the store).
+func (lz *Leases) put(st store.Store, now time.Time, t int64, key string, s Settings, q *params, d Decision, left int64, wrote []byte, over bool) {
+	b := lz.set(key)
+	slot := -1
+	for i := b; i < b+leaseWays; i++ {
+		if lz.e[i].key == key { // its own slot (the lease there has ended)
+			slot = i
+			break
+		}
+		switch {
+		case slot < 0:
+			slot = i
+		case !lz.e[slot].on:
+		case !lz.e[i].on || lz.e[i].until < lz.e[slot].until:
+			slot = i
+		}
+	}
+	e := &lz.e[slot]
+	if e.on {
+		lz.release(st, now, t, slot)
+	}
+	if e.key != key {
+		e.key = strings.Clone(key)
+	}
+	e.s, e.on, e.over, e.tokens = s, true, over, left
+	e.rem, e.limit = d.Remaining, d.Limit
+	e.resetAt = t + min(int64(d.Reset), math.MaxInt64-t)
+	life := min(int64(q.p), int64(LeaseLifetime))
+	e.from, e.until = t, t+life
+	switch q.alg {
+	case FixedWindow:
+		end, _, _ := decodeFixed(wrote)
+		e.mark = end
+		e.from, e.until = t/int64(q.p)*int64(q.p), min(end, e.until)
+	case SlidingWindow:
+		r, _ := decodeSliding(wrote)
+		e.mark = r.start
+		e.from, e.until = r.start, min(r.start+q.sw, e.until)
+	}
+	lz.live++
+	lz.next = min(lz.next, e.until)
+}
+
+// release ends lease i, giving its unused requests back to the store
+// (refundLease: only where they were counted).
+func (lz *Leases) release(st store.Store, now time.Time, t int64, i int) {
+	e := &lz.e[i]
+	if e.tokens > 0 {
+		if q, ok := lz.lim.params(e.s); ok {
+			fn := func(cur []byte) ([]byte, bool, error) {
+				nx := q.refundLease(nil, cur, t, e)
+				return nx, nx != nil, nil
+			}
+			if e.over {
+				_ = lz.lim.table.UpdateOverflow(st, fn)
+			} else {
+				_ = lz.lim.table.Update(st, e.key, now.UnixNano(), fn)
+			}
+		}
+	}
+	lz.drop(i)
+}
+
+// drop ends lease i without giving anything back.
+func (lz *Leases) drop(i int) {
+	e := &lz.e[i]
+	if e.on {
+		e.on, e.tokens = false, 0
+		lz.live--
+	}
+}
+
+// Expire ends the leases that no longer admit at now and gives their unused
+// requests back to the store (one update each). It does nothing before the
+// earliest end of a lease; call it periodically (the filter: every tick).
+func (lz *Leases) Expire(st store.Store, now time.Time) {
+	t := clampNow(now)
+	if lz.live == 0 || t < lz.next {
+		return
+	}
+	next := int64(math.MaxInt64)
+	for i := range lz.e {
+		e := &lz.e[i]
+		if !e.on {
+			continue
+		}
+		if t >= e.until {
+			lz.release(st, now, t, i)
+			continue
+		}
+		next = min(next, e.until)
+	}
+	lz.next = next
+}
+
+// refundLease gives the unused requests of lease e back to state st at t and
+// returns the next state (appended to dst), nil when there is nothing to
+// write. A bucket gets them back as Refund does; a window only while the
+// state still counts them where they were taken: fixed_window in the same
+// window, sliding_window in the same sub-window (uncounting them from a
+// later one would let that one's requests stop counting early).
+func (q *params) refundLease(dst, st []byte, t int64, e *lease) []byte {
+	k := uint64(e.tokens)
+	switch q.alg {
+	case TokenBucket, GCRA:
+		return q.refund(dst, st, t, k)
+	case FixedWindow:
+		end, count, ok := decodeFixed(st)
+		if !ok || end != e.mark || count == 0 {
+			return nil
+		}
+		return appendFixed(dst, end, count-min(count, k))
+	case SlidingWindow:
+		old, ok := decodeSliding(st)
+		if !ok || old.sw != q.sw {
+			return nil
+		}
+		r, _ := q.loadRing(st, t)
+		if r.start < e.mark || (r.start-e.mark)%q.sw != 0 {
+			return nil
+		}
+		i := (r.start - e.mark) / q.sw
+		if i > SubWindows || r.c[i] == 0 {
+			return nil
+		}
+		r.c[i] -= min(r.c[i], k)
+		return appendSliding(dst, &r)
+	}
+	return nil
+}
+
+// RefundOne gives back one request of key admitted under s no earlier than
+// since (a lower bound of the admission's instant), at now: to the key's
+// lease when it still admits at now and was taken no later than since (the
+// request was then counted where the lease's are), otherwise to the store
+// (Refund of 1).
+func (l *Limiter) RefundOne(st store.Store, key string, s Settings, since, now time.Time) error {
+	if lz := l.leases; lz != nil {
+		t := clampNow(now)
+		if i := lz.find(key); i >= 0 {
+			if e := &lz.e[i]; e.s == s && e.from <= clampNow(since) && e.from <= t && t < e.until {
+				e.tokens++
+				return nil
+			}
+		}
+	}
+	return l.Refund(st, key, s, now, 1)
+}
+
+// take decides check c from the store for a request of one at now, taking
+// a lease (n > 1) when c.Leases is set and the state has at least
+// 2×LeaseDivisor remaining. A lease of c's key that no longer admits gives
+// its unused requests back in the same update when it was taken from the
+// same state under the same settings (else in one of its own first). It
+// returns the decision of the take (of n), the
+// requests taken, the copies of the state read (keep) and written, and
+// whether they were the overflow state's.
+func (c *Check) take(st store.Store, now time.Time, t int64, q *params, keep bool, arena *[]byte) (d Decision, n uint64, prev, wrote []byte, over bool, err error) {
+	lz := c.Limiter.leases
+	old := -1
+	if lz != nil {
+		if old = lz.find(c.Key); old >= 0 {
+			if e := &lz.e[old]; e.tokens == 0 {
+				lz.drop(old)
+				old = -1
+			} else if e.s != c.Settings {
+				lz.release(st, now, t, old)
+				old = -1
+			}
+		}
+	}
+	leasable := lz != nil && q.leasable()
+	refunded := false
+	start := len(*arena)
+	over, err = c.Limiter.table.UpdateAppend(st, c.Key, now.UnixNano(), 32, func(dst, cur []byte) ([]byte, bool, error) {
+		base := cur
+		refunded = false
+		if old >= 0 && (len(dst) == 0) == lz.e[old].over { // the overflow state's dst is empty
+			if r := q.refundLease(lz.scratch[:0], cur, t, &lz.e[old]); r != nil {
+				base, lz.scratch, refunded = r, r[:0], true
+			}
+		}
+		if keep {
+			*arena = append((*arena)[:start], base...)
+			prev = (*arena)[start:len(*arena):len(*arena)]
+			if len(base) == 0 {
+				prev = nil
+			}
+		}
+		n = 1
+		if leasable {
+			if d0, _ := q.decide(nil, base, t, 0); d0.Remaining >= 2*LeaseDivisor {
+				n = uint64(d0.Remaining) / LeaseDivisor
+			}
+		}
+		var nx []byte
+		d, nx = q.decide(dst, base, t, n)
+		if !d.Allowed && n > 1 { // not reached (n <= Remaining), kept exact
+			n = 1
+			d, nx = q.decide(dst, base, t, 1)
+		}
+		wrote = nil
+		if nx != nil {
+			wrote = nx[len(dst):len(nx):len(nx)]
+		} else if refunded {
+			nx = append(dst, base...)
+		}
+		return nx, nx != nil, nil
+	})
+	if err != nil {
+		return Decision{}, 0, nil, nil, false, err
+	}
+	if old >= 0 {
+		if refunded {
+			lz.drop(old)
+		} else {
+			lz.release(st, now, t, old)
+		}
+	}
+	return d, n, prev, wrote, over, nil
+}
+
+// allowLeased is AllowAllInto for a request of one whose checks may hold
+// leases: when every check has a lease that admits, the request is decided
+// with no store operation; otherwise the checks without one are decided
+// from the store in order (taking leases), and the leases' requests are
+// used (and the new leases recorded) only once every check admitted: all or
+// nothing, as AllowAll.
+func allowLeased(ds []Decision, arena []byte, st store.Store, now time.Time, checks []Check) (Result, []byte, error) {
+	res := Result{Deciding: -1, Decisions: ds}
+	t := clampNow(now)
+	var hitBuf [8]int32
+	hits := hitBuf[:0]
+	all := true
+	for i := range checks {
+		c := &checks[i]
+		h := int32(-1)
+		if lz := c.Limiter.leases; lz != nil {
+			if k := lz.find(c.Key); k >= 0 && lz.usable(k, c.Settings, t) {
+				h = int32(k)
+			}
+		}
+		if h < 0 {
+			all = false
+		}
+		hits = append(hits, h)
+	}
+	if !all {
+		var stack [8]taken
+		tk := stack[:0]
+		keep := len(checks) > 1
+		if keep && cap(arena) == 0 {
+			arena = make([]byte, 0, 48*len(checks))
+		}
+		rollback := func(k int) {
+			for i := k - 1; i >= 0; i-- {
+				if hits[i] < 0 {
+					c := &checks[i]
+					_ = c.Limiter.undo(st, c.Key, c.Settings, now, int64(tk[i].n), tk[i].prev, tk[i].wrote)
+				}
+			}
+		}
+		for i := range checks {
+			c := &checks[i]
+			tk = append(tk, taken{})
+			if h := hits[i]; h >= 0 {
+				lz := c.Limiter.leases
+				ds[i] = lz.estimate(int(h), t, lz.e[h].tokens-1)
+				continue
+			}
+			p := &tk[i]
+			var ok bool
+			if p.q, ok = c.Limiter.params(c.Settings); !ok {
+				_, err := c.Settings.Normalize()
+				rollback(i)
+				res.Deciding = i
+				return res, arena, err
+			}
+			var err error
+			p.d, p.n, p.prev, p.wrote, p.over, err = c.take(st, now, t, &p.q, keep, &arena)
+			if err != nil {
+				rollback(i)
+				res.Deciding = i
+				return res, arena, err
+			}
+			ds[i] = p.d
+			if !p.d.Allowed {
+				rollback(i)
+				res.Deciding = i
+				return res, arena, nil
+			}
+			// As one request would leave it: the lease keeps the rest.
+			ds[i].Remaining += int64(p.n) - 1
+		}
+		for i := range checks {
+			if p := &tk[i]; hits[i] < 0 && p.n > 1 {
+				c := &checks[i]
+				c.Limiter.leases.put(st, now, t, c.Key, c.Settings, &p.q, p.d, int64(p.n)-1, p.wrote, p.over)
+			}
+		}
+	}
+	for i := range checks {
+		if h := hits[i]; h >= 0 {
+			lz := checks[i].Limiter.leases
+			if all {
+				ds[i] = lz.estimate(int(h), t, lz.e[h].tokens-1)
+			}
+			lz.e[h].tokens--
+		}
+	}
+	res.Allowed = true
+	res.pick()
+	return res, arena, nil
+}
+
+// taken is what allowLeased keeps of a check decided from the store.
+type taken struct {
+	q           params
+	d           Decision
+	n           uint64
+	prev, wrote []byte
+	over        bool
+}
