@@ -33,6 +33,46 @@ type rateLimitStage struct {
 	svcFailures counter
 	warned      svcWarnings
 	globalNames string // the global limits' names, quoted, for the warnings
+	// leased are the limiters of the local limits that take worker leases
+	// (ratelimit.Limiter.SetLeases): the tick ends their expired leases.
+	leased []*ratelimit.Limiter
+}
+
+// leaseKeys bounds the keys a local limit holds leases for, per VM.
+const leaseKeys = 256
+
+// leasable says whether some tier of lc can take leases
+// (ratelimit.Leasable).
+func leasable(lc *config.Limit) bool {
+	if ratelimit.Leasable(lc.Settings) {
+		return true
+	}
+	if lc.Tier != nil {
+		for _, ts := range lc.Tier.Limits {
+			if ratelimit.Leasable(ts) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// expireLeases ends the leases past their end and gives their unused
+// requests back to shared data (the tick).
+func (s *rateLimitStage) expireLeases(now time.Time) {
+	for _, l := range s.leased {
+		l.ExpireLeases(s.p.st, now)
+	}
+}
+
+// refund gives back the request a later stage did not let through, for
+// each of checks: to the VM's lease it came from while that still admits
+// (the request arrived no earlier than the lease's take), else to shared
+// data.
+func (s *rateLimitStage) refund(h *httpContext, checks []ratelimit.Check, now time.Time) {
+	for _, c := range checks {
+		_ = c.Limiter.RefundOne(s.p.st, c.Key, c.Settings, h.arrived, now)
+	}
 }
 
 type limitRT struct {
@@ -110,7 +150,14 @@ func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.Rate
 		}
 		if lc.Scope != config.ScopeGlobal {
 			s.limits = append(s.limits, l)
+			if leasable(lc) {
+				l.lim.SetLeases(leaseKeys)
+				s.leased = append(s.leased, l.lim)
+			}
 		}
+	}
+	if len(s.leased) > 0 {
+		pol.ticks = append(pol.ticks, s.expireLeases)
 	}
 	s.checks = make([]ratelimit.Check, max(len(s.limits), len(s.global)))
 	return s, nil

@@ -50,6 +50,7 @@ type Leases struct {
 	e    []lease
 	sets uint64
 	live int
+	last int // the slot find returned last
 	// next is the earliest end of a live lease: Expire does nothing before.
 	next int64
 	// scratch holds the state a lease's refund produces before a take
@@ -113,19 +114,32 @@ func (lz *Leases) Held() int64 {
 	return n
 }
 
-// set is the first slot of key's set.
+// set is the first slot of key's set: FNV-1a from the limiter's hash key
+// (cheaper than its SipHash; a client that makes its keys collide only
+// makes this worker's leases of them end sooner, each giving back its
+// unused requests: it cannot change what the store admits).
 func (lz *Leases) set(key string) int {
 	if key == "" || lz.sets == 1 {
 		return 0
 	}
-	return int(lz.lim.hk.Sum(key)%lz.sets) * leaseWays
+	h := lz.lim.hk[0] ^ 0xcbf29ce484222325
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint64(key[i])) * 0x100000001b3
+	}
+	return int(h%lz.sets) * leaseWays
 }
 
-// find is the slot of key's lease, -1 when it has none.
+// find is the slot of key's lease, -1 when it has none. The slot found last
+// is tried first (the same key on most requests of an unkeyed or
+// path-keyed limit).
 func (lz *Leases) find(key string) int {
+	if i := lz.last; lz.e[i].on && lz.e[i].key == key {
+		return i
+	}
 	b := lz.set(key)
 	for i := b; i < b+leaseWays; i++ {
 		if lz.e[i].on && lz.e[i].key == key {
+			lz.last = i
 			return i
 		}
 	}
@@ -374,12 +388,9 @@ func (c *Check) take(st store.Store, now time.Time, t int64, q *params, keep boo
 
 // allowLeased is AllowAllInto for a request of one whose checks may hold
 // leases: when every check has a lease that admits, the request is decided
-// with no store operation; otherwise the checks without one are decided
-// from the store in order (taking leases), and the leases' requests are
-// used (and the new leases recorded) only once every check admitted: all or
-// nothing, as AllowAll.
+// with no store operation (each lease gives one request); otherwise
+// allowStore decides it.
 func allowLeased(ds []Decision, arena []byte, st store.Store, now time.Time, checks []Check) (Result, []byte, error) {
-	res := Result{Deciding: -1, Decisions: ds}
 	t := clampNow(now)
 	var hitBuf [8]int32
 	hits := hitBuf[:0]
@@ -392,72 +403,80 @@ func allowLeased(ds []Decision, arena []byte, st store.Store, now time.Time, che
 				h = int32(k)
 			}
 		}
-		if h < 0 {
-			all = false
-		}
+		all = all && h >= 0
 		hits = append(hits, h)
 	}
 	if !all {
-		var stack [8]taken
-		tk := stack[:0]
-		keep := len(checks) > 1
-		if keep && cap(arena) == 0 {
-			arena = make([]byte, 0, 48*len(checks))
-		}
-		rollback := func(k int) {
-			for i := k - 1; i >= 0; i-- {
-				if hits[i] < 0 {
-					c := &checks[i]
-					_ = c.Limiter.undo(st, c.Key, c.Settings, now, int64(tk[i].n), tk[i].prev, tk[i].wrote)
-				}
-			}
-		}
-		for i := range checks {
-			c := &checks[i]
-			tk = append(tk, taken{})
-			if h := hits[i]; h >= 0 {
-				lz := c.Limiter.leases
-				ds[i] = lz.estimate(int(h), t, lz.e[h].tokens-1)
-				continue
-			}
-			p := &tk[i]
-			var ok bool
-			if p.q, ok = c.Limiter.params(c.Settings); !ok {
-				_, err := c.Settings.Normalize()
-				rollback(i)
-				res.Deciding = i
-				return res, arena, err
-			}
-			var err error
-			p.d, p.n, p.prev, p.wrote, p.over, err = c.take(st, now, t, &p.q, keep, &arena)
-			if err != nil {
-				rollback(i)
-				res.Deciding = i
-				return res, arena, err
-			}
-			ds[i] = p.d
-			if !p.d.Allowed {
-				rollback(i)
-				res.Deciding = i
-				return res, arena, nil
-			}
-			// As one request would leave it: the lease keeps the rest.
-			ds[i].Remaining += int64(p.n) - 1
-		}
-		for i := range checks {
-			if p := &tk[i]; hits[i] < 0 && p.n > 1 {
+		return allowStore(ds, arena, st, now, t, checks, hits)
+	}
+	res := Result{Allowed: true, Deciding: -1, Decisions: ds}
+	for i, h := range hits {
+		lz := checks[i].Limiter.leases
+		lz.e[h].tokens--
+		ds[i] = lz.estimate(int(h), t, lz.e[h].tokens)
+	}
+	res.pick()
+	return res, arena, nil
+}
+
+// allowStore decides the checks without a lease that admits (hits[i] < 0)
+// from the store in order (taking leases), and uses the others' leases (and
+// records the new leases) only once every check admitted: all or nothing,
+// as AllowAll.
+func allowStore(ds []Decision, arena []byte, st store.Store, now time.Time, t int64, checks []Check, hits []int32) (Result, []byte, error) {
+	res := Result{Deciding: -1, Decisions: ds}
+	var stack [8]taken
+	tk := stack[:0]
+	keep := len(checks) > 1
+	if keep && cap(arena) == 0 {
+		arena = make([]byte, 0, 48*len(checks))
+	}
+	rollback := func(k int) {
+		for i := k - 1; i >= 0; i-- {
+			if hits[i] < 0 {
 				c := &checks[i]
-				c.Limiter.leases.put(st, now, t, c.Key, c.Settings, &p.q, p.d, int64(p.n)-1, p.wrote, p.over)
+				_ = c.Limiter.undo(st, c.Key, c.Settings, now, int64(tk[i].n), tk[i].prev, tk[i].wrote)
 			}
 		}
 	}
 	for i := range checks {
+		c := &checks[i]
+		tk = append(tk, taken{})
 		if h := hits[i]; h >= 0 {
-			lz := checks[i].Limiter.leases
-			if all {
-				ds[i] = lz.estimate(int(h), t, lz.e[h].tokens-1)
-			}
-			lz.e[h].tokens--
+			lz := c.Limiter.leases
+			ds[i] = lz.estimate(int(h), t, lz.e[h].tokens-1)
+			continue
+		}
+		p := &tk[i]
+		var ok bool
+		if p.q, ok = c.Limiter.params(c.Settings); !ok {
+			_, err := c.Settings.Normalize()
+			rollback(i)
+			res.Deciding = i
+			return res, arena, err
+		}
+		var err error
+		p.d, p.n, p.prev, p.wrote, p.over, err = c.take(st, now, t, &p.q, keep, &arena)
+		if err != nil {
+			rollback(i)
+			res.Deciding = i
+			return res, arena, err
+		}
+		ds[i] = p.d
+		if !p.d.Allowed {
+			rollback(i)
+			res.Deciding = i
+			return res, arena, nil
+		}
+		// As one request would leave it: the lease keeps the rest.
+		ds[i].Remaining += int64(p.n) - 1
+	}
+	for i := range checks {
+		c := &checks[i]
+		if h := hits[i]; h >= 0 {
+			c.Limiter.leases.e[h].tokens--
+		} else if p := &tk[i]; p.n > 1 {
+			c.Limiter.leases.put(st, now, t, c.Key, c.Settings, &p.q, p.d, int64(p.n)-1, p.wrote, p.over)
 		}
 	}
 	res.Allowed = true

@@ -318,6 +318,11 @@ func AllowAllInto(buf *Buffers, st store.Store, now time.Time, n int64, checks [
 		}
 		return res, err
 	}
+	return allowAll(buf, ds, st, now, n, checks)
+}
+
+// allowAll is AllowAllInto without leases, deciding into ds.
+func allowAll(buf *Buffers, ds []Decision, st store.Store, now time.Time, n int64, checks []Check) (Result, error) {
 	res := Result{Deciding: -1, Decisions: ds}
 	type done struct{ prev, wrote []byte }
 	var stack [8]done
