@@ -60,7 +60,8 @@ type Leases struct {
 
 // lease is one key's lease; on false: none (key stays, to be reused).
 type lease struct {
-	key    string // an owned copy
+	_      [0]func() // not comparable: no equality function in the binary
+	key    string    // an owned copy
 	s      Settings
 	on     bool
 	over   bool  // taken from the limiter's overflow state
@@ -313,79 +314,6 @@ func (l *Limiter) RefundOne(st store.Store, key string, s Settings, since, now t
 	return l.Refund(st, key, s, now, 1)
 }
 
-// take decides check c from the store for a request of one at now, taking
-// a lease (n > 1) when c.Leases is set and the state has at least
-// 2×LeaseDivisor remaining. A lease of c's key that no longer admits gives
-// its unused requests back in the same update when it was taken from the
-// same state under the same settings (else in one of its own first). It
-// returns the decision of the take (of n), the
-// requests taken, the copies of the state read (keep) and written, and
-// whether they were the overflow state's.
-func (c *Check) take(st store.Store, now time.Time, t int64, q *params, keep bool, arena *[]byte) (d Decision, n uint64, prev, wrote []byte, over bool, err error) {
-	lz := c.Limiter.leases
-	old := -1
-	if lz != nil {
-		if old = lz.find(c.Key); old >= 0 {
-			if e := &lz.e[old]; e.tokens == 0 {
-				lz.drop(old)
-				old = -1
-			} else if e.s != c.Settings {
-				lz.release(st, now, t, old)
-				old = -1
-			}
-		}
-	}
-	leasable := lz != nil && q.leasable()
-	refunded := false
-	start := len(*arena)
-	over, err = c.Limiter.table.UpdateAppend(st, c.Key, now.UnixNano(), 32, func(dst, cur []byte) ([]byte, bool, error) {
-		base := cur
-		refunded = false
-		if old >= 0 && (len(dst) == 0) == lz.e[old].over { // the overflow state's dst is empty
-			if r := q.refundLease(lz.scratch[:0], cur, t, &lz.e[old]); r != nil {
-				base, lz.scratch, refunded = r, r[:0], true
-			}
-		}
-		if keep {
-			*arena = append((*arena)[:start], base...)
-			prev = (*arena)[start:len(*arena):len(*arena)]
-			if len(base) == 0 {
-				prev = nil
-			}
-		}
-		n = 1
-		if leasable {
-			if d0, _ := q.decide(nil, base, t, 0); d0.Remaining >= 2*LeaseDivisor {
-				n = uint64(d0.Remaining) / LeaseDivisor
-			}
-		}
-		var nx []byte
-		d, nx = q.decide(dst, base, t, n)
-		if !d.Allowed && n > 1 { // not reached (n <= Remaining), kept exact
-			n = 1
-			d, nx = q.decide(dst, base, t, 1)
-		}
-		wrote = nil
-		if nx != nil {
-			wrote = nx[len(dst):len(nx):len(nx)]
-		} else if refunded {
-			nx = append(dst, base...)
-		}
-		return nx, nx != nil, nil
-	})
-	if err != nil {
-		return Decision{}, 0, nil, nil, false, err
-	}
-	if old >= 0 {
-		if refunded {
-			lz.drop(old)
-		} else {
-			lz.release(st, now, t, old)
-		}
-	}
-	return d, n, prev, wrote, over, nil
-}
-
 // allowLeased is AllowAllInto for a request of one whose checks may hold
 // leases: when every check has a lease that admits, the request is decided
 // with no store operation (each lease gives one request); otherwise
@@ -407,7 +335,7 @@ func allowLeased(ds []Decision, arena []byte, st store.Store, now time.Time, che
 		hits = append(hits, h)
 	}
 	if !all {
-		return allowStore(ds, arena, st, now, t, checks, hits)
+		return allowStore(ds, arena, st, now, 1, checks, hits)
 	}
 	res := Result{Allowed: true, Deciding: -1, Decisions: ds}
 	for i, h := range hits {
@@ -419,76 +347,104 @@ func allowLeased(ds []Decision, arena []byte, st store.Store, now time.Time, che
 	return res, arena, nil
 }
 
-// allowStore decides the checks without a lease that admits (hits[i] < 0)
-// from the store in order (taking leases), and uses the others' leases (and
-// records the new leases) only once every check admitted: all or nothing,
-// as AllowAll.
-func allowStore(ds []Decision, arena []byte, st store.Store, now time.Time, t int64, checks []Check, hits []int32) (Result, []byte, error) {
+// allowStore decides the checks of a request of n from the store in order,
+// except those with a lease that admits (hits[i] >= 0; hits nil: none): a
+// check whose limiter has leases, for a request of one, takes a lease
+// (allowQ) and gives back the unused part of its key's ended lease. The
+// leases' requests are used and the new leases recorded only once every
+// check admitted: all or nothing. When check k rejects (or fails), the
+// store admissions of checks 0..k-1 are undone in reverse order.
+func allowStore(ds []Decision, arena []byte, st store.Store, now time.Time, n int64, checks []Check, hits []int32) (Result, []byte, error) {
 	res := Result{Deciding: -1, Decisions: ds}
+	t := clampNow(now)
 	var stack [8]taken
 	tk := stack[:0]
 	keep := len(checks) > 1
+	// One buffer for the copies of the states read (kept for the undo when
+	// there are several checks), sized for typical states.
 	if keep && cap(arena) == 0 {
 		arena = make([]byte, 0, 48*len(checks))
 	}
 	rollback := func(k int) {
 		for i := k - 1; i >= 0; i-- {
-			if hits[i] < 0 {
+			if hits == nil || hits[i] < 0 {
 				c := &checks[i]
 				_ = c.Limiter.undo(st, c.Key, c.Settings, now, int64(tk[i].n), tk[i].prev, tk[i].wrote)
 			}
 		}
 	}
+	leased := false
 	for i := range checks {
 		c := &checks[i]
-		tk = append(tk, taken{})
-		if h := hits[i]; h >= 0 {
-			lz := c.Limiter.leases
+		lz := c.Limiter.leases
+		if hits != nil && hits[i] >= 0 {
+			h := hits[i]
 			ds[i] = lz.estimate(int(h), t, lz.e[h].tokens-1)
+			tk = append(tk, taken{})
 			continue
 		}
-		p := &tk[i]
-		var ok bool
-		if p.q, ok = c.Limiter.params(c.Settings); !ok {
+		q, ok := c.Limiter.params(c.Settings)
+		if !ok {
 			_, err := c.Settings.Normalize()
 			rollback(i)
 			res.Deciding = i
 			return res, arena, err
 		}
-		var err error
-		p.d, p.n, p.prev, p.wrote, p.over, err = c.take(st, now, t, &p.q, keep, &arena)
+		// The key's lease that no longer admits: its unused requests go
+		// back in the same update when they came from the same state.
+		var old *lease
+		oi := -1
+		if lz != nil && n == 1 {
+			if oi = lz.find(c.Key); oi >= 0 {
+				if e := &lz.e[oi]; e.tokens == 0 {
+					lz.drop(oi)
+					oi = -1
+				} else if e.s != c.Settings {
+					lz.release(st, now, t, oi)
+					oi = -1
+				} else {
+					old = e
+				}
+			}
+		}
+		p, err := c.Limiter.allowQ(st, c.Key, &q, now, n, keep, &arena, lz != nil && n == 1 && q.leasable(), old)
 		if err != nil {
 			rollback(i)
 			res.Deciding = i
 			return res, arena, err
 		}
+		if oi >= 0 {
+			if p.refunded {
+				lz.drop(oi)
+			} else {
+				lz.release(st, now, t, oi)
+			}
+		}
+		tk = append(tk, p)
 		ds[i] = p.d
 		if !p.d.Allowed {
 			rollback(i)
 			res.Deciding = i
 			return res, arena, nil
 		}
-		// As one request would leave it: the lease keeps the rest.
-		ds[i].Remaining += int64(p.n) - 1
+		if p.n > uint64(n) {
+			// As one request would leave it: the lease keeps the rest.
+			ds[i].Remaining += int64(p.n) - n
+			leased = true
+		}
 	}
-	for i := range checks {
-		c := &checks[i]
-		if h := hits[i]; h >= 0 {
-			c.Limiter.leases.e[h].tokens--
-		} else if p := &tk[i]; p.n > 1 {
-			c.Limiter.leases.put(st, now, t, c.Key, c.Settings, &p.q, p.d, int64(p.n)-1, p.wrote, p.over)
+	if hits != nil || leased {
+		for i := range checks {
+			c := &checks[i]
+			if hits != nil && hits[i] >= 0 {
+				c.Limiter.leases.e[hits[i]].tokens--
+			} else if p := &tk[i]; p.n > uint64(n) {
+				q, _ := c.Limiter.params(c.Settings)
+				c.Limiter.leases.put(st, now, t, c.Key, c.Settings, &q, p.d, int64(p.n)-n, p.wrote, p.over)
+			}
 		}
 	}
 	res.Allowed = true
 	res.pick()
 	return res, arena, nil
-}
-
-// taken is what allowLeased keeps of a check decided from the store.
-type taken struct {
-	q           params
-	d           Decision
-	n           uint64
-	prev, wrote []byte
-	over        bool
 }
