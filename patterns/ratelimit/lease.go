@@ -22,6 +22,9 @@ const (
 	LeaseLifetime = time.Second
 	// leaseWays is the associativity of a Leases table.
 	leaseWays = 4
+	// maxLeaseKey bounds the keys that lease (a longer one is decided one
+	// request at a time), so a table's copies of keys stay small.
+	maxLeaseKey = 128
 )
 
 // Leasable says whether a Limiter with settings s may take leases: s is
@@ -407,7 +410,7 @@ func allowStore(ds []Decision, arena []byte, st store.Store, now time.Time, n in
 				}
 			}
 		}
-		p, err := c.Limiter.allowQ(st, c.Key, &q, now, n, keep, &arena, lz != nil && n == 1 && q.leasable(), old)
+		p, err := c.Limiter.allowQ(st, c.Key, &q, now, n, keep, &arena, lz != nil && n == 1 && len(c.Key) <= maxLeaseKey && q.leasable(), old)
 		if err != nil {
 			rollback(i)
 			res.Deciding = i
