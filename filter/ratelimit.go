@@ -41,22 +41,6 @@ type rateLimitStage struct {
 // leaseKeys bounds the keys a local limit holds leases for, per VM.
 const leaseKeys = 256
 
-// leasable says whether some tier of lc can take leases
-// (ratelimit.Leasable).
-func leasable(lc *config.Limit) bool {
-	if ratelimit.Leasable(lc.Settings) {
-		return true
-	}
-	if lc.Tier != nil {
-		for _, ts := range lc.Tier.Limits {
-			if ratelimit.Leasable(ts) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // expireLeases ends the leases past their end and gives their unused
 // requests back to shared data (the tick).
 func (s *rateLimitStage) expireLeases(now time.Time) {
@@ -150,10 +134,10 @@ func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.Rate
 		}
 		if lc.Scope != config.ScopeGlobal {
 			s.limits = append(s.limits, l)
-			if leasable(lc) {
-				l.lim.SetLeases(leaseKeys)
-				s.leased = append(s.leased, l.lim)
-			}
+			// Worker leases (patterns/ratelimit doc.go): a limit that
+			// never leases (Leasable false for every tier) allocates none.
+			l.lim.SetLeases(leaseKeys)
+			s.leased = append(s.leased, l.lim)
 		}
 	}
 	if len(s.leased) > 0 {

@@ -53,7 +53,6 @@ type Leases struct {
 	e    []lease
 	sets uint64
 	live int
-	last int // the slot find returned last
 	// next is the earliest end of a live lease: Expire does nothing before.
 	next int64
 	// scratch holds the state a lease's refund produces before a take
@@ -65,6 +64,7 @@ type Leases struct {
 type lease struct {
 	_      [0]func() // not comparable: no equality function in the binary
 	key    string    // an owned copy
+	tag    uint32    // the high half of the key's hash
 	s      Settings
 	on     bool
 	over   bool  // taken from the limiter's overflow state
@@ -85,9 +85,11 @@ type lease struct {
 // l's lease of the key when it has one that admits. Such a Limiter is not
 // safe for concurrent use (the filter has one per limit per VM); the
 // worker calls ExpireLeases periodically. Call it before use.
+// The table is allocated with the first lease: a limiter that never
+// leases (Leasable false for all its settings) costs no memory for it.
 func (l *Limiter) SetLeases(capacity int) {
 	sets := max((capacity+leaseWays-1)/leaseWays, 1)
-	l.leases = &Leases{lim: l, e: make([]lease, sets*leaseWays), sets: uint64(sets), next: math.MaxInt64}
+	l.leases = &Leases{lim: l, sets: uint64(sets), next: math.MaxInt64}
 }
 
 // Leases returns l's leases, nil when it takes none (SetLeases).
@@ -102,7 +104,7 @@ func (l *Limiter) ExpireLeases(st store.Store, now time.Time) {
 }
 
 // Capacity is the number of keys the table can hold.
-func (lz *Leases) Capacity() int { return len(lz.e) }
+func (lz *Leases) Capacity() int { return int(lz.sets) * leaseWays }
 
 // Live is the number of leases held (empty ones included until they end).
 func (lz *Leases) Live() int { return lz.live }
@@ -118,42 +120,43 @@ func (lz *Leases) Held() int64 {
 	return n
 }
 
-// set is the first slot of key's set: FNV-1a from the limiter's hash key
-// (cheaper than its SipHash; a client that makes its keys collide only
-// makes this worker's leases of them end sooner, each giving back its
-// unused requests: it cannot change what the store admits).
-func (lz *Leases) set(key string) int {
-	if key == "" || lz.sets == 1 {
-		return 0
-	}
+// hash is key's hash, FNV-1a from the limiter's hash key (cheaper than
+// its SipHash; a client that makes its keys collide only makes this
+// worker's leases of them end sooner, each giving back its unused requests:
+// it cannot change what the store admits).
+func (lz *Leases) hash(key string) uint64 {
 	h := lz.lim.hk[0] ^ 0xcbf29ce484222325
 	for i := 0; i < len(key); i++ {
 		h = (h ^ uint64(key[i])) * 0x100000001b3
 	}
-	return int(h%lz.sets) * leaseWays
+	return h
 }
 
-// find is the slot of key's lease, -1 when it has none. The slot found last
-// is tried first (the same key on most requests of an unkeyed or
-// path-keyed limit).
-func (lz *Leases) find(key string) int {
-	if i := lz.last; lz.e[i].on && lz.e[i].key == key {
-		return i
+// find is the slot of key's lease (-1 when it has none) and the first slot
+// of key's set.
+func (lz *Leases) find(key string) (int, int) {
+	if lz.live == 0 {
+		return -1, 0
 	}
-	b := lz.set(key)
+	h := lz.hash(key)
+	b := int(h%lz.sets) * leaseWays
+	tag := uint32(h >> 32)
 	for i := b; i < b+leaseWays; i++ {
-		if lz.e[i].on && lz.e[i].key == key {
-			lz.last = i
-			return i
+		if e := &lz.e[i]; e.on && e.tag == tag && e.key == key {
+			return i, b
 		}
 	}
-	return -1
+	return -1, b
 }
 
-// usable is the slot of key's lease when it admits a request under s at t.
-func (lz *Leases) usable(i int, s Settings, t int64) bool {
-	e := &lz.e[i]
-	return e.tokens > 0 && e.s == s && e.from <= t && t < e.until
+// usable says whether lease e admits a request under s at t.
+func (e *lease) usable(s *Settings, t int64) bool {
+	return e.tokens > 0 && e.from <= t && t < e.until && e.s.same(s)
+}
+
+// same is s == o, field by field (no call to the generated equality).
+func (s *Settings) same(o *Settings) bool {
+	return s.Requests == o.Requests && s.Per == o.Per && s.Burst == o.Burst && s.Algorithm == o.Algorithm && s.MaxDelay == o.MaxDelay
 }
 
 // estimate is the Decision of a request admitted by lease i leaving left
@@ -169,8 +172,13 @@ func (lz *Leases) estimate(i int, t, left int64) Decision {
 // Decision d, whose state written is wrote (over: the overflow state's). A
 // full set gives up its lease that ends first (its unused requests go back
 // to the store).
-func (lz *Leases) put(st store.Store, now time.Time, t int64, key string, s Settings, q *params, d Decision, left int64, wrote []byte, over bool) {
-	b := lz.set(key)
+func (lz *Leases) put(st store.Store, now time.Time, t int64, key string, s Settings, d Decision, left int64, wrote []byte, over bool) {
+	q, _ := lz.lim.params(s)
+	if lz.e == nil {
+		lz.e = make([]lease, lz.sets*leaseWays)
+	}
+	h := lz.hash(key)
+	b, tag := int(h%lz.sets)*leaseWays, uint32(h>>32)
 	slot := -1
 	for i := b; i < b+leaseWays; i++ {
 		if lz.e[i].key == key { // its own slot (the lease there has ended)
@@ -192,6 +200,7 @@ func (lz *Leases) put(st store.Store, now time.Time, t int64, key string, s Sett
 	if e.key != key {
 		e.key = strings.Clone(key)
 	}
+	e.tag = tag
 	e.s, e.on, e.over, e.tokens = s, true, over, left
 	e.rem, e.limit = d.Remaining, d.Limit
 	e.resetAt = t + min(int64(d.Reset), math.MaxInt64-t)
@@ -307,8 +316,8 @@ func (q *params) refundLease(dst, st []byte, t int64, e *lease) []byte {
 func (l *Limiter) RefundOne(st store.Store, key string, s Settings, since, now time.Time) error {
 	if lz := l.leases; lz != nil {
 		t := clampNow(now)
-		if i := lz.find(key); i >= 0 {
-			if e := &lz.e[i]; e.s == s && e.from <= clampNow(since) && e.from <= t && t < e.until {
+		if i, _ := lz.find(key); i >= 0 {
+			if e := &lz.e[i]; e.s.same(&s) && e.from <= clampNow(since) && e.from <= t && t < e.until {
 				e.tokens++
 				return nil
 			}
@@ -324,27 +333,32 @@ func (l *Limiter) RefundOne(st store.Store, key string, s Settings, since, now t
 func allowLeased(ds []Decision, arena []byte, st store.Store, now time.Time, checks []Check) (Result, []byte, error) {
 	t := clampNow(now)
 	var hitBuf [8]int32
-	hits := hitBuf[:0]
+	hits := hitBuf[:]
+	if len(checks) > len(hitBuf) {
+		hits = make([]int32, len(checks))
+	}
+	hits = hits[:len(checks)]
 	all := true
 	for i := range checks {
 		c := &checks[i]
-		h := int32(-1)
+		hits[i] = -1
 		if lz := c.Limiter.leases; lz != nil {
-			if k := lz.find(c.Key); k >= 0 && lz.usable(k, c.Settings, t) {
-				h = int32(k)
+			if k, _ := lz.find(c.Key); k >= 0 && lz.e[k].usable(&c.Settings, t) {
+				hits[i] = int32(k)
+				continue
 			}
 		}
-		all = all && h >= 0
-		hits = append(hits, h)
+		all = false
 	}
 	if !all {
 		return allowStore(ds, arena, st, now, 1, checks, hits)
 	}
 	res := Result{Allowed: true, Deciding: -1, Decisions: ds}
 	for i, h := range hits {
-		lz := checks[i].Limiter.leases
-		lz.e[h].tokens--
-		ds[i] = lz.estimate(int(h), t, lz.e[h].tokens)
+		e := &checks[i].Limiter.leases.e[h]
+		e.tokens--
+		ds[i] = Decision{Allowed: true, Limit: e.limit, Remaining: min(e.limit, e.rem+e.tokens),
+			Reset: time.Duration(max(e.resetAt-t, 0))}
 	}
 	res.pick()
 	return res, arena, nil
@@ -368,67 +382,23 @@ func allowStore(ds []Decision, arena []byte, st store.Store, now time.Time, n in
 	if keep && cap(arena) == 0 {
 		arena = make([]byte, 0, 48*len(checks))
 	}
-	rollback := func(k int) {
-		for i := k - 1; i >= 0; i-- {
-			if hits == nil || hits[i] < 0 {
-				c := &checks[i]
-				_ = c.Limiter.undo(st, c.Key, c.Settings, now, int64(tk[i].n), tk[i].prev, tk[i].wrote)
-			}
-		}
-	}
-	leased := false
+	var err error
+	fail, leased := -1, false
 	for i := range checks {
 		c := &checks[i]
-		lz := c.Limiter.leases
 		if hits != nil && hits[i] >= 0 {
-			h := hits[i]
-			ds[i] = lz.estimate(int(h), t, lz.e[h].tokens-1)
+			lz := c.Limiter.leases
+			ds[i] = lz.estimate(int(hits[i]), t, lz.e[hits[i]].tokens-1)
 			tk = append(tk, taken{})
 			continue
 		}
-		q, ok := c.Limiter.params(c.Settings)
-		if !ok {
-			_, err := c.Settings.Normalize()
-			rollback(i)
-			res.Deciding = i
-			return res, arena, err
-		}
-		// The key's lease that no longer admits: its unused requests go
-		// back in the same update when they came from the same state.
-		var old *lease
-		oi := -1
-		if lz != nil && n == 1 {
-			if oi = lz.find(c.Key); oi >= 0 {
-				if e := &lz.e[oi]; e.tokens == 0 {
-					lz.drop(oi)
-					oi = -1
-				} else if e.s != c.Settings {
-					lz.release(st, now, t, oi)
-					oi = -1
-				} else {
-					old = e
-				}
-			}
-		}
-		p, err := c.Limiter.allowQ(st, c.Key, &q, now, n, keep, &arena, lz != nil && n == 1 && len(c.Key) <= maxLeaseKey && q.leasable(), old)
-		if err != nil {
-			rollback(i)
-			res.Deciding = i
-			return res, arena, err
-		}
-		if oi >= 0 {
-			if p.refunded {
-				lz.drop(oi)
-			} else {
-				lz.release(st, now, t, oi)
-			}
-		}
+		var p taken
+		p, err = c.decide(st, now, t, n, keep, &arena)
 		tk = append(tk, p)
 		ds[i] = p.d
-		if !p.d.Allowed {
-			rollback(i)
-			res.Deciding = i
-			return res, arena, nil
+		if err != nil || !p.d.Allowed {
+			fail = i
+			break
 		}
 		if p.n > uint64(n) {
 			// As one request would leave it: the lease keeps the rest.
@@ -436,18 +406,66 @@ func allowStore(ds []Decision, arena []byte, st store.Store, now time.Time, n in
 			leased = true
 		}
 	}
+	if fail >= 0 {
+		for i := fail - 1; i >= 0; i-- {
+			if hits == nil || hits[i] < 0 {
+				c := &checks[i]
+				_ = c.Limiter.undo(st, c.Key, c.Settings, now, int64(tk[i].n), tk[i].prev, tk[i].wrote)
+			}
+		}
+		res.Deciding = fail
+		return res, arena, err
+	}
 	if hits != nil || leased {
 		for i := range checks {
 			c := &checks[i]
 			if hits != nil && hits[i] >= 0 {
 				c.Limiter.leases.e[hits[i]].tokens--
 			} else if p := &tk[i]; p.n > uint64(n) {
-				q, _ := c.Limiter.params(c.Settings)
-				c.Limiter.leases.put(st, now, t, c.Key, c.Settings, &q, p.d, int64(p.n)-n, p.wrote, p.over)
+				c.Limiter.leases.put(st, now, t, c.Key, c.Settings, p.d, int64(p.n)-n, p.wrote, p.over)
 			}
 		}
 	}
 	res.Allowed = true
 	res.pick()
 	return res, arena, nil
+}
+
+// decide decides c from the store for a request of n (allowQ). With leases
+// and n of one, it takes a lease when it can, and the key's lease that no
+// longer admits gives its unused requests back: in the same update when
+// they came from the same state, else in one of their own.
+func (c *Check) decide(st store.Store, now time.Time, t, n int64, keep bool, arena *[]byte) (taken, error) {
+	l := c.Limiter
+	q, ok := l.params(c.Settings)
+	if !ok {
+		_, err := c.Settings.Normalize()
+		return taken{}, err
+	}
+	lz := l.leases
+	if lz == nil || n != 1 {
+		return l.allowQ(st, c.Key, &q, now, n, keep, arena, false, nil)
+	}
+	var old *lease
+	oi, _ := lz.find(c.Key)
+	if oi >= 0 {
+		if e := &lz.e[oi]; e.tokens == 0 {
+			lz.drop(oi)
+			oi = -1
+		} else if !e.s.same(&c.Settings) {
+			lz.release(st, now, t, oi)
+			oi = -1
+		} else {
+			old = e
+		}
+	}
+	p, err := l.allowQ(st, c.Key, &q, now, n, keep, arena, len(c.Key) <= maxLeaseKey && q.leasable(), old)
+	if err == nil && oi >= 0 {
+		if p.refunded {
+			lz.drop(oi)
+		} else {
+			lz.release(st, now, t, oi)
+		}
+	}
+	return p, err
 }
