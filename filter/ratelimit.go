@@ -69,10 +69,20 @@ type limitRT struct {
 	// part and its key (lastVal is a substring of lastKey, so no header
 	// view is kept); keyOf builds a key again only for another value.
 	lastVal, lastKey string
+	// keys maps the recent values of a one-part key (up to keyCache of at
+	// most keyCacheLen bytes; then it starts over) to their keys, each value
+	// a substring of its key.
+	keys map[string]string
 }
 
+// The bounds of a limit's cache of keys (limitRT.keys), per VM.
+const (
+	keyCache    = 256
+	keyCacheLen = 128
+)
+
 // keyOf is r.key(l.cfg.Key), built again for a one-part key only when the
-// part's value differs from the last request's.
+// part's value is neither the last request's nor in the cache of keys.
 func (l *limitRT) keyOf(r *requestInfo) string {
 	if len(l.cfg.Key) != 1 {
 		return r.key(l.cfg.Key)
@@ -81,9 +91,20 @@ func (l *limitRT) keyOf(r *requestInfo) string {
 	if l.lastKey != "" && v == l.lastVal {
 		return l.lastKey
 	}
-	k := config.BuildKey(l.cfg.Key, func(config.KeyPart) string { return v })
+	k, ok := l.keys[v]
+	if !ok {
+		k = config.BuildKey(l.cfg.Key, func(config.KeyPart) string { return v })
+	}
 	l.lastKey = k
 	l.lastVal = k[len(k)-1-len(v) : len(k)-1] // "<len>:<v>,"
+	if !ok && len(v) <= keyCacheLen {
+		if l.keys == nil {
+			l.keys = make(map[string]string)
+		} else if len(l.keys) >= keyCache {
+			clear(l.keys)
+		}
+		l.keys[l.lastVal] = k
+	}
 	return k
 }
 

@@ -258,11 +258,12 @@ func (lz *Leases) Expire(st store.Store, now time.Time) {
 		return
 	}
 	next := int64(math.MaxInt64)
-	for i := range lz.e {
+	for i, left := 0, lz.live; i < len(lz.e) && left > 0; i++ {
 		e := &lz.e[i]
 		if !e.on {
 			continue
 		}
+		left--
 		if t >= e.until {
 			lz.release(st, now, t, i)
 			continue
