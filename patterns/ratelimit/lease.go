@@ -74,6 +74,11 @@ type lease struct {
 	// mark: fixed_window, the end of the window of the take (the state's);
 	// sliding_window, the start of its sub-window.
 	mark int64
+	// life is the lease's lifetime (min(Per, LeaseLifetime)); idle: the
+	// entry only says that the key was seen (a first request takes one
+	// request, the next ones a lease), it holds and admits nothing.
+	life int64
+	idle bool
 	// rem, limit, resetAt: the take's Decision (Remaining after it, Limit,
 	// now + Reset), for the RateLimit values of the requests it admits.
 	rem, limit, resetAt int64
@@ -185,11 +190,8 @@ func (lz *Leases) put(st store.Store, now time.Time, t int64, key string, s Sett
 			slot = i
 			break
 		}
-		switch {
-		case slot < 0:
-			slot = i
-		case !lz.e[slot].on:
-		case !lz.e[i].on || lz.e[i].until < lz.e[slot].until:
+		if slot < 0 || lz.e[i].worth() < lz.e[slot].worth() ||
+			lz.e[i].worth() == lz.e[slot].worth() && lz.e[i].until < lz.e[slot].until {
 			slot = i
 		}
 	}
@@ -201,23 +203,39 @@ func (lz *Leases) put(st store.Store, now time.Time, t int64, key string, s Sett
 		e.key = strings.Clone(key)
 	}
 	e.tag = tag
-	e.s, e.on, e.over, e.tokens = s, true, over, left
+	e.s, e.on, e.over, e.tokens, e.idle = s, true, over, left, left == 0
 	e.rem, e.limit = d.Remaining, d.Limit
 	e.resetAt = t + min(int64(d.Reset), math.MaxInt64-t)
-	life := min(int64(q.p), int64(LeaseLifetime))
-	e.from, e.until = t, t+life
-	switch q.alg {
-	case FixedWindow:
+	e.life = min(int64(q.p), int64(LeaseLifetime))
+	e.from, e.until = t, t+e.life
+	switch {
+	case left == 0: // seen: admits nothing
+		e.from = e.until
+	case q.alg == FixedWindow:
 		end, _, _ := decodeFixed(wrote)
 		e.mark = end
 		e.from, e.until = t/int64(q.p)*int64(q.p), min(end, e.until)
-	case SlidingWindow:
+	case q.alg == SlidingWindow:
 		r, _ := decodeSliding(wrote)
 		e.mark = r.start
 		e.from, e.until = r.start, min(r.start+q.sw, e.until)
 	}
 	lz.live++
 	lz.next = min(lz.next, e.until)
+}
+
+// worth orders the entries a full set gives up first: none, seen, used up,
+// holding requests.
+func (e *lease) worth() int {
+	switch {
+	case !e.on:
+		return 0
+	case e.idle:
+		return 1
+	case e.tokens == 0:
+		return 2
+	}
+	return 3
 }
 
 // release ends lease i, giving its unused requests back to the store
@@ -238,6 +256,16 @@ func (lz *Leases) release(st store.Store, now time.Time, t int64, i int) {
 		}
 	}
 	lz.drop(i)
+}
+
+// giveBack gives lease i's unused requests back to the store and keeps the
+// entry as seen (admitting nothing) for one more lifetime.
+func (lz *Leases) giveBack(st store.Store, now time.Time, t int64, i int) {
+	e := &lz.e[i]
+	lz.release(st, now, t, i)
+	e.on, e.idle, e.tokens = true, true, 0
+	e.from, e.until = t+e.life, t+e.life
+	lz.live++
 }
 
 // drop ends lease i without giving anything back.
@@ -265,8 +293,11 @@ func (lz *Leases) Expire(st store.Store, now time.Time) {
 		}
 		left--
 		if t >= e.until {
-			lz.release(st, now, t, i)
-			continue
+			if e.idle {
+				lz.drop(i)
+				continue
+			}
+			lz.giveBack(st, now, t, i)
 		}
 		next = min(next, e.until)
 	}
@@ -404,8 +435,8 @@ func allowStore(ds []Decision, arena []byte, st store.Store, now time.Time, n in
 		if p.n > uint64(n) {
 			// As one request would leave it: the lease keeps the rest.
 			ds[i].Remaining += int64(p.n) - n
-			leased = true
 		}
+		leased = leased || p.n > uint64(n) || p.seen
 	}
 	if fail >= 0 {
 		for i := fail - 1; i >= 0; i-- {
@@ -422,7 +453,7 @@ func allowStore(ds []Decision, arena []byte, st store.Store, now time.Time, n in
 			c := &checks[i]
 			if hits != nil && hits[i] >= 0 {
 				c.Limiter.leases.e[hits[i]].tokens--
-			} else if p := &tk[i]; p.n > uint64(n) {
+			} else if p := &tk[i]; p.n > uint64(n) || p.seen {
 				c.Limiter.leases.put(st, now, t, c.Key, c.Settings, p.d, int64(p.n)-n, p.wrote, p.over)
 			}
 		}
@@ -433,9 +464,10 @@ func allowStore(ds []Decision, arena []byte, st store.Store, now time.Time, n in
 }
 
 // decide decides c from the store for a request of n (allowQ). With leases
-// and n of one, it takes a lease when it can, and the key's lease that no
-// longer admits gives its unused requests back: in the same update when
-// they came from the same state, else in one of their own.
+// and n of one, it takes a lease when it can (the key was seen before), and
+// the key's lease that no longer admits gives its unused requests back: in
+// the same update when they came from the same state, else in one of their
+// own.
 func (c *Check) decide(st store.Store, now time.Time, t, n int64, keep bool, arena *[]byte) (taken, error) {
 	l := c.Limiter
 	q, ok := l.params(c.Settings)
@@ -449,7 +481,8 @@ func (c *Check) decide(st store.Store, now time.Time, t, n int64, keep bool, are
 	}
 	var old *lease
 	oi, _ := lz.find(c.Key)
-	if oi >= 0 {
+	seen := oi >= 0
+	if seen {
 		if e := &lz.e[oi]; e.tokens == 0 {
 			lz.drop(oi)
 			oi = -1
@@ -460,7 +493,8 @@ func (c *Check) decide(st store.Store, now time.Time, t, n int64, keep bool, are
 			old = e
 		}
 	}
-	p, err := l.allowQ(st, c.Key, &q, now, n, keep, arena, len(c.Key) <= maxLeaseKey && q.leasable(), old)
+	leasable := len(c.Key) <= maxLeaseKey && q.leasable()
+	p, err := l.allowQ(st, c.Key, &q, now, n, keep, arena, seen && leasable, old)
 	if err == nil && oi >= 0 {
 		if p.refunded {
 			lz.drop(oi)
@@ -468,5 +502,9 @@ func (c *Check) decide(st store.Store, now time.Time, t, n int64, keep bool, are
 			lz.release(st, now, t, oi)
 		}
 	}
+	// A key seen for the first time takes one request; it is remembered
+	// (once every check admitted), so that its next request takes a lease:
+	// a flood of keys seen once costs what it costs without leases.
+	p.seen = !seen && leasable
 	return p, err
 }

@@ -173,8 +173,9 @@ type taken struct {
 	n           uint64
 	prev, wrote []byte
 	// over: the state was the overflow state; refunded: old's unused
-	// requests were given back in the same update.
-	over, refunded bool
+	// requests were given back in the same update; seen: the key is to be
+	// remembered as seen (Leases).
+	over, refunded, seen bool
 }
 
 // allowQ decides a request of n for key under settings compiled into q and
