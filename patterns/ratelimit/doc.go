@@ -269,6 +269,12 @@
 //     leases, so a limit whose capacity (Burst, or Requests for the
 //     windows) is at most 511 never leases: every decision, RateLimit value
 //     and stored byte is what it is without (TestLeaseSmallLimitsExact).
+//     A key's first request (one the worker's table does not remember)
+//     also takes 1, and the table remembers the key: its next request takes
+//     the lease. So a flood of keys seen once costs the store operations it
+//     costs without leases (TestLeaseFloodOfKeys); a full set of the table
+//     gives up a remembered key or a used-up lease before one holding
+//     requests.
 //   - Only token_bucket, gcra, fixed_window and sliding_window lease;
 //     leaky_bucket never does (its delays shape, one request at a time).
 //   - All or nothing holds: the leases' requests are used, and new leases
@@ -280,7 +286,8 @@
 //     sliding_window inside the sub-window it was taken in (and that long
 //     at most), so every request counts in the (sub-)window it is admitted
 //     in and the windows' guarantees hold unchanged.
-//   - The unused requests of a lease go back to the store when it ends:
+//   - The unused requests of a lease go back to the store when it ends
+//     (the key stays remembered one more lifetime):
 //     from ExpireLeases (the filter calls it from every tick) or, when the
 //     worker's next request for the key comes first, in the same update that
 //     takes the next lease; and when a full table (4-way sets of the given
