@@ -98,10 +98,8 @@ func (l *limitRT) keyOf(r *requestInfo) string {
 	l.lastKey = k
 	l.lastVal = k[len(k)-1-len(v) : len(k)-1] // "<len>:<v>,"
 	if !ok && len(v) <= keyCacheLen {
-		if l.keys == nil {
-			l.keys = make(map[string]string)
-		} else if len(l.keys) >= keyCache {
-			clear(l.keys)
+		if l.keys == nil || len(l.keys) >= keyCache {
+			l.keys = make(map[string]string) // (a new map: clear's code is larger)
 		}
 		l.keys[l.lastVal] = k
 	}
