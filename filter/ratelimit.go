@@ -82,7 +82,9 @@ const (
 )
 
 // keyOf is r.key(l.cfg.Key), built again for a one-part key only when the
-// part's value is neither the last request's nor in the cache of keys.
+// part's value is neither the last request's nor in the cache of keys. A key
+// is always a string of its own (never a view of the request's headers):
+// the limiter's leases keep the last one (ratelimit.Limiter.SetLeases).
 func (l *limitRT) keyOf(r *requestInfo) string {
 	if len(l.cfg.Key) != 1 {
 		return r.key(l.cfg.Key)

@@ -53,6 +53,13 @@ type Leases struct {
 	e    []lease
 	sets uint64
 	live int
+	// lastKey, lastSlot: find's last answer, valid while epoch (bumped by
+	// every change of which key a slot holds) is lastEpoch: the same key
+	// string again (an unkeyed or path-keyed limit) is found without
+	// hashing or comparing bytes.
+	lastKey          string
+	lastSlot         int
+	epoch, lastEpoch uint64
 	// next is the earliest end of a live lease: Expire does nothing before.
 	next int64
 	// scratch holds the state a lease's refund produces before a take
@@ -89,7 +96,10 @@ type lease struct {
 // multiple of 4; < 1 means 4): AllowAll then decides a request of one from
 // l's lease of the key when it has one that admits. Such a Limiter is not
 // safe for concurrent use (the filter has one per limit per VM); the
-// worker calls ExpireLeases periodically. Call it before use.
+// worker calls ExpireLeases periodically. Call it before use. The table
+// keeps its own copies of keys, and the last key string it was given (to
+// find it again without hashing): a caller must give keys that are real Go
+// strings, never an unsafe view of memory it reuses.
 // The table is allocated with the first lease: a limiter that never
 // leases (Leasable false for all its settings) costs no memory for it.
 func (l *Limiter) SetLeases(capacity int) {
@@ -143,11 +153,15 @@ func (lz *Leases) find(key string) (int, int) {
 	if lz.live == 0 {
 		return -1, 0
 	}
+	if lz.epoch == lz.lastEpoch && key == lz.lastKey {
+		return lz.lastSlot, lz.lastSlot / leaseWays * leaseWays
+	}
 	h := lz.hash(key)
 	b := int(h%lz.sets) * leaseWays
 	tag := uint32(h >> 32)
 	for i := b; i < b+leaseWays; i++ {
 		if e := &lz.e[i]; e.on && e.tag == tag && e.key == key {
+			lz.lastKey, lz.lastSlot, lz.lastEpoch = key, i, lz.epoch
 			return i, b
 		}
 	}
@@ -203,6 +217,7 @@ func (lz *Leases) put(st store.Store, now time.Time, t int64, key string, s Sett
 		e.key = strings.Clone(key)
 	}
 	e.tag = tag
+	lz.epoch++
 	e.s, e.on, e.over, e.tokens, e.idle = s, true, over, left, left == 0
 	e.rem, e.limit = d.Remaining, d.Limit
 	e.resetAt = t + min(int64(d.Reset), math.MaxInt64-t)
@@ -274,6 +289,7 @@ func (lz *Leases) drop(i int) {
 	if e.on {
 		e.on, e.tokens = false, 0
 		lz.live--
+		lz.epoch++
 	}
 }
 
