@@ -69,16 +69,20 @@ type limitRT struct {
 	// part and its key (lastVal is a substring of lastKey, so no header
 	// view is kept); keyOf builds a key again only for another value.
 	lastVal, lastKey string
-	// keys maps the recent values of a one-part key (up to keyCache of at
-	// most keyCacheLen bytes; then it starts over) to their keys, each value
-	// a substring of its key.
-	keys map[string]string
+	// keys caches the keys of recent values of a one-part key (allocated
+	// with the first one).
+	keys *keyCache
 }
+
+// keyCache holds the keys of recent values of a one-part key, direct-mapped
+// by a hash of the value: at most keyCacheSize values of at most
+// keyCacheLen bytes, each a substring of its key (no header view is kept).
+type keyCache [keyCacheSize]struct{ val, key string }
 
 // The bounds of a limit's cache of keys (limitRT.keys), per VM.
 const (
-	keyCache    = 256
-	keyCacheLen = 128
+	keyCacheSize = 256
+	keyCacheLen  = 128
 )
 
 // keyOf is r.key(l.cfg.Key), built again for a one-part key only when the
@@ -93,17 +97,26 @@ func (l *limitRT) keyOf(r *requestInfo) string {
 	if l.lastKey != "" && v == l.lastVal {
 		return l.lastKey
 	}
-	k, ok := l.keys[v]
-	if !ok {
-		k = config.BuildKey(l.cfg.Key, func(config.KeyPart) string { return v })
+	var c *struct{ val, key string }
+	if len(v) <= keyCacheLen {
+		if l.keys == nil {
+			l.keys = new(keyCache)
+		}
+		h := uint32(2166136261) // FNV-1a: a client that collides only misses the cache
+		for i := 0; i < len(v); i++ {
+			h = (h ^ uint32(v[i])) * 16777619
+		}
+		c = &l.keys[h%keyCacheSize]
+		if c.key != "" && c.val == v {
+			l.lastKey, l.lastVal = c.key, c.val
+			return c.key
+		}
 	}
+	k := config.BuildKey(l.cfg.Key, func(config.KeyPart) string { return v })
 	l.lastKey = k
 	l.lastVal = k[len(k)-1-len(v) : len(k)-1] // "<len>:<v>,"
-	if !ok && len(v) <= keyCacheLen {
-		if l.keys == nil || len(l.keys) >= keyCache {
-			l.keys = make(map[string]string) // (a new map: clear's code is larger)
-		}
-		l.keys[l.lastVal] = k
+	if c != nil {
+		c.val, c.key = l.lastVal, k
 	}
 	return k
 }
