@@ -232,8 +232,9 @@
 //
 // # Concurrency
 //
-// The pure functions are safe anywhere. A Limiter holds no mutable state
-// once configured (SetRecovery, SetHashKey and Precompile come before use); all
+// The pure functions are safe anywhere. A Limiter without leases (see
+// "Worker leases") holds no mutable state once configured (SetRecovery,
+// SetHashKey, Precompile and SetLeases come before use); all
 // updates go through store.Update (read, decide, compare-and-swap, retry at
 // most store.MaxAttempts times), so the workers of an Envoy sharing one
 // store admit exactly what one serial limiter would: the concurrent tests
@@ -307,9 +308,9 @@
 // Bound: a worker holds at most floor(r/256) requests of a key taken early,
 // r the state's remaining at the take (so at most capacity/256 each). The
 // store counts every one of them, so the count is never over the limit:
-// what all workers admit from a state is at most what it admits without
-// leases (in a window: at most Requests; sliding_window: at most Requests
-// in any window of length Per). What is approximate is timing: a request
+// every request admitted used one the store gave out (in a window: at most
+// Requests per window; sliding_window: at most Requests in any window of
+// length Per, as without leases). What is approximate is timing: a request
 // used a token the bucket gave out up to LeaseLifetime earlier, so in an
 // interval starting at x, token_bucket and gcra may admit, beyond
 // B + (y − x)×R/P, the lease tokens held at x (at most workers × B/256 per
@@ -319,9 +320,9 @@
 // have ended and been given back, the whole limit is reachable by any
 // worker. TestLeaseConcurrentBound checks both at a limit of 10,000 with 6
 // workers on one CAS store: exactly 10,000 admitted at one instant, never
-// more; with 5 workers holding leases (at most 39 each), the sixth refused
-// with exactly the limit minus what they hold; after the lifetime and
-// ExpireLeases, the sixth alone reaches the limit exactly.
+// more; with 5 workers holding leases (at most 39 each), the other one
+// refused at exactly the limit minus what they hold; after the lifetime and
+// ExpireLeases, that one alone reaches the limit exactly.
 //
 // Cost: a worker takes from the store about once per n requests of a key
 // (once per lease lifetime, window or sub-window at least); a keyed limit's
