@@ -32,13 +32,13 @@ type deadlineStage struct {
 // counts the headers present but unusable (ignored).
 func callerBudget(r *requestInfo) (d time.Duration, ok bool, bad int) {
 	if v, ok := r.header("x-envoy-expected-rq-timeout-ms"); ok {
-		if d, err := timeout.ParseExpectedMs(v); err == nil {
+		if d, ok := timeout.ExpectedMs(v); ok {
 			return d, true, bad
 		}
 		bad++
 	}
 	if v, ok := r.header("grpc-timeout"); ok {
-		if d, err := timeout.ParseGRPCTimeout(v); err == nil {
+		if d, ok := timeout.GRPCTimeout(v); ok {
 			return d, true, bad
 		}
 		bad++
@@ -84,18 +84,31 @@ type directiveStage struct {
 
 	rcfg   *config.Retry
 	budget *retry.Budget
-	// refunds are this worker's unused grants, given back with its next
-	// request's budget update or by the tick (so a refund costs no round
-	// trip of its own, and waits at most one tick period).
-	refunds   retry.Pending
+	// lease is this worker's share of the budget (retry.Lease): requests
+	// are counted and most retries granted without a store round trip; the
+	// tick writes the counts and unused grants back and takes a new lease.
+	lease     *retry.Lease
 	exhausted counter
-	retryOn   string
-	codes     string
+	// retryHdrs are the directives of a request granted retries besides
+	// x-envoy-max-retries (retry-on, retriable status codes, per-try
+	// timeout), formatted once.
+	retryHdrs [][2]string
+	// timeoutNames are the headers that carry the timeout (the upstream
+	// timeout, and the expected timeout with deadline.propagate); lastD
+	// and lastMs the last timeout written and its value in ms (most
+	// requests of a policy get the same one).
+	timeoutNames []string
+	lastD        time.Duration
+	lastMs       string
 }
 
 func newDirectiveStage(p *pluginContext, ns string, pol *policy, pc *config.Policy) (*directiveStage, error) {
 	s := &directiveStage{p: p, pol: pol, tcfg: pc.Timeout, rcfg: pc.Retry}
 	if t := pc.Timeout; t != nil {
+		s.timeoutNames = []string{"x-envoy-upstream-rq-timeout-ms"}
+		if t.Deadline != nil && t.Deadline.Propagate {
+			s.timeoutNames = append(s.timeoutNames, "x-envoy-expected-rq-timeout-ms")
+		}
 		s.effective = p.m.histogram(metricdef.Name(ns, metricdef.TimeoutEffective, pol.name))
 		if a := t.Adaptive; a != nil {
 			s.adaptive, s.latKey = a, pol.prefix+"/lat"
@@ -103,21 +116,25 @@ func newDirectiveStage(p *pluginContext, ns string, pol *policy, pc *config.Poli
 	}
 	if r := pc.Retry; r != nil {
 		s.exhausted = p.m.counter(metricdef.Name(ns, metricdef.RetryBudgetExhaustedTotal, pol.name))
-		s.retryOn = strings.Join(r.RetryOn, ",")
-		codes := make([]string, len(r.RetriableStatusCodes))
-		for i, c := range r.RetriableStatusCodes {
-			codes[i] = strconv.Itoa(c)
+		s.retryHdrs = append(s.retryHdrs, [2]string{"x-envoy-retry-on", strings.Join(r.RetryOn, ",")})
+		if len(r.RetriableStatusCodes) > 0 {
+			codes := make([]string, len(r.RetriableStatusCodes))
+			for i, c := range r.RetriableStatusCodes {
+				codes[i] = strconv.Itoa(c)
+			}
+			s.retryHdrs = append(s.retryHdrs, [2]string{"x-envoy-retriable-status-codes", strings.Join(codes, ",")})
 		}
-		s.codes = strings.Join(codes, ",")
+		if r.PerTryTimeout > 0 {
+			s.retryHdrs = append(s.retryHdrs, [2]string{"x-envoy-upstream-rq-per-try-timeout-ms", ms(r.PerTryTimeout)})
+		}
 		if b := r.Budget; b != nil {
 			s.budget = retry.NewBudget(pol.prefix+"/retry", *b)
 			if err := s.budget.Err(); err != nil {
 				return nil, fmt.Errorf("retry.budget: %w", err)
 			}
+			s.lease = retry.NewLease(s.budget)
 			pol.ticks = append(pol.ticks, func(now time.Time) {
-				if !s.refunds.Empty() {
-					_ = s.budget.Flush(s.p.st, now, &s.refunds)
-				}
+				_ = s.lease.Tick(s.p.st, now)
 			})
 		}
 	}
@@ -144,6 +161,15 @@ func (s *directiveStage) onRequest(h *httpContext, now time.Time) verdict {
 	return pass
 }
 
+// addDirective records a router directive to set on the request, as
+// h.setRequestHeader does but without its search for an earlier value of
+// the name: the directive stage is the last stage and runs once per
+// request (it never waits), and no other stage sets these names (only
+// x-breakwater-policy is set before, by the policy match).
+func addDirective(h *httpContext, name, value string) {
+	h.setReq = append(h.setReq, [2]string{name, value})
+}
+
 // setTimeout writes the timeout directives; false means the caller's budget
 // ran out while the request waited (queue, shaping) and it must be rejected.
 func (s *directiveStage) setTimeout(h *httpContext, t *config.Timeout, now time.Time) bool {
@@ -163,10 +189,11 @@ func (s *directiveStage) setTimeout(h *httpContext, t *config.Timeout, now time.
 	if d <= 0 {
 		return true
 	}
-	v := ms(d)
-	h.setRequestHeader("x-envoy-upstream-rq-timeout-ms", v)
-	if t.Deadline != nil && t.Deadline.Propagate {
-		h.setRequestHeader("x-envoy-expected-rq-timeout-ms", v)
+	if d != s.lastD || s.lastMs == "" {
+		s.lastD, s.lastMs = d, ms(d)
+	}
+	for _, name := range s.timeoutNames {
+		addDirective(h, name, s.lastMs)
 	}
 	s.effective.record(uint64(d / time.Millisecond))
 	return true
@@ -183,7 +210,7 @@ func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Ti
 		granted = 0
 		s.exhausted.inc(1)
 	} else if s.budget != nil {
-		g, err := s.budget.RequestRetriesSettling(s.p.st, now, want, &s.refunds)
+		g, err := s.lease.Request(s.p.st, now, want)
 		if err != nil {
 			logLimited("breakwater: %s: retry budget unavailable, no retries granted: %v", s.pol.name, err)
 			g = 0
@@ -196,15 +223,9 @@ func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Ti
 			h.retryGranted = g // reserved at now, which run records as h.released
 		}
 	}
-	h.setRequestHeader("x-envoy-max-retries", strconv.Itoa(granted))
+	addDirective(h, "x-envoy-max-retries", strconv.Itoa(granted))
 	if granted > 0 {
-		h.setRequestHeader("x-envoy-retry-on", s.retryOn)
-		if s.codes != "" {
-			h.setRequestHeader("x-envoy-retriable-status-codes", s.codes)
-		}
-		if r.PerTryTimeout > 0 {
-			h.setRequestHeader("x-envoy-upstream-rq-per-try-timeout-ms", ms(r.PerTryTimeout))
-		}
+		h.setReq = append(h.setReq, s.retryHdrs...) // addDirective of each
 	}
 }
 
@@ -214,7 +235,7 @@ func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Ti
 // upstream.request_attempt_count property; 1 when neither is there.
 func attempts(h *httpContext) int {
 	if v, ok := h.responseHeader("x-envoy-attempt-count"); ok {
-		if n, err := strconv.Atoi(v); err == nil && n >= 1 {
+		if n, ok := attemptCount(v); ok {
 			return n
 		}
 	}
@@ -226,15 +247,33 @@ func attempts(h *httpContext) int {
 	return 1
 }
 
+// attemptCount parses an x-envoy-attempt-count value: 1 to 9 ASCII digits,
+// at least 1 (what strconv.Atoi accepted here before, without its sign and
+// overflow cases, which Envoy never writes).
+func attemptCount(v string) (int, bool) {
+	if len(v) == 0 || len(v) > 9 {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, n >= 1
+}
+
 // onOutcome gives back the retries granted but not performed, and feeds the
 // adaptive timeout with the latency of successful calls.
 func (s *directiveStage) onOutcome(h *httpContext, o outcome, now time.Time) {
 	if h.retryGranted > 0 {
 		performed := attempts(h) - 1
 		if unused := h.retryGranted - performed; unused > 0 {
-			s.refunds.Add(h.released, unused)
+			s.lease.Unused(h.released, unused)
 		} else if unused < 0 {
-			_ = s.budget.Charge(s.p.st, now, -unused)
+			_ = s.lease.Charge(s.p.st, now, -unused)
 		}
 		h.retryGranted = 0
 	}

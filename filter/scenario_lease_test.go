@@ -1,143 +1,116 @@
 package filter
 
 import (
-	"strconv"
+	"encoding/binary"
 	"testing"
-	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+
+	"github.com/breakwater/breakwater/internal/metricdef"
+	"github.com/breakwater/breakwater/patterns/retry"
 )
 
-// casOf is the value and CAS of a shared-data key ("" when absent): the CAS
-// changes on every write (and the value with the instant of the write the
-// table keeps), so an unchanged casOf means nothing wrote the key.
-func casOf(key string) string {
-	v, cas, err := proxywasm.GetSharedData(key)
+// budgetCounts reads a retry budget's record from shared data (the format
+// of patterns/retry's doc.go) and sums its buckets: the requests and the
+// retries it counts (the scenarios below stay well within one second).
+func budgetCounts(t *testing.T, key string) (requests, retries int) {
+	t.Helper()
+	v, _, err := proxywasm.GetSharedData(key)
 	if err != nil {
-		return ""
+		t.Fatalf("budget %s: %v", key, err)
 	}
-	return strconv.FormatUint(uint64(cas), 10) + ":" + string(v)
+	if len(v) != retry.RecordBytes || v[0] != 1 {
+		t.Fatalf("budget %s: %d bytes", key, len(v))
+	}
+	for p := v[9:]; len(p) >= 8; p = p[8:] {
+		requests += int(binary.LittleEndian.Uint32(p))
+		retries += int(binary.LittleEndian.Uint32(p[4:]))
+	}
+	return requests, retries
 }
 
-// TestScenariosRateLimitLeases: the worker leases of local limits
-// (patterns/ratelimit, "Worker leases") in the filter, natively and in the
-// .wasm.
-func TestScenariosRateLimitLeases(t *testing.T) {
-	const fw, tb = "breakwater/api/rl/fw/0", "breakwater/api/rl/tb/0"
-	runScenarios(t, []scenario{
-		{
-			name: "a limit of 10,000 takes 39 requests at once: 38 more requests write no shared data, with the exact RateLimit-Remaining",
-			config: `{"policies": [{"name": "api", "rate_limit": {"limits": [
-				{"name": "tb", "requests": 100000, "per": "1h"},
-				{"name": "fw", "algorithm": "fixed_window", "requests": 10000, "per": "1h"}]}}]}`,
-			run: func(t *testing.T, h *harness) {
-				cfw, ctb := "", ""
-				for i := 0; i < 45; i++ {
-					x := h.request("GET", "/")
-					expectForwarded(t, x)
-					x.respond("200")
-					// The most restrictive limit, fw, as exact counting would say.
-					if got, want := x.responseHeader("ratelimit-remaining"), strconv.Itoa(9999-i); got != want {
-						t.Fatalf("request %d: RateLimit-Remaining %q, want %q", i, got, want)
-					}
-					nfw, ntb := casOf(fw), casOf(tb)
-					// The first request takes one (the key is seen for the
-					// first time); the second, fw takes 9,999/256 = 39 at
-					// once (again at the 41st request), tb 99,999/256 = 390.
-					if wrote := nfw != cfw; wrote != (i <= 1 || i == 40) {
-						t.Fatalf("request %d: fw written %v", i, wrote)
-					}
-					if wrote := ntb != ctb; wrote != (i <= 1) {
-						t.Fatalf("request %d: tb written %v", i, wrote)
-					}
-					cfw, ctb = nfw, ntb
-				}
-			},
-		},
-		{
-			name: "a limit of 255 stays exact: one shared-data write per admitted request, the 256th rejected",
-			config: `{"policies": [{"name": "api", "rate_limit": {"limits": [
-				{"name": "fw", "algorithm": "fixed_window", "requests": 255, "per": "1h"}]}}]}`,
-			run: func(t *testing.T, h *harness) {
-				last := ""
-				for i := 0; i < 255; i++ {
-					x := h.request("GET", "/")
-					expectForwarded(t, x)
-					x.respond("200")
-					if got, want := x.responseHeader("ratelimit-remaining"), strconv.Itoa(254-i); got != want {
-						t.Fatalf("request %d: RateLimit-Remaining %q, want %q", i, got, want)
-					}
-					if c := casOf(fw); c == last {
-						t.Fatalf("request %d: no shared-data write", i)
-					} else {
-						last = c
-					}
-				}
-				expectRejected(t, h.request("GET", "/"), "api")
-			},
-		},
-		{
-			name: "a request a later stage rejects gives its request back to the lease, not to shared data",
-			config: `{"policies": [{"name": "api", "rate_limit": {"limits": [
-				{"name": "fw", "algorithm": "fixed_window", "requests": 10000, "per": "1h"}]},
-				"bulkhead": {"max_concurrent": 1}}]}`,
-			run: func(t *testing.T, h *harness) {
-				for i := 0; i < 2; i++ { // the second takes a lease
-					x := h.request("GET", "/")
-					expectForwarded(t, x)
-					x.respond("200")
-				}
-				a := h.request("GET", "/")
-				expectForwarded(t, a) // holds the one slot
-				c := casOf(fw)
-				b := h.request("GET", "/")
-				if b.status() != 503 {
-					t.Fatalf("second request: status %d, want the bulkhead's 503", b.status())
-				}
-				b.end()
-				if casOf(fw) != c {
-					t.Fatal("the give-back wrote shared data")
-				}
-				a.respond("200")
+// TestScenariosRetryLease: with a budget large enough to lease
+// (min_per_second 1000: the first request's update takes its grant and a
+// lease of floor(999/16) = 62 more), the next requests get their retry in
+// x-envoy-max-retries from the worker's lease and are counted locally: the
+// shared budget does not change until the tick, which writes the requests
+// and the unused grants in one update (and leases again); a tick after no
+// grant gives the lease back, and the budget then holds exactly the
+// requests made and no retry (none was performed).
+func TestScenariosRetryLease(t *testing.T) {
+	const key = "breakwater/svc/retry"
+	runScenarios(t, []scenario{{
+		name:   "grants from the lease, counts written by the tick",
+		config: `{"policies": [{"name": "svc", "retry": {"max_retries": 1, "budget": {"ratio": 0, "min_per_second": 1000}}}]}`,
+		run: func(t *testing.T, h *harness) {
+			first := h.request("GET", "/")
+			if first.upstreamHeader("x-envoy-max-retries") != "1" {
+				t.Fatal("first request: no retry")
+			}
+			req0, ret0 := budgetCounts(t, key)
+			if req0 != 1 || ret0 != 1+62 {
+				t.Fatalf("after the first request the budget counts %d requests %d retries, want 1 and 63", req0, ret0)
+			}
+			xs := []*exchange{first}
+			for range 5 {
 				x := h.request("GET", "/")
-				expectForwarded(t, x)
-				x.respond("200")
-				// 9997 after a; b's request came back: 9996 for x.
-				if got := x.responseHeader("ratelimit-remaining"); got != "9996" {
-					t.Fatalf("RateLimit-Remaining %q, want 9996", got)
+				if x.upstreamHeader("x-envoy-max-retries") != "1" || x.upstreamHeader("x-envoy-retry-on") == "" {
+					t.Fatalf("granted from the lease: directives %v", h.host.GetCurrentRequestHeaders(x.id))
 				}
-				if casOf(fw) != c {
-					t.Fatal("a request from the lease wrote shared data")
-				}
-			},
+				xs = append(xs, x)
+			}
+			post := h.request("POST", "/")
+			if post.upstreamHeader("x-envoy-max-retries") != "0" {
+				t.Fatal("POST got retries")
+			}
+			xs = append(xs, post)
+			for _, x := range xs {
+				x.respond("200", "x-envoy-attempt-count", "1")
+			}
+			// No round trip since the first request (all in one 100ms epoch
+			// of the clock): the shared record is as the first left it.
+			if req, ret := budgetCounts(t, key); req != req0 || ret != ret0 {
+				t.Fatalf("before the tick the budget counts %d requests %d retries, want %d %d", req, ret, req0, ret0)
+			}
+			h.host.Tick() // the tick: counts written, a new lease taken
+			if req, ret := budgetCounts(t, key); req != 7 || ret != 62 {
+				t.Fatalf("after the tick the budget counts %d requests %d retries, want 7 and a lease of 62", req, ret)
+			}
+			h.host.Tick() // no grant since: the lease goes back
+			if req, ret := budgetCounts(t, key); req != 7 || ret != 0 {
+				t.Fatalf("after an idle tick the budget counts %d requests %d retries, want 7 and 0", req, ret)
+			}
+			if h.counter(metricdef.Name("breakwater", metricdef.RetryBudgetExhaustedTotal, "svc")) != 0 {
+				t.Fatal("budget_exhausted_total != 0")
+			}
 		},
-		{
-			name: "an expired lease's unused requests go back to shared data from the tick",
-			config: `{"policies": [{"name": "api", "rate_limit": {"limits": [
-				{"name": "fw", "algorithm": "fixed_window", "requests": 10000, "per": "1h"}]}}]}`,
-			run: func(t *testing.T, h *harness) {
-				for i := 0; i < 3; i++ {
-					x := h.request("GET", "/")
-					expectForwarded(t, x)
-					x.respond("200")
+	}, {
+		name: "the directives replace a client's values, once each",
+		config: `{"policies": [{"name": "svc", "retry": {"max_retries": 2, "per_try_timeout": "250ms", "budget": {"ratio": 0, "min_per_second": 1000}},
+			"timeout": {"request": "2s", "deadline": {"propagate": true}}}]}`,
+		run: func(t *testing.T, h *harness) {
+			for range 3 { // from the round trip, then from the lease
+				x := h.request("GET", "/", "x-envoy-max-retries", "9", "x-envoy-upstream-rq-timeout-ms", "99999",
+					"x-envoy-upstream-rq-per-try-timeout-ms", "1", "x-envoy-retry-on", "reset")
+				want := map[string]string{"x-envoy-max-retries": "2", "x-envoy-upstream-rq-timeout-ms": "2000",
+					"x-envoy-expected-rq-timeout-ms": "2000", "x-envoy-upstream-rq-per-try-timeout-ms": "250",
+					"x-envoy-retry-on": ""} // the configuration's default list: not checked here
+				seen := map[string]int{}
+				for _, kv := range h.host.GetCurrentRequestHeaders(x.id) {
+					if w, ok := want[kv[0]]; ok {
+						seen[kv[0]]++
+						if kv[1] != w && kv[0] != "x-envoy-retry-on" {
+							t.Fatalf("%s: %q, want %q", kv[0], kv[1], w)
+						}
+					}
 				}
-				c := casOf(fw)
-				h.advance(1500 * time.Millisecond) // past the lease's lifetime (1 s)
-				if casOf(fw) == c {
-					t.Fatal("the tick gave nothing back")
+				for k := range want {
+					if seen[k] != 1 {
+						t.Fatalf("%s appears %d times: %v", k, seen[k], h.host.GetCurrentRequestHeaders(x.id))
+					}
 				}
-				c = casOf(fw)
-				x := h.request("GET", "/")
-				expectForwarded(t, x)
-				x.respond("200")
-				// Exactly what counting one by one says: 3 used, this is the 4th.
-				if got := x.responseHeader("ratelimit-remaining"); got != "9996" {
-					t.Fatalf("RateLimit-Remaining %q, want 9996", got)
-				}
-				if casOf(fw) == c {
-					t.Fatal("no new lease taken")
-				}
-			},
+				x.respond("200", "x-envoy-attempt-count", "1")
+			}
 		},
-	})
+	}})
 }

@@ -51,6 +51,54 @@
 // handled conservatively: such a request is not counted, such retries are
 // counted in the newest bucket.
 //
+// # Leases: a worker's share, written by its tick
+//
+// A Lease (one per worker, not shared) spares the store round trip on
+// most requests without ever letting the window exceed its allowance:
+//
+//   - Deposits. Lease.Request counts the request locally, in its epoch;
+//     the counts are written with the worker's next update (its tick, or
+//     a round trip of its own), into their own epochs (those that slid out
+//     of the window meanwhile are dropped). Until then the allowance is
+//     lower than the requests earn: other workers get fewer retries, never
+//     more, for at most one tick.
+//   - Grants. A request that needs n retries takes them from the worker's
+//     pool when the pool holds n grants of the current epoch. Otherwise it
+//     makes one update that writes the deposits and refunds waiting, gives
+//     the pool back, counts the request, grants min(n, available) exactly
+//     as RequestRetries and then leases k = min(floor(available /
+//     LeaseShare), MaxLease) more grants (LeaseShare 16, MaxLease 64) into
+//     a new pool, available being what the budget allows after the grant. The leased grants are counted as retries of the
+//     current epoch at once, and a pool is handed out only in that epoch
+//     (a request of a later epoch makes the round trip, which gives the
+//     old pool back): every grant is counted in the epoch it is handed
+//     out in, as with RequestRetries, so the invariant of the Algorithm
+//     section holds as it is (grants handed out <= grants counted, and
+//     the requests counted <= the requests made). Below LeaseShare
+//     available, k = 0: every grant is a round trip, the exact path.
+//   - Refunds. Lease.Unused puts an unused grant back into the pool when
+//     it is of the pool's epoch and the pool is below k (the grant stays
+//     counted, and may be handed out again in that epoch); otherwise it is
+//     a deferred refund, written with the next update.
+//   - Tick. Lease.Tick writes the deposits and refunds, gives the pool
+//     back and, when the worker handed out grants since its last tick
+//     while leasing (k > 0), takes a new pool sized as above: one update
+//     per tick, none when there is nothing to write or take. Charge
+//     (retries performed beyond a grant) is written at once.
+//
+// The bound: a worker holds at most k = min(floor(A/16), 64) unused grants,
+// A being what the budget had available when it leased, for at most one
+// tick or until its epoch ends, whichever is first. A request can be
+// denied while the pools of other workers hold grants, at most the sum of
+// their k; the denial happens only when the shared budget itself has
+// nothing left, and each pool goes back at its holder's next tick, after
+// which the allowance is reached exactly. Requests are counted at most one
+// tick late. A worker that goes away (a reconfiguration drops its Lease)
+// leaves its pool counted until its bucket slides out (at most 1s) and its
+// deposits uncounted: both err on the side of fewer retries. TestLeaseSizeAtTheBound, TestLeaseDenialAndReach and
+// TestConcurrentLeaseNeverExceeded (8 workers with leases on one store
+// with injected conflicts) check this.
+//
 // # Zero value
 //
 // Settings.Normalize is the one place for defaults: a nil Ratio is 0.2 and

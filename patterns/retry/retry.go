@@ -81,6 +81,7 @@ func (s Settings) Normalize() (Settings, error) {
 // uses the same key. It holds only its settings and is safe for concurrent
 // use.
 type Budget struct {
+	_   [0]func() // not comparable: the binary needs no equality function
 	key string
 	s   Settings
 	// ratio and minPS are the values of s.
@@ -154,12 +155,7 @@ func (p *Pending) Add(grantedAt time.Time, n int) {
 	if n <= 0 {
 		return
 	}
-	e := epochOf(grantedAt)
-	i := slot(e)
-	if p.epochs[i] != e {
-		p.epochs[i], p.n[i] = e, 0
-	}
-	p.n[i] += n
+	p.addEpoch(epochOf(grantedAt), n)
 }
 
 // Empty says whether nothing is deferred.

@@ -26,38 +26,60 @@ const MaxDuration = time.Duration(math.MaxInt64)
 // zero) parses to 0: by the gRPC specification that deadline has already
 // passed.
 func ParseGRPCTimeout(s string) (time.Duration, error) {
-	if len(s) < 2 || len(s) > 9 {
+	d, ok := GRPCTimeout(s)
+	if !ok {
+		if len(s) < 2 || len(s) > 9 {
+			return 0, fmt.Errorf("%w: %q: want 1 to 8 digits and a unit", ErrGRPCTimeout, s)
+		}
+		if grpcUnit(s[len(s)-1]) == 0 {
+			return 0, fmt.Errorf("%w: %q: unit must be one of H M S m u n", ErrGRPCTimeout, s)
+		}
 		return 0, fmt.Errorf("%w: %q: want 1 to 8 digits and a unit", ErrGRPCTimeout, s)
 	}
-	var unit time.Duration
-	switch s[len(s)-1] {
-	case 'H':
-		unit = time.Hour
-	case 'M':
-		unit = time.Minute
-	case 'S':
-		unit = time.Second
-	case 'm':
-		unit = time.Millisecond
-	case 'u':
-		unit = time.Microsecond
-	case 'n':
-		unit = time.Nanosecond
-	default:
-		return 0, fmt.Errorf("%w: %q: unit must be one of H M S m u n", ErrGRPCTimeout, s)
+	return d, nil
+}
+
+// GRPCTimeout is ParseGRPCTimeout without the error: ok is false for a
+// value it rejects. It allocates nothing (the filter's per-request path).
+func GRPCTimeout(s string) (time.Duration, bool) {
+	if len(s) < 2 || len(s) > 9 {
+		return 0, false
+	}
+	unit := grpcUnit(s[len(s)-1])
+	if unit == 0 {
+		return 0, false
 	}
 	var v int64
 	for i := 0; i < len(s)-1; i++ {
 		c := s[i]
 		if c < '0' || c > '9' {
-			return 0, fmt.Errorf("%w: %q: want 1 to 8 digits and a unit", ErrGRPCTimeout, s)
+			return 0, false
 		}
 		v = v*10 + int64(c-'0') // at most 8 digits: no overflow
 	}
 	if v > int64(MaxDuration/unit) {
-		return MaxDuration, nil
+		return MaxDuration, true
 	}
-	return time.Duration(v) * unit, nil
+	return time.Duration(v) * unit, true
+}
+
+// grpcUnit is the duration of a grpc-timeout unit, 0 for another byte.
+func grpcUnit(c byte) time.Duration {
+	switch c {
+	case 'H':
+		return time.Hour
+	case 'M':
+		return time.Minute
+	case 'S':
+		return time.Second
+	case 'm':
+		return time.Millisecond
+	case 'u':
+		return time.Microsecond
+	case 'n':
+		return time.Nanosecond
+	}
+	return 0
 }
 
 // ParseExpectedMs parses an x-envoy-expected-rq-timeout-ms header value: a
@@ -65,16 +87,29 @@ func ParseGRPCTimeout(s string) (time.Duration, error) {
 // spaces and tabs are ignored, as Envoy's integer parsing does). A value
 // beyond time.Duration's range is clamped to MaxDuration.
 func ParseExpectedMs(s string) (time.Duration, error) {
+	d, ok := ExpectedMs(s)
+	if !ok {
+		if strings.Trim(s, " \t") == "" {
+			return 0, fmt.Errorf("%w: %q: empty", ErrExpectedMs, s)
+		}
+		return 0, fmt.Errorf("%w: %q: want a non-negative integer", ErrExpectedMs, s)
+	}
+	return d, nil
+}
+
+// ExpectedMs is ParseExpectedMs without the error: ok is false for a value
+// it rejects. It allocates nothing (the filter's per-request path).
+func ExpectedMs(s string) (time.Duration, bool) {
 	t := strings.Trim(s, " \t")
 	if t == "" {
-		return 0, fmt.Errorf("%w: %q: empty", ErrExpectedMs, s)
+		return 0, false
 	}
 	const limit = int64(MaxDuration / time.Millisecond)
 	var v int64
 	for i := 0; i < len(t); i++ {
 		c := t[i]
 		if c < '0' || c > '9' {
-			return 0, fmt.Errorf("%w: %q: want a non-negative integer", ErrExpectedMs, s)
+			return 0, false
 		}
 		if v > limit { // keep scanning for a bad character, but stop growing
 			continue
@@ -82,9 +117,9 @@ func ParseExpectedMs(s string) (time.Duration, error) {
 		v = v*10 + int64(c-'0')
 	}
 	if v > limit {
-		return MaxDuration, nil
+		return MaxDuration, true
 	}
-	return time.Duration(v) * time.Millisecond, nil
+	return time.Duration(v) * time.Millisecond, true
 }
 
 // Remaining is what is left at now of a caller's budget that started when
