@@ -21,6 +21,8 @@ type breakerStage struct {
 	pol         *policy
 	cfg         *config.CircuitBreaker
 	b           *breaker.Breaker
+	loc         *breaker.Local // this VM's views (see breaker.Local)
+	onTrans     func(key string, t breaker.Transition)
 	state       gauge
 	transitions [3]counter // by the state entered: closed, open, half_open
 }
@@ -45,12 +47,31 @@ func newBreakerStage(p *pluginContext, ns string, pol *policy, c *config.Circuit
 	for _, to := range []breaker.State{breaker.Closed, breaker.Open, breaker.HalfOpen} {
 		st.transitions[to] = p.m.counter(metricdef.Name(ns, metricdef.CircuitBreakerTransitionsTotal, pol.name, metricdef.LabelTo, to.String()))
 	}
+	views := 1
+	if len(c.Key) > 0 {
+		views = min(c.MaxKeys, maxBreakerViews)
+	}
+	st.loc = b.NewLocal(tickIdle*time.Millisecond, views)
+	st.onTrans = st.recordOne
+	pol.ticks = append(pol.ticks, st.tick)
 	return st, nil
+}
+
+// maxBreakerViews bounds the keys of a keyed breaker a VM keeps a local
+// view of (breaker.Local; evicting one flushes its successes).
+const maxBreakerViews = 256
+
+// tick flushes the successes counted locally and re-reads the views used
+// since the last tick (breaker.Local.Tick).
+func (s *breakerStage) tick(now time.Time) {
+	if err := s.loc.Tick(s.p.st, now, s.onTrans); err != nil {
+		logLimited("breakwater: %s: circuit breaker successes not flushed, kept for the next tick: %v", s.pol.name, err)
+	}
 }
 
 func (s *breakerStage) onRequest(h *httpContext, now time.Time) verdict {
 	key := h.req.key(s.cfg.Key)
-	tok, ok, trs, err := s.b.Allow(s.p.st, key, now)
+	tok, ok, trs, err := s.loc.Allow(s.p.st, key, now)
 	s.record(key, trs)
 	if err != nil {
 		logLimited("breakwater: %s: circuit breaker state unavailable, request admitted: %v", s.pol.name, err)
@@ -75,7 +96,7 @@ func (s *breakerStage) onOutcome(h *httpContext, o outcome, now time.Time) {
 		return
 	}
 	hold.done = true
-	trs, err := s.b.Report(s.p.st, hold.key, hold.tok, now, breaker.Outcome{
+	trs, err := s.loc.Report(s.p.st, hold.key, hold.tok, now, breaker.Outcome{
 		Failure:  o.failure, // classified by the policy's failure_on, this breaker's
 		Duration: upstreamTime(h, now),
 	})
@@ -101,7 +122,7 @@ func (s *breakerStage) release(hold *cbHold, now time.Time) {
 		return
 	}
 	hold.done = true
-	if err := s.b.Release(s.p.st, hold.key, hold.tok, now); err != nil {
+	if err := s.loc.Release(s.p.st, hold.key, hold.tok, now); err != nil {
 		logLimited("breakwater: %s: circuit breaker release lost: %v", s.pol.name, err)
 	}
 }
@@ -109,11 +130,15 @@ func (s *breakerStage) release(hold *cbHold, now time.Time) {
 // record logs one info line per transition and updates the metrics.
 func (s *breakerStage) record(key string, trs []breaker.Transition) {
 	for _, t := range trs {
-		if int(t.To) < len(s.transitions) {
-			s.transitions[t.To].inc(1)
-		}
-		s.state.set(int64(t.To))
-		proxywasm.LogInfof("breakwater: circuit_breaker: policy=%s key=%q from=%s to=%s failure_rate=%.3f slow_rate=%.3f calls=%d trip=%d generation=%d",
-			s.pol.name, key, t.From, t.To, t.FailureRate, t.SlowRate, t.Calls, t.Trip, t.Generation)
+		s.recordOne(key, t)
 	}
+}
+
+func (s *breakerStage) recordOne(key string, t breaker.Transition) {
+	if int(t.To) < len(s.transitions) {
+		s.transitions[t.To].inc(1)
+	}
+	s.state.set(int64(t.To))
+	proxywasm.LogInfof("breakwater: circuit_breaker: policy=%s key=%q from=%s to=%s failure_rate=%.3f slow_rate=%.3f calls=%d trip=%d generation=%d",
+		s.pol.name, key, t.From, t.To, t.FailureRate, t.SlowRate, t.Calls, t.Trip, t.Generation)
 }

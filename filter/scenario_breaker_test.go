@@ -259,6 +259,37 @@ func TestScenariosBreaker(t *testing.T) {
 			},
 		},
 		{
+			name: "local views: a VM's own successes count at its next failure or tick; a success that can open it is reported at once",
+			config: `{"policies": [{"name": "svc", "circuit_breaker": {"key": ["header:x-user"],
+				"window": {"type": "count", "size": 10}, "minimum_calls": 4, "failure_rate_threshold": 0.5, "open_duration": "5m"}}]}`,
+			run: func(t *testing.T, h *harness) {
+				// a: 2 successes (counted locally), a tick, 2 failures: 2 of 4 opens.
+				call(t, h, "200", "x-user", "a")
+				call(t, h, "200", "x-user", "a")
+				h.advance(20 * time.Millisecond)
+				call(t, h, "500", "x-user", "a")
+				call(t, h, "500", "x-user", "a")
+				expectOpen(t, h.request("GET", "/", "x-user", "a"))
+				// b: 1 success, then 2 failures with no tick: the failure
+				// carries the success: 2 of 3 calls, below minimum_calls...
+				call(t, h, "200", "x-user", "b")
+				call(t, h, "500", "x-user", "b")
+				call(t, h, "500", "x-user", "b")
+				// ...and the success that makes 4 calls opens it at once.
+				call(t, h, "200", "x-user", "b")
+				expectOpen(t, h.request("GET", "/", "x-user", "b"))
+				// c: healthy, never opens.
+				for range 20 {
+					call(t, h, "200", "x-user", "c")
+				}
+				h.advance(20 * time.Millisecond)
+				call(t, h, "200", "x-user", "c")
+				if n := h.counter(metricdef.Name("breakwater", metricdef.CircuitBreakerTransitionsTotal, "svc", metricdef.LabelTo, "open")); n != 2 {
+					t.Fatalf("transitions to open %d, want 2", n)
+				}
+			},
+		},
+		{
 			name:   "keyed breakers are independent",
 			config: `{"policies": [{"name": "svc", "circuit_breaker": {"key": ["header:x-backend"], "consecutive_failures": 1, "open_duration": "5m"}}]}`,
 			run: func(t *testing.T, h *harness) {

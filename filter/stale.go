@@ -1,7 +1,6 @@
 package filter
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/breakwater/breakwater/filter/config"
+	"github.com/breakwater/breakwater/internal/sha256"
 	"github.com/breakwater/breakwater/patterns/store"
 )
 

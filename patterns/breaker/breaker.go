@@ -82,6 +82,7 @@ type Breaker struct {
 	s   Settings
 	sh  shape
 	tab store.Table
+	hk  store.HashKey // the table's, also a Local's index
 	err error
 }
 
@@ -110,7 +111,7 @@ func (b *Breaker) Table() store.Table { return b.tab }
 
 // SetHashKey makes the breaker hash its keys under k (see store.HashKey).
 // Call it before use.
-func (b *Breaker) SetHashKey(k store.HashKey) { b.tab = b.tab.WithHashKey(k) }
+func (b *Breaker) SetHashKey(k store.HashKey) { b.tab, b.hk = b.tab.WithHashKey(k), k }
 
 // idler is the Breaker's store.Idler (see doc.go, "Idle").
 type idler struct{ b *Breaker }
@@ -239,6 +240,12 @@ func (b *Breaker) rejected(gen uint32) (Token, bool) {
 // store error tok is zero and allowed is false; the caller decides whether
 // to fail open (a zero token is never recorded).
 func (b *Breaker) Allow(st store.Store, key string, now time.Time) (tok Token, allowed bool, tr []Transition, err error) {
+	return b.allow(st, key, now, nil)
+}
+
+// allow is Allow; when obs is not nil it is filled with the state read (or
+// written) by the last attempt (see observed).
+func (b *Breaker) allow(st store.Store, key string, now time.Time, obs *observed) (tok Token, allowed bool, tr []Transition, err error) {
 	if b.err != nil {
 		return Token{}, false, nil, b.err
 	}
@@ -253,11 +260,13 @@ func (b *Breaker) Allow(st store.Store, key string, now time.Time) (tok Token, a
 	if err != nil {
 		return Token{}, false, nil, err
 	}
-	r, _ := b.view(cur)
+	r, win := b.view(cur)
 	switch b.decide(&r, ns) {
 	case admitClosed:
+		obs.set(b, &r, win, ns)
 		return Token{Generation: r.gen}, true, nil, nil
 	case reject:
+		obs.set(b, &r, win, ns)
 		tok, allowed = b.rejected(r.gen)
 		return tok, allowed, nil, nil
 	}
@@ -269,9 +278,11 @@ func (b *Breaker) Allow(st store.Store, key string, now time.Time) (tok Token, a
 		act := b.decide(&r, ns)
 		switch act {
 		case admitClosed:
+			obs.set(b, &r, win, ns)
 			tok, allowed = Token{Generation: r.gen}, true
 			return nil, false, nil
 		case reject:
+			obs.set(b, &r, win, ns)
 			tok, allowed = b.rejected(r.gen)
 			return nil, false, nil
 		}
@@ -288,6 +299,7 @@ func (b *Breaker) Allow(st store.Store, key string, now time.Time) (tok Token, a
 		r.pending |= 1 << slot
 		r.at = ns
 		r.put(buf)
+		obs.set(b, &r, nil, ns)
 		tok, allowed = Token{Generation: r.gen, Probe: true, slot: uint8(slot)}, true
 		return buf, true, nil
 	})
@@ -328,63 +340,91 @@ func (b *Breaker) Report(st store.Store, key string, tok Token, now time.Time, o
 	if b.s.Mode >= ForcedOpen || tok.Generation == 0 || tok.WouldReject {
 		return nil, nil
 	}
+	return b.record(st, key, now, true, tok, o, 0, 0, nil)
+}
+
+// slow says whether an outcome is slow under the settings.
+func (b *Breaker) slow(o Outcome) bool {
+	return b.s.SlowCallDuration > 0 && o.Duration >= b.s.SlowCallDuration
+}
+
+// trips is the closed-state rule: whether the window w and r's consecutive
+// failures open the breaker at now, with the window's rates and calls.
+func (b *Breaker) trips(r *rec, w []byte, now int64) (trip bool, fr, sr float64, calls int) {
+	calls, fails, slows := b.sh.counts(w, now)
+	fr, sr = rate(fails, calls), rate(slows, calls)
+	trip = (b.s.ConsecutiveFailures > 0 && int64(r.consec) >= int64(b.s.ConsecutiveFailures)) ||
+		(calls >= b.s.MinimumCalls && (fr >= b.s.FailureRateThreshold || (b.s.SlowCallDuration > 0 && sr >= b.s.SlowCallRateThreshold)))
+	return trip, fr, sr, calls
+}
+
+// record is one store.Update of key at now that first adds succ successes
+// of generation succGen (a Local's pending successes; ignored unless the
+// record is closed at that generation), then, when hasTok, the outcome o of
+// tok exactly as Report does. obs, when not nil, is filled with the state
+// read or written.
+func (b *Breaker) record(st store.Store, key string, now time.Time, hasTok bool, tok Token, o Outcome, succ, succGen uint32, obs *observed) (tr []Transition, err error) {
 	ns := now.UnixNano()
-	slow := b.s.SlowCallDuration > 0 && o.Duration >= b.s.SlowCallDuration
+	slow := b.slow(o)
 	var t Transition
 	var hasT bool
 	// The record is built in the set value being written (UpdateAppend).
 	_, err = b.tab.UpdateAppend(st, key, ns, hdrLen+b.sh.size, func(dst, cur []byte) ([]byte, bool, error) {
 		hasT = false
 		r, win := b.view(cur)
-		if r.gen != tok.Generation || (r.state == Closed) == tok.Probe || r.state == Open ||
-			(tok.Probe && r.pending&(1<<(tok.slot&63)) == 0) {
+		merge := succ > 0 && r.gen == succGen && r.state == Closed
+		if !merge && (!hasTok || !b.current(&r, tok)) {
 			// Stale generation, a token that does not fit the state, or a
 			// probe already reported or released.
+			obs.set(b, &r, win, ns)
 			return nil, false, nil
 		}
 		out := b.appendMaterialize(dst, &r, win, ns)
 		buf := out[len(dst):]
 		w := buf[hdrLen:]
-		if r.state == Closed {
-			b.sh.add(w, ns, o.Failure, slow)
-			if o.Failure {
-				r.consec = incSat(r.consec)
-			} else {
-				r.consec = 0
-			}
-			calls, fails, slows := b.sh.counts(w, ns)
-			fr, sr := rate(fails, calls), rate(slows, calls)
-			if (b.s.ConsecutiveFailures > 0 && int64(r.consec) >= int64(b.s.ConsecutiveFailures)) ||
-				(calls >= b.s.MinimumCalls && (fr >= b.s.FailureRateThreshold || (b.s.SlowCallDuration > 0 && sr >= b.s.SlowCallRateThreshold))) {
-				r.trip = incSat(r.trip)
-				t, hasT = b.move(&r, w, Open, now), true
-				t.FailureRate, t.SlowRate, t.Calls = fr, sr, calls
-			}
-		} else { // half-open probe
-			bit := uint64(1) << (tok.slot & 63)
-			r.pending &^= bit
-			if o.Failure || slow {
-				calls := bits.OnesCount64(r.done) + 1
-				f, s := 0, 0
+		if merge {
+			t, hasT = b.addSuccesses(&r, w, now, succ)
+		}
+		if hasTok && b.current(&r, tok) {
+			if r.state == Closed {
+				b.sh.add(w, ns, o.Failure, slow)
 				if o.Failure {
-					f = 1
+					r.consec = incSat(r.consec)
+				} else {
+					r.consec = 0
 				}
-				if slow {
-					s = 1
+				if trip, fr, sr, calls := b.trips(&r, w, ns); trip {
+					r.trip = incSat(r.trip)
+					t, hasT = b.move(&r, w, Open, now), true
+					t.FailureRate, t.SlowRate, t.Calls = fr, sr, calls
 				}
-				r.trip = incSat(r.trip)
-				t, hasT = b.move(&r, w, Open, now), true
-				t.FailureRate, t.SlowRate, t.Calls = rate(f, calls), rate(s, calls), calls
-			} else {
-				r.done |= bit
-				if calls := bits.OnesCount64(r.done); calls >= b.s.HalfOpenCalls {
-					r.trip = 0
-					t, hasT = b.move(&r, w, Closed, now), true
-					t.Calls = calls
+			} else { // half-open probe
+				bit := uint64(1) << (tok.slot & 63)
+				r.pending &^= bit
+				if o.Failure || slow {
+					calls := bits.OnesCount64(r.done) + 1
+					f, s := 0, 0
+					if o.Failure {
+						f = 1
+					}
+					if slow {
+						s = 1
+					}
+					r.trip = incSat(r.trip)
+					t, hasT = b.move(&r, w, Open, now), true
+					t.FailureRate, t.SlowRate, t.Calls = rate(f, calls), rate(s, calls), calls
+				} else {
+					r.done |= bit
+					if calls := bits.OnesCount64(r.done); calls >= b.s.HalfOpenCalls {
+						r.trip = 0
+						t, hasT = b.move(&r, w, Closed, now), true
+						t.Calls = calls
+					}
 				}
 			}
 		}
 		r.put(buf)
+		obs.set(b, &r, w, ns)
 		return out, true, nil
 	})
 	if err != nil {
@@ -394,6 +434,14 @@ func (b *Breaker) Report(st store.Store, key string, tok Token, now time.Time, o
 		tr = []Transition{t}
 	}
 	return tr, nil
+}
+
+// current says whether tok's outcome is recorded in r: its generation, a
+// token that fits the state (a probe in half-open, a request in closed,
+// nothing while open) and, for a probe, a slot still pending.
+func (b *Breaker) current(r *rec, tok Token) bool {
+	return r.gen == tok.Generation && (r.state == Closed) != tok.Probe && r.state != Open &&
+		(!tok.Probe || r.pending&(1<<(tok.slot&63)) != 0)
 }
 
 // Release ends a request admitted with tok that will have no outcome (the

@@ -103,8 +103,78 @@
 // conflict never admits a probe twice or counts an outcome twice. Per
 // request: Allow is one store read while closed (and while open or without
 // a free probe slot); a probe admission is one read plus one Update; Report
-// is one Update (read + CAS write). The first write of a table set is a
+// is one Update (read + CAS write). Through a Local (below), a healthy
+// breaker's request costs no store operation, and each key one Update per
+// tick period. The first write of a table set is a
 // CAS too (store.CreateCAS): racing creators cannot overwrite each other.
+//
+// # Local views (one worker's fast path)
+//
+// A worker (one VM) may decide through a Local instead of calling the
+// Breaker for every request. Its promises, for period P (the worker's tick
+// period; the filter passes its 10 ms tick):
+//
+//   - A Local keeps, per key it has seen, the state read or written last by
+//     this worker (closed or not, generation, whether the window was clean)
+//     and when. Allow admits without a store operation, with a token of the
+//     view's generation, only while the view is closed, less than P old,
+//     and clean: no failure, no slow call and no consecutive failure in the
+//     window, and one more failure (slow too) would not open the breaker (so
+//     a breaker that one failure opens, e.g. consecutive_failures 1 or
+//     minimum_calls 1, and a breaker whose window already holds a failure,
+//     are decided exactly as without a Local: one store read per request).
+//     Anything else is Breaker.Allow, whose read refreshes the view; open,
+//     half-open and probes are never decided locally, so half-open admits
+//     exactly HalfOpenCalls probes as above.
+//   - Report counts a success (not slow) of a closed-state token of the
+//     view's generation locally, when the key has a record (its first
+//     outcome creates it at once) and the success cannot open the breaker
+//     (the view is clean, or its calls plus this worker's pending successes
+//     already reach MinimumCalls: from there a success only lowers the
+//     rates). Any other outcome (a failure, a slow call, a probe, a success
+//     that could open it) is reported at once, in one store.Update that first adds this
+//     worker's pending successes of that key, so the decision sees at least
+//     all of this worker's outcomes in order.
+//   - Tick, the worker's timer, flushes the pending successes of every key,
+//     one store.Update per key that has some, and re-reads (one store read)
+//     the views that admitted locally since the last tick; that read is what
+//     keeps a busy view fresh. A batch of k successes leaves the record and
+//     returns the transition exactly as k Reports at the flush instant would:
+//     the rates only fall with each success, so only the success that brings
+//     the calls to MinimumCalls (or the first, when they are already there)
+//     can trip it, and that one is checked.
+//   - Release costs nothing locally (a request without outcome never
+//     counts); a probe's Release is Breaker.Release.
+//
+// The approximation, and its bounds:
+//
+//   - Opening seen late: a worker whose view was read at r, before another
+//     worker opened the breaker, still admits until r+P (exclusive) unless it
+//     reports a failure or ticks first; at most one tick period after the
+//     opening. Its outcomes of the old generation are then ignored (a stale
+//     token), as outcomes in flight at an opening are without a Local. This
+//     only happens when the breaker opened less than one tick period after
+//     this worker read it clean (no failure, and not one failure from
+//     opening); once the window holds a failure, every worker decides
+//     exactly from its next read.
+//   - Successes counted late: another worker's successes reach the shared
+//     window at most one tick period after they were reported (at its tick,
+//     or at its next failure). Until then the window a failure is counted in
+//     lacks them: the failure rate seen at a failure can be higher than the
+//     true one (at most by the successes all other workers reported in the
+//     last tick period), and a count window holds the last N outcomes in the
+//     order they reached the store. A time window counts a flushed success
+//     in the bucket of its flush instant. A run of consecutive failures is
+//     ended by another worker's success when that success is flushed, so it
+//     can miss the failures reported in the tick period after the success.
+//   - Nothing is lost while the worker runs: a flush that fails keeps its
+//     successes for the next tick (and stops local admission until a read
+//     succeeds); a view evicted from the table (a direct-mapped table of a
+//     power of two entries, indexed by the keyed hash: a key takes its entry
+//     from the key that held it) is flushed first. A worker that stops (VM
+//     shutdown or reload) loses its pending successes: at most one tick
+//     period of its successes, never a failure; their absence can only make
+//     the failure rate look higher.
 //
 // # Memory
 //

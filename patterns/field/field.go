@@ -33,13 +33,19 @@ func (e *Error) Error() string { return e.Pkg + ": " + e.Name + ": " + e.Reason 
 // Unwrap returns Kind, so errors.Is(err, pkg.ErrInvalid) holds.
 func (e *Error) Unwrap() error { return e.Kind }
 
-// New is an error about one field.
+// New is an error about one field. Not inlined: a validation error is
+// rare, and each inlined copy (the allocation and its stores) costs .wasm
+// bytes at every call site.
+//
+//go:noinline
 func New(pkg string, kind error, name, format string, args ...any) *Error {
 	return &Error{Pkg: pkg, Name: name, Reason: fmt.Sprintf(format, args...), Kind: kind}
 }
 
 // Conflict is an error about field name that contradicts field with; the
-// reason must mention with by its name.
+// reason must mention with by its name. Not inlined (see New).
+//
+//go:noinline
 func Conflict(pkg string, kind error, name, with, format string, args ...any) *Error {
 	return &Error{Pkg: pkg, Name: name, With: with, Reason: fmt.Sprintf(format, args...), Kind: kind}
 }

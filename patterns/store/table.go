@@ -1,11 +1,12 @@
 package store
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"strconv"
 	"sync/atomic"
+
+	"github.com/breakwater/breakwater/internal/sha256"
 )
 
 // DefaultWays is the associativity of a Table: how many keys share one set.
