@@ -9,7 +9,8 @@
 //
 // Parse reads the document in two steps.
 //
-//  1. A JSON tree is built with encoding/json's tokenizer, after a UTF-8
+//  1. A JSON tree is built with internal/minijson's tokenizer (encoding/json's
+//     Decoder.Token, without reflection), after a UTF-8
 //     byte-order mark if the document starts with one. It rejects: an
 //     empty document, a document larger than MaxDocumentBytes (4 MiB),
 //     invalid UTF-8, invalid JSON, nesting deeper than MaxDepth (32), a

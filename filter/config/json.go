@@ -2,12 +2,13 @@ package config
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/breakwater/breakwater/internal/minijson"
 )
 
 // MaxDocumentBytes bounds the size of a configuration document. Real
@@ -94,8 +95,8 @@ func parseDocument(data []byte) (*jvalue, *Error) {
 	if !utf8.Valid(data) {
 		return nil, &Error{"$", "not valid UTF-8"}
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
+	dec := &minijson.Tokenizer{}
+	dec.Reset(data)
 	r := &reader{dec: dec, data: data}
 	root, err := r.readValue("", 0)
 	if err != nil {
@@ -116,14 +117,13 @@ func parseDocument(data []byte) (*jvalue, *Error) {
 
 // syntaxError describes a syntax error met at path. The tokenizer's own
 // offsets are approximate, so the message and position come from a second,
-// exact pass of encoding/json's validating scanner over the document.
+// exact pass of encoding/json's validating scanner (minijson.CheckValid)
+// over the document.
 func syntaxError(path string, data []byte, err error) *Error {
 	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
 		return &Error{displayPath(path), "invalid JSON: unexpected end of input"}
 	}
-	var raw json.RawMessage
-	var se *json.SyntaxError
-	if uerr := json.Unmarshal(data, &raw); errors.As(uerr, &se) {
+	if se := minijson.CheckValid(data); se != nil {
 		if se.Offset >= int64(len(data)) && strings.Contains(se.Error(), "end of JSON input") {
 			return &Error{displayPath(path), "invalid JSON: unexpected end of input"}
 		}
@@ -149,7 +149,7 @@ func position(data []byte, off int64) string {
 
 // reader is the state of one document read.
 type reader struct {
-	dec    *json.Decoder
+	dec    *minijson.Tokenizer
 	data   []byte
 	values int
 }
@@ -169,11 +169,11 @@ func (r *reader) readValue(path string, depth int) (*jvalue, *Error) {
 		return &jvalue{kind: jNull}, nil
 	case bool:
 		return &jvalue{kind: jBool, b: t}, nil
-	case json.Number:
+	case minijson.Number:
 		return &jvalue{kind: jNumber, text: string(t)}, nil
 	case string:
 		return &jvalue{kind: jString, text: t}, nil
-	case json.Delim:
+	case minijson.Delim:
 		if depth >= MaxDepth {
 			return nil, &Error{displayPath(path), "nested deeper than " + strconv.Itoa(MaxDepth) + " levels"}
 		}
