@@ -1,11 +1,13 @@
 package rls
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/breakwater/breakwater/internal/minijson"
 )
 
 // Entry is one descriptor entry.
@@ -27,13 +29,49 @@ type request struct {
 // EncodeRequest renders the request body for domain with one descriptor per
 // element of descriptors; hits is the number of hits the request counts for
 // (0 lets the service count 1).
+//
+// The body is byte for byte what encoding/json's Marshal writes for request
+// (HTML escaping on; a nil descriptor's entries are null), written without
+// its reflective encoder.
 func EncodeRequest(domain string, descriptors [][]Entry, hits uint32) []byte {
-	r := request{Domain: domain, HitsAddend: hits, Descriptors: make([]descriptor, len(descriptors))}
-	for i, d := range descriptors {
-		r.Descriptors[i].Entries = d
+	n := 48 + len(domain)
+	for _, d := range descriptors {
+		n += 16
+		for _, e := range d {
+			n += 24 + len(e.Key) + len(e.Value)
+		}
 	}
-	b, _ := json.Marshal(r) // strings and numbers only: cannot fail
-	return b
+	b := make([]byte, 0, n)
+	b = append(b, `{"domain":`...)
+	b = minijson.AppendString(b, domain)
+	b = append(b, `,"descriptors":[`...)
+	for i, d := range descriptors {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if d == nil {
+			b = append(b, `{"entries":null}`...)
+			continue
+		}
+		b = append(b, `{"entries":[`...)
+		for j, e := range d {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"key":`...)
+			b = minijson.AppendString(b, e.Key)
+			b = append(b, `,"value":`...)
+			b = minijson.AppendString(b, e.Value)
+			b = append(b, '}')
+		}
+		b = append(b, `]}`...)
+	}
+	b = append(b, ']')
+	if hits != 0 {
+		b = append(b, `,"hitsAddend":`...)
+		b = strconv.AppendUint(b, uint64(hits), 10)
+	}
+	return append(b, '}')
 }
 
 // Codes of the service.
@@ -64,13 +102,15 @@ type Response struct {
 func (r *Response) OverLimit() bool { return r.Overall == CodeOverLimit }
 
 type wireStatus struct {
-	Code         string `json:"code"`
-	CurrentLimit *struct {
-		RequestsPerUnit int64  `json:"requestsPerUnit"`
-		Unit            string `json:"unit"`
-	} `json:"currentLimit"`
-	LimitRemaining     int64  `json:"limitRemaining"`
-	DurationUntilReset string `json:"durationUntilReset"`
+	Code               string        `json:"code"`
+	CurrentLimit       *currentLimit `json:"currentLimit"`
+	LimitRemaining     int64         `json:"limitRemaining"`
+	DurationUntilReset string        `json:"durationUntilReset"`
+}
+
+type currentLimit struct {
+	RequestsPerUnit int64  `json:"requestsPerUnit"`
+	Unit            string `json:"unit"`
 }
 
 type wireResponse struct {
@@ -89,7 +129,7 @@ const MaxStatuses = 64
 // the filter treats as a failure of the service.
 func DecodeResponse(body []byte) (Response, error) {
 	var w wireResponse
-	if err := json.Unmarshal(body, &w); err != nil {
+	if err := unmarshal(body, &w); err != nil {
 		return Response{}, fmt.Errorf("%w: %v", ErrBadResponse, err)
 	}
 	if w.OverallCode != CodeOK && w.OverallCode != CodeOverLimit {
