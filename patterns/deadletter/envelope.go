@@ -2,14 +2,17 @@ package deadletter
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/breakwater/breakwater/internal/minijson"
 	"github.com/breakwater/breakwater/patterns/field"
 )
 
@@ -90,24 +93,57 @@ type wire struct {
 	Truncated bool       `json:"truncated"`
 }
 
-// Encode returns the JSON form of e. It does not validate e (Validate does).
+// Encode returns the JSON form of e, byte for byte what encoding/json's
+// Marshal writes for wire (HTML escaping on, invalid UTF-8 as U+FFFD), without
+// its reflective encoder. It does not validate e (Validate does); a time
+// outside years 0 to 9999, which RFC 3339 cannot write, gives nil.
 func (e *Envelope) Encode() []byte {
-	w := wire{Version: e.Version, ID: e.ID, Time: e.Time.UTC(), Policy: e.Policy, Reason: e.Reason,
-		Status: e.Status, Attempts: e.Attempts, Method: e.Method, Authority: e.Authority, Path: e.Path,
-		Headers: make([][]string, len(e.Headers)), Body: e.Body, Truncated: e.Truncated}
-	for i, h := range e.Headers {
-		w.Headers[i] = []string{h[0], h[1]}
-	}
-	if w.Body == nil {
-		w.Body = []byte{}
-	}
-	b, err := json.Marshal(&w)
-	if err != nil {
-		// Only invalid UTF-8 could get here, and encoding/json replaces it;
-		// keep a valid document in any case.
+	t := e.Time.UTC()
+	if y := t.Year(); y < 0 || y > 9999 {
 		return nil
 	}
-	return b
+	n := 160 + len(e.ID) + len(e.Policy) + len(e.Reason) + len(e.Method) + len(e.Authority) +
+		len(e.Path) + base64.StdEncoding.EncodedLen(len(e.Body))
+	for _, h := range e.Headers {
+		n += 8 + len(h[0]) + len(h[1])
+	}
+	b := make([]byte, 0, n)
+	b = append(b, `{"version":`...)
+	b = strconv.AppendInt(b, int64(e.Version), 10)
+	b = append(b, `,"id":`...)
+	b = minijson.AppendString(b, e.ID)
+	b = append(b, `,"time":"`...)
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","policy":`...)
+	b = minijson.AppendString(b, e.Policy)
+	b = append(b, `,"reason":`...)
+	b = minijson.AppendString(b, e.Reason)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(e.Status), 10)
+	b = append(b, `,"attempts":`...)
+	b = strconv.AppendInt(b, int64(e.Attempts), 10)
+	b = append(b, `,"method":`...)
+	b = minijson.AppendString(b, e.Method)
+	b = append(b, `,"authority":`...)
+	b = minijson.AppendString(b, e.Authority)
+	b = append(b, `,"path":`...)
+	b = minijson.AppendString(b, e.Path)
+	b = append(b, `,"headers":[`...)
+	for i, h := range e.Headers {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '[')
+		b = minijson.AppendString(b, h[0])
+		b = append(b, ',')
+		b = minijson.AppendString(b, h[1])
+		b = append(b, ']')
+	}
+	b = append(b, `],"body":"`...)
+	b = base64.StdEncoding.AppendEncode(b, e.Body)
+	b = append(b, `","truncated":`...)
+	b = strconv.AppendBool(b, e.Truncated)
+	return append(b, '}')
 }
 
 // Decode parses and validates one encoded envelope.
