@@ -2,7 +2,7 @@
 // Use of this source code is governed by a BSD-style
 // license that can be found in Go's LICENSE file.
 
-// unquote and getu4 are encoding/json's (Go 1.26, decode.go), unchanged.
+// unquoteBytes and getu4 are encoding/json's (Go 1.26, decode.go), unchanged.
 
 package minijson
 
@@ -33,14 +33,6 @@ func getu4(s []byte) rune {
 		r = r*16 + rune(c)
 	}
 	return r
-}
-
-// unquote converts a quoted JSON string literal s into an actual string t.
-// The rules are different than for Go, so cannot use strconv.Unquote.
-func unquote(s []byte) (t string, ok bool) {
-	s, ok = unquoteBytes(s)
-	t = string(s)
-	return
 }
 
 func unquoteBytes(s []byte) (t []byte, ok bool) {
