@@ -249,27 +249,28 @@ func (b *Bulkhead) read(st store.Store, key string, now time.Time) (record, erro
 // ok is false when the bulkhead is full; nothing is written then. An error
 // (store.ErrContended, a store failure) means nothing was acquired.
 func (b *Bulkhead) Acquire(st store.Store, key string, holder uint64, now time.Time) (Lease, bool, error) {
-	var l Lease
+	if b.err != nil {
+		return Lease{}, false, b.err
+	}
 	var ok bool
+	var active, queued int
 	exp := now.Add(b.s.LeaseTTL)
-	err := b.update(st, key, now, func(r *record) (bool, error) {
-		l, ok = Lease{}, false
-		if i := r.findLease(holder); i >= 0 {
-			r.leases[i].expiry = exp.UnixNano()
-			l, ok = Lease{Holder: holder, Expires: exp}, true
-			return true, nil
-		}
-		if len(r.leases)+len(r.waiters) >= b.s.MaxConcurrent {
-			return false, nil
-		}
-		r.leases = append(r.leases, lease{holder: holder, expiry: exp.UnixNano()})
-		l, ok = Lease{Holder: holder, Expires: exp}, true
-		return true, nil
+	at, until := now.UnixNano(), exp.UnixNano()
+	_, err := b.table.UpdateAppend(st, key, at, 0, func(dst, cur []byte) ([]byte, bool, error) {
+		next, got, write, a, q := acquireBytes(dst, cur, holder, at, until, b.s)
+		ok, active, queued = got, a, q
+		return next, write, nil
 	})
 	if err != nil {
 		return Lease{}, false, err
 	}
-	return l, ok, nil
+	if b.observe != nil {
+		b.observe(key, active, queued)
+	}
+	if !ok {
+		return Lease{}, false, nil
+	}
+	return Lease{Holder: holder, Expires: exp}, true, nil
 }
 
 // Release gives the permit of l back. It returns true when the lease was
@@ -279,19 +280,32 @@ func (b *Bulkhead) Acquire(st store.Store, key string, holder uint64, now time.T
 // no-op returning false. On error nothing was released; the lease is then
 // reclaimed at its expiry at the latest.
 func (b *Bulkhead) Release(st store.Store, key string, l Lease, now time.Time) (bool, error) {
+	if b.err != nil {
+		return false, b.err
+	}
 	var held bool
-	err := b.updateHeld(st, key, now, func(r *record) (bool, bool, error) {
-		held = false
-		i := r.findLease(l.Holder)
-		if i < 0 {
-			return false, false, nil
-		}
-		r.leases = append(r.leases[:i], r.leases[i+1:]...)
-		held = true
-		return true, true, nil
-	})
+	var active, queued int
+	at := now.UnixNano()
+	fn := func(dst, cur []byte) ([]byte, bool, error) {
+		next, found, a, q := releaseBytes(dst, cur, l.Holder, at, b.s)
+		held, active, queued = found, a, q
+		return next, found, nil
+	}
+	// As updateHeld: the key's own record, then the overflow record when
+	// the lease is not in it (an earlier Acquire may have overflowed).
+	over, err := b.table.UpdateAppend(st, key, at, 0, fn)
+	if err == nil && b.observe != nil {
+		b.observe(key, active, queued)
+	}
+	if err != nil || held || over {
+		return held, err
+	}
+	err = b.table.UpdateOverflow(st, func(cur []byte) ([]byte, bool, error) { return fn(nil, cur) })
 	if err != nil {
 		return false, err
+	}
+	if b.observe != nil {
+		b.observe(key, active, queued)
 	}
 	return held, nil
 }
