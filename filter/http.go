@@ -65,8 +65,9 @@ type httpContext struct {
 	// cb is the circuit breaker admission of the request, if any (cbVal).
 	cb    *cbHold
 	cbVal cbHold
-	// bh is the bulkhead place of the request, if any.
-	bh *bhHold
+	// bh is the bulkhead place of the request, if any (bhVal).
+	bh    *bhHold
+	bhVal bhHold
 	// budget is the caller's remaining budget at arrival (deadline).
 	budget time.Duration
 	// retryGranted retries were reserved in the budget at released (the
@@ -331,7 +332,7 @@ func (h *httpContext) OnHttpStreamDone() {
 	h.req = requestInfo{}
 	clear(h.onEnd) // their holds may reference keys (undo is cleared when emptied)
 	h.undo, h.onEnd, h.setReq, h.respHeaders, h.cb, h.bh, h.dl, h.staleHdrs = nil, nil, nil, nil, nil, nil, nil, nil
-	h.cbVal.key = ""
+	h.cbVal.key, h.bhVal.key = "", ""
 	if b := h.b; b != nil {
 		h.b = nil
 		if h.rlUsed { // keys may be views of the request's headers
