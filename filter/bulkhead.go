@@ -107,24 +107,27 @@ func (s *bulkheadStage) count(active, queued int64) {
 }
 
 func (s *bulkheadStage) onRequest(h *httpContext, now time.Time) verdict {
-	h.bhVal = bhHold{key: h.req.key(s.cfg.Key), id: s.p.holderID()}
-	hold := &h.bhVal
-	lease, ok, err := s.b.Acquire(s.p.st, hold.key, hold.id, now)
+	key, id := h.req.key(s.cfg.Key), s.p.holderID()
+	lease, ok, err := s.b.Acquire(s.p.st, key, id, now)
 	if err != nil {
 		logLimited("breakwater: %s: bulkhead state unavailable, request admitted: %v", s.pol.name, err)
 		return pass
 	}
+	// The hold lives in the stream's block (h.b.bh), written only when the
+	// request holds or waits; release and leaveQueue drop its key.
 	if ok {
-		s.hold(h, hold, lease)
+		h.b.bh = bhHold{key: key, id: id}
+		s.hold(h, &h.b.bh, lease)
 		return pass
 	}
 	if s.cfg.QueueSize == 0 {
 		return h.reject(now, config.ReasonBulkheadFull, nil)
 	}
-	if _, ok, err := s.b.Enqueue(s.p.st, hold.key, hold.id, now); err != nil || !ok {
+	if _, ok, err := s.b.Enqueue(s.p.st, key, id, now); err != nil || !ok {
 		return h.reject(now, config.ReasonBulkheadFull, nil)
 	}
-	hold.waiting, hold.queuedAt = true, now
+	h.b.bh = bhHold{key: key, id: id, waiting: true, queuedAt: now}
+	hold := &h.b.bh
 	s.count(0, 1)
 	h.bh = hold
 	h.onEnd = append(h.onEnd, holdRec{kind: holdQueue, bh: s, bhh: hold})
@@ -200,6 +203,7 @@ func (s *bulkheadStage) leaveQueue(hold *bhHold, now time.Time) {
 	s.leaveLocal(hold)
 	s.count(0, -1)
 	_ = s.b.Dequeue(s.p.st, hold.key, hold.id, now)
+	hold.key = "" // may be a view of the request's headers
 }
 
 func (s *bulkheadStage) hold(h *httpContext, hold *bhHold, lease bulkhead.Lease) {
@@ -221,12 +225,14 @@ func (s *bulkheadStage) release(h *httpContext, hold *bhHold, now time.Time) {
 	hold.holding = false
 	s.unhold(hold)
 	s.count(-1, 0)
-	if _, err := s.b.Release(s.p.st, hold.key, hold.lease, now); err != nil {
+	key := hold.key
+	hold.key = "" // may be a view of the request's headers
+	if _, err := s.b.Release(s.p.st, key, hold.lease, now); err != nil {
 		logLimited("breakwater: %s: bulkhead release failed (the lease expires after lease_ttl): %v", s.pol.name, err)
 		return
 	}
 	if len(s.queue) > 0 {
-		s.offer(hold.key, h, now)
+		s.offer(key, h, now)
 	}
 }
 

@@ -65,9 +65,8 @@ type httpContext struct {
 	// cb is the circuit breaker admission of the request, if any (cbVal).
 	cb    *cbHold
 	cbVal cbHold
-	// bh is the bulkhead place of the request, if any (bhVal).
-	bh    *bhHold
-	bhVal bhHold
+	// bh is the bulkhead place of the request, if any (b.bh).
+	bh *bhHold
 	// budget is the caller's remaining budget at arrival (deadline).
 	budget time.Duration
 	// retryGranted retries were reserved in the budget at released (the
@@ -332,7 +331,7 @@ func (h *httpContext) OnHttpStreamDone() {
 	h.req = requestInfo{}
 	clear(h.onEnd) // their holds may reference keys (undo is cleared when emptied)
 	h.undo, h.onEnd, h.setReq, h.respHeaders, h.cb, h.bh, h.dl, h.staleHdrs = nil, nil, nil, nil, nil, nil, nil, nil
-	h.cbVal.key, h.bhVal.key = "", ""
+	h.cbVal.key = ""
 	if b := h.b; b != nil {
 		h.b = nil
 		if h.rlUsed { // keys may be views of the request's headers
@@ -358,6 +357,9 @@ type streamBufs struct {
 	set    [8][2]string
 	rlKept [3]ratelimit.Check
 	rlHdr  [3][2]string
+	// bh is the bulkhead's hold of the stream (released by finish, before
+	// the block goes back; release and leaveQueue drop its key).
+	bh bhHold
 }
 
 func (p *pluginContext) takeBufs() *streamBufs {
