@@ -71,7 +71,12 @@
 // Round trips: Acquire, Release, Renew, Enqueue, TryAdmitQueued and Dequeue
 // are one Get and one Set each (more on CAS conflicts; a refused Acquire,
 // and a poll that does not admit when WaiterTTL = MaxWait, write nothing).
-// Active, Queued and Counts are one Get.
+// Active, Queued and Counts are one Get. Acquire and Release, the
+// operations of every request, read the encoded record in place and append
+// the next one to the table's set buffer (store.Table.UpdateAppend): no
+// decoded copy, no buffer of their own, the same bytes as decoding, pruning,
+// editing and encoding would give. Admission stays exact: there is no
+// worker-local reservation of permits.
 //
 // # Memory
 //
