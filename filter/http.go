@@ -427,9 +427,7 @@ type holdRec struct {
 func (r *holdRec) release(h *httpContext, now time.Time) {
 	switch r.kind {
 	case holdRefund:
-		for _, c := range r.checks {
-			_ = c.Limiter.Refund(r.rl.p.st, c.Key, c.Settings, now, 1)
-		}
+		r.rl.refund(h, r.checks, now)
 	case holdBreaker:
 		r.cb.release(r.cbh, now)
 	case holdBulkhead:

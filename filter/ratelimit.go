@@ -33,6 +33,30 @@ type rateLimitStage struct {
 	svcFailures counter
 	warned      svcWarnings
 	globalNames string // the global limits' names, quoted, for the warnings
+	// leased are the limiters of the local limits that take worker leases
+	// (ratelimit.Limiter.SetLeases): the tick ends their expired leases.
+	leased []*ratelimit.Limiter
+}
+
+// leaseKeys bounds the keys a local limit holds leases for, per VM.
+const leaseKeys = 256
+
+// expireLeases ends the leases past their end and gives their unused
+// requests back to shared data (the tick).
+func (s *rateLimitStage) expireLeases(now time.Time) {
+	for _, l := range s.leased {
+		l.ExpireLeases(s.p.st, now)
+	}
+}
+
+// refund gives back the request a later stage did not let through, for
+// each of checks: to the VM's lease it came from while that still admits
+// (the request arrived no earlier than the lease's take), else to shared
+// data.
+func (s *rateLimitStage) refund(h *httpContext, checks []ratelimit.Check, now time.Time) {
+	for _, c := range checks {
+		_ = c.Limiter.RefundOne(s.p.st, c.Key, c.Settings, h.arrived, now)
+	}
 }
 
 type limitRT struct {
@@ -45,10 +69,26 @@ type limitRT struct {
 	// part and its key (lastVal is a substring of lastKey, so no header
 	// view is kept); keyOf builds a key again only for another value.
 	lastVal, lastKey string
+	// keys caches the keys of recent values of a one-part key (allocated
+	// with the first one).
+	keys *keyCache
 }
 
+// keyCache holds the keys of recent values of a one-part key, direct-mapped
+// by a hash of the value: at most keyCacheSize values of at most
+// keyCacheLen bytes, each a substring of its key (no header view is kept).
+type keyCache [keyCacheSize]struct{ val, key string }
+
+// The bounds of a limit's cache of keys (limitRT.keys), per VM.
+const (
+	keyCacheSize = 256
+	keyCacheLen  = 128
+)
+
 // keyOf is r.key(l.cfg.Key), built again for a one-part key only when the
-// part's value differs from the last request's.
+// part's value is neither the last request's nor in the cache of keys. A key
+// is always a string of its own (never a view of the request's headers):
+// the limiter's leases keep the last one (ratelimit.Limiter.SetLeases).
 func (l *limitRT) keyOf(r *requestInfo) string {
 	if len(l.cfg.Key) != 1 {
 		return r.key(l.cfg.Key)
@@ -57,9 +97,27 @@ func (l *limitRT) keyOf(r *requestInfo) string {
 	if l.lastKey != "" && v == l.lastVal {
 		return l.lastKey
 	}
+	var c *struct{ val, key string }
+	if len(v) <= keyCacheLen {
+		if l.keys == nil {
+			l.keys = new(keyCache)
+		}
+		h := uint32(2166136261) // FNV-1a: a client that collides only misses the cache
+		for i := 0; i < len(v); i++ {
+			h = (h ^ uint32(v[i])) * 16777619
+		}
+		c = &l.keys[h%keyCacheSize]
+		if c.key != "" && c.val == v {
+			l.lastKey, l.lastVal = c.key, c.val
+			return c.key
+		}
+	}
 	k := config.BuildKey(l.cfg.Key, func(config.KeyPart) string { return v })
 	l.lastKey = k
 	l.lastVal = k[len(k)-1-len(v) : len(k)-1] // "<len>:<v>,"
+	if c != nil {
+		c.val, c.key = l.lastVal, k
+	}
 	return k
 }
 
@@ -110,7 +168,14 @@ func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.Rate
 		}
 		if lc.Scope != config.ScopeGlobal {
 			s.limits = append(s.limits, l)
+			// Worker leases (patterns/ratelimit doc.go): a limit that
+			// never leases (Leasable false for every tier) allocates none.
+			l.lim.SetLeases(leaseKeys)
+			s.leased = append(s.leased, l.lim)
 		}
+	}
+	if len(s.leased) > 0 {
+		pol.ticks = append(pol.ticks, s.expireLeases)
 	}
 	s.checks = make([]ratelimit.Check, max(len(s.limits), len(s.global)))
 	return s, nil

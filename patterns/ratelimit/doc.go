@@ -232,8 +232,9 @@
 //
 // # Concurrency
 //
-// The pure functions are safe anywhere. A Limiter holds no mutable state
-// once configured (SetRecovery, SetHashKey and Precompile come before use); all
+// The pure functions are safe anywhere. A Limiter without leases (see
+// "Worker leases") holds no mutable state once configured (SetRecovery,
+// SetHashKey, Precompile and SetLeases come before use); all
 // updates go through store.Update (read, decide, compare-and-swap, retry at
 // most store.MaxAttempts times), so the workers of an Envoy sharing one
 // store admit exactly what one serial limiter would: the concurrent tests
@@ -252,4 +253,80 @@
 // from the others. (Restoring "no state" writes an empty state, read as
 // fresh: the key keeps its way in its set.) Deciding names the rejecting limit, or when allowed the
 // most restrictive one (fewest Remaining; ties: longest Reset, then first).
+//
+// # Worker leases
+//
+// A Limiter given SetLeases(capacity) is one worker's (not safe for
+// concurrent use): AllowAll / AllowAllInto of a request of one decide each
+// of its checks from the worker's lease of the key when it has one, with no
+// store operation. A lease is requests the worker already took from the
+// store's state in one update:
+//
+//   - A check without a lease that admits decides from the store as
+//     without leases, except that when the state has r >= 2×LeaseDivisor
+//     (512) requests remaining it takes n = floor(r/256) instead of 1
+//     (never refused: n <= r); the request uses one and the worker's
+//     lease keeps n − 1. Below 512 remaining it takes 1, exactly as without
+//     leases, so a limit whose capacity (Burst, or Requests for the
+//     windows) is at most 511 never leases: every decision, RateLimit value
+//     and stored byte is what it is without (TestLeaseSmallLimitsExact).
+//     A key's first request (one the worker's table does not remember)
+//     also takes 1, and the table remembers the key: its next request takes
+//     the lease. So a flood of keys seen once costs the store operations it
+//     costs without leases (TestLeaseFloodOfKeys); a full set of the table
+//     gives up a remembered key or a used-up lease before one holding
+//     requests.
+//   - Only token_bucket, gcra, fixed_window and sliding_window lease;
+//     leaky_bucket never does (its delays shape, one request at a time).
+//   - All or nothing holds: the leases' requests are used, and new leases
+//     recorded, only once every check admitted; a check refused undoes the
+//     store admissions of the earlier ones as without leases.
+//   - A lease admits at t only while from <= t < until: token_bucket and
+//     gcra for min(Per, LeaseLifetime = 1 s) after its take; fixed_window
+//     inside the window it was taken in (and that long at most);
+//     sliding_window inside the sub-window it was taken in (and that long
+//     at most), so every request counts in the (sub-)window it is admitted
+//     in and the windows' guarantees hold unchanged.
+//   - The unused requests of a lease go back to the store when it ends
+//     (the key stays remembered one more lifetime):
+//     from ExpireLeases (the filter calls it from every tick) or, when the
+//     worker's next request for the key comes first, in the same update that
+//     takes the next lease; and when a full table (4-way sets of the given
+//     capacity) gives a lease's slot to another key. A bucket gets them
+//     back as Refund does (capped at Burst); a window only while the state
+//     still counts them where they were counted (the same fixed window;
+//     the same sub-window, uncounted from that sub-window's own counter).
+//   - Limiter.RefundOne (a later stage rejected the request) gives the
+//     request back to the key's lease when it still admits and was taken no
+//     later than the request arrived, otherwise to the store (Refund of 1).
+//   - The RateLimit values of a request admitted from a lease are an
+//     estimate: Remaining = the store's remaining right after the take + the
+//     lease's requests left after this one (at most Limit; with one worker,
+//     what counting one by one gives but for what a bucket refilled since
+//     the take), Reset = until the take's reset instant.
+//
+// Bound: a worker holds at most floor(r/256) requests of a key taken early,
+// r the state's remaining at the take (so at most capacity/256 each). The
+// store counts every one of them, so the count is never over the limit:
+// every request admitted used one the store gave out (in a window: at most
+// Requests per window; sliding_window: at most Requests in any window of
+// length Per, as without leases). What is approximate is timing: a request
+// used a token the bucket gave out up to LeaseLifetime earlier, so in an
+// interval starting at x, token_bucket and gcra may admit, beyond
+// B + (y − x)×R/P, the lease tokens held at x (at most workers × B/256 per
+// key); and requests held in other workers' leases are not available to
+// a worker until those leases end: a refusal may come up to that many
+// requests early, for at most LeaseLifetime (+ one tick). Once the leases
+// have ended and been given back, the whole limit is reachable by any
+// worker. TestLeaseConcurrentBound checks both at a limit of 10,000 with 6
+// workers on one CAS store: exactly 10,000 admitted at one instant, never
+// more; with 5 workers holding leases (at most 39 each), the other one
+// refused at exactly the limit minus what they hold; after the lifetime and
+// ExpireLeases, that one alone reaches the limit exactly.
+//
+// Cost: a worker takes from the store about once per n requests of a key
+// (once per lease lifetime, window or sub-window at least); a keyed limit's
+// lease table holds at most capacity keys per worker (the filter: 256 per
+// limit per VM), each with its own copy of the key (keys over 128 bytes
+// do not lease).
 package ratelimit

@@ -23,6 +23,10 @@ type Limiter struct {
 	// compiled are settings validated and derived once (Precompile), looked
 	// up by equality before compiling a Settings again.
 	compiled []compiled
+	// hk is the table's hash key (SetHashKey), which leases hash under too.
+	hk store.HashKey
+	// leases are the worker's leases (SetLeases), nil without.
+	leases *Leases
 }
 
 // compiled is one Settings as given and its params.
@@ -53,7 +57,7 @@ func (l *Limiter) SetRecovery(d time.Duration) { l.table = l.table.WithIdle(idle
 
 // SetHashKey makes the limiter hash its keys under k (see store.HashKey).
 // Call it before use.
-func (l *Limiter) SetHashKey(k store.HashKey) { l.table = l.table.WithHashKey(k) }
+func (l *Limiter) SetHashKey(k store.HashKey) { l.table, l.hk = l.table.WithHashKey(k), k }
 
 // Precompile validates and derives each valid one of ss once (up to
 // MaxPrecompiled in all; the others and any invalid one are skipped), so a
@@ -158,41 +162,74 @@ func (l *Limiter) allow(st store.Store, key string, s Settings, now time.Time, n
 		return Decision{}, nil, nil, err
 	}
 	var arena []byte
-	return l.allowQ(st, key, &q, now, n, keep, &arena)
+	tk, err := l.allowQ(st, key, &q, now, n, keep, &arena, false, nil)
+	return tk.d, tk.prev, tk.wrote, err
 }
 
-// allowQ is allow under settings compiled into q. With keep, the copy of
-// the state read is appended to *arena (one buffer for the copies of all
-// the checks of an AllowAll; a copy already there is never overwritten).
-// The next state is appended to the set value the table builds
-// (store.Table.UpdateAppend): the state written is a slice of that value.
-func (l *Limiter) allowQ(st store.Store, key string, q *params, now time.Time, n int64, keep bool, arena *[]byte) (Decision, []byte, []byte, error) {
+// taken is what one store update of allowQ did.
+type taken struct {
+	d Decision
+	// n: the requests taken (the request's, or a lease's).
+	n           uint64
+	prev, wrote []byte
+	// over: the state was the overflow state; refunded: old's unused
+	// requests were given back in the same update; seen: the key is to be
+	// remembered as seen (Leases).
+	over, refunded, seen bool
+}
+
+// allowQ decides a request of n for key under settings compiled into q and
+// writes the next state. With keep, the copy of the state read is appended
+// to *arena (one buffer for the copies of all the checks of an AllowAll; a
+// copy already there is never overwritten). The next state is appended to
+// the set value the table builds (store.Table.UpdateAppend): the state
+// written is a slice of that value. With lease, a state with at least
+// 2×LeaseDivisor remaining gives floor(remaining/LeaseDivisor) requests
+// instead of n (never refused: at most what remains). old, when not nil,
+// is an ended lease of key whose unused requests are given back first, in
+// the same update, when it was taken from the same state (the overflow
+// state's dst is empty: store.Table.UpdateAppend).
+func (l *Limiter) allowQ(st store.Store, key string, q *params, now time.Time, n int64, keep bool, arena *[]byte, lease bool, old *lease) (taken, error) {
 	t := clampNow(now)
-	nn := uint64(max(n, 0))
-	var (
-		d          Decision
-		prev, next []byte
-	)
+	var tk taken
 	start := len(*arena)
-	_, err := l.table.UpdateAppend(st, key, now.UnixNano(), 32, func(dst, cur []byte) ([]byte, bool, error) {
+	over, err := l.table.UpdateAppend(st, key, now.UnixNano(), 32, func(dst, cur []byte) ([]byte, bool, error) {
+		base := cur
+		tk.refunded = false
+		if old != nil && (len(dst) == 0) == old.over {
+			lz := l.leases
+			if r := q.refundLease(lz.scratch[:0], cur, t, old); r != nil {
+				base, lz.scratch, tk.refunded = r, r[:0], true
+			}
+		}
 		if keep {
-			*arena = append((*arena)[:start], cur...)
-			prev = (*arena)[start:len(*arena):len(*arena)]
-			if len(cur) == 0 { // as a copy by append: nil for no state
-				prev = nil
+			*arena = append((*arena)[:start], base...)
+			tk.prev = (*arena)[start:len(*arena):len(*arena)]
+			if len(base) == 0 { // as a copy by append: nil for no state
+				tk.prev = nil
+			}
+		}
+		tk.n = uint64(max(n, 0))
+		if lease {
+			if d0, _ := q.decide(nil, base, t, 0); d0.Remaining >= 2*LeaseDivisor {
+				tk.n = uint64(d0.Remaining) / LeaseDivisor
 			}
 		}
 		var nx []byte
-		d, nx = q.decide(dst, cur, t, nn)
-		if keep && nx != nil {
-			next = nx[len(dst):len(nx):len(nx)]
+		tk.d, nx = q.decide(dst, base, t, tk.n)
+		tk.wrote = nil
+		if nx != nil {
+			tk.wrote = nx[len(dst):len(nx):len(nx)]
+		} else if tk.refunded {
+			nx = append(dst, base...)
 		}
 		return nx, nx != nil, nil
 	})
 	if err != nil {
-		return Decision{}, nil, nil, err
+		return taken{}, err
 	}
-	return d, prev, next, nil
+	tk.over = over
+	return tk, nil
 }
 
 // Refund gives back n requests of key admitted at (about) now (see Refund).
@@ -302,61 +339,27 @@ type Buffers struct {
 // of the states read live in buf (a rollback puts a state back by copying it
 // into the set value the table writes: the store never holds buf's memory).
 func AllowAllInto(buf *Buffers, st store.Store, now time.Time, n int64, checks []Check) (Result, error) {
-	var ds []Decision
-	if buf != nil && cap(buf.decisions) >= len(checks) {
-		ds = buf.decisions[:len(checks)]
-		clear(ds)
-	} else {
-		ds = make([]Decision, len(checks))
-		if buf != nil {
-			buf.decisions = ds
-		}
-	}
-	res := Result{Deciding: -1, Decisions: ds}
-	type done struct{ prev, wrote []byte }
-	var stack [8]done
-	undo := stack[:0]
-	// One buffer for the copies of the states read (kept for the undo when
-	// there are several checks), sized for typical states.
+	ds := buf.decisionsFor(len(checks))
 	var arena []byte
 	if buf != nil {
 		arena = buf.states[:0]
-		defer func() { buf.states = arena[:0] }() // the grown capacity is kept
 	}
-	if len(checks) > 1 && cap(arena) == 0 {
-		arena = make([]byte, 0, 48*len(checks))
+	var res Result
+	var err error
+	if n == 1 && anyLeases(checks) {
+		res, arena, err = allowLeased(ds, arena, st, now, checks)
+	} else {
+		res, arena, err = allowStore(ds, arena, st, now, n, checks, nil)
 	}
-	rollback := func(k int) {
-		for i := k - 1; i >= 0; i-- {
-			c := checks[i]
-			_ = c.Limiter.undo(st, c.Key, c.Settings, now, n, undo[i].prev, undo[i].wrote)
-		}
+	if buf != nil {
+		buf.states = arena[:0] // the grown capacity is kept
 	}
-	for i, c := range checks {
-		var (
-			d           Decision
-			prev, wrote []byte
-			err         error
-		)
-		if q, ok := c.Limiter.params(c.Settings); ok {
-			d, prev, wrote, err = c.Limiter.allowQ(st, c.Key, &q, now, n, len(checks) > 1, &arena)
-		} else {
-			_, err = c.Settings.Normalize()
-		}
-		if err != nil {
-			rollback(i)
-			res.Deciding = i
-			return res, err
-		}
-		res.Decisions[i] = d
-		if !d.Allowed {
-			rollback(i)
-			res.Deciding = i
-			return res, nil
-		}
-		undo = append(undo, done{prev, wrote})
-	}
-	res.Allowed = true
+	return res, err
+}
+
+// pick sets the Delay of an admission and its Deciding check: the most
+// restrictive (fewest Remaining, ties to the longest Reset, then first).
+func (res *Result) pick() {
 	for i, d := range res.Decisions {
 		res.Delay = max(res.Delay, d.Delay)
 		if res.Deciding < 0 {
@@ -368,7 +371,31 @@ func AllowAllInto(buf *Buffers, st store.Store, now time.Time, n int64, checks [
 			res.Deciding = i
 		}
 	}
-	return res, nil
+}
+
+// decisionsFor returns n cleared Decisions: buf's (grown when short), or
+// new ones for a nil buf.
+func (buf *Buffers) decisionsFor(n int) []Decision {
+	if buf != nil && cap(buf.decisions) >= n {
+		ds := buf.decisions[:n]
+		clear(ds)
+		return ds
+	}
+	ds := make([]Decision, n)
+	if buf != nil {
+		buf.decisions = ds
+	}
+	return ds
+}
+
+// anyLeases says whether some check has Leases.
+func anyLeases(checks []Check) bool {
+	for i := range checks {
+		if checks[i].Limiter.leases != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // MaxStateBytes bounds the state of one key under algorithm a (doc.go,

@@ -1,0 +1,526 @@
+package ratelimit
+
+import (
+	"math"
+	"strings"
+	"time"
+
+	"github.com/breakwater/breakwater/patterns/store"
+)
+
+// Leases (doc.go, "Worker leases"): one worker's requests taken from the
+// store ahead of use, per key of one Limiter.
+const (
+	// LeaseDivisor: a take from the store with r requests remaining takes
+	// floor(r/LeaseDivisor) requests at once when that is at least 2 (one
+	// request otherwise: the exact path, so a limit whose capacity is below
+	// 2×LeaseDivisor never leases).
+	LeaseDivisor = 256
+	// LeaseLifetime bounds how long after its take a lease admits: at most
+	// min(Per, LeaseLifetime), and only inside the window (fixed_window)
+	// or the sub-window (sliding_window) it was taken in.
+	LeaseLifetime = time.Second
+	// leaseWays is the associativity of a Leases table.
+	leaseWays = 4
+	// maxLeaseKey bounds the keys that lease (a longer one is decided one
+	// request at a time), so a table's copies of keys stay small.
+	maxLeaseKey = 128
+)
+
+// Leasable says whether a Limiter with settings s may take leases: s is
+// valid, its algorithm is token_bucket, gcra, fixed_window or
+// sliding_window (never leaky_bucket, whose delays shape) and its capacity
+// is at least 2×LeaseDivisor.
+func Leasable(s Settings) bool {
+	q, ok := compile(s)
+	return ok && q.leasable()
+}
+
+func (q *params) leasable() bool {
+	return q.alg != LeakyBucket && q.b >= 2*LeaseDivisor
+}
+
+// Leases are one worker's leases on the states of one Limiter: per key (and
+// settings), the requests taken from the store and not used yet, in a table
+// of fixed capacity (4-way set associative, keys hashed under the
+// limiter's hash key). A check of a limiter with leases is decided by
+// AllowAllInto from its lease when it has one (no store operation) and
+// otherwise takes a lease from the store. Not safe for concurrent use;
+// Expire, from the worker's periodic tick, gives back the unused part of
+// ended leases.
+type Leases struct {
+	lim  *Limiter
+	e    []lease
+	sets uint64
+	live int
+	// lastKey, lastSlot: find's last answer, valid while epoch (bumped by
+	// every change of which key a slot holds) is lastEpoch: the same key
+	// string again (an unkeyed or path-keyed limit) is found without
+	// hashing or comparing bytes.
+	lastKey          string
+	lastSlot         int
+	epoch, lastEpoch uint64
+	// next is the earliest end of a live lease: Expire does nothing before.
+	next int64
+	// scratch holds the state a lease's refund produces before a take
+	// decides on it (reused).
+	scratch []byte
+}
+
+// lease is one key's lease; on false: none (key stays, to be reused).
+type lease struct {
+	_      [0]func() // not comparable: no equality function in the binary
+	key    string    // an owned copy
+	tag    uint32    // the high half of the key's hash
+	s      Settings
+	on     bool
+	over   bool  // taken from the limiter's overflow state
+	tokens int64 // requests left
+	// from, until: the lease admits at t with from <= t < until.
+	from, until int64
+	// mark: fixed_window, the end of the window of the take (the state's);
+	// sliding_window, the start of its sub-window.
+	mark int64
+	// life is the lease's lifetime (min(Per, LeaseLifetime)); idle: the
+	// entry only says that the key was seen (a first request takes one
+	// request, the next ones a lease), it holds and admits nothing.
+	life int64
+	idle bool
+	// rem, limit, resetAt: the take's Decision (Remaining after it, Limit,
+	// now + Reset), for the RateLimit values of the requests it admits.
+	rem, limit, resetAt int64
+}
+
+// SetLeases makes l one worker's limiter that takes leases (doc.go,
+// "Worker leases") for at most capacity keys at once (rounded up to a
+// multiple of 4; < 1 means 4): AllowAll then decides a request of one from
+// l's lease of the key when it has one that admits. Such a Limiter is not
+// safe for concurrent use (the filter has one per limit per VM); the
+// worker calls ExpireLeases periodically. Call it before use. The table
+// keeps its own copies of keys, and the last key string it was given (to
+// find it again without hashing): a caller must give keys that are real Go
+// strings, never an unsafe view of memory it reuses.
+// The table is allocated with the first lease: a limiter that never
+// leases (Leasable false for all its settings) costs no memory for it.
+func (l *Limiter) SetLeases(capacity int) {
+	sets := max((capacity+leaseWays-1)/leaseWays, 1)
+	l.leases = &Leases{lim: l, sets: uint64(sets), next: math.MaxInt64}
+}
+
+// Leases returns l's leases, nil when it takes none (SetLeases).
+func (l *Limiter) Leases() *Leases { return l.leases }
+
+// ExpireLeases ends l's leases that no longer admit at now and gives their
+// unused requests back to st (Leases.Expire); nothing without leases.
+func (l *Limiter) ExpireLeases(st store.Store, now time.Time) {
+	if l.leases != nil {
+		l.leases.Expire(st, now)
+	}
+}
+
+// Capacity is the number of keys the table can hold.
+func (lz *Leases) Capacity() int { return int(lz.sets) * leaseWays }
+
+// Live is the number of leases held (empty ones included until they end).
+func (lz *Leases) Live() int { return lz.live }
+
+// Held is the number of requests the leases hold, not used yet.
+func (lz *Leases) Held() int64 {
+	var n int64
+	for i := range lz.e {
+		if lz.e[i].on {
+			n += lz.e[i].tokens
+		}
+	}
+	return n
+}
+
+// hash is key's hash, FNV-1a from the limiter's hash key (cheaper than
+// its SipHash; a client that makes its keys collide only makes this
+// worker's leases of them end sooner, each giving back its unused requests:
+// it cannot change what the store admits).
+func (lz *Leases) hash(key string) uint64 {
+	h := lz.lim.hk[0] ^ 0xcbf29ce484222325
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint64(key[i])) * 0x100000001b3
+	}
+	return h
+}
+
+// find is the slot of key's lease (-1 when it has none) and the first slot
+// of key's set.
+func (lz *Leases) find(key string) (int, int) {
+	if lz.live == 0 {
+		return -1, 0
+	}
+	if lz.epoch == lz.lastEpoch && key == lz.lastKey {
+		return lz.lastSlot, lz.lastSlot / leaseWays * leaseWays
+	}
+	h := lz.hash(key)
+	b := int(h%lz.sets) * leaseWays
+	tag := uint32(h >> 32)
+	for i := b; i < b+leaseWays; i++ {
+		if e := &lz.e[i]; e.on && e.tag == tag && e.key == key {
+			lz.lastKey, lz.lastSlot, lz.lastEpoch = key, i, lz.epoch
+			return i, b
+		}
+	}
+	return -1, b
+}
+
+// usable says whether lease e admits a request under s at t.
+func (e *lease) usable(s *Settings, t int64) bool {
+	return e.tokens > 0 && e.from <= t && t < e.until && e.s.same(s)
+}
+
+// same is s == o, field by field (no call to the generated equality).
+func (s *Settings) same(o *Settings) bool {
+	return s.Requests == o.Requests && s.Per == o.Per && s.Burst == o.Burst && s.Algorithm == o.Algorithm && s.MaxDelay == o.MaxDelay
+}
+
+// estimate is the Decision of a request admitted by lease i leaving left
+// requests in it: Remaining is the store's at the take plus left (at most
+// the limit), Reset until the take's reset instant.
+func (lz *Leases) estimate(i int, t, left int64) Decision {
+	e := &lz.e[i]
+	return Decision{Allowed: true, Limit: e.limit, Remaining: min(e.limit, e.rem+left),
+		Reset: time.Duration(max(e.resetAt-t, 0))}
+}
+
+// put records a lease of left requests for key under s taken at t by the
+// Decision d, whose state written is wrote (over: the overflow state's). A
+// full set gives up its lease that ends first (its unused requests go back
+// to the store).
+func (lz *Leases) put(st store.Store, now time.Time, t int64, key string, s Settings, d Decision, left int64, wrote []byte, over bool) {
+	q, _ := lz.lim.params(s)
+	if lz.e == nil {
+		lz.e = make([]lease, lz.sets*leaseWays)
+	}
+	h := lz.hash(key)
+	b, tag := int(h%lz.sets)*leaseWays, uint32(h>>32)
+	slot := -1
+	for i := b; i < b+leaseWays; i++ {
+		if lz.e[i].key == key { // its own slot (the lease there has ended)
+			slot = i
+			break
+		}
+		if slot < 0 || lz.e[i].worth() < lz.e[slot].worth() ||
+			lz.e[i].worth() == lz.e[slot].worth() && lz.e[i].until < lz.e[slot].until {
+			slot = i
+		}
+	}
+	e := &lz.e[slot]
+	if e.on {
+		lz.release(st, now, t, slot)
+	}
+	if e.key != key {
+		e.key = strings.Clone(key)
+	}
+	e.tag = tag
+	lz.epoch++
+	e.s, e.on, e.over, e.tokens, e.idle = s, true, over, left, left == 0
+	e.rem, e.limit = d.Remaining, d.Limit
+	e.resetAt = t + min(int64(d.Reset), math.MaxInt64-t)
+	e.life = min(int64(q.p), int64(LeaseLifetime))
+	e.from, e.until = t, t+e.life
+	switch {
+	case left == 0: // seen: admits nothing
+		e.from = e.until
+	case q.alg == FixedWindow:
+		end, _, _ := decodeFixed(wrote)
+		e.mark = end
+		e.from, e.until = t/int64(q.p)*int64(q.p), min(end, e.until)
+	case q.alg == SlidingWindow:
+		r, _ := decodeSliding(wrote)
+		e.mark = r.start
+		e.from, e.until = r.start, min(r.start+q.sw, e.until)
+	}
+	lz.live++
+	lz.next = min(lz.next, e.until)
+}
+
+// worth orders the entries a full set gives up first: none, seen, used up,
+// holding requests.
+func (e *lease) worth() int {
+	switch {
+	case !e.on:
+		return 0
+	case e.idle:
+		return 1
+	case e.tokens == 0:
+		return 2
+	}
+	return 3
+}
+
+// release ends lease i, giving its unused requests back to the store
+// (refundLease: only where they were counted).
+func (lz *Leases) release(st store.Store, now time.Time, t int64, i int) {
+	e := &lz.e[i]
+	if e.tokens > 0 {
+		if q, ok := lz.lim.params(e.s); ok {
+			fn := func(cur []byte) ([]byte, bool, error) {
+				nx := q.refundLease(nil, cur, t, e)
+				return nx, nx != nil, nil
+			}
+			if e.over {
+				_ = lz.lim.table.UpdateOverflow(st, fn)
+			} else {
+				_ = lz.lim.table.Update(st, e.key, now.UnixNano(), fn)
+			}
+		}
+	}
+	lz.drop(i)
+}
+
+// giveBack gives lease i's unused requests back to the store and keeps the
+// entry as seen (admitting nothing) for one more lifetime.
+func (lz *Leases) giveBack(st store.Store, now time.Time, t int64, i int) {
+	e := &lz.e[i]
+	lz.release(st, now, t, i)
+	e.on, e.idle, e.tokens = true, true, 0
+	e.from, e.until = t+e.life, t+e.life
+	lz.live++
+}
+
+// drop ends lease i without giving anything back.
+func (lz *Leases) drop(i int) {
+	e := &lz.e[i]
+	if e.on {
+		e.on, e.tokens = false, 0
+		lz.live--
+		lz.epoch++
+	}
+}
+
+// Expire ends the leases that no longer admit at now and gives their unused
+// requests back to the store (one update each). It does nothing before the
+// earliest end of a lease; call it periodically (the filter: every tick).
+func (lz *Leases) Expire(st store.Store, now time.Time) {
+	t := clampNow(now)
+	if lz.live == 0 || t < lz.next {
+		return
+	}
+	next := int64(math.MaxInt64)
+	for i, left := 0, lz.live; i < len(lz.e) && left > 0; i++ {
+		e := &lz.e[i]
+		if !e.on {
+			continue
+		}
+		left--
+		if t >= e.until {
+			if e.idle {
+				lz.drop(i)
+				continue
+			}
+			lz.giveBack(st, now, t, i)
+		}
+		next = min(next, e.until)
+	}
+	lz.next = next
+}
+
+// refundLease gives the unused requests of lease e back to state st at t and
+// returns the next state (appended to dst), nil when there is nothing to
+// write. A bucket gets them back as Refund does; a window only while the
+// state still counts them where they were taken: fixed_window in the same
+// window, sliding_window in the same sub-window (uncounting them from a
+// later one would let that one's requests stop counting early).
+func (q *params) refundLease(dst, st []byte, t int64, e *lease) []byte {
+	k := uint64(e.tokens)
+	switch q.alg {
+	case TokenBucket, GCRA:
+		return q.refund(dst, st, t, k)
+	case FixedWindow:
+		end, count, ok := decodeFixed(st)
+		if !ok || end != e.mark || count == 0 {
+			return nil
+		}
+		return appendFixed(dst, end, count-min(count, k))
+	case SlidingWindow:
+		old, ok := decodeSliding(st)
+		if !ok || old.sw != q.sw {
+			return nil
+		}
+		r, _ := q.loadRing(st, t)
+		if r.start < e.mark || (r.start-e.mark)%q.sw != 0 {
+			return nil
+		}
+		i := (r.start - e.mark) / q.sw
+		if i > SubWindows || r.c[i] == 0 {
+			return nil
+		}
+		r.c[i] -= min(r.c[i], k)
+		return appendSliding(dst, &r)
+	}
+	return nil
+}
+
+// RefundOne gives back one request of key admitted under s no earlier than
+// since (a lower bound of the admission's instant), at now: to the key's
+// lease when it still admits at now and was taken no later than since (the
+// request was then counted where the lease's are), otherwise to the store
+// (Refund of 1).
+func (l *Limiter) RefundOne(st store.Store, key string, s Settings, since, now time.Time) error {
+	if lz := l.leases; lz != nil {
+		t := clampNow(now)
+		if i, _ := lz.find(key); i >= 0 {
+			if e := &lz.e[i]; e.s.same(&s) && e.from <= clampNow(since) && e.from <= t && t < e.until {
+				e.tokens++
+				return nil
+			}
+		}
+	}
+	return l.Refund(st, key, s, now, 1)
+}
+
+// allowLeased is AllowAllInto for a request of one whose checks may hold
+// leases: when every check has a lease that admits, the request is decided
+// with no store operation (each lease gives one request); otherwise
+// allowStore decides it.
+func allowLeased(ds []Decision, arena []byte, st store.Store, now time.Time, checks []Check) (Result, []byte, error) {
+	t := clampNow(now)
+	var hitBuf [8]int32
+	hits := hitBuf[:]
+	if len(checks) > len(hitBuf) {
+		hits = make([]int32, len(checks))
+	}
+	hits = hits[:len(checks)]
+	all := true
+	for i := range checks {
+		c := &checks[i]
+		hits[i] = -1
+		if lz := c.Limiter.leases; lz != nil {
+			if k, _ := lz.find(c.Key); k >= 0 && lz.e[k].usable(&c.Settings, t) {
+				hits[i] = int32(k)
+				continue
+			}
+		}
+		all = false
+	}
+	if !all {
+		return allowStore(ds, arena, st, now, 1, checks, hits)
+	}
+	res := Result{Allowed: true, Deciding: -1, Decisions: ds}
+	for i, h := range hits {
+		e := &checks[i].Limiter.leases.e[h]
+		e.tokens--
+		ds[i] = Decision{Allowed: true, Limit: e.limit, Remaining: min(e.limit, e.rem+e.tokens),
+			Reset: time.Duration(max(e.resetAt-t, 0))}
+	}
+	res.pick()
+	return res, arena, nil
+}
+
+// allowStore decides the checks of a request of n from the store in order,
+// except those with a lease that admits (hits[i] >= 0; hits nil: none): a
+// check whose limiter has leases, for a request of one, takes a lease
+// (allowQ) and gives back the unused part of its key's ended lease. The
+// leases' requests are used and the new leases recorded only once every
+// check admitted: all or nothing. When check k rejects (or fails), the
+// store admissions of checks 0..k-1 are undone in reverse order.
+func allowStore(ds []Decision, arena []byte, st store.Store, now time.Time, n int64, checks []Check, hits []int32) (Result, []byte, error) {
+	res := Result{Deciding: -1, Decisions: ds}
+	t := clampNow(now)
+	var stack [8]taken
+	tk := stack[:0]
+	keep := len(checks) > 1
+	// One buffer for the copies of the states read (kept for the undo when
+	// there are several checks), sized for typical states.
+	if keep && cap(arena) == 0 {
+		arena = make([]byte, 0, 48*len(checks))
+	}
+	var err error
+	fail, leased := -1, false
+	for i := range checks {
+		c := &checks[i]
+		if hits != nil && hits[i] >= 0 {
+			lz := c.Limiter.leases
+			ds[i] = lz.estimate(int(hits[i]), t, lz.e[hits[i]].tokens-1)
+			tk = append(tk, taken{})
+			continue
+		}
+		var p taken
+		p, err = c.decide(st, now, t, n, keep, &arena)
+		tk = append(tk, p)
+		ds[i] = p.d
+		if err != nil || !p.d.Allowed {
+			fail = i
+			break
+		}
+		if p.n > uint64(n) {
+			// As one request would leave it: the lease keeps the rest.
+			ds[i].Remaining += int64(p.n) - n
+		}
+		leased = leased || p.n > uint64(n) || p.seen
+	}
+	if fail >= 0 {
+		for i := fail - 1; i >= 0; i-- {
+			if hits == nil || hits[i] < 0 {
+				c := &checks[i]
+				_ = c.Limiter.undo(st, c.Key, c.Settings, now, int64(tk[i].n), tk[i].prev, tk[i].wrote)
+			}
+		}
+		res.Deciding = fail
+		return res, arena, err
+	}
+	if hits != nil || leased {
+		for i := range checks {
+			c := &checks[i]
+			if hits != nil && hits[i] >= 0 {
+				c.Limiter.leases.e[hits[i]].tokens--
+			} else if p := &tk[i]; p.n > uint64(n) || p.seen {
+				c.Limiter.leases.put(st, now, t, c.Key, c.Settings, p.d, int64(p.n)-n, p.wrote, p.over)
+			}
+		}
+	}
+	res.Allowed = true
+	res.pick()
+	return res, arena, nil
+}
+
+// decide decides c from the store for a request of n (allowQ). With leases
+// and n of one, it takes a lease when it can (the key was seen before), and
+// the key's lease that no longer admits gives its unused requests back: in
+// the same update when they came from the same state, else in one of their
+// own.
+func (c *Check) decide(st store.Store, now time.Time, t, n int64, keep bool, arena *[]byte) (taken, error) {
+	l := c.Limiter
+	q, ok := l.params(c.Settings)
+	if !ok {
+		_, err := c.Settings.Normalize()
+		return taken{}, err
+	}
+	lz := l.leases
+	if lz == nil || n != 1 {
+		return l.allowQ(st, c.Key, &q, now, n, keep, arena, false, nil)
+	}
+	var old *lease
+	oi, _ := lz.find(c.Key)
+	seen := oi >= 0
+	if seen {
+		if e := &lz.e[oi]; e.tokens == 0 {
+			lz.drop(oi)
+			oi = -1
+		} else if !e.s.same(&c.Settings) {
+			lz.release(st, now, t, oi)
+			oi = -1
+		} else {
+			old = e
+		}
+	}
+	leasable := len(c.Key) <= maxLeaseKey && q.leasable()
+	p, err := l.allowQ(st, c.Key, &q, now, n, keep, arena, seen && leasable, old)
+	if err == nil && oi >= 0 {
+		if p.refunded {
+			lz.drop(oi)
+		} else {
+			lz.release(st, now, t, oi)
+		}
+	}
+	// A key seen for the first time takes one request; it is remembered
+	// (once every check admitted), so that its next request takes a lease:
+	// a flood of keys seen once costs what it costs without leases.
+	p.seen = !seen && leasable
+	return p, err
+}
