@@ -249,28 +249,44 @@ func (b *Bulkhead) read(st store.Store, key string, now time.Time) (record, erro
 // ok is false when the bulkhead is full; nothing is written then. An error
 // (store.ErrContended, a store failure) means nothing was acquired.
 func (b *Bulkhead) Acquire(st store.Store, key string, holder uint64, now time.Time) (Lease, bool, error) {
+	exp := now.Add(b.s.LeaseTTL)
+	ok, err := b.edit(st, key, acquireOp, holder, now, exp)
+	if err != nil || !ok {
+		return Lease{}, false, err
+	}
+	return Lease{Holder: holder, Expires: exp}, true, nil
+}
+
+// edit applies editBytes (op) to the record of key; for Release and Renew,
+// when the key's own record does not hold the lease, to the overflow
+// record too (as updateHeld: an earlier Acquire may have overflowed). ok is
+// editBytes's, of the record that decided.
+func (b *Bulkhead) edit(st store.Store, key string, op int, holder uint64, now, exp time.Time) (bool, error) {
 	if b.err != nil {
-		return Lease{}, false, b.err
+		return false, b.err
 	}
 	var ok bool
 	var active, queued int
-	exp := now.Add(b.s.LeaseTTL)
 	at, until := now.UnixNano(), exp.UnixNano()
-	_, err := b.table.UpdateAppend(st, key, at, 0, func(dst, cur []byte) ([]byte, bool, error) {
-		next, got, write, a, q := acquireBytes(dst, cur, holder, at, until, b.s)
+	fn := func(dst, cur []byte) ([]byte, bool, error) {
+		next, got, write, a, q := editBytes(dst, cur, op, holder, at, until, b.s)
 		ok, active, queued = got, a, q
 		return next, write, nil
-	})
-	if err != nil {
-		return Lease{}, false, err
+	}
+	over, err := b.table.UpdateAppend(st, key, at, 0, fn)
+	if err == nil && b.observe != nil {
+		b.observe(key, active, queued)
+	}
+	if err != nil || ok || over || op == acquireOp {
+		return ok, err
+	}
+	if err := b.table.UpdateOverflow(st, func(cur []byte) ([]byte, bool, error) { return fn(nil, cur) }); err != nil {
+		return false, err
 	}
 	if b.observe != nil {
 		b.observe(key, active, queued)
 	}
-	if !ok {
-		return Lease{}, false, nil
-	}
-	return Lease{Holder: holder, Expires: exp}, true, nil
+	return ok, nil
 }
 
 // Release gives the permit of l back. It returns true when the lease was
@@ -280,53 +296,15 @@ func (b *Bulkhead) Acquire(st store.Store, key string, holder uint64, now time.T
 // no-op returning false. On error nothing was released; the lease is then
 // reclaimed at its expiry at the latest.
 func (b *Bulkhead) Release(st store.Store, key string, l Lease, now time.Time) (bool, error) {
-	if b.err != nil {
-		return false, b.err
-	}
-	var held bool
-	var active, queued int
-	at := now.UnixNano()
-	fn := func(dst, cur []byte) ([]byte, bool, error) {
-		next, found, a, q := releaseBytes(dst, cur, l.Holder, at, b.s)
-		held, active, queued = found, a, q
-		return next, found, nil
-	}
-	// As updateHeld: the key's own record, then the overflow record when
-	// the lease is not in it (an earlier Acquire may have overflowed).
-	over, err := b.table.UpdateAppend(st, key, at, 0, fn)
-	if err == nil && b.observe != nil {
-		b.observe(key, active, queued)
-	}
-	if err != nil || held || over {
-		return held, err
-	}
-	err = b.table.UpdateOverflow(st, func(cur []byte) ([]byte, bool, error) { return fn(nil, cur) })
-	if err != nil {
-		return false, err
-	}
-	if b.observe != nil {
-		b.observe(key, active, queued)
-	}
-	return held, nil
+	return b.edit(st, key, releaseOp, l.Holder, now, time.Time{})
 }
 
 // Renew extends a held lease to now + LeaseTTL. Holders of long streams
 // renew well within LeaseTTL (e.g. from the tick) so that a live stream is
 // never reclaimed. It returns ErrLeaseLost when the lease is no longer held.
 func (b *Bulkhead) Renew(st store.Store, key string, l Lease, now time.Time) error {
-	lost := false
-	exp := now.Add(b.s.LeaseTTL).UnixNano()
-	err := b.updateHeld(st, key, now, func(r *record) (bool, bool, error) {
-		lost = false
-		i := r.findLease(l.Holder)
-		if i < 0 {
-			lost = true
-			return false, false, nil
-		}
-		r.leases[i].expiry = exp
-		return true, true, nil
-	})
-	if err == nil && lost {
+	held, err := b.edit(st, key, renewOp, l.Holder, now, now.Add(b.s.LeaseTTL))
+	if err == nil && !held {
 		err = ErrLeaseLost
 	}
 	return err

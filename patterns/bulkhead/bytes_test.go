@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// refAcquire and refRelease are Acquire's and Release's edits done on the
+// refAcquire, refRelease and refRenew are the edits of Acquire, Release and Renew done on the
 // decoded record, as the package did them before it edited the bytes.
 func refAcquire(cur []byte, holder uint64, now, exp int64, s Settings) (next []byte, ok, write bool, active, queued int) {
 	r := decode(cur)
@@ -34,7 +34,18 @@ func refRelease(cur []byte, holder uint64, now int64, s Settings) (next []byte, 
 	return r.encode(), true, len(r.leases), len(r.waiters)
 }
 
-// TestBytesOpsMatchRecord: the byte edits of Acquire and Release give
+func refRenew(cur []byte, holder uint64, now, exp int64, s Settings) (next []byte, found bool, active, queued int) {
+	r := decode(cur)
+	r.prune(now, s)
+	i := r.findLease(holder)
+	if i < 0 {
+		return nil, false, len(r.leases), len(r.waiters)
+	}
+	r.leases[i].expiry = exp
+	return r.encode(), true, len(r.leases), len(r.waiters)
+}
+
+// TestBytesOpsMatchRecord: the byte edits of Acquire, Release and Renew give
 // exactly the record, the decision and the counts of the decoded edits,
 // over random records (expired and live leases, duplicate holders, live
 // and expired waiters, corrupt bytes), and leave dst's own bytes alone.
@@ -67,7 +78,7 @@ func TestBytesOpsMatchRecord(t *testing.T) {
 		dst := append(make([]byte, 0, 64), prefix...)
 
 		wn, wok, wwrite, wa, wq := refAcquire(bytes.Clone(cur), holder, now, exp, s)
-		gn, gok, gwrite, ga, gq := acquireBytes(dst, cur, holder, now, exp, s)
+		gn, gok, gwrite, ga, gq := editBytes(dst, cur, acquireOp, holder, now, exp, s)
 		if gok != wok || gwrite != wwrite || ga != wa || gq != wq {
 			t.Fatalf("case %d acquire: got ok %v write %v counts %d/%d, want %v %v %d/%d", n, gok, gwrite, ga, gq, wok, wwrite, wa, wq)
 		}
@@ -76,12 +87,21 @@ func TestBytesOpsMatchRecord(t *testing.T) {
 		}
 
 		rn, rfound, ra, rq := refRelease(bytes.Clone(cur), holder, now, s)
-		fn, ffound, fa, fq := releaseBytes(dst[:len(prefix)], cur, holder, now, s)
-		if ffound != rfound || fa != ra || fq != rq {
+		fn, ffound, fwrite, fa, fq := editBytes(dst[:len(prefix)], cur, releaseOp, holder, now, 0, s)
+		if ffound != rfound || fwrite != rfound || fa != ra || fq != rq {
 			t.Fatalf("case %d release: got found %v counts %d/%d, want %v %d/%d", n, ffound, fa, fq, rfound, ra, rq)
 		}
 		if ffound && (!bytes.Equal(fn[:len(prefix)], prefix) || !bytes.Equal(fn[len(prefix):], rn)) {
 			t.Fatalf("case %d release: record\n got %x\nwant %x", n, fn, rn)
+		}
+
+		nn, nfound, na, nq := refRenew(bytes.Clone(cur), holder, now, exp, s)
+		en, efound, ewrite, ea, eq := editBytes(dst[:len(prefix)], cur, renewOp, holder, now, exp, s)
+		if efound != nfound || ewrite != nfound || ea != na || eq != nq {
+			t.Fatalf("case %d renew: got found %v counts %d/%d, want %v %d/%d", n, efound, ea, eq, nfound, na, nq)
+		}
+		if efound && (!bytes.Equal(en[:len(prefix)], prefix) || !bytes.Equal(en[len(prefix):], nn)) {
+			t.Fatalf("case %d renew: record\n got %x\nwant %x", n, en, nn)
 		}
 	}
 }

@@ -139,7 +139,7 @@ func (s Settings) RecordBytes() int {
 	return headerLen + leaseLen*s.MaxConcurrent + waiterLen*s.QueueSize
 }
 
-// The hot operations (Acquire, Release) work on the encoded record
+// Acquire, Release and Renew (editBytes) work on the encoded record
 // directly: they scan it once and append the next record to the table's
 // buffer, with no decoded copy and no buffer of their own. The result is
 // byte for byte what decode, prune, the edit and encode give
@@ -243,28 +243,27 @@ func (v view) appendPruned(dst []byte, now int64, s Settings, leases, waiters, e
 	return dst
 }
 
-// acquireBytes is Acquire's edit of the record cur: next (appended to dst)
-// is to be written when write; active and queued are the live counts it
-// leaves.
-func acquireBytes(dst, cur []byte, holder uint64, now, exp int64, s Settings) (next []byte, ok, write bool, active, queued int) {
+// The operations of editBytes.
+const (
+	acquireOp = iota
+	releaseOp
+	renewOp
+)
+
+// editBytes is the edit of Acquire, Release or Renew (op) on the record
+// cur: ok says whether it acquired, or found holder's live lease (release,
+// renew); next, appended to dst, is to be written when write; active and
+// queued are the live counts it leaves.
+func editBytes(dst, cur []byte, op int, holder uint64, now, exp int64, s Settings) (next []byte, ok, write bool, active, queued int) {
 	v := viewOf(cur)
 	l, w, at := v.scan(holder, now, s)
 	switch {
-	case at >= 0:
+	case at >= 0 && op == releaseOp:
+		return v.appendPruned(dst, now, s, l-1, w, dropLease, at, 0, 0), true, true, l - 1, w
+	case at >= 0: // Acquire by a holder of a live lease renews it
 		return v.appendPruned(dst, now, s, l, w, renewLease, at, 0, exp), true, true, l, w
-	case l+w >= s.MaxConcurrent:
+	case op != acquireOp || l+w >= s.MaxConcurrent:
 		return nil, false, false, l, w
 	}
 	return v.appendPruned(dst, now, s, l+1, w, addLease, -1, holder, exp), true, true, l + 1, w
-}
-
-// releaseBytes is Release's edit of the record cur: found says whether it
-// held a live lease of holder (then next, appended to dst, is written).
-func releaseBytes(dst, cur []byte, holder uint64, now int64, s Settings) (next []byte, found bool, active, queued int) {
-	v := viewOf(cur)
-	l, w, at := v.scan(holder, now, s)
-	if at < 0 {
-		return nil, false, l, w
-	}
-	return v.appendPruned(dst, now, s, l-1, w, dropLease, at, 0, 0), true, l - 1, w
 }
