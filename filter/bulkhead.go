@@ -60,6 +60,7 @@ func newBulkheadStage(p *pluginContext, ns string, pol *policy, c *config.Bulkhe
 		return nil, fmt.Errorf("bulkhead: %w", err)
 	}
 	b.SetHashKey(p.hashKey)
+	b.ReuseBuffer() // one worker; the host copies what a set is given
 	st := &bulkheadStage{p: p, pol: pol, cfg: c, b: b,
 		active: p.m.gauge(metricdef.Name(ns, metricdef.BulkheadActive, pol.name)),
 		queued: p.m.gauge(metricdef.Name(ns, metricdef.BulkheadQueued, pol.name))}

@@ -323,6 +323,16 @@ func (t Table) UpdateWhere(s Store, key string, now int64, fn func(cur []byte) (
 // state its dst is empty and the value written is what it returns. The
 // bytes fn appended (next[len(dst):]) are the key's state as written.
 func (t Table) UpdateAppend(s Store, key string, now int64, room int, fn func(dst, cur []byte) (next []byte, write bool, err error)) (overflowed bool, err error) {
+	return t.UpdateAppendBuf(s, key, now, room, nil, fn)
+}
+
+// UpdateAppendBuf is UpdateAppend that, when buf is not nil, builds the
+// set value in *buf's array while it has room, and leaves in *buf the
+// array last written (grown by fn, or new when *buf was short), instead of
+// a new buffer on every call. It is for a caller that makes one call at a
+// time with buf, on a Store whose Set copies the value it is given (Envoy's
+// shared data does); the overflow state is built as in UpdateAppend.
+func (t Table) UpdateAppendBuf(s Store, key string, now int64, room int, buf *[]byte, fn func(dst, cur []byte) (next []byte, write bool, err error)) (overflowed bool, err error) {
 	id := entryID(key)
 	full := false
 	err = Update(s, t.StoreKey(key), func(cur []byte) ([]byte, bool, error) {
@@ -346,7 +356,13 @@ func (t Table) UpdateAppend(s Store, key string, now int64, room int, fn func(ds
 		if idx >= 0 {
 			state = cur[ps[idx].state:ps[idx].end:ps[idx].end]
 		}
-		out := make([]byte, 0, len(cur)+len(id)+11+max(room, len(state)+16))
+		need := len(cur) + len(id) + 11 + max(room, len(state)+16)
+		var out []byte
+		if buf != nil && cap(*buf) >= need {
+			out = (*buf)[:0]
+		} else {
+			out = make([]byte, 0, need)
+		}
 		kept := 0
 		for i := 0; i < n; i++ {
 			if i == drop {
@@ -371,6 +387,9 @@ func (t Table) UpdateAppend(s Store, key string, now int64, room int, fn func(ds
 			return nil, false, ErrStateTooLarge
 		}
 		binary.LittleEndian.PutUint16(next[head-2:], uint16(len(next)-head))
+		if buf != nil {
+			*buf = next[:0]
+		}
 		return next, true, nil
 	})
 	if err != nil || !full {
