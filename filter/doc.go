@@ -31,8 +31,16 @@
 // max_body_bytes of copy per armed request in flight, and 64 records (4 MiB)
 // per VM between the end of their request and the sink's answer.
 //
-// Time is read once per callback (clock) and passed down. The plugin never
-// panics: every callback recovers, logs, and lets the request through.
+// Time is read at most once per callback (clock), only where something uses
+// the instant (a match-only policy reads none), and passed down. The plugin
+// never panics: every callback recovers, logs, and lets the request through.
+//
+// In the .wasm build (sdkext_bridge.go, filter/sdkbridge) the request's
+// headers are read into the stream block's array, and the host's encoding
+// of them is kept: the directives are written with them by copying it when
+// none of the request's headers is replaced. A stream's httpContext is
+// reused for a later stream once the host deleted it (httpContext.deleted):
+// nothing keeps a pointer into one past OnHttpStreamDone.
 //
 // State. Every pattern keeps its state in Envoy shared data through
 // hostStore (patterns/store.Store), so all worker VMs of one Envoy share it.

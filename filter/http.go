@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"math/bits"
 	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -26,7 +27,9 @@ type stage interface {
 	onRequest(h *httpContext, now time.Time) verdict
 }
 
-// httpContext is one HTTP stream.
+// httpContext is one HTTP stream. In the .wasm build a context is reused
+// for a later stream once the host deleted it (deleted): nothing
+// may keep a pointer to it, or into it, past OnHttpStreamDone.
 type httpContext struct {
 	types.DefaultHttpContext
 	id   uint32
@@ -44,6 +47,7 @@ type httpContext struct {
 	paused   bool // OnHttpRequestHeaders returned ActionPause and not resumed yet
 	local    bool // the filter sent a local response
 	ended    bool // finish has run
+	done     bool // OnHttpStreamDone has run
 	// dlOn: the policy has dead_letter and the method qualifies; dlEOS: the
 	// whole request body has been seen (or there was none).
 	dlOn, dlEOS bool
@@ -76,6 +80,7 @@ type httpContext struct {
 	// on_http_response_headers runs, when it read them (upRespOK: they could
 	// be read; upRespWrite: the filter's are written with them in one call).
 	upResp                [][2]string
+	upRespWire            []byte // their encoding (see requestInfo.wire)
 	upRespOK, upRespWrite bool
 	// setReq are the request headers to set when it goes upstream.
 	setReq [][2]string
@@ -101,17 +106,25 @@ func (h *httpContext) protect(action *types.Action) {
 
 func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action types.Action) {
 	defer h.protect(&action)
-	now := clock()
-	h.arrived = now
-	h.req.load()
+	if h.b == nil {
+		h.b = h.p.takeBufs()
+	}
+	h.req.load(h.b.hdrs)
+	if cap(h.req.headers) > cap(h.b.hdrs) {
+		h.b.hdrs = h.req.headers[:0] // a longer list: its array serves the next streams
+	}
 	var escaped bool
 	h.pol, escaped = h.p.match(&h.req)
 	if h.pol == nil {
 		return types.ActionContinue
 	}
-	if h.b == nil {
-		h.b = h.p.takeBufs()
+	// The clock is read where something uses the instant: a policy without
+	// stages or dead letters (match only) never reads arrived or released.
+	var now time.Time
+	if h.pol.usesTime {
+		now = clock()
 	}
+	h.arrived = now
 	h.undo, h.onEnd, h.setReq = h.b.undo[:0], h.b.end[:0], h.b.set[:0]
 	h.pol.m.requests.inc(1)
 	if escaped {
@@ -158,7 +171,11 @@ func (h *httpContext) setRequestHeader(name, value string) {
 
 // flushRequestHeaders writes the recorded request headers: one replace for
 // one header, else the whole map in one proxy_set_header_map_pairs (the
-// request's headers were read at arrival), instead of a host call each.
+// request's headers were read at arrival), instead of a host call each: the
+// request's headers but the client's x-breakwater-* (removed at arrival) and
+// those the filter replaces, then the filter's. When no request header is
+// left out and the .wasm build has the headers' encoding, they are copied
+// from it (replaceHeadersWire); otherwise a merged list is written.
 func (h *httpContext) flushRequestHeaders() {
 	set := h.setReq
 	h.setReq = nil
@@ -171,34 +188,61 @@ func (h *httpContext) flushRequestHeaders() {
 	if len(set) == 0 {
 		return
 	}
-	// lens has bit n set when a name to set is n bytes long (bit 63: 63 or
-	// more): a request header of another length cannot be one of them
-	// (lookup compares lengths first), so most skip the lookup.
-	var lens uint64
-	for i := range set {
-		lens |= 1 << min(len(set[i][0]), 63)
-	}
-	merged := h.p.merged[:0]
-	for _, kv := range h.req.headers {
-		if isOwn(kv[0]) {
-			continue // removed at arrival (stripOwn); only the filter's own are set
+	var err error
+	if h.wireIntact(set) {
+		err = replaceHeadersWire(false, h.req.wire, set)
+	} else {
+		// lens has bit n set when a name to set is n bytes long (bit 63: 63
+		// or more): a request header of another length cannot be one of
+		// them (lookup compares lengths first), so most skip the lookup.
+		var lens uint64
+		for i := range set {
+			lens |= 1 << min(len(set[i][0]), 63)
 		}
-		if lens&(1<<min(len(kv[0]), 63)) != 0 {
-			if _, ok := lookup(set, kv[0]); ok {
-				continue // replaced by the filter's value
+		merged := h.p.merged[:0]
+		for _, kv := range h.req.headers {
+			if isOwn(kv[0]) {
+				continue // removed at arrival (stripOwn); only the filter's own are set
 			}
+			if lens&(1<<min(len(kv[0]), 63)) != 0 {
+				if _, ok := lookup(set, kv[0]); ok {
+					continue // replaced by the filter's value
+				}
+			}
+			merged = append(merged, kv)
 		}
-		merged = append(merged, kv)
+		merged = append(merged, set...)
+		err = proxywasm.ReplaceHttpRequestHeaders(merged)
+		clear(merged) // keep no request's strings alive
+		h.p.merged = merged[:0]
 	}
-	merged = append(merged, set...)
-	err := proxywasm.ReplaceHttpRequestHeaders(merged)
-	clear(merged) // keep no request's strings alive
-	h.p.merged = merged[:0]
 	if err != nil {
 		for _, kv := range set { // fall back to one call each
 			_ = proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1])
 		}
 	}
+}
+
+// wireIntact says whether flushRequestHeaders can write the request's
+// headers as read (their encoding, the .wasm build's) followed by set: no
+// client x-breakwater-* header, at most 64 headers, every name to set an
+// x-* one (as all the filter's are) and none of the request's x-* headers
+// (load marked them) among them.
+func (h *httpContext) wireIntact(set [][2]string) bool {
+	if h.req.wire == nil || h.req.own != 0 || len(h.req.headers) > 64 {
+		return false
+	}
+	for i := range set {
+		if n := set[i][0]; len(n) < 2 || n[0] != 'x' || n[1] != '-' {
+			return false
+		}
+	}
+	for c := h.req.xs; c != 0; c &= c - 1 {
+		if _, ok := lookup(set, h.req.headers[bits.TrailingZeros64(c)][0]); ok {
+			return false
+		}
+	}
+	return true
 }
 
 // resume continues a paused request with the next stage.
@@ -229,11 +273,10 @@ type waker interface {
 }
 
 func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) (action types.Action) {
-	defer h.protect(&action)
 	if h.pol == nil || h.local {
-		return types.ActionContinue
+		return types.ActionContinue // nothing that could panic: no recover needed
 	}
-	now := clock()
+	defer h.protect(&action)
 	outcome := h.pol.wantsOutcome || h.dlOn && h.pol.dl.upstream
 	// The fewest host calls: the headers read one by one (reads) and the
 	// filter's added one by one (adds), or the whole map read with one
@@ -251,11 +294,15 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) (action types.Action)
 		}
 	}
 	if reads > 1 || reads+adds > 2 {
-		hs, err := proxywasm.GetHttpResponseHeaders()
-		h.upResp, h.upRespOK, h.upRespWrite = hs, err == nil, adds > 1
+		hs, wire, err := getHeaders(true, h.p.respHdrs)
+		if cap(hs) > cap(h.p.respHdrs) {
+			h.p.respHdrs = hs[:0]
+		}
+		h.upResp, h.upRespWire, h.upRespOK, h.upRespWrite = hs, wire, err == nil, adds > 1
 		defer h.dropResponseHeaders()
 	}
 	if outcome {
+		now := clock()
 		o := readOutcome(h)
 		o.failure = failed(h.pol.failureOn, o)
 		if h.dlOn && o.failure {
@@ -293,10 +340,16 @@ func (h *httpContext) responseHeaders() ([][2]string, error) {
 	if h.upRespOK {
 		return h.upResp, nil
 	}
-	return proxywasm.GetHttpResponseHeaders()
+	hs, _, err := getHeaders(true, nil)
+	return hs, err
 }
 
-func (h *httpContext) dropResponseHeaders() { h.upResp, h.upRespOK, h.upRespWrite = nil, false, false }
+// dropResponseHeaders forgets the response headers read for the callback
+// (their list is the VM's respHdrs, reused by the next response).
+func (h *httpContext) dropResponseHeaders() {
+	clear(h.upResp)
+	h.upResp, h.upRespWire, h.upRespOK, h.upRespWrite = nil, nil, false, false
+}
 
 // writeResponseHeaders adds x-breakwater-policy and the recorded response
 // headers (RateLimit-*) to the upstream response: with upRespWrite, the
@@ -305,10 +358,20 @@ func (h *httpContext) dropResponseHeaders() { h.upResp, h.upRespOK, h.upRespWrit
 // duplicates included); otherwise (or when that write fails) one add each.
 func (h *httpContext) writeResponseHeaders() {
 	if h.upRespOK && h.upRespWrite {
-		merged := append(h.p.merged[:0], h.upResp...)
+		// With their encoding (the .wasm build) the headers read are
+		// copied from it; otherwise they lead the list written.
+		merged := h.p.merged[:0]
+		if h.upRespWire == nil {
+			merged = append(merged, h.upResp...)
+		}
 		merged = append(merged, [2]string{"x-breakwater-policy", h.pol.name})
 		merged = append(merged, h.respHeaders...)
-		err := proxywasm.ReplaceHttpResponseHeaders(merged)
+		var err error
+		if h.upRespWire != nil {
+			err = replaceHeadersWire(true, h.upRespWire, merged)
+		} else {
+			err = proxywasm.ReplaceHttpResponseHeaders(merged)
+		}
 		clear(merged)
 		h.p.merged = merged[:0]
 		if err == nil {
@@ -323,11 +386,17 @@ func (h *httpContext) writeResponseHeaders() {
 
 func (h *httpContext) OnHttpStreamDone() {
 	defer h.protect(nil)
+	h.done = true
 	if h.pol != nil {
-		h.finish(clock())
+		if h.finishes() {
+			h.finish(clock())
+		} else {
+			h.ended = true // nothing to run (finish would only set this)
+		}
 	}
 	// Drop what the stream held now: the SDK keeps the context until
 	// proxy_on_delete, and some hosts deliver that late (or never).
+	clear(h.req.headers) // in the stream's block (or a list of its own)
 	h.req = requestInfo{}
 	clear(h.onEnd) // their holds may reference keys (undo is cleared when emptied)
 	h.undo, h.onEnd, h.setReq, h.respHeaders, h.cb, h.bh, h.dl, h.staleHdrs = nil, nil, nil, nil, nil, nil, nil, nil
@@ -343,15 +412,29 @@ func (h *httpContext) OnHttpStreamDone() {
 	}
 }
 
-// streamBufs backs a stream's undo and end records, the request headers
-// to set, the rate limit's kept checks and RateLimit-* headers, so a
-// request of the usual policies allocates none of them (a longer list moves
-// to the heap). A VM keeps the blocks of ended streams in a free list (one
+// deleted runs at proxy_on_delete in the .wasm build (sdkext_bridge.go),
+// after which the host never names the context again (a callout answered
+// later is dropped by the bridge): a context whose stream ended
+// (OnHttpStreamDone ran: it holds nothing, finish took it off the waiting
+// list and the bulkhead queue) goes to the VM's free list for
+// NewHttpContext. One deleted before its stream ended is left to the GC.
+func (h *httpContext) deleted() {
+	if h.done {
+		h.p.freeCtx = append(h.p.freeCtx, h)
+	}
+}
+
+// streamBufs backs a stream's request headers (hdrs: the array the
+// headers are read into, the longest list read so far), undo and end
+// records, the request headers to set, the rate limit's kept checks and
+// RateLimit-* headers, so a request of the usual policies allocates none of
+// them (a longer list moves to the heap). A VM keeps the blocks of ended streams in a free list (one
 // per stream it had in flight at once): a stream takes one when a policy
 // applies and gives it back in OnHttpStreamDone, after which nothing of the
 // stream runs (a late callout answer sees h.ended; finish took it off the
 // waiting list and the bulkhead queue) and every slice into it is dropped.
 type streamBufs struct {
+	hdrs   [][2]string
 	undo   [3]holdRec
 	end    [3]holdRec
 	set    [8][2]string
@@ -373,6 +456,13 @@ func (p *pluginContext) takeBufs() *streamBufs {
 }
 
 func (p *pluginContext) putBufs(b *streamBufs) { p.freeBufs = append(p.freeBufs, b) }
+
+// finishes says whether finish has more to do than set ended (and an
+// instant to read): end hooks, a dead letter, a paused request (a rollback,
+// the waiting list).
+func (h *httpContext) finishes() bool {
+	return !h.ended && (len(h.onEnd) > 0 || h.dlOn || h.paused)
+}
 
 // finish runs the end hooks once, whatever ended the stream.
 func (h *httpContext) finish(now time.Time) {

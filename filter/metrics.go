@@ -15,8 +15,9 @@ import (
 // a request only increments the ids resolved then.
 
 // The SDK panics when a metric host call fails; the plugin never panics, so
-// every metric call goes through guard, and a metric that failed to define
-// is a no-op.
+// a metric is defined under guard (a metric that failed to define is a
+// no-op) and updated through incMetric and recordMetric (sdkext_*.go),
+// which never panic.
 func guard(f func()) {
 	defer func() { _ = recover() }()
 	f()
@@ -29,7 +30,7 @@ type counter struct {
 
 func (c counter) inc(n uint64) {
 	if c.ok {
-		guard(func() { c.m.Increment(n) })
+		incMetric(uint32(c.m), int64(n))
 	}
 }
 
@@ -39,16 +40,16 @@ type gauge struct {
 }
 
 // set sets the gauge: proxy_record_metric on a gauge sets its value in
-// Envoy; the SDK only exposes it on histograms, hence the conversion.
+// Envoy (the SDK only exposes it on histograms).
 func (g gauge) set(v int64) {
 	if g.ok {
-		guard(func() { proxywasm.MetricHistogram(g.m).Record(uint64(v)) })
+		recordMetric(uint32(g.m), uint64(v))
 	}
 }
 
 func (g gauge) add(v int64) {
 	if g.ok {
-		guard(func() { g.m.Add(v) })
+		incMetric(uint32(g.m), v)
 	}
 }
 
@@ -59,7 +60,7 @@ type histogram struct {
 
 func (h histogram) record(v uint64) {
 	if h.ok {
-		guard(func() { h.m.Record(v) })
+		recordMetric(uint32(h.m), v)
 	}
 }
 

@@ -47,6 +47,11 @@ type pluginContext struct {
 	merged [][2]string
 	// freeBufs are the stream blocks of ended streams (see streamBufs).
 	freeBufs []*streamBufs
+	// freeCtx are the contexts of deleted streams (httpContext.deleted).
+	freeCtx []*httpContext
+	// respHdrs is the array the upstream response's headers are read into
+	// (read and dropped within on_http_response_headers).
+	respHdrs [][2]string
 }
 
 func newPluginContext(id uint32) *pluginContext {
@@ -166,6 +171,13 @@ func (p *pluginContext) configure(cfg *config.Config) error {
 }
 
 func (p *pluginContext) NewHttpContext(id uint32) types.HttpContext {
+	if n := len(p.freeCtx); n > 0 { // a deleted stream's (deleted)
+		h := p.freeCtx[n-1]
+		p.freeCtx[n-1] = nil
+		p.freeCtx = p.freeCtx[:n-1]
+		*h = httpContext{id: id, p: p}
+		return h
+	}
 	return &httpContext{id: id, p: p}
 }
 

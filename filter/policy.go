@@ -34,6 +34,9 @@ type policy struct {
 	fallbackServed counter
 	// dl is the dead_letter block, or nil.
 	dl *dlPolicy
+	// usesTime: a stage or the dead letter reads the request's instant
+	// (on_http_request_headers reads the clock only then).
+	usesTime bool
 }
 
 // defaultFailureOn is failure_on's default, for a fallback without a breaker.
@@ -105,6 +108,7 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 		pol.dl = newDLPolicy(p, ns, pc.Name, pc.DeadLetter)
 	}
 	pol.wantsOutcome = len(pol.outcome) > 0 || pol.replaceFailures || pol.stale != nil
+	pol.usesTime = len(pol.stages) > 0 || pol.dl != nil
 	return pol, nil
 }
 

@@ -14,6 +14,12 @@ import (
 // keys read path and authority().
 type requestInfo struct {
 	headers [][2]string
+	// wire is the host's encoding of headers (nil natively): a write of
+	// the headers, edited, copies it (flushRequestHeaders).
+	wire []byte
+	// xs has bit i set when header i (of the first 64) is named x-*, own
+	// when it is one of the client's x-breakwater-* (removed at arrival).
+	xs, own uint64
 	method  string
 	rawPath string // :path as sent (dead letters, the stale cache)
 	path    string // normal form: no query, fragment, ;params, dot or empty segments
@@ -25,17 +31,57 @@ type requestInfo struct {
 	escSlash bool
 }
 
-func (r *requestInfo) load() {
-	hs, err := proxywasm.GetHttpRequestHeaders()
+// load reads the request headers, into dst's array when it has room (the
+// stream's block: the list lives as long as the stream), and in one pass
+// over them takes the first :method, :path and :authority, marks the x-*
+// ones and removes the client's x-breakwater-* (stripOwn).
+func (r *requestInfo) load(dst [][2]string) {
+	hs, wire, err := getHeaders(false, dst)
 	if err != nil {
-		hs = nil
+		hs, wire = nil, nil
 	}
-	r.headers = stripOwn(hs)
-	r.method, _ = r.header(":method")
-	r.rawPath, _ = r.header(":path")
+	r.headers, r.wire = hs, wire
+	r.xs, r.own = 0, 0
+	var method, path, auth string
+	var hasMethod, hasPath, hasAuth bool
+	for i := range hs {
+		n := hs[i][0]
+		if len(n) < 2 {
+			continue
+		}
+		// The second byte picks the one name a header can be (case-
+		// insensitively), so at most one comparison runs per header.
+		switch c := n[1] | 0x20; {
+		case n[0] == ':':
+			switch {
+			case c == 'p' && !hasPath && isName(n, ":path"):
+				path, hasPath = hs[i][1], true
+			case c == 'm' && !hasMethod && isName(n, ":method"):
+				method, hasMethod = hs[i][1], true
+			case c == 'a' && !hasAuth && isName(n, ":authority"):
+				auth, hasAuth = hs[i][1], true
+			}
+		case n[0]|0x20 == 'x' && n[1] == '-':
+			if i < 64 {
+				r.xs |= 1 << i
+			}
+			if isOwn(n) {
+				if i < 64 {
+					r.own |= 1 << i
+				}
+				stripOwn(n)
+			}
+		}
+	}
+	r.method, r.rawPath, r.auth = method, path, auth
 	r.path, r.escSlash = normalize.Path(r.rawPath)
-	r.auth, _ = r.header(":authority")
 	r.authNorm = false
+}
+
+// isName says whether a header's name is name (lower case), compared as
+// lookup does.
+func isName(n, name string) bool {
+	return len(n) == len(name) && (n == name || strings.EqualFold(n, name))
 }
 
 // authority is the normal form of the request's :authority (lower case, no
@@ -73,21 +119,15 @@ func isOwn(n string) bool {
 		strings.EqualFold(n[:len(ownPrefix)], ownPrefix)
 }
 
-// stripOwn removes the client's x-breakwater-* request headers from the
-// request that goes upstream, on every request, matched or not: they are the
-// filter's to write, so an upstream can trust them. The filter itself still
-// reads them where the configuration names one (fault.only_with_header
-// x-breakwater-fault: a client-controlled switch by design, see the README's
-// trust model). The scan compares one byte per header; only a request that
-// carries such a header pays a host call (one per header). hs is unchanged.
-func stripOwn(hs [][2]string) [][2]string {
-	for i := range hs {
-		if n := hs[i][0]; len(n) >= len(ownPrefix) && isOwn(n) {
-			_ = proxywasm.RemoveHttpRequestHeader(n)
-		}
-	}
-	return hs
-}
+// stripOwn removes one of the client's x-breakwater-* request headers from
+// the request that goes upstream (load calls it for each, on every request,
+// matched or not): they are the filter's to write, so an upstream can trust
+// them. The filter itself still reads them where the configuration names
+// one (fault.only_with_header x-breakwater-fault: a client-controlled switch
+// by design, see the README's trust model). Only a request that carries
+// such a header pays a host call (one per header); the list read is
+// unchanged.
+func stripOwn(name string) { _ = proxywasm.RemoveHttpRequestHeader(name) }
 
 // header returns the first value of a header; name is lower case.
 func (r *requestInfo) header(name string) (string, bool) { return lookup(r.headers, name) }

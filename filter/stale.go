@@ -305,10 +305,10 @@ func decodeStale(v []byte, id string) (at time.Time, hdrs [][2]string, body []by
 // OnHttpResponseBody buffers the body of a response being captured for the
 // stale cache; any other body streams through untouched.
 func (h *httpContext) OnHttpResponseBody(size int, eos bool) (action types.Action) {
-	defer h.protect(&action)
 	if !h.capture {
-		return types.ActionContinue
+		return types.ActionContinue // nothing that could panic: no recover needed
 	}
+	defer h.protect(&action)
 	c := h.pol.stale
 	if size > c.cfg.MaxBodyBytes {
 		h.capture = false // too large: let it (and what was buffered) through

@@ -2,8 +2,10 @@
 # Builds dist/breakwater.wasm with the standard Go toolchain (see README, "How the standard-Go build works").
 # 1. copy the proxy-wasm Go SDK out of the module cache into build/sdk (writable, git-ignored);
 # 2. add our bridge file (filter/sdkbridge/bridge.go) to its internal package, replace its
-#    serde.go by ours (filter/sdkbridge/serde.go: the same header-map codec, copying with copy)
-#    and make its host-call functions call the bridge directly instead of through an interface;
+#    serde.go by ours (filter/sdkbridge/serde.go: the same header-map codec, copying with copy,
+#    decoding into a caller's slice), add filter/sdkbridge/ext.go (header maps through the
+#    host's encoding, metric calls without panics) to its public package and make its
+#    host-call functions call the bridge directly instead of through an interface;
 # 3. build filter/wasm with a generated go.mod (build/go.mod) that replaces the SDK with that copy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +21,9 @@ cp filter/sdkbridge/bridge.go build/sdk/proxywasm/internal/zz_breakwater_bridge.
 # The SDK's own serde_test.go is for its native build; ours must keep its functions' names.
 test -f build/sdk/proxywasm/internal/serde.go
 cp filter/sdkbridge/serde.go build/sdk/proxywasm/internal/serde.go
+# Header-map reads and writes through the host's encoding, metric calls without panics
+# (GetHeadersWire, IncrementMetric, ...), in the public package.
+cp filter/sdkbridge/ext.go build/sdk/proxywasm/zz_breakwater_ext.go
 # The SDK's host-call functions call the host through the interface value currentHost, so
 # every pointer they pass (the result slots of each get) escapes to the heap: one to three
 # allocations per host call. The bridge's wasmHost is the only host of a wasm build, so the
@@ -27,6 +32,21 @@ hc=build/sdk/proxywasm/internal/abi_hostcalls_mock.go
 sed -i 's/return currentHost\.Proxy/return wasmHost{}.Proxy/' "$hc"
 if grep -q 'currentHost\.Proxy' "$hc" || [ "$(grep -c 'return wasmHost{}\.Proxy' "$hc")" -lt 29 ]; then
   echo "build-wasm.sh: $hc does not have the expected host-call functions" >&2
+  exit 1
+fi
+# HTTP contexts live in the bridge's table (see bridge.go): the SDK's registerHttpCallOut
+# takes an HTTP context's root from it, proxyOnHttpCallResponse asks it whether the caller
+# is still there.
+vs=build/sdk/proxywasm/internal/vmstate.go
+sed -i 's/s\.pluginContexts\[s\.contextIDToRootID\[s\.activeContextID\]\]/s.pluginContexts[bwRootID(s.activeContextID)]/' "$vs"
+if [ "$(grep -c 'bwRootID(s\.activeContextID)' "$vs")" -ne 1 ] || grep -q 'contextIDToRootID\[s\.activeContextID\]' "$vs"; then
+  echo "build-wasm.sh: $vs does not have the expected registerHttpCallOut" >&2
+  exit 1
+fi
+l7=build/sdk/proxywasm/internal/abi_callback_l7.go
+sed -i 's/if _, ok := currentState\.contextIDToRootID\[ctxID\]; ok {/if bwAlive(ctxID) {/' "$l7"
+if [ "$(grep -c 'if bwAlive(ctxID) {' "$l7")" -ne 1 ] || grep -q 'contextIDToRootID' "$l7"; then
+  echo "build-wasm.sh: $l7 does not have the expected proxyOnHttpCallResponse" >&2
   exit 1
 fi
 cp go.mod build/go.mod

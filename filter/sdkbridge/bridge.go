@@ -25,6 +25,16 @@
 // The build copy's serde.go (header-map codec) is replaced by serde.go of
 // this directory.
 //
+// HTTP contexts are kept in the bridge's own table (httpTab, see "HTTP
+// contexts" below) instead of the SDK's maps (httpContexts,
+// contextIDToRootID): the HTTP callbacks are dispatched here, and the SDK's
+// handlers only see plugin and TCP contexts. The build script makes the
+// SDK's registerHttpCallOut take an HTTP context's root from the table
+// (bwRootID) and proxyOnHttpCallResponse ask the table whether the caller
+// is still there (bwAlive). At proxy_on_delete the plugin is told that the
+// host names an HTTP context no more (HttpContextDeleted: the filter then
+// reuses it for a later stream).
+//
 // Memory the host fills (proxy_get_*, dequeue, buffers, foreign functions) is
 // allocated through proxy_on_memory_allocate, from a per-VM chunk (see
 // chunkSize). Until the host call returns nothing in Go references such a
@@ -121,6 +131,150 @@ func b2u(b bool) uint32 {
 	return 0
 }
 
+// ---- HTTP contexts ---------------------------------------------------------
+
+// httpEntry is one HTTP context: its id (0: a free slot; the host never
+// gives a context id 0), its plugin context's id and the SDK context.
+type httpEntry struct {
+	id, root uint32
+	ctx      types.HttpContext
+	_        [0]func() // not comparable: no generated equality
+}
+
+// httpTab holds the VM's HTTP contexts from proxy_on_context_create to
+// proxy_on_delete: open addressing with linear probing over a power-of-two
+// array at most half full, indexed by the id's low bits (the host numbers
+// contexts in sequence), deletion by backward shift. It replaces the SDK's
+// two map inserts, two deletes and ten lookups per stream.
+var httpTab struct {
+	slots []httpEntry
+	n     int
+}
+
+// httpIndex returns the slot of the context id, or -1.
+func httpIndex(id uint32) int {
+	if len(httpTab.slots) == 0 || id == 0 {
+		return -1
+	}
+	mask := uint32(len(httpTab.slots) - 1)
+	for i := id & mask; ; i = (i + 1) & mask {
+		switch httpTab.slots[i].id {
+		case id:
+			return int(i)
+		case 0:
+			return -1
+		}
+	}
+}
+
+func httpFind(id uint32) *httpEntry {
+	if i := httpIndex(id); i >= 0 {
+		return &httpTab.slots[i]
+	}
+	return nil
+}
+
+func httpPut(id, root uint32, ctx types.HttpContext) {
+	if 2*(httpTab.n+1) > len(httpTab.slots) {
+		old := httpTab.slots
+		size := 16
+		for size < 4*(httpTab.n+1) {
+			size *= 2
+		}
+		httpTab.slots, httpTab.n = make([]httpEntry, size), 0
+		for i := range old {
+			if old[i].id != 0 {
+				httpPut(old[i].id, old[i].root, old[i].ctx)
+			}
+		}
+	}
+	mask := uint32(len(httpTab.slots) - 1)
+	i := id & mask
+	for httpTab.slots[i].id != 0 {
+		i = (i + 1) & mask
+	}
+	httpTab.slots[i] = httpEntry{id: id, root: root, ctx: ctx}
+	httpTab.n++
+}
+
+// httpDelete removes the context id and returns it (nil if absent).
+func httpDelete(id uint32) types.HttpContext {
+	at := httpIndex(id)
+	if at < 0 {
+		return nil
+	}
+	if httpLast.id == id {
+		httpLast = httpEntry{}
+	}
+	slots := httpTab.slots
+	ctx := slots[at].ctx
+	mask := uint32(len(slots) - 1)
+	hole := uint32(at)
+	// Backward shift: each later entry of the probe run whose home slot is
+	// not after the hole (cyclically, up to the entry) moves into it.
+	for j := (hole + 1) & mask; slots[j].id != 0; j = (j + 1) & mask {
+		if home := slots[j].id & mask; (j-home)&mask >= (j-hole)&mask {
+			slots[hole] = slots[j]
+			hole = j
+		}
+	}
+	slots[hole] = httpEntry{}
+	httpTab.n--
+	return ctx
+}
+
+// HttpContextDeleted, when set (proxywasm.SetHttpContextDeleted), is called
+// with each HTTP context at its proxy_on_delete, after which the host never
+// names it again.
+var HttpContextDeleted func(types.HttpContext)
+
+// bwAlive says whether a context is still there (not yet deleted): the
+// build script makes proxyOnHttpCallResponse ask it, so a callout answered
+// after proxy_on_delete of its caller is dropped (SDK issue 261).
+func bwAlive(contextID uint32) bool {
+	if httpIndex(contextID) >= 0 {
+		return true
+	}
+	_, ok := currentState.contextIDToRootID[contextID]
+	return ok
+}
+
+// bwRootID is the plugin context of a context: the table's for an HTTP
+// context, else the SDK's (the build script makes registerHttpCallOut call
+// it).
+//
+//go:noinline
+func bwRootID(contextID uint32) uint32 {
+	if e := httpFind(contextID); e != nil {
+		return e.root
+	}
+	return currentState.contextIDToRootID[contextID]
+}
+
+// httpActive returns the HTTP context id and makes it the active context,
+// or nil when id is not one: the stream callbacks then panic as the SDK's
+// handlers do (which are no longer linked); proxy_on_log and
+// proxy_on_delete pass other contexts to the SDK's.
+//
+//go:noinline
+func httpActive(id uint32) types.HttpContext {
+	if id == httpLast.id && id != 0 {
+		currentState.activeContextID = id
+		return httpLast.ctx
+	}
+	e := httpFind(id)
+	if e == nil {
+		return nil
+	}
+	currentState.activeContextID = id
+	httpLast.id, httpLast.ctx = id, e.ctx
+	return e.ctx
+}
+
+// httpLast is the context httpActive found last (a stream's callbacks come
+// one after another): id 0 when none; httpDelete forgets it.
+var httpLast httpEntry
+
 // ---- callbacks (host -> plugin) -------------------------------------------
 
 //go:wasmexport proxy_abi_version_0_2_0
@@ -137,16 +291,43 @@ func bwOnConfigure(rootID, pluginConfigSize uint32) uint32 {
 }
 
 //go:wasmexport proxy_on_context_create
-func bwOnContextCreate(contextID, parentID uint32) { proxyOnContextCreate(contextID, parentID) }
+func bwOnContextCreate(contextID, parentID uint32) {
+	if parentID != 0 {
+		if httpIndex(contextID) >= 0 {
+			panic("context id duplicated") // as the SDK's createHttpContext
+		}
+		if root, ok := currentState.pluginContexts[parentID]; ok {
+			if ctx := root.context.NewHttpContext(contextID); ctx != nil {
+				httpPut(contextID, parentID, ctx)
+				return
+			}
+		}
+	}
+	proxyOnContextCreate(contextID, parentID) // plugin and TCP contexts; errors
+}
 
 //go:wasmexport proxy_on_log
-func bwOnLog(contextID uint32) { proxyOnLog(contextID) }
+func bwOnLog(contextID uint32) {
+	if ctx := httpActive(contextID); ctx != nil {
+		ctx.OnHttpStreamDone()
+		return
+	}
+	proxyOnLog(contextID)
+}
 
 //go:wasmexport proxy_on_done
 func bwOnDone(contextID uint32) uint32 { return b2u(proxyOnDone(contextID)) }
 
 //go:wasmexport proxy_on_delete
-func bwOnDelete(contextID uint32) { proxyOnDelete(contextID) }
+func bwOnDelete(contextID uint32) {
+	if ctx := httpDelete(contextID); ctx != nil {
+		if HttpContextDeleted != nil {
+			HttpContextDeleted(ctx) // the host names the context no more: it may be reused
+		}
+		return
+	}
+	proxyOnDelete(contextID)
+}
 
 //go:wasmexport proxy_on_new_connection
 func bwOnNewConnection(contextID uint32) uint32 { return uint32(proxyOnNewConnection(contextID)) }
@@ -173,32 +354,50 @@ func bwOnUpstreamConnectionClose(contextID, peerType uint32) {
 
 //go:wasmexport proxy_on_request_headers
 func bwOnRequestHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
-	return uint32(proxyOnRequestHeaders(contextID, int(numHeaders), endOfStream != 0))
+	if ctx := httpActive(contextID); ctx != nil {
+		return uint32(ctx.OnHttpRequestHeaders(int(numHeaders), endOfStream != 0))
+	}
+	panic("invalid context on proxy_on_request_headers") // as the SDK's handler
 }
 
 //go:wasmexport proxy_on_request_body
 func bwOnRequestBody(contextID, bodySize, endOfStream uint32) uint32 {
-	return uint32(proxyOnRequestBody(contextID, int(bodySize), endOfStream != 0))
+	if ctx := httpActive(contextID); ctx != nil {
+		return uint32(ctx.OnHttpRequestBody(int(bodySize), endOfStream != 0))
+	}
+	panic("invalid context on proxy_on_request_body") // as the SDK's handler
 }
 
 //go:wasmexport proxy_on_request_trailers
 func bwOnRequestTrailers(contextID, numTrailers uint32) uint32 {
-	return uint32(proxyOnRequestTrailers(contextID, int(numTrailers)))
+	if ctx := httpActive(contextID); ctx != nil {
+		return uint32(ctx.OnHttpRequestTrailers(int(numTrailers)))
+	}
+	panic("invalid context on proxy_on_request_trailers") // as the SDK's handler
 }
 
 //go:wasmexport proxy_on_response_headers
 func bwOnResponseHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
-	return uint32(proxyOnResponseHeaders(contextID, int(numHeaders), endOfStream != 0))
+	if ctx := httpActive(contextID); ctx != nil {
+		return uint32(ctx.OnHttpResponseHeaders(int(numHeaders), endOfStream != 0))
+	}
+	panic("invalid context id on proxy_on_response_headers") // as the SDK's handler
 }
 
 //go:wasmexport proxy_on_response_body
 func bwOnResponseBody(contextID, bodySize, endOfStream uint32) uint32 {
-	return uint32(proxyOnResponseBody(contextID, int(bodySize), endOfStream != 0))
+	if ctx := httpActive(contextID); ctx != nil {
+		return uint32(ctx.OnHttpResponseBody(int(bodySize), endOfStream != 0))
+	}
+	panic("invalid context id on proxy_on_response_body") // as the SDK's handler
 }
 
 //go:wasmexport proxy_on_response_trailers
 func bwOnResponseTrailers(contextID, numTrailers uint32) uint32 {
-	return uint32(proxyOnResponseTrailers(contextID, int(numTrailers)))
+	if ctx := httpActive(contextID); ctx != nil {
+		return uint32(ctx.OnHttpResponseTrailers(int(numTrailers)))
+	}
+	panic("invalid context id on proxy_on_response_trailers") // as the SDK's handler
 }
 
 //go:wasmexport proxy_on_http_call_response
@@ -308,10 +507,22 @@ type wasmHost struct{}
 
 var _ ProxyWasmHost = wasmHost{}
 
+// hostAddr, hostSize, hostU32 and hostU64 are the result slots the host
+// writes (a returned data's address and size, a CAS, an id, a value), copied
+// into the caller's: package variables, because a variable whose address
+// goes to a wasmimport is moved to the heap (an allocation per slot per
+// call, the SDK's too). A VM runs one host call at a time;
+// proxy_on_memory_allocate, the one callback during a host call, does not
+// use them.
+var (
+	hostAddr, hostSize, hostU32 uint32
+	hostU64                     uint64
+)
+
 // out turns the (address, size) pair the host wrote into the SDK's out-params.
-func out(addr, size uint32, data **byte, n *int) {
-	*data = unpin(addr)
-	*n = int(size)
+func out(data **byte, n *int) {
+	*data = unpin(hostAddr)
+	*n = int(hostSize)
 	if *data == nil {
 		*n = 0
 	}
@@ -326,9 +537,8 @@ func (wasmHost) ProxySetProperty(path *byte, pathSize int, value *byte, valueSiz
 }
 
 func (wasmHost) ProxyGetProperty(path *byte, pathSize int, retData **byte, retSize *int) Status {
-	var a, n uint32
-	st := hGetProperty(ptr(path), uint32(pathSize), ptr(&a), ptr(&n))
-	out(a, n, retData, retSize)
+	st := hGetProperty(ptr(path), uint32(pathSize), ptr(&hostAddr), ptr(&hostSize))
+	out(retData, retSize)
 	return Status(st)
 }
 
@@ -337,9 +547,9 @@ func (wasmHost) ProxySendLocalResponse(status uint32, details *byte, detailsSize
 }
 
 func (wasmHost) ProxyGetSharedData(key *byte, keySize int, retData **byte, retSize *int, retCas *uint32) Status {
-	var a, n uint32
-	st := hGetSharedData(ptr(key), uint32(keySize), ptr(&a), ptr(&n), ptr(retCas))
-	out(a, n, retData, retSize)
+	st := hGetSharedData(ptr(key), uint32(keySize), ptr(&hostAddr), ptr(&hostSize), ptr(&hostU32))
+	*retCas = hostU32
+	out(retData, retSize)
 	return Status(st)
 }
 
@@ -348,17 +558,20 @@ func (wasmHost) ProxySetSharedData(key *byte, keySize int, value *byte, valueSiz
 }
 
 func (wasmHost) ProxyRegisterSharedQueue(name *byte, nameSize int, retID *uint32) Status {
-	return Status(hRegisterSharedQueue(ptr(name), uint32(nameSize), ptr(retID)))
+	st := hRegisterSharedQueue(ptr(name), uint32(nameSize), ptr(&hostU32))
+	*retID = hostU32
+	return Status(st)
 }
 
 func (wasmHost) ProxyResolveSharedQueue(vmID *byte, vmIDSize int, name *byte, nameSize int, retID *uint32) Status {
-	return Status(hResolveSharedQueue(ptr(vmID), uint32(vmIDSize), ptr(name), uint32(nameSize), ptr(retID)))
+	st := hResolveSharedQueue(ptr(vmID), uint32(vmIDSize), ptr(name), uint32(nameSize), ptr(&hostU32))
+	*retID = hostU32
+	return Status(st)
 }
 
 func (wasmHost) ProxyDequeueSharedQueue(queueID uint32, retData **byte, retSize *int) Status {
-	var a, n uint32
-	st := hDequeueSharedQueue(queueID, ptr(&a), ptr(&n))
-	out(a, n, retData, retSize)
+	st := hDequeueSharedQueue(queueID, ptr(&hostAddr), ptr(&hostSize))
+	out(retData, retSize)
 	return Status(st)
 }
 
@@ -367,9 +580,8 @@ func (wasmHost) ProxyEnqueueSharedQueue(queueID uint32, value *byte, valueSize i
 }
 
 func (wasmHost) ProxyGetHeaderMapValue(mapType MapType, key *byte, keySize int, retData **byte, retSize *int) Status {
-	var a, n uint32
-	st := hGetHeaderMapValue(uint32(mapType), ptr(key), uint32(keySize), ptr(&a), ptr(&n))
-	out(a, n, retData, retSize)
+	st := hGetHeaderMapValue(uint32(mapType), ptr(key), uint32(keySize), ptr(&hostAddr), ptr(&hostSize))
+	out(retData, retSize)
 	return Status(st)
 }
 
@@ -394,9 +606,8 @@ func (wasmHost) ProxyRemoveHeaderMapValue(mapType MapType, key *byte, keySize in
 }
 
 func (wasmHost) ProxyGetHeaderMapPairs(mapType MapType, retData **byte, retSize *int) Status {
-	var a, n uint32
-	st := hGetHeaderMapPairs(uint32(mapType), ptr(&a), ptr(&n))
-	out(a, n, retData, retSize)
+	st := hGetHeaderMapPairs(uint32(mapType), ptr(&hostAddr), ptr(&hostSize))
+	out(retData, retSize)
 	return Status(st)
 }
 
@@ -405,9 +616,8 @@ func (wasmHost) ProxySetHeaderMapPairs(mapType MapType, data *byte, size int) St
 }
 
 func (wasmHost) ProxyGetBufferBytes(bufferType BufferType, start int, maxSize int, retData **byte, retSize *int) Status {
-	var a, n uint32
-	st := hGetBufferBytes(uint32(bufferType), uint32(start), uint32(maxSize), ptr(&a), ptr(&n))
-	out(a, n, retData, retSize)
+	st := hGetBufferBytes(uint32(bufferType), uint32(start), uint32(maxSize), ptr(&hostAddr), ptr(&hostSize))
+	out(retData, retSize)
 	return Status(st)
 }
 
@@ -416,13 +626,14 @@ func (wasmHost) ProxySetBufferBytes(bufferType BufferType, start int, maxSize in
 }
 
 func (wasmHost) ProxyHttpCall(upstream *byte, upstreamSize int, headers *byte, headersSize int, body *byte, bodySize int, trailers *byte, trailersSize int, timeout uint32, retCalloutID *uint32) Status {
-	return Status(hHttpCall(ptr(upstream), uint32(upstreamSize), ptr(headers), uint32(headersSize), ptr(body), uint32(bodySize), ptr(trailers), uint32(trailersSize), timeout, ptr(retCalloutID)))
+	st := hHttpCall(ptr(upstream), uint32(upstreamSize), ptr(headers), uint32(headersSize), ptr(body), uint32(bodySize), ptr(trailers), uint32(trailersSize), timeout, ptr(&hostU32))
+	*retCalloutID = hostU32
+	return Status(st)
 }
 
 func (wasmHost) ProxyCallForeignFunction(name *byte, nameSize int, param *byte, paramSize int, retData **byte, retSize *int) Status {
-	var a, n uint32
-	st := hCallForeignFunction(ptr(name), uint32(nameSize), ptr(param), uint32(paramSize), ptr(&a), ptr(&n))
-	out(a, n, retData, retSize)
+	st := hCallForeignFunction(ptr(name), uint32(nameSize), ptr(param), uint32(paramSize), ptr(&hostAddr), ptr(&hostSize))
+	out(retData, retSize)
 	return Status(st)
 }
 
@@ -437,7 +648,9 @@ func (wasmHost) ProxySetEffectiveContext(contextID uint32) Status {
 func (wasmHost) ProxyDone() Status { return Status(hDone()) }
 
 func (wasmHost) ProxyDefineMetric(metricType MetricType, name *byte, nameSize int, retID *uint32) Status {
-	return Status(hDefineMetric(uint32(metricType), ptr(name), uint32(nameSize), ptr(retID)))
+	st := hDefineMetric(uint32(metricType), ptr(name), uint32(nameSize), ptr(&hostU32))
+	*retID = hostU32
+	return Status(st)
 }
 
 func (wasmHost) ProxyIncrementMetric(metricID uint32, offset int64) Status {
@@ -449,5 +662,7 @@ func (wasmHost) ProxyRecordMetric(metricID uint32, value uint64) Status {
 }
 
 func (wasmHost) ProxyGetMetric(metricID uint32, retValue *uint64) Status {
-	return Status(hGetMetric(metricID, ptr(retValue)))
+	st := hGetMetric(metricID, ptr(&hostU64))
+	*retValue = hostU64
+	return Status(st)
 }

@@ -4,10 +4,13 @@
 // (scripts/build-wasm.sh copies it over build/sdk/proxywasm/internal/serde.go).
 // Same functions, same wire format (proxy-wasm header maps: a count, then a
 // key length and a value length per pair, then each key and value followed
-// by a NUL byte), but the bytes are moved with copy (one memmove per string)
-// instead of the SDK's loop of one byte at a time, which was the largest
-// single function in the full policy's profile (the request-header rewrite
-// through proxy_set_header_map_pairs).
+// by a NUL byte), but:
+//   - DeserializeMapWire decodes into a caller's slice with whole-word loads
+//     and returns the map's encoding too (DeserializeMap: into a new slice);
+//   - SerializeMap copies the bytes with copy (one memmove per string, not
+//     the SDK's loop of one byte at a time), into reused buffers;
+//   - SerializeWire encodes a map read so with pairs appended, copying the
+//     map's pairs from its encoding in two memmoves.
 package internal
 
 import (
@@ -15,24 +18,56 @@ import (
 	"unsafe"
 )
 
+// strHdr is the layout of a string header.
+type strHdr struct {
+	p unsafe.Pointer
+	n int
+}
+
+func view(p unsafe.Pointer, n uintptr) string {
+	return *(*string)(unsafe.Pointer(&strHdr{p, int(n)}))
+}
+
 // DeserializeMap decodes a header map the host wrote. The strings are views
-// into bs (no copies), as in the SDK.
+// into bs (no copies), as in the SDK; a malformed map decodes as nil.
 func DeserializeMap(bs []byte) [][2]string {
-	n := int(binary.LittleEndian.Uint32(bs[0:4]))
-	sizes := 4
-	data := 4 + 8*n
-	ret := make([][2]string, n)
-	for i := 0; i < n; i++ {
-		kl := int(binary.LittleEndian.Uint32(bs[sizes : sizes+4]))
-		vl := int(binary.LittleEndian.Uint32(bs[sizes+4 : sizes+8]))
-		sizes += 8
-		k := bs[data : data+kl]
-		data += kl + 1
-		v := bs[data : data+vl]
-		data += vl + 1
-		ret[i] = [2]string{*(*string)(unsafe.Pointer(&k)), *(*string)(unsafe.Pointer(&v))}
-	}
+	ret, _ := DeserializeMapWire(nil, bs)
 	return ret
+}
+
+// DeserializeMapWire decodes a header map the host wrote into dst's array
+// when it has room for the map (else, or when dst is nil, into a new
+// slice), and returns the map's encoding: bs up to the last pair's NUL, the
+// wire SerializeWire accepts. The strings are views into bs. A malformed map
+// (lengths past the end of bs) decodes as nil, nil.
+func DeserializeMapWire(dst [][2]string, bs []byte) ([][2]string, []byte) {
+	if len(bs) < 4 {
+		return nil, nil
+	}
+	base := unsafe.Pointer(&bs[0])
+	n := uintptr(*(*uint32)(base))
+	size := uintptr(len(bs))
+	if n > (size-4)/10 { // each pair takes at least 10 bytes
+		return nil, nil
+	}
+	ret := dst
+	if ret == nil || uintptr(cap(ret)) < n {
+		ret = make([][2]string, n)
+	}
+	ret = ret[:n]
+	sizes := uintptr(4)
+	data := 4 + 8*n
+	for i := range ret {
+		kl := uintptr(*(*uint32)(unsafe.Add(base, sizes)))
+		vl := uintptr(*(*uint32)(unsafe.Add(base, sizes+4)))
+		sizes += 8
+		if kl > size || vl > size || data+kl+vl+2 > size {
+			return nil, nil
+		}
+		ret[i] = [2]string{view(unsafe.Add(base, data), kl), view(unsafe.Add(base, data+kl+1), vl)}
+		data += kl + vl + 2
+	}
+	return ret, bs[:data]
 }
 
 // serBufs are SerializeMap's reused buffers, used in turn. Every caller in
@@ -49,32 +84,55 @@ var (
 
 const serBufMax = 4096
 
-// SerializeMap encodes a header map for the host. The lengths are stored
-// as whole little-endian words (wasm memory is little-endian and allows
-// unaligned stores), the strings with copy.
-func SerializeMap(ms [][2]string) []byte {
-	size := 4
-	for i := range ms {
-		size += len(ms[i][0]) + len(ms[i][1]) + 10 // two lengths, two NULs
+// serBuf returns the next reused buffer of size bytes (see serBufs).
+func serBuf(size int) []byte {
+	if size > serBufMax {
+		return make([]byte, size)
 	}
-	var ret []byte
-	if size <= serBufMax {
-		b := serBufs[serNext]
-		if cap(b) < size {
-			b = make([]byte, serBufMax)
-			serBufs[serNext] = b
-		}
-		serNext ^= 1
-		ret = b[:size]
-	} else {
-		ret = make([]byte, size)
+	b := serBufs[serNext]
+	if cap(b) < size {
+		b = make([]byte, serBufMax)
+		serBufs[serNext] = b
 	}
+	serNext ^= 1
+	return b[:size]
+}
+
+// SerializeMap encodes a header map for the host.
+func SerializeMap(ms [][2]string) []byte { return SerializeWire(nil, ms) }
+
+// SerializeWire encodes the map wire holds (an encoding DeserializeMapWire
+// returned; nil: none) followed by extra: wire's pairs are copied in two
+// memmoves (their sizes, their data), extra's lengths are stored as whole
+// little-endian words (wasm memory is little-endian and allows unaligned
+// stores), their strings with copy.
+func SerializeWire(wire []byte, extra [][2]string) []byte {
+	var n int
+	if len(wire) >= 4 {
+		n = int(binary.LittleEndian.Uint32(wire))
+	}
+	hdr := 4 + 8*n
+	if hdr > len(wire) {
+		wire, n, hdr = nil, 0, 4 // none, or not a map's encoding: only extra
+	}
+	size := 4 // the count, then wire's sizes and data, then extra's
+	if wire != nil {
+		size = len(wire)
+	}
+	for i := range extra {
+		size += len(extra[i][0]) + len(extra[i][1]) + 10
+	}
+	ret := serBuf(size)
 	base := unsafe.Pointer(&ret[0])
-	*(*uint32)(base) = uint32(len(ms))
+	*(*uint32)(base) = uint32(n + len(extra))
 	sizes := uintptr(4)
-	data := 4 + 8*len(ms)
-	for i := range ms {
-		k, v := ms[i][0], ms[i][1]
+	data := 4 + 8*(n+len(extra))
+	if wire != nil {
+		sizes += uintptr(copy(ret[4:], wire[4:hdr]))
+		data += copy(ret[data:], wire[hdr:])
+	}
+	for i := range extra {
+		k, v := extra[i][0], extra[i][1]
 		*(*uint32)(unsafe.Add(base, sizes)) = uint32(len(k))
 		*(*uint32)(unsafe.Add(base, sizes+4)) = uint32(len(v))
 		sizes += 8

@@ -1,0 +1,34 @@
+//go:build wasip1 && breakwater_bridge
+
+package filter
+
+import (
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
+	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
+)
+
+// The .wasm build's SDK copy reads header maps into a caller's slice and
+// keeps their encoding, which a write of the same map with headers appended
+// copies, and
+// has metric calls that return their error and a hook at the deletion of
+// an HTTP context (filter/sdkbridge/ext.go); see sdkext_other.go.
+
+func init() {
+	proxywasm.SetHttpContextDeleted(func(c types.HttpContext) {
+		if h, ok := c.(*httpContext); ok {
+			h.deleted()
+		}
+	})
+}
+
+func getHeaders(response bool, dst [][2]string) ([][2]string, []byte, error) {
+	return proxywasm.GetHeadersWire(response, dst)
+}
+
+func replaceHeadersWire(response bool, wire []byte, extra [][2]string) error {
+	return proxywasm.ReplaceHeadersWire(response, wire, extra)
+}
+
+func incMetric(id uint32, n int64) { _ = proxywasm.IncrementMetric(id, n) }
+
+func recordMetric(id uint32, v uint64) { _ = proxywasm.RecordMetric(id, v) }
