@@ -127,17 +127,14 @@ type Bulkhead struct {
 	// observe, when set, receives the counts of the record each successful
 	// operation left (see Observe).
 	observe func(key string, active, queued int)
-	// buf, when set (ReuseBuffer), is where Acquire, Release and Renew
-	// build the set value they write.
-	buf *[]byte
 }
 
 // ReuseBuffer makes Acquire, Release and Renew build the value they write
-// in one buffer kept between calls (store.Table.UpdateAppendBuf) instead of
+// in one buffer kept between calls (store.Table.WithBuffer) instead of
 // a new one per call. b is then for one caller at a time (one worker), and
 // its store's Set must copy the value it is given (Envoy's shared data
 // does). Call it before use.
-func (b *Bulkhead) ReuseBuffer() { b.buf = new([]byte) }
+func (b *Bulkhead) ReuseBuffer() { b.table = b.table.WithBuffer(new([]byte)) }
 
 // Observe registers f to receive, after every successful Acquire, Release,
 // Renew, Enqueue, TryAdmitQueued and Dequeue, the live leases and waiters
@@ -283,7 +280,7 @@ func (b *Bulkhead) edit(st store.Store, key string, op int, holder uint64, now, 
 		ok, active, queued = got, a, q
 		return next, write, nil
 	}
-	over, err := b.table.UpdateAppendBuf(st, key, at, 0, b.buf, fn)
+	over, err := b.table.UpdateAppend(st, key, at, 0, fn)
 	if err == nil && b.observe != nil {
 		b.observe(key, active, queued)
 	}

@@ -5,13 +5,13 @@ import (
 	"testing"
 )
 
-// TestUpdateAppendBufReuses: UpdateAppendBuf writes exactly what
-// UpdateAppend writes, builds the value in the caller's array while it has
+// TestUpdateAppendWithBufferReuses: a table WithBuffer writes exactly what
+// one without writes, builds the value in the caller's array while it has
 // room (the same array on the next call), and keeps the grown one.
-func TestUpdateAppendBufReuses(t *testing.T) {
+func TestUpdateAppendWithBufferReuses(t *testing.T) {
 	a, b := NewMem(0, 1), NewMem(0, 1)
-	ta, tb := NewTable("t", 8), NewTable("t", 8)
 	var buf []byte
+	ta, tb := NewTable("t", 8), NewTable("t", 8).WithBuffer(&buf)
 	var first *byte
 	for i := 0; i < 40; i++ {
 		key := []string{"x", "y", "z"}[i%3]
@@ -20,7 +20,7 @@ func TestUpdateAppendBufReuses(t *testing.T) {
 		if _, err := ta.UpdateAppend(a, key, int64(i), 0, fn); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tb.UpdateAppendBuf(b, key, int64(i), 0, &buf, fn); err != nil {
+		if _, err := tb.UpdateAppend(b, key, int64(i), 0, fn); err != nil {
 			t.Fatal(err)
 		}
 		va, _, _ := a.Get(ta.StoreKey(key))
@@ -38,7 +38,7 @@ func TestUpdateAppendBufReuses(t *testing.T) {
 	// With room, the next call builds in the same array.
 	kept := &buf[:1][0]
 	small := func(dst, cur []byte) ([]byte, bool, error) { return append(dst, 1), true, nil }
-	if _, err := NewTable("u", 8).UpdateAppendBuf(NewMem(0, 1), "x", 99, 0, &buf, small); err != nil {
+	if _, err := NewTable("u", 8).WithBuffer(&buf).UpdateAppend(NewMem(0, 1), "x", 99, 0, small); err != nil {
 		t.Fatal(err)
 	}
 	if &buf[:1][0] != kept {

@@ -55,6 +55,9 @@ type Table struct {
 	ways  int
 	key   HashKey
 	idle  Idler
+	// buf, when set (WithBuffer), is where UpdateAppend builds the set
+	// value it writes.
+	buf *[]byte
 }
 
 // Idler tells whether an entry may be replaced: state is its stored state,
@@ -85,6 +88,14 @@ func NewTable(prefix string, maxKeys int) Table {
 // the sets from MaxNamedSets on are named anew on every call. The cache
 // costs 8 bytes per set up to the bound plus the names of the sets used.
 const MaxNamedSets = 4096
+
+// WithBuffer returns t building the set value UpdateAppend writes in *buf's
+// array while it has room, and leaving in *buf the array last written
+// (grown by fn, or new when *buf was short), instead of a new buffer on
+// every call. It is for a caller that makes one call at a time with the
+// table (one worker), on a Store whose Set copies the value it is given
+// (Envoy's shared data does). The overflow state is built as without it.
+func (t Table) WithBuffer(buf *[]byte) Table { t.buf = buf; return t }
 
 // WithHashKey returns t hashing keys onto sets under k.
 func (t Table) WithHashKey(k HashKey) Table { t.key = k; return t }
@@ -321,18 +332,9 @@ func (t Table) UpdateWhere(s Store, key string, now int64, fn func(cur []byte) (
 // state of room bytes or of the current state's length plus 16, whichever
 // is more (a hint; fn may append more). When fn is applied to the overflow
 // state its dst is empty and the value written is what it returns. The
-// bytes fn appended (next[len(dst):]) are the key's state as written.
+// bytes fn appended (next[len(dst):]) are the key's state as written. A
+// table WithBuffer builds the set value in the buffer it was given.
 func (t Table) UpdateAppend(s Store, key string, now int64, room int, fn func(dst, cur []byte) (next []byte, write bool, err error)) (overflowed bool, err error) {
-	return t.UpdateAppendBuf(s, key, now, room, nil, fn)
-}
-
-// UpdateAppendBuf is UpdateAppend that, when buf is not nil, builds the
-// set value in *buf's array while it has room, and leaves in *buf the
-// array last written (grown by fn, or new when *buf was short), instead of
-// a new buffer on every call. It is for a caller that makes one call at a
-// time with buf, on a Store whose Set copies the value it is given (Envoy's
-// shared data does); the overflow state is built as in UpdateAppend.
-func (t Table) UpdateAppendBuf(s Store, key string, now int64, room int, buf *[]byte, fn func(dst, cur []byte) (next []byte, write bool, err error)) (overflowed bool, err error) {
 	id := entryID(key)
 	full := false
 	err = Update(s, t.StoreKey(key), func(cur []byte) ([]byte, bool, error) {
@@ -358,8 +360,8 @@ func (t Table) UpdateAppendBuf(s Store, key string, now int64, room int, buf *[]
 		}
 		need := len(cur) + len(id) + 11 + max(room, len(state)+16)
 		var out []byte
-		if buf != nil && cap(*buf) >= need {
-			out = (*buf)[:0]
+		if t.buf != nil && cap(*t.buf) >= need { // see WithBuffer
+			out = (*t.buf)[:0]
 		} else {
 			out = make([]byte, 0, need)
 		}
@@ -387,8 +389,8 @@ func (t Table) UpdateAppendBuf(s Store, key string, now int64, room int, buf *[]
 			return nil, false, ErrStateTooLarge
 		}
 		binary.LittleEndian.PutUint16(next[head-2:], uint16(len(next)-head))
-		if buf != nil {
-			*buf = next[:0]
+		if t.buf != nil {
+			*t.buf = next[:0]
 		}
 		return next, true, nil
 	})
