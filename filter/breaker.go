@@ -85,9 +85,10 @@ func (s *breakerStage) onRequest(h *httpContext, now time.Time) verdict {
 	h.cb = hold
 	rec := holdRec{kind: holdBreaker, cb: s, cbh: hold}
 	h.undo = append(h.undo, rec)
-	if s.loc.Breaker().Releases(tok) {
-		// Only a probe's release does something: any other token needs no
-		// end record, and a stream without one has nothing to do at its end.
+	if tok.Probe {
+		// Only a probe's release does something (breaker.Breaker.Release):
+		// any other token needs no end record, and a stream without one
+		// has nothing to do at its end.
 		h.onEnd = append(h.onEnd, rec)
 	}
 	return pass

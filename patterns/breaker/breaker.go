@@ -456,7 +456,7 @@ func (b *Breaker) Release(st store.Store, key string, tok Token, now time.Time) 
 	if b.err != nil {
 		return b.err
 	}
-	if !b.Releases(tok) {
+	if b.s.Mode >= ForcedOpen || tok.Generation == 0 || !tok.Probe || tok.WouldReject {
 		return nil
 	}
 	ns := now.UnixNano()
@@ -471,13 +471,6 @@ func (b *Breaker) Release(st store.Store, key string, tok Token, now time.Time) 
 		r.put(buf)
 		return buf, true, nil
 	})
-}
-
-// Releases says whether Release of tok does anything (a probe's slot to
-// give back); for any other token of a Breaker without error it is a no-op,
-// so a caller need not keep the token to release it.
-func (b *Breaker) Releases(tok Token) bool {
-	return b.err != nil || (b.s.Mode < ForcedOpen && tok.Generation != 0 && tok.Probe && !tok.WouldReject)
 }
 
 // State returns the effective state of key at now without writing: an open

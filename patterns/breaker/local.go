@@ -67,24 +67,9 @@ func (sh *shape) addN(w []byte, now int64, k uint32) {
 		return
 	}
 	if sh.wtype == CountWindow {
-		// k < N slots from pos on (wrapping) become successes.
-		n := uint32(sh.n)
-		filled, pos := le.Uint32(w[4:]), le.Uint32(w[8:])
-		nb := bitBytes(sh.n)
-		end := pos + k
-		if end > n {
-			clearBits(w[countHdr:], int(pos), int(n))
-			clearBits(w[countHdr+nb:], int(pos), int(n))
-			end -= n
-			pos = 0
+		for range k {
+			sh.add(w, now, false, false)
 		}
-		clearBits(w[countHdr:], int(pos), int(end))
-		clearBits(w[countHdr+nb:], int(pos), int(end))
-		if end == n {
-			end = 0
-		}
-		le.PutUint32(w[4:], min(filled+k, n))
-		le.PutUint32(w[8:], end)
 		return
 	}
 	if k == 0 {
@@ -95,20 +80,6 @@ func (sh *shape) addN(w []byte, now int64, k uint32) {
 	o := timeHdr + int(mod(int64(le.Uint64(w[12:])), int64(sh.n)))*bucketLen
 	c := uint64(le.Uint32(w[o:])) + uint64(k-1)
 	le.PutUint32(w[o:], uint32(min(c, math.MaxUint32)))
-}
-
-// clearBits clears the bits [from, to) of b.
-func clearBits(b []byte, from, to int) {
-	for from < to && from&7 != 0 {
-		b[from>>3] &^= 1 << (from & 7)
-		from++
-	}
-	for ; from+8 <= to; from += 8 {
-		b[from>>3] = 0
-	}
-	for ; from < to; from++ {
-		b[from>>3] &^= 1 << (from & 7)
-	}
 }
 
 // addSuccesses adds k successes of a closed record r to its window w at now,
