@@ -440,6 +440,9 @@ type streamBufs struct {
 	set    [8][2]string
 	rlKept [3]ratelimit.Check
 	rlHdr  [3][2]string
+	// rlNum holds the digits of rlHdr's Remaining and Reset values
+	// (formatNum; in the .wasm build rlHdr's strings are views of them).
+	rlNum [2][20]byte
 }
 
 func (p *pluginContext) takeBufs() *streamBufs {

@@ -199,7 +199,16 @@ func (s *rateLimitStage) admit(h *httpContext, now time.Time, ls []*limitRT) (ra
 	if len(ls) == 0 {
 		return ratelimit.Result{Allowed: true}, pass
 	}
-	checks := s.checks[:len(ls)]
+	// The checks are built where the undo record keeps them: the stream
+	// block's array on the request's first admission (no copy), else the
+	// stage's, copied below.
+	own := !h.rlUsed && h.b != nil && len(ls) <= len(h.b.rlKept)
+	var checks []ratelimit.Check
+	if own {
+		checks, h.rlUsed = h.b.rlKept[:len(ls)], true
+	} else {
+		checks = s.checks[:len(ls)]
+	}
 	for i, l := range ls {
 		st := l.settings
 		if l.tiers != nil {
@@ -220,10 +229,8 @@ func (s *rateLimitStage) admit(h *httpContext, now time.Time, ls []*limitRT) (ra
 		ls[res.Deciding].limited.inc(1)
 		return res, s.rejectWith(h, now, rlHeaders(d), d.RetryAfter)
 	}
-	var kept []ratelimit.Check
-	if !h.rlUsed && h.b != nil && len(checks) <= len(h.b.rlKept) {
-		kept, h.rlUsed = append(h.b.rlKept[:0], checks...), true
-	} else { // a second admission of the request (the service's local fallback)
+	kept := checks
+	if !own { // a second admission of the request (the service's local fallback)
 		kept = append([]ratelimit.Check(nil), checks...)
 	}
 	h.undo = append(h.undo, holdRec{kind: holdRefund, rl: s, checks: kept})
@@ -232,8 +239,13 @@ func (s *rateLimitStage) admit(h *httpContext, now time.Time, ls []*limitRT) (ra
 		d := res.Decisions[res.Deciding]
 		if h.respHeaders == nil || remainingOf(h.respHeaders) > max(d.Remaining, 0) {
 			if h.b != nil {
-				h.b.rlHdr = rlHeaderArray(s.limitString(d.Limit), d)
-				h.respHeaders = h.b.rlHdr[:]
+				b := h.b
+				b.rlHdr = [3][2]string{
+					{"ratelimit-limit", s.limitString(d.Limit)},
+					{"ratelimit-remaining", formatNum(&b.rlNum[0], max(d.Remaining, 0))},
+					{"ratelimit-reset", ceilSecondsInto(&b.rlNum[1], d.Reset)},
+				}
+				h.respHeaders = b.rlHdr[:]
 			} else {
 				h.respHeaders = rlHeaders(d)
 			}
@@ -272,6 +284,29 @@ func rlHeaderArray(limit string, d ratelimit.Decision) [3][2]string {
 		{"ratelimit-remaining", strconv.FormatInt(max(d.Remaining, 0), 10)},
 		{"ratelimit-reset", ceilSeconds(d.Reset)},
 	}
+}
+
+// formatNum is strconv.FormatInt(v, 10) for v >= 0: strconv's own string
+// below 100, else written into dst, a stream block's (streamBufs.rlNum),
+// and viewed (numString) without a string allocated in the .wasm build.
+func formatNum(dst *[20]byte, v int64) string {
+	if v < 100 {
+		return strconv.FormatInt(v, 10)
+	}
+	i := len(dst)
+	for u := uint64(v); u > 0; u /= 10 {
+		i--
+		dst[i] = byte('0' + u%10)
+	}
+	return numString(dst[i:])
+}
+
+// ceilSecondsInto is ceilSeconds(d) formatted by formatNum into dst.
+func ceilSecondsInto(dst *[20]byte, d time.Duration) string {
+	if d <= 0 {
+		return "0"
+	}
+	return formatNum(dst, int64((d+time.Second-1)/time.Second))
 }
 
 // limitString is strconv.FormatInt(n, 10), formatted again only when n is
