@@ -294,12 +294,34 @@ func formatNum(dst *[20]byte, v int64) string {
 		return strconv.FormatInt(v, 10)
 	}
 	i := len(dst)
-	for u := uint64(v); u > 0; u /= 10 {
+	u := uint64(v)
+	for u >= 100 { // two digits a step, as strconv does
+		j := u % 100 * 2
+		u /= 100
+		i -= 2
+		dst[i], dst[i+1] = digitPairs[j], digitPairs[j+1]
+	}
+	j := u * 2 // u in [1, 99]
+	i--
+	dst[i] = digitPairs[j+1]
+	if u >= 10 {
 		i--
-		dst[i] = byte('0' + u%10)
+		dst[i] = digitPairs[j]
 	}
 	return numString(dst[i:])
 }
+
+// digitPairs are "00" to "99", for formatNum.
+const digitPairs = "00010203040506070809" +
+	"10111213141516171819" +
+	"20212223242526272829" +
+	"30313233343536373839" +
+	"40414243444546474849" +
+	"50515253545556575859" +
+	"60616263646566676869" +
+	"70717273747576777879" +
+	"80818283848586878889" +
+	"90919293949596979899"
 
 // ceilSecondsInto is ceilSeconds(d) formatted by formatNum into dst.
 func ceilSecondsInto(dst *[20]byte, d time.Duration) string {
