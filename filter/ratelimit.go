@@ -77,7 +77,13 @@ type limitRT struct {
 // keyCache holds the keys of recent values of a one-part key, direct-mapped
 // by a hash of the value: at most keyCacheSize values of at most
 // keyCacheLen bytes, each a substring of its key (no header view is kept).
-type keyCache [keyCacheSize]struct{ val, key string }
+type keyCache [keyCacheSize]keyEntry
+
+// keyEntry is one value of a keyCache and its key.
+type keyEntry struct {
+	_        [0]func() // not comparable: no equality function in the binary
+	val, key string
+}
 
 // The bounds of a limit's cache of keys (limitRT.keys), per VM.
 const (
@@ -97,7 +103,7 @@ func (l *limitRT) keyOf(r *requestInfo) string {
 	if l.lastKey != "" && v == l.lastVal {
 		return l.lastKey
 	}
-	var c *struct{ val, key string }
+	var c *keyEntry
 	if len(v) <= keyCacheLen {
 		if l.keys == nil {
 			l.keys = new(keyCache)
