@@ -279,14 +279,8 @@ func (s *rateLimitStage) shape(h *httpContext, now time.Time, delay time.Duratio
 
 // rlHeaders are the RateLimit-* headers of a decision.
 func rlHeaders(d ratelimit.Decision) [][2]string {
-	a := rlHeaderArray(strconv.FormatInt(d.Limit, 10), d)
-	return a[:]
-}
-
-// rlHeaderArray: limit is d.Limit formatted.
-func rlHeaderArray(limit string, d ratelimit.Decision) [3][2]string {
-	return [3][2]string{
-		{"ratelimit-limit", limit},
+	return [][2]string{
+		{"ratelimit-limit", strconv.FormatInt(d.Limit, 10)},
 		{"ratelimit-remaining", strconv.FormatInt(max(d.Remaining, 0), 10)},
 		{"ratelimit-reset", ceilSeconds(d.Reset)},
 	}
