@@ -20,8 +20,9 @@ func TestLeaseFindHints(t *testing.T) {
 	st := store.NewMem(0, 3)
 	keys := make([]string, 40)
 	for i := range keys {
-		keys[i] = strings.Repeat("k", i+1) // strings of their own
-		for range 2 { // seen, then leased
+		// A string of its own; its first request is seen, the next leased.
+		keys[i] = strings.Repeat("k", i+1)
+		for range 2 {
 			if res, err := AllowAll(st, t0, 1, []Check{{lim, keys[i], s}}); err != nil || !res.Allowed {
 				t.Fatalf("%s: %+v %v", keys[i], res, err)
 			}
