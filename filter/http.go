@@ -69,7 +69,7 @@ type httpContext struct {
 	// cb is the circuit breaker admission of the request, if any (cbVal).
 	cb    *cbHold
 	cbVal cbHold
-	// bh is the bulkhead place of the request, if any.
+	// bh is the bulkhead place of the request, if any (b.bh).
 	bh *bhHold
 	// budget is the caller's remaining budget at arrival (deadline).
 	budget time.Duration
@@ -440,6 +440,12 @@ type streamBufs struct {
 	set    [8][2]string
 	rlKept [3]ratelimit.Check
 	rlHdr  [3][2]string
+	// rlNum holds the digits of rlHdr's Remaining and Reset values
+	// (formatNum; in the .wasm build rlHdr's strings are views of them).
+	rlNum [2][20]byte
+	// bh is the bulkhead's hold of the stream (released by finish, before
+	// the block goes back; release and leaveQueue drop its key).
+	bh bhHold
 }
 
 func (p *pluginContext) takeBufs() *streamBufs {
