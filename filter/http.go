@@ -449,6 +449,9 @@ type streamBufs struct {
 	set    [8][2]string
 	rlKept [3]ratelimit.Check
 	rlHdr  [3][2]string
+	// rlNum holds the digits of rlHdr's Remaining and Reset values
+	// (formatNum; in the .wasm build rlHdr's strings are views of them).
+	rlNum [2][20]byte
 	// bh is the bulkhead's hold of the stream (released by finish, before
 	// the block goes back; release and leaveQueue drop its key).
 	bh bhHold
