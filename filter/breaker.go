@@ -85,7 +85,12 @@ func (s *breakerStage) onRequest(h *httpContext, now time.Time) verdict {
 	h.cb = hold
 	rec := holdRec{kind: holdBreaker, cb: s, cbh: hold}
 	h.undo = append(h.undo, rec)
-	h.onEnd = append(h.onEnd, rec)
+	if tok.Probe {
+		// Only a probe's release does something (breaker.Breaker.Release):
+		// any other token needs no end record, and a stream without one
+		// has nothing to do at its end.
+		h.onEnd = append(h.onEnd, rec)
+	}
 	return pass
 }
 

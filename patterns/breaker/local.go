@@ -58,18 +58,23 @@ func (o *observed) set(b *Breaker, r *rec, w []byte, now int64) {
 
 // addN records k successes (not slow) in w at now, as k calls of add would.
 func (sh *shape) addN(w []byte, now int64, k uint32) {
-	if sh.wtype == CountWindow && k >= uint32(sh.n) {
-		// The ring is all successes; the write position moves k slots.
-		n := uint32(sh.n)
-		clear(w[countHdr:])
-		le.PutUint32(w[4:], n)
-		le.PutUint32(w[8:], uint32((uint64(le.Uint32(w[8:]))+uint64(k))%uint64(n)))
-		return
-	}
 	if sh.wtype == CountWindow {
-		for range k {
-			sh.add(w, now, false, false)
+		// min(k, N) slots from pos on (wrapping) become successes; the
+		// write position moves k slots.
+		n := uint32(sh.n)
+		filled, pos := le.Uint32(w[4:]), le.Uint32(w[8:])
+		fb, sb := w[countHdr:], w[countHdr+bitBytes(sh.n):]
+		end := uint32((uint64(pos) + uint64(k)) % uint64(n))
+		for range min(k, n) {
+			m := ^byte(1 << (pos & 7))
+			fb[pos>>3] &= m
+			sb[pos>>3] &= m
+			if pos++; pos == n {
+				pos = 0
+			}
 		}
+		le.PutUint32(w[4:], uint32(min(uint64(filled)+uint64(k), uint64(n))))
+		le.PutUint32(w[8:], end)
 		return
 	}
 	if k == 0 {

@@ -274,7 +274,9 @@ func (b *Budget) update(st store.Store, now time.Time, fn func(w window, e int64
 		if !write && !moved {
 			return nil, false, nil
 		}
-		return w.encode(), true, nil
+		// The record is written over the value read when it has the
+		// record's length (a Store's Get returns the caller's copy).
+		return w.encodeTo(cur), true, nil
 	})
 }
 
@@ -325,8 +327,15 @@ func decodeStrict(b []byte) (window, bool) {
 	return w, true
 }
 
-func (w *window) encode() []byte {
-	b := make([]byte, 9, recordLen)
+func (w *window) encode() []byte { return w.encodeTo(nil) }
+
+// encodeTo is encode into buf when it has the record's length (else into a
+// new buffer).
+func (w *window) encodeTo(buf []byte) []byte {
+	if len(buf) != recordLen {
+		buf = make([]byte, recordLen)
+	}
+	b := buf[:9]
 	b[0] = version
 	binary.LittleEndian.PutUint64(b[1:], uint64(w.head))
 	for i := range Buckets {
