@@ -20,6 +20,7 @@ func TestBridgeSerde(t *testing.T) {
 		"go.mod":        "module serdecheck\n\ngo 1.21\n",
 		"serde.go":      bridgeSerdeSource(t),
 		"serde_test.go": serdeCheck,
+		"ref_test.go":   serdeRef,
 	})
 }
 
@@ -59,17 +60,12 @@ func goTestScratch(t *testing.T, what string, files map[string]string) {
 	}
 }
 
-const serdeCheck = `package internal
+// serdeRef is the reference encoder of the scratch modules' checks: the
+// proxy-wasm header-map wire format spelled out one byte at a time.
+const serdeRef = `package internal
 
-import (
-	"bytes"
-	"encoding/binary"
-	"math/rand/v2"
-	"reflect"
-	"testing"
-)
+import "encoding/binary"
 
-// ref is the wire format spelled out one byte at a time.
 func ref(ms [][2]string) []byte {
 	var b []byte
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(ms)))
@@ -89,6 +85,16 @@ func ref(ms [][2]string) []byte {
 	}
 	return b
 }
+`
+
+const serdeCheck = `package internal
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+)
 
 func TestLayouts(t *testing.T) {
 	cases := []struct {

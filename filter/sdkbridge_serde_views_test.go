@@ -16,6 +16,7 @@ func TestBridgeSerdeViews(t *testing.T) {
 		"go.mod":        "module serdecheck\n\ngo 1.21\n",
 		"serde.go":      bridgeSerdeSource(t),
 		"serde_test.go": serdeViewsCheck,
+		"ref_test.go":   serdeRef,
 	})
 }
 
@@ -23,27 +24,10 @@ const serdeViewsCheck = `package internal
 
 import (
 	"bytes"
-	"encoding/binary"
 	"math/rand/v2"
 	"reflect"
 	"testing"
 )
-
-func ref(ms [][2]string) []byte {
-	var b []byte
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(ms)))
-	for _, m := range ms {
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(m[0])))
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(m[1])))
-	}
-	for _, m := range ms {
-		b = append(b, m[0]...)
-		b = append(b, 0)
-		b = append(b, m[1]...)
-		b = append(b, 0)
-	}
-	return b
-}
 
 func randStr(r *rand.Rand, min int) string {
 	b := make([]byte, min+r.IntN(20))
