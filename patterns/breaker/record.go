@@ -113,10 +113,11 @@ func popcount(b []byte) int {
 		n += bits.OnesCount64(le.Uint64(b))
 		b = b[8:]
 	}
-	for _, c := range b {
-		n += bits.OnesCount8(c)
+	var tail uint64 // the last len(b) < 8 bytes, one popcount
+	for i, c := range b {
+		tail |= uint64(c) << (8 * i)
 	}
-	return n
+	return n + bits.OnesCount64(tail)
 }
 
 // validCount checks a count window section: [4]N [4]filled [4]pos
@@ -134,10 +135,17 @@ func validCount(w []byte) bool {
 	if len(w) != countHdr+2*nb {
 		return false
 	}
-	fb, sb := w[countHdr:countHdr+nb], w[countHdr+nb:]
-	for i := int(filled); i < nb*8; i++ {
-		if getBit(fb, i) || getBit(sb, i) {
+	fb, sb := w[countHdr:countHdr+nb], w[countHdr+nb:countHdr+2*nb]
+	if i := int(filled >> 3); i < nb {
+		// The bits >= filled: the high bits of byte filled/8, then the
+		// whole bytes after it.
+		if (fb[i]|sb[i])&(byte(0xff)<<(filled&7)) != 0 {
 			return false
+		}
+		for i++; i < nb; i++ {
+			if fb[i]|sb[i] != 0 {
+				return false
+			}
 		}
 	}
 	return true

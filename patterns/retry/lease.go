@@ -1,6 +1,7 @@
 package retry
 
 import (
+	"math/bits"
 	"time"
 
 	"github.com/breakwater/breakwater/patterns/store"
@@ -168,14 +169,18 @@ func (p *Pending) addEpoch(e int64, n int) {
 		p.epochs[i], p.n[i] = e, 0
 	}
 	p.n[i] += n
+	if p.n[i] > 0 {
+		p.used |= 1 << i
+	}
 }
 
 // deposit counts the requests held in p in w (pure: p is not changed);
 // requests of epochs that slid out of the window are not counted.
 func (p *Pending) deposit(w *window) {
-	for i, n := range p.n {
-		if n > 0 && w.inWindow(p.epochs[i]) {
-			w.requests[i] = sat(w.requests[i], n)
+	for m := p.used; m != 0; m &= m - 1 {
+		i := bits.TrailingZeros16(m) % Buckets
+		if w.inWindow(p.epochs[i]) {
+			w.requests[i] = sat(w.requests[i], p.n[i])
 		}
 	}
 }
@@ -183,8 +188,8 @@ func (p *Pending) deposit(w *window) {
 // lease reserves in epoch e the extra grants of a lease,
 // min(floor(available/LeaseShare), MaxLease), and returns how many.
 func (w *window) lease(e int64, ratio float64, minPS int) int {
-	_, ret := w.sums()
-	avail := int64(w.allowance(ratio, minPS)) - int64(ret)
+	req, ret := w.sums()
+	avail := int64(allowanceOf(req, ratio, minPS)) - int64(ret)
 	k := int(min(avail/LeaseShare, MaxLease))
 	if k <= 0 {
 		return 0

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"math/bits"
 	"time"
 
 	"github.com/breakwater/breakwater/patterns/field"
@@ -148,6 +149,8 @@ func (b *Budget) RequestRetries(st store.Store, now time.Time, n int) (int, erro
 type Pending struct {
 	epochs [Buckets]int64
 	n      [Buckets]int
+	// used has bit i set when n[i] > 0 (apply and deposit visit only those).
+	used uint16
 }
 
 // Add defers the refund of n retries granted at grantedAt.
@@ -159,13 +162,14 @@ func (p *Pending) Add(grantedAt time.Time, n int) {
 }
 
 // Empty says whether nothing is deferred.
-func (p *Pending) Empty() bool { return p.n == [Buckets]int{} }
+func (p *Pending) Empty() bool { return p.used == 0 }
 
 // apply gives the deferred refunds back to w (pure: p is not changed).
 func (p *Pending) apply(w *window) bool {
 	changed := false
-	for i, n := range p.n {
-		if n > 0 && w.refund(p.epochs[i], n) {
+	for m := p.used; m != 0; m &= m - 1 {
+		i := bits.TrailingZeros16(m) % Buckets
+		if w.refund(p.epochs[i], p.n[i]) {
 			changed = true
 		}
 	}
@@ -317,12 +321,12 @@ func decodeStrict(b []byte) (window, bool) {
 	if len(b) != recordLen || b[0] != version {
 		return w, false
 	}
-	w.head = int64(binary.LittleEndian.Uint64(b[1:]))
-	p := b[9:]
+	a := (*[recordLen]byte)(b)
+	w.head = int64(binary.LittleEndian.Uint64(a[1:9]))
 	for i := range Buckets {
-		w.requests[i] = binary.LittleEndian.Uint32(p)
-		w.retries[i] = binary.LittleEndian.Uint32(p[4:])
-		p = p[8:]
+		p := (*[8]byte)(a[9+8*i:])
+		w.requests[i] = binary.LittleEndian.Uint32(p[0:4])
+		w.retries[i] = binary.LittleEndian.Uint32(p[4:8])
 	}
 	return w, true
 }
@@ -335,14 +339,15 @@ func (w *window) encodeTo(buf []byte) []byte {
 	if len(buf) != recordLen {
 		buf = make([]byte, recordLen)
 	}
-	b := buf[:9]
-	b[0] = version
-	binary.LittleEndian.PutUint64(b[1:], uint64(w.head))
+	a := (*[recordLen]byte)(buf)
+	a[0] = version
+	binary.LittleEndian.PutUint64(a[1:9], uint64(w.head))
 	for i := range Buckets {
-		b = binary.LittleEndian.AppendUint32(b, w.requests[i])
-		b = binary.LittleEndian.AppendUint32(b, w.retries[i])
+		p := (*[8]byte)(a[9+8*i:])
+		binary.LittleEndian.PutUint32(p[0:4], w.requests[i])
+		binary.LittleEndian.PutUint32(p[4:8], w.retries[i])
 	}
-	return b
+	return buf
 }
 
 func slot(e int64) int {
@@ -409,6 +414,11 @@ func (w *window) sums() (req, ret uint64) {
 // allowance is floor(Ratio × requests + MinPerSecond) over the window.
 func (w *window) allowance(ratio float64, minPS int) int {
 	req, _ := w.sums()
+	return allowanceOf(req, ratio, minPS)
+}
+
+// allowanceOf is allowance for a window of req requests.
+func allowanceOf(req uint64, ratio float64, minPS int) int {
 	a := math.Floor(ratio*float64(req) + float64(minPS) + 1e-9)
 	if a > math.MaxInt32 {
 		return math.MaxInt32
@@ -417,8 +427,8 @@ func (w *window) allowance(ratio float64, minPS int) int {
 }
 
 func (w *window) grant(e int64, n int, ratio float64, minPS int) int {
-	_, ret := w.sums()
-	g := min(int64(n), int64(w.allowance(ratio, minPS))-int64(ret))
+	req, ret := w.sums()
+	g := min(int64(n), int64(allowanceOf(req, ratio, minPS))-int64(ret))
 	if g <= 0 {
 		return 0
 	}
