@@ -69,11 +69,10 @@ func (sh *shape) addN(w []byte, now int64, k uint32) {
 		nb := uint32(bitBytes(sh.n))
 		fb, sb := w[countHdr:countHdr+nb], w[countHdr+nb:countHdr+2*nb]
 		m := min(k, n)
-		if first := min(m, n-pos); first > 0 {
-			clearBits(fb, sb, pos, pos+first)
-			if m > first {
-				clearBits(fb, sb, 0, m-first)
-			}
+		first := min(m, n-pos)
+		// [pos, pos+first), then the wrapped part [0, m-first).
+		for from, to, rest := pos, pos+first, m-first; from < to; from, to, rest = 0, rest, 0 {
+			clearBits(fb, sb, from, to)
 		}
 		le.PutUint32(w[4:], uint32(min(uint64(filled)+uint64(k), uint64(n))))
 		le.PutUint32(w[8:], uint32((uint64(pos)+uint64(k))%uint64(n)))

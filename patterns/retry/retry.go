@@ -147,6 +147,7 @@ func (b *Budget) RequestRetries(st store.Store, now time.Time, n int) (int, erro
 // dropped: there is nothing left to give back). Its zero value is empty. A
 // Pending belongs to one caller (it is not safe for concurrent use).
 type Pending struct {
+	_      [0]func() // not comparable: the binary needs no equality function
 	epochs [Buckets]int64
 	n      [Buckets]int
 	// used has bit i set when n[i] > 0 (apply and deposit visit only those).
@@ -321,12 +322,10 @@ func decodeStrict(b []byte) (window, bool) {
 	if len(b) != recordLen || b[0] != version {
 		return w, false
 	}
-	a := (*[recordLen]byte)(b)
-	w.head = int64(binary.LittleEndian.Uint64(a[1:9]))
-	for i := range Buckets {
-		p := (*[8]byte)(a[9+8*i:])
-		w.requests[i] = binary.LittleEndian.Uint32(p[0:4])
-		w.retries[i] = binary.LittleEndian.Uint32(p[4:8])
+	w.head = int64(binary.LittleEndian.Uint64(b[1:9]))
+	for i := range Buckets { // one 8-byte load a bucket: requests, then retries
+		v := binary.LittleEndian.Uint64(b[9+8*i:])
+		w.requests[i], w.retries[i] = uint32(v), uint32(v>>32)
 	}
 	return w, true
 }
@@ -339,13 +338,10 @@ func (w *window) encodeTo(buf []byte) []byte {
 	if len(buf) != recordLen {
 		buf = make([]byte, recordLen)
 	}
-	a := (*[recordLen]byte)(buf)
-	a[0] = version
-	binary.LittleEndian.PutUint64(a[1:9], uint64(w.head))
+	buf[0] = version
+	binary.LittleEndian.PutUint64(buf[1:9], uint64(w.head))
 	for i := range Buckets {
-		p := (*[8]byte)(a[9+8*i:])
-		binary.LittleEndian.PutUint32(p[0:4], w.requests[i])
-		binary.LittleEndian.PutUint32(p[4:8], w.retries[i])
+		binary.LittleEndian.PutUint64(buf[9+8*i:], uint64(w.requests[i])|uint64(w.retries[i])<<32)
 	}
 	return buf
 }
