@@ -108,12 +108,17 @@ func setBit(b []byte, i int, v bool) {
 }
 
 func popcount(b []byte) int {
-	n := 0
+	n, all := 0, b
 	for len(b) >= 8 {
 		n += bits.OnesCount64(le.Uint64(b))
 		b = b[8:]
 	}
-	var tail uint64 // the last len(b) < 8 bytes, one popcount
+	if r := len(b); r > 0 && len(all) >= 8 {
+		// The last r < 8 bytes: the last 8 bytes of all, shifted past the
+		// 8-r already counted (one load, one popcount).
+		return n + bits.OnesCount64(le.Uint64(all[len(all)-8:])>>(64-8*r))
+	}
+	var tail uint64 // fewer than 8 bytes in all: one popcount
 	for i, c := range b {
 		tail |= uint64(c) << (8 * i)
 	}
