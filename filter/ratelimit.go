@@ -46,7 +46,7 @@ const leaseKeys = 256
 func (s *rateLimitStage) expireLeases(now time.Time) {
 	t := now.UnixNano()
 	for _, l := range s.leased {
-		if t < 0 || t >= l.NextLeaseEnd() { // else no lease ends yet
+		if t >= l.NextLeaseEnd() { // else no lease ends yet (a lease ends after 0)
 			l.ExpireLeases(s.p.st, now)
 		}
 	}
