@@ -97,8 +97,6 @@ func decodeRecord(v []byte) (r rec, win []byte, ok bool) {
 
 func bitBytes(n int) int { return (n + 7) / 8 }
 
-func getBit(b []byte, i int) bool { return b[i>>3]&(1<<(i&7)) != 0 }
-
 func setBit(b []byte, i int, v bool) {
 	if v {
 		b[i>>3] |= 1 << (i & 7)
