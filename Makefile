@@ -9,6 +9,7 @@ RATELIMIT_VERSION := v1.4.1-0.20260122083618-3fb702589d36
 WASM := dist/breakwater.wasm
 IMAGE_TAG ?= v0.1.0
 FUZZTIME ?= 60s
+TEST_TIMEOUT ?= 40m
 
 .PHONY: help build test check bench perf demo image e2e fuzz tools staticcheck benchstat clean
 
@@ -19,9 +20,10 @@ build: ## build dist/breakwater.wasm (standard Go, wasip1, c-shared, through the
 	@scripts/build-wasm.sh $(WASM)
 
 test: build tools ## run every test: patterns, filter (native and .wasm), ABI, real ratelimit service, e2e, deployment files
-	@# Both modules run even when the first fails; make fails if either did.
-	@rc=0; $(GO) test -count=1 ./... || rc=1; \
-	(cd envoy && $(GO) test -count=1 ./...) || rc=1; \
+	@# Both modules run even when the first fails; make fails if either did. TEST_TIMEOUT is
+	@# each test binary's budget (go test's default, 10m, is too short for e2e on a busy machine).
+	@rc=0; $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./... || rc=1; \
+	(cd envoy && $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...) || rc=1; \
 	if [ $$rc -ne 0 ]; then echo "make test: FAILED (see the FAIL lines above; both modules ran)"; fi; exit $$rc
 
 check: staticcheck ## gofmt, go vet, staticcheck, go mod tidy leaves no diff
@@ -68,7 +70,7 @@ fuzz: ## fuzz the config parser for FUZZTIME (default 60s), then every codec and
 	for t in "FuzzPluginStart ./filter" "FuzzRequest ./filter" "FuzzDecodeResponse ./filter/rls" "FuzzEncodeRequest ./filter/rls" "FuzzDecodeSet ./patterns/store" \
 	         "FuzzDecide ./patterns/ratelimit" "FuzzDecode ./patterns/breaker" "FuzzDecode ./patterns/bulkhead" \
 	         "FuzzDecode ./patterns/retry" "FuzzDecode ./patterns/timeout" "FuzzParseGRPCTimeout ./patterns/timeout" \
-	         "FuzzDecode ./patterns/deadletter" "FuzzSanitize ./patterns/deadletter" "FuzzPath ./patterns/normalize" "FuzzStaleRecord ./filter"; do \
+	         "FuzzDecode ./patterns/deadletter" "FuzzSanitize ./patterns/deadletter" "FuzzPath ./patterns/normalize" "FuzzStaleRecord ./filter" "FuzzHeaderIndex ./filter"; do \
 	  set -- $$t; $(GO) test -run '^$$' -fuzz "^$$1$$" -fuzztime $$short $$2 || exit 1; done
 
 demo: build ## run the demo (see README); its dead letters need redis-server, installed here if missing
@@ -80,7 +82,7 @@ image: build ## the OCI image Istio pulls (one layer holding plugin.wasm), witho
 	cd envoy && $(GO) run ./cmd/wasmimage --wasm ../$(WASM) --out ../dist/oci --tag $(IMAGE_TAG)
 
 e2e: build ## end-to-end tests only: the .wasm in the dev host under real traffic
-	$(GO) test -count=1 ./e2e/...
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./e2e/...
 
 clean: ## remove build output
 	rm -rf dist build

@@ -40,6 +40,7 @@ func newBreakerStage(p *pluginContext, ns string, pol *policy, c *config.Circuit
 		return nil, fmt.Errorf("circuit_breaker: %w", err)
 	}
 	b.SetHashKey(p.hashKey)
+	b.ReuseBuffer() // one worker; the host copies what a set is given
 	st := &breakerStage{
 		p: p, pol: pol, cfg: c, b: b,
 		state: p.m.gauge(metricdef.Name(ns, metricdef.CircuitBreakerState, pol.name)),
@@ -85,7 +86,12 @@ func (s *breakerStage) onRequest(h *httpContext, now time.Time) verdict {
 	h.cb = hold
 	rec := holdRec{kind: holdBreaker, cb: s, cbh: hold}
 	h.undo = append(h.undo, rec)
-	h.onEnd = append(h.onEnd, rec)
+	if tok.Probe {
+		// Only a probe's release does something (breaker.Breaker.Release):
+		// any other token needs no end record, and a stream without one
+		// has nothing to do at its end.
+		h.onEnd = append(h.onEnd, rec)
+	}
 	return pass
 }
 

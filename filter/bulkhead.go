@@ -31,8 +31,9 @@ type bulkheadStage struct {
 	b      *bulkhead.Bulkhead
 	active gauge
 	queued gauge
-	// held are the leases of this worker, renewed from the tick.
-	held map[*bhHold]struct{}
+	// held are the leases of this worker, renewed from the tick, in no
+	// order (each hold knows its index: removal swaps the last one in).
+	held []*bhHold
 	// queue are this worker's queued requests, in arrival order: a slot
 	// this worker frees is offered to them at once, without waiting for
 	// the tick.
@@ -49,6 +50,8 @@ type bhHold struct {
 	waiting  bool
 	lease    bulkhead.Lease
 	holding  bool
+	// at is the hold's index in held while holding.
+	at int
 }
 
 func newBulkheadStage(p *pluginContext, ns string, pol *policy, c *config.Bulkhead) (*bulkheadStage, error) {
@@ -57,10 +60,10 @@ func newBulkheadStage(p *pluginContext, ns string, pol *policy, c *config.Bulkhe
 		return nil, fmt.Errorf("bulkhead: %w", err)
 	}
 	b.SetHashKey(p.hashKey)
+	b.ReuseBuffer() // one worker; the host copies what a set is given
 	st := &bulkheadStage{p: p, pol: pol, cfg: c, b: b,
 		active: p.m.gauge(metricdef.Name(ns, metricdef.BulkheadActive, pol.name)),
-		queued: p.m.gauge(metricdef.Name(ns, metricdef.BulkheadQueued, pol.name)),
-		held:   map[*bhHold]struct{}{}}
+		queued: p.m.gauge(metricdef.Name(ns, metricdef.BulkheadQueued, pol.name))}
 	// The capacity, for dashboards and alerts to compare active and queued
 	// with; every worker sets the same values.
 	p.m.gauge(metricdef.Name(ns, metricdef.BulkheadMaxConcurrent, pol.name)).set(int64(b.Settings().MaxConcurrent))
@@ -68,13 +71,25 @@ func newBulkheadStage(p *pluginContext, ns string, pol *policy, c *config.Bulkhe
 	if len(c.Key) == 0 {
 		// One record: the gauges are set to what each operation saw in it
 		// (never a sum of increments that a vanished worker left behind).
-		b.Observe(func(_ string, active, queued int) {
-			st.active.set(int64(active))
-			st.queued.set(int64(queued))
-		})
+		b.Observe(st.observe)
+	}
+	if c.QueueSize == 0 {
+		// Without a queue no waiter is ever live (they all expire at
+		// once), so the queued gauge is 0: set once here, not on every
+		// operation.
+		st.queued.set(0)
 	}
 	pol.ticks = append(pol.ticks, st.renew)
 	return st, nil
+}
+
+// observe sets the gauges of an unkeyed bulkhead to the counts an
+// operation saw in its record; queued only when there is a queue.
+func (s *bulkheadStage) observe(_ string, active, queued int) {
+	s.active.set(int64(active))
+	if s.cfg.QueueSize > 0 {
+		s.queued.set(int64(queued))
+	}
 }
 
 // count moves the gauges of a keyed bulkhead, which sum the keys: each
@@ -93,23 +108,27 @@ func (s *bulkheadStage) count(active, queued int64) {
 }
 
 func (s *bulkheadStage) onRequest(h *httpContext, now time.Time) verdict {
-	hold := &bhHold{key: h.req.key(s.cfg.Key), id: s.p.holderID()}
-	lease, ok, err := s.b.Acquire(s.p.st, hold.key, hold.id, now)
+	key, id := h.req.key(s.cfg.Key), s.p.holderID()
+	lease, ok, err := s.b.Acquire(s.p.st, key, id, now)
 	if err != nil {
 		logLimited("breakwater: %s: bulkhead state unavailable, request admitted: %v", s.pol.name, err)
 		return pass
 	}
+	// The hold lives in the stream's block (h.b.bh), written only when the
+	// request holds or waits; release and leaveQueue drop its key.
 	if ok {
-		s.hold(h, hold, lease)
+		h.b.bh = bhHold{key: key, id: id}
+		s.hold(h, &h.b.bh, lease)
 		return pass
 	}
 	if s.cfg.QueueSize == 0 {
 		return h.reject(now, config.ReasonBulkheadFull, nil)
 	}
-	if _, ok, err := s.b.Enqueue(s.p.st, hold.key, hold.id, now); err != nil || !ok {
+	if _, ok, err := s.b.Enqueue(s.p.st, key, id, now); err != nil || !ok {
 		return h.reject(now, config.ReasonBulkheadFull, nil)
 	}
-	hold.waiting, hold.queuedAt = true, now
+	h.b.bh = bhHold{key: key, id: id, waiting: true, queuedAt: now}
+	hold := &h.b.bh
 	s.count(0, 1)
 	h.bh = hold
 	h.onEnd = append(h.onEnd, holdRec{kind: holdQueue, bh: s, bhh: hold})
@@ -185,11 +204,13 @@ func (s *bulkheadStage) leaveQueue(hold *bhHold, now time.Time) {
 	s.leaveLocal(hold)
 	s.count(0, -1)
 	_ = s.b.Dequeue(s.p.st, hold.key, hold.id, now)
+	hold.key = "" // may be a view of the request's headers
 }
 
 func (s *bulkheadStage) hold(h *httpContext, hold *bhHold, lease bulkhead.Lease) {
 	hold.lease, hold.holding = lease, true
-	s.held[hold] = struct{}{}
+	hold.at = len(s.held)
+	s.held = append(s.held, hold)
 	s.count(1, 0)
 	rec := holdRec{kind: holdBulkhead, bh: s, bhh: hold}
 	h.undo = append(h.undo, rec)
@@ -203,14 +224,27 @@ func (s *bulkheadStage) release(h *httpContext, hold *bhHold, now time.Time) {
 		return
 	}
 	hold.holding = false
-	delete(s.held, hold)
+	s.unhold(hold)
 	s.count(-1, 0)
-	if _, err := s.b.Release(s.p.st, hold.key, hold.lease, now); err != nil {
+	key := hold.key
+	hold.key = "" // may be a view of the request's headers
+	if _, err := s.b.Release(s.p.st, key, hold.lease, now); err != nil {
 		logLimited("breakwater: %s: bulkhead release failed (the lease expires after lease_ttl): %v", s.pol.name, err)
 		return
 	}
 	if len(s.queue) > 0 {
-		s.offer(hold.key, h, now)
+		s.offer(key, h, now)
+	}
+}
+
+// unhold removes hold from held.
+func (s *bulkheadStage) unhold(hold *bhHold) {
+	last := len(s.held) - 1
+	if i := hold.at; i >= 0 && i <= last && s.held[i] == hold {
+		s.held[i] = s.held[last]
+		s.held[i].at = i
+		s.held[last] = nil
+		s.held = s.held[:last]
 	}
 }
 
@@ -225,12 +259,11 @@ func (s *bulkheadStage) renew(now time.Time) {
 	if len(s.cfg.Key) == 0 && now.Sub(s.synced) >= gaugeSync {
 		s.synced = now
 		if active, queued, err := s.b.Counts(s.p.st, "", now); err == nil {
-			s.active.set(int64(active))
-			s.queued.set(int64(queued))
+			s.observe("", active, queued)
 		}
 	}
 	ttl := s.b.Settings().LeaseTTL
-	for hold := range s.held {
+	for _, hold := range s.held {
 		if hold.lease.Expires.Sub(now) < ttl/2 {
 			if err := s.b.Renew(s.p.st, hold.key, hold.lease, now); err == nil {
 				hold.lease.Expires = now.Add(ttl)

@@ -69,7 +69,7 @@ type httpContext struct {
 	// cb is the circuit breaker admission of the request, if any (cbVal).
 	cb    *cbHold
 	cbVal cbHold
-	// bh is the bulkhead place of the request, if any.
+	// bh is the bulkhead place of the request, if any (b.bh).
 	bh *bhHold
 	// budget is the caller's remaining budget at arrival (deadline).
 	budget time.Duration
@@ -232,13 +232,22 @@ func (h *httpContext) wireIntact(set [][2]string) bool {
 	if h.req.wire == nil || h.req.own != 0 || len(h.req.headers) > 64 {
 		return false
 	}
+	// lens: as in flushRequestHeaders, a request header of a length no
+	// name to set has is none of them (lookup compares lengths first).
+	var lens uint64
 	for i := range set {
-		if n := set[i][0]; len(n) < 2 || n[0] != 'x' || n[1] != '-' {
+		n := set[i][0]
+		if len(n) < 2 || n[0] != 'x' || n[1] != '-' {
 			return false
 		}
+		lens |= 1 << min(len(n), 63)
 	}
 	for c := h.req.xs; c != 0; c &= c - 1 {
-		if _, ok := lookup(set, h.req.headers[bits.TrailingZeros64(c)][0]); ok {
+		n := h.req.headers[bits.TrailingZeros64(c)][0]
+		if lens&(1<<min(len(n), 63)) == 0 {
+			continue
+		}
+		if _, ok := lookup(set, n); ok {
 			return false
 		}
 	}
@@ -440,6 +449,12 @@ type streamBufs struct {
 	set    [8][2]string
 	rlKept [3]ratelimit.Check
 	rlHdr  [3][2]string
+	// rlNum holds the digits of rlHdr's Remaining and Reset values
+	// (formatNum; in the .wasm build rlHdr's strings are views of them).
+	rlNum [2][20]byte
+	// bh is the bulkhead's hold of the stream (released by finish, before
+	// the block goes back; release and leaveQueue drop its key).
+	bh bhHold
 }
 
 func (p *pluginContext) takeBufs() *streamBufs {

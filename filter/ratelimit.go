@@ -44,8 +44,11 @@ const leaseKeys = 256
 // expireLeases ends the leases past their end and gives their unused
 // requests back to shared data (the tick).
 func (s *rateLimitStage) expireLeases(now time.Time) {
+	t := now.UnixNano()
 	for _, l := range s.leased {
-		l.ExpireLeases(s.p.st, now)
+		if t >= l.NextLeaseEnd() { // else no lease ends yet (a lease ends after 0)
+			l.ExpireLeases(s.p.st, now)
+		}
 	}
 }
 
@@ -77,7 +80,13 @@ type limitRT struct {
 // keyCache holds the keys of recent values of a one-part key, direct-mapped
 // by a hash of the value: at most keyCacheSize values of at most
 // keyCacheLen bytes, each a substring of its key (no header view is kept).
-type keyCache [keyCacheSize]struct{ val, key string }
+type keyCache [keyCacheSize]keyEntry
+
+// keyEntry is one value of a keyCache and its key.
+type keyEntry struct {
+	_        [0]func() // not comparable: no equality function in the binary
+	val, key string
+}
 
 // The bounds of a limit's cache of keys (limitRT.keys), per VM.
 const (
@@ -97,7 +106,7 @@ func (l *limitRT) keyOf(r *requestInfo) string {
 	if l.lastKey != "" && v == l.lastVal {
 		return l.lastKey
 	}
-	var c *struct{ val, key string }
+	var c *keyEntry
 	if len(v) <= keyCacheLen {
 		if l.keys == nil {
 			l.keys = new(keyCache)
@@ -199,7 +208,16 @@ func (s *rateLimitStage) admit(h *httpContext, now time.Time, ls []*limitRT) (ra
 	if len(ls) == 0 {
 		return ratelimit.Result{Allowed: true}, pass
 	}
-	checks := s.checks[:len(ls)]
+	// The checks are built where the undo record keeps them: the stream
+	// block's array on the request's first admission (no copy), else the
+	// stage's, copied below.
+	own := !h.rlUsed && h.b != nil && len(ls) <= len(h.b.rlKept)
+	var checks []ratelimit.Check
+	if own {
+		checks, h.rlUsed = h.b.rlKept[:len(ls)], true
+	} else {
+		checks = s.checks[:len(ls)]
+	}
 	for i, l := range ls {
 		st := l.settings
 		if l.tiers != nil {
@@ -220,10 +238,8 @@ func (s *rateLimitStage) admit(h *httpContext, now time.Time, ls []*limitRT) (ra
 		ls[res.Deciding].limited.inc(1)
 		return res, s.rejectWith(h, now, rlHeaders(d), d.RetryAfter)
 	}
-	var kept []ratelimit.Check
-	if !h.rlUsed && h.b != nil && len(checks) <= len(h.b.rlKept) {
-		kept, h.rlUsed = append(h.b.rlKept[:0], checks...), true
-	} else { // a second admission of the request (the service's local fallback)
+	kept := checks
+	if !own { // a second admission of the request (the service's local fallback)
 		kept = append([]ratelimit.Check(nil), checks...)
 	}
 	h.undo = append(h.undo, holdRec{kind: holdRefund, rl: s, checks: kept})
@@ -232,8 +248,13 @@ func (s *rateLimitStage) admit(h *httpContext, now time.Time, ls []*limitRT) (ra
 		d := res.Decisions[res.Deciding]
 		if h.respHeaders == nil || remainingOf(h.respHeaders) > max(d.Remaining, 0) {
 			if h.b != nil {
-				h.b.rlHdr = rlHeaderArray(s.limitString(d.Limit), d)
-				h.respHeaders = h.b.rlHdr[:]
+				b := h.b
+				b.rlHdr = [3][2]string{
+					{"ratelimit-limit", s.limitString(d.Limit)},
+					{"ratelimit-remaining", formatNum(&b.rlNum[0], max(d.Remaining, 0))},
+					{"ratelimit-reset", ceilSecondsInto(&b.rlNum[1], d.Reset)},
+				}
+				h.respHeaders = b.rlHdr[:]
 			} else {
 				h.respHeaders = rlHeaders(d)
 			}
@@ -261,17 +282,56 @@ func (s *rateLimitStage) shape(h *httpContext, now time.Time, delay time.Duratio
 
 // rlHeaders are the RateLimit-* headers of a decision.
 func rlHeaders(d ratelimit.Decision) [][2]string {
-	a := rlHeaderArray(strconv.FormatInt(d.Limit, 10), d)
-	return a[:]
-}
-
-// rlHeaderArray: limit is d.Limit formatted.
-func rlHeaderArray(limit string, d ratelimit.Decision) [3][2]string {
-	return [3][2]string{
-		{"ratelimit-limit", limit},
+	return [][2]string{
+		{"ratelimit-limit", strconv.FormatInt(d.Limit, 10)},
 		{"ratelimit-remaining", strconv.FormatInt(max(d.Remaining, 0), 10)},
 		{"ratelimit-reset", ceilSeconds(d.Reset)},
 	}
+}
+
+// formatNum is strconv.FormatInt(v, 10) for v >= 0: strconv's own string
+// below 100, else written into dst, a stream block's (streamBufs.rlNum),
+// and viewed (numString) without a string allocated in the .wasm build.
+func formatNum(dst *[20]byte, v int64) string {
+	if v < 100 {
+		return strconv.FormatInt(v, 10)
+	}
+	i := len(dst)
+	u := uint64(v)
+	for u >= 100 { // two digits a step, as strconv does
+		j := u % 100 * 2
+		u /= 100
+		i -= 2
+		dst[i], dst[i+1] = digitPairs[j], digitPairs[j+1]
+	}
+	j := u * 2 // u in [1, 99]
+	i--
+	dst[i] = digitPairs[j+1]
+	if u >= 10 {
+		i--
+		dst[i] = digitPairs[j]
+	}
+	return numString(dst[i:])
+}
+
+// digitPairs are "00" to "99", for formatNum.
+const digitPairs = "00010203040506070809" +
+	"10111213141516171819" +
+	"20212223242526272829" +
+	"30313233343536373839" +
+	"40414243444546474849" +
+	"50515253545556575859" +
+	"60616263646566676869" +
+	"70717273747576777879" +
+	"80818283848586878889" +
+	"90919293949596979899"
+
+// ceilSecondsInto is ceilSeconds(d) formatted by formatNum into dst.
+func ceilSecondsInto(dst *[20]byte, d time.Duration) string {
+	if d <= 0 {
+		return "0"
+	}
+	return formatNum(dst, int64((d+time.Second-1)/time.Second))
 }
 
 // limitString is strconv.FormatInt(n, 10), formatted again only when n is

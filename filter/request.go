@@ -29,6 +29,41 @@ type requestInfo struct {
 	authNorm bool
 	// escSlash: the path holds %2F or %5C (never decoded).
 	escSlash bool
+	// idx says whether load read the headers and whether lens and at are
+	// built (by the first header call, so a request no stage looks a
+	// header up in pays nothing): lens has bit l set when a header name is
+	// l bytes long (bit 63: 63 or more); at[l] is 1 + the index of the
+	// first header whose name is l bytes long (l < len(at); 0: scan from
+	// the start). lookup compares lengths first, so a name of a length no
+	// header has is absent and the scan for one can start at the first
+	// header of its length. A requestInfo built otherwise (tests) is
+	// looked up by a plain scan.
+	idx  uint8
+	lens uint64
+	at   [32]uint8
+}
+
+// The states of requestInfo.idx.
+const (
+	idxNone   uint8 = iota // not read by load: plain scans
+	idxLoaded              // read by load, lens and at not built yet
+	idxBuilt               // lens and at describe headers
+)
+
+// index builds lens and at (see requestInfo.idx).
+func (r *requestInfo) index() {
+	r.lens, r.at, r.idx = 0, [32]uint8{}, idxBuilt
+	for i := range r.headers {
+		l := len(r.headers[i][0])
+		if l >= len(r.at) {
+			r.lens |= 1 << min(l, 63)
+			continue
+		}
+		if r.lens&(1<<l) == 0 && i < 255 {
+			r.at[l] = uint8(i + 1)
+		}
+		r.lens |= 1 << l
+	}
 }
 
 // load reads the request headers, into dst's array when it has room (the
@@ -41,7 +76,7 @@ func (r *requestInfo) load(dst [][2]string) {
 		hs, wire = nil, nil
 	}
 	r.headers, r.wire = hs, wire
-	r.xs, r.own = 0, 0
+	r.xs, r.own, r.idx = 0, 0, idxLoaded
 	var method, path, auth string
 	var hasMethod, hasPath, hasAuth bool
 	for i := range hs {
@@ -129,8 +164,26 @@ func isOwn(n string) bool {
 // unchanged.
 func stripOwn(name string) { _ = proxywasm.RemoveHttpRequestHeader(name) }
 
-// header returns the first value of a header; name is lower case.
-func (r *requestInfo) header(name string) (string, bool) { return lookup(r.headers, name) }
+// header returns the first value of a header; name is lower case. It is
+// lookup's answer, found with the index of name lengths (requestInfo.idx).
+func (r *requestInfo) header(name string) (string, bool) {
+	switch r.idx {
+	case idxNone:
+		return lookup(r.headers, name)
+	case idxLoaded:
+		r.index()
+	}
+	l := len(name)
+	if r.lens&(1<<min(l, 63)) == 0 {
+		return "", false // no header name of that length
+	}
+	if l < len(r.at) {
+		if i := int(r.at[l]); i > 0 {
+			return lookup(r.headers[i-1:], name)
+		}
+	}
+	return lookup(r.headers, name)
+}
 
 // lookup returns the first value of name in a header list, compared
 // case-insensitively.

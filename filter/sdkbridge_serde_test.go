@@ -16,23 +16,39 @@ import (
 // generated maps, including empty maps and empty strings, and two results
 // held at once.
 func TestBridgeSerde(t *testing.T) {
+	goTestScratch(t, "serde.go", map[string]string{
+		"go.mod":        "module serdecheck\n\ngo 1.21\n",
+		"serde.go":      bridgeSerdeSource(t),
+		"serde_test.go": serdeCheck,
+		"ref_test.go":   serdeRef,
+	})
+}
+
+// bridgeSerdeSource is filter/sdkbridge/serde.go without its build line.
+func bridgeSerdeSource(t *testing.T) string {
+	t.Helper()
 	src, err := os.ReadFile("sdkbridge/serde.go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	code := string(src)
-	if !strings.HasPrefix(code, "//go:build wasip1 && breakwater_bridge\n") {
+	code, ok := strings.CutPrefix(string(src), "//go:build wasip1 && breakwater_bridge\n")
+	if !ok {
 		t.Fatal("serde.go: unexpected build line")
 	}
-	code = strings.TrimPrefix(code, "//go:build wasip1 && breakwater_bridge\n")
+	return code
+}
+
+// goTestScratch writes files (path: contents) into a scratch module and
+// runs its tests natively; what names the code under test in a failure.
+func goTestScratch(t *testing.T, what string, files map[string]string) {
+	t.Helper()
 	dir := t.TempDir()
-	files := map[string]string{
-		"go.mod":        "module serdecheck\n\ngo 1.21\n",
-		"serde.go":      code,
-		"serde_test.go": serdeCheck,
-	}
 	for name, body := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -40,21 +56,16 @@ func TestBridgeSerde(t *testing.T) {
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOFLAGS=", "GOWORK=off")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go test of serde.go: %v\n%s", err, out)
+		t.Fatalf("go test of %s: %v\n%s", what, err, out)
 	}
 }
 
-const serdeCheck = `package internal
+// serdeRef is the reference encoder of the scratch modules' checks: the
+// proxy-wasm header-map wire format spelled out one byte at a time.
+const serdeRef = `package internal
 
-import (
-	"bytes"
-	"encoding/binary"
-	"math/rand/v2"
-	"reflect"
-	"testing"
-)
+import "encoding/binary"
 
-// ref is the wire format spelled out one byte at a time.
 func ref(ms [][2]string) []byte {
 	var b []byte
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(ms)))
@@ -74,6 +85,16 @@ func ref(ms [][2]string) []byte {
 	}
 	return b
 }
+`
+
+const serdeCheck = `package internal
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+)
 
 func TestLayouts(t *testing.T) {
 	cases := []struct {

@@ -1,10 +1,6 @@
 package filter_test
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -16,58 +12,22 @@ import (
 // to 73 pairs, empty keys and values) with pairs appended, against the
 // byte-at-a-time reference.
 func TestBridgeSerdeViews(t *testing.T) {
-	src, err := os.ReadFile("sdkbridge/serde.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	code, ok := strings.CutPrefix(string(src), "//go:build wasip1 && breakwater_bridge\n")
-	if !ok {
-		t.Fatal("serde.go: unexpected build line")
-	}
-	dir := t.TempDir()
-	files := map[string]string{
+	goTestScratch(t, "serde.go", map[string]string{
 		"go.mod":        "module serdecheck\n\ngo 1.21\n",
-		"serde.go":      code,
+		"serde.go":      bridgeSerdeSource(t),
 		"serde_test.go": serdeViewsCheck,
-	}
-	for name, body := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cmd := exec.Command("go", "test", "-count=1", ".")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOFLAGS=", "GOWORK=off")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go test of serde.go: %v\n%s", err, out)
-	}
+		"ref_test.go":   serdeRef,
+	})
 }
 
 const serdeViewsCheck = `package internal
 
 import (
 	"bytes"
-	"encoding/binary"
 	"math/rand/v2"
 	"reflect"
 	"testing"
 )
-
-func ref(ms [][2]string) []byte {
-	var b []byte
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(ms)))
-	for _, m := range ms {
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(m[0])))
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(m[1])))
-	}
-	for _, m := range ms {
-		b = append(b, m[0]...)
-		b = append(b, 0)
-		b = append(b, m[1]...)
-		b = append(b, 0)
-	}
-	return b
-}
 
 func randStr(r *rand.Rand, min int) string {
 	b := make([]byte, min+r.IntN(20))

@@ -2,8 +2,6 @@ package filter_test
 
 import (
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -29,29 +27,13 @@ func TestBridgeContextTable(t *testing.T) {
 		t.Fatal("bridge.go: no HTTP contexts section")
 	}
 	section := "package internal\n\nimport \"tablecheck/types\"\n\n" + code[start:end]
-	dir := t.TempDir()
-	files := map[string]string{
+	goTestScratch(t, "the context table", map[string]string{
 		"go.mod":         "module tablecheck\n\ngo 1.21\n",
 		"types/types.go": "package types\n\ntype HttpContext interface{ ID() uint32 }\n",
 		"table.go":       section,
 		"state.go":       tableState,
 		"table_test.go":  tableCheck,
-	}
-	for name, body := range files {
-		path := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cmd := exec.Command("go", "test", "-count=1", ".")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOFLAGS=", "GOWORK=off")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go test of the context table: %v\n%s", err, out)
-	}
+	})
 }
 
 const tableState = `package internal

@@ -119,7 +119,7 @@ type Lease struct {
 
 // Bulkhead caps the concurrency of each key across every worker sharing the
 // store. It holds no state of its own (only its settings) and is safe for
-// concurrent use.
+// concurrent use, unless ReuseBuffer gave it a buffer.
 type Bulkhead struct {
 	s     Settings
 	err   error
@@ -128,6 +128,13 @@ type Bulkhead struct {
 	// operation left (see Observe).
 	observe func(key string, active, queued int)
 }
+
+// ReuseBuffer makes Acquire, Release and Renew build the value they write
+// in one buffer kept between calls (store.Table.WithBuffer) instead of
+// a new one per call. b is then for one caller at a time (one worker), and
+// its store's Set must copy the value it is given (Envoy's shared data
+// does). Call it before use.
+func (b *Bulkhead) ReuseBuffer() { b.table = b.table.WithBuffer(new([]byte)) }
 
 // Observe registers f to receive, after every successful Acquire, Release,
 // Renew, Enqueue, TryAdmitQueued and Dequeue, the live leases and waiters
@@ -249,27 +256,44 @@ func (b *Bulkhead) read(st store.Store, key string, now time.Time) (record, erro
 // ok is false when the bulkhead is full; nothing is written then. An error
 // (store.ErrContended, a store failure) means nothing was acquired.
 func (b *Bulkhead) Acquire(st store.Store, key string, holder uint64, now time.Time) (Lease, bool, error) {
-	var l Lease
-	var ok bool
 	exp := now.Add(b.s.LeaseTTL)
-	err := b.update(st, key, now, func(r *record) (bool, error) {
-		l, ok = Lease{}, false
-		if i := r.findLease(holder); i >= 0 {
-			r.leases[i].expiry = exp.UnixNano()
-			l, ok = Lease{Holder: holder, Expires: exp}, true
-			return true, nil
-		}
-		if len(r.leases)+len(r.waiters) >= b.s.MaxConcurrent {
-			return false, nil
-		}
-		r.leases = append(r.leases, lease{holder: holder, expiry: exp.UnixNano()})
-		l, ok = Lease{Holder: holder, Expires: exp}, true
-		return true, nil
-	})
-	if err != nil {
+	ok, err := b.edit(st, key, acquireOp, holder, now, exp)
+	if err != nil || !ok {
 		return Lease{}, false, err
 	}
-	return l, ok, nil
+	return Lease{Holder: holder, Expires: exp}, true, nil
+}
+
+// edit applies editBytes (op) to the record of key; for Release and Renew,
+// when the key's own record does not hold the lease, to the overflow
+// record too (as updateHeld: an earlier Acquire may have overflowed). ok is
+// editBytes's, of the record that decided.
+func (b *Bulkhead) edit(st store.Store, key string, op int, holder uint64, now, exp time.Time) (bool, error) {
+	if b.err != nil {
+		return false, b.err
+	}
+	var ok bool
+	var active, queued int
+	at, until := now.UnixNano(), exp.UnixNano()
+	fn := func(dst, cur []byte) ([]byte, bool, error) {
+		next, got, write, a, q := editBytes(dst, cur, op, holder, at, until, b.s)
+		ok, active, queued = got, a, q
+		return next, write, nil
+	}
+	over, err := b.table.UpdateAppend(st, key, at, 0, fn)
+	if err == nil && b.observe != nil {
+		b.observe(key, active, queued)
+	}
+	if err != nil || ok || over || op == acquireOp {
+		return ok, err
+	}
+	if err := b.table.UpdateOverflow(st, func(cur []byte) ([]byte, bool, error) { return fn(nil, cur) }); err != nil {
+		return false, err
+	}
+	if b.observe != nil {
+		b.observe(key, active, queued)
+	}
+	return ok, nil
 }
 
 // Release gives the permit of l back. It returns true when the lease was
@@ -279,40 +303,15 @@ func (b *Bulkhead) Acquire(st store.Store, key string, holder uint64, now time.T
 // no-op returning false. On error nothing was released; the lease is then
 // reclaimed at its expiry at the latest.
 func (b *Bulkhead) Release(st store.Store, key string, l Lease, now time.Time) (bool, error) {
-	var held bool
-	err := b.updateHeld(st, key, now, func(r *record) (bool, bool, error) {
-		held = false
-		i := r.findLease(l.Holder)
-		if i < 0 {
-			return false, false, nil
-		}
-		r.leases = append(r.leases[:i], r.leases[i+1:]...)
-		held = true
-		return true, true, nil
-	})
-	if err != nil {
-		return false, err
-	}
-	return held, nil
+	return b.edit(st, key, releaseOp, l.Holder, now, time.Time{})
 }
 
 // Renew extends a held lease to now + LeaseTTL. Holders of long streams
 // renew well within LeaseTTL (e.g. from the tick) so that a live stream is
 // never reclaimed. It returns ErrLeaseLost when the lease is no longer held.
 func (b *Bulkhead) Renew(st store.Store, key string, l Lease, now time.Time) error {
-	lost := false
-	exp := now.Add(b.s.LeaseTTL).UnixNano()
-	err := b.updateHeld(st, key, now, func(r *record) (bool, bool, error) {
-		lost = false
-		i := r.findLease(l.Holder)
-		if i < 0 {
-			lost = true
-			return false, false, nil
-		}
-		r.leases[i].expiry = exp
-		return true, true, nil
-	})
-	if err == nil && lost {
+	held, err := b.edit(st, key, renewOp, l.Holder, now, now.Add(b.s.LeaseTTL))
+	if err == nil && !held {
 		err = ErrLeaseLost
 	}
 	return err

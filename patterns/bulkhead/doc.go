@@ -57,7 +57,8 @@
 //
 // # Concurrency
 //
-// A Bulkhead holds only its settings and is safe for concurrent use; all
+// A Bulkhead holds only its settings and is safe for concurrent use (a
+// Bulkhead given a buffer by ReuseBuffer is for one worker); all
 // shared state is in the store, and every change is one store.Update, so
 // each operation is atomic with respect to all workers. An error from the
 // store (store.ErrContended after MaxAttempts conflicts) means the
@@ -71,7 +72,13 @@
 // Round trips: Acquire, Release, Renew, Enqueue, TryAdmitQueued and Dequeue
 // are one Get and one Set each (more on CAS conflicts; a refused Acquire,
 // and a poll that does not admit when WaiterTTL = MaxWait, write nothing).
-// Active, Queued and Counts are one Get.
+// Active, Queued and Counts are one Get. Acquire and Release, the
+// operations of every request, read the encoded record in place and append
+// the next one to the table's set buffer (store.Table.UpdateAppend): no
+// decoded copy, no buffer of their own, the same bytes as decoding, pruning,
+// editing and encoding would give. With ReuseBuffer that set buffer too is
+// kept between calls. Admission stays exact: there is no
+// worker-local reservation of permits.
 //
 // # Memory
 //

@@ -23,6 +23,7 @@ const (
 
 // params are normalized Settings in the form the algorithms compute with.
 type params struct {
+	_        [0]func() // not comparable: no equality function in the binary
 	alg      Algorithm
 	r, p, b  uint64 // requests, per (ns), burst
 	maxDelay int64

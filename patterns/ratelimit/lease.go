@@ -4,6 +4,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/breakwater/breakwater/patterns/store"
 )
@@ -22,6 +23,8 @@ const (
 	LeaseLifetime = time.Second
 	// leaseWays is the associativity of a Leases table.
 	leaseWays = 4
+	// hintSlots is the size of a Leases' table of hints.
+	hintSlots = 64
 	// maxLeaseKey bounds the keys that lease (a longer one is decided one
 	// request at a time), so a table's copies of keys stay small.
 	maxLeaseKey = 128
@@ -60,6 +63,13 @@ type Leases struct {
 	lastKey          string
 	lastSlot         int
 	epoch, lastEpoch uint64
+	// hints: by the address of a key string's bytes (hintOf), slot+1 of
+	// the lease last found by hash for a string there: a caller that gives
+	// the same string again (the filter's cache of keys) is found without
+	// hashing. Only a hint: find uses it when that slot holds the key
+	// (bytes compared), so a reused address or a stale slot only costs
+	// the hash.
+	hints [hintSlots]int32
 	// next is the earliest end of a live lease: Expire does nothing before.
 	next int64
 	// scratch holds the state a lease's refund produces before a take
@@ -118,6 +128,16 @@ func (l *Limiter) ExpireLeases(st store.Store, now time.Time) {
 	}
 }
 
+// NextLeaseEnd is the earliest instant (Unix ns) at which ExpireLeases may
+// end a lease, math.MaxInt64 when l holds none: a periodic caller skips the
+// call before it (most ticks end no lease).
+func (l *Limiter) NextLeaseEnd() int64 {
+	if lz := l.leases; lz != nil && lz.live > 0 {
+		return lz.next
+	}
+	return math.MaxInt64
+}
+
 // Capacity is the number of keys the table can hold.
 func (lz *Leases) Capacity() int { return int(lz.sets) * leaseWays }
 
@@ -156,16 +176,31 @@ func (lz *Leases) find(key string) (int, int) {
 	if lz.epoch == lz.lastEpoch && key == lz.lastKey {
 		return lz.lastSlot, lz.lastSlot / leaseWays * leaseWays
 	}
+	hp := &lz.hints[hintOf(key)]
+	if i := int(*hp) - 1; uint(i) < uint(len(lz.e)) {
+		if e := &lz.e[i]; e.on && e.key == key {
+			lz.lastKey, lz.lastSlot, lz.lastEpoch = key, i, lz.epoch
+			return i, i / leaseWays * leaseWays
+		}
+	}
 	h := lz.hash(key)
 	b := int(h%lz.sets) * leaseWays
 	tag := uint32(h >> 32)
 	for i := b; i < b+leaseWays; i++ {
 		if e := &lz.e[i]; e.on && e.tag == tag && e.key == key {
 			lz.lastKey, lz.lastSlot, lz.lastEpoch = key, i, lz.epoch
+			*hp = int32(i + 1)
 			return i, b
 		}
 	}
 	return -1, b
+}
+
+// hintOf is the index in Leases.hints of key's string: from the address
+// of its bytes (a key string the caller gives again has the same).
+func hintOf(key string) int {
+	a := uintptr(unsafe.Pointer(unsafe.StringData(key)))
+	return int((a>>3 ^ a>>9) % hintSlots)
 }
 
 // usable says whether lease e admits a request under s at t.

@@ -31,6 +31,7 @@ type Limiter struct {
 
 // compiled is one Settings as given and its params.
 type compiled struct {
+	_ [0]func() // not comparable: no equality function in the binary
 	s Settings
 	q params
 }

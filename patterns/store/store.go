@@ -25,7 +25,8 @@ const CreateCAS = 0xFFFFFFFF
 
 // Store is a key/value map with compare-and-swap, the shape of Envoy shared data.
 type Store interface {
-	// Get returns the value and its CAS, or ErrNotFound.
+	// Get returns the value and its CAS, or ErrNotFound. The value is the
+	// caller's (a copy): Update's fn may write over it.
 	Get(key string) (value []byte, cas uint32, err error)
 	// Set writes value if cas is 0 or equals the key's current CAS, else ErrCASMismatch.
 	Set(key string, value []byte, cas uint32) error

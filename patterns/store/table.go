@@ -55,6 +55,9 @@ type Table struct {
 	ways  int
 	key   HashKey
 	idle  Idler
+	// buf, when set (WithBuffer), is where UpdateAppend builds the set
+	// value it writes.
+	buf *[]byte
 }
 
 // Idler tells whether an entry may be replaced: state is its stored state,
@@ -85,6 +88,14 @@ func NewTable(prefix string, maxKeys int) Table {
 // the sets from MaxNamedSets on are named anew on every call. The cache
 // costs 8 bytes per set up to the bound plus the names of the sets used.
 const MaxNamedSets = 4096
+
+// WithBuffer returns t building the set value UpdateAppend writes in *buf's
+// array while it has room, and leaving in *buf the array last written
+// (grown by fn, or new when *buf was short), instead of a new buffer on
+// every call. It is for a caller that makes one call at a time with the
+// table (one worker), on a Store whose Set copies the value it is given
+// (Envoy's shared data does). The overflow state is built as without it.
+func (t Table) WithBuffer(buf *[]byte) Table { t.buf = buf; return t }
 
 // WithHashKey returns t hashing keys onto sets under k.
 func (t Table) WithHashKey(k HashKey) Table { t.key = k; return t }
@@ -321,7 +332,8 @@ func (t Table) UpdateWhere(s Store, key string, now int64, fn func(cur []byte) (
 // state of room bytes or of the current state's length plus 16, whichever
 // is more (a hint; fn may append more). When fn is applied to the overflow
 // state its dst is empty and the value written is what it returns. The
-// bytes fn appended (next[len(dst):]) are the key's state as written.
+// bytes fn appended (next[len(dst):]) are the key's state as written. A
+// table WithBuffer builds the set value in the buffer it was given.
 func (t Table) UpdateAppend(s Store, key string, now int64, room int, fn func(dst, cur []byte) (next []byte, write bool, err error)) (overflowed bool, err error) {
 	id := entryID(key)
 	full := false
@@ -346,7 +358,13 @@ func (t Table) UpdateAppend(s Store, key string, now int64, room int, fn func(ds
 		if idx >= 0 {
 			state = cur[ps[idx].state:ps[idx].end:ps[idx].end]
 		}
-		out := make([]byte, 0, len(cur)+len(id)+11+max(room, len(state)+16))
+		need := len(cur) + len(id) + 11 + max(room, len(state)+16)
+		var out []byte
+		if t.buf != nil && cap(*t.buf) >= need { // see WithBuffer
+			out = (*t.buf)[:0]
+		} else {
+			out = make([]byte, 0, need)
+		}
 		kept := 0
 		for i := 0; i < n; i++ {
 			if i == drop {
@@ -371,6 +389,9 @@ func (t Table) UpdateAppend(s Store, key string, now int64, room int, fn func(ds
 			return nil, false, ErrStateTooLarge
 		}
 		binary.LittleEndian.PutUint16(next[head-2:], uint16(len(next)-head))
+		if t.buf != nil {
+			*t.buf = next[:0]
+		}
 		return next, true, nil
 	})
 	if err != nil || !full {
