@@ -82,6 +82,10 @@ type httpContext struct {
 	upResp                [][2]string
 	upRespWire            []byte // their encoding (see requestInfo.wire)
 	upRespOK, upRespWrite bool
+	// upRaw is the host's encoding of the response's headers when they
+	// were read undecoded (readResponseHeaders), up what scanWire found.
+	upRaw []byte
+	up    respScan
 	// setReq are the request headers to set when it goes upstream.
 	setReq [][2]string
 	// dl is the stream's dead letter in the making (dead_letter), allocated
@@ -281,63 +285,119 @@ type waker interface {
 	wake(h *httpContext, now time.Time)
 }
 
-func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) (action types.Action) {
+func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) types.Action {
 	if h.pol == nil || h.local {
 		return types.ActionContinue // nothing that could panic: no recover needed
 	}
+	if h.pol.wantsOutcome || h.dlOn && h.pol.dl.upstream {
+		return h.upstreamResponse()
+	}
+	// Only the filter's headers to add: one call each, or, for more than
+	// two, the whole map read and written back with them in one call each
+	// (readResponseHeaders, writeResponseHeaders: nothing there can panic
+	// on what the host returns, so no recover is needed).
+	if len(h.respHeaders) > 1 {
+		h.readResponseHeaders(true)
+	}
+	h.writeResponseHeaders()
+	h.dropResponseHeaders()
+	return types.ActionContinue
+}
+
+// upstreamResponse reads the outcome of the upstream call, hands it to the
+// policy's patterns and adds the filter's headers to the response.
+func (h *httpContext) upstreamResponse() (action types.Action) {
 	defer h.protect(&action)
-	outcome := h.pol.wantsOutcome || h.dlOn && h.pol.dl.upstream
+	pol := h.pol
 	// The fewest host calls: the headers read one by one (reads) and the
 	// filter's added one by one (adds), or the whole map read with one
 	// call (the outcome, the attempt count and the stale cache read it)
 	// and, when that saves calls, written back with the filter's in one
 	// more. A tie keeps the single calls (less guest work).
-	reads, adds := 0, 1+len(h.respHeaders)
-	if outcome {
-		reads = 1 // :status
-		if h.retryGranted > 0 {
-			reads++ // x-envoy-attempt-count
-		}
-		if h.pol.stale != nil {
-			reads++ // the representation headers
-		}
+	reads, adds := 1, 1+len(h.respHeaders) // reads: :status
+	if h.retryGranted > 0 {
+		reads++ // x-envoy-attempt-count
+	}
+	if pol.stale != nil {
+		reads++ // the representation headers
 	}
 	if reads > 1 || reads+adds > 2 {
-		hs, wire, err := getHeaders(true, h.p.respHdrs)
-		if cap(hs) > cap(h.p.respHdrs) {
-			h.p.respHdrs = hs[:0]
-		}
-		h.upResp, h.upRespWire, h.upRespOK, h.upRespWrite = hs, wire, err == nil, adds > 1
-		defer h.dropResponseHeaders()
+		h.readResponseHeaders(adds > 1)
 	}
-	if outcome {
-		now := clock()
-		o := readOutcome(h)
-		o.failure = failed(h.pol.failureOn, o)
-		if h.dlOn && o.failure {
-			h.dlFailed(o)
-		}
-		for _, f := range h.pol.outcome {
-			f(h, o, now)
-		}
-		if h.pol.replaceFailures && o.failure {
-			// fallback.on upstream_failure: the failed response is replaced.
-			h.reject(now, config.ReasonUpstreamFailure, nil)
-			return types.ActionPause
-		}
-		if h.pol.stale != nil {
-			h.staleID, h.staleHdrs, h.capture = h.pol.stale.wantCapture(h, o, now)
-		}
+	now := clock()
+	o := readOutcome(h)
+	o.failure = failed(pol.failureOn, o)
+	if h.dlOn && o.failure {
+		h.dlFailed(o)
+	}
+	// The patterns that read the outcome, in the order of the stages.
+	if s := pol.cbOutcome; s != nil {
+		s.onOutcome(h, o, now)
+	}
+	if s := pol.dirOutcome; s != nil {
+		s.onOutcome(h, o, now)
+	}
+	if pol.replaceFailures && o.failure {
+		// fallback.on upstream_failure: the failed response is replaced.
+		h.reject(now, config.ReasonUpstreamFailure, nil)
+		h.dropResponseHeaders()
+		return types.ActionPause
+	}
+	if pol.stale != nil {
+		h.staleID, h.staleHdrs, h.capture = pol.stale.wantCapture(h, o, now)
 	}
 	h.writeResponseHeaders()
+	h.dropResponseHeaders()
 	return types.ActionContinue
+}
+
+// readResponseHeaders reads the upstream response's headers with one call
+// for the callback (write: the filter's are written with them in one
+// call). In the .wasm build, unless the policy has a stale cache (which
+// reads every header), their encoding is kept undecoded, with the values of
+// :status and x-envoy-attempt-count found in it (scanWire: upRaw, up);
+// otherwise they are read into a list (upResp, and their encoding
+// upRespWire in the .wasm build). When the read fails (upRespOK false) the
+// callback reads a header with a call of its own and adds the filter's
+// one call each.
+func (h *httpContext) readResponseHeaders(write bool) {
+	h.upRespWrite = write
+	if h.pol.stale == nil {
+		raw, err := getHeadersRaw(true)
+		if err == nil {
+			if s, ok := scanWire(raw); ok {
+				h.up, h.upRaw, h.upRespOK = s, raw, true
+			}
+			return // a malformed map: as a failed read
+		}
+		if err != errNoRaw {
+			return
+		}
+	}
+	hs, wire, err := getHeaders(true, h.p.respHdrs)
+	if cap(hs) > cap(h.p.respHdrs) {
+		h.p.respHdrs = hs[:0]
+	}
+	h.upResp, h.upRespWire, h.upRespOK = hs, wire, err == nil
+}
+
+// responseValue returns the first value of :status (bit hasStatus) or
+// x-envoy-attempt-count (hasAttempt), named name, of the upstream response.
+func (h *httpContext) responseValue(bit uint8, name string) (string, bool) {
+	if h.upRaw != nil {
+		if bit == hasStatus {
+			return h.up.status, h.up.has&hasStatus != 0
+		}
+		return h.up.attempt, h.up.has&hasAttempt != 0
+	}
+	return h.responseHeader(name)
 }
 
 // responseHeader returns the first value of a header of the upstream
 // response (name in lower case), from the list read at the start of
 // on_http_response_headers when there is one.
 func (h *httpContext) responseHeader(name string) (string, bool) {
-	if h.upRespOK {
+	if h.upRespOK && h.upRaw == nil {
 		return lookup(h.upResp, name)
 	}
 	v, err := proxywasm.GetHttpResponseHeader(name)
@@ -346,7 +406,7 @@ func (h *httpContext) responseHeader(name string) (string, bool) {
 
 // responseHeaders returns the upstream response's headers.
 func (h *httpContext) responseHeaders() ([][2]string, error) {
-	if h.upRespOK {
+	if h.upRespOK && h.upRaw == nil {
 		return h.upResp, nil
 	}
 	hs, _, err := getHeaders(true, nil)
@@ -356,8 +416,11 @@ func (h *httpContext) responseHeaders() ([][2]string, error) {
 // dropResponseHeaders forgets the response headers read for the callback
 // (their list is the VM's respHdrs, reused by the next response).
 func (h *httpContext) dropResponseHeaders() {
-	clear(h.upResp)
-	h.upResp, h.upRespWire, h.upRespOK, h.upRespWrite = nil, nil, false, false
+	if h.upResp != nil {
+		clear(h.upResp)
+		h.upResp, h.upRespWire = nil, nil
+	}
+	h.upRaw, h.up, h.upRespOK, h.upRespWrite = nil, respScan{}, false, false
 }
 
 // writeResponseHeaders adds x-breakwater-policy and the recorded response
@@ -366,7 +429,15 @@ func (h *httpContext) dropResponseHeaders() {
 // the filter's, in one proxy_set_header_map_pairs (as Envoy's add would,
 // duplicates included); otherwise (or when that write fails) one add each.
 func (h *httpContext) writeResponseHeaders() {
-	if h.upRespOK && h.upRespWrite {
+	if h.upRespOK && h.upRespWrite && h.upRaw != nil {
+		// The encoding read, then x-breakwater-policy (encoded when the
+		// policy was built), then the recorded ones (encodeWire).
+		b := encodeWire(h.p.respEnc, h.upRaw, &h.up, h.pol.respPre, h.respHeaders)
+		h.p.respEnc = b
+		if setHeadersRaw(true, b) == nil {
+			return
+		}
+	} else if h.upRespOK && h.upRespWrite {
 		// With their encoding (the .wasm build) the headers read are
 		// copied from it; otherwise they lead the list written.
 		merged := h.p.merged[:0]

@@ -46,7 +46,7 @@ type outcome struct {
 
 func readOutcome(h *httpContext) outcome {
 	var o outcome
-	if s, ok := h.responseHeader(":status"); ok {
+	if s, ok := h.responseValue(hasStatus, ":status"); ok {
 		o.status, _ = strconv.Atoi(s)
 	}
 	if o.status != 0 && o.status < 500 {

@@ -52,6 +52,9 @@ type pluginContext struct {
 	// respHdrs is the array the upstream response's headers are read into
 	// (read and dropped within on_http_response_headers).
 	respHdrs [][2]string
+	// respEnc is the buffer the response's headers are encoded into
+	// (encodeWire; the host copies them during the call).
+	respEnc []byte
 }
 
 func newPluginContext(id uint32) *pluginContext {

@@ -20,10 +20,15 @@ type policy struct {
 	stages []stage
 	ticks  []func(now time.Time)
 
-	// wantsOutcome: some pattern reads the upstream outcome; outcome are the
-	// hooks that receive it (breaker report, latency statistics, budget).
+	// wantsOutcome: some pattern reads the upstream outcome; cbOutcome and
+	// dirOutcome are the stages that receive it (breaker report; retry
+	// budget and latency statistics), nil when none.
 	wantsOutcome bool
-	outcome      []func(h *httpContext, o outcome, now time.Time)
+	cbOutcome    *breakerStage
+	dirOutcome   *directiveStage
+	// respPre is x-breakwater-policy encoded for the response's header map
+	// (encodeWire).
+	respPre *preEnc
 	// replaceFailures: fallback.on holds upstream_failure; failureOn
 	// classifies (the breaker's failure_on, or its defaults).
 	replaceFailures bool
@@ -77,7 +82,7 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 			return nil, err
 		}
 		pol.stages = append(pol.stages, s)
-		pol.outcome = append(pol.outcome, func(h *httpContext, o outcome, now time.Time) { s.onOutcome(h, o, now) })
+		pol.cbOutcome = s
 		pol.failureOn = &pc.CircuitBreaker.FailureOn
 	}
 	if pc.Bulkhead != nil {
@@ -94,7 +99,7 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 		}
 		pol.stages = append(pol.stages, s)
 		if s.budget != nil || s.adaptive != nil {
-			pol.outcome = append(pol.outcome, func(h *httpContext, o outcome, now time.Time) { s.onOutcome(h, o, now) })
+			pol.dirOutcome = s
 		}
 	}
 	if fb := pc.Fallback; fb != nil {
@@ -107,7 +112,8 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 	if pc.DeadLetter != nil {
 		pol.dl = newDLPolicy(p, ns, pc.Name, pc.DeadLetter)
 	}
-	pol.wantsOutcome = len(pol.outcome) > 0 || pol.replaceFailures || pol.stale != nil
+	pol.respPre = newPreEnc([][2]string{{"x-breakwater-policy", pc.Name}})
+	pol.wantsOutcome = pol.cbOutcome != nil || pol.dirOutcome != nil || pol.replaceFailures || pol.stale != nil
 	pol.usesTime = len(pol.stages) > 0 || pol.dl != nil
 	return pol, nil
 }

@@ -69,3 +69,33 @@ func RecordMetric(id uint32, value uint64) error {
 // SetHttpContextDeleted sets the function called with each HTTP context at
 // its proxy_on_delete (after which the host never names it again).
 func SetHttpContextDeleted(f func(types.HttpContext)) { internal.HttpContextDeleted = f }
+
+// GetHeadersRaw is GetHeadersWire without the decoding: the host's encoding
+// of the request headers (response: the response's), a view of the host's
+// copy, unchecked (the caller walks it: the filter's scanWire).
+func GetHeadersRaw(response bool) ([]byte, error) {
+	mapType := internal.MapTypeHttpRequestHeaders
+	if response {
+		mapType = internal.MapTypeHttpResponseHeaders
+	}
+	var rvs int
+	var raw *byte
+	st := internal.ProxyGetHeaderMapPairs(mapType, &raw, &rvs)
+	if st != internal.StatusOK {
+		return nil, internal.StatusToError(st)
+	} else if raw == nil {
+		return nil, types.ErrorStatusNotFound
+	}
+	return internal.RawBytePtrToByteSlice(raw, rvs), nil
+}
+
+// ReplaceHeadersRaw replaces the request headers (response: the
+// response's) with the map b encodes (proxy_set_header_map_pairs of b as
+// it is; b is not empty).
+func ReplaceHeadersRaw(response bool, b []byte) error {
+	mapType := internal.MapTypeHttpRequestHeaders
+	if response {
+		mapType = internal.MapTypeHttpResponseHeaders
+	}
+	return internal.StatusToError(internal.ProxySetHeaderMapPairs(mapType, &b[0], len(b)))
+}

@@ -1,0 +1,188 @@
+package filter
+
+import (
+	"errors"
+	"strings"
+	"unsafe"
+)
+
+// The upstream response's headers in the .wasm build are read and written
+// as the host's encoding of the map (a count, then a key length and a value
+// length per pair as 32-bit little-endian words, then each key and value
+// followed by a NUL), without decoding it into a list: the response side
+// reads only :status and x-envoy-attempt-count and appends the filter's
+// headers (OnHttpResponseHeaders). The functions below are plain Go (tested
+// natively); each is one small function without calls in its loop, which
+// is what Go's wasm code runs fast.
+
+// errNoRaw: natively there is no host encoding of a header map
+// (getHeadersRaw).
+var errNoRaw = errors.New("breakwater: no header map encoding in this build")
+
+// What scanWire found (respScan.has).
+const (
+	hasStatus  uint8 = 1 << iota // :status
+	hasAttempt                   // x-envoy-attempt-count
+)
+
+// respScan is what scanWire read of a response's headers: the first value
+// of :status and of x-envoy-attempt-count (views of the encoding), and the
+// map's size.
+type respScan struct {
+	status, attempt string
+	has             uint8
+	n               int // pairs
+	end             int // bytes up to the last pair's NUL: the map's encoding
+}
+
+// scanWire walks the encoding of a header map bs, checks it (a map whose
+// lengths run past the end of bs is malformed: ok false, as
+// DeserializeMapWire decodes it as nil) and finds the first :status and
+// x-envoy-attempt-count (names compared as lookup does: a name of another
+// case matches too). bs's length words are read at offsets 4+8i of bs,
+// which the host's buffers (8-byte aligned) keep aligned.
+func scanWire(bs []byte) (r respScan, ok bool) {
+	if len(bs) < 4 {
+		return r, false
+	}
+	base := unsafe.Pointer(unsafe.SliceData(bs))
+	size := uintptr(len(bs))
+	n := uintptr(*(*uint32)(base))
+	if n > (size-4)/10 { // each pair takes at least 10 bytes
+		return r, false
+	}
+	sizes := uintptr(4)
+	data := 4 + 8*n
+	for i := uintptr(0); i < n; i++ {
+		kl := uintptr(*(*uint32)(unsafe.Add(base, sizes)))
+		vl := uintptr(*(*uint32)(unsafe.Add(base, sizes+4)))
+		sizes += 8
+		if kl > size || vl > size || data+kl+vl+2 > size {
+			return respScan{}, false
+		}
+		if kl == uintptr(len(":status")) || kl == uintptr(len("x-envoy-attempt-count")) {
+			r.found(unsafe.Add(base, data), kl, vl)
+		}
+		data += kl + vl + 2
+	}
+	r.n, r.end = int(n), int(data)
+	return r, true
+}
+
+// found notes the pair at p (key of kl bytes, a NUL, value of vl bytes) if
+// it is the first :status or x-envoy-attempt-count. The names are ASCII:
+// a key of their length in bytes that equals one of them under
+// strings.EqualFold is ASCII too and starts with the same character folded
+// (':' or 'x'), so only such a key that is not the name as Envoy writes it
+// (lower case, eqAt) is compared with EqualFold.
+func (r *respScan) found(p unsafe.Pointer, kl, vl uintptr) {
+	c := *(*byte)(p)
+	if kl == uintptr(len(":status")) {
+		if r.has&hasStatus == 0 && c == ':' && (eqAt(p, ":status") || foldAt(p, kl, ":status")) {
+			r.status, r.has = unsafe.String((*byte)(unsafe.Add(p, kl+1)), vl), r.has|hasStatus
+		}
+		return
+	}
+	if r.has&hasAttempt == 0 && c|0x20 == 'x' && (eqAt(p, "x-envoy-attempt-count") || foldAt(p, kl, "x-envoy-attempt-count")) {
+		r.attempt, r.has = unsafe.String((*byte)(unsafe.Add(p, kl+1)), vl), r.has|hasAttempt
+	}
+}
+
+// foldAt says whether the kl bytes at p equal name under strings.EqualFold.
+func foldAt(p unsafe.Pointer, kl uintptr, name string) bool {
+	return strings.EqualFold(unsafe.String((*byte)(p), kl), name)
+}
+
+// eqWords says whether the len(name) bytes at p are name (at least 4
+// bytes; the caller checked that p holds that many), comparing words: 8
+// bytes at a time, the last word overlapping the one before (4-byte words
+// for a name shorter than 8). The loads may be unaligned (wasm allows them;
+// natively, checkptr of -race refuses them: the native build uses a string
+// comparison, resp_other.go).
+func eqWords(p unsafe.Pointer, name string) bool {
+	q := unsafe.Pointer(unsafe.StringData(name))
+	n := uintptr(len(name))
+	if n < 8 {
+		return *(*uint32)(p) == *(*uint32)(q) && *(*uint32)(unsafe.Add(p, n-4)) == *(*uint32)(unsafe.Add(q, n-4))
+	}
+	for i := uintptr(0); i+8 < n; i += 8 {
+		if *(*uint64)(unsafe.Add(p, i)) != *(*uint64)(unsafe.Add(q, i)) {
+			return false
+		}
+	}
+	return *(*uint64)(unsafe.Add(p, n-8)) == *(*uint64)(unsafe.Add(q, n-8))
+}
+
+// preEnc is the encoding of pairs known at configuration time (a policy's
+// x-breakwater-policy), appended after a map's own pairs by encodeWire:
+// sizes holds their length words, data their keys and values with NULs.
+type preEnc struct {
+	n     int
+	sizes []byte
+	data  []byte
+}
+
+// newPreEnc encodes pairs for encodeWire.
+func newPreEnc(pairs [][2]string) *preEnc {
+	e := &preEnc{n: len(pairs)}
+	for _, kv := range pairs {
+		e.sizes = le32(le32(e.sizes, len(kv[0])), len(kv[1]))
+		e.data = append(append(append(append(e.data, kv[0]...), 0), kv[1]...), 0)
+	}
+	return e
+}
+
+func le32(b []byte, v int) []byte {
+	return append(b, byte(v), byte(v>>8), byte(v>>16), byte(v>>24))
+}
+
+// encodeWire returns the encoding of the map wire holds (s: scanWire's
+// result of it; its first s.end bytes are copied, the length words and the
+// data in one memmove each), then pre's pairs, then extra's, written into
+// buf when it is large enough (else into a new buffer, returned for reuse).
+// The offsets are within the buffer sized first (wire holds s.end bytes):
+// the copies are memmoves without bounds checks, which Go's wasm code
+// would pay for in every branch of the function.
+func encodeWire(buf, wire []byte, s *respScan, pre *preEnc, extra [][2]string) []byte {
+	hdr := 4 + 8*uintptr(s.n)
+	end := uintptr(s.end)
+	size := end + uintptr(len(pre.sizes)+len(pre.data))
+	for i := range extra {
+		size += uintptr(len(extra[i][0]) + len(extra[i][1]) + 10)
+	}
+	if uintptr(cap(buf)) < size {
+		buf = make([]byte, max(size, 2*uintptr(cap(buf))))
+	}
+	out := buf[:size]
+	o := unsafe.Pointer(unsafe.SliceData(out))
+	w := unsafe.Pointer(unsafe.SliceData(wire))
+	*(*uint32)(o) = uint32(s.n + pre.n + len(extra))
+	memmove(unsafe.Add(o, 4), unsafe.Add(w, 4), hdr-4)
+	memmove(unsafe.Add(o, hdr), unsafe.Pointer(unsafe.SliceData(pre.sizes)), uintptr(len(pre.sizes)))
+	sizes := hdr + uintptr(len(pre.sizes))
+	data := sizes + 8*uintptr(len(extra))
+	memmove(unsafe.Add(o, data), unsafe.Add(w, hdr), end-hdr)
+	data += end - hdr
+	memmove(unsafe.Add(o, data), unsafe.Pointer(unsafe.SliceData(pre.data)), uintptr(len(pre.data)))
+	data += uintptr(len(pre.data))
+	for i := range extra {
+		k, v := extra[i][0], extra[i][1]
+		kl, vl := uintptr(len(k)), uintptr(len(v))
+		*(*uint32)(unsafe.Add(o, sizes)) = uint32(kl)
+		*(*uint32)(unsafe.Add(o, sizes+4)) = uint32(vl)
+		sizes += 8
+		p := unsafe.Add(o, data)
+		memmove(p, unsafe.Pointer(unsafe.StringData(k)), kl)
+		*(*byte)(unsafe.Add(p, kl)) = 0
+		memmove(unsafe.Add(p, kl+1), unsafe.Pointer(unsafe.StringData(v)), vl)
+		*(*byte)(unsafe.Add(p, kl+1+vl)) = 0
+		data += kl + vl + 2
+	}
+	return out
+}
+
+// memmove is the runtime's (what copy calls), without copy's bounds checks.
+//
+//go:linkname memmove runtime.memmove
+//go:noescape
+func memmove(to, from unsafe.Pointer, n uintptr)

@@ -1,0 +1,121 @@
+package filter
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"unsafe"
+)
+
+// wireRef encodes a header map byte by byte (the proxy-wasm layout).
+func wireRef(ms [][2]string) []byte {
+	b := binary.LittleEndian.AppendUint32(nil, uint32(len(ms)))
+	for _, kv := range ms {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(kv[0])))
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(kv[1])))
+	}
+	for _, kv := range ms {
+		b = append(append(append(append(b, kv[0]...), 0), kv[1]...), 0)
+	}
+	return b
+}
+
+// aligned returns a copy of b in an 8-byte aligned buffer (the host's
+// buffers are), with extra bytes after it.
+func aligned(b []byte, extra int) []byte {
+	w := make([]uint64, (len(b)+extra+7)/8+1)
+	out := unsafe.Slice((*byte)(unsafe.Pointer(&w[0])), len(b)+extra)
+	copy(out, b)
+	return out
+}
+
+func randName(r *rand.Rand) string {
+	names := []string{":status", "x-envoy-attempt-count", "content-type", "date", "alt-svc", "expires",
+		"X-Envoy-Attempt-Count", ":STATUS", "x-envoy-attempt-countx", "y-envoy-attempt-count", ""}
+	if r.IntN(3) == 0 {
+		b := make([]byte, r.IntN(30))
+		for i := range b {
+			b[i] = byte('a' + r.IntN(26))
+		}
+		return string(b)
+	}
+	return names[r.IntN(len(names))]
+}
+
+// TestScanEncodeWire checks scanWire and encodeWire against lookup and a
+// byte-at-a-time encoder over generated maps: the first :status and
+// x-envoy-attempt-count (in any case), the map's end, and the map written
+// back with a policy's pre-encoded pair and extra pairs appended, into a
+// reused buffer too small, large enough, or none.
+func TestScanEncodeWire(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	pre := newPreEnc([][2]string{{"x-breakwater-policy", "api"}})
+	var buf []byte
+	for iter := 0; iter < 3000; iter++ {
+		ms := make([][2]string, r.IntN(8))
+		for i := range ms {
+			ms[i] = [2]string{randName(r), strings.Repeat("v", r.IntN(12))}
+		}
+		trail := r.IntN(3) * 5 // bytes after the map (a host buffer may be larger)
+		bs := aligned(wireRef(ms), trail)
+		s, ok := scanWire(bs)
+		if !ok {
+			t.Fatalf("%q: not ok", ms)
+		}
+		if s.n != len(ms) || s.end != len(bs)-trail {
+			t.Fatalf("%q: n %d end %d, want %d %d", ms, s.n, s.end, len(ms), len(bs)-trail)
+		}
+		for _, c := range []struct {
+			name string
+			bit  uint8
+			got  string
+		}{{":status", hasStatus, s.status}, {"x-envoy-attempt-count", hasAttempt, s.attempt}} {
+			want, found := lookup(ms, c.name)
+			if found != (s.has&c.bit != 0) || want != c.got {
+				t.Fatalf("%q: %s = %q %v, want %q %v", ms, c.name, c.got, s.has&c.bit != 0, want, found)
+			}
+		}
+		extra := make([][2]string, r.IntN(4))
+		for i := range extra {
+			extra[i] = [2]string{randName(r), strings.Repeat("e", r.IntN(5))}
+		}
+		switch r.IntN(3) {
+		case 0:
+			buf = nil
+		case 1:
+			buf = make([]byte, 0, r.IntN(40))
+		}
+		out := encodeWire(buf, bs, &s, pre, extra)
+		buf = out
+		want := wireRef(slices.Concat(ms, [][2]string{{"x-breakwater-policy", "api"}}, extra))
+		if string(out) != string(want) {
+			t.Fatalf("%q + %q:\n got %q\nwant %q", ms, extra, out, want)
+		}
+	}
+}
+
+// TestScanWireMalformed: a map whose counts or lengths run past its bytes
+// is refused, as DeserializeMapWire refuses it.
+func TestScanWireMalformed(t *testing.T) {
+	good := wireRef([][2]string{{":status", "200"}, {"a", "b"}})
+	for _, bs := range [][]byte{nil, {1, 0}, good[:len(good)-1], good[:12]} {
+		if _, ok := scanWire(aligned(bs, 0)); ok {
+			t.Errorf("%q: ok", bs)
+		}
+	}
+	bad := slices.Clone(good)
+	binary.LittleEndian.PutUint32(bad[4:], 1<<31) // a key longer than the map
+	if _, ok := scanWire(aligned(bad, 0)); ok {
+		t.Errorf("%q: ok", bad)
+	}
+	bad = slices.Clone(good)
+	binary.LittleEndian.PutUint32(bad, 3) // one pair more than there is
+	if _, ok := scanWire(aligned(bad, 0)); ok {
+		t.Errorf("%q: ok", bad)
+	}
+	if s, ok := scanWire(aligned(wireRef(nil), 0)); !ok || s.n != 0 || s.end != 4 {
+		t.Errorf("empty map: %+v %v", s, ok)
+	}
+}
