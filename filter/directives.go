@@ -234,7 +234,7 @@ func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Ti
 // include_attempt_count_in_response, as envoy/envoy.yaml does), else the
 // upstream.request_attempt_count property; 1 when neither is there.
 func attempts(h *httpContext) int {
-	if v, ok := h.responseValue(hasAttempt, "x-envoy-attempt-count"); ok {
+	if v, ok := h.responseAttempts(); ok {
 		if n, ok := attemptCount(v); ok {
 			return n
 		}

@@ -3,6 +3,7 @@ package filter
 import (
 	"math/bits"
 	"time"
+	"unsafe"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
@@ -82,10 +83,6 @@ type httpContext struct {
 	upResp                [][2]string
 	upRespWire            []byte // their encoding (see requestInfo.wire)
 	upRespOK, upRespWrite bool
-	// upRaw is the host's encoding of the response's headers when they
-	// were read undecoded (readResponseHeaders), up what scanWire found.
-	upRaw []byte
-	up    respScan
 	// setReq are the request headers to set when it goes upstream.
 	setReq [][2]string
 	// dl is the stream's dead letter in the making (dead_letter), allocated
@@ -300,7 +297,6 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) types.Action {
 		h.readResponseHeaders(true)
 	}
 	h.writeResponseHeaders()
-	h.dropResponseHeaders()
 	return types.ActionContinue
 }
 
@@ -327,9 +323,6 @@ func (h *httpContext) upstreamResponse() (action types.Action) {
 	now := clock()
 	o := readOutcome(h)
 	o.failure = failed(pol.failureOn, o)
-	if h.dlOn && o.failure {
-		h.dlFailed(o)
-	}
 	// The patterns that read the outcome, in the order of the stages.
 	if s := pol.cbOutcome; s != nil {
 		s.onOutcome(h, o, now)
@@ -337,43 +330,66 @@ func (h *httpContext) upstreamResponse() (action types.Action) {
 	if s := pol.dirOutcome; s != nil {
 		s.onOutcome(h, o, now)
 	}
+	if (o.failure || pol.stale != nil) && h.afterOutcome(o, now) {
+		return types.ActionPause
+	}
+	h.writeResponseHeaders()
+	return types.ActionContinue
+}
+
+// afterOutcome notes a failure in the dead letter and replaces the failed
+// response (fallback.on upstream_failure: true, the response was replaced),
+// or lets the stale cache decide on capturing it.
+func (h *httpContext) afterOutcome(o outcome, now time.Time) bool {
+	pol := h.pol
+	if h.dlOn && o.failure {
+		h.dlFailed(o)
+	}
 	if pol.replaceFailures && o.failure {
-		// fallback.on upstream_failure: the failed response is replaced.
 		h.reject(now, config.ReasonUpstreamFailure, nil)
 		h.dropResponseHeaders()
-		return types.ActionPause
+		return true
 	}
 	if pol.stale != nil {
 		h.staleID, h.staleHdrs, h.capture = pol.stale.wantCapture(h, o, now)
 	}
-	h.writeResponseHeaders()
-	h.dropResponseHeaders()
-	return types.ActionContinue
+	return false
 }
 
 // readResponseHeaders reads the upstream response's headers with one call
 // for the callback (write: the filter's are written with them in one
 // call). In the .wasm build, unless the policy has a stale cache (which
-// reads every header), their encoding is kept undecoded, with the values of
-// :status and x-envoy-attempt-count found in it (scanWire: upRaw, up);
+// reads every header), their encoding is kept undecoded, with what
+// scanWire found in it (the VM's upRaw and up, the .wasm build's);
 // otherwise they are read into a list (upResp, and their encoding
 // upRespWire in the .wasm build). When the read fails (upRespOK false) the
 // callback reads a header with a call of its own and adds the filter's
 // one call each.
 func (h *httpContext) readResponseHeaders(write bool) {
 	h.upRespWrite = write
-	if h.pol.stale == nil {
-		raw, err := getHeadersRaw(true)
-		if err == nil {
-			if s, ok := scanWire(raw); ok {
-				h.up, h.upRaw, h.upRespOK = s, raw, true
-			}
-			return // a malformed map: as a failed read
-		}
-		if err != errNoRaw {
-			return
+	if h.pol.stale != nil || !h.readRaw() {
+		h.readList()
+	}
+}
+
+// readRaw reads the response's headers undecoded; false: not in this build.
+func (h *httpContext) readRaw() bool {
+	raw, err := getHeadersRaw(true)
+	if err == errNoRaw {
+		return false
+	}
+	if err == nil {
+		p := h.p
+		p.up, h.upRespOK = scanWire(raw) // a malformed map: as a failed read
+		if h.upRespOK {
+			p.upRaw = raw
 		}
 	}
+	return true
+}
+
+// readList reads the response's headers into the VM's respHdrs.
+func (h *httpContext) readList() {
 	hs, wire, err := getHeaders(true, h.p.respHdrs)
 	if cap(hs) > cap(h.p.respHdrs) {
 		h.p.respHdrs = hs[:0]
@@ -381,23 +397,37 @@ func (h *httpContext) readResponseHeaders(write bool) {
 	h.upResp, h.upRespWire, h.upRespOK = hs, wire, err == nil
 }
 
-// responseValue returns the first value of :status (bit hasStatus) or
-// x-envoy-attempt-count (hasAttempt), named name, of the upstream response.
-func (h *httpContext) responseValue(bit uint8, name string) (string, bool) {
-	if h.upRaw != nil {
-		if bit == hasStatus {
-			return h.up.status, h.up.has&hasStatus != 0
-		}
-		return h.up.attempt, h.up.has&hasAttempt != 0
+// responseStatus returns the upstream response's :status as a number (0:
+// none, or not a number).
+func (h *httpContext) responseStatus() int {
+	if h.p.upRaw != nil {
+		return h.p.up.status // 0 when there is none
 	}
-	return h.responseHeader(name)
+	s, ok := h.responseHeader(":status")
+	if !ok {
+		return 0
+	}
+	return atoiOr0(s)
+}
+
+// responseAttempts returns the first x-envoy-attempt-count of the upstream
+// response.
+func (h *httpContext) responseAttempts() (string, bool) {
+	if raw := h.p.upRaw; raw != nil {
+		up := &h.p.up
+		if up.has&hasAttempt == 0 {
+			return "", false
+		}
+		return unsafe.String(&raw[up.attOff], up.attLen), true
+	}
+	return h.responseHeader("x-envoy-attempt-count")
 }
 
 // responseHeader returns the first value of a header of the upstream
 // response (name in lower case), from the list read at the start of
 // on_http_response_headers when there is one.
 func (h *httpContext) responseHeader(name string) (string, bool) {
-	if h.upRespOK && h.upRaw == nil {
+	if h.upRespOK && h.p.upRaw == nil {
 		return lookup(h.upResp, name)
 	}
 	v, err := proxywasm.GetHttpResponseHeader(name)
@@ -406,7 +436,7 @@ func (h *httpContext) responseHeader(name string) (string, bool) {
 
 // responseHeaders returns the upstream response's headers.
 func (h *httpContext) responseHeaders() ([][2]string, error) {
-	if h.upRespOK && h.upRaw == nil {
+	if h.upRespOK && h.p.upRaw == nil {
 		return h.upResp, nil
 	}
 	hs, _, err := getHeaders(true, nil)
@@ -420,44 +450,57 @@ func (h *httpContext) dropResponseHeaders() {
 		clear(h.upResp)
 		h.upResp, h.upRespWire = nil, nil
 	}
-	h.upRaw, h.up, h.upRespOK, h.upRespWrite = nil, respScan{}, false, false
+	h.p.upRaw, h.upRespOK, h.upRespWrite = nil, false, false
 }
 
 // writeResponseHeaders adds x-breakwater-policy and the recorded response
-// headers (RateLimit-*) to the upstream response: with upRespWrite, the
-// headers read at the start of the callback, every one kept in order, then
-// the filter's, in one proxy_set_header_map_pairs (as Envoy's add would,
-// duplicates included); otherwise (or when that write fails) one add each.
+// headers (RateLimit-*) to the upstream response, and forgets the headers
+// read (dropResponseHeaders): with upRespWrite, the headers read at the
+// start of the callback, every one kept in order, then the filter's, in one
+// proxy_set_header_map_pairs (as Envoy's add would, duplicates included):
+// their encoding with the filter's appended (encodeWire: x-breakwater-policy
+// encoded when the policy was built), or a list; otherwise (or when that
+// write fails) one add each.
 func (h *httpContext) writeResponseHeaders() {
-	if h.upRespOK && h.upRespWrite && h.upRaw != nil {
-		// The encoding read, then x-breakwater-policy (encoded when the
-		// policy was built), then the recorded ones (encodeWire).
-		b := encodeWire(h.p.respEnc, h.upRaw, &h.up, h.pol.respPre, h.respHeaders)
-		h.p.respEnc = b
-		if setHeadersRaw(true, b) == nil {
-			return
-		}
-	} else if h.upRespOK && h.upRespWrite {
-		// With their encoding (the .wasm build) the headers read are
-		// copied from it; otherwise they lead the list written.
-		merged := h.p.merged[:0]
-		if h.upRespWire == nil {
-			merged = append(merged, h.upResp...)
-		}
-		merged = append(merged, [2]string{"x-breakwater-policy", h.pol.name})
-		merged = append(merged, h.respHeaders...)
-		var err error
-		if h.upRespWire != nil {
-			err = replaceHeadersWire(true, h.upRespWire, merged)
-		} else {
-			err = proxywasm.ReplaceHttpResponseHeaders(merged)
-		}
-		clear(merged)
-		h.p.merged = merged[:0]
-		if err == nil {
+	if h.upRespWrite && h.upRespOK {
+		p := h.p
+		if p.upRaw != nil {
+			b := encodeWire(p.respEnc, p.upRaw, &p.up, h.pol.respPre, h.respHeaders)
+			p.respEnc, p.upRaw, h.upRespOK, h.upRespWrite = b, nil, false, false
+			if setHeadersRaw(true, b) == nil {
+				return
+			}
+		} else if h.writeList() {
 			return
 		}
 	}
+	h.dropResponseHeaders()
+	h.addResponseHeaders()
+}
+
+// writeList writes the list of headers read (or, with their encoding, the
+// encoding) with the filter's appended; true: written.
+func (h *httpContext) writeList() bool {
+	merged := h.p.merged[:0]
+	if h.upRespWire == nil {
+		merged = append(merged, h.upResp...)
+	}
+	merged = append(merged, [2]string{"x-breakwater-policy", h.pol.name})
+	merged = append(merged, h.respHeaders...)
+	var err error
+	if h.upRespWire != nil {
+		err = replaceHeadersWire(true, h.upRespWire, merged)
+	} else {
+		err = proxywasm.ReplaceHttpResponseHeaders(merged)
+	}
+	clear(merged)
+	h.p.merged = merged[:0]
+	h.dropResponseHeaders()
+	return err == nil
+}
+
+// addResponseHeaders adds the filter's response headers one call each.
+func (h *httpContext) addResponseHeaders() {
 	_ = proxywasm.AddHttpResponseHeader("x-breakwater-policy", h.pol.name)
 	for _, kv := range h.respHeaders {
 		_ = proxywasm.AddHttpResponseHeader(kv[0], kv[1])

@@ -2,7 +2,6 @@ package filter
 
 import (
 	"encoding/binary"
-	"strconv"
 	"strings"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -45,13 +44,15 @@ type outcome struct {
 }
 
 func readOutcome(h *httpContext) outcome {
-	var o outcome
-	if s, ok := h.responseValue(hasStatus, ":status"); ok {
-		o.status, _ = strconv.Atoi(s)
-	}
+	o := outcome{status: h.responseStatus()}
 	if o.status != 0 && o.status < 500 {
 		return o
 	}
+	return readFlags(o)
+}
+
+// readFlags completes the outcome of a 5xx or missing status (readOutcome).
+func readFlags(o outcome) outcome {
 	if v, err := proxywasm.GetProperty([]string{"response", "flags"}); err == nil && len(v) == 8 {
 		f := binary.LittleEndian.Uint64(v)
 		o.reset = f&(flagUpstreamRemoteReset|flagUpstreamConnectionTermination|flagLocalReset) != 0

@@ -55,6 +55,11 @@ type pluginContext struct {
 	// respEnc is the buffer the response's headers are encoded into
 	// (encodeWire; the host copies them during the call).
 	respEnc []byte
+	// upRaw is the encoding of the upstream response's headers while
+	// on_http_response_headers runs, when it read them undecoded
+	// (readResponseHeaders); up is what scanWire found in it.
+	upRaw []byte
+	up    respScan
 }
 
 func newPluginContext(id uint32) *pluginContext {

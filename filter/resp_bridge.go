@@ -16,6 +16,7 @@ func getHeadersRaw(response bool) ([]byte, error) { return proxywasm.GetHeadersR
 // with the map b encodes.
 func setHeadersRaw(response bool, b []byte) error { return proxywasm.ReplaceHeadersRaw(response, b) }
 
-// eqAt says whether the len(name) bytes at p are name: eqWords (Go's
-// wasm code compares strings byte by byte, in memeqbody).
-func eqAt(p unsafe.Pointer, name string) bool { return eqWords(p, name) }
+// statusAt and attemptAt say whether the bytes at p are ":status" and
+// "x-envoy-attempt-count" (statusWords, attemptWords).
+func statusAt(p unsafe.Pointer) bool  { return statusWords(p) }
+func attemptAt(p unsafe.Pointer) bool { return attemptWords(p) }

@@ -11,8 +11,11 @@ func getHeadersRaw(response bool) ([]byte, error) { return nil, errNoRaw }
 // setHeadersRaw: natively never called (getHeadersRaw fails).
 func setHeadersRaw(response bool, b []byte) error { return errNoRaw }
 
-// eqAt says whether the len(name) bytes at p are name (natively a string
-// comparison: the .wasm build's compares unaligned words).
-func eqAt(p unsafe.Pointer, name string) bool {
-	return unsafe.String((*byte)(p), len(name)) == name
+// statusAt and attemptAt say whether the bytes at p are ":status" and
+// "x-envoy-attempt-count" (natively string comparisons: the .wasm build's
+// compare unaligned words).
+func statusAt(p unsafe.Pointer) bool { return unsafe.String((*byte)(p), len(":status")) == ":status" }
+
+func attemptAt(p unsafe.Pointer) bool {
+	return unsafe.String((*byte)(p), len("x-envoy-attempt-count")) == "x-envoy-attempt-count"
 }

@@ -2,6 +2,7 @@ package filter
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"unsafe"
 )
@@ -25,14 +26,20 @@ const (
 	hasAttempt                   // x-envoy-attempt-count
 )
 
-// respScan is what scanWire read of a response's headers: the first value
-// of :status and of x-envoy-attempt-count (views of the encoding), and the
-// map's size.
+// wantedLens has bit l set for the lengths of the names scanWire looks for.
+const wantedLens = 1<<len(":status") | 1<<len("x-envoy-attempt-count")
+
+// respScan is what scanWire read of a response's headers: the first
+// :status, parsed (parseStatus), and where the first
+// x-envoy-attempt-count's value is in the encoding (offsets, not strings:
+// nothing for the GC to follow), and the map's size.
 type respScan struct {
-	status, attempt string
-	has             uint8
-	n               int // pairs
-	end             int // bytes up to the last pair's NUL: the map's encoding
+	status         int
+	attOff, attLen uint32
+	has            uint8
+	n              int       // pairs
+	end            int       // bytes up to the last pair's NUL: the map's encoding
+	_              [0]func() // never compared: no equality function generated
 }
 
 // scanWire walks the encoding of a header map bs, checks it (a map whose
@@ -57,34 +64,36 @@ func scanWire(bs []byte) (r respScan, ok bool) {
 		kl := uintptr(*(*uint32)(unsafe.Add(base, sizes)))
 		vl := uintptr(*(*uint32)(unsafe.Add(base, sizes+4)))
 		sizes += 8
-		if kl > size || vl > size || data+kl+vl+2 > size {
+		next := data + kl + vl + 2 // lengths below 2^32: no overflow of a 64-bit uintptr
+		if next > size || unsafe.Sizeof(size) < 8 && (kl > size || vl > size) {
 			return respScan{}, false
 		}
-		if kl == uintptr(len(":status")) || kl == uintptr(len("x-envoy-attempt-count")) {
-			r.found(unsafe.Add(base, data), kl, vl)
+		if wantedLens>>kl&1 != 0 {
+			r.found(base, data, kl, vl)
 		}
-		data += kl + vl + 2
+		data = next
 	}
 	r.n, r.end = int(n), int(data)
 	return r, true
 }
 
-// found notes the pair at p (key of kl bytes, a NUL, value of vl bytes) if
-// it is the first :status or x-envoy-attempt-count. The names are ASCII:
-// a key of their length in bytes that equals one of them under
+// found notes the pair at base+off (key of kl bytes, a NUL, value of vl
+// bytes) if it is the first :status or x-envoy-attempt-count. The names are
+// ASCII: a key of their length in bytes that equals one of them under
 // strings.EqualFold is ASCII too and starts with the same character folded
 // (':' or 'x'), so only such a key that is not the name as Envoy writes it
-// (lower case, eqAt) is compared with EqualFold.
-func (r *respScan) found(p unsafe.Pointer, kl, vl uintptr) {
+// (lower case: statusAt, attemptAt) is compared with EqualFold.
+func (r *respScan) found(base unsafe.Pointer, off, kl, vl uintptr) {
+	p := unsafe.Add(base, off)
 	c := *(*byte)(p)
 	if kl == uintptr(len(":status")) {
-		if r.has&hasStatus == 0 && c == ':' && (eqAt(p, ":status") || foldAt(p, kl, ":status")) {
-			r.status, r.has = unsafe.String((*byte)(unsafe.Add(p, kl+1)), vl), r.has|hasStatus
+		if r.has&hasStatus == 0 && (statusAt(p) || c == ':' && foldAt(p, kl, ":status")) {
+			r.status, r.has = parseStatus(unsafe.Add(p, kl+1), vl), r.has|hasStatus
 		}
 		return
 	}
-	if r.has&hasAttempt == 0 && c|0x20 == 'x' && (eqAt(p, "x-envoy-attempt-count") || foldAt(p, kl, "x-envoy-attempt-count")) {
-		r.attempt, r.has = unsafe.String((*byte)(unsafe.Add(p, kl+1)), vl), r.has|hasAttempt
+	if r.has&hasAttempt == 0 && (attemptAt(p) || c|0x20 == 'x' && foldAt(p, kl, "x-envoy-attempt-count")) {
+		r.attOff, r.attLen, r.has = uint32(off+kl+1), uint32(vl), r.has|hasAttempt
 	}
 }
 
@@ -93,24 +102,36 @@ func foldAt(p unsafe.Pointer, kl uintptr, name string) bool {
 	return strings.EqualFold(unsafe.String((*byte)(p), kl), name)
 }
 
-// eqWords says whether the len(name) bytes at p are name (at least 4
-// bytes; the caller checked that p holds that many), comparing words: 8
-// bytes at a time, the last word overlapping the one before (4-byte words
-// for a name shorter than 8). The loads may be unaligned (wasm allows them;
-// natively, checkptr of -race refuses them: the native build uses a string
-// comparison, resp_other.go).
-func eqWords(p unsafe.Pointer, name string) bool {
-	q := unsafe.Pointer(unsafe.StringData(name))
-	n := uintptr(len(name))
-	if n < 8 {
-		return *(*uint32)(p) == *(*uint32)(q) && *(*uint32)(unsafe.Add(p, n-4)) == *(*uint32)(unsafe.Add(q, n-4))
-	}
-	for i := uintptr(0); i+8 < n; i += 8 {
-		if *(*uint64)(unsafe.Add(p, i)) != *(*uint64)(unsafe.Add(q, i)) {
-			return false
+// parseStatus is strconv.Atoi of the vl bytes at p, 0 when they are not a
+// number (as readOutcome has always read :status); three digits, what
+// Envoy writes, without a call.
+func parseStatus(p unsafe.Pointer, vl uintptr) int {
+	if vl == 3 {
+		d0, d1, d2 := *(*byte)(p)-'0', *(*byte)(unsafe.Add(p, 1))-'0', *(*byte)(unsafe.Add(p, 2))-'0'
+		if d0 <= 9 && d1 <= 9 && d2 <= 9 {
+			return int(d0)*100 + int(d1)*10 + int(d2)
 		}
 	}
-	return *(*uint64)(unsafe.Add(p, n-8)) == *(*uint64)(unsafe.Add(q, n-8))
+	return atoiOr0(unsafe.String((*byte)(p), vl))
+}
+
+func atoiOr0(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+// statusWords and attemptWords say whether the bytes at p are ":status"
+// and "x-envoy-attempt-count", comparing little-endian words (overlapping
+// at the end) instead of bytes: Go's wasm code compares strings byte by
+// byte (memeqbody), and wasm loads may be unaligned (natively, checkptr of
+// -race refuses them: the native build compares strings, resp_other.go).
+func statusWords(p unsafe.Pointer) bool {
+	return *(*uint32)(p) == 0x6174733a && *(*uint32)(unsafe.Add(p, 3)) == 0x73757461
+}
+
+func attemptWords(p unsafe.Pointer) bool {
+	return *(*uint64)(p) == 0x2d796f766e652d78 && *(*uint64)(unsafe.Add(p, 8)) == 0x2d74706d65747461 &&
+		*(*uint64)(unsafe.Add(p, 13)) == 0x746e756f632d7470
 }
 
 // preEnc is the encoding of pairs known at configuration time (a policy's

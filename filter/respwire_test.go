@@ -32,7 +32,7 @@ func aligned(b []byte, extra int) []byte {
 }
 
 func randName(r *rand.Rand) string {
-	names := []string{":status", "x-envoy-attempt-count", "content-type", "date", "alt-svc", "expires",
+	names := []string{":status", ":status", "x-envoy-attempt-count", "content-type", "date", "alt-svc", "expires",
 		"X-Envoy-Attempt-Count", ":STATUS", "x-envoy-attempt-countx", "y-envoy-attempt-count", ""}
 	if r.IntN(3) == 0 {
 		b := make([]byte, r.IntN(30))
@@ -44,9 +44,19 @@ func randName(r *rand.Rand) string {
 	return names[r.IntN(len(names))]
 }
 
+// randValue is a status-like value now and then (3 digits, or not quite).
+func randValue(r *rand.Rand) string {
+	values := []string{"200", "503", "099", "2x0", "20", "+200", "0200", "-1", "1000", ""}
+	if r.IntN(2) == 0 {
+		return values[r.IntN(len(values))]
+	}
+	return strings.Repeat("v", r.IntN(12))
+}
+
 // TestScanEncodeWire checks scanWire and encodeWire against lookup and a
 // byte-at-a-time encoder over generated maps: the first :status and
-// x-envoy-attempt-count (in any case), the map's end, and the map written
+// x-envoy-attempt-count (in any case; :status as a number as strconv.Atoi
+// reads it), the map's end, and the map written
 // back with a policy's pre-encoded pair and extra pairs appended, into a
 // reused buffer too small, large enough, or none.
 func TestScanEncodeWire(t *testing.T) {
@@ -56,7 +66,7 @@ func TestScanEncodeWire(t *testing.T) {
 	for iter := 0; iter < 3000; iter++ {
 		ms := make([][2]string, r.IntN(8))
 		for i := range ms {
-			ms[i] = [2]string{randName(r), strings.Repeat("v", r.IntN(12))}
+			ms[i] = [2]string{randName(r), randValue(r)}
 		}
 		trail := r.IntN(3) * 5 // bytes after the map (a host buffer may be larger)
 		bs := aligned(wireRef(ms), trail)
@@ -67,15 +77,14 @@ func TestScanEncodeWire(t *testing.T) {
 		if s.n != len(ms) || s.end != len(bs)-trail {
 			t.Fatalf("%q: n %d end %d, want %d %d", ms, s.n, s.end, len(ms), len(bs)-trail)
 		}
-		for _, c := range []struct {
-			name string
-			bit  uint8
-			got  string
-		}{{":status", hasStatus, s.status}, {"x-envoy-attempt-count", hasAttempt, s.attempt}} {
-			want, found := lookup(ms, c.name)
-			if found != (s.has&c.bit != 0) || want != c.got {
-				t.Fatalf("%q: %s = %q %v, want %q %v", ms, c.name, c.got, s.has&c.bit != 0, want, found)
-			}
+		want, found := lookup(ms, ":status")
+		if found != (s.has&hasStatus != 0) || s.status != atoiOr0(want) {
+			t.Fatalf("%q: :status = %d %v, want %q %v", ms, s.status, s.has&hasStatus != 0, want, found)
+		}
+		want, found = lookup(ms, "x-envoy-attempt-count")
+		got := string(bs[s.attOff : s.attOff+s.attLen])
+		if found != (s.has&hasAttempt != 0) || got != want {
+			t.Fatalf("%q: x-envoy-attempt-count = %q %v, want %q %v", ms, got, s.has&hasAttempt != 0, want, found)
 		}
 		extra := make([][2]string, r.IntN(4))
 		for i := range extra {
@@ -89,9 +98,9 @@ func TestScanEncodeWire(t *testing.T) {
 		}
 		out := encodeWire(buf, bs, &s, pre, extra)
 		buf = out
-		want := wireRef(slices.Concat(ms, [][2]string{{"x-breakwater-policy", "api"}}, extra))
-		if string(out) != string(want) {
-			t.Fatalf("%q + %q:\n got %q\nwant %q", ms, extra, out, want)
+		wantEnc := wireRef(slices.Concat(ms, [][2]string{{"x-breakwater-policy", "api"}}, extra))
+		if string(out) != string(wantEnc) {
+			t.Fatalf("%q + %q:\n got %q\nwant %q", ms, extra, out, wantEnc)
 		}
 	}
 }
