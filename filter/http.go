@@ -508,20 +508,22 @@ func (h *httpContext) addResponseHeaders() {
 }
 
 func (h *httpContext) OnHttpStreamDone() {
-	defer h.protect(nil)
 	h.done = true
 	if h.pol != nil {
 		if h.finishes() {
-			h.finish(clock())
+			h.finishGuarded()
 		} else {
 			h.ended = true // nothing to run (finish would only set this)
 		}
 	}
 	// Drop what the stream held now: the SDK keeps the context until
 	// proxy_on_delete, and some hosts deliver that late (or never).
+	// Nothing below can panic (no recover needed).
 	clear(h.req.headers) // in the stream's block (or a list of its own)
 	h.req = requestInfo{}
-	clear(h.onEnd) // their holds may reference keys (undo is cleared when emptied)
+	if len(h.onEnd) > 0 {
+		clear(h.onEnd) // their holds may reference keys (undo is cleared when emptied)
+	}
 	h.undo, h.onEnd, h.setReq, h.respHeaders, h.cb, h.bh, h.dl, h.staleHdrs = nil, nil, nil, nil, nil, nil, nil, nil
 	h.cbVal.key = ""
 	if b := h.b; b != nil {
@@ -533,6 +535,13 @@ func (h *httpContext) OnHttpStreamDone() {
 		b.rlHdr = [3][2]string{}
 		h.p.putBufs(b)
 	}
+}
+
+// finishGuarded is finish at the end of the stream, a panic of an end hook
+// turned into an error log (protect).
+func (h *httpContext) finishGuarded() {
+	defer h.protect(nil)
+	h.finish(clock())
 }
 
 // deleted runs at proxy_on_delete in the .wasm build (sdkext_bridge.go),
