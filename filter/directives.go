@@ -273,6 +273,9 @@ func (s *directiveStage) onOutcome(h *httpContext, o outcome, now time.Time) {
 		if unused := h.retryGranted - performed; unused > 0 {
 			s.lease.Unused(h.released, unused)
 		} else if unused < 0 {
+			if now.IsZero() { // not read for this policy's outcome (policy.respTime)
+				now = clock()
+			}
 			_ = s.lease.Charge(s.p.st, now, -unused)
 		}
 		h.retryGranted = 0

@@ -320,7 +320,10 @@ func (h *httpContext) upstreamResponse() (action types.Action) {
 	if reads > 1 || reads+adds > 2 {
 		h.readResponseHeaders(adds > 1)
 	}
-	now := clock()
+	var now time.Time // read only for a pattern that uses it (see policy.respTime)
+	if pol.respTime {
+		now = clock()
+	}
 	o := readOutcome(h)
 	o.failure = failed(pol.failureOn, o)
 	// The patterns that read the outcome, in the order of the stages.

@@ -26,6 +26,11 @@ type policy struct {
 	wantsOutcome bool
 	cbOutcome    *breakerStage
 	dirOutcome   *directiveStage
+	// respTime: on_http_response_headers reads the clock for the outcome
+	// (the breaker, the adaptive timeout, a fallback or stale cache use the
+	// instant; the retry budget's give-back does not: its rare charge
+	// reads it itself, directiveStage.onOutcome).
+	respTime bool
 	// respPre is x-breakwater-policy encoded for the response's header map
 	// (encodeWire).
 	respPre *preEnc
@@ -115,6 +120,8 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 	pol.respPre = newPreEnc([][2]string{{"x-breakwater-policy", pc.Name}})
 	pol.wantsOutcome = pol.cbOutcome != nil || pol.dirOutcome != nil || pol.replaceFailures || pol.stale != nil
 	pol.usesTime = len(pol.stages) > 0 || pol.dl != nil
+	pol.respTime = pol.cbOutcome != nil || pol.dirOutcome != nil && pol.dirOutcome.adaptive != nil ||
+		pol.replaceFailures || pol.stale != nil
 	return pol, nil
 }
 
