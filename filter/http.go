@@ -3,7 +3,6 @@ package filter
 import (
 	"math/bits"
 	"time"
-	"unsafe"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
@@ -79,9 +78,10 @@ type httpContext struct {
 	retryGranted int
 	// upResp are the upstream response's headers while
 	// on_http_response_headers runs, when it read them (upRespOK: they could
-	// be read; upRespWrite: the filter's are written with them in one call).
+	// be read; upRespWrite: the filter's are written with them in one call),
+	// as a list: natively, or decoded for the stale cache (in the .wasm
+	// build their encoding is kept in the VM's resp).
 	upResp                [][2]string
-	upRespWire            []byte // their encoding (see requestInfo.wire)
 	upRespOK, upRespWrite bool
 	// setReq are the request headers to set when it goes upstream.
 	setReq [][2]string
@@ -359,147 +359,37 @@ func (h *httpContext) afterOutcome(o outcome, now time.Time) bool {
 	return false
 }
 
-// readResponseHeaders reads the upstream response's headers with one call
-// for the callback (write: the filter's are written with them in one
-// call). In the .wasm build, unless the policy has a stale cache (which
-// reads every header), their encoding is kept undecoded, with what
-// scanWire found in it (the VM's upRaw and up, the .wasm build's);
-// otherwise they are read into a list (upResp, and their encoding
-// upRespWire in the .wasm build). When the read fails (upRespOK false) the
-// callback reads a header with a call of its own and adds the filter's
-// one call each.
-func (h *httpContext) readResponseHeaders(write bool) {
-	h.upRespWrite = write
-	if h.pol.stale != nil || !h.readRaw() {
-		h.readList()
-	}
-}
-
-// readRaw reads the response's headers undecoded; false: not in this build.
-func (h *httpContext) readRaw() bool {
-	raw, err := getHeadersRaw(true)
-	if err == errNoRaw {
-		return false
-	}
-	if err == nil {
-		p := h.p
-		p.up, h.upRespOK = scanWire(raw) // a malformed map: as a failed read
-		if h.upRespOK {
-			p.upRaw = raw
-		}
-	}
-	return true
-}
-
-// readList reads the response's headers into the VM's respHdrs.
-func (h *httpContext) readList() {
-	hs, wire, err := getHeaders(true, h.p.respHdrs)
-	if cap(hs) > cap(h.p.respHdrs) {
-		h.p.respHdrs = hs[:0]
-	}
-	h.upResp, h.upRespWire, h.upRespOK = hs, wire, err == nil
-}
-
-// responseStatus returns the upstream response's :status as a number (0:
-// none, or not a number).
-func (h *httpContext) responseStatus() int {
-	if h.p.upRaw != nil {
-		return h.p.up.status // 0 when there is none
-	}
-	s, ok := h.responseHeader(":status")
-	if !ok {
-		return 0
-	}
-	return atoiOr0(s)
-}
-
-// responseAttempts returns the first x-envoy-attempt-count of the upstream
-// response.
-func (h *httpContext) responseAttempts() (string, bool) {
-	if raw := h.p.upRaw; raw != nil {
-		up := &h.p.up
-		if up.has&hasAttempt == 0 {
-			return "", false
-		}
-		return unsafe.String(&raw[up.attOff], up.attLen), true
-	}
-	return h.responseHeader("x-envoy-attempt-count")
-}
-
 // responseHeader returns the first value of a header of the upstream
-// response (name in lower case), from the list read at the start of
-// on_http_response_headers when there is one.
+// response (name in lower case) with a call of its own, when the callback
+// did not read the headers.
 func (h *httpContext) responseHeader(name string) (string, bool) {
-	if h.upRespOK && h.p.upRaw == nil {
-		return lookup(h.upResp, name)
-	}
 	v, err := proxywasm.GetHttpResponseHeader(name)
 	return v, err == nil
 }
 
-// responseHeaders returns the upstream response's headers.
-func (h *httpContext) responseHeaders() ([][2]string, error) {
-	if h.upRespOK && h.p.upRaw == nil {
-		return h.upResp, nil
-	}
-	hs, _, err := getHeaders(true, nil)
-	return hs, err
-}
-
 // dropResponseHeaders forgets the response headers read for the callback
-// (their list is the VM's respHdrs, reused by the next response).
+// (a list of them is in the VM's respHdrs, reused by the next response).
 func (h *httpContext) dropResponseHeaders() {
 	if h.upResp != nil {
 		clear(h.upResp)
-		h.upResp, h.upRespWire = nil, nil
+		h.upResp = nil
 	}
-	h.p.upRaw, h.upRespOK, h.upRespWrite = nil, false, false
+	h.p.resp.drop()
+	h.upRespOK, h.upRespWrite = false, false
 }
 
 // writeResponseHeaders adds x-breakwater-policy and the recorded response
 // headers (RateLimit-*) to the upstream response, and forgets the headers
 // read (dropResponseHeaders): with upRespWrite, the headers read at the
 // start of the callback, every one kept in order, then the filter's, in one
-// proxy_set_header_map_pairs (as Envoy's add would, duplicates included):
-// their encoding with the filter's appended (encodeWire: x-breakwater-policy
-// encoded when the policy was built), or a list; otherwise (or when that
-// write fails) one add each.
+// proxy_set_header_map_pairs (writeHeaderMap; as Envoy's add would,
+// duplicates included); otherwise (or when that write fails) one add each.
 func (h *httpContext) writeResponseHeaders() {
-	if h.upRespWrite && h.upRespOK {
-		p := h.p
-		if p.upRaw != nil {
-			b := encodeWire(p.respEnc, p.upRaw, &p.up, h.pol.respPre, h.respHeaders)
-			p.respEnc, p.upRaw, h.upRespOK, h.upRespWrite = b, nil, false, false
-			if setHeadersRaw(true, b) == nil {
-				return
-			}
-		} else if h.writeList() {
-			return
-		}
+	if h.upRespWrite && h.upRespOK && h.writeHeaderMap() {
+		return
 	}
 	h.dropResponseHeaders()
 	h.addResponseHeaders()
-}
-
-// writeList writes the list of headers read (or, with their encoding, the
-// encoding) with the filter's appended; true: written.
-func (h *httpContext) writeList() bool {
-	merged := h.p.merged[:0]
-	if h.upRespWire == nil {
-		merged = append(merged, h.upResp...)
-	}
-	merged = append(merged, [2]string{"x-breakwater-policy", h.pol.name})
-	merged = append(merged, h.respHeaders...)
-	var err error
-	if h.upRespWire != nil {
-		err = replaceHeadersWire(true, h.upRespWire, merged)
-	} else {
-		err = proxywasm.ReplaceHttpResponseHeaders(merged)
-	}
-	clear(merged)
-	h.p.merged = merged[:0]
-	h.dropResponseHeaders()
-	return err == nil
 }
 
 // addResponseHeaders adds the filter's response headers one call each.
@@ -514,14 +404,13 @@ func (h *httpContext) OnHttpStreamDone() {
 	h.done = true
 	if h.pol != nil {
 		if h.finishes() {
-			h.finishGuarded()
+			h.finish()
 		} else {
 			h.ended = true // nothing to run (finish would only set this)
 		}
 	}
 	// Drop what the stream held now: the SDK keeps the context until
 	// proxy_on_delete, and some hosts deliver that late (or never).
-	// Nothing below can panic (no recover needed).
 	clear(h.req.headers) // in the stream's block (or a list of its own)
 	h.req = requestInfo{}
 	if len(h.onEnd) > 0 {
@@ -538,13 +427,6 @@ func (h *httpContext) OnHttpStreamDone() {
 		b.rlHdr = [3][2]string{}
 		h.p.putBufs(b)
 	}
-}
-
-// finishGuarded is finish at the end of the stream, a panic of an end hook
-// turned into an error log (protect).
-func (h *httpContext) finishGuarded() {
-	defer h.protect(nil)
-	h.finish(clock())
 }
 
 // deleted runs at proxy_on_delete in the .wasm build (sdkext_bridge.go),
@@ -602,12 +484,17 @@ func (h *httpContext) finishes() bool {
 	return !h.ended && (len(h.onEnd) > 0 || h.dlOn || h.paused)
 }
 
-// finish runs the end hooks once, whatever ended the stream.
-func (h *httpContext) finish(now time.Time) {
+// finish runs the end hooks once, whatever ended the stream, at the
+// stream's end (OnHttpStreamDone); a panic of an end hook becomes an error
+// log (protect: nothing else of OnHttpStreamDone can panic, so it needs no
+// recover of its own).
+func (h *httpContext) finish() {
+	defer h.protect(nil)
 	if h.ended {
 		return
 	}
 	h.ended = true
+	now := clock()
 	h.p.waiting.remove(h)
 	if h.paused && !h.local {
 		// Reset while paused: give back what the admitted stages took.

@@ -52,14 +52,9 @@ type pluginContext struct {
 	// respHdrs is the array the upstream response's headers are read into
 	// (read and dropped within on_http_response_headers).
 	respHdrs [][2]string
-	// respEnc is the buffer the response's headers are encoded into
-	// (encodeWire; the host copies them during the call).
-	respEnc []byte
-	// upRaw is the encoding of the upstream response's headers while
-	// on_http_response_headers runs, when it read them undecoded
-	// (readResponseHeaders); up is what scanWire found in it.
-	upRaw []byte
-	up    respScan
+	// resp is what the response side keeps per VM (respVM: the .wasm
+	// build's encoding of the response headers read, and its buffer).
+	resp respVM
 }
 
 func newPluginContext(id uint32) *pluginContext {

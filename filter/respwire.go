@@ -1,7 +1,6 @@
 package filter
 
 import (
-	"errors"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -15,10 +14,6 @@ import (
 // headers (OnHttpResponseHeaders). The functions below are plain Go (tested
 // natively); each is one small function without calls in its loop, which
 // is what Go's wasm code runs fast.
-
-// errNoRaw: natively there is no host encoding of a header map
-// (getHeadersRaw).
-var errNoRaw = errors.New("breakwater: no header map encoding in this build")
 
 // What scanWire found (respScan.has).
 const (
@@ -132,6 +127,26 @@ func statusWords(p unsafe.Pointer) bool {
 func attemptWords(p unsafe.Pointer) bool {
 	return *(*uint64)(p) == 0x2d796f766e652d78 && *(*uint64)(unsafe.Add(p, 8)) == 0x2d74706d65747461 &&
 		*(*uint64)(unsafe.Add(p, 13)) == 0x746e756f632d7470
+}
+
+// decodeWire decodes the n pairs of the encoding bs (which scanWire
+// checked) into dst's array when it has room (else a new slice); the
+// strings are views of bs.
+func decodeWire(dst [][2]string, bs []byte, n int) [][2]string {
+	if cap(dst) < n {
+		dst = make([][2]string, n)
+	}
+	dst = dst[:n]
+	base := unsafe.Pointer(unsafe.SliceData(bs))
+	sizes, data := uintptr(4), 4+8*uintptr(n)
+	for i := range dst {
+		kl := uintptr(*(*uint32)(unsafe.Add(base, sizes)))
+		vl := uintptr(*(*uint32)(unsafe.Add(base, sizes+4)))
+		sizes += 8
+		dst[i] = [2]string{unsafe.String((*byte)(unsafe.Add(base, data)), kl), unsafe.String((*byte)(unsafe.Add(base, data+kl+1)), vl)}
+		data += kl + vl + 2
+	}
+	return dst
 }
 
 // preEnc is the encoding of pairs known at configuration time (a policy's

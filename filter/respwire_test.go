@@ -86,6 +86,9 @@ func TestScanEncodeWire(t *testing.T) {
 		if found != (s.has&hasAttempt != 0) || got != want {
 			t.Fatalf("%q: x-envoy-attempt-count = %q %v, want %q %v", ms, got, s.has&hasAttempt != 0, want, found)
 		}
+		if got := decodeWire(nil, bs, s.n); !slices.Equal(got, ms) && len(ms) > 0 {
+			t.Fatalf("decodeWire: %q, want %q", got, ms)
+		}
 		extra := make([][2]string, r.IntN(4))
 		for i := range extra {
 			extra[i] = [2]string{randName(r), strings.Repeat("e", r.IntN(5))}
