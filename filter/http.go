@@ -389,11 +389,6 @@ func (h *httpContext) writeResponseHeaders() {
 		return
 	}
 	h.dropResponseHeaders()
-	h.addResponseHeaders()
-}
-
-// addResponseHeaders adds the filter's response headers one call each.
-func (h *httpContext) addResponseHeaders() {
 	_ = proxywasm.AddHttpResponseHeader("x-breakwater-policy", h.pol.name)
 	for _, kv := range h.respHeaders {
 		_ = proxywasm.AddHttpResponseHeader(kv[0], kv[1])

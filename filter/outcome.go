@@ -48,11 +48,6 @@ func readOutcome(h *httpContext) outcome {
 	if o.status != 0 && o.status < 500 {
 		return o
 	}
-	return readFlags(o)
-}
-
-// readFlags completes the outcome of a 5xx or missing status (readOutcome).
-func readFlags(o outcome) outcome {
 	if v, err := proxywasm.GetProperty([]string{"response", "flags"}); err == nil && len(v) == 8 {
 		f := binary.LittleEndian.Uint64(v)
 		o.reset = f&(flagUpstreamRemoteReset|flagUpstreamConnectionTermination|flagLocalReset) != 0

@@ -32,8 +32,8 @@ type policy struct {
 	// reads it itself, directiveStage.onOutcome).
 	respTime bool
 	// respPre is x-breakwater-policy encoded for the response's header map
-	// (encodeWire).
-	respPre *preEnc
+	// (prePolicy, encodeWire).
+	respPre string
 	// replaceFailures: fallback.on holds upstream_failure; failureOn
 	// classifies (the breaker's failure_on, or its defaults).
 	replaceFailures bool
@@ -117,7 +117,7 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 	if pc.DeadLetter != nil {
 		pol.dl = newDLPolicy(p, ns, pc.Name, pc.DeadLetter)
 	}
-	pol.respPre = newPreEnc([][2]string{{"x-breakwater-policy", pc.Name}})
+	pol.respPre = prePolicy(pc.Name)
 	pol.wantsOutcome = pol.cbOutcome != nil || pol.dirOutcome != nil || pol.replaceFailures || pol.stale != nil
 	pol.usesTime = len(pol.stages) > 0 || pol.dl != nil
 	pol.respTime = pol.cbOutcome != nil || pol.dirOutcome != nil && pol.dirOutcome.adaptive != nil ||

@@ -51,7 +51,7 @@ func (h *httpContext) readResponseHeaders(write bool) {
 // ones appended (encodeWire), and forgets them; true: written.
 func (h *httpContext) writeHeaderMap() bool {
 	p := h.p
-	b := encodeWire(p.resp.enc, p.resp.raw, &p.resp.up, h.pol.respPre, h.respHeaders)
+	b := encodeWire(p.resp.enc, p.resp.raw, &p.resp.up, h.pol.respPre, len("x-breakwater-policy"), h.respHeaders)
 	p.resp.enc, p.resp.raw, h.upRespOK, h.upRespWrite = b, nil, false, false
 	return proxywasm.ReplaceHeadersRaw(true, b) == nil
 }
@@ -91,7 +91,7 @@ func (h *httpContext) responseHeaders() ([][2]string, error) {
 		return hs, err
 	}
 	if h.upResp == nil {
-		h.upResp = decodeWire(p.respHdrs, p.resp.raw, p.resp.up.n)
+		h.upResp = proxywasm.DecodeHeadersWire(p.respHdrs, p.resp.raw)
 		if cap(h.upResp) > cap(p.respHdrs) {
 			p.respHdrs = h.upResp[:0]
 		}

@@ -129,60 +129,18 @@ func attemptWords(p unsafe.Pointer) bool {
 		*(*uint64)(unsafe.Add(p, 13)) == 0x746e756f632d7470
 }
 
-// decodeWire decodes the n pairs of the encoding bs (which scanWire
-// checked) into dst's array when it has room (else a new slice); the
-// strings are views of bs.
-func decodeWire(dst [][2]string, bs []byte, n int) [][2]string {
-	if cap(dst) < n {
-		dst = make([][2]string, n)
-	}
-	dst = dst[:n]
-	base := unsafe.Pointer(unsafe.SliceData(bs))
-	sizes, data := uintptr(4), 4+8*uintptr(n)
-	for i := range dst {
-		kl := uintptr(*(*uint32)(unsafe.Add(base, sizes)))
-		vl := uintptr(*(*uint32)(unsafe.Add(base, sizes+4)))
-		sizes += 8
-		dst[i] = [2]string{unsafe.String((*byte)(unsafe.Add(base, data)), kl), unsafe.String((*byte)(unsafe.Add(base, data+kl+1)), vl)}
-		data += kl + vl + 2
-	}
-	return dst
-}
-
-// preEnc is the encoding of pairs known at configuration time (a policy's
-// x-breakwater-policy), appended after a map's own pairs by encodeWire:
-// sizes holds their length words, data their keys and values with NULs.
-type preEnc struct {
-	n     int
-	sizes []byte
-	data  []byte
-}
-
-// newPreEnc encodes pairs for encodeWire.
-func newPreEnc(pairs [][2]string) *preEnc {
-	e := &preEnc{n: len(pairs)}
-	for _, kv := range pairs {
-		e.sizes = le32(le32(e.sizes, len(kv[0])), len(kv[1]))
-		e.data = append(append(append(append(e.data, kv[0]...), 0), kv[1]...), 0)
-	}
-	return e
-}
-
-func le32(b []byte, v int) []byte {
-	return append(b, byte(v), byte(v>>8), byte(v>>16), byte(v>>24))
-}
-
 // encodeWire returns the encoding of the map wire holds (s: scanWire's
 // result of it; its first s.end bytes are copied, the length words and the
-// data in one memmove each), then pre's pairs, then extra's, written into
-// buf when it is large enough (else into a new buffer, returned for reuse).
-// The offsets are within the buffer sized first (wire holds s.end bytes):
-// the copies are memmoves without bounds checks, which Go's wasm code
-// would pay for in every branch of the function.
-func encodeWire(buf, wire []byte, s *respScan, pre *preEnc, extra [][2]string) []byte {
+// data in one memmove each), then the pair pre encodes (its key of preKey
+// bytes, a NUL, its value, a NUL: prePolicy), then extra's pairs, written
+// into buf when it is large enough (else into a new buffer, returned for
+// reuse). The offsets are within the buffer sized first (wire holds s.end
+// bytes): the copies are memmoves without bounds checks, which Go's wasm
+// code would pay for in every branch of the function.
+func encodeWire(buf, wire []byte, s *respScan, pre string, preKey int, extra [][2]string) []byte {
 	hdr := 4 + 8*uintptr(s.n)
 	end := uintptr(s.end)
-	size := end + uintptr(len(pre.sizes)+len(pre.data))
+	size := end + 8 + uintptr(len(pre))
 	for i := range extra {
 		size += uintptr(len(extra[i][0]) + len(extra[i][1]) + 10)
 	}
@@ -192,15 +150,16 @@ func encodeWire(buf, wire []byte, s *respScan, pre *preEnc, extra [][2]string) [
 	out := buf[:size]
 	o := unsafe.Pointer(unsafe.SliceData(out))
 	w := unsafe.Pointer(unsafe.SliceData(wire))
-	*(*uint32)(o) = uint32(s.n + pre.n + len(extra))
+	*(*uint32)(o) = uint32(s.n + 1 + len(extra))
 	memmove(unsafe.Add(o, 4), unsafe.Add(w, 4), hdr-4)
-	memmove(unsafe.Add(o, hdr), unsafe.Pointer(unsafe.SliceData(pre.sizes)), uintptr(len(pre.sizes)))
-	sizes := hdr + uintptr(len(pre.sizes))
+	*(*uint32)(unsafe.Add(o, hdr)) = uint32(preKey)
+	*(*uint32)(unsafe.Add(o, hdr+4)) = uint32(len(pre) - preKey - 2)
+	sizes := hdr + 8
 	data := sizes + 8*uintptr(len(extra))
 	memmove(unsafe.Add(o, data), unsafe.Add(w, hdr), end-hdr)
 	data += end - hdr
-	memmove(unsafe.Add(o, data), unsafe.Pointer(unsafe.SliceData(pre.data)), uintptr(len(pre.data)))
-	data += uintptr(len(pre.data))
+	memmove(unsafe.Add(o, data), unsafe.Pointer(unsafe.StringData(pre)), uintptr(len(pre)))
+	data += uintptr(len(pre))
 	for i := range extra {
 		k, v := extra[i][0], extra[i][1]
 		kl, vl := uintptr(len(k)), uintptr(len(v))
@@ -216,6 +175,10 @@ func encodeWire(buf, wire []byte, s *respScan, pre *preEnc, extra [][2]string) [
 	}
 	return out
 }
+
+// prePolicy is x-breakwater-policy: name encoded for encodeWire (with
+// preKey len("x-breakwater-policy")), once per policy.
+func prePolicy(name string) string { return "x-breakwater-policy\x00" + name + "\x00" }
 
 // memmove is the runtime's (what copy calls), without copy's bounds checks.
 //

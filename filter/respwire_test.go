@@ -61,7 +61,7 @@ func randValue(r *rand.Rand) string {
 // reused buffer too small, large enough, or none.
 func TestScanEncodeWire(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	pre := newPreEnc([][2]string{{"x-breakwater-policy", "api"}})
+	pre := prePolicy("api")
 	var buf []byte
 	for iter := 0; iter < 3000; iter++ {
 		ms := make([][2]string, r.IntN(8))
@@ -86,9 +86,6 @@ func TestScanEncodeWire(t *testing.T) {
 		if found != (s.has&hasAttempt != 0) || got != want {
 			t.Fatalf("%q: x-envoy-attempt-count = %q %v, want %q %v", ms, got, s.has&hasAttempt != 0, want, found)
 		}
-		if got := decodeWire(nil, bs, s.n); !slices.Equal(got, ms) && len(ms) > 0 {
-			t.Fatalf("decodeWire: %q, want %q", got, ms)
-		}
 		extra := make([][2]string, r.IntN(4))
 		for i := range extra {
 			extra[i] = [2]string{randName(r), strings.Repeat("e", r.IntN(5))}
@@ -99,7 +96,7 @@ func TestScanEncodeWire(t *testing.T) {
 		case 1:
 			buf = make([]byte, 0, r.IntN(40))
 		}
-		out := encodeWire(buf, bs, &s, pre, extra)
+		out := encodeWire(buf, bs, &s, pre, len("x-breakwater-policy"), extra)
 		buf = out
 		wantEnc := wireRef(slices.Concat(ms, [][2]string{{"x-breakwater-policy", "api"}}, extra))
 		if string(out) != string(wantEnc) {

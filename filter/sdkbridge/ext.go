@@ -99,3 +99,11 @@ func ReplaceHeadersRaw(response bool, b []byte) error {
 	}
 	return internal.StatusToError(internal.ProxySetHeaderMapPairs(mapType, &b[0], len(b)))
 }
+
+// DecodeHeadersWire decodes an encoding GetHeadersRaw returned into dst's
+// array when it has room (else a new slice): internal.DeserializeMapWire
+// (nil for a malformed map). The strings are views of wire.
+func DecodeHeadersWire(dst [][2]string, wire []byte) [][2]string {
+	hs, _ := internal.DeserializeMapWire(dst, wire)
+	return hs
+}
