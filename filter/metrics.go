@@ -28,6 +28,7 @@ func guard(f func()) {
 type metric struct {
 	id uint32
 	ok bool
+	_  [0]func() // never compared: no equality function generated
 }
 
 type counter metric
@@ -88,11 +89,11 @@ func (m *metrics) define(kind byte, name string) metric {
 	guard(func() {
 		switch kind {
 		case kindCounter:
-			v = metric{uint32(proxywasm.DefineCounterMetric(name)), true}
+			v = metric{id: uint32(proxywasm.DefineCounterMetric(name)), ok: true}
 		case kindGauge:
-			v = metric{uint32(proxywasm.DefineGaugeMetric(name)), true}
+			v = metric{id: uint32(proxywasm.DefineGaugeMetric(name)), ok: true}
 		default:
-			v = metric{uint32(proxywasm.DefineHistogramMetric(name)), true}
+			v = metric{id: uint32(proxywasm.DefineHistogramMetric(name)), ok: true}
 		}
 	})
 	m.defined[key] = v
