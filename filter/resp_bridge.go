@@ -35,7 +35,7 @@ func (r *respVM) drop() { r.raw = nil }
 // own and adds the filter's one call each.
 func (h *httpContext) readResponseHeaders(write bool) {
 	h.upRespWrite = write
-	raw, err := proxywasm.GetHeadersRaw(true)
+	raw, err := proxywasm.GetResponseHeadersRaw()
 	if err != nil {
 		return
 	}
@@ -53,7 +53,7 @@ func (h *httpContext) writeHeaderMap() bool {
 	p := h.p
 	b := encodeWire(p.resp.enc, p.resp.raw, &p.resp.up, h.pol.respPre, len("x-breakwater-policy"), h.respHeaders)
 	p.resp.enc, p.resp.raw, h.upRespOK, h.upRespWrite = b, nil, false, false
-	return proxywasm.ReplaceHeadersRaw(true, b) == nil
+	return proxywasm.ReplaceResponseHeadersRaw(b) == nil
 }
 
 // responseStatus returns the upstream response's :status as a number (0:
@@ -72,12 +72,9 @@ func (h *httpContext) responseStatus() int {
 // responseAttempts returns the first x-envoy-attempt-count of the upstream
 // response.
 func (h *httpContext) responseAttempts() (string, bool) {
-	if raw := h.p.resp.raw; raw != nil {
-		up := &h.p.resp.up
-		if up.has&hasAttempt == 0 {
-			return "", false
-		}
-		return unsafe.String(&raw[up.attOff], up.attLen), true
+	if r := &h.p.resp; r.raw != nil {
+		v := unsafe.Add(unsafe.Pointer(unsafe.SliceData(r.raw)), r.up.attOff) // within raw (scanWire)
+		return unsafe.String((*byte)(v), int(r.up.attLen)), r.up.has&hasAttempt != 0
 	}
 	return h.responseHeader("x-envoy-attempt-count")
 }

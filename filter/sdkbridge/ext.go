@@ -70,17 +70,13 @@ func RecordMetric(id uint32, value uint64) error {
 // its proxy_on_delete (after which the host never names it again).
 func SetHttpContextDeleted(f func(types.HttpContext)) { internal.HttpContextDeleted = f }
 
-// GetHeadersRaw is GetHeadersWire without the decoding: the host's encoding
-// of the request headers (response: the response's), a view of the host's
-// copy, unchecked (the caller walks it: the filter's scanWire).
-func GetHeadersRaw(response bool) ([]byte, error) {
-	mapType := internal.MapTypeHttpRequestHeaders
-	if response {
-		mapType = internal.MapTypeHttpResponseHeaders
-	}
+// GetResponseHeadersRaw is GetHeadersWire(true, ...) without the
+// decoding: the host's encoding of the response headers, a view of the
+// host's copy, unchecked (the caller walks it: the filter's scanWire).
+func GetResponseHeadersRaw() ([]byte, error) {
 	var rvs int
 	var raw *byte
-	st := internal.ProxyGetHeaderMapPairs(mapType, &raw, &rvs)
+	st := internal.ProxyGetHeaderMapPairs(internal.MapTypeHttpResponseHeaders, &raw, &rvs)
 	if st != internal.StatusOK {
 		return nil, internal.StatusToError(st)
 	} else if raw == nil {
@@ -89,18 +85,13 @@ func GetHeadersRaw(response bool) ([]byte, error) {
 	return internal.RawBytePtrToByteSlice(raw, rvs), nil
 }
 
-// ReplaceHeadersRaw replaces the request headers (response: the
-// response's) with the map b encodes (proxy_set_header_map_pairs of b as
-// it is; b is not empty).
-func ReplaceHeadersRaw(response bool, b []byte) error {
-	mapType := internal.MapTypeHttpRequestHeaders
-	if response {
-		mapType = internal.MapTypeHttpResponseHeaders
-	}
-	return internal.StatusToError(internal.ProxySetHeaderMapPairs(mapType, &b[0], len(b)))
+// ReplaceResponseHeadersRaw replaces the response headers with the map b
+// encodes (proxy_set_header_map_pairs of b as it is; b is not empty).
+func ReplaceResponseHeadersRaw(b []byte) error {
+	return internal.StatusToError(internal.ProxySetHeaderMapPairs(internal.MapTypeHttpResponseHeaders, &b[0], len(b)))
 }
 
-// DecodeHeadersWire decodes an encoding GetHeadersRaw returned into dst's
+// DecodeHeadersWire decodes an encoding GetResponseHeadersRaw returned into dst's
 // array when it has room (else a new slice): internal.DeserializeMapWire
 // (nil for a malformed map). The strings are views of wire.
 func DecodeHeadersWire(dst [][2]string, wire []byte) [][2]string {
