@@ -72,17 +72,16 @@ const (
 
 // metrics defines metrics once per kind and name per VM.
 type metrics struct {
-	defined map[string]metric // by kind (one byte) and name
+	defined [3]map[string]metric // by kind
 }
 
 func newMetrics() *metrics {
-	return &metrics{defined: map[string]metric{}}
+	return &metrics{defined: [3]map[string]metric{{}, {}, {}}}
 }
 
 // define returns the metric of a kind and name, defined the first time.
 func (m *metrics) define(kind byte, name string) metric {
-	key := string(rune('0'+kind)) + name
-	if v, ok := m.defined[key]; ok {
+	if v, ok := m.defined[kind][name]; ok {
 		return v
 	}
 	var v metric
@@ -96,7 +95,7 @@ func (m *metrics) define(kind byte, name string) metric {
 			v = metric{id: uint32(proxywasm.DefineHistogramMetric(name)), ok: true}
 		}
 	})
-	m.defined[key] = v
+	m.defined[kind][name] = v
 	return v
 }
 

@@ -52,14 +52,15 @@ func (h *httpContext) readResponseHeaders(write bool) {
 func (h *httpContext) writeHeaderMap() bool {
 	p := h.p
 	b := encodeWire(p.resp.enc, p.resp.raw, &p.resp.up, h.pol.respPre, len("x-breakwater-policy"), h.respHeaders)
-	p.resp.enc, p.resp.raw, h.upRespOK, h.upRespWrite = b, nil, false, false
+	p.resp.enc = b
+	h.dropResponseHeaders() // the host copies the map during the call
 	return proxywasm.ReplaceResponseHeadersRaw(b) == nil
 }
 
 // responseStatus returns the upstream response's :status as a number (0:
 // none, or not a number).
 func (h *httpContext) responseStatus() int {
-	if h.p.resp.raw != nil {
+	if h.upRespOK {
 		return h.p.resp.up.status // 0 when there is none
 	}
 	s, ok := h.responseHeader(":status")
@@ -72,7 +73,7 @@ func (h *httpContext) responseStatus() int {
 // responseAttempts returns the first x-envoy-attempt-count of the upstream
 // response.
 func (h *httpContext) responseAttempts() (string, bool) {
-	if r := &h.p.resp; r.raw != nil {
+	if r := &h.p.resp; h.upRespOK {
 		v := unsafe.Add(unsafe.Pointer(unsafe.SliceData(r.raw)), r.up.attOff) // within raw (scanWire)
 		return unsafe.String((*byte)(v), int(r.up.attLen)), r.up.has&hasAttempt != 0
 	}
@@ -83,7 +84,7 @@ func (h *httpContext) responseAttempts() (string, bool) {
 // decoded into the VM's respHdrs (forgotten with them), or read now.
 func (h *httpContext) responseHeaders() ([][2]string, error) {
 	p := h.p
-	if p.resp.raw == nil {
+	if !h.upRespOK {
 		hs, _, err := getHeaders(true, nil)
 		return hs, err
 	}
