@@ -29,12 +29,12 @@ const wantedLens = 1<<len(":status") | 1<<len("x-envoy-attempt-count")
 // x-envoy-attempt-count's value is in the encoding (offsets, not strings:
 // nothing for the GC to follow), and the map's size.
 type respScan struct {
+	_              [0]func() // never compared: no equality function generated (first: a trailing one pads)
 	status         int
 	attOff, attLen uint32
 	has            uint8
-	n              int       // pairs
-	end            int       // bytes up to the last pair's NUL: the map's encoding
-	_              [0]func() // never compared: no equality function generated
+	n              int // pairs
+	end            int // bytes up to the last pair's NUL: the map's encoding
 }
 
 // scanWire walks the encoding of a header map bs, checks it (a map whose

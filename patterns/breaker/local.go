@@ -10,6 +10,7 @@ import (
 // observed is what a store operation of Allow, Report or a Local's flush
 // saw of a key's record, for the Local view (see doc.go, "Local views").
 type observed struct {
+	_      [0]func() // never compared: no equality function generated (first: a trailing one pads)
 	ok     bool
 	closed bool
 	gen    uint32
@@ -23,7 +24,6 @@ type observed struct {
 	// stored: closed with a record of the settings' window shape in the
 	// store (a key's first outcome creates it at once).
 	stored bool
-	_      [0]func() // never compared: no equality function generated
 }
 
 // set records r (window w, nil for none) at now in o; a nil o is ignored.
