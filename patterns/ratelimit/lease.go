@@ -2,7 +2,6 @@ package ratelimit
 
 import (
 	"math"
-	"strings"
 	"time"
 	"unsafe"
 
@@ -26,7 +25,7 @@ const (
 	// hintSlots is the size of a Leases' table of hints.
 	hintSlots = 64
 	// maxLeaseKey bounds the keys that lease (a longer one is decided one
-	// request at a time), so a table's copies of keys stay small.
+	// request at a time), so the keys a table keeps stay small.
 	maxLeaseKey = 128
 )
 
@@ -58,8 +57,8 @@ type Leases struct {
 	live int
 	// lastKey, lastSlot: find's last answer, valid while epoch (bumped by
 	// every change of which key a slot holds) is lastEpoch: the same key
-	// string again (an unkeyed or path-keyed limit) is found without
-	// hashing or comparing bytes.
+	// string again (the same address: an unkeyed or path-keyed limit) is
+	// found without hashing or comparing bytes.
 	lastKey          string
 	lastSlot         int
 	epoch, lastEpoch uint64
@@ -67,8 +66,8 @@ type Leases struct {
 	// the lease last found by hash for a string there: a caller that gives
 	// the same string again (the filter's cache of keys) is found without
 	// hashing. Only a hint: find uses it when that slot holds the key
-	// (bytes compared), so a reused address or a stale slot only costs
-	// the hash.
+	// (the same string, or bytes compared), so a reused address or a stale
+	// slot only costs the hash.
 	hints [hintSlots]int32
 	// next is the earliest end of a live lease: Expire does nothing before.
 	next int64
@@ -80,7 +79,7 @@ type Leases struct {
 // lease is one key's lease; on false: none (key stays, to be reused).
 type lease struct {
 	_      [0]func() // not comparable: no equality function in the binary
-	key    string    // an owned copy
+	key    string    // the caller's string
 	tag    uint32    // the high half of the key's hash
 	s      Settings
 	on     bool
@@ -107,9 +106,11 @@ type lease struct {
 // l's lease of the key when it has one that admits. Such a Limiter is not
 // safe for concurrent use (the filter has one per limit per VM); the
 // worker calls ExpireLeases periodically. Call it before use. The table
-// keeps its own copies of keys, and the last key string it was given (to
-// find it again without hashing): a caller must give keys that are real Go
-// strings, never an unsafe view of memory it reuses.
+// keeps the key strings it is given (no copy) and the last one (to find it
+// again without hashing or comparing bytes when given again): a caller must
+// give keys that are real Go strings, never an unsafe view of memory it
+// reuses, and should give keys of their own (a substring keeps its whole
+// string alive while its lease lasts).
 // The table is allocated with the first lease: a limiter that never
 // leases (Leasable false for all its settings) costs no memory for it.
 func (l *Limiter) SetLeases(capacity int) {
@@ -163,12 +164,12 @@ func (lz *Leases) find(key string) (int, int) {
 	if lz.live == 0 {
 		return -1, 0
 	}
-	if lz.epoch == lz.lastEpoch && key == lz.lastKey {
+	if lz.epoch == lz.lastEpoch && sameString(key, lz.lastKey) {
 		return lz.lastSlot, lz.lastSlot / leaseWays * leaseWays
 	}
 	hp := &lz.hints[hintOf(key)]
 	if i := int(*hp) - 1; uint(i) < uint(len(lz.e)) {
-		if e := &lz.e[i]; e.on && e.key == key {
+		if e := &lz.e[i]; e.on && len(e.key) == len(key) && (sameString(e.key, key) || e.key == key) {
 			lz.lastKey, lz.lastSlot, lz.lastEpoch = key, i, lz.epoch
 			return i, i / leaseWays * leaseWays
 		}
@@ -184,6 +185,14 @@ func (lz *Leases) find(key string) (int, int) {
 		}
 	}
 	return -1, b
+}
+
+// sameString says whether a and b are the same string: the same length and
+// bytes at the same address (a key string given again; the table keeps the
+// strings it is given). Only an address compared: a copy of a string is not
+// the same.
+func sameString(a, b string) bool {
+	return len(a) == len(b) && (len(a) == 0 || unsafe.StringData(a) == unsafe.StringData(b))
 }
 
 // hintOf is the index in Leases.hints of key's string: from the address
@@ -238,8 +247,8 @@ func (lz *Leases) put(st store.Store, now time.Time, t int64, key string, s Sett
 	if e.on {
 		lz.release(st, now, t, slot)
 	}
-	if e.key != key {
-		e.key = strings.Clone(key)
+	if !sameString(e.key, key) {
+		e.key = key // the caller's string (immutable): found again by address
 	}
 	e.tag = tag
 	lz.epoch++
@@ -397,6 +406,51 @@ func (l *Limiter) RefundOne(st store.Store, key string, s Settings, since, now t
 		}
 	}
 	return l.Refund(st, key, s, now, 1)
+}
+
+// maxHits bounds the checks allowHits decides (more go to allowLeased).
+const maxHits = 8
+
+// allowHits is allowLeased when every check has a lease that admits at t
+// (each gives one request: no store operation), deciding into ds
+// (len(ds) == len(checks) > 0); ok false, with nothing changed, when one
+// has none.
+func allowHits(ds []Decision, t int64, checks []Check) (res Result, ok bool) {
+	var hits [maxHits]*lease
+	if len(checks) > maxHits || len(ds) != len(checks) {
+		return res, false
+	}
+	for i := range checks {
+		c := &checks[i]
+		lz := c.Limiter.leases
+		if lz == nil {
+			return res, false
+		}
+		k, _ := lz.find(c.Key)
+		if k < 0 {
+			return res, false
+		}
+		e := &lz.e[k]
+		if !e.usable(&c.Settings, t) {
+			return res, false
+		}
+		hits[i] = e
+	}
+	// As pick: the fewest Remaining, ties to the longest Reset, then the
+	// first (no Delay: leaky_bucket never leases).
+	var best *Decision
+	for i := range ds {
+		e := hits[i]
+		e.tokens--
+		d := &ds[i]
+		*d = Decision{Allowed: true, Limit: e.limit, Remaining: min(e.limit, e.rem+e.tokens),
+			Reset: time.Duration(max(e.resetAt-t, 0))}
+		if best == nil || d.Remaining < best.Remaining || d.Remaining == best.Remaining && d.Reset > best.Reset {
+			best, res.Deciding = d, i
+		}
+	}
+	res.Allowed, res.Decisions = true, ds
+	return res, true
 }
 
 // allowLeased is AllowAllInto for a request of one whose checks may hold
