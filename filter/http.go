@@ -416,7 +416,8 @@ func (h *httpContext) OnHttpStreamDone() {
 			b.rlKept, h.rlUsed = [3]ratelimit.Check{}, false
 		}
 		clear(b.set[:])
-		b.rlHdr = [3][2]string{}
+		// b.rlHdr stays: constant names, values of the block's own rlNum,
+		// strconv's or the stage's (nothing of the stream's).
 		h.p.putBufs(b)
 	}
 }

@@ -96,11 +96,15 @@ const (
 // is always a string of its own (never a view of the request's headers):
 // the limiter's leases keep the last one (ratelimit.Limiter.SetLeases).
 func (l *limitRT) keyOf(r *requestInfo) string {
-	if len(l.cfg.Key) != 1 {
+	switch len(l.cfg.Key) {
+	case 0:
+		return "" // the policy's one shared key
+	case 1:
+	default:
 		return r.key(l.cfg.Key)
 	}
 	v := r.part(l.cfg.Key[0])
-	if l.lastKey != "" && v == l.lastVal {
+	if l.lastKey != "" && eqString(v, l.lastVal) {
 		return l.lastKey
 	}
 	var c *keyEntry
@@ -113,7 +117,7 @@ func (l *limitRT) keyOf(r *requestInfo) string {
 			h = (h ^ uint32(v[i])) * 16777619
 		}
 		c = &l.keys[h%keyCacheSize]
-		if c.key != "" && c.val == v {
+		if c.key != "" && eqString(c.val, v) {
 			l.lastKey, l.lastVal = c.key, c.val
 			return c.key
 		}
@@ -216,13 +220,13 @@ func (s *rateLimitStage) admit(h *httpContext, now time.Time, ls []*limitRT) (ra
 		checks = s.checks[:len(ls)]
 	}
 	for i, l := range ls {
-		st := l.settings
+		c := &checks[i]
+		c.Limiter, c.Key, c.Settings = l.lim, l.keyOf(&h.req), l.settings
 		if l.tiers != nil {
 			if ts, ok := l.tiers[h.req.part(l.cfg.Tier.From)]; ok {
-				st = ts
+				c.Settings = ts
 			}
 		}
-		checks[i] = ratelimit.Check{Limiter: l.lim, Key: l.keyOf(&h.req), Settings: st}
 	}
 	res, err := ratelimit.AllowAllInto(&s.bufs, s.p.st, now, 1, checks)
 	if err != nil {
@@ -242,18 +246,21 @@ func (s *rateLimitStage) admit(h *httpContext, now time.Time, ls []*limitRT) (ra
 	h.undo = append(h.undo, holdRec{kind: holdRefund, rl: s, checks: kept})
 	if s.headers && len(res.Decisions) > 0 {
 		// setRateHeaders, kept in the stream context (no slice allocated).
-		d := res.Decisions[res.Deciding]
+		d := &res.Decisions[res.Deciding]
 		if h.respHeaders == nil || remainingOf(h.respHeaders) > max(d.Remaining, 0) {
-			if h.b != nil {
-				b := h.b
-				b.rlHdr = [3][2]string{
-					{"ratelimit-limit", s.limitString(d.Limit)},
-					{"ratelimit-remaining", formatNum(&b.rlNum[0], max(d.Remaining, 0))},
-					{"ratelimit-reset", ceilSecondsInto(&b.rlNum[1], d.Reset)},
+			if b := h.b; b != nil {
+				// The names stay in the block (set once); the values are
+				// this request's.
+				hd := &b.rlHdr
+				if hd[0][0] == "" {
+					hd[0][0], hd[1][0], hd[2][0] = "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"
 				}
-				h.respHeaders = b.rlHdr[:]
+				hd[0][1] = s.limitString(d.Limit)
+				hd[1][1] = formatNum(&b.rlNum[0], max(d.Remaining, 0))
+				hd[2][1] = ceilSecondsInto(&b.rlNum[1], d.Reset)
+				h.respHeaders = hd[:]
 			} else {
-				h.respHeaders = rlHeaders(d)
+				h.respHeaders = rlHeaders(*d)
 			}
 		}
 	}
