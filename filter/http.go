@@ -412,9 +412,11 @@ func (h *httpContext) OnHttpStreamDone() {
 	h.cbVal.key = ""
 	if b := h.b; b != nil {
 		h.b = nil
-		if h.rlUsed { // keys may be views of the request's headers
-			b.rlKept, h.rlUsed = [3]ratelimit.Check{}, false
-		}
+		// b.rlKept stays: its checks' limiters and settings serve the next
+		// stream's (rateLimitStage.admitLeased), and a key is a string of
+		// its own (limitRT.keyOf), never a view of the request's headers,
+		// overwritten by the next admission.
+		h.rlUsed = false
 		clear(b.set[:])
 		// b.rlHdr stays: constant names, values of the block's own rlNum,
 		// strconv's or the stage's (nothing of the stream's).

@@ -36,6 +36,10 @@ type rateLimitStage struct {
 	// leased are the limiters of the local limits that take worker leases
 	// (ratelimit.Limiter.SetLeases): the tick ends their expired leases.
 	leased []*ratelimit.Limiter
+	// fast: the stage has local limits only (no service), at most
+	// len(streamBufs.rlKept), none with tiers: admitLeased may decide a
+	// request from the leases.
+	fast bool
 }
 
 // leaseKeys bounds the keys a local limit holds leases for, per VM.
@@ -65,6 +69,8 @@ type limitRT struct {
 	settings ratelimit.Settings            // default tier
 	tiers    map[string]ratelimit.Settings // named tiers (the config's, read-only)
 	limited  counter
+	lz       *ratelimit.Leases // the worker's leases of lim (local limits)
+	kind     keyKind           // the key's form, for admitLeased
 	// lastVal/lastKey: for a one-part key, the last request's value of the
 	// part and its key (lastVal is a substring of lastKey, so no header
 	// view is kept); keyOf builds a key again only for another value.
@@ -72,6 +78,26 @@ type limitRT struct {
 	// keys caches the keys of recent values of a one-part key (allocated
 	// with the first one).
 	keys *keyCache
+}
+
+// keyKind is the form of a limit's key that admitLeased builds itself.
+type keyKind uint8
+
+const (
+	keyOther keyKind = iota // keyOf
+	keyNone                 // no part: ""
+	keyPath                 // one part, the path: the last key again when the path is the last one
+)
+
+// kindOf is the keyKind of a limit's key parts.
+func kindOf(parts []config.KeyPart) keyKind {
+	switch {
+	case len(parts) == 0:
+		return keyNone
+	case len(parts) == 1 && parts[0].Kind == config.KeyPath:
+		return keyPath
+	}
+	return keyOther
 }
 
 // keyCache holds the keys of recent values of a one-part key, direct-mapped
@@ -103,8 +129,11 @@ func (l *limitRT) keyOf(r *requestInfo) string {
 	default:
 		return r.key(l.cfg.Key)
 	}
-	v := r.part(l.cfg.Key[0])
-	if l.lastKey != "" && eqString(v, l.lastVal) {
+	kp := l.cfg.Key[0]
+	v := r.part(kp)
+	// The last value's key again (a header's value, one of many clients,
+	// goes to the cache at once).
+	if kp.Kind != config.KeyHeader && l.lastKey != "" && eqString(v, l.lastVal) {
 		return l.lastKey
 	}
 	var c *keyEntry
@@ -140,6 +169,7 @@ func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.Rate
 	for _, lc := range rc.Limits {
 		l := &limitRT{
 			cfg:     lc,
+			kind:    kindOf(lc.Key),
 			limited: p.m.counter(metricdef.Name(ns, metricdef.RateLimitLimitedTotal, pol.name, metricdef.LabelLimit, lc.Name)),
 		}
 		if lc.Scope == config.ScopeGlobal {
@@ -181,6 +211,7 @@ func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.Rate
 			// Worker leases (patterns/ratelimit doc.go): a limit that
 			// never leases (Leasable false for every tier) allocates none.
 			l.lim.SetLeases(leaseKeys)
+			l.lz = l.lim.Leases()
 			s.leased = append(s.leased, l.lim)
 		}
 	}
@@ -188,26 +219,104 @@ func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.Rate
 		pol.ticks = append(pol.ticks, s.expireLeases)
 	}
 	s.checks = make([]ratelimit.Check, max(len(s.limits), len(s.global)))
+	s.fast = len(s.global) == 0 && len(s.limits) > 0 && len(s.limits) <= len(streamBufs{}.rlKept)
+	for _, l := range s.limits {
+		s.fast = s.fast && l.tiers == nil
+	}
 	return s, nil
 }
 
 func (s *rateLimitStage) onRequest(h *httpContext, now time.Time) verdict {
-	res, v := s.admit(h, now, s.limits)
+	if s.fast && !h.rlUsed && h.b != nil && s.admitLeased(h, now) {
+		return pass
+	}
+	delay, v := s.admit(h, now, s.limits)
 	if v != pass {
 		return v
 	}
 	if len(s.global) > 0 {
-		return s.callService(h, now, res.Delay)
+		return s.callService(h, now, delay)
 	}
-	return s.shape(h, now, res.Delay)
+	return s.shape(h, now, delay)
 }
 
-// admit applies the local limits ls (all or nothing) and keeps the headers
-// of the most restrictive one.  The Result's Decisions are the stage's reused
-// buffer: callers read only its other fields.
-func (s *rateLimitStage) admit(h *httpContext, now time.Time, ls []*limitRT) (ratelimit.Result, verdict) {
+// admitLeased admits the request from this worker's leases when every
+// limit has one that admits it (no store operation: ratelimit.Leases.Hit,
+// then Use, as ratelimit.Buffers.AllowLeased decides), keeping the checks
+// for the undo in the stream block and the RateLimit-* headers of the most
+// restrictive limit; false, with nothing changed, otherwise (admit then
+// decides). The stage is fast and this is the request's first admission.
+// One pass: a limit's lease is used as soon as it hits, and given back
+// (Leases.Unuse) when a later limit has none.
+func (s *rateLimitStage) admitLeased(h *httpContext, now time.Time) bool {
+	t := ratelimit.Instant(now)
+	b := h.b
+	ls := s.limits
+	if len(ls) > len(b.rlKept) {
+		return false
+	}
+	var best ratelimit.Decision
+	for i, l := range ls {
+		var key string
+		switch l.kind {
+		case keyNone:
+		case keyPath:
+			if l.lastKey != "" && eqString(h.req.path, l.lastVal) {
+				key = l.lastKey
+				break
+			}
+			key = l.keyOf(&h.req)
+		default:
+			key = l.keyOf(&h.req)
+		}
+		k := l.lz.Hit(key, &l.settings, t)
+		if k < 0 {
+			for j := i - 1; j >= 0; j-- {
+				c := &b.rlKept[j]
+				ls[j].lz.Unuse(c.Key)
+				c.Key = ""
+			}
+			return false
+		}
+		d := l.lz.Use(k, t)
+		if i == 0 || d.Remaining < best.Remaining || d.Remaining == best.Remaining && d.Reset > best.Reset {
+			best = d
+		}
+		c := &b.rlKept[i]
+		if c.Limiter != l.lim {
+			// The block's checks keep their limiter and settings from
+			// stream to stream (OnHttpStreamDone leaves them).
+			c.Limiter, c.Settings = l.lim, l.settings
+		}
+		c.Key = key
+	}
+	h.rlUsed = true
+	s.keepUndo(h, b.rlKept[:len(ls)])
+	if s.headers {
+		s.keepRateHeaders(h, &best)
+	}
+	return true
+}
+
+// keepUndo records the refund of checks, for a later stage's rejection.
+func (s *rateLimitStage) keepUndo(h *httpContext, checks []ratelimit.Check) {
+	if n := len(h.undo); n < cap(h.undo) {
+		// Written in place, field by field (no copy of a whole record).
+		h.undo = h.undo[:n+1]
+		r := &h.undo[n]
+		r.kind, r.rl, r.checks = holdRefund, s, checks
+		r.cb, r.cbh, r.bh, r.bhh = nil, nil, nil, nil
+		return
+	}
+	h.undo = append(h.undo, holdRec{kind: holdRefund, rl: s, checks: checks})
+}
+
+// admit applies the local limits ls (all or nothing), keeps the headers of
+// the most restrictive one and returns the longest delay asked (a
+// leaky_bucket's).
+func (s *rateLimitStage) admit(h *httpContext, now time.Time, ls []*limitRT) (time.Duration, verdict) {
 	if len(ls) == 0 {
-		return ratelimit.Result{Allowed: true}, pass
+		return 0, pass
 	}
 	// The checks are built where the undo record keeps them: the stream
 	// block's array on the request's first admission (no copy), else the
@@ -228,43 +337,58 @@ func (s *rateLimitStage) admit(h *httpContext, now time.Time, ls []*limitRT) (ra
 			}
 		}
 	}
-	res, err := ratelimit.AllowAllInto(&s.bufs, s.p.st, now, 1, checks)
-	if err != nil {
-		// Shared data failed or stayed contended: fail open, say so.
-		logLimited("breakwater: %s: rate limit state unavailable, request admitted: %v", h.pol.name, err)
-		return ratelimit.Result{Allowed: true}, pass
-	}
-	if !res.Allowed {
-		d := res.Decisions[res.Deciding]
-		ls[res.Deciding].limited.inc(1)
-		return res, s.rejectWith(h, now, rlHeaders(d), d.RetryAfter)
+	// Every limit from this worker's lease when each has one that admits
+	// (no store operation), else from shared data.
+	res, ok := s.bufs.AllowLeased(now, checks)
+	if !ok {
+		var err error
+		if res, err = ratelimit.AllowAllInto(&s.bufs, s.p.st, now, 1, checks); err != nil {
+			// Shared data failed or stayed contended: fail open, say so.
+			logLimited("breakwater: %s: rate limit state unavailable, request admitted: %v", h.pol.name, err)
+			return 0, pass
+		}
+		if !res.Allowed {
+			d := res.Decisions[res.Deciding]
+			ls[res.Deciding].limited.inc(1)
+			return 0, s.rejectWith(h, now, rlHeaders(d), d.RetryAfter)
+		}
 	}
 	kept := checks
 	if !own { // a second admission of the request (the service's local fallback)
 		kept = append([]ratelimit.Check(nil), checks...)
 	}
-	h.undo = append(h.undo, holdRec{kind: holdRefund, rl: s, checks: kept})
-	if s.headers && len(res.Decisions) > 0 {
-		// setRateHeaders, kept in the stream context (no slice allocated).
-		d := &res.Decisions[res.Deciding]
-		if h.respHeaders == nil || remainingOf(h.respHeaders) > max(d.Remaining, 0) {
-			if b := h.b; b != nil {
-				// The names stay in the block (set once); the values are
-				// this request's.
-				hd := &b.rlHdr
-				if hd[0][0] == "" {
-					hd[0][0], hd[1][0], hd[2][0] = "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"
-				}
-				hd[0][1] = s.limitString(d.Limit)
-				hd[1][1] = formatNum(&b.rlNum[0], max(d.Remaining, 0))
-				hd[2][1] = ceilSecondsInto(&b.rlNum[1], d.Reset)
-				h.respHeaders = hd[:]
-			} else {
-				h.respHeaders = rlHeaders(*d)
-			}
-		}
+	s.keepUndo(h, kept)
+	if s.headers {
+		s.keepRateHeaders(h, &res.Decisions[res.Deciding])
 	}
-	return res, pass
+	return res.Delay, pass
+}
+
+// keepRateHeaders keeps d's RateLimit-* headers for the response when d is the
+// most restrictive decision seen so far for the request (fewest remaining),
+// in the stream block (no slice allocated).
+func (s *rateLimitStage) keepRateHeaders(h *httpContext, d *ratelimit.Decision) {
+	if h.respHeaders != nil && remainingOf(h.respHeaders) <= max(d.Remaining, 0) {
+		return
+	}
+	b := h.b
+	if b == nil {
+		h.respHeaders = rlHeaders(*d)
+		return
+	}
+	// The names stay in the block (set once); the values are this
+	// request's.
+	hd := &b.rlHdr
+	if hd[0][0] == "" {
+		hd[0][0], hd[1][0], hd[2][0] = "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"
+	}
+	if d.Limit != s.limitNum || s.limitStr == "" {
+		s.limitNum, s.limitStr = d.Limit, strconv.FormatInt(d.Limit, 10)
+	}
+	hd[0][1] = s.limitStr
+	hd[1][1] = formatNum(&b.rlNum[0], max(d.Remaining, 0))
+	hd[2][1] = ceilSecondsInto(&b.rlNum[1], d.Reset)
+	h.respHeaders = hd[:]
 }
 
 func (s *rateLimitStage) rejectWith(h *httpContext, now time.Time, hdrs [][2]string, retryAfter time.Duration) verdict {

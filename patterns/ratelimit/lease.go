@@ -408,6 +408,51 @@ func (l *Limiter) RefundOne(st store.Store, key string, s Settings, since, now t
 	return l.Refund(st, key, s, now, 1)
 }
 
+// Instant is now as the limiters compute with it (nanoseconds since the
+// Unix epoch, clamped to [0, 2^62]): the t of Leases.Hit and Leases.Use.
+func Instant(now time.Time) int64 { return clampNow(now) }
+
+// Hit is the slot of key's lease when it admits a request of one under s at
+// t (Instant), -1 otherwise; it changes nothing but find's memory of the
+// last key. Use then takes the request from it: a caller of several checks
+// uses their slots only once each of them hit (all or nothing, as
+// AllowLeased), and before any other operation on lz.
+func (lz *Leases) Hit(key string, s *Settings, t int64) int {
+	k := lz.lastSlot // find's last answer, the same string again
+	if lz.live == 0 || lz.epoch != lz.lastEpoch || !sameString(key, lz.lastKey) {
+		if k, _ = lz.find(key); k < 0 {
+			return -1
+		}
+	}
+	if !lz.e[k].usable(s, t) {
+		return -1
+	}
+	return k
+}
+
+// Use takes one request from the lease at slot k (a Hit at t) and returns
+// its Decision: Remaining is the store's at the take plus the requests left
+// in the lease (at most Limit), Reset until the take's reset instant.
+func (lz *Leases) Use(k int, t int64) Decision {
+	e := &lz.e[k]
+	e.tokens--
+	return Decision{Allowed: true, Limit: e.limit, Remaining: min(e.limit, e.rem+e.tokens),
+		Reset: time.Duration(max(e.resetAt-t, 0))}
+}
+
+// Unuse gives back the request Use took from key's lease (found again from
+// find's memory of the last key, else by key), before any other operation
+// on lz: a caller whose later check did not hit.
+func (lz *Leases) Unuse(key string) {
+	k := lz.lastSlot
+	if lz.epoch != lz.lastEpoch || !sameString(key, lz.lastKey) {
+		if k, _ = lz.find(key); k < 0 {
+			return
+		}
+	}
+	lz.e[k].tokens++
+}
+
 // maxHits bounds the checks allowHits decides (more go to allowLeased).
 const maxHits = 8
 
@@ -416,7 +461,7 @@ const maxHits = 8
 // (len(ds) == len(checks) > 0); ok false, with nothing changed, when one
 // has none.
 func allowHits(ds []Decision, t int64, checks []Check) (res Result, ok bool) {
-	var hits [maxHits]*lease
+	var hits [maxHits]int32
 	if len(checks) > maxHits || len(ds) != len(checks) {
 		return res, false
 	}
@@ -426,25 +471,18 @@ func allowHits(ds []Decision, t int64, checks []Check) (res Result, ok bool) {
 		if lz == nil {
 			return res, false
 		}
-		k, _ := lz.find(c.Key)
+		k := lz.Hit(c.Key, &c.Settings, t)
 		if k < 0 {
 			return res, false
 		}
-		e := &lz.e[k]
-		if !e.usable(&c.Settings, t) {
-			return res, false
-		}
-		hits[i] = e
+		hits[i] = int32(k)
 	}
 	// As pick: the fewest Remaining, ties to the longest Reset, then the
 	// first (no Delay: leaky_bucket never leases).
 	var best *Decision
 	for i := range ds {
-		e := hits[i]
-		e.tokens--
 		d := &ds[i]
-		*d = Decision{Allowed: true, Limit: e.limit, Remaining: min(e.limit, e.rem+e.tokens),
-			Reset: time.Duration(max(e.resetAt-t, 0))}
+		*d = checks[i].Limiter.leases.Use(int(hits[i]), t)
 		if best == nil || d.Remaining < best.Remaining || d.Remaining == best.Remaining && d.Reset > best.Reset {
 			best, res.Deciding = d, i
 		}
