@@ -271,7 +271,10 @@ func (s *rateLimitStage) admitLeased(h *httpContext, now time.Time) bool {
 		default:
 			key = l.keyOf(&h.req)
 		}
-		k := l.lz.Hit(key, &l.settings, t)
+		k := l.lz.Last(key) // inlined: the last key's lease without a call
+		if k < 0 || !l.lz.Usable(k, &l.settings, t) {
+			k = l.lz.Hit(key, &l.settings, t)
+		}
 		if k < 0 {
 			for j := i - 1; j >= 0; j-- {
 				c := &b.rlKept[j]

@@ -418,8 +418,8 @@ func Instant(now time.Time) int64 { return clampNow(now) }
 // uses their slots only once each of them hit (all or nothing, as
 // AllowLeased), and before any other operation on lz.
 func (lz *Leases) Hit(key string, s *Settings, t int64) int {
-	k := lz.lastSlot // find's last answer, the same string again
-	if lz.live == 0 || lz.epoch != lz.lastEpoch || !sameString(key, lz.lastKey) {
+	k := lz.Last(key)
+	if k < 0 {
 		if k, _ = lz.find(key); k < 0 {
 			return -1
 		}
@@ -428,6 +428,24 @@ func (lz *Leases) Hit(key string, s *Settings, t int64) int {
 		return -1
 	}
 	return k
+}
+
+// Last is the slot of key's lease when key is the string find last found
+// (the same address: an unkeyed or path-keyed limit's key given again),
+// else -1 (Hit then finds it). Small enough to be inlined by a caller that
+// checks the slot with Usable before calling Hit.
+func (lz *Leases) Last(key string) int {
+	if lz.epoch != lz.lastEpoch || lz.live == 0 || !sameString(key, lz.lastKey) {
+		return -1
+	}
+	return lz.lastSlot
+}
+
+// Usable says whether the lease at slot k (from Last or Hit) admits a
+// request of one under s at t.
+func (lz *Leases) Usable(k int, s *Settings, t int64) bool {
+	e := &lz.e[k]
+	return e.tokens > 0 && e.from <= t && t < e.until && e.s.same(s)
 }
 
 // Use takes one request from the lease at slot k (a Hit at t) and returns
