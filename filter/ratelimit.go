@@ -87,6 +87,7 @@ const (
 	keyOther keyKind = iota // keyOf
 	keyNone                 // no part: ""
 	keyPath                 // one part, the path: the last key again when the path is the last one
+	keyHeader               // one part, a header: the cache's entry (headerEntry)
 )
 
 // kindOf is the keyKind of a limit's key parts.
@@ -96,6 +97,8 @@ func kindOf(parts []config.KeyPart) keyKind {
 		return keyNone
 	case len(parts) == 1 && parts[0].Kind == config.KeyPath:
 		return keyPath
+	case len(parts) == 1 && parts[0].Kind == config.KeyHeader:
+		return keyHeader
 	}
 	return keyOther
 }
@@ -109,6 +112,9 @@ type keyCache [keyCacheSize]keyEntry
 type keyEntry struct {
 	_        [0]func() // not comparable: no equality function in the binary
 	val, key string
+	// slot is where the limit's leases last held key's lease (a hint for
+	// ratelimit.Leases.Holds; -1: none yet).
+	slot int
 }
 
 // The bounds of a limit's cache of keys (limitRT.keys), per VM.
@@ -121,6 +127,26 @@ const (
 // part's value is neither the last request's nor in the cache of keys. A key
 // is always a string of its own (never a view of the request's headers):
 // the limiter's leases keep the last one (ratelimit.Limiter.SetLeases).
+// headerEntry is the cache's entry of the request's value of the limit's
+// one header part (keyHeader), its key built when missing; nil when the
+// value is too long for the cache (keyOf then builds the key).
+func (l *limitRT) headerEntry(r *requestInfo) *keyEntry {
+	v, _ := r.header(l.cfg.Key[0].Arg)
+	if len(v) > keyCacheLen || l.keys == nil {
+		return nil
+	}
+	h := uint32(2166136261) // FNV-1a, as keyOf
+	for i := 0; i < len(v); i++ {
+		h = (h ^ uint32(v[i])) * 16777619
+	}
+	c := &l.keys[h%keyCacheSize]
+	if c.key != "" && eqString(c.val, v) {
+		return c
+	}
+	l.keyOf(r) // builds the key into c
+	return c
+}
+
 func (l *limitRT) keyOf(r *requestInfo) string {
 	switch len(l.cfg.Key) {
 	case 0:
@@ -155,7 +181,7 @@ func (l *limitRT) keyOf(r *requestInfo) string {
 	l.lastKey = k
 	l.lastVal = k[len(k)-1-len(v) : len(k)-1] // "<len>:<v>,"
 	if c != nil {
-		c.val, c.key = l.lastVal, k
+		c.val, c.key, c.slot = l.lastVal, k, -1
 	}
 	return k
 }
@@ -260,20 +286,37 @@ func (s *rateLimitStage) admitLeased(h *httpContext, now time.Time) bool {
 	var best ratelimit.Decision
 	for i, l := range ls {
 		var key string
-		switch l.kind {
-		case keyNone:
-		case keyPath:
-			if l.lastKey != "" && eqString(h.req.path, l.lastVal) {
-				key = l.lastKey
-				break
+		var ce *keyEntry
+		k := -1
+		// Inlined: the cache entry's slot, else the last key's, without
+		// a call.
+		if l.kind == keyHeader {
+			if ce = l.headerEntry(&h.req); ce != nil {
+				if key = ce.key; l.lz.Holds(ce.slot, key) {
+					k = ce.slot
+				}
+			} else {
+				key = l.keyOf(&h.req)
 			}
-			key = l.keyOf(&h.req)
-		default:
-			key = l.keyOf(&h.req)
+		} else {
+			switch l.kind {
+			case keyNone:
+			case keyPath:
+				if l.lastKey != "" && eqString(h.req.path, l.lastVal) {
+					key = l.lastKey
+					break
+				}
+				key = l.keyOf(&h.req)
+			default:
+				key = l.keyOf(&h.req)
+			}
+			k = l.lz.Last(key)
 		}
-		k := l.lz.Last(key) // inlined: the last key's lease without a call
 		if k < 0 || !l.lz.Usable(k, &l.settings, t) {
 			k = l.lz.Hit(key, &l.settings, t)
+			if ce != nil && k >= 0 {
+				ce.slot = k
+			}
 		}
 		if k < 0 {
 			for j := i - 1; j >= 0; j-- {

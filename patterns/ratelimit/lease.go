@@ -441,6 +441,14 @@ func (lz *Leases) Last(key string) int {
 	return lz.lastSlot
 }
 
+// Holds says whether slot k (a hint: any int) holds key's lease, key being
+// the very string the lease was taken with (the same address). Small
+// enough to be inlined: a caller that kept the slot Hit gave for its key
+// string checks it with Holds and Usable before calling Hit.
+func (lz *Leases) Holds(k int, key string) bool {
+	return uint(k) < uint(len(lz.e)) && lz.e[k].on && sameString(lz.e[k].key, key)
+}
+
 // Usable says whether the lease at slot k (from Last or Hit) admits a
 // request of one under s at t.
 func (lz *Leases) Usable(k int, s *Settings, t int64) bool {
