@@ -84,10 +84,10 @@ type limitRT struct {
 type keyKind uint8
 
 const (
-	keyOther keyKind = iota // keyOf
-	keyNone                 // no part: ""
-	keyPath                 // one part, the path: the last key again when the path is the last one
-	keyHeader               // one part, a header: the cache's entry (headerEntry)
+	keyOther  keyKind = iota // keyOf
+	keyNone                  // no part: ""
+	keyPath                  // one part, the path: the last key again when the path is the last one
+	keyHeader                // one part, a header: the cache's entry (headerEntry)
 )
 
 // kindOf is the keyKind of a limit's key parts.
