@@ -252,10 +252,9 @@ func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.Rate
 	return s, nil
 }
 
-func (s *rateLimitStage) onRequest(h *httpContext, now time.Time) verdict {
-	if s.fast && !h.rlUsed && h.b != nil && s.admitLeased(h, now) {
-		return pass
-	}
+// decide is onRequest past the leases: the local limits from shared data
+// (admit), then the service's and the shaping delay.
+func (s *rateLimitStage) decide(h *httpContext, now time.Time) verdict {
 	delay, v := s.admit(h, now, s.limits)
 	if v != pass {
 		return v
@@ -266,20 +265,23 @@ func (s *rateLimitStage) onRequest(h *httpContext, now time.Time) verdict {
 	return s.shape(h, now, delay)
 }
 
-// admitLeased admits the request from this worker's leases when every
-// limit has one that admits it (no store operation: ratelimit.Leases.Hit,
-// then Use, as ratelimit.Buffers.AllowLeased decides), keeping the checks
-// for the undo in the stream block and the RateLimit-* headers of the most
-// restrictive limit; false, with nothing changed, otherwise (admit then
-// decides). The stage is fast and this is the request's first admission.
-// One pass: a limit's lease is used as soon as it hits, and given back
-// (Leases.Unuse) when a later limit has none.
-func (s *rateLimitStage) admitLeased(h *httpContext, now time.Time) bool {
+// onRequest admits the request from this worker's leases when every limit
+// has one that admits it (no store operation: ratelimit.Leases.Hit, then
+// Use, as ratelimit.Buffers.AllowLeased decides), keeping the checks for
+// the undo in the stream block and the RateLimit-* headers of the most
+// restrictive limit; otherwise, with nothing changed, decide decides. This
+// takes a fast stage and the request's first admission. One pass: a
+// limit's lease is used as soon as it hits, and given back (Leases.Unuse)
+// when a later limit has none.
+func (s *rateLimitStage) onRequest(h *httpContext, now time.Time) verdict {
+	if !s.fast || h.rlUsed || h.b == nil {
+		return s.decide(h, now)
+	}
 	t := ratelimit.Instant(now)
 	b := h.b
 	ls := s.limits
 	if len(ls) > len(b.rlKept) {
-		return false
+		return s.decide(h, now)
 	}
 	// The most restrictive so far, as ratelimit's pick: the fewest
 	// remaining, ties to the longest reset, then the first.
@@ -324,7 +326,7 @@ func (s *rateLimitStage) admitLeased(h *httpContext, now time.Time) bool {
 				ls[j].lz.Unuse(c.Key)
 				c.Key = ""
 			}
-			return false
+			return s.decide(h, now)
 		}
 		d := l.lz.Use(k, t)
 		if i == 0 || d.Remaining < best.Remaining || d.Remaining == best.Remaining && d.Reset > best.Reset {
@@ -343,7 +345,7 @@ func (s *rateLimitStage) admitLeased(h *httpContext, now time.Time) bool {
 	if s.headers {
 		s.keepRateHeaders(h, &best)
 	}
-	return true
+	return pass
 }
 
 // keepUndo records the refund of checks, for a later stage's rejection.
