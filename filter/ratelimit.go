@@ -343,7 +343,23 @@ func (s *rateLimitStage) onRequest(h *httpContext, now time.Time) verdict {
 	h.rlUsed = true
 	s.keepUndo(h, b.rlKept[:len(ls)])
 	if s.headers {
-		s.keepRateHeaders(h, &best)
+		if h.respHeaders != nil {
+			s.keepRateHeaders(h, &best)
+			return pass
+		}
+		// The first RateLimit-* headers of the request: keepRateHeaders
+		// inlined.
+		hd := &b.rlHdr
+		if hd[0][0] == "" {
+			hd[0][0], hd[1][0], hd[2][0] = "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"
+		}
+		if best.Limit != s.limitNum || s.limitStr == "" {
+			s.limitNum, s.limitStr = best.Limit, strconv.FormatInt(best.Limit, 10)
+		}
+		hd[0][1] = s.limitStr
+		hd[1][1] = formatNum(&b.rlNum[0], max(best.Remaining, 0))
+		hd[2][1] = ceilSecondsInto(&b.rlNum[1], best.Reset)
+		h.respHeaders = hd[:]
 	}
 	return pass
 }
