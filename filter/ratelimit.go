@@ -123,10 +123,6 @@ const (
 	keyCacheLen  = 128
 )
 
-// keyOf is r.key(l.cfg.Key), built again for a one-part key only when the
-// part's value is neither the last request's nor in the cache of keys. A key
-// is always a string of its own (never a view of the request's headers):
-// the limiter's leases keep the last one (ratelimit.Limiter.SetLeases).
 // headerEntry is the cache's entry of the request's value of the limit's
 // one header part (keyHeader), its key built when missing; nil when the
 // value is too long for the cache (keyOf then builds the key).
@@ -147,6 +143,11 @@ func (l *limitRT) headerEntry(r *requestInfo) *keyEntry {
 	return c
 }
 
+// keyOf is r.key(l.cfg.Key), built again for a one-part key only when the
+// part's value is neither the last request's (a part other than a header)
+// nor in the cache of keys. A key is always a string of its own (never a
+// view of the request's headers): the limiter's leases keep the strings
+// they are given (ratelimit.Limiter.SetLeases).
 func (l *limitRT) keyOf(r *requestInfo) string {
 	switch len(l.cfg.Key) {
 	case 0:
