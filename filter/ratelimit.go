@@ -522,6 +522,9 @@ func formatNum(dst *[20]byte, v int64) string {
 // division by a variable is one instruction.
 var hundred uint64 = 100
 
+// second is time.Second as a variable (see hundred), for ceilSecondsInto.
+var second = int64(time.Second)
+
 // digitPairs are "00" to "99", for formatNum.
 const digitPairs = "00010203040506070809" +
 	"10111213141516171819" +
@@ -539,7 +542,7 @@ func ceilSecondsInto(dst *[20]byte, d time.Duration) string {
 	if d <= 0 {
 		return "0"
 	}
-	return formatNum(dst, int64((d+time.Second-1)/time.Second))
+	return formatNum(dst, int64(d+time.Second-1)/second)
 }
 
 // limitString is strconv.FormatInt(n, 10), formatted again only when n is
