@@ -294,7 +294,18 @@ func (s *rateLimitStage) onRequest(h *httpContext, now time.Time) verdict {
 		// Inlined: the cache entry's slot, else the last key's, without
 		// a call.
 		if l.kind == keyHeader {
-			if ce = l.headerEntry(&h.req); ce != nil {
+			// headerEntry, its cache hit inlined.
+			v, _ := h.req.header(l.cfg.Key[0].Arg)
+			if len(v) <= keyCacheLen && l.keys != nil {
+				fh := uint32(2166136261)
+				for i := 0; i < len(v); i++ {
+					fh = (fh ^ uint32(v[i])) * 16777619
+				}
+				if ce = &l.keys[fh%keyCacheSize]; ce.key == "" || !eqString(ce.val, v) {
+					ce = l.headerEntry(&h.req)
+				}
+			}
+			if ce != nil {
 				if key = ce.key; l.lz.Holds(ce.slot, key) {
 					k = ce.slot
 				}
