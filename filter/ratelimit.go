@@ -268,7 +268,7 @@ func (s *rateLimitStage) decide(h *httpContext, now time.Time) verdict {
 
 // onRequest admits the request from this worker's leases when every limit
 // has one that admits it (no store operation: ratelimit.Leases.Hit, then
-// Use, as ratelimit.Buffers.AllowLeased decides), keeping the checks for
+// Use, as ratelimit.AllowAllInto decides), keeping the checks for
 // the undo in the stream block and the RateLimit-* headers of the most
 // restrictive limit; otherwise, with nothing changed, decide decides. This
 // takes a fast stage and the request's first admission. One pass: a
@@ -415,21 +415,16 @@ func (s *rateLimitStage) admit(h *httpContext, now time.Time, ls []*limitRT) (ti
 			}
 		}
 	}
-	// Every limit from this worker's lease when each has one that admits
-	// (no store operation), else from shared data.
-	res, ok := s.bufs.AllowLeased(now, checks)
-	if !ok {
-		var err error
-		if res, err = ratelimit.AllowAllInto(&s.bufs, s.p.st, now, 1, checks); err != nil {
-			// Shared data failed or stayed contended: fail open, say so.
-			logLimited("breakwater: %s: rate limit state unavailable, request admitted: %v", h.pol.name, err)
-			return 0, pass
-		}
-		if !res.Allowed {
-			d := res.Decisions[res.Deciding]
-			ls[res.Deciding].limited.inc(1)
-			return 0, s.rejectWith(h, now, rlHeaders(d), d.RetryAfter)
-		}
+	res, err := ratelimit.AllowAllInto(&s.bufs, s.p.st, now, 1, checks)
+	if err != nil {
+		// Shared data failed or stayed contended: fail open, say so.
+		logLimited("breakwater: %s: rate limit state unavailable, request admitted: %v", h.pol.name, err)
+		return 0, pass
+	}
+	if !res.Allowed {
+		d := res.Decisions[res.Deciding]
+		ls[res.Deciding].limited.inc(1)
+		return 0, s.rejectWith(h, now, rlHeaders(d), d.RetryAfter)
 	}
 	kept := checks
 	if !own { // a second admission of the request (the service's local fallback)

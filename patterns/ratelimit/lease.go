@@ -416,7 +416,7 @@ func Instant(now time.Time) int64 { return clampNow(now) }
 // t (Instant), -1 otherwise; it changes nothing but find's memory of the
 // last key. Use then takes the request from it: a caller of several checks
 // uses their slots only once each of them hit (all or nothing, as
-// AllowLeased), and before any other operation on lz.
+// AllowAllInto), and before any other operation on lz.
 func (lz *Leases) Hit(key string, s *Settings, t int64) int {
 	k := lz.Last(key)
 	if k < 0 {
@@ -477,44 +477,6 @@ func (lz *Leases) Unuse(key string) {
 		}
 	}
 	lz.e[k].tokens++
-}
-
-// maxHits bounds the checks allowHits decides (more go to allowLeased).
-const maxHits = 8
-
-// allowHits is allowLeased when every check has a lease that admits at t
-// (each gives one request: no store operation), deciding into ds
-// (len(ds) == len(checks) > 0); ok false, with nothing changed, when one
-// has none.
-func allowHits(ds []Decision, t int64, checks []Check) (res Result, ok bool) {
-	var hits [maxHits]int32
-	if len(checks) > maxHits || len(ds) != len(checks) {
-		return res, false
-	}
-	for i := range checks {
-		c := &checks[i]
-		lz := c.Limiter.leases
-		if lz == nil {
-			return res, false
-		}
-		k := lz.Hit(c.Key, &c.Settings, t)
-		if k < 0 {
-			return res, false
-		}
-		hits[i] = int32(k)
-	}
-	// As pick: the fewest Remaining, ties to the longest Reset, then the
-	// first (no Delay: leaky_bucket never leases).
-	var best *Decision
-	for i := range ds {
-		d := &ds[i]
-		*d = checks[i].Limiter.leases.Use(int(hits[i]), t)
-		if best == nil || d.Remaining < best.Remaining || d.Remaining == best.Remaining && d.Reset > best.Reset {
-			best, res.Deciding = d, i
-		}
-	}
-	res.Allowed, res.Decisions = true, ds
-	return res, true
 }
 
 // allowLeased is AllowAllInto for a request of one whose checks may hold

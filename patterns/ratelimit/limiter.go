@@ -340,11 +340,6 @@ type Buffers struct {
 // of the states read live in buf (a rollback puts a state back by copying it
 // into the set value the table writes: the store never holds buf's memory).
 func AllowAllInto(buf *Buffers, st store.Store, now time.Time, n int64, checks []Check) (Result, error) {
-	if n == 1 && buf != nil {
-		if res, ok := buf.AllowLeased(now, checks); ok {
-			return res, nil
-		}
-	}
 	ds := buf.decisionsFor(len(checks))
 	var arena []byte
 	if buf != nil {
@@ -361,20 +356,6 @@ func AllowAllInto(buf *Buffers, st store.Store, now time.Time, n int64, checks [
 		buf.states = arena[:0] // the grown capacity is kept
 	}
 	return res, err
-}
-
-// AllowLeased is AllowAllInto(buf, st, now, 1, checks) when every check
-// has a lease that admits the request (each gives one request, no store
-// operation); ok false, with nothing changed, when there are no checks or
-// one has no such lease (AllowAllInto then decides).
-func (buf *Buffers) AllowLeased(now time.Time, checks []Check) (res Result, ok bool) {
-	if len(checks) == 0 {
-		return res, false
-	}
-	if cap(buf.decisions) < len(checks) {
-		buf.decisions = make([]Decision, len(checks))
-	}
-	return allowHits(buf.decisions[:len(checks)], clampNow(now), checks)
 }
 
 // pick sets the Delay of an admission and its Deciding check: the most
