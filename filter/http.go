@@ -452,7 +452,9 @@ type streamBufs struct {
 	undo   [3]holdRec
 	end    [3]holdRec
 	set    [8][2]string
-	rlKept [3]ratelimit.Check
+	// rlKept (rlKeptLen checks, made with the block: a slice, so no
+	// equality function of an array of checks is in the binary).
+	rlKept []ratelimit.Check
 	rlHdr  [3][2]string
 	// rlNum holds the digits of rlHdr's Remaining and Reset values
 	// (formatNum; in the .wasm build rlHdr's strings are views of them).
@@ -469,8 +471,11 @@ func (p *pluginContext) takeBufs() *streamBufs {
 		p.freeBufs = p.freeBufs[:n-1]
 		return b
 	}
-	return new(streamBufs)
+	return &streamBufs{rlKept: make([]ratelimit.Check, rlKeptLen)}
 }
+
+// rlKeptLen is the number of checks a stream block keeps (streamBufs.rlKept).
+const rlKeptLen = 3
 
 func (p *pluginContext) putBufs(b *streamBufs) { p.freeBufs = append(p.freeBufs, b) }
 

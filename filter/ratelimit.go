@@ -37,7 +37,7 @@ type rateLimitStage struct {
 	// (ratelimit.Limiter.SetLeases): the tick ends their expired leases.
 	leased []*ratelimit.Limiter
 	// fast: the stage has local limits only (no service), at most
-	// len(streamBufs.rlKept), none with tiers: admitLeased may decide a
+	// rlKeptLen, none with tiers: onRequest may decide a
 	// request from the leases.
 	fast bool
 }
@@ -246,7 +246,7 @@ func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.Rate
 		pol.ticks = append(pol.ticks, s.expireLeases)
 	}
 	s.checks = make([]ratelimit.Check, max(len(s.limits), len(s.global)))
-	s.fast = len(s.global) == 0 && len(s.limits) > 0 && len(s.limits) <= len(streamBufs{}.rlKept)
+	s.fast = len(s.global) == 0 && len(s.limits) > 0 && len(s.limits) <= rlKeptLen
 	for _, l := range s.limits {
 		s.fast = s.fast && l.tiers == nil
 	}
@@ -294,18 +294,7 @@ func (s *rateLimitStage) onRequest(h *httpContext, now time.Time) verdict {
 		// Inlined: the cache entry's slot, else the last key's, without
 		// a call.
 		if l.kind == keyHeader {
-			// headerEntry, its cache hit inlined.
-			v, _ := h.req.header(l.cfg.Key[0].Arg)
-			if len(v) <= keyCacheLen && l.keys != nil {
-				fh := uint32(2166136261)
-				for i := 0; i < len(v); i++ {
-					fh = (fh ^ uint32(v[i])) * 16777619
-				}
-				if ce = &l.keys[fh%keyCacheSize]; ce.key == "" || !eqString(ce.val, v) {
-					ce = l.headerEntry(&h.req)
-				}
-			}
-			if ce != nil {
+			if ce = l.headerEntry(&h.req); ce != nil {
 				if key = ce.key; l.lz.Holds(ce.slot, key) {
 					k = ce.slot
 				}
@@ -355,28 +344,14 @@ func (s *rateLimitStage) onRequest(h *httpContext, now time.Time) verdict {
 	h.rlUsed = true
 	s.keepUndo(h, b.rlKept[:len(ls)])
 	if s.headers {
-		if h.respHeaders != nil {
-			s.keepRateHeaders(h, &best)
-			return pass
-		}
-		// The first RateLimit-* headers of the request: keepRateHeaders
-		// inlined.
-		hd := &b.rlHdr
-		if hd[0][0] == "" {
-			hd[0][0], hd[1][0], hd[2][0] = "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"
-		}
-		if best.Limit != s.limitNum || s.limitStr == "" {
-			s.limitNum, s.limitStr = best.Limit, strconv.FormatInt(best.Limit, 10)
-		}
-		hd[0][1] = s.limitStr
-		hd[1][1] = formatNum(&b.rlNum[0], max(best.Remaining, 0))
-		hd[2][1] = ceilSecondsInto(&b.rlNum[1], best.Reset)
-		h.respHeaders = hd[:]
+		s.keepRateHeaders(h, &best)
 	}
 	return pass
 }
 
 // keepUndo records the refund of checks, for a later stage's rejection.
+//
+//go:noinline
 func (s *rateLimitStage) keepUndo(h *httpContext, checks []ratelimit.Check) {
 	if n := len(h.undo); n < cap(h.undo) {
 		// Written in place, field by field (no copy of a whole record).

@@ -480,9 +480,9 @@ func (lz *Leases) Unuse(key string) {
 }
 
 // allowLeased is AllowAllInto for a request of one whose checks may hold
-// leases: when every check has a lease that admits, the request is decided
-// with no store operation (each lease gives one request); otherwise
-// allowStore decides it.
+// leases: allowStore decides it with each check's lease that admits (when
+// every check has one, with no store operation: each lease gives one
+// request).
 func allowLeased(ds []Decision, arena []byte, st store.Store, now time.Time, checks []Check) (Result, []byte, error) {
 	t := clampNow(now)
 	var hitBuf [8]int32
@@ -491,30 +491,16 @@ func allowLeased(ds []Decision, arena []byte, st store.Store, now time.Time, che
 		hits = make([]int32, len(checks))
 	}
 	hits = hits[:len(checks)]
-	all := true
 	for i := range checks {
 		c := &checks[i]
 		hits[i] = -1
 		if lz := c.Limiter.leases; lz != nil {
 			if k, _ := lz.find(c.Key); k >= 0 && lz.e[k].usable(&c.Settings, t) {
 				hits[i] = int32(k)
-				continue
 			}
 		}
-		all = false
 	}
-	if !all {
-		return allowStore(ds, arena, st, now, 1, checks, hits)
-	}
-	res := Result{Allowed: true, Deciding: -1, Decisions: ds}
-	for i, h := range hits {
-		e := &checks[i].Limiter.leases.e[h]
-		e.tokens--
-		ds[i] = Decision{Allowed: true, Limit: e.limit, Remaining: min(e.limit, e.rem+e.tokens),
-			Reset: time.Duration(max(e.resetAt-t, 0))}
-	}
-	res.pick()
-	return res, arena, nil
+	return allowStore(ds, arena, st, now, 1, checks, hits)
 }
 
 // allowStore decides the checks of a request of n from the store in order,
@@ -530,11 +516,6 @@ func allowStore(ds []Decision, arena []byte, st store.Store, now time.Time, n in
 	var stack [8]taken
 	tk := stack[:0]
 	keep := len(checks) > 1
-	// One buffer for the copies of the states read (kept for the undo when
-	// there are several checks), sized for typical states.
-	if keep && cap(arena) == 0 {
-		arena = make([]byte, 0, 48*len(checks))
-	}
 	var err error
 	fail, leased := -1, false
 	for i := range checks {
@@ -544,6 +525,12 @@ func allowStore(ds []Decision, arena []byte, st store.Store, now time.Time, n in
 			ds[i] = lz.estimate(int(hits[i]), t, lz.e[hits[i]].tokens-1)
 			tk = append(tk, taken{})
 			continue
+		}
+		// One buffer for the copies of the states read (kept for the undo
+		// when there are several checks), sized for typical states: made
+		// by the first check decided from the store.
+		if keep && cap(arena) == 0 {
+			arena = make([]byte, 0, 48*len(checks))
 		}
 		var p taken
 		p, err = c.decide(st, now, t, n, keep, &arena)
