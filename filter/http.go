@@ -448,10 +448,10 @@ func (h *httpContext) deleted() {
 // stream runs (a late callout answer sees h.ended; finish took it off the
 // waiting list and the bulkhead queue) and every slice into it is dropped.
 type streamBufs struct {
-	hdrs   [][2]string
-	undo   [3]holdRec
-	end    [3]holdRec
-	set    [8][2]string
+	hdrs [][2]string
+	undo [3]holdRec
+	end  [3]holdRec
+	set  [8][2]string
 	// rlKept (rlKeptLen checks, made with the block: a slice, so no
 	// equality function of an array of checks is in the binary).
 	rlKept []ratelimit.Check

@@ -253,9 +253,86 @@ func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.Rate
 	return s, nil
 }
 
-// decide is onRequest past the leases: the local limits from shared data
-// (admit), then the service's and the shaping delay.
-func (s *rateLimitStage) decide(h *httpContext, now time.Time) verdict {
+// onRequest admits the request from this worker's leases when every limit
+// has one that admits it (no store operation: ratelimit.Leases.Hit, then
+// Use, as ratelimit.AllowAllInto decides), keeping the checks for
+// the undo in the stream block and the RateLimit-* headers of the most
+// restrictive limit; otherwise, with nothing changed, admit decides (then
+// the service and the shaping delay, when the stage has them). This
+// takes a fast stage and the request's first admission. One pass: a
+// limit's lease is used as soon as it hits, and given back (Leases.Unuse)
+// when a later limit has none.
+func (s *rateLimitStage) onRequest(h *httpContext, now time.Time) verdict {
+	if s.fast && !h.rlUsed && h.b != nil {
+		t := ratelimit.Instant(now)
+		b := h.b
+		ls := s.limits // at most rlKeptLen (fast)
+		// The most restrictive so far, as ratelimit's pick: the fewest
+		// remaining, ties to the longest reset, then the first.
+		var best ratelimit.Decision
+		var slots [rlKeptLen]int
+		for i, l := range ls {
+			var key string
+			var ce *keyEntry
+			k := -1
+			// Inlined: the cache entry's slot, else the last key's, without
+			// a call.
+			if l.kind == keyHeader {
+				if ce = l.headerEntry(&h.req); ce != nil {
+					if key = ce.key; l.lz.Holds(ce.slot, key) {
+						k = ce.slot
+					}
+				} else {
+					key = l.keyOf(&h.req)
+				}
+			} else {
+				switch l.kind {
+				case keyNone:
+				case keyPath:
+					if l.lastKey != "" && eqString(h.req.path, l.lastVal) {
+						key = l.lastKey
+						break
+					}
+					key = l.keyOf(&h.req)
+				default:
+					key = l.keyOf(&h.req)
+				}
+				k = l.lz.Last(key)
+			}
+			if k < 0 || !l.lz.Usable(k, &l.settings, t) {
+				k = l.lz.Hit(key, &l.settings, t)
+				if ce != nil && k >= 0 {
+					ce.slot = k
+				}
+			}
+			if k < 0 {
+				for j := i - 1; j >= 0; j-- {
+					ls[j].lz.Unuse(slots[j])
+					b.rlKept[j].Key = ""
+				}
+				goto store
+			}
+			slots[i] = k
+			d := l.lz.Use(k, t)
+			if i == 0 || d.Remaining < best.Remaining || d.Remaining == best.Remaining && d.Reset > best.Reset {
+				best = d
+			}
+			c := &b.rlKept[i]
+			if c.Limiter != l.lim {
+				// The block's checks keep their limiter and settings from
+				// stream to stream (OnHttpStreamDone leaves them).
+				c.Limiter, c.Settings = l.lim, l.settings
+			}
+			c.Key = key
+		}
+		h.rlUsed = true
+		s.keepUndo(h, b.rlKept[:len(ls)])
+		if s.headers {
+			s.keepRateHeaders(h, &best)
+		}
+		return pass
+	}
+store:
 	delay, v := s.admit(h, now, s.limits)
 	if v != pass {
 		return v
@@ -264,89 +341,6 @@ func (s *rateLimitStage) decide(h *httpContext, now time.Time) verdict {
 		return s.callService(h, now, delay)
 	}
 	return s.shape(h, now, delay)
-}
-
-// onRequest admits the request from this worker's leases when every limit
-// has one that admits it (no store operation: ratelimit.Leases.Hit, then
-// Use, as ratelimit.AllowAllInto decides), keeping the checks for
-// the undo in the stream block and the RateLimit-* headers of the most
-// restrictive limit; otherwise, with nothing changed, decide decides. This
-// takes a fast stage and the request's first admission. One pass: a
-// limit's lease is used as soon as it hits, and given back (Leases.Unuse)
-// when a later limit has none.
-func (s *rateLimitStage) onRequest(h *httpContext, now time.Time) verdict {
-	if !s.fast || h.rlUsed || h.b == nil {
-		return s.decide(h, now)
-	}
-	t := ratelimit.Instant(now)
-	b := h.b
-	ls := s.limits
-	if len(ls) > len(b.rlKept) {
-		return s.decide(h, now)
-	}
-	// The most restrictive so far, as ratelimit's pick: the fewest
-	// remaining, ties to the longest reset, then the first.
-	var best ratelimit.Decision
-	for i, l := range ls {
-		var key string
-		var ce *keyEntry
-		k := -1
-		// Inlined: the cache entry's slot, else the last key's, without
-		// a call.
-		if l.kind == keyHeader {
-			if ce = l.headerEntry(&h.req); ce != nil {
-				if key = ce.key; l.lz.Holds(ce.slot, key) {
-					k = ce.slot
-				}
-			} else {
-				key = l.keyOf(&h.req)
-			}
-		} else {
-			switch l.kind {
-			case keyNone:
-			case keyPath:
-				if l.lastKey != "" && eqString(h.req.path, l.lastVal) {
-					key = l.lastKey
-					break
-				}
-				key = l.keyOf(&h.req)
-			default:
-				key = l.keyOf(&h.req)
-			}
-			k = l.lz.Last(key)
-		}
-		if k < 0 || !l.lz.Usable(k, &l.settings, t) {
-			k = l.lz.Hit(key, &l.settings, t)
-			if ce != nil && k >= 0 {
-				ce.slot = k
-			}
-		}
-		if k < 0 {
-			for j := i - 1; j >= 0; j-- {
-				c := &b.rlKept[j]
-				ls[j].lz.Unuse(c.Key)
-				c.Key = ""
-			}
-			return s.decide(h, now)
-		}
-		d := l.lz.Use(k, t)
-		if i == 0 || d.Remaining < best.Remaining || d.Remaining == best.Remaining && d.Reset > best.Reset {
-			best = d
-		}
-		c := &b.rlKept[i]
-		if c.Limiter != l.lim {
-			// The block's checks keep their limiter and settings from
-			// stream to stream (OnHttpStreamDone leaves them).
-			c.Limiter, c.Settings = l.lim, l.settings
-		}
-		c.Key = key
-	}
-	h.rlUsed = true
-	s.keepUndo(h, b.rlKept[:len(ls)])
-	if s.headers {
-		s.keepRateHeaders(h, &best)
-	}
-	return pass
 }
 
 // keepUndo records the refund of checks, for a later stage's rejection.

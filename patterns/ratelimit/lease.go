@@ -466,18 +466,9 @@ func (lz *Leases) Use(k int, t int64) Decision {
 		Reset: time.Duration(max(e.resetAt-t, 0))}
 }
 
-// Unuse gives back the request Use took from key's lease (found again from
-// find's memory of the last key, else by key), before any other operation
-// on lz: a caller whose later check did not hit.
-func (lz *Leases) Unuse(key string) {
-	k := lz.lastSlot
-	if lz.epoch != lz.lastEpoch || !sameString(key, lz.lastKey) {
-		if k, _ = lz.find(key); k < 0 {
-			return
-		}
-	}
-	lz.e[k].tokens++
-}
+// Unuse gives back the request Use took from the lease at slot k, before
+// any other operation on lz: a caller whose later check did not hit.
+func (lz *Leases) Unuse(k int) { lz.e[k].tokens++ }
 
 // allowLeased is AllowAllInto for a request of one whose checks may hold
 // leases: allowStore decides it with each check's lease that admits (when

@@ -37,6 +37,7 @@ func TestLeaseFastPaths(t *testing.T) {
 	onePass := func(st store.Store, now time.Time, checks []Check) (Result, error) {
 		t := Instant(now)
 		ds := make([]Decision, 0, len(checks))
+		slots := make([]int, len(checks))
 		for i, c := range checks {
 			lz := c.Limiter.Leases()
 			k := lz.Last(c.Key)
@@ -45,10 +46,11 @@ func TestLeaseFastPaths(t *testing.T) {
 			}
 			if k < 0 {
 				for j := i - 1; j >= 0; j-- {
-					checks[j].Limiter.Leases().Unuse(checks[j].Key)
+					checks[j].Limiter.Leases().Unuse(slots[j])
 				}
 				return AllowAll(st, now, 1, checks)
 			}
+			slots[i] = k
 			ds = append(ds, lz.Use(k, t))
 		}
 		res := Result{Allowed: true, Decisions: ds, Deciding: -1}
@@ -130,7 +132,7 @@ func TestLeaseFastPaths(t *testing.T) {
 	if lz.Held() != held-1 || d != want || !d.Allowed || d.Limit != user.Requests {
 		t.Fatalf("Use: %+v, held %d from %d", d, lz.Held(), held)
 	}
-	lz.Unuse(u)
+	lz.Unuse(k)
 	if lz.Held() != held {
 		t.Fatalf("Unuse: held %d, want %d", lz.Held(), held)
 	}
