@@ -189,6 +189,7 @@ func (l *limitRT) keyOf(r *requestInfo) string {
 
 func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.RateLimit) (*rateLimitStage, error) {
 	s := &rateLimitStage{p: p, pol: pol, headers: rc.Headers, svc: rc.Service}
+	tiered := false
 	if rc.Service != nil {
 		s.callTimeout = uint32(max(rc.Service.Timeout/time.Millisecond, 1))
 		s.svcFailures = p.m.counter(metricdef.Name(ns, metricdef.RateLimitServiceFailuresTotal, pol.name))
@@ -216,6 +217,7 @@ func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.Rate
 		l.settings = lc.Settings
 		recovery := lc.Settings.Recovery()
 		if lc.Tier != nil {
+			tiered = true
 			l.tiers = lc.Tier.Limits
 			for _, ts := range l.tiers {
 				recovery = max(recovery, ts.Recovery())
@@ -246,10 +248,7 @@ func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.Rate
 		pol.ticks = append(pol.ticks, s.expireLeases)
 	}
 	s.checks = make([]ratelimit.Check, max(len(s.limits), len(s.global)))
-	s.fast = len(s.global) == 0 && len(s.limits) > 0 && len(s.limits) <= rlKeptLen
-	for _, l := range s.limits {
-		s.fast = s.fast && l.tiers == nil
-	}
+	s.fast = len(s.global) == 0 && len(s.limits) > 0 && len(s.limits) <= rlKeptLen && !tiered
 	return s, nil
 }
 
@@ -459,18 +458,12 @@ func rlHeaders(d ratelimit.Decision) [][2]string {
 	}
 }
 
-// formatNum is strconv.FormatInt(v, 10) for v >= 0: a substring of
-// digitPairs below 100, else written into dst, a stream block's (streamBufs.rlNum),
+// formatNum is strconv.FormatInt(v, 10) for v >= 0: strconv's own string
+// below 100, else written into dst, a stream block's (streamBufs.rlNum),
 // and viewed (numString) without a string allocated in the .wasm build.
 func formatNum(dst *[20]byte, v int64) string {
 	if v < 100 {
-		if v < 0 {
-			return strconv.FormatInt(v, 10)
-		}
-		if v < 10 { // a substring of digitPairs: no call
-			return digitPairs[2*v+1 : 2*v+2]
-		}
-		return digitPairs[2*v : 2*v+2]
+		return strconv.FormatInt(v, 10)
 	}
 	i := len(dst)
 	u := uint64(v)
