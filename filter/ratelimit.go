@@ -346,14 +346,6 @@ store:
 //
 //go:noinline
 func (s *rateLimitStage) keepUndo(h *httpContext, checks []ratelimit.Check) {
-	if n := len(h.undo); n < cap(h.undo) {
-		// Written in place, field by field (no copy of a whole record).
-		h.undo = h.undo[:n+1]
-		r := &h.undo[n]
-		r.kind, r.rl, r.checks = holdRefund, s, checks
-		r.cb, r.cbh, r.bh, r.bhh = nil, nil, nil, nil
-		return
-	}
 	h.undo = append(h.undo, holdRec{kind: holdRefund, rl: s, checks: checks})
 }
 
