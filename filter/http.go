@@ -415,7 +415,7 @@ func (h *httpContext) OnHttpStreamDone() {
 	if b := h.b; b != nil {
 		h.b = nil
 		// b.rlKept stays: its checks' limiters and settings serve the next
-		// stream's (rateLimitStage.admitLeased), and a key is a string of
+		// stream's (rateLimitStage.onRequest), and a key is a string of
 		// its own (limitRT.keyOf), never a view of the request's headers,
 		// overwritten by the next admission.
 		h.rlUsed = false

@@ -70,7 +70,7 @@ type limitRT struct {
 	tiers    map[string]ratelimit.Settings // named tiers (the config's, read-only)
 	limited  counter
 	lz       *ratelimit.Leases // the worker's leases of lim (local limits)
-	kind     keyKind           // the key's form, for admitLeased
+	kind     keyKind           // the key's form, for onRequest's fast pass
 	// lastVal/lastKey: for a one-part key, the last request's value of the
 	// part and its key (lastVal is a substring of lastKey, so no header
 	// view is kept); keyOf builds a key again only for another value.
@@ -80,7 +80,7 @@ type limitRT struct {
 	keys *keyCache
 }
 
-// keyKind is the form of a limit's key that admitLeased builds itself.
+// keyKind is the form of a limit's key that onRequest's fast pass builds itself.
 type keyKind uint8
 
 const (
