@@ -428,13 +428,8 @@ func Instant(now time.Time) int64 { return clampNow(now) }
 // uses their slots only once each of them hit (all or nothing, as
 // AllowAllInto), and before any other operation on lz.
 func (lz *Leases) Hit(key string, s *Settings, t int64) int {
-	k := lz.Last(key)
-	if k < 0 {
-		if k, _ = lz.find(key); k < 0 {
-			return -1
-		}
-	}
-	if !lz.e[k].usable(s, t) {
+	k, _ := lz.find(key) // the last key first, by address
+	if k < 0 || !lz.e[k].usable(s, t) {
 		return -1
 	}
 	return k
