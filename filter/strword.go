@@ -19,18 +19,12 @@ func eqString(a, b string) bool {
 	if n != len(b) {
 		return false
 	}
-	if n == 0 {
-		return true
-	}
 	pa, pb := unsafe.Pointer(unsafe.StringData(a)), unsafe.Pointer(unsafe.StringData(b))
-	if pa == pb {
-		return true
+	if n < 4 || pa == pb {
+		return a == b
 	}
 	if n < 8 {
-		if n >= 4 {
-			return load32(pa, 0) == load32(pb, 0) && load32(pa, n-4) == load32(pb, n-4)
-		}
-		return a[0] == b[0] && a[n/2] == b[n/2] && a[n-1] == b[n-1] // n in [1, 3]: every byte
+		return load32(pa, 0) == load32(pb, 0) && load32(pa, n-4) == load32(pb, n-4)
 	}
 	for i := 0; i < n-8; i += 8 {
 		if load64(pa, i) != load64(pb, i) {
