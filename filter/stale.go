@@ -143,7 +143,7 @@ func (c *staleCache) wantCapture(h *httpContext, o outcome, now time.Time) (stri
 		return "", nil, false
 	}
 	// The request: a user's credentials make the response theirs.
-	for _, kv := range h.req.headers {
+	for _, kv := range h.req.list() {
 		switch strings.ToLower(kv[0]) {
 		case "authorization":
 			if !c.keyAuth {
