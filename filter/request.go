@@ -125,6 +125,7 @@ type hdrTab struct {
 	folds [hdrSlots]streq.Fold
 	n     int
 	byLen [64]uint32
+	_     [0]func() // not comparable: no generated equality
 }
 
 func (t *hdrTab) init() {
@@ -141,7 +142,7 @@ func (t *hdrTab) init() {
 // ASCII (compared as lookup does: exact, then strings.EqualFold, which for
 // an ASCII name of the same length is ASCII case folding: streq.Fold).
 func (t *hdrTab) add(name string) {
-	if t.n == hdrSlots || name == "" {
+	if t.n == hdrSlots {
 		return
 	}
 	for _, n := range t.names[:t.n] {
@@ -349,8 +350,12 @@ func stripOwn(name string) { _ = proxywasm.RemoveHttpRequestHeader(name) }
 // (requestInfo.idx); such a name joins the table for later requests.
 func (r *requestInfo) header(name string) (string, bool) {
 	if t := r.tab; t != nil {
-		for j := range t.names[:r.tabN] {
-			if e := t.names[j]; len(e) == len(name) && (unsafe.StringData(e) == unsafe.StringData(name) || streq.Equal(e, name)) {
+		// The entries of name's length load looked for: mostly one, the
+		// very string it was made of (a constant, a configuration's name),
+		// which the pointers tell without a call.
+		for m := t.byLen[min(len(name), 63)] & (1<<r.tabN - 1); m != 0; m &= m - 1 {
+			j := bits.TrailingZeros32(m)
+			if e := t.names[j]; len(e) == len(name) && (unsafe.StringData(e) == unsafe.StringData(name) || e == name) {
 				return r.vals[j], r.has&(1<<j) != 0
 			}
 		}
