@@ -256,12 +256,18 @@ func bwRootID(contextID uint32) uint32 {
 // handlers do (which are no longer linked); proxy_on_log and
 // proxy_on_delete pass other contexts to the SDK's.
 //
-//go:noinline
+// The shortcut (the context of the last callback) is inlined in the
+// callbacks; httpActiveFind looks the table up.
 func httpActive(id uint32) types.HttpContext {
 	if id == httpLast.id && id != 0 {
 		currentState.activeContextID = id
 		return httpLast.ctx
 	}
+	return httpActiveFind(id)
+}
+
+//go:noinline
+func httpActiveFind(id uint32) types.HttpContext {
 	e := httpFind(id)
 	if e == nil {
 		return nil
@@ -290,19 +296,44 @@ func bwOnConfigure(rootID, pluginConfigSize uint32) uint32 {
 	return b2u(bool(proxyOnConfigure(rootID, int(pluginConfigSize))))
 }
 
+// rootLast is the plugin context rootFind found last (id 0: none): a VM has
+// one or a few, and the host names one per new stream and per tick. The SDK
+// adds a plugin context in proxyOnContextCreate and removes one in
+// proxyOnDelete, both called only from bwOnContextCreate and bwOnDelete,
+// which forget rootLast first.
+var rootLast struct {
+	id uint32
+	st *pluginContextState
+}
+
+// rootFind is the SDK's plugin context id, or nil.
+func rootFind(id uint32) *pluginContextState {
+	if id == rootLast.id && id != 0 {
+		return rootLast.st
+	}
+	st, ok := currentState.pluginContexts[id]
+	if !ok {
+		return nil
+	}
+	rootLast.id, rootLast.st = id, st
+	return st
+}
+
 //go:wasmexport proxy_on_context_create
 func bwOnContextCreate(contextID, parentID uint32) {
 	if parentID != 0 {
 		if httpIndex(contextID) >= 0 {
 			panic("context id duplicated") // as the SDK's createHttpContext
 		}
-		if root, ok := currentState.pluginContexts[parentID]; ok {
+		if root := rootFind(parentID); root != nil {
 			if ctx := root.context.NewHttpContext(contextID); ctx != nil {
 				httpPut(contextID, parentID, ctx)
+				httpLast.id, httpLast.ctx = contextID, ctx // its request headers come next
 				return
 			}
 		}
 	}
+	rootLast.id, rootLast.st = 0, nil
 	proxyOnContextCreate(contextID, parentID) // plugin and TCP contexts; errors
 }
 
@@ -315,8 +346,16 @@ func bwOnLog(contextID uint32) {
 	proxyOnLog(contextID)
 }
 
+// proxy_on_done of an HTTP context is the SDK's answer for a context that
+// is no plugin context (true), without its map lookup.
+//
 //go:wasmexport proxy_on_done
-func bwOnDone(contextID uint32) uint32 { return b2u(proxyOnDone(contextID)) }
+func bwOnDone(contextID uint32) uint32 {
+	if httpIndex(contextID) >= 0 {
+		return 1
+	}
+	return b2u(proxyOnDone(contextID))
+}
 
 //go:wasmexport proxy_on_delete
 func bwOnDelete(contextID uint32) {
@@ -326,6 +365,7 @@ func bwOnDelete(contextID uint32) {
 		}
 		return
 	}
+	rootLast.id, rootLast.st = 0, nil
 	proxyOnDelete(contextID)
 }
 
@@ -409,7 +449,14 @@ func bwOnHttpCallResponse(rootID, calloutID, numHeaders, bodySize, numTrailers u
 func bwOnQueueReady(rootID, queueID uint32) { proxyOnQueueReady(rootID, queueID) }
 
 //go:wasmexport proxy_on_tick
-func bwOnTick(rootID uint32) { proxyOnTick(rootID) }
+func bwOnTick(rootID uint32) {
+	if root := rootFind(rootID); root != nil { // proxyOnTick without its map lookup
+		currentState.setActiveContextID(rootID)
+		root.context.OnTick()
+		return
+	}
+	proxyOnTick(rootID) // panics: an invalid id
+}
 
 // ---- host functions (plugin -> host) --------------------------------------
 
