@@ -102,6 +102,7 @@ func SerializeMap(ms [][2]string) []byte { return SerializeWire(nil, ms) }
 
 // memmove is the runtime's (memory.copy in wasm): SerializeWire calls it
 // on pointers, without the bounds checks and slice headers of copy.
+//
 //go:linkname memmove runtime.memmove
 //go:noescape
 func memmove(to, from unsafe.Pointer, n uintptr)
