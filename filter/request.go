@@ -33,8 +33,8 @@ type requestInfo struct {
 	// dst is the stream block's list array that list decodes into.
 	dst *[][2]string
 	// tab is the VM's header table load scanned for (nil: built otherwise,
-	// tests); tabN its size then. vals[j] is the first value of
-	// tab.names[j] when has bit j is set.
+	// tests); tabN its size then. vals[j] is the first value of entry j
+	// when has bit j is set.
 	tab  *hdrTab
 	tabN uint8
 	has  uint32
@@ -52,25 +52,17 @@ type requestInfo struct {
 	authNorm      bool
 	// escSlash: the path holds %2F or %5C (never decoded).
 	escSlash bool
-	// idx says whether lens and at are built over headers (by the first
-	// lookup that scans the list, so a request no stage scans pays
-	// nothing): lens has bit l set when a header name is l bytes long (bit
-	// 63: 63 or more); at[l] is 1 + the index of the first header whose
-	// name is l bytes long (l < len(at); 0: scan from the start). lookup
-	// compares lengths first, so a name of a length no header has is
-	// absent and the scan for one can start at the first header of its
-	// length. A requestInfo built otherwise (tests) is looked up by a plain
-	// scan.
-	idx  uint8
-	lens uint64
-	at   [32]uint8
+	// idx says how header scans the list: plainly (idxNone, a requestInfo
+	// built otherwise, tests) or after list decoded it (idxLoaded, then
+	// idxBuilt: the list is there).
+	idx uint8
 }
 
 // The states of requestInfo.idx.
 const (
 	idxNone   uint8 = iota // not read by load: plain scans
-	idxLoaded              // read by load, lens and at not built yet
-	idxBuilt               // lens and at describe headers
+	idxLoaded              // read by load, the list not looked at yet
+	idxBuilt               // read by load, the list decoded (list)
 )
 
 // The request headers the filter sets (setRequestHeader; flushRequestHeaders
@@ -119,9 +111,8 @@ const hdrSlots = 20
 // the configuration and the code, never from a request) while there is
 // room, so from the next request on that lookup reads a slot; a name that
 // finds no room is looked up in the list. byLen[l] has bit j set when entry
-// j is l bytes long (63: 63 or more); folds are the entries' case masks.
+// j is l bytes long (63: 63 or more); folds are the entries.
 type hdrTab struct {
-	names [hdrSlots]string
 	folds [hdrSlots]streq.Fold
 	n     int
 	byLen [64]uint32
@@ -133,7 +124,7 @@ func (t *hdrTab) init() {
 	for _, n := range [...]string{":path", ":method", ":authority", ":scheme"} {
 		t.add(n)
 	}
-	for _, n := range setNames {
+	for _, n := range &setNames {
 		t.add(n)
 	}
 }
@@ -142,21 +133,27 @@ func (t *hdrTab) init() {
 // ASCII (compared as lookup does: exact, then strings.EqualFold, which for
 // an ASCII name of the same length is ASCII case folding: streq.Fold).
 func (t *hdrTab) add(name string) {
-	if t.n == hdrSlots {
+	if t.n == hdrSlots || t.find(name, t.n) >= 0 {
 		return
 	}
-	for _, n := range t.names[:t.n] {
-		if n == name {
-			return
+	if f, ok := streq.Mask(name); ok {
+		t.folds[t.n] = f
+		t.byLen[min(len(name), 63)] |= 1 << t.n
+		t.n++
+	}
+}
+
+// find is the entry of name among the first n, or -1: mostly the very
+// string the entry was made of (a constant, a configuration's name), which
+// the pointers tell without a call.
+func (t *hdrTab) find(name string, n int) int {
+	for m := t.byLen[min(len(name), 63)] & (1<<n - 1); m != 0; m &= m - 1 {
+		j := bits.TrailingZeros32(m)
+		if e := t.folds[j].String(); len(e) == len(name) && (unsafe.StringData(e) == unsafe.StringData(name) || e == name) {
+			return j
 		}
 	}
-	f, ok := streq.Mask(name)
-	if !ok {
-		return
-	}
-	t.names[t.n], t.folds[t.n] = name, f
-	t.byLen[min(len(name), 63)] |= 1 << t.n
-	t.n++
+	return -1
 }
 
 // ownFold is the case mask of ownPrefix.
@@ -259,38 +256,24 @@ func (r *requestInfo) scan(t *hdrTab, raw []byte) (int, bool) {
 func (r *requestInfo) list() [][2]string {
 	if !r.decoded {
 		r.decoded = true
-		var dst [][2]string
-		if r.dst != nil {
-			dst = *r.dst
-		}
-		r.headers = decodeHeaders(dst, r.raw)
-		if r.dst != nil && cap(r.headers) > cap(*r.dst) {
-			*r.dst = r.headers[:0]
+		if r.headers == nil && r.raw != nil {
+			var dst [][2]string
+			if r.dst != nil {
+				dst = *r.dst
+			}
+			r.headers = decodeHeaders(dst, r.raw)
+			if r.dst != nil && cap(r.headers) > cap(*r.dst) {
+				*r.dst = r.headers[:0]
+			}
 		}
 	}
 	return r.headers
 }
 
-// index builds lens and at (see requestInfo.idx).
+// index marks the list decoded (see requestInfo.idx).
 func (r *requestInfo) index() {
-	r.lens, r.at, r.idx = 0, [32]uint8{}, idxBuilt
-	for i := range r.headers {
-		l := len(r.headers[i][0])
-		if l >= len(r.at) {
-			r.lens |= 1 << min(l, 63)
-			continue
-		}
-		if r.lens&(1<<l) == 0 && i < 255 {
-			r.at[l] = uint8(i + 1)
-		}
-		r.lens |= 1 << l
-	}
-}
-
-// isName says whether a header's name is name (lower case), compared as
-// lookup does.
-func isName(n, name string) bool {
-	return len(n) == len(name) && (n == name || strings.EqualFold(n, name))
+	r.list()
+	r.idx = idxBuilt
 }
 
 // authority is the normal form of the request's :authority (lower case, no
@@ -346,36 +329,18 @@ func stripOwn(name string) { _ = proxywasm.RemoveHttpRequestHeader(name) }
 
 // header returns the first value of a header; name is lower case. It is
 // lookup's answer: from a slot when name is in the header table load
-// scanned for, else from the list, found with the index of name lengths
-// (requestInfo.idx); such a name joins the table for later requests.
+// scanned for, else from the list (requestInfo.idx); such a name joins the
+// table for later requests.
 func (r *requestInfo) header(name string) (string, bool) {
 	if t := r.tab; t != nil {
-		// The entries of name's length load looked for: mostly one, the
-		// very string it was made of (a constant, a configuration's name),
-		// which the pointers tell without a call.
-		for m := t.byLen[min(len(name), 63)] & (1<<r.tabN - 1); m != 0; m &= m - 1 {
-			j := bits.TrailingZeros32(m)
-			if e := t.names[j]; len(e) == len(name) && (unsafe.StringData(e) == unsafe.StringData(name) || e == name) {
-				return r.vals[j], r.has&(1<<j) != 0
-			}
+		if j := t.find(name, int(r.tabN)); j >= 0 {
+			return r.vals[j], r.has&(1<<j) != 0
 		}
 		t.add(name)
 		r.list()
 	}
-	switch r.idx {
-	case idxNone:
-		return lookup(r.headers, name)
-	case idxLoaded:
+	if r.idx == idxLoaded {
 		r.index()
-	}
-	l := len(name)
-	if r.lens&(1<<min(l, 63)) == 0 {
-		return "", false // no header name of that length
-	}
-	if l < len(r.at) {
-		if i := int(r.at[l]); i > 0 {
-			return lookup(r.headers[i-1:], name)
-		}
 	}
 	return lookup(r.headers, name)
 }

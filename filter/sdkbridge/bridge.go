@@ -257,7 +257,8 @@ func bwRootID(contextID uint32) uint32 {
 // proxy_on_delete pass other contexts to the SDK's.
 //
 // The shortcut (the context of the last callback) is inlined in the
-// callbacks; httpActiveFind looks the table up.
+// callbacks of every stream; httpActiveFind (called directly by the rarer
+// ones: request body and trailers, response trailers) looks the table up.
 func httpActive(id uint32) types.HttpContext {
 	if id == httpLast.id && id != 0 {
 		currentState.activeContextID = id
@@ -402,7 +403,7 @@ func bwOnRequestHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
 
 //go:wasmexport proxy_on_request_body
 func bwOnRequestBody(contextID, bodySize, endOfStream uint32) uint32 {
-	if ctx := httpActive(contextID); ctx != nil {
+	if ctx := httpActiveFind(contextID); ctx != nil {
 		return uint32(ctx.OnHttpRequestBody(int(bodySize), endOfStream != 0))
 	}
 	panic("invalid context on proxy_on_request_body") // as the SDK's handler
@@ -410,7 +411,7 @@ func bwOnRequestBody(contextID, bodySize, endOfStream uint32) uint32 {
 
 //go:wasmexport proxy_on_request_trailers
 func bwOnRequestTrailers(contextID, numTrailers uint32) uint32 {
-	if ctx := httpActive(contextID); ctx != nil {
+	if ctx := httpActiveFind(contextID); ctx != nil {
 		return uint32(ctx.OnHttpRequestTrailers(int(numTrailers)))
 	}
 	panic("invalid context on proxy_on_request_trailers") // as the SDK's handler
@@ -434,7 +435,7 @@ func bwOnResponseBody(contextID, bodySize, endOfStream uint32) uint32 {
 
 //go:wasmexport proxy_on_response_trailers
 func bwOnResponseTrailers(contextID, numTrailers uint32) uint32 {
-	if ctx := httpActive(contextID); ctx != nil {
+	if ctx := httpActiveFind(contextID); ctx != nil {
 		return uint32(ctx.OnHttpResponseTrailers(int(numTrailers)))
 	}
 	panic("invalid context id on proxy_on_response_trailers") // as the SDK's handler
