@@ -38,7 +38,7 @@ type requestInfo struct {
 	tab  *hdrTab
 	tabN uint8
 	has  uint32
-	vals [hdrSlots]string
+	vals [hdrSlots]slotVal
 	// own: the client sent x-breakwater-* headers (removed at arrival).
 	own     bool
 	decoded bool // list ran
@@ -56,6 +56,13 @@ type requestInfo struct {
 	// built otherwise, tests) or after list decoded it (idxLoaded, then
 	// idxBuilt: the list is there).
 	idx uint8
+}
+
+// slotVal is a slot of requestInfo.vals (a struct, not comparable: no
+// generated equality for the array).
+type slotVal struct {
+	s string
+	_ [0]func()
 }
 
 // The states of requestInfo.idx.
@@ -114,6 +121,7 @@ const hdrSlots = 20
 // j is l bytes long (63: 63 or more); folds are the entries.
 type hdrTab struct {
 	folds [hdrSlots]streq.Fold
+	own   streq.Fold // ownPrefix
 	n     int
 	byLen [64]uint32
 	_     [0]func() // not comparable: no generated equality
@@ -121,6 +129,7 @@ type hdrTab struct {
 
 func (t *hdrTab) init() {
 	*t = hdrTab{}
+	t.own, _ = streq.Mask(ownPrefix)
 	for _, n := range [...]string{":path", ":method", ":authority", ":scheme"} {
 		t.add(n)
 	}
@@ -156,8 +165,6 @@ func (t *hdrTab) find(name string, n int) int {
 	return -1
 }
 
-// ownFold is the case mask of ownPrefix.
-var ownFold, _ = streq.Mask(ownPrefix)
 
 // load reads the request headers and scans them in one pass (see
 // requestInfo): it takes the first :method, :path, :authority and :scheme,
@@ -180,8 +187,8 @@ func (r *requestInfo) load(t *hdrTab, dst *[][2]string) {
 			r.wire = r.raw
 		}
 	}
-	r.method, r.rawPath = r.vals[slotMethod], r.vals[slotPath]
-	r.auth, r.rawAuth, r.scheme = r.vals[slotAuthority], r.vals[slotAuthority], r.vals[slotScheme]
+	r.method, r.rawPath = r.vals[slotMethod].s, r.vals[slotPath].s
+	r.auth, r.rawAuth, r.scheme = r.vals[slotAuthority].s, r.vals[slotAuthority].s, r.vals[slotScheme].s
 	r.path, r.escSlash = normalize.Path(r.rawPath)
 }
 
@@ -233,14 +240,14 @@ func (r *requestInfo) scan(t *hdrTab, raw []byte) (int, bool) {
 				eq = f.EqualAt(np)
 			}
 			if eq {
-				r.vals[j] = unsafe.String((*byte)(unsafe.Add(base, at)), vl)
+				r.vals[j].s = unsafe.String((*byte)(unsafe.Add(base, at)), vl)
 				has |= 1 << j
 				break
 			}
 		}
 		// isOwn: three byte tests reject every other name.
 		if kl >= len(ownPrefix) && *(*byte)(unsafe.Add(np, 2))|0x20 == 'b' && *(*byte)(unsafe.Add(np, 1)) == '-' &&
-			*(*byte)(np)|0x20 == 'x' && ownFold.EqualAt(np) {
+			*(*byte)(np)|0x20 == 'x' && t.own.EqualAt(np) {
 			r.own = true
 			stripOwn(unsafe.String((*byte)(np), kl))
 		}
@@ -334,7 +341,7 @@ func stripOwn(name string) { _ = proxywasm.RemoveHttpRequestHeader(name) }
 func (r *requestInfo) header(name string) (string, bool) {
 	if t := r.tab; t != nil {
 		if j := t.find(name, int(r.tabN)); j >= 0 {
-			return r.vals[j], r.has&(1<<j) != 0
+			return r.vals[j].s, r.has&(1<<j) != 0
 		}
 		t.add(name)
 		r.list()

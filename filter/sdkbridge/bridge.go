@@ -298,7 +298,7 @@ func bwOnConfigure(rootID, pluginConfigSize uint32) uint32 {
 }
 
 // rootLast is the plugin context rootFind found last (id 0: none): a VM has
-// one or a few, and the host names one per new stream and per tick. The SDK
+// one or a few, and the host names one per new stream. The SDK
 // adds a plugin context in proxyOnContextCreate and removes one in
 // proxyOnDelete, both called only from bwOnContextCreate and bwOnDelete,
 // which forget rootLast first.
@@ -450,14 +450,7 @@ func bwOnHttpCallResponse(rootID, calloutID, numHeaders, bodySize, numTrailers u
 func bwOnQueueReady(rootID, queueID uint32) { proxyOnQueueReady(rootID, queueID) }
 
 //go:wasmexport proxy_on_tick
-func bwOnTick(rootID uint32) {
-	if root := rootFind(rootID); root != nil { // proxyOnTick without its map lookup
-		currentState.setActiveContextID(rootID)
-		root.context.OnTick()
-		return
-	}
-	proxyOnTick(rootID) // panics: an invalid id
-}
+func bwOnTick(rootID uint32) { proxyOnTick(rootID) }
 
 // ---- host functions (plugin -> host) --------------------------------------
 

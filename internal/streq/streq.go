@@ -22,34 +22,31 @@ type Fold struct {
 // Mask returns the Fold of s, and false when s is not lower-case ASCII (no
 // byte >= 0x80, none in A-Z) or is empty.
 func Mask(s string) (Fold, bool) {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 0x80 || 'A' <= c && c <= 'Z' {
+	n := len(s)
+	f := Fold{s: s}
+	w := 8 // the window of W0 and W1
+	if n < 8 {
+		w = 4
+	}
+	for i := n - 1; i >= 0; i-- {
+		c := s[i]
+		if c >= 0x80 || 'A' <= c && c <= 'Z' {
 			return Fold{}, false
 		}
-	}
-	f := Fold{s: s}
-	switch n := len(s); {
-	case n == 0:
-		return Fold{}, false
-	case n >= 8 && n <= 16:
-		f.W0, f.M0 = word(s[:8])
-		f.W1, f.M1 = word(s[n-8:])
-	case n >= 4 && n < 8:
-		f.W0, f.M0 = word(s[:4])
-		f.W1, f.M1 = word(s[n-4:])
-	}
-	return f, true
-}
-
-// word is the little-endian value of up to 8 bytes and its case mask.
-func word(b string) (w, m uint64) {
-	for i := len(b) - 1; i >= 0; i-- {
-		w, m = w<<8|uint64(b[i]), m<<8
-		if 'a' <= b[i] && b[i] <= 'z' {
-			m |= 0x20
+		m := uint64(0)
+		if 'a' <= c && c <= 'z' {
+			m = 0x20
+		}
+		if n >= 4 && n <= 16 {
+			if i < w {
+				f.W0, f.M0 = f.W0<<8|uint64(c), f.M0<<8|m
+			}
+			if i >= n-w {
+				f.W1, f.M1 = f.W1<<8|uint64(c), f.M1<<8|m
+			}
 		}
 	}
-	return w, m
+	return f, n > 0
 }
 
 // String is the string f was made of.
