@@ -109,8 +109,9 @@ const (
 	setMask = (1<<nSet - 1) << nPseudo
 )
 
-// hdrSlots is the size of a header table.
-const hdrSlots = 20
+// hdrSlots is the size of a header table (a power of two: scan masks
+// indexes with it).
+const hdrSlots = 16
 
 // hdrTab is a VM's header table: the names (lower-case ASCII) whose first
 // value load keeps in a slot. It starts with the pseudo-headers and
@@ -225,19 +226,16 @@ func (r *requestInfo) scan(t *hdrTab, raw []byte) (int, bool) {
 		// The entries of the header's length not seen yet: mostly none or
 		// one, compared with two or four loads (streq.Fold).
 		for m := t.byLen[min(kl, 63)] &^ has; m != 0; m &= m - 1 {
-			j := bits.TrailingZeros32(m)
+			j := bits.TrailingZeros32(m) & (hdrSlots - 1) // < hdrSlots: no bounds checks
 			f := &t.folds[j]
-			if f.Len() != kl {
-				continue
-			}
 			var eq bool
 			switch {
 			case kl >= 8 && kl <= 16:
 				eq = *(*uint64)(np)|f.M0 == f.W0 && *(*uint64)(unsafe.Add(np, kl-8))|f.M1 == f.W1
 			case kl >= 4 && kl < 8:
 				eq = uint64(*(*uint32)(np))|f.M0 == f.W0 && uint64(*(*uint32)(unsafe.Add(np, kl-4)))|f.M1 == f.W1
-			default:
-				eq = f.EqualAt(np)
+			default: // byLen[63] holds every length from 63 on
+				eq = f.Len() == kl && f.EqualAt(np)
 			}
 			if eq {
 				r.vals[j].s = unsafe.String((*byte)(unsafe.Add(base, at)), vl)
