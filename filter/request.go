@@ -166,7 +166,6 @@ func (t *hdrTab) find(name string, n int) int {
 	return -1
 }
 
-
 // load reads the request headers and scans them in one pass (see
 // requestInfo): it takes the first :method, :path, :authority and :scheme,
 // removes the client's x-breakwater-* (stripOwn) and fills the slots of t.
