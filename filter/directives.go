@@ -21,6 +21,7 @@ import (
 // read when the request arrives; below min_remaining the request is
 // rejected at once with 504 deadline_exceeded, without calling upstream.
 type deadlineStage struct {
+	_   [0]func() // not comparable: no generated equality in the .wasm
 	cfg *config.Deadline
 	// invalid counts caller budget headers that cannot be used (not the
 	// header's syntax): they are ignored.
