@@ -179,6 +179,7 @@ func (r *requestInfo) load(t *hdrTab, dst *[][2]string) {
 		// Not a header map's encoding (or none could be read): no headers.
 		raw, end = nil, 0
 		r.headers, r.has, r.decoded = nil, 0, true
+		clear(r.vals[:nPseudo]) // a malformed map's first pairs are not taken either
 	}
 	r.raw, r.wire = nil, nil
 	if raw != nil {
