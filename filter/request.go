@@ -46,10 +46,10 @@ type requestInfo struct {
 	rawPath string // :path as sent (dead letters, the stale cache)
 	path    string // normal form: no query, fragment, ;params, dot or empty segments
 	// auth is the :authority as sent until authority() replaces it, once,
-	// with its normal form (authNorm); rawAuth is the value as sent.
-	auth, rawAuth string
-	scheme        string
-	authNorm      bool
+	// with its normal form (authNorm); the value as sent stays in its slot
+	// (rawAuthority), as :scheme's does.
+	auth     string
+	authNorm bool
 	// escSlash: the path holds %2F or %5C (never decoded).
 	escSlash bool
 	// idx says how header scans the list: plainly (idxNone, a requestInfo
@@ -189,7 +189,7 @@ func (r *requestInfo) load(t *hdrTab, dst *[][2]string) {
 		}
 	}
 	r.method, r.rawPath = r.vals[slotMethod].s, r.vals[slotPath].s
-	r.auth, r.rawAuth, r.scheme = r.vals[slotAuthority].s, r.vals[slotAuthority].s, r.vals[slotScheme].s
+	r.auth = r.vals[slotAuthority].s
 	r.path, r.escSlash = normalize.Path(r.rawPath)
 }
 
@@ -289,7 +289,7 @@ func (r *requestInfo) authority() string {
 	if !r.authNorm {
 		scheme := ""
 		if strings.IndexByte(r.auth, ':') >= 0 { // the scheme only matters for a port
-			scheme = r.scheme
+			scheme = r.vals[slotScheme].s
 			if r.tab == nil {
 				scheme, _ = r.header(":scheme")
 			}
@@ -302,7 +302,7 @@ func (r *requestInfo) authority() string {
 // rawAuthority is the :authority as sent.
 func (r *requestInfo) rawAuthority() string {
 	if r.tab != nil {
-		return r.rawAuth
+		return r.vals[slotAuthority].s
 	}
 	if r.authNorm {
 		v, _ := r.header(":authority")
