@@ -41,6 +41,7 @@ func newBreakerStage(p *pluginContext, ns string, pol *policy, c *config.Circuit
 		return nil, fmt.Errorf("circuit_breaker: %w", err)
 	}
 	b.SetHashKey(p.hashKey)
+	b.ReuseBuffer() // one worker; the host copies what a set is given
 	st := &breakerStage{
 		p: p, pol: pol, cfg: c, b: b,
 		state: p.m.gauge(metricdef.Name(ns, metricdef.CircuitBreakerState, pol.name)),

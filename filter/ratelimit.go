@@ -44,8 +44,11 @@ const leaseKeys = 256
 // expireLeases ends the leases past their end and gives their unused
 // requests back to shared data (the tick).
 func (s *rateLimitStage) expireLeases(now time.Time) {
+	t := now.UnixNano()
 	for _, l := range s.leased {
-		l.ExpireLeases(s.p.st, now)
+		if t >= l.NextLeaseEnd() { // else no lease ends yet (a lease ends after 0)
+			l.ExpireLeases(s.p.st, now)
+		}
 	}
 }
 

@@ -128,6 +128,16 @@ func (l *Limiter) ExpireLeases(st store.Store, now time.Time) {
 	}
 }
 
+// NextLeaseEnd is the earliest instant (Unix ns) at which ExpireLeases may
+// end a lease, math.MaxInt64 when l holds none: a periodic caller skips the
+// call before it (most ticks end no lease).
+func (l *Limiter) NextLeaseEnd() int64 {
+	if lz := l.leases; lz != nil && lz.live > 0 {
+		return lz.next
+	}
+	return math.MaxInt64
+}
+
 // Capacity is the number of keys the table can hold.
 func (lz *Leases) Capacity() int { return int(lz.sets) * leaseWays }
 
