@@ -1,7 +1,6 @@
 package filter
 
 import (
-	"math/bits"
 	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -109,10 +108,7 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	if h.b == nil {
 		h.b = h.p.takeBufs()
 	}
-	h.req.load(h.b.hdrs)
-	if cap(h.req.headers) > cap(h.b.hdrs) {
-		h.b.hdrs = h.req.headers[:0] // a longer list: its array serves the next streams
-	}
+	h.req.load(&h.p.hdrTab, &h.b.hdrs)
 	var escaped bool
 	h.pol, escaped = h.p.match(&h.req)
 	if h.pol == nil {
@@ -134,7 +130,7 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	if h.pol.dl != nil {
 		h.dlStart(endOfStream)
 	}
-	h.setRequestHeader("x-breakwater-policy", h.pol.name)
+	h.setRequestHeader(setPolicy, h.pol.name)
 	return h.run(now)
 }
 
@@ -159,16 +155,17 @@ func (h *httpContext) run(now time.Time) types.Action {
 	return types.ActionContinue
 }
 
-// setRequestHeader records a request header (name in lower case) to set,
+// setRequestHeader records a request header to set (setNames[name]),
 // replacing any the client sent, when the request goes upstream.
-func (h *httpContext) setRequestHeader(name, value string) {
+func (h *httpContext) setRequestHeader(name int, value string) {
+	n := setNames[name]
 	for i := range h.setReq {
-		if h.setReq[i][0] == name {
+		if h.setReq[i][0] == n {
 			h.setReq[i][1] = value
 			return
 		}
 	}
-	h.setReq = append(h.setReq, [2]string{name, value})
+	h.setReq = append(h.setReq, [2]string{n, value})
 }
 
 // flushRequestHeaders writes the recorded request headers: one replace for
@@ -181,7 +178,7 @@ func (h *httpContext) setRequestHeader(name, value string) {
 func (h *httpContext) flushRequestHeaders() {
 	set := h.setReq
 	h.setReq = nil
-	if len(set) == 1 || (len(set) > 1 && h.req.headers == nil) {
+	if len(set) == 1 || (len(set) > 1 && h.req.raw == nil) {
 		for _, kv := range set {
 			_ = proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1])
 		}
@@ -191,7 +188,7 @@ func (h *httpContext) flushRequestHeaders() {
 		return
 	}
 	var err error
-	if h.wireIntact(set) {
+	if h.wireIntact() {
 		err = replaceHeadersWire(false, h.req.wire, set)
 	} else {
 		// lens has bit n set when a name to set is n bytes long (bit 63: 63
@@ -202,7 +199,7 @@ func (h *httpContext) flushRequestHeaders() {
 			lens |= 1 << min(len(set[i][0]), 63)
 		}
 		merged := h.p.merged[:0]
-		for _, kv := range h.req.headers {
+		for _, kv := range h.req.list() {
 			if isOwn(kv[0]) {
 				continue // removed at arrival (stripOwn); only the filter's own are set
 			}
@@ -226,34 +223,12 @@ func (h *httpContext) flushRequestHeaders() {
 }
 
 // wireIntact says whether flushRequestHeaders can write the request's
-// headers as read (their encoding, the .wasm build's) followed by set: no
-// client x-breakwater-* header, at most 64 headers, every name to set an
-// x-* one (as all the filter's are) and none of the request's x-* headers
-// (load marked them) among them.
-func (h *httpContext) wireIntact(set [][2]string) bool {
-	if h.req.wire == nil || h.req.own != 0 || len(h.req.headers) > 64 {
-		return false
-	}
-	// lens: as in flushRequestHeaders, a request header of a length no
-	// name to set has is none of them (lookup compares lengths first).
-	var lens uint64
-	for i := range set {
-		n := set[i][0]
-		if len(n) < 2 || n[0] != 'x' || n[1] != '-' {
-			return false
-		}
-		lens |= 1 << min(len(n), 63)
-	}
-	for c := h.req.xs; c != 0; c &= c - 1 {
-		n := h.req.headers[bits.TrailingZeros64(c)][0]
-		if lens&(1<<min(len(n), 63)) == 0 {
-			continue
-		}
-		if _, ok := lookup(set, n); ok {
-			return false
-		}
-	}
-	return true
+// headers as read (their encoding, the .wasm build's) followed by the
+// filter's: no client x-breakwater-* header and none of the names the
+// filter sets (every name it sets is one of setNames, which load looked
+// for: has&setMask).
+func (h *httpContext) wireIntact() bool {
+	return h.req.wire != nil && !h.req.own && h.req.tab != nil && h.req.has&setMask == 0
 }
 
 // resume continues a paused request with the next stage.

@@ -24,6 +24,7 @@ func guard(f func()) {
 }
 
 type counter struct {
+	_  [0]func() // not comparable: no generated equality in the .wasm
 	m  proxywasm.MetricCounter
 	ok bool
 }
@@ -35,6 +36,7 @@ func (c counter) inc(n uint64) {
 }
 
 type gauge struct {
+	_  [0]func() // not comparable: no generated equality in the .wasm
 	m  proxywasm.MetricGauge
 	ok bool
 }
@@ -54,6 +56,7 @@ func (g gauge) add(v int64) {
 }
 
 type histogram struct {
+	_  [0]func() // not comparable: no generated equality in the .wasm
 	m  proxywasm.MetricHistogram
 	ok bool
 }
@@ -80,7 +83,7 @@ func (m *metrics) counter(name string) counter {
 		return c
 	}
 	var c counter
-	guard(func() { c = counter{proxywasm.DefineCounterMetric(name), true} })
+	guard(func() { c = counter{m: proxywasm.DefineCounterMetric(name), ok: true} })
 	m.counters[name] = c
 	return c
 }
@@ -90,7 +93,7 @@ func (m *metrics) gauge(name string) gauge {
 		return g
 	}
 	var g gauge
-	guard(func() { g = gauge{proxywasm.DefineGaugeMetric(name), true} })
+	guard(func() { g = gauge{m: proxywasm.DefineGaugeMetric(name), ok: true} })
 	m.gauges[name] = g
 	return g
 }
@@ -100,7 +103,7 @@ func (m *metrics) histogram(name string) histogram {
 		return h
 	}
 	var h histogram
-	guard(func() { h = histogram{proxywasm.DefineHistogramMetric(name), true} })
+	guard(func() { h = histogram{m: proxywasm.DefineHistogramMetric(name), ok: true} })
 	m.histograms[name] = h
 	return h
 }
