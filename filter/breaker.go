@@ -32,6 +32,7 @@ type breakerStage struct {
 
 // cbHold is what a request admitted by the breaker holds.
 type cbHold struct {
+	_    [0]func() // not comparable: no generated equality in the .wasm
 	key  string
 	tok  breaker.Token
 	done bool
@@ -43,6 +44,7 @@ func newBreakerStage(p *pluginContext, ns string, pol *policy, c *config.Circuit
 		return nil, fmt.Errorf("circuit_breaker: %w", err)
 	}
 	b.SetHashKey(p.hashKey)
+	b.ReuseBuffer() // one worker; the host copies what a set is given
 	st := &breakerStage{
 		p: p, pol: pol, cfg: c, b: b, slow: c.Settings.SlowCallDuration > 0,
 		state: p.m.gauge(metricdef.Name(ns, metricdef.CircuitBreakerState, pol.name)),

@@ -1,7 +1,6 @@
 package filter
 
 import (
-	"math/bits"
 	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -110,10 +109,7 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	if h.b == nil {
 		h.b = h.p.takeBufs()
 	}
-	h.req.load(h.b.hdrs)
-	if cap(h.req.headers) > cap(h.b.hdrs) {
-		h.b.hdrs = h.req.headers[:0] // a longer list: its array serves the next streams
-	}
+	h.req.load(&h.p.hdrTab, &h.b.hdrs)
 	var escaped bool
 	h.pol, escaped = h.p.match(&h.req)
 	if h.pol == nil {
@@ -135,7 +131,7 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	if h.pol.dl != nil {
 		h.dlStart(endOfStream)
 	}
-	h.setRequestHeader("x-breakwater-policy", h.pol.name)
+	h.setRequestHeader(setPolicy, h.pol.name)
 	return h.run(now)
 }
 
@@ -151,23 +147,26 @@ func (h *httpContext) run(now time.Time) types.Action {
 		}
 		h.step++
 	}
-	clear(h.undo)
+	if len(h.undo) > 0 {
+		clearHolds(h.undo)
+	}
 	h.undo = nil // admitted: from here on nothing is given back
 	h.released = now
 	h.flushRequestHeaders()
 	return types.ActionContinue
 }
 
-// setRequestHeader records a request header (name in lower case) to set,
+// setRequestHeader records a request header to set (setNames[name]),
 // replacing any the client sent, when the request goes upstream.
-func (h *httpContext) setRequestHeader(name, value string) {
+func (h *httpContext) setRequestHeader(name int, value string) {
+	n := setNames[name]
 	for i := range h.setReq {
-		if h.setReq[i][0] == name {
+		if h.setReq[i][0] == n {
 			h.setReq[i][1] = value
 			return
 		}
 	}
-	h.setReq = append(h.setReq, [2]string{name, value})
+	h.setReq = append(h.setReq, [2]string{n, value})
 }
 
 // flushRequestHeaders writes the recorded request headers: one replace for
@@ -180,7 +179,7 @@ func (h *httpContext) setRequestHeader(name, value string) {
 func (h *httpContext) flushRequestHeaders() {
 	set := h.setReq
 	h.setReq = nil
-	if len(set) == 1 || (len(set) > 1 && h.req.headers == nil) {
+	if len(set) == 1 || (len(set) > 1 && h.req.raw == nil) {
 		for _, kv := range set {
 			_ = proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1])
 		}
@@ -190,7 +189,7 @@ func (h *httpContext) flushRequestHeaders() {
 		return
 	}
 	var err error
-	if h.wireIntact(set) {
+	if h.wireIntact() {
 		err = replaceHeadersWire(false, h.req.wire, set)
 	} else {
 		// lens has bit n set when a name to set is n bytes long (bit 63: 63
@@ -201,7 +200,7 @@ func (h *httpContext) flushRequestHeaders() {
 			lens |= 1 << min(len(set[i][0]), 63)
 		}
 		merged := h.p.merged[:0]
-		for _, kv := range h.req.headers {
+		for _, kv := range h.req.list() {
 			if isOwn(kv[0]) {
 				continue // removed at arrival (stripOwn); only the filter's own are set
 			}
@@ -225,34 +224,12 @@ func (h *httpContext) flushRequestHeaders() {
 }
 
 // wireIntact says whether flushRequestHeaders can write the request's
-// headers as read (their encoding, the .wasm build's) followed by set: no
-// client x-breakwater-* header, at most 64 headers, every name to set an
-// x-* one (as all the filter's are) and none of the request's x-* headers
-// (load marked them) among them.
-func (h *httpContext) wireIntact(set [][2]string) bool {
-	if h.req.wire == nil || h.req.own != 0 || len(h.req.headers) > 64 {
-		return false
-	}
-	// lens: as in flushRequestHeaders, a request header of a length no
-	// name to set has is none of them (lookup compares lengths first).
-	var lens uint64
-	for i := range set {
-		n := set[i][0]
-		if len(n) < 2 || n[0] != 'x' || n[1] != '-' {
-			return false
-		}
-		lens |= 1 << min(len(n), 63)
-	}
-	for c := h.req.xs; c != 0; c &= c - 1 {
-		n := h.req.headers[bits.TrailingZeros64(c)][0]
-		if lens&(1<<min(len(n), 63)) == 0 {
-			continue
-		}
-		if _, ok := lookup(set, n); ok {
-			return false
-		}
-	}
-	return true
+// headers as read (their encoding, the .wasm build's) followed by the
+// filter's: no client x-breakwater-* header and none of the names the
+// filter sets (every name it sets is one of setNames, which load looked
+// for: has&setMask).
+func (h *httpContext) wireIntact() bool {
+	return h.req.wire != nil && !h.req.own && h.req.tab != nil && h.req.has&setMask == 0
 }
 
 // resume continues a paused request with the next stage.
@@ -415,11 +392,14 @@ func (h *httpContext) OnHttpStreamDone() {
 	h.cbVal.key = ""
 	if b := h.b; b != nil {
 		h.b = nil
-		if h.rlUsed { // keys may be views of the request's headers
-			b.rlKept, h.rlUsed = [3]ratelimit.Check{}, false
-		}
+		// b.rlKept stays: its checks' limiters and settings serve the next
+		// stream's (rateLimitStage.onRequest), and a key is a string of
+		// its own (limitRT.keyOf), never a view of the request's headers,
+		// overwritten by the next admission.
+		h.rlUsed = false
 		clear(b.set[:])
-		b.rlHdr = [3][2]string{}
+		// b.rlHdr stays: constant names, values of the block's own rlNum,
+		// strconv's or the stage's (nothing of the stream's).
 		h.p.putBufs(b)
 	}
 }
@@ -446,11 +426,13 @@ func (h *httpContext) deleted() {
 // stream runs (a late callout answer sees h.ended; finish took it off the
 // waiting list and the bulkhead queue) and every slice into it is dropped.
 type streamBufs struct {
-	hdrs   [][2]string
-	undo   [3]holdRec
-	end    [3]holdRec
-	set    [8][2]string
-	rlKept [3]ratelimit.Check
+	hdrs [][2]string
+	undo [3]holdRec
+	end  [3]holdRec
+	set  [8][2]string
+	// rlKept (rlKeptLen checks, made with the block: a slice, so no
+	// equality function of an array of checks is in the binary).
+	rlKept []ratelimit.Check
 	rlHdr  [3][2]string
 	// rlNum holds the digits of rlHdr's Remaining and Reset values
 	// (formatNum; in the .wasm build rlHdr's strings are views of them).
@@ -467,8 +449,11 @@ func (p *pluginContext) takeBufs() *streamBufs {
 		p.freeBufs = p.freeBufs[:n-1]
 		return b
 	}
-	return new(streamBufs)
+	return &streamBufs{rlKept: make([]ratelimit.Check, rlKeptLen)}
 }
+
+// rlKeptLen is the number of checks a stream block keeps (streamBufs.rlKept).
+const rlKeptLen = 3
 
 func (p *pluginContext) putBufs(b *streamBufs) { p.freeBufs = append(p.freeBufs, b) }
 
@@ -532,6 +517,16 @@ type holdRec struct {
 	cbh    *cbHold
 	bh     *bulkheadStage
 	bhh    *bhHold
+}
+
+// clearHolds is clear(rs), field by field: the .wasm build's clear of
+// memory holding pointers goes through the runtime's bulk barrier, tens of
+// times dearer for a record or two.
+func clearHolds(rs []holdRec) {
+	for i := range rs {
+		r := &rs[i]
+		r.kind, r.rl, r.checks, r.cb, r.cbh, r.bh, r.bhh = 0, nil, nil, nil, nil, nil, nil
+	}
 }
 
 func (r *holdRec) release(h *httpContext, now time.Time) {

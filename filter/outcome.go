@@ -36,6 +36,7 @@ const (
 //     is classified (a router-generated 503/504 still counts through
 //     failure_on.statuses).
 type outcome struct {
+	_                       [0]func() // not comparable: no generated equality in the .wasm
 	status                  int
 	reset, timeout, connect bool
 	// failure: the outcome counts as a failure under the policy's

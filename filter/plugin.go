@@ -22,8 +22,8 @@ type pluginContext struct {
 	policies []*policy
 	m        *metrics
 	st       store.Store
-	// gets and sets count shared-data round trips (benchmarks read them).
-	gets, sets uint64
+	// counts is st (shared data), counting its round trips.
+	counts storeCounts
 	// waiting holds the requests paused until an instant (shaping, queues,
 	// fault delays); the tick resumes them.
 	waiting waitList
@@ -49,6 +49,8 @@ type pluginContext struct {
 	freeBufs []*streamBufs
 	// freeCtx are the contexts of deleted streams (httpContext.deleted).
 	freeCtx []*httpContext
+	// hdrTab is the VM's header table (see requestInfo).
+	hdrTab hdrTab
 	// respHdrs is the array the upstream response's headers are read into
 	// (read and dropped within on_http_response_headers).
 	respHdrs [][2]string
@@ -62,7 +64,8 @@ func newPluginContext(id uint32) *pluginContext {
 	// WASI random_get seeds in the guest (never from the clock), mixed with
 	// the context id.
 	p := &pluginContext{id: id, m: newMetrics(), rnd: rand.New(rand.NewPCG(rand.Uint64(), uint64(id)))}
-	p.st = hostStore{gets: &p.gets, sets: &p.sets}
+	p.st = &p.counts
+	p.hdrTab.init()
 	return p
 }
 
@@ -192,7 +195,9 @@ func (p *pluginContext) OnTick() {
 		}
 	}()
 	now := clock()
-	p.waiting.due(now, func(h *httpContext) { h.wake(now) })
+	if len(p.waiting.items) > 0 {
+		p.waiting.due(now, func(h *httpContext) { h.wake(now) })
+	}
 	for _, pol := range p.policies {
 		pol.tick(now)
 	}

@@ -3,7 +3,7 @@
 // This file is added to the public package of the SDK's build copy
 // (scripts/build-wasm.sh copies it to build/sdk/proxywasm/zz_breakwater_ext.go).
 // The filter calls it through filter/sdkext_bridge.go:
-//   - the SDK's header-map reads, decoding into a caller's slice
+//   - the SDK's header-map reads, undecoded (GetHeadersRaw) or decoding into a caller's slice
 //     (internal.DeserializeMapWire, filter/sdkbridge/serde.go) instead of a
 //     new one per call and keeping the host's encoding, and header-map
 //     writes of a map read so with pairs appended (internal.SerializeWire);
@@ -41,6 +41,32 @@ func GetHeadersWire(response bool, dst [][2]string) ([][2]string, []byte, error)
 		return nil, nil, types.ErrorStatusBadArgument // malformed
 	}
 	return hs, wire, nil
+}
+
+// GetHeadersRaw returns the host's encoding of the request headers
+// (response: the response's), undecoded: a view of the host's copy, as
+// GetHttpRequestHeaders's strings are. DecodeHeaders decodes it.
+func GetHeadersRaw(response bool) ([]byte, error) {
+	mapType := internal.MapTypeHttpRequestHeaders
+	if response {
+		mapType = internal.MapTypeHttpResponseHeaders
+	}
+	var rvs int
+	var raw *byte
+	st := internal.ProxyGetHeaderMapPairs(mapType, &raw, &rvs)
+	if st != internal.StatusOK {
+		return nil, internal.StatusToError(st)
+	} else if raw == nil {
+		return nil, types.ErrorStatusNotFound
+	}
+	return internal.RawBytePtrToByteSlice(raw, rvs), nil
+}
+
+// DecodeHeaders decodes an encoding GetHeadersRaw returned into dst's array
+// when it has room (internal.DeserializeMapWire); nil when malformed.
+func DecodeHeaders(dst [][2]string, raw []byte) [][2]string {
+	hs, _ := internal.DeserializeMapWire(dst, raw)
+	return hs
 }
 
 // ReplaceHeadersWire replaces the request headers (response: the

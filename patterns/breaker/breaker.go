@@ -38,6 +38,7 @@ type Token struct {
 // increment each). From == To == HalfOpen means the probes of a half-open
 // breaker expired unreported and were re-armed (see doc.go).
 type Transition struct {
+	_        [0]func() // not comparable: no generated equality in the .wasm
 	From, To State
 	// FailureRate, SlowRate and Calls describe the window (closed -> open)
 	// or the probes reported (half-open -> open / closed) that caused the
@@ -77,7 +78,8 @@ type Snapshot struct {
 // Breaker is the circuit breaker of one policy. Its state lives in a
 // store.Store (Envoy shared data), one record per key, in a store.Table
 // bounded by maxKeys, so every worker holding a Breaker with the same prefix
-// and settings shares it. A Breaker is immutable and safe for concurrent use.
+// and settings shares it. A Breaker is immutable and safe for concurrent use,
+// unless ReuseBuffer gave it a buffer.
 type Breaker struct {
 	s   Settings
 	sh  shape
@@ -108,6 +110,13 @@ func (b *Breaker) Err() error { return b.err }
 
 // Table returns the table holding the records (its capacity bounds memory).
 func (b *Breaker) Table() store.Table { return b.tab }
+
+// ReuseBuffer makes the updates that build the record in the value
+// written (Report, a Local's flush) build it in one buffer kept between
+// calls (store.Table.WithBuffer) instead of a new one per call. b is then
+// for one caller at a time (one worker), and its store's Set must copy the
+// value it is given (Envoy's shared data does). Call it before use.
+func (b *Breaker) ReuseBuffer() { b.tab = b.tab.WithBuffer(new([]byte)) }
 
 // SetHashKey makes the breaker hash its keys under k (see store.HashKey).
 // Call it before use.
@@ -382,10 +391,12 @@ func (b *Breaker) record(st store.Store, key string, now time.Time, hasTok bool,
 		out := b.appendMaterialize(dst, &r, win, ns)
 		buf := out[len(dst):]
 		w := buf[hdrLen:]
+		clean := false
 		if merge {
-			t, hasT = b.addSuccesses(&r, w, now, succ)
+			t, hasT, clean = b.addSuccesses(&r, w, now, succ)
 		}
 		if hasTok && b.current(&r, tok) {
+			clean = false
 			if r.state == Closed {
 				b.sh.add(w, ns, o.Failure, slow)
 				if o.Failure {
@@ -424,7 +435,14 @@ func (b *Breaker) record(st store.Store, key string, now time.Time, hasTok bool,
 			}
 		}
 		r.put(buf)
-		obs.set(b, &r, w, ns)
+		if clean && obs != nil && b.sh.wtype == CountWindow {
+			// Successes added to a clean count window: still clean, its
+			// calls are the filled slots (no popcount again).
+			*obs = observed{ok: true, closed: true, gen: r.gen, stored: true}
+			obs.closedCounts(b, &r, int(le.Uint32(w[4:])), 0, 0)
+		} else {
+			obs.set(b, &r, w, ns)
+		}
 		return out, true, nil
 	})
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 // observed is what a store operation of Allow, Report or a Local's flush
 // saw of a key's record, for the Local view (see doc.go, "Local views").
 type observed struct {
-	_      [0]func() // never compared: no equality function generated (first: a trailing one pads)
+	_      [0]func() // not comparable: no generated equality in the .wasm
 	ok     bool
 	closed bool
 	gen    uint32
@@ -35,13 +35,15 @@ func (o *observed) set(b *Breaker, r *rec, w []byte, now int64) {
 	if r.state != Closed {
 		return
 	}
-	if r.consec != 0 {
-		o.calls, _, _ = b.sh.counts(w, now)
-		return
-	}
 	calls, fails, slows := b.sh.counts(w, now) // nil w: an empty window
+	o.closedCounts(b, r, calls, fails, slows)
+}
+
+// closedCounts completes o (set for a closed record r) with the window's
+// counts calls, fails and slows.
+func (o *observed) closedCounts(b *Breaker, r *rec, calls, fails, slows int) {
 	o.calls = calls
-	if fails != 0 || slows != 0 {
+	if r.consec != 0 || fails != 0 || slows != 0 {
 		return
 	}
 	o.clean = true
@@ -60,22 +62,21 @@ func (o *observed) set(b *Breaker, r *rec, w []byte, now int64) {
 // addN records k successes (not slow) in w at now, as k calls of add would.
 func (sh *shape) addN(w []byte, now int64, k uint32) {
 	if sh.wtype == CountWindow {
-		// min(k, N) slots from pos on (wrapping) become successes; the
-		// write position moves k slots.
+		// min(k, N) slots from pos on (wrapping) become successes: their
+		// bits are cleared a byte at a time; the write position moves k
+		// slots.
 		n := uint32(sh.n)
 		filled, pos := le.Uint32(w[4:]), le.Uint32(w[8:])
-		fb, sb := w[countHdr:], w[countHdr+bitBytes(sh.n):]
-		end := uint32((uint64(pos) + uint64(k)) % uint64(n))
-		for range min(k, n) {
-			m := ^byte(1 << (pos & 7))
-			fb[pos>>3] &= m
-			sb[pos>>3] &= m
-			if pos++; pos == n {
-				pos = 0
-			}
+		nb := uint32(bitBytes(sh.n))
+		fb, sb := w[countHdr:countHdr+nb], w[countHdr+nb:countHdr+2*nb]
+		m := min(k, n)
+		first := min(m, n-pos)
+		// [pos, pos+first), then the wrapped part [0, m-first).
+		for from, to, rest := pos, pos+first, m-first; from < to; from, to, rest = 0, rest, 0 {
+			clearBits(fb, sb, from, to)
 		}
 		le.PutUint32(w[4:], uint32(min(uint64(filled)+uint64(k), uint64(n))))
-		le.PutUint32(w[8:], end)
+		le.PutUint32(w[8:], uint32((uint64(pos)+uint64(k))%uint64(n)))
 		return
 	}
 	if k == 0 {
@@ -88,6 +89,19 @@ func (sh *shape) addN(w []byte, now int64, k uint32) {
 	le.PutUint32(w[o:], uint32(min(c, math.MaxUint32)))
 }
 
+// clearBits clears the bits [from, to) of both bitmaps fb and sb (of equal
+// length, to <= 8*len), one byte (and one mask) at a time.
+func clearBits(fb, sb []byte, from, to uint32) {
+	for from < to {
+		i := from >> 3
+		hi := min(to-i<<3, 8) // the range's end within byte i
+		m := byte(uint32(1)<<hi-1) &^ byte(uint32(1)<<(from&7)-1)
+		fb[i] &^= m
+		sb[i] &^= m
+		from = i<<3 + 8
+	}
+}
+
 // addSuccesses adds k successes of a closed record r to its window w at now,
 // with the outcome they would have had reported one by one: the failure and
 // slow rates only fall with each success, so the window can only trip on
@@ -96,27 +110,33 @@ func (sh *shape) addN(w []byte, now int64, k uint32) {
 // there starts the open generation (the rest of the batch then belongs to
 // the closed generation that ended, and is dropped, as Report drops a stale
 // token's outcome).
-func (b *Breaker) addSuccesses(r *rec, w []byte, now time.Time, k uint32) (Transition, bool) {
+func (b *Breaker) addSuccesses(r *rec, w []byte, now time.Time, k uint32) (t Transition, hasT, clean bool) {
 	ns := now.UnixNano()
 	r.consec = 0
-	c0, _, _ := b.sh.counts(w, ns)
+	c0, f0, s0 := b.sh.counts(w, ns)
+	if f0 == 0 && s0 == 0 {
+		// A clean window stays clean: its rates stay 0, below every
+		// threshold (both are > 0), and no success can trip it.
+		b.sh.addN(w, ns, k)
+		return Transition{}, false, true
+	}
 	j := uint32(1)
 	if need := b.s.MinimumCalls - c0; need > 1 {
 		j = uint32(min(need, math.MaxUint32))
 	}
 	if j > k {
 		b.sh.addN(w, ns, k)
-		return Transition{}, false
+		return Transition{}, false, false
 	}
 	b.sh.addN(w, ns, j)
 	if trip, fr, sr, calls := b.trips(r, w, ns); trip {
 		r.trip = incSat(r.trip)
 		t := b.move(r, w, Open, now)
 		t.FailureRate, t.SlowRate, t.Calls = fr, sr, calls
-		return t, true
+		return t, true, false
 	}
 	b.sh.addN(w, ns, k-j)
-	return Transition{}, false
+	return Transition{}, false, false
 }
 
 // A Local is one worker's view of a Breaker's keys, so that a typical

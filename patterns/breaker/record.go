@@ -97,8 +97,6 @@ func decodeRecord(v []byte) (r rec, win []byte, ok bool) {
 
 func bitBytes(n int) int { return (n + 7) / 8 }
 
-func getBit(b []byte, i int) bool { return b[i>>3]&(1<<(i&7)) != 0 }
-
 func setBit(b []byte, i int, v bool) {
 	if v {
 		b[i>>3] |= 1 << (i & 7)
@@ -108,15 +106,21 @@ func setBit(b []byte, i int, v bool) {
 }
 
 func popcount(b []byte) int {
-	n := 0
+	n, all := 0, b
 	for len(b) >= 8 {
 		n += bits.OnesCount64(le.Uint64(b))
 		b = b[8:]
 	}
-	for _, c := range b {
-		n += bits.OnesCount8(c)
+	if r := len(b); r > 0 && len(all) >= 8 {
+		// The last r < 8 bytes: the last 8 bytes of all, shifted past the
+		// 8-r already counted (one load, one popcount).
+		return n + bits.OnesCount64(le.Uint64(all[len(all)-8:])>>(64-8*r))
 	}
-	return n
+	var tail uint64 // fewer than 8 bytes in all: one popcount
+	for i, c := range b {
+		tail |= uint64(c) << (8 * i)
+	}
+	return n + bits.OnesCount64(tail)
 }
 
 // validCount checks a count window section: [4]N [4]filled [4]pos
@@ -134,10 +138,17 @@ func validCount(w []byte) bool {
 	if len(w) != countHdr+2*nb {
 		return false
 	}
-	fb, sb := w[countHdr:countHdr+nb], w[countHdr+nb:]
-	for i := int(filled); i < nb*8; i++ {
-		if getBit(fb, i) || getBit(sb, i) {
+	fb, sb := w[countHdr:countHdr+nb], w[countHdr+nb:countHdr+2*nb]
+	if i := int(filled >> 3); i < nb {
+		// The bits >= filled: the high bits of byte filled/8, then the
+		// whole bytes after it.
+		if (fb[i]|sb[i])&(byte(0xff)<<(filled&7)) != 0 {
 			return false
+		}
+		for i++; i < nb; i++ {
+			if fb[i]|sb[i] != 0 {
+				return false
+			}
 		}
 	}
 	return true
@@ -184,6 +195,7 @@ func mod(a, b int64) int64 {
 // shape is the window shape of the settings: the window section's length and
 // its leading shape fields.
 type shape struct {
+	_     [0]func() // not comparable: no generated equality in the .wasm
 	wtype WindowType
 	n     int   // count: calls; time: buckets
 	bd    int64 // time: bucket duration in ns

@@ -1,6 +1,7 @@
 package retry
 
 import (
+	"math/bits"
 	"time"
 
 	"github.com/breakwater/breakwater/patterns/store"
@@ -78,9 +79,17 @@ func (l *Lease) Request(st store.Store, now time.Time, n int) (int, error) {
 // again takes a new pool. On success the lease holds only the new pool.
 func (l *Lease) write(st store.Store, now time.Time, n, charge int, again bool) (int, error) {
 	b := l.b
+	if b.err != nil {
+		return 0, b.err
+	}
 	var granted, extra int
 	pool, poolEpoch := l.pool, l.poolEpoch
-	err := b.update(st, now, func(w window, e int64) (window, bool) {
+	e := epochOf(now)
+	// Budget.update's body, with the lease's changes applied to the
+	// decoded window in place (no window copied in and out of a func value).
+	err := store.Update(st, b.key, func(cur []byte) ([]byte, bool, error) {
+		w := decode(cur)
+		w.advance(e)
 		l.refunds.apply(&w)
 		l.deposits.deposit(&w)
 		if pool > 0 {
@@ -97,7 +106,9 @@ func (l *Lease) write(st store.Store, now time.Time, n, charge int, again bool) 
 		if again {
 			extra = w.lease(e, b.ratio, b.minPS)
 		}
-		return w, true
+		// Written over the value read when it has the record's length (a
+		// Store's Get returns the caller's copy).
+		return w.encodeTo(cur), true, nil
 	})
 	if err != nil {
 		return 0, err
@@ -156,7 +167,7 @@ func (l *Lease) Tick(st store.Store, now time.Time) error {
 	return nil
 }
 
-// addEpoch is Add for a grant epoch. A count of an epoch at least a window
+// addEpoch is Add (n > 0) for a grant epoch. A count of an epoch at least a window
 // older than the one its slot holds is dropped (it is out of that epoch's
 // window: there is nothing to give back), instead of replacing it.
 func (p *Pending) addEpoch(e int64, n int) {
@@ -168,14 +179,16 @@ func (p *Pending) addEpoch(e int64, n int) {
 		p.epochs[i], p.n[i] = e, 0
 	}
 	p.n[i] += n
+	p.used |= 1 << i // n > 0 (every caller's)
 }
 
 // deposit counts the requests held in p in w (pure: p is not changed);
 // requests of epochs that slid out of the window are not counted.
 func (p *Pending) deposit(w *window) {
-	for i, n := range p.n {
-		if n > 0 && w.inWindow(p.epochs[i]) {
-			w.requests[i] = sat(w.requests[i], n)
+	for m := p.used; m != 0; m &= m - 1 {
+		i := bits.TrailingZeros16(m) % Buckets
+		if w.inWindow(p.epochs[i]) {
+			w.requests[i] = sat(w.requests[i], p.n[i])
 		}
 	}
 }
@@ -183,8 +196,8 @@ func (p *Pending) deposit(w *window) {
 // lease reserves in epoch e the extra grants of a lease,
 // min(floor(available/LeaseShare), MaxLease), and returns how many.
 func (w *window) lease(e int64, ratio float64, minPS int) int {
-	_, ret := w.sums()
-	avail := int64(w.allowance(ratio, minPS)) - int64(ret)
+	req, ret := w.sums()
+	avail := int64(allowanceOf(req, ratio, minPS)) - int64(ret)
 	k := int(min(avail/LeaseShare, MaxLease))
 	if k <= 0 {
 		return 0

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"math/bits"
 	"time"
 
 	"github.com/breakwater/breakwater/patterns/field"
@@ -146,8 +147,11 @@ func (b *Budget) RequestRetries(st store.Store, now time.Time, n int) (int, erro
 // dropped: there is nothing left to give back). Its zero value is empty. A
 // Pending belongs to one caller (it is not safe for concurrent use).
 type Pending struct {
+	_      [0]func() // not comparable: the binary needs no equality function
 	epochs [Buckets]int64
 	n      [Buckets]int
+	// used has bit i set when n[i] > 0 (apply and deposit visit only those).
+	used uint16
 }
 
 // Add defers the refund of n retries granted at grantedAt.
@@ -159,13 +163,14 @@ func (p *Pending) Add(grantedAt time.Time, n int) {
 }
 
 // Empty says whether nothing is deferred.
-func (p *Pending) Empty() bool { return p.n == [Buckets]int{} }
+func (p *Pending) Empty() bool { return p.used == 0 }
 
 // apply gives the deferred refunds back to w (pure: p is not changed).
 func (p *Pending) apply(w *window) bool {
 	changed := false
-	for i, n := range p.n {
-		if n > 0 && w.refund(p.epochs[i], n) {
+	for m := p.used; m != 0; m &= m - 1 {
+		i := bits.TrailingZeros16(m) % Buckets
+		if w.refund(p.epochs[i], p.n[i]) {
 			changed = true
 		}
 	}
@@ -317,12 +322,10 @@ func decodeStrict(b []byte) (window, bool) {
 	if len(b) != recordLen || b[0] != version {
 		return w, false
 	}
-	w.head = int64(binary.LittleEndian.Uint64(b[1:]))
-	p := b[9:]
-	for i := range Buckets {
-		w.requests[i] = binary.LittleEndian.Uint32(p)
-		w.retries[i] = binary.LittleEndian.Uint32(p[4:])
-		p = p[8:]
+	w.head = int64(binary.LittleEndian.Uint64(b[1:9]))
+	for i := range Buckets { // one 8-byte load a bucket: requests, then retries
+		v := binary.LittleEndian.Uint64(b[9+8*i:])
+		w.requests[i], w.retries[i] = uint32(v), uint32(v>>32)
 	}
 	return w, true
 }
@@ -335,14 +338,15 @@ func (w *window) encodeTo(buf []byte) []byte {
 	if len(buf) != recordLen {
 		buf = make([]byte, recordLen)
 	}
-	b := buf[:9]
-	b[0] = version
-	binary.LittleEndian.PutUint64(b[1:], uint64(w.head))
+	buf[0] = version
+	binary.LittleEndian.PutUint64(buf[1:9], uint64(w.head))
+	p := buf[9:recordLen]
 	for i := range Buckets {
-		b = binary.LittleEndian.AppendUint32(b, w.requests[i])
-		b = binary.LittleEndian.AppendUint32(b, w.retries[i])
+		binary.LittleEndian.PutUint32(p[0:4], w.requests[i])
+		binary.LittleEndian.PutUint32(p[4:8], w.retries[i])
+		p = p[8:]
 	}
-	return b
+	return buf
 }
 
 func slot(e int64) int {
@@ -409,6 +413,11 @@ func (w *window) sums() (req, ret uint64) {
 // allowance is floor(Ratio × requests + MinPerSecond) over the window.
 func (w *window) allowance(ratio float64, minPS int) int {
 	req, _ := w.sums()
+	return allowanceOf(req, ratio, minPS)
+}
+
+// allowanceOf is allowance for a window of req requests.
+func allowanceOf(req uint64, ratio float64, minPS int) int {
 	a := math.Floor(ratio*float64(req) + float64(minPS) + 1e-9)
 	if a > math.MaxInt32 {
 		return math.MaxInt32
@@ -417,8 +426,8 @@ func (w *window) allowance(ratio float64, minPS int) int {
 }
 
 func (w *window) grant(e int64, n int, ratio float64, minPS int) int {
-	_, ret := w.sums()
-	g := min(int64(n), int64(w.allowance(ratio, minPS))-int64(ret))
+	req, ret := w.sums()
+	g := min(int64(n), int64(allowanceOf(req, ratio, minPS))-int64(ret))
 	if g <= 0 {
 		return 0
 	}

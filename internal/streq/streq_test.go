@@ -1,0 +1,44 @@
+package streq
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestFold(t *testing.T) {
+	names := []string{"k", "ab", "abc", ":path", ":method", ":authority", "x-user-id", "x-breakwater-", "grpc-timeout",
+		"x-envoy-upstream-rq-per-try-timeout-ms", "a-1_b.c~d!e#f$g%h&i'j*k+l^m`n|o"}
+	for _, name := range names {
+		f, ok := Mask(name)
+		if !ok || f.String() != name || f.Len() != len(name) {
+			t.Fatalf("Mask(%q) = %v, %v", name, f, ok)
+		}
+		// Every single-byte change, every case variant of the letters, and
+		// bytes that OR-ing 0x20 could confuse.
+		for i := 0; i < len(name); i++ {
+			for c := 0; c < 256; c++ {
+				b := []byte(name)
+				b[i] = byte(c)
+				s := string(b)
+				if got, want := f.EqualFold(s), strings.EqualFold(s, name); got != want {
+					t.Fatalf("EqualFold(%q, %q) = %v, want %v", s, name, got, want)
+				}
+			}
+		}
+		up := strings.ToUpper(name)
+		if !f.EqualFold(up) || f.EqualFold(up+"x") || f.EqualFold(up[:len(up)-1]) {
+			t.Fatalf("%q vs %q", up, name)
+		}
+	}
+	for _, bad := range []string{"", "A", "x-User", "\u212a"} {
+		if _, ok := Mask(bad); ok {
+			t.Fatalf("Mask(%q) ok", bad)
+		}
+	}
+	f, _ := Mask("ks")
+	for _, s := range []string{"\u212as", "k\u017f"} { // Kelvin sign, long s: other lengths
+		if f.EqualFold(s) != (len(s) == 2 && strings.EqualFold(s, "ks")) || f.EqualFold(s) {
+			t.Fatalf("EqualFold(%q)", s)
+		}
+	}
+}
