@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/breakwater/breakwater/internal/streq"
 	"github.com/breakwater/breakwater/patterns/normalize"
 	"github.com/breakwater/breakwater/patterns/ratelimit"
 )
@@ -84,15 +85,16 @@ func (m *Match) MatchNormal(method, path, authority string, escapedSlash bool, h
 }
 
 // prefixMatches: path starts with prefix; a prefix ending in "/" also
-// matches the path without it (a normal path has no trailing slash).
+// matches the path without it (a normal path has no trailing slash). The
+// exact compare is streq.Equal's, with word loads.
 func prefixMatches(path, prefix string, fold bool) bool {
-	if len(path) >= len(prefix) && (path[:len(prefix)] == prefix || fold && strings.EqualFold(path[:len(prefix)], prefix)) {
-		return true
+	n := len(prefix)
+	if len(path) < n {
+		if n--; n == 0 || prefix[n] != '/' || len(path) != n {
+			return false
+		}
 	}
-	if n := len(prefix) - 1; n > 0 && prefix[n] == '/' && len(path) == n {
-		return path == prefix[:n] || fold && strings.EqualFold(path, prefix[:n])
-	}
-	return false
+	return streq.Equal(path[:n], prefix[:n]) || fold && strings.EqualFold(path[:n], prefix[:n])
 }
 
 // authorityMatches compares a configured authority (lower case) with a
