@@ -23,7 +23,10 @@ type policy struct {
 	// wantsOutcome: some pattern reads the upstream outcome; outcome are the
 	// hooks that receive it (breaker report, latency statistics, budget).
 	wantsOutcome bool
-	outcome      []func(h *httpContext, o outcome, now time.Time)
+	// onlyPrefix: the match's only condition is path_prefix (match tests
+	// it without MatchNormal when the path has no encoded separator).
+	onlyPrefix bool
+	outcome    []func(h *httpContext, o outcome, now time.Time)
 	// replaceFailures: fallback.on holds upstream_failure; failureOn
 	// classifies (the breaker's failure_on, or its defaults).
 	replaceFailures bool
@@ -109,6 +112,7 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 	}
 	pol.wantsOutcome = len(pol.outcome) > 0 || pol.replaceFailures || pol.stale != nil
 	pol.usesTime = len(pol.stages) > 0 || pol.dl != nil
+	pol.onlyPrefix = pc.Match.OnlyPrefix()
 	return pol, nil
 }
 
@@ -122,6 +126,12 @@ func (pol *policy) tick(now time.Time) {
 // true when that policy refuses the path's encoded separator (400).
 func (p *pluginContext) match(r *requestInfo) (pol *policy, escaped bool) {
 	for _, pol := range p.policies {
+		if pol.onlyPrefix && !r.escSlash { // MatchNormal's answer, without the call (Match.OnlyPrefix)
+			if pol.cfg.Match.PrefixMatches(r.path) {
+				return pol, false
+			}
+			continue
+		}
 		m, auth := pol.cfg.Match, ""
 		if m != nil && m.Authority != "" {
 			auth = r.authority()

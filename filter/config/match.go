@@ -84,6 +84,20 @@ func (m *Match) MatchNormal(method, path, authority string, escapedSlash bool, h
 	return Matched
 }
 
+// OnlyPrefix says whether path_prefix is m's only condition. For such a
+// match and a path without an encoded separator, MatchNormal is Matched
+// exactly when PrefixMatches holds (and NoMatch otherwise), whatever the
+// method, authority and headers.
+func (m *Match) OnlyPrefix() bool {
+	return m != nil && m.PathPrefix != "" && m.PathExact == "" && m.PathRegex == nil &&
+		len(m.Methods) == 0 && m.Authority == "" && len(m.Headers) == 0
+}
+
+// PrefixMatches is MatchNormal's path_prefix condition on a normal path.
+func (m *Match) PrefixMatches(path string) bool {
+	return prefixMatches(path, m.PathPrefix, m.IgnoreCase)
+}
+
 // prefixMatches: path starts with prefix; a prefix ending in "/" also
 // matches the path without it (a normal path has no trailing slash). The
 // exact compare is streq.Equal's, with word loads.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"math/rand"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -56,5 +57,43 @@ func TestPrefixMatchesAgrees(t *testing.T) {
 	}
 	for k := 0; k < 200000; k++ {
 		check(gen(), gen())
+	}
+}
+
+// TestOnlyPrefix: for a match whose only condition is path_prefix, and a
+// path without an encoded separator, PrefixMatches is MatchNormal's answer
+// for any method, authority and headers; a match with any other condition
+// is not OnlyPrefix.
+func TestOnlyPrefix(t *testing.T) {
+	header := func(name string) (string, bool) { return "v", true }
+	paths := []string{"/", "/api", "/api/", "/api/orders", "/API/orders", "/apis", "/ap", "/other", "/a%2Fb"}
+	for _, prefix := range []string{"/api", "/api/", "/API", "/", "/api/orders/x"} {
+		for _, fold := range []bool{false, true} {
+			for _, es := range []EscapedSlashes{EscapedSlashesReject, EscapedSlashesKeep} {
+				m := &Match{PathPrefix: prefix, IgnoreCase: fold, EscapedSlashes: es}
+				if !m.OnlyPrefix() {
+					t.Fatalf("%+v: not OnlyPrefix", m)
+				}
+				for _, p := range paths {
+					for _, method := range []string{"GET", "post"} {
+						for _, auth := range []string{"", "svc.local"} {
+							for _, h := range []func(string) (string, bool){nil, header} {
+								got := m.MatchNormal(method, p, auth, false, h)
+								if want := m.PrefixMatches(p); got != NoMatch && got != Matched || (got == Matched) != want {
+									t.Fatalf("%+v on %q: MatchNormal %v, PrefixMatches %v", m, p, got, want)
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, m := range []*Match{nil, {}, {PathExact: "/a"}, {PathPrefix: "/a", PathExact: "/a"},
+		{PathPrefix: "/a", Methods: []string{"GET"}}, {PathPrefix: "/a", Authority: "x"},
+		{PathPrefix: "/a", Headers: []HeaderMatch{{Name: "x"}}}, {PathPrefix: "/a", PathRegex: regexp.MustCompile("x")}} {
+		if m.OnlyPrefix() {
+			t.Fatalf("%+v: OnlyPrefix", m)
+		}
 	}
 }
