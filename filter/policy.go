@@ -8,6 +8,7 @@ import (
 
 	"github.com/breakwater/breakwater/filter/config"
 	"github.com/breakwater/breakwater/internal/metricdef"
+	"github.com/breakwater/breakwater/internal/streq"
 )
 
 // policy is a configured policy with its stages, in the order of docs/configuration.md:
@@ -127,7 +128,13 @@ func (pol *policy) tick(now time.Time) {
 func (p *pluginContext) match(r *requestInfo) (pol *policy, escaped bool) {
 	for _, pol := range p.policies {
 		if pol.onlyPrefix && !r.escSlash { // MatchNormal's answer, without the call (Match.OnlyPrefix)
-			if pol.cfg.Match.PrefixMatches(r.path) {
+			// Inline: a path that starts with the prefix exactly. Only
+			// ignore_case or a trailing "/" (the path without it) can
+			// match otherwise.
+			m := pol.cfg.Match
+			pre := m.PathPrefix
+			if len(r.path) >= len(pre) && streq.Equal(r.path[:len(pre)], pre) ||
+				(m.IgnoreCase || pre[len(pre)-1] == '/') && m.PrefixMatches(r.path) {
 				return pol, false
 			}
 			continue
