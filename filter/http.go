@@ -165,7 +165,9 @@ func (h *httpContext) run(now time.Time) types.Action {
 		}
 		h.step++
 	}
-	clear(h.undo)
+	if len(h.undo) > 0 {
+		clearHolds(h.undo)
+	}
 	h.undo = nil // admitted: from here on nothing is given back
 	h.released = now
 	h.flushRequestHeaders()
@@ -406,11 +408,14 @@ func (h *httpContext) OnHttpStreamDone() {
 	h.cbVal.key = ""
 	if b := h.b; b != nil {
 		h.b = nil
-		if h.rlUsed { // keys may be views of the request's headers
-			b.rlKept, h.rlUsed = [3]ratelimit.Check{}, false
-		}
+		// b.rlKept stays: its checks' limiters and settings serve the next
+		// stream's (rateLimitStage.onRequest), and a key is a string of
+		// its own (limitRT.keyOf), never a view of the request's headers,
+		// overwritten by the next admission.
+		h.rlUsed = false
 		clear(b.set[:])
-		b.rlHdr = [3][2]string{}
+		// b.rlHdr stays: constant names, values of the block's own rlNum,
+		// strconv's or the stage's (nothing of the stream's).
 		h.p.putBufs(b)
 	}
 }
@@ -437,11 +442,13 @@ func (h *httpContext) deleted() {
 // stream runs (a late callout answer sees h.ended; finish took it off the
 // waiting list and the bulkhead queue) and every slice into it is dropped.
 type streamBufs struct {
-	hdrs   [][2]string
-	undo   [3]holdRec
-	end    [3]holdRec
-	set    [8][2]string
-	rlKept [3]ratelimit.Check
+	hdrs [][2]string
+	undo [3]holdRec
+	end  [3]holdRec
+	set  [8][2]string
+	// rlKept (rlKeptLen checks, made with the block: a slice, so no
+	// equality function of an array of checks is in the binary).
+	rlKept []ratelimit.Check
 	rlHdr  [3][2]string
 	// rlNum holds the digits of rlHdr's Remaining and Reset values
 	// (formatNum; in the .wasm build rlHdr's strings are views of them).
@@ -458,8 +465,11 @@ func (p *pluginContext) takeBufs() *streamBufs {
 		p.freeBufs = p.freeBufs[:n-1]
 		return b
 	}
-	return new(streamBufs)
+	return &streamBufs{rlKept: make([]ratelimit.Check, rlKeptLen)}
 }
+
+// rlKeptLen is the number of checks a stream block keeps (streamBufs.rlKept).
+const rlKeptLen = 3
 
 func (p *pluginContext) putBufs(b *streamBufs) { p.freeBufs = append(p.freeBufs, b) }
 
@@ -518,6 +528,16 @@ type holdRec struct {
 	cbh    *cbHold
 	bh     *bulkheadStage
 	bhh    *bhHold
+}
+
+// clearHolds is clear(rs), field by field: the .wasm build's clear of
+// memory holding pointers goes through the runtime's bulk barrier, tens of
+// times dearer for a record or two.
+func clearHolds(rs []holdRec) {
+	for i := range rs {
+		r := &rs[i]
+		r.kind, r.rl, r.checks, r.cb, r.cbh, r.bh, r.bhh = 0, nil, nil, nil, nil, nil, nil
+	}
 }
 
 func (r *holdRec) release(h *httpContext, now time.Time) {
