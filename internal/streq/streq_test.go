@@ -65,3 +65,26 @@ func TestEqual(t *testing.T) {
 		}
 	}
 }
+
+// TestWords: Words is ==, for every length around its word steps
+// (0 to 40 bytes), equal strings at other addresses and strings that differ
+// in any one byte.
+func TestWords(t *testing.T) {
+	for n := 0; n <= 40; n++ {
+		a := strings.Repeat("abcdefghij", 5)[:n]
+		b := strings.Clone(a)
+		if !Words(a, b) || !Words(a, a) {
+			t.Fatalf("%q: not equal to itself", a)
+		}
+		for i := 0; i < n; i++ {
+			c := []byte(a)
+			c[i] ^= 0x20
+			if Words(a, string(c)) {
+				t.Fatalf("%q == %q", a, c)
+			}
+		}
+		if n > 0 && (Words(a, a[1:]) || Words(a[1:], a)) {
+			t.Fatalf("%q: equal to a shorter string", a)
+		}
+	}
+}
