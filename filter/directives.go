@@ -3,7 +3,6 @@ package filter
 import (
 	"encoding/binary"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/breakwater/breakwater/filter/config"
 	"github.com/breakwater/breakwater/internal/metricdef"
+	"github.com/breakwater/breakwater/internal/streq"
 	"github.com/breakwater/breakwater/patterns/retry"
 	"github.com/breakwater/breakwater/patterns/timeout"
 )
@@ -142,6 +142,18 @@ func newDirectiveStage(p *pluginContext, ns string, pol *policy, pc *config.Poli
 	return s, nil
 }
 
+// retryCounts are the values of x-envoy-max-retries a request can get
+// (config.Retry.MaxRetries is 0..10), formatted once.
+var retryCounts = [...]string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10"}
+
+// retryCount is strconv.Itoa(n) without the call for 0..10.
+func retryCount(n int) string {
+	if uint(n) < uint(len(retryCounts)) {
+		return retryCounts[n]
+	}
+	return strconv.Itoa(n)
+}
+
 // ms renders a duration as whole milliseconds, rounded up, without
 // overflowing near MaxDuration.
 func ms(d time.Duration) string {
@@ -202,8 +214,11 @@ func (s *directiveStage) setTimeout(h *httpContext, t *config.Timeout, now time.
 
 func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Time) {
 	want := 0
-	if slices.Contains(r.Methods, h.req.method) {
-		want = r.MaxRetries
+	for _, m := range r.Methods {
+		if streq.Equal(m, h.req.method) {
+			want = r.MaxRetries
+			break
+		}
 	}
 	granted := want
 	if want > 0 && h.cb != nil && (h.cb.tok.Probe || h.cb.tok.WouldReject) {
@@ -224,7 +239,7 @@ func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Ti
 			h.retryGranted = g // reserved at now, which run records as h.released
 		}
 	}
-	addDirective(h, setMaxRetries, strconv.Itoa(granted))
+	addDirective(h, setMaxRetries, retryCount(granted))
 	if granted > 0 {
 		h.setReq = append(h.setReq, s.retryHdrs...) // addDirective of each
 	}

@@ -104,8 +104,27 @@ func (h *httpContext) protect(action *types.Action) {
 	}
 }
 
+// running is the action of a callback guarded by guard until one of its
+// return statements sets it.
+const running = ^types.Action(0)
+
+// guard is protect for a callback that sets its named action to running
+// before it defers guard. The action is still running only when no return
+// statement ran, i.e. the callback panicked: only then is recover called
+// (it would return nil otherwise, at a cost on every request).
+func (h *httpContext) guard(action *types.Action) {
+	if *action != running {
+		return
+	}
+	*action = types.ActionContinue
+	if r := recover(); r != nil {
+		proxywasm.LogErrorf("breakwater: internal error: %v", r)
+	}
+}
+
 func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action types.Action) {
-	defer h.protect(&action)
+	action = running
+	defer h.guard(&action)
 	if h.b == nil {
 		h.b = h.p.takeBufs()
 	}

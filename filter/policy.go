@@ -8,6 +8,7 @@ import (
 
 	"github.com/breakwater/breakwater/filter/config"
 	"github.com/breakwater/breakwater/internal/metricdef"
+	"github.com/breakwater/breakwater/internal/streq"
 )
 
 // policy is a configured policy with its stages, in the order of docs/configuration.md:
@@ -34,6 +35,9 @@ type policy struct {
 	// respPre is x-breakwater-policy encoded for the response's header map
 	// (prePolicy, encodeWire).
 	respPre string
+	// onlyPrefix: the match's only condition is path_prefix (match tests
+	// it without MatchNormal when the path has no encoded separator).
+	onlyPrefix bool
 	// replaceFailures: fallback.on holds upstream_failure; failureOn
 	// classifies (the breaker's failure_on, or its defaults).
 	replaceFailures bool
@@ -122,6 +126,7 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 	pol.usesTime = len(pol.stages) > 0 || pol.dl != nil
 	pol.respTime = pol.cbOutcome != nil || pol.dirOutcome != nil && pol.dirOutcome.adaptive != nil ||
 		pol.replaceFailures || pol.stale != nil
+	pol.onlyPrefix = pc.Match.OnlyPrefix()
 	return pol, nil
 }
 
@@ -135,6 +140,18 @@ func (pol *policy) tick(now time.Time) {
 // true when that policy refuses the path's encoded separator (400).
 func (p *pluginContext) match(r *requestInfo) (pol *policy, escaped bool) {
 	for _, pol := range p.policies {
+		if pol.onlyPrefix && !r.escSlash { // MatchNormal's answer, without the call (Match.OnlyPrefix)
+			// Inline: a path that starts with the prefix exactly. Only
+			// ignore_case or a trailing "/" (the path without it) can
+			// match otherwise.
+			m := pol.cfg.Match
+			pre := m.PathPrefix
+			if len(r.path) >= len(pre) && streq.Equal(r.path[:len(pre)], pre) ||
+				(m.IgnoreCase || pre[len(pre)-1] == '/') && m.PrefixMatches(r.path) {
+				return pol, false
+			}
+			continue
+		}
 		m, auth := pol.cfg.Match, ""
 		if m != nil && m.Authority != "" {
 			auth = r.authority()

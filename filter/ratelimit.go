@@ -6,6 +6,7 @@ import (
 
 	"github.com/breakwater/breakwater/filter/config"
 	"github.com/breakwater/breakwater/internal/metricdef"
+	"github.com/breakwater/breakwater/internal/streq"
 	"github.com/breakwater/breakwater/patterns/ratelimit"
 )
 
@@ -139,7 +140,7 @@ func (l *limitRT) headerEntry(r *requestInfo) *keyEntry {
 		h = (h ^ uint32(v[i])) * 16777619
 	}
 	c := &l.keys[h%keyCacheSize]
-	if c.key != "" && eqString(c.val, v) {
+	if c.key != "" && streq.Words(c.val, v) {
 		return c
 	}
 	l.keyOf(r) // builds the key into c
@@ -163,7 +164,7 @@ func (l *limitRT) keyOf(r *requestInfo) string {
 	v := r.part(kp)
 	// The last value's key again (a header's value, one of many clients,
 	// goes to the cache at once).
-	if kp.Kind != config.KeyHeader && l.lastKey != "" && eqString(v, l.lastVal) {
+	if kp.Kind != config.KeyHeader && l.lastKey != "" && streq.Words(v, l.lastVal) {
 		return l.lastKey
 	}
 	var c *keyEntry
@@ -176,7 +177,7 @@ func (l *limitRT) keyOf(r *requestInfo) string {
 			h = (h ^ uint32(v[i])) * 16777619
 		}
 		c = &l.keys[h%keyCacheSize]
-		if c.key != "" && eqString(c.val, v) {
+		if c.key != "" && streq.Words(c.val, v) {
 			l.lastKey, l.lastVal = c.key, c.val
 			return c.key
 		}
@@ -291,7 +292,7 @@ func (s *rateLimitStage) onRequest(h *httpContext, now time.Time) verdict {
 				switch l.kind {
 				case keyNone:
 				case keyPath:
-					if l.lastKey != "" && eqString(h.req.path, l.lastVal) {
+					if l.lastKey != "" && streq.Words(h.req.path, l.lastVal) {
 						key = l.lastKey
 						break
 					}

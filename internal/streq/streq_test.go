@@ -42,3 +42,49 @@ func TestFold(t *testing.T) {
 		}
 	}
 }
+
+// TestEqual: Equal against == for
+// every one-byte change at every position of strings of 0 to 40 bytes, and
+// for every length pair.
+func TestEqual(t *testing.T) {
+	base := "abcdefghijklmnopqrstuvwxyz0123456789/._-"
+	for n := 0; n <= len(base); n++ {
+		a := base[:n]
+		for m := 0; m <= len(base); m++ {
+			if got := Equal(a, base[:m]); got != (a == base[:m]) {
+				t.Fatalf("Equal(%q, %q) = %v", a, base[:m], got)
+			}
+		}
+		for i := 0; i < n; i++ {
+			for _, c := range []byte{0, 'A', a[i] ^ 1, a[i] ^ 0x80, 0xff} {
+				b := a[:i] + string([]byte{c}) + a[i+1:]
+				if got := Equal(a, b); got != (a == b) {
+					t.Fatalf("Equal(%q, %q) = %v", a, b, got)
+				}
+			}
+		}
+	}
+}
+
+// TestWords: Words is ==, for every length around its word steps
+// (0 to 40 bytes), equal strings at other addresses and strings that differ
+// in any one byte.
+func TestWords(t *testing.T) {
+	for n := 0; n <= 40; n++ {
+		a := strings.Repeat("abcdefghij", 5)[:n]
+		b := strings.Clone(a)
+		if !Words(a, b) || !Words(a, a) {
+			t.Fatalf("%q: not equal to itself", a)
+		}
+		for i := 0; i < n; i++ {
+			c := []byte(a)
+			c[i] ^= 0x20
+			if Words(a, string(c)) {
+				t.Fatalf("%q == %q", a, c)
+			}
+		}
+		if n > 0 && (Words(a, a[1:]) || Words(a[1:], a)) {
+			t.Fatalf("%q: equal to a shorter string", a)
+		}
+	}
+}
