@@ -24,19 +24,11 @@ import (
 // the host's encoding of the map too (for ReplaceHeadersWire). The strings
 // are views of the host's copy, as GetHttpRequestHeaders's are.
 func GetHeadersWire(response bool, dst [][2]string) ([][2]string, []byte, error) {
-	mapType := internal.MapTypeHttpRequestHeaders
-	if response {
-		mapType = internal.MapTypeHttpResponseHeaders
+	raw, err := GetHeadersRaw(response)
+	if err != nil {
+		return nil, nil, err
 	}
-	var rvs int
-	var raw *byte
-	st := internal.ProxyGetHeaderMapPairs(mapType, &raw, &rvs)
-	if st != internal.StatusOK {
-		return nil, nil, internal.StatusToError(st)
-	} else if raw == nil {
-		return nil, nil, types.ErrorStatusNotFound
-	}
-	hs, wire := internal.DeserializeMapWire(dst, internal.RawBytePtrToByteSlice(raw, rvs))
+	hs, wire := internal.DeserializeMapWire(dst, raw)
 	if wire == nil {
 		return nil, nil, types.ErrorStatusBadArgument // malformed
 	}
