@@ -128,3 +128,57 @@ func TestScanWireMalformed(t *testing.T) {
 		t.Errorf("empty map: %+v %v", s, ok)
 	}
 }
+
+// decodeRef decodes a header map byte by byte as DeserializeMapWire does
+// (nil, false when a length runs past the end): the fuzz target's reference.
+func decodeRef(bs []byte) (ms [][2]string, end int, ok bool) {
+	if len(bs) < 4 {
+		return nil, 0, false
+	}
+	n := uint64(binary.LittleEndian.Uint32(bs))
+	if n > uint64(len(bs)-4)/10 {
+		return nil, 0, false
+	}
+	data := 4 + 8*n
+	for i := uint64(0); i < n; i++ {
+		kl := uint64(binary.LittleEndian.Uint32(bs[4+8*i:]))
+		vl := uint64(binary.LittleEndian.Uint32(bs[8+8*i:]))
+		if data+kl+vl+2 > uint64(len(bs)) {
+			return nil, 0, false
+		}
+		ms = append(ms, [2]string{string(bs[data : data+kl]), string(bs[data+kl+1 : data+kl+1+vl])})
+		data += kl + vl + 2
+	}
+	return ms, int(data), true
+}
+
+// FuzzScanWire: on any bytes, scanWire accepts exactly the maps the
+// byte-by-byte decoder accepts, and finds what lookup finds in them.
+func FuzzScanWire(f *testing.F) {
+	f.Add(wireRef([][2]string{{":status", "200"}, {"x-envoy-attempt-count", "2"}}))
+	f.Add(wireRef([][2]string{{":STATUS", "503"}, {"content-type", "text/plain"}, {":status", "204"}}))
+	f.Add(wireRef(nil))
+	f.Add([]byte{1, 0, 0, 0, 7, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		bs := aligned(raw, 0)
+		s, ok := scanWire(bs)
+		ms, end, okRef := decodeRef(raw)
+		if ok != okRef {
+			t.Fatalf("%q: ok %v, decoder %v", raw, ok, okRef)
+		}
+		if !ok {
+			return
+		}
+		if s.n != len(ms) || s.end != end {
+			t.Fatalf("%q: n %d end %d, want %d %d", raw, s.n, s.end, len(ms), end)
+		}
+		want, found := lookup(ms, ":status")
+		if found != (s.has&hasStatus != 0) || s.status != atoiOr0(want) {
+			t.Fatalf("%q: :status = %d %v, want %q %v", raw, s.status, s.has&hasStatus != 0, want, found)
+		}
+		want, found = lookup(ms, "x-envoy-attempt-count")
+		if found != (s.has&hasAttempt != 0) || found && string(bs[s.attOff:s.attOff+s.attLen]) != want {
+			t.Fatalf("%q: x-envoy-attempt-count %v, want %q %v", raw, s.has&hasAttempt != 0, want, found)
+		}
+	})
+}
