@@ -70,7 +70,7 @@ fuzz: ## fuzz the config parser for FUZZTIME (default 60s), then every codec and
 	for t in "FuzzPluginStart ./filter" "FuzzRequest ./filter" "FuzzDecodeResponse ./filter/rls" "FuzzEncodeRequest ./filter/rls" "FuzzDecodeSet ./patterns/store" \
 	         "FuzzDecide ./patterns/ratelimit" "FuzzDecode ./patterns/breaker" "FuzzDecode ./patterns/bulkhead" \
 	         "FuzzDecode ./patterns/retry" "FuzzDecode ./patterns/timeout" "FuzzParseGRPCTimeout ./patterns/timeout" \
-	         "FuzzDecode ./patterns/deadletter" "FuzzSanitize ./patterns/deadletter" "FuzzPath ./patterns/normalize" "FuzzStaleRecord ./filter" "FuzzHeaderIndex ./filter"; do \
+	         "FuzzDecode ./patterns/deadletter" "FuzzSanitize ./patterns/deadletter" "FuzzPath ./patterns/normalize" "FuzzPathFast ./patterns/normalize" "FuzzStaleRecord ./filter" "FuzzHeaderIndex ./filter" "FuzzScanWire ./filter"; do \
 	  set -- $$t; $(GO) test -run '^$$' -fuzz "^$$1$$" -fuzztime $$short $$2 || exit 1; done
 
 demo: build ## run the demo (see README); its dead letters need redis-server, installed here if missing

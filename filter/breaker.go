@@ -17,18 +17,22 @@ import (
 // outcome (stream reset, rejected by a later stage) releases its token
 // without counting as a success.
 type breakerStage struct {
-	p           *pluginContext
-	pol         *policy
-	cfg         *config.CircuitBreaker
-	b           *breaker.Breaker
-	loc         *breaker.Local // this VM's views (see breaker.Local)
-	onTrans     func(key string, t breaker.Transition)
+	p       *pluginContext
+	pol     *policy
+	cfg     *config.CircuitBreaker
+	b       *breaker.Breaker
+	loc     *breaker.Local // this VM's views (see breaker.Local)
+	onTrans func(key string, t breaker.Transition)
+	// slow: the breaker counts slow calls (slow_call_duration set): only
+	// then does it read an outcome's duration.
+	slow        bool
 	state       gauge
 	transitions [3]counter // by the state entered: closed, open, half_open
 }
 
 // cbHold is what a request admitted by the breaker holds.
 type cbHold struct {
+	_    [0]func() // not comparable: no generated equality in the .wasm
 	key  string
 	tok  breaker.Token
 	done bool
@@ -42,7 +46,7 @@ func newBreakerStage(p *pluginContext, ns string, pol *policy, c *config.Circuit
 	b.SetHashKey(p.hashKey)
 	b.ReuseBuffer() // one worker; the host copies what a set is given
 	st := &breakerStage{
-		p: p, pol: pol, cfg: c, b: b,
+		p: p, pol: pol, cfg: c, b: b, slow: c.Settings.SlowCallDuration > 0,
 		state: p.m.gauge(metricdef.Name(ns, metricdef.CircuitBreakerState, pol.name)),
 	}
 	for _, to := range []breaker.State{breaker.Closed, breaker.Open, breaker.HalfOpen} {
@@ -102,10 +106,11 @@ func (s *breakerStage) onOutcome(h *httpContext, o outcome, now time.Time) {
 		return
 	}
 	hold.done = true
-	trs, err := s.loc.Report(s.p.st, hold.key, hold.tok, now, breaker.Outcome{
-		Failure:  o.failure, // classified by the policy's failure_on, this breaker's
-		Duration: upstreamTime(h, now),
-	})
+	bo := breaker.Outcome{Failure: o.failure} // classified by the policy's failure_on, this breaker's
+	if s.slow {
+		bo.Duration = upstreamTime(h, now) // read by the breaker only to tell slow calls
+	}
+	trs, err := s.loc.Report(s.p.st, hold.key, hold.tok, now, bo)
 	if err != nil {
 		logLimited("breakwater: %s: circuit breaker outcome lost: %v", s.pol.name, err)
 	}

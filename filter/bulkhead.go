@@ -44,6 +44,7 @@ type bulkheadStage struct {
 
 // bhHold is a request's place in the bulkhead: queued, then holding a lease.
 type bhHold struct {
+	_        [0]func() // not comparable: no generated equality in the .wasm
 	key      string
 	id       uint64
 	queuedAt time.Time

@@ -157,8 +157,8 @@ func (h *httpContext) dlFinish(now time.Time) {
 			e.Attempts = int(min(binary.LittleEndian.Uint64(v), deadletter.MaxAttempts))
 		}
 	}
-	e.Headers = make([][2]string, 0, len(h.req.headers))
-	for _, kv := range h.req.headers {
+	e.Headers = make([][2]string, 0, len(h.req.list()))
+	for _, kv := range h.req.list() {
 		if len(kv[0]) == 0 || kv[0][0] == ':' {
 			continue
 		}

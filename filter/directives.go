@@ -3,7 +3,6 @@ package filter
 import (
 	"encoding/binary"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/breakwater/breakwater/filter/config"
 	"github.com/breakwater/breakwater/internal/metricdef"
+	"github.com/breakwater/breakwater/internal/streq"
 	"github.com/breakwater/breakwater/patterns/retry"
 	"github.com/breakwater/breakwater/patterns/timeout"
 )
@@ -21,6 +21,7 @@ import (
 // read when the request arrives; below min_remaining the request is
 // rejected at once with 504 deadline_exceeded, without calling upstream.
 type deadlineStage struct {
+	_   [0]func() // not comparable: no generated equality in the .wasm
 	cfg *config.Deadline
 	// invalid counts caller budget headers that cannot be used (not the
 	// header's syntax): they are ignored.
@@ -97,7 +98,7 @@ type directiveStage struct {
 	// timeout, and the expected timeout with deadline.propagate); lastD
 	// and lastMs the last timeout written and its value in ms (most
 	// requests of a policy get the same one).
-	timeoutNames []string
+	timeoutNames []int
 	lastD        time.Duration
 	lastMs       string
 }
@@ -105,9 +106,9 @@ type directiveStage struct {
 func newDirectiveStage(p *pluginContext, ns string, pol *policy, pc *config.Policy) (*directiveStage, error) {
 	s := &directiveStage{p: p, pol: pol, tcfg: pc.Timeout, rcfg: pc.Retry}
 	if t := pc.Timeout; t != nil {
-		s.timeoutNames = []string{"x-envoy-upstream-rq-timeout-ms"}
+		s.timeoutNames = []int{setUpstreamTimeout}
 		if t.Deadline != nil && t.Deadline.Propagate {
-			s.timeoutNames = append(s.timeoutNames, "x-envoy-expected-rq-timeout-ms")
+			s.timeoutNames = append(s.timeoutNames, setExpectedTimeout)
 		}
 		s.effective = p.m.histogram(metricdef.Name(ns, metricdef.TimeoutEffective, pol.name))
 		if a := t.Adaptive; a != nil {
@@ -116,16 +117,16 @@ func newDirectiveStage(p *pluginContext, ns string, pol *policy, pc *config.Poli
 	}
 	if r := pc.Retry; r != nil {
 		s.exhausted = p.m.counter(metricdef.Name(ns, metricdef.RetryBudgetExhaustedTotal, pol.name))
-		s.retryHdrs = append(s.retryHdrs, [2]string{"x-envoy-retry-on", strings.Join(r.RetryOn, ",")})
+		s.retryHdrs = append(s.retryHdrs, [2]string{setNames[setRetryOn], strings.Join(r.RetryOn, ",")})
 		if len(r.RetriableStatusCodes) > 0 {
 			codes := make([]string, len(r.RetriableStatusCodes))
 			for i, c := range r.RetriableStatusCodes {
 				codes[i] = strconv.Itoa(c)
 			}
-			s.retryHdrs = append(s.retryHdrs, [2]string{"x-envoy-retriable-status-codes", strings.Join(codes, ",")})
+			s.retryHdrs = append(s.retryHdrs, [2]string{setNames[setRetriableCodes], strings.Join(codes, ",")})
 		}
 		if r.PerTryTimeout > 0 {
-			s.retryHdrs = append(s.retryHdrs, [2]string{"x-envoy-upstream-rq-per-try-timeout-ms", ms(r.PerTryTimeout)})
+			s.retryHdrs = append(s.retryHdrs, [2]string{setNames[setPerTryTimeout], ms(r.PerTryTimeout)})
 		}
 		if b := r.Budget; b != nil {
 			s.budget = retry.NewBudget(pol.prefix+"/retry", *b)
@@ -139,6 +140,18 @@ func newDirectiveStage(p *pluginContext, ns string, pol *policy, pc *config.Poli
 		}
 	}
 	return s, nil
+}
+
+// retryCounts are the values of x-envoy-max-retries a request can get
+// (config.Retry.MaxRetries is 0..10), formatted once.
+var retryCounts = [...]string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10"}
+
+// retryCount is strconv.Itoa(n) without the call for 0..10.
+func retryCount(n int) string {
+	if uint(n) < uint(len(retryCounts)) {
+		return retryCounts[n]
+	}
+	return strconv.Itoa(n)
 }
 
 // ms renders a duration as whole milliseconds, rounded up, without
@@ -161,13 +174,13 @@ func (s *directiveStage) onRequest(h *httpContext, now time.Time) verdict {
 	return pass
 }
 
-// addDirective records a router directive to set on the request, as
-// h.setRequestHeader does but without its search for an earlier value of
+// addDirective records a router directive (setNames[name]) to set on the
+// request, as h.setRequestHeader does but without its search for an earlier value of
 // the name: the directive stage is the last stage and runs once per
 // request (it never waits), and no other stage sets these names (only
 // x-breakwater-policy is set before, by the policy match).
-func addDirective(h *httpContext, name, value string) {
-	h.setReq = append(h.setReq, [2]string{name, value})
+func addDirective(h *httpContext, name int, value string) {
+	h.setReq = append(h.setReq, [2]string{setNames[name], value})
 }
 
 // setTimeout writes the timeout directives; false means the caller's budget
@@ -201,8 +214,11 @@ func (s *directiveStage) setTimeout(h *httpContext, t *config.Timeout, now time.
 
 func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Time) {
 	want := 0
-	if slices.Contains(r.Methods, h.req.method) {
-		want = r.MaxRetries
+	for _, m := range r.Methods {
+		if streq.Equal(m, h.req.method) {
+			want = r.MaxRetries
+			break
+		}
 	}
 	granted := want
 	if want > 0 && h.cb != nil && (h.cb.tok.Probe || h.cb.tok.WouldReject) {
@@ -223,7 +239,7 @@ func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Ti
 			h.retryGranted = g // reserved at now, which run records as h.released
 		}
 	}
-	addDirective(h, "x-envoy-max-retries", strconv.Itoa(granted))
+	addDirective(h, setMaxRetries, retryCount(granted))
 	if granted > 0 {
 		h.setReq = append(h.setReq, s.retryHdrs...) // addDirective of each
 	}
@@ -234,7 +250,7 @@ func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Ti
 // include_attempt_count_in_response, as envoy/envoy.yaml does), else the
 // upstream.request_attempt_count property; 1 when neither is there.
 func attempts(h *httpContext) int {
-	if v, ok := h.responseHeader("x-envoy-attempt-count"); ok {
+	if v, ok := h.responseAttempts(); ok {
 		if n, ok := attemptCount(v); ok {
 			return n
 		}
@@ -273,6 +289,9 @@ func (s *directiveStage) onOutcome(h *httpContext, o outcome, now time.Time) {
 		if unused := h.retryGranted - performed; unused > 0 {
 			s.lease.Unused(h.released, unused)
 		} else if unused < 0 {
+			if now.IsZero() { // not read for this policy's outcome (policy.respTime)
+				now = clock()
+			}
 			_ = s.lease.Charge(s.p.st, now, -unused)
 		}
 		h.retryGranted = 0

@@ -20,10 +20,13 @@
 // directives are written with the request's other headers in one
 // proxy_set_header_map_pairs. On the response, the headers are read as one
 // map and the filter's written back with them in one call only when that
-// takes fewer host calls than single reads and adds. A stage's lookup of a
-// request header (requestInfo.header) starts at the first header whose name
-// has the name's length, from an index of lengths built at the first lookup
-// (a length no header has: absent at once); the answer is the plain scan's.
+// takes fewer host calls than single reads and adds. The request headers
+// are scanned once, in their encoding (requestInfo.load): the first value of
+// each name of the VM's header table (hdrTab: the pseudo-headers, the names
+// the filter sets, then each name a stage looks up, added at its first
+// lookup while there is room) goes to a slot, so a stage's lookup
+// (requestInfo.header) reads a slot; a name not in the table is looked up
+// in the list, decoded then. The answer is the plain scan's (lookup).
 //
 // Dead letters (deadletter.go). A policy with dead_letter arms a request
 // whose method qualifies: its body is copied as it streams (always
@@ -38,10 +41,12 @@
 // the instant (a match-only policy reads none), and passed down. The plugin
 // never panics: every callback recovers, logs, and lets the request through.
 //
-// In the .wasm build (sdkext_bridge.go, filter/sdkbridge) the request's
-// headers are read into the stream block's array, and the host's encoding
-// of them is kept: the directives are written with them by copying it when
-// none of the request's headers is replaced. A stream's httpContext is
+// In the .wasm build (sdkext_bridge.go, filter/sdkbridge) the scan reads
+// the host's encoding of the request's headers (natively, an encoding of the
+// SDK's list), which is kept: the directives are written with them by
+// copying it when the client sent none of the names the filter sets (the
+// scan tells: they are in every header table), and list decodes it into the
+// stream block's array when a stage walks the headers. A stream's httpContext is
 // reused for a later stream once the host deleted it (httpContext.deleted):
 // nothing keeps a pointer into one past OnHttpStreamDone.
 //

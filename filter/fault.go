@@ -13,6 +13,7 @@ import (
 // and resumed from the tick). With only_with_header, only requests carrying
 // that header are touched. The draw comes from the plugin's random source.
 type faultStage struct {
+	_       [0]func() // not comparable: no generated equality in the .wasm
 	p       *pluginContext
 	cfg     *config.Fault
 	s       fault.Settings

@@ -23,87 +23,88 @@ func guard(f func()) {
 	f()
 }
 
-type counter struct {
-	m  proxywasm.MetricCounter
+// metric is a metric id defined when the plugin started (ok: the
+// definition succeeded).
+type metric struct {
+	// Never compared: no equality function generated. First, since a
+	// trailing zero-size field pads the struct (8 bytes more for each
+	// metric held).
+	_  [0]func()
+	id uint32
 	ok bool
 }
+
+type counter metric
 
 func (c counter) inc(n uint64) {
 	if c.ok {
-		incMetric(uint32(c.m), int64(n))
+		incMetric(c.id, int64(n))
 	}
 }
 
-type gauge struct {
-	m  proxywasm.MetricGauge
-	ok bool
-}
+type gauge metric
 
 // set sets the gauge: proxy_record_metric on a gauge sets its value in
 // Envoy (the SDK only exposes it on histograms).
 func (g gauge) set(v int64) {
 	if g.ok {
-		recordMetric(uint32(g.m), uint64(v))
+		recordMetric(g.id, uint64(v))
 	}
 }
 
 func (g gauge) add(v int64) {
 	if g.ok {
-		incMetric(uint32(g.m), v)
+		incMetric(g.id, v)
 	}
 }
 
-type histogram struct {
-	m  proxywasm.MetricHistogram
-	ok bool
-}
+type histogram metric
 
 func (h histogram) record(v uint64) {
 	if h.ok {
-		recordMetric(uint32(h.m), v)
+		recordMetric(h.id, v)
 	}
 }
 
-// metrics defines metrics once per name per VM.
+// The kinds of metric (metrics.define).
+const (
+	kindCounter byte = iota
+	kindGauge
+	kindHistogram
+)
+
+// metrics defines metrics once per kind and name per VM.
 type metrics struct {
-	counters   map[string]counter
-	gauges     map[string]gauge
-	histograms map[string]histogram
+	defined [3]map[string]metric // by kind
 }
 
 func newMetrics() *metrics {
-	return &metrics{counters: map[string]counter{}, gauges: map[string]gauge{}, histograms: map[string]histogram{}}
+	return &metrics{defined: [3]map[string]metric{{}, {}, {}}}
 }
 
-func (m *metrics) counter(name string) counter {
-	if c, ok := m.counters[name]; ok {
-		return c
+// define returns the metric of a kind and name, defined the first time.
+func (m *metrics) define(kind byte, name string) metric {
+	if v, ok := m.defined[kind][name]; ok {
+		return v
 	}
-	var c counter
-	guard(func() { c = counter{proxywasm.DefineCounterMetric(name), true} })
-	m.counters[name] = c
-	return c
+	var v metric
+	guard(func() {
+		switch kind {
+		case kindCounter:
+			v = metric{id: uint32(proxywasm.DefineCounterMetric(name)), ok: true}
+		case kindGauge:
+			v = metric{id: uint32(proxywasm.DefineGaugeMetric(name)), ok: true}
+		default:
+			v = metric{id: uint32(proxywasm.DefineHistogramMetric(name)), ok: true}
+		}
+	})
+	m.defined[kind][name] = v
+	return v
 }
 
-func (m *metrics) gauge(name string) gauge {
-	if g, ok := m.gauges[name]; ok {
-		return g
-	}
-	var g gauge
-	guard(func() { g = gauge{proxywasm.DefineGaugeMetric(name), true} })
-	m.gauges[name] = g
-	return g
-}
-
-func (m *metrics) histogram(name string) histogram {
-	if h, ok := m.histograms[name]; ok {
-		return h
-	}
-	var h histogram
-	guard(func() { h = histogram{proxywasm.DefineHistogramMetric(name), true} })
-	m.histograms[name] = h
-	return h
-}
+func (m *metrics) counter(name string) counter     { return counter(m.define(kindCounter, name)) }
+func (m *metrics) gauge(name string) gauge         { return gauge(m.define(kindGauge, name)) }
+func (m *metrics) histogram(name string) histogram { return histogram(m.define(kindHistogram, name)) }
 
 // policyMetrics are the metrics every policy has.
 type policyMetrics struct {

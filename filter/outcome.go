@@ -2,7 +2,6 @@ package filter
 
 import (
 	"encoding/binary"
-	"strconv"
 	"strings"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -37,6 +36,7 @@ const (
 //     is classified (a router-generated 503/504 still counts through
 //     failure_on.statuses).
 type outcome struct {
+	_                       [0]func() // not comparable: no generated equality in the .wasm
 	status                  int
 	reset, timeout, connect bool
 	// failure: the outcome counts as a failure under the policy's
@@ -45,10 +45,7 @@ type outcome struct {
 }
 
 func readOutcome(h *httpContext) outcome {
-	var o outcome
-	if s, ok := h.responseHeader(":status"); ok {
-		o.status, _ = strconv.Atoi(s)
-	}
+	o := outcome{status: h.responseStatus()}
 	if o.status != 0 && o.status < 500 {
 		return o
 	}

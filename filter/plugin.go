@@ -49,9 +49,14 @@ type pluginContext struct {
 	freeBufs []*streamBufs
 	// freeCtx are the contexts of deleted streams (httpContext.deleted).
 	freeCtx []*httpContext
+	// hdrTab is the VM's header table (see requestInfo).
+	hdrTab hdrTab
 	// respHdrs is the array the upstream response's headers are read into
 	// (read and dropped within on_http_response_headers).
 	respHdrs [][2]string
+	// resp is what the response side keeps per VM (respVM: the .wasm
+	// build's encoding of the response headers read, and its buffer).
+	resp respVM
 }
 
 func newPluginContext(id uint32) *pluginContext {
@@ -60,6 +65,7 @@ func newPluginContext(id uint32) *pluginContext {
 	// the context id.
 	p := &pluginContext{id: id, m: newMetrics(), rnd: rand.New(rand.NewPCG(rand.Uint64(), uint64(id)))}
 	p.st = &p.counts
+	p.hdrTab.init()
 	return p
 }
 

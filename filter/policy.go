@@ -8,6 +8,7 @@ import (
 
 	"github.com/breakwater/breakwater/filter/config"
 	"github.com/breakwater/breakwater/internal/metricdef"
+	"github.com/breakwater/breakwater/internal/streq"
 )
 
 // policy is a configured policy with its stages, in the order of docs/configuration.md:
@@ -20,10 +21,23 @@ type policy struct {
 	stages []stage
 	ticks  []func(now time.Time)
 
-	// wantsOutcome: some pattern reads the upstream outcome; outcome are the
-	// hooks that receive it (breaker report, latency statistics, budget).
+	// wantsOutcome: some pattern reads the upstream outcome; cbOutcome and
+	// dirOutcome are the stages that receive it (breaker report; retry
+	// budget and latency statistics), nil when none.
 	wantsOutcome bool
-	outcome      []func(h *httpContext, o outcome, now time.Time)
+	cbOutcome    *breakerStage
+	dirOutcome   *directiveStage
+	// respTime: on_http_response_headers reads the clock for the outcome
+	// (the breaker, the adaptive timeout, a fallback or stale cache use the
+	// instant; the retry budget's give-back does not: its rare charge
+	// reads it itself, directiveStage.onOutcome).
+	respTime bool
+	// respPre is x-breakwater-policy encoded for the response's header map
+	// (prePolicy, encodeWire).
+	respPre string
+	// onlyPrefix: the match's only condition is path_prefix (match tests
+	// it without MatchNormal when the path has no encoded separator).
+	onlyPrefix bool
 	// replaceFailures: fallback.on holds upstream_failure; failureOn
 	// classifies (the breaker's failure_on, or its defaults).
 	replaceFailures bool
@@ -77,7 +91,7 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 			return nil, err
 		}
 		pol.stages = append(pol.stages, s)
-		pol.outcome = append(pol.outcome, func(h *httpContext, o outcome, now time.Time) { s.onOutcome(h, o, now) })
+		pol.cbOutcome = s
 		pol.failureOn = &pc.CircuitBreaker.FailureOn
 	}
 	if pc.Bulkhead != nil {
@@ -94,7 +108,7 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 		}
 		pol.stages = append(pol.stages, s)
 		if s.budget != nil || s.adaptive != nil {
-			pol.outcome = append(pol.outcome, func(h *httpContext, o outcome, now time.Time) { s.onOutcome(h, o, now) })
+			pol.dirOutcome = s
 		}
 	}
 	if fb := pc.Fallback; fb != nil {
@@ -107,8 +121,12 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 	if pc.DeadLetter != nil {
 		pol.dl = newDLPolicy(p, ns, pc.Name, pc.DeadLetter)
 	}
-	pol.wantsOutcome = len(pol.outcome) > 0 || pol.replaceFailures || pol.stale != nil
+	pol.respPre = prePolicy(pc.Name)
+	pol.wantsOutcome = pol.cbOutcome != nil || pol.dirOutcome != nil || pol.replaceFailures || pol.stale != nil
 	pol.usesTime = len(pol.stages) > 0 || pol.dl != nil
+	pol.respTime = pol.cbOutcome != nil || pol.dirOutcome != nil && pol.dirOutcome.adaptive != nil ||
+		pol.replaceFailures || pol.stale != nil
+	pol.onlyPrefix = pc.Match.OnlyPrefix()
 	return pol, nil
 }
 
@@ -122,6 +140,18 @@ func (pol *policy) tick(now time.Time) {
 // true when that policy refuses the path's encoded separator (400).
 func (p *pluginContext) match(r *requestInfo) (pol *policy, escaped bool) {
 	for _, pol := range p.policies {
+		if pol.onlyPrefix && !r.escSlash { // MatchNormal's answer, without the call (Match.OnlyPrefix)
+			// Inline: a path that starts with the prefix exactly. Only
+			// ignore_case or a trailing "/" (the path without it) can
+			// match otherwise.
+			m := pol.cfg.Match
+			pre := m.PathPrefix
+			if len(r.path) >= len(pre) && streq.Equal(r.path[:len(pre)], pre) ||
+				(m.IgnoreCase || pre[len(pre)-1] == '/') && m.PrefixMatches(r.path) {
+				return pol, false
+			}
+			continue
+		}
 		m, auth := pol.cfg.Match, ""
 		if m != nil && m.Authority != "" {
 			auth = r.authority()

@@ -6,6 +6,7 @@ import (
 
 	"github.com/breakwater/breakwater/filter/config"
 	"github.com/breakwater/breakwater/internal/metricdef"
+	"github.com/breakwater/breakwater/internal/streq"
 	"github.com/breakwater/breakwater/patterns/ratelimit"
 )
 
@@ -36,6 +37,10 @@ type rateLimitStage struct {
 	// leased are the limiters of the local limits that take worker leases
 	// (ratelimit.Limiter.SetLeases): the tick ends their expired leases.
 	leased []*ratelimit.Limiter
+	// fast: the stage has local limits only (no service), at most
+	// rlKeptLen, none with tiers: onRequest may decide a
+	// request from the leases.
+	fast bool
 }
 
 // leaseKeys bounds the keys a local limit holds leases for, per VM.
@@ -68,6 +73,8 @@ type limitRT struct {
 	settings ratelimit.Settings            // default tier
 	tiers    map[string]ratelimit.Settings // named tiers (the config's, read-only)
 	limited  counter
+	lz       *ratelimit.Leases // the worker's leases of lim (local limits)
+	kind     keyKind           // the key's form, for onRequest's fast pass
 	// lastVal/lastKey: for a one-part key, the last request's value of the
 	// part and its key (lastVal is a substring of lastKey, so no header
 	// view is kept); keyOf builds a key again only for another value.
@@ -75,6 +82,29 @@ type limitRT struct {
 	// keys caches the keys of recent values of a one-part key (allocated
 	// with the first one).
 	keys *keyCache
+}
+
+// keyKind is the form of a limit's key that onRequest's fast pass builds itself.
+type keyKind uint8
+
+const (
+	keyOther  keyKind = iota // keyOf
+	keyNone                  // no part: ""
+	keyPath                  // one part, the path: the last key again when the path is the last one
+	keyHeader                // one part, a header: the cache's entry (headerEntry)
+)
+
+// kindOf is the keyKind of a limit's key parts.
+func kindOf(parts []config.KeyPart) keyKind {
+	switch {
+	case len(parts) == 0:
+		return keyNone
+	case len(parts) == 1 && parts[0].Kind == config.KeyPath:
+		return keyPath
+	case len(parts) == 1 && parts[0].Kind == config.KeyHeader:
+		return keyHeader
+	}
+	return keyOther
 }
 
 // keyCache holds the keys of recent values of a one-part key, direct-mapped
@@ -86,6 +116,9 @@ type keyCache [keyCacheSize]keyEntry
 type keyEntry struct {
 	_        [0]func() // not comparable: no equality function in the binary
 	val, key string
+	// slot is where the limit's leases last held key's lease (a hint for
+	// ratelimit.Leases.Holds; -1: none yet).
+	slot int
 }
 
 // The bounds of a limit's cache of keys (limitRT.keys), per VM.
@@ -94,16 +127,44 @@ const (
 	keyCacheLen  = 128
 )
 
+// headerEntry is the cache's entry of the request's value of the limit's
+// one header part (keyHeader), its key built when missing; nil when the
+// value is too long for the cache (keyOf then builds the key).
+func (l *limitRT) headerEntry(r *requestInfo) *keyEntry {
+	v, _ := r.header(l.cfg.Key[0].Arg)
+	if len(v) > keyCacheLen || l.keys == nil {
+		return nil
+	}
+	h := uint32(2166136261) // FNV-1a, as keyOf
+	for i := 0; i < len(v); i++ {
+		h = (h ^ uint32(v[i])) * 16777619
+	}
+	c := &l.keys[h%keyCacheSize]
+	if c.key != "" && streq.Words(c.val, v) {
+		return c
+	}
+	l.keyOf(r) // builds the key into c
+	return c
+}
+
 // keyOf is r.key(l.cfg.Key), built again for a one-part key only when the
-// part's value is neither the last request's nor in the cache of keys. A key
-// is always a string of its own (never a view of the request's headers):
-// the limiter's leases keep the last one (ratelimit.Limiter.SetLeases).
+// part's value is neither the last request's (a part other than a header)
+// nor in the cache of keys. A key is always a string of its own (never a
+// view of the request's headers): the limiter's leases keep the strings
+// they are given (ratelimit.Limiter.SetLeases).
 func (l *limitRT) keyOf(r *requestInfo) string {
-	if len(l.cfg.Key) != 1 {
+	switch len(l.cfg.Key) {
+	case 0:
+		return "" // the policy's one shared key
+	case 1:
+	default:
 		return r.key(l.cfg.Key)
 	}
-	v := r.part(l.cfg.Key[0])
-	if l.lastKey != "" && v == l.lastVal {
+	kp := l.cfg.Key[0]
+	v := r.part(kp)
+	// The last value's key again (a header's value, one of many clients,
+	// goes to the cache at once).
+	if kp.Kind != config.KeyHeader && l.lastKey != "" && streq.Words(v, l.lastVal) {
 		return l.lastKey
 	}
 	var c *keyEntry
@@ -116,7 +177,7 @@ func (l *limitRT) keyOf(r *requestInfo) string {
 			h = (h ^ uint32(v[i])) * 16777619
 		}
 		c = &l.keys[h%keyCacheSize]
-		if c.key != "" && c.val == v {
+		if c.key != "" && streq.Words(c.val, v) {
 			l.lastKey, l.lastVal = c.key, c.val
 			return c.key
 		}
@@ -125,13 +186,14 @@ func (l *limitRT) keyOf(r *requestInfo) string {
 	l.lastKey = k
 	l.lastVal = k[len(k)-1-len(v) : len(k)-1] // "<len>:<v>,"
 	if c != nil {
-		c.val, c.key = l.lastVal, k
+		c.val, c.key, c.slot = l.lastVal, k, -1
 	}
 	return k
 }
 
 func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.RateLimit) (*rateLimitStage, error) {
 	s := &rateLimitStage{p: p, pol: pol, headers: rc.Headers, svc: rc.Service}
+	tiered := false
 	if rc.Service != nil {
 		s.callTimeout = uint32(max(rc.Service.Timeout/time.Millisecond, 1))
 		s.svcFailures = p.m.counter(metricdef.Name(ns, metricdef.RateLimitServiceFailuresTotal, pol.name))
@@ -139,6 +201,7 @@ func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.Rate
 	for _, lc := range rc.Limits {
 		l := &limitRT{
 			cfg:     lc,
+			kind:    kindOf(lc.Key),
 			limited: p.m.counter(metricdef.Name(ns, metricdef.RateLimitLimitedTotal, pol.name, metricdef.LabelLimit, lc.Name)),
 		}
 		if lc.Scope == config.ScopeGlobal {
@@ -158,6 +221,7 @@ func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.Rate
 		l.settings = lc.Settings
 		recovery := lc.Settings.Recovery()
 		if lc.Tier != nil {
+			tiered = true
 			l.tiers = lc.Tier.Limits
 			for _, ts := range l.tiers {
 				recovery = max(recovery, ts.Recovery())
@@ -180,6 +244,7 @@ func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.Rate
 			// Worker leases (patterns/ratelimit doc.go): a limit that
 			// never leases (Leasable false for every tier) allocates none.
 			l.lim.SetLeases(leaseKeys)
+			l.lz = l.lim.Leases()
 			s.leased = append(s.leased, l.lim)
 		}
 	}
@@ -187,26 +252,113 @@ func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.Rate
 		pol.ticks = append(pol.ticks, s.expireLeases)
 	}
 	s.checks = make([]ratelimit.Check, max(len(s.limits), len(s.global)))
+	s.fast = len(s.global) == 0 && len(s.limits) > 0 && len(s.limits) <= rlKeptLen && !tiered
 	return s, nil
 }
 
+// onRequest admits the request from this worker's leases when every limit
+// has one that admits it (no store operation: ratelimit.Leases.Hit, then
+// Use, as ratelimit.AllowAllInto decides), keeping the checks for
+// the undo in the stream block and the RateLimit-* headers of the most
+// restrictive limit; otherwise, with nothing changed, admit decides (then
+// the service and the shaping delay, when the stage has them). This
+// takes a fast stage and the request's first admission. One pass: a
+// limit's lease is used as soon as it hits, and given back (Leases.Unuse)
+// when a later limit has none.
 func (s *rateLimitStage) onRequest(h *httpContext, now time.Time) verdict {
-	res, v := s.admit(h, now, s.limits)
+	if s.fast && !h.rlUsed && h.b != nil {
+		t := ratelimit.Instant(now)
+		b := h.b
+		ls := s.limits // at most rlKeptLen (fast)
+		// The most restrictive so far, as ratelimit's pick: the fewest
+		// remaining, ties to the longest reset, then the first.
+		var best ratelimit.Decision
+		var slots [rlKeptLen]int
+		for i, l := range ls {
+			var key string
+			var ce *keyEntry
+			k := -1
+			// Inlined: the cache entry's slot, else the last key's, without
+			// a call.
+			if l.kind == keyHeader {
+				if ce = l.headerEntry(&h.req); ce != nil {
+					if key = ce.key; l.lz.Holds(ce.slot, key) {
+						k = ce.slot
+					}
+				} else {
+					key = l.keyOf(&h.req)
+				}
+			} else {
+				switch l.kind {
+				case keyNone:
+				case keyPath:
+					if l.lastKey != "" && streq.Words(h.req.path, l.lastVal) {
+						key = l.lastKey
+						break
+					}
+					key = l.keyOf(&h.req)
+				default:
+					key = l.keyOf(&h.req)
+				}
+				k = l.lz.Last(key)
+			}
+			if k < 0 || !l.lz.Usable(k, &l.settings, t) {
+				k = l.lz.Hit(key, &l.settings, t)
+				if ce != nil && k >= 0 {
+					ce.slot = k
+				}
+			}
+			if k < 0 {
+				for j := i - 1; j >= 0; j-- {
+					ls[j].lz.Unuse(slots[j])
+					b.rlKept[j].Key = ""
+				}
+				goto store
+			}
+			slots[i] = k
+			d := l.lz.Use(k, t)
+			if i == 0 || d.Remaining < best.Remaining || d.Remaining == best.Remaining && d.Reset > best.Reset {
+				best = d
+			}
+			c := &b.rlKept[i]
+			if c.Limiter != l.lim {
+				// The block's checks keep their limiter and settings from
+				// stream to stream (OnHttpStreamDone leaves them).
+				c.Limiter, c.Settings = l.lim, l.settings
+			}
+			c.Key = key
+		}
+		h.rlUsed = true
+		s.keepUndo(h, b.rlKept[:len(ls)])
+		if s.headers {
+			s.keepRateHeaders(h, &best)
+		}
+		return pass
+	}
+store:
+	delay, v := s.admit(h, now, s.limits)
 	if v != pass {
 		return v
 	}
 	if len(s.global) > 0 {
-		return s.callService(h, now, res.Delay)
+		return s.callService(h, now, delay)
 	}
-	return s.shape(h, now, res.Delay)
+	return s.shape(h, now, delay)
 }
 
-// admit applies the local limits ls (all or nothing) and keeps the headers
-// of the most restrictive one.  The Result's Decisions are the stage's reused
-// buffer: callers read only its other fields.
-func (s *rateLimitStage) admit(h *httpContext, now time.Time, ls []*limitRT) (ratelimit.Result, verdict) {
+// keepUndo records the refund of checks, for a later stage's rejection.
+//
+//go:noinline
+func (s *rateLimitStage) keepUndo(h *httpContext, checks []ratelimit.Check) {
+	h.undo = append(h.undo, holdRec{kind: holdRefund, rl: s, checks: checks})
+}
+
+// admit applies the local limits ls (all or nothing), keeps the headers of
+// the most restrictive one and returns the longest delay asked (a
+// leaky_bucket's).
+func (s *rateLimitStage) admit(h *httpContext, now time.Time, ls []*limitRT) (time.Duration, verdict) {
 	if len(ls) == 0 {
-		return ratelimit.Result{Allowed: true}, pass
+		return 0, pass
 	}
 	// The checks are built where the undo record keeps them: the stream
 	// block's array on the request's first admission (no copy), else the
@@ -219,48 +371,61 @@ func (s *rateLimitStage) admit(h *httpContext, now time.Time, ls []*limitRT) (ra
 		checks = s.checks[:len(ls)]
 	}
 	for i, l := range ls {
-		st := l.settings
+		c := &checks[i]
+		c.Limiter, c.Key, c.Settings = l.lim, l.keyOf(&h.req), l.settings
 		if l.tiers != nil {
 			if ts, ok := l.tiers[h.req.part(l.cfg.Tier.From)]; ok {
-				st = ts
+				c.Settings = ts
 			}
 		}
-		checks[i] = ratelimit.Check{Limiter: l.lim, Key: l.keyOf(&h.req), Settings: st}
 	}
 	res, err := ratelimit.AllowAllInto(&s.bufs, s.p.st, now, 1, checks)
 	if err != nil {
 		// Shared data failed or stayed contended: fail open, say so.
 		logLimited("breakwater: %s: rate limit state unavailable, request admitted: %v", h.pol.name, err)
-		return ratelimit.Result{Allowed: true}, pass
+		return 0, pass
 	}
 	if !res.Allowed {
 		d := res.Decisions[res.Deciding]
 		ls[res.Deciding].limited.inc(1)
-		return res, s.rejectWith(h, now, rlHeaders(d), d.RetryAfter)
+		return 0, s.rejectWith(h, now, rlHeaders(d), d.RetryAfter)
 	}
 	kept := checks
 	if !own { // a second admission of the request (the service's local fallback)
 		kept = append([]ratelimit.Check(nil), checks...)
 	}
-	h.undo = append(h.undo, holdRec{kind: holdRefund, rl: s, checks: kept})
-	if s.headers && len(res.Decisions) > 0 {
-		// setRateHeaders, kept in the stream context (no slice allocated).
-		d := res.Decisions[res.Deciding]
-		if h.respHeaders == nil || remainingOf(h.respHeaders) > max(d.Remaining, 0) {
-			if h.b != nil {
-				b := h.b
-				b.rlHdr = [3][2]string{
-					{"ratelimit-limit", s.limitString(d.Limit)},
-					{"ratelimit-remaining", formatNum(&b.rlNum[0], max(d.Remaining, 0))},
-					{"ratelimit-reset", ceilSecondsInto(&b.rlNum[1], d.Reset)},
-				}
-				h.respHeaders = b.rlHdr[:]
-			} else {
-				h.respHeaders = rlHeaders(d)
-			}
-		}
+	s.keepUndo(h, kept)
+	if s.headers {
+		s.keepRateHeaders(h, &res.Decisions[res.Deciding])
 	}
-	return res, pass
+	return res.Delay, pass
+}
+
+// keepRateHeaders keeps d's RateLimit-* headers for the response when d is
+// the most restrictive decision seen so far for the request (fewest
+// remaining), in the stream block (no slice allocated).
+func (s *rateLimitStage) keepRateHeaders(h *httpContext, d *ratelimit.Decision) {
+	if h.respHeaders != nil && remainingOf(h.respHeaders) <= max(d.Remaining, 0) {
+		return
+	}
+	b := h.b
+	if b == nil {
+		h.respHeaders = rlHeaders(*d)
+		return
+	}
+	// The names stay in the block (set once); the values are this
+	// request's.
+	hd := &b.rlHdr
+	if hd[0][0] == "" {
+		hd[0][0], hd[1][0], hd[2][0] = "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"
+	}
+	if d.Limit != s.limitNum || s.limitStr == "" {
+		s.limitNum, s.limitStr = d.Limit, strconv.FormatInt(d.Limit, 10)
+	}
+	hd[0][1] = s.limitStr
+	hd[1][1] = formatNum(&b.rlNum[0], max(d.Remaining, 0))
+	hd[2][1] = ceilSecondsInto(&b.rlNum[1], d.Reset)
+	h.respHeaders = hd[:]
 }
 
 func (s *rateLimitStage) rejectWith(h *httpContext, now time.Time, hdrs [][2]string, retryAfter time.Duration) verdict {
@@ -299,8 +464,9 @@ func formatNum(dst *[20]byte, v int64) string {
 	i := len(dst)
 	u := uint64(v)
 	for u >= 100 { // two digits a step, as strconv does
-		j := u % 100 * 2
-		u /= 100
+		q := u / hundred
+		j := (u - q*100) * 2
+		u = q
 		i -= 2
 		dst[i], dst[i+1] = digitPairs[j], digitPairs[j+1]
 	}
@@ -313,6 +479,15 @@ func formatNum(dst *[20]byte, v int64) string {
 	}
 	return numString(dst[i:])
 }
+
+// hundred is 100 as a variable: the compiler turns a division by the
+// constant into a multiplication by its inverse, which the .wasm build
+// computes with a dozen instructions for the 128-bit product, where a
+// division by a variable is one instruction.
+var hundred uint64 = 100
+
+// second is time.Second as a variable (see hundred), for ceilSecondsInto.
+var second = int64(time.Second)
 
 // digitPairs are "00" to "99", for formatNum.
 const digitPairs = "00010203040506070809" +
@@ -331,7 +506,7 @@ func ceilSecondsInto(dst *[20]byte, d time.Duration) string {
 	if d <= 0 {
 		return "0"
 	}
-	return formatNum(dst, int64((d+time.Second-1)/time.Second))
+	return formatNum(dst, int64(d+time.Second-1)/second)
 }
 
 // limitString is strconv.FormatInt(n, 10), formatted again only when n is

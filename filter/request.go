@@ -1,122 +1,284 @@
 package filter
 
 import (
+	"math/bits"
 	"strings"
+	"unsafe"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 
 	"github.com/breakwater/breakwater/filter/config"
+	"github.com/breakwater/breakwater/internal/streq"
 	"github.com/breakwater/breakwater/patterns/normalize"
 )
 
 // requestInfo holds the request headers, read with ONE host call, and the
 // path in normal form (patterns/normalize), computed once: matching and
 // keys read path and authority().
+//
+// load scans the headers' encoding (the host's copy in the .wasm build; an
+// encoding of the list natively) once: it takes the pseudo-headers, strips
+// the client's x-breakwater-* and keeps the first value of every name of
+// the VM's header table (hdrTab: the headers the filter sets, and those a
+// stage looked up on an earlier request), so most lookups read a slot and
+// the list itself is decoded only when something walks it (list).
 type requestInfo struct {
+	// headers is the list (natively from load; in the .wasm build decoded
+	// from raw by list, nil until then).
 	headers [][2]string
-	// wire is the host's encoding of headers (nil natively): a write of
-	// the headers, edited, copies it (flushRequestHeaders).
-	wire []byte
-	// xs has bit i set when header i (of the first 64) is named x-*, own
-	// when it is one of the client's x-breakwater-* (removed at arrival).
-	xs, own uint64
+	// raw is the headers' encoding load scanned (nil: none could be read);
+	// wire is raw when it is the host's, which a write of the headers,
+	// edited, copies (flushRequestHeaders), else nil.
+	raw, wire []byte
+	// dst is the stream block's list array that list decodes into.
+	dst *[][2]string
+	// tab is the VM's header table load scanned for (nil: built otherwise,
+	// tests); tabN its size then. vals[j] is the first value of entry j
+	// when has bit j is set.
+	tab  *hdrTab
+	tabN uint8
+	has  uint32
+	vals [hdrSlots]slotVal
+	// own: the client sent x-breakwater-* headers (removed at arrival).
+	own     bool
+	decoded bool // list ran
 	method  string
 	rawPath string // :path as sent (dead letters, the stale cache)
 	path    string // normal form: no query, fragment, ;params, dot or empty segments
 	// auth is the :authority as sent until authority() replaces it, once,
-	// with its normal form (authNorm); rawAuthority() is the value as sent.
+	// with its normal form (authNorm); the value as sent stays in its slot
+	// (rawAuthority), as :scheme's does.
 	auth     string
 	authNorm bool
 	// escSlash: the path holds %2F or %5C (never decoded).
 	escSlash bool
-	// idx says whether load read the headers and whether lens and at are
-	// built (by the first header call, so a request no stage looks a
-	// header up in pays nothing): lens has bit l set when a header name is
-	// l bytes long (bit 63: 63 or more); at[l] is 1 + the index of the
-	// first header whose name is l bytes long (l < len(at); 0: scan from
-	// the start). lookup compares lengths first, so a name of a length no
-	// header has is absent and the scan for one can start at the first
-	// header of its length. A requestInfo built otherwise (tests) is
-	// looked up by a plain scan.
-	idx  uint8
-	lens uint64
-	at   [32]uint8
+	// idx says how header scans the list: plainly (idxNone, a requestInfo
+	// built otherwise, tests) or after list decoded it (idxLoaded, then
+	// idxBuilt: the list is there).
+	idx uint8
+}
+
+// slotVal is a slot of requestInfo.vals (a struct, not comparable: no
+// generated equality for the array).
+type slotVal struct {
+	s string
+	_ [0]func()
 }
 
 // The states of requestInfo.idx.
 const (
 	idxNone   uint8 = iota // not read by load: plain scans
-	idxLoaded              // read by load, lens and at not built yet
-	idxBuilt               // lens and at describe headers
+	idxLoaded              // read by load, the list not looked at yet
+	idxBuilt               // read by load, the list decoded (list)
 )
 
-// index builds lens and at (see requestInfo.idx).
-func (r *requestInfo) index() {
-	r.lens, r.at, r.idx = 0, [32]uint8{}, idxBuilt
-	for i := range r.headers {
-		l := len(r.headers[i][0])
-		if l >= len(r.at) {
-			r.lens |= 1 << min(l, 63)
-			continue
-		}
-		if r.lens&(1<<l) == 0 && i < 255 {
-			r.at[l] = uint8(i + 1)
-		}
-		r.lens |= 1 << l
+// The request headers the filter sets (setRequestHeader; flushRequestHeaders
+// writes no other name). Their entries in every header table follow the
+// pseudo-headers', so load notes whether the client sent one
+// (has&setMask) and the request's headers can then be written back as read,
+// with the filter's after them.
+const (
+	setPolicy          = iota // x-breakwater-policy
+	setUpstreamTimeout        // x-envoy-upstream-rq-timeout-ms
+	setExpectedTimeout        // x-envoy-expected-rq-timeout-ms
+	setMaxRetries             // x-envoy-max-retries
+	setRetryOn                // x-envoy-retry-on
+	setRetriableCodes         // x-envoy-retriable-status-codes
+	setPerTryTimeout          // x-envoy-upstream-rq-per-try-timeout-ms
+	nSet
+)
+
+var setNames = [nSet]string{
+	"x-breakwater-policy",
+	"x-envoy-upstream-rq-timeout-ms",
+	"x-envoy-expected-rq-timeout-ms",
+	"x-envoy-max-retries",
+	"x-envoy-retry-on",
+	"x-envoy-retriable-status-codes",
+	"x-envoy-upstream-rq-per-try-timeout-ms",
+}
+
+// The first entries of every header table: the pseudo-headers load takes,
+// then setNames.
+const (
+	slotPath = iota
+	slotMethod
+	slotAuthority
+	slotScheme
+	nPseudo
+	setMask = (1<<nSet - 1) << nPseudo
+)
+
+// hdrSlots is the size of a header table (a power of two: scan masks
+// indexes with it).
+const hdrSlots = 16
+
+// hdrTab is a VM's header table: the names (lower-case ASCII) whose first
+// value load keeps in a slot. It starts with the pseudo-headers and
+// setNames; header adds each other name it is asked for (names come from
+// the configuration and the code, never from a request) while there is
+// room, so from the next request on that lookup reads a slot; a name that
+// finds no room is looked up in the list. byLen[l] has bit j set when entry
+// j is l bytes long (63: 63 or more); folds are the entries.
+type hdrTab struct {
+	folds [hdrSlots]streq.Fold
+	own   streq.Fold // ownPrefix
+	n     int
+	byLen [64]uint32
+	_     [0]func() // not comparable: no generated equality
+}
+
+func (t *hdrTab) init() {
+	*t = hdrTab{}
+	t.own, _ = streq.Mask(ownPrefix)
+	for _, n := range [...]string{":path", ":method", ":authority", ":scheme"} {
+		t.add(n)
+	}
+	for _, n := range &setNames {
+		t.add(n)
 	}
 }
 
-// load reads the request headers, into dst's array when it has room (the
-// stream's block: the list lives as long as the stream), and in one pass
-// over them takes the first :method, :path and :authority, marks the x-*
-// ones and removes the client's x-breakwater-* (stripOwn).
-func (r *requestInfo) load(dst [][2]string) {
-	hs, wire, err := getHeaders(false, dst)
-	if err != nil {
-		hs, wire = nil, nil
+// add puts name in the table when there is room and it is lower-case
+// ASCII (compared as lookup does: exact, then strings.EqualFold, which for
+// an ASCII name of the same length is ASCII case folding: streq.Fold).
+func (t *hdrTab) add(name string) {
+	if t.n == hdrSlots || t.find(name, t.n) >= 0 {
+		return
 	}
-	r.headers, r.wire = hs, wire
-	r.xs, r.own, r.idx = 0, 0, idxLoaded
-	var method, path, auth string
-	var hasMethod, hasPath, hasAuth bool
-	for i := range hs {
-		n := hs[i][0]
-		if len(n) < 2 {
-			continue
-		}
-		// The second byte picks the one name a header can be (case-
-		// insensitively), so at most one comparison runs per header.
-		switch c := n[1] | 0x20; {
-		case n[0] == ':':
-			switch {
-			case c == 'p' && !hasPath && isName(n, ":path"):
-				path, hasPath = hs[i][1], true
-			case c == 'm' && !hasMethod && isName(n, ":method"):
-				method, hasMethod = hs[i][1], true
-			case c == 'a' && !hasAuth && isName(n, ":authority"):
-				auth, hasAuth = hs[i][1], true
-			}
-		case n[0]|0x20 == 'x' && n[1] == '-':
-			if i < 64 {
-				r.xs |= 1 << i
-			}
-			if isOwn(n) {
-				if i < 64 {
-					r.own |= 1 << i
-				}
-				stripOwn(n)
-			}
+	if f, ok := streq.Mask(name); ok {
+		t.folds[t.n] = f
+		t.byLen[min(len(name), 63)] |= 1 << t.n
+		t.n++
+	}
+}
+
+// find is the entry of name among the first n, or -1: mostly the very
+// string the entry was made of (a constant, a configuration's name), which
+// the pointers tell without a call.
+func (t *hdrTab) find(name string, n int) int {
+	for m := t.byLen[min(len(name), 63)] & (1<<n - 1); m != 0; m &= m - 1 {
+		j := bits.TrailingZeros32(m)
+		if e := t.folds[j].String(); len(e) == len(name) && (unsafe.StringData(e) == unsafe.StringData(name) || e == name) {
+			return j
 		}
 	}
-	r.method, r.rawPath, r.auth = method, path, auth
+	return -1
+}
+
+// load reads the request headers and scans them in one pass (see
+// requestInfo): it takes the first :method, :path, :authority and :scheme,
+// removes the client's x-breakwater-* (stripOwn) and fills the slots of t.
+// dst is the stream block's list array (list decodes into it).
+func (r *requestInfo) load(t *hdrTab, dst *[][2]string) {
+	raw, hs, host := readRequestHeaders()
+	r.headers, r.dst, r.tab, r.tabN, r.own, r.decoded = hs, dst, t, uint8(t.n), false, hs != nil
+	r.idx, r.authNorm = idxLoaded, false
+	end, ok := r.scan(t, raw)
+	if !ok {
+		// Not a header map's encoding (or none could be read): no headers.
+		raw, end = nil, 0
+		r.headers, r.has, r.decoded = nil, 0, true
+		clear(r.vals[:nPseudo]) // a malformed map's first pairs are not taken either
+	}
+	r.raw, r.wire = nil, nil
+	if raw != nil {
+		r.raw = raw[:end]
+		if host {
+			r.wire = r.raw
+		}
+	}
+	r.method, r.rawPath = r.vals[slotMethod].s, r.vals[slotPath].s
+	r.auth = r.vals[slotAuthority].s
 	r.path, r.escSlash = normalize.Path(r.rawPath)
-	r.authNorm = false
 }
 
-// isName says whether a header's name is name (lower case), compared as
-// lookup does.
-func isName(n, name string) bool {
-	return len(n) == len(name) && (n == name || strings.EqualFold(n, name))
+// scan is load's pass over raw, a proxy-wasm header map: a count, then a
+// key length and a value length per pair (little-endian uint32s), then each
+// key and value followed by a NUL. It returns the end of the last pair, or
+// false when raw is not such a map. Every value slot of t it does not fill
+// is "" (has bit clear).
+func (r *requestInfo) scan(t *hdrTab, raw []byte) (int, bool) {
+	r.has = 0
+	clear(r.vals[:nPseudo])
+	size := len(raw)
+	if size < 4 {
+		return 0, false
+	}
+	base := unsafe.Pointer(unsafe.SliceData(raw))
+	n := int(*(*uint32)(base))
+	if n > (size-4)/10 { // each pair takes at least 10 bytes
+		return 0, false
+	}
+	has := uint32(0)
+	sizes, data := 4, 4+8*n
+	for ; n > 0; n-- {
+		kl := int(*(*uint32)(unsafe.Add(base, sizes)))
+		vl := int(*(*uint32)(unsafe.Add(base, sizes+4)))
+		sizes += 8
+		if kl > size || vl > size || data+kl+vl+2 > size {
+			r.has = has
+			return 0, false
+		}
+		np := unsafe.Add(base, data)
+		at := data + kl + 1
+		data = at + vl + 1
+		// The entries of the header's length not seen yet: mostly none or
+		// one, compared with two or four loads (streq.Fold).
+		for m := t.byLen[min(kl, 63)] &^ has; m != 0; m &= m - 1 {
+			j := bits.TrailingZeros32(m) & (hdrSlots - 1) // < hdrSlots: no bounds checks
+			f := &t.folds[j]
+			var eq bool
+			switch {
+			case kl >= 8 && kl <= 16:
+				eq = *(*uint64)(np)|f.M0 == f.W0 && *(*uint64)(unsafe.Add(np, kl-8))|f.M1 == f.W1
+			case kl >= 4 && kl < 8:
+				eq = uint64(*(*uint32)(np))|f.M0 == f.W0 && uint64(*(*uint32)(unsafe.Add(np, kl-4)))|f.M1 == f.W1
+			default: // byLen[63] holds every length from 63 on
+				eq = f.Len() == kl && f.EqualAt(np)
+			}
+			if eq {
+				r.vals[j].s = unsafe.String((*byte)(unsafe.Add(base, at)), vl)
+				has |= 1 << j
+				break
+			}
+		}
+		// isOwn: three byte tests reject every other name.
+		if kl >= len(ownPrefix) && *(*byte)(unsafe.Add(np, 2))|0x20 == 'b' && *(*byte)(unsafe.Add(np, 1)) == '-' &&
+			*(*byte)(np)|0x20 == 'x' && t.own.EqualAt(np) {
+			r.own = true
+			stripOwn(unsafe.String((*byte)(np), kl))
+		}
+	}
+	r.has = has
+	return data, true
+}
+
+// list returns the request's headers: natively the list load read; in the
+// .wasm build decoded from raw at the first call, into the stream block's
+// array when it has room (a longer list's array then serves the next
+// streams).
+func (r *requestInfo) list() [][2]string {
+	if !r.decoded {
+		r.decoded = true
+		if r.headers == nil && r.raw != nil {
+			var dst [][2]string
+			if r.dst != nil {
+				dst = *r.dst
+			}
+			r.headers = decodeHeaders(dst, r.raw)
+			if r.dst != nil && cap(r.headers) > cap(*r.dst) {
+				*r.dst = r.headers[:0]
+			}
+		}
+	}
+	return r.headers
+}
+
+// index marks the list decoded (see requestInfo.idx).
+func (r *requestInfo) index() {
+	r.list()
+	r.idx = idxBuilt
 }
 
 // authority is the normal form of the request's :authority (lower case, no
@@ -127,7 +289,10 @@ func (r *requestInfo) authority() string {
 	if !r.authNorm {
 		scheme := ""
 		if strings.IndexByte(r.auth, ':') >= 0 { // the scheme only matters for a port
-			scheme, _ = r.header(":scheme")
+			scheme = r.vals[slotScheme].s
+			if r.tab == nil {
+				scheme, _ = r.header(":scheme")
+			}
 		}
 		r.auth, r.authNorm = normalize.Authority(r.auth, scheme), true
 	}
@@ -136,6 +301,9 @@ func (r *requestInfo) authority() string {
 
 // rawAuthority is the :authority as sent.
 func (r *requestInfo) rawAuthority() string {
+	if r.tab != nil {
+		return r.vals[slotAuthority].s
+	}
 	if r.authNorm {
 		v, _ := r.header(":authority")
 		return v
@@ -165,22 +333,19 @@ func isOwn(n string) bool {
 func stripOwn(name string) { _ = proxywasm.RemoveHttpRequestHeader(name) }
 
 // header returns the first value of a header; name is lower case. It is
-// lookup's answer, found with the index of name lengths (requestInfo.idx).
+// lookup's answer: from a slot when name is in the header table load
+// scanned for, else from the list (requestInfo.idx); such a name joins the
+// table for later requests.
 func (r *requestInfo) header(name string) (string, bool) {
-	switch r.idx {
-	case idxNone:
-		return lookup(r.headers, name)
-	case idxLoaded:
-		r.index()
-	}
-	l := len(name)
-	if r.lens&(1<<min(l, 63)) == 0 {
-		return "", false // no header name of that length
-	}
-	if l < len(r.at) {
-		if i := int(r.at[l]); i > 0 {
-			return lookup(r.headers[i-1:], name)
+	if t := r.tab; t != nil {
+		if j := t.find(name, int(r.tabN)); j >= 0 {
+			return r.vals[j].s, r.has&(1<<j) != 0
 		}
+		t.add(name)
+		r.list()
+	}
+	if r.idx == idxLoaded {
+		r.index()
 	}
 	return lookup(r.headers, name)
 }

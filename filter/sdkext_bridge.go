@@ -25,6 +25,26 @@ func getHeaders(response bool, dst [][2]string) ([][2]string, []byte, error) {
 	return proxywasm.GetHeadersWire(response, dst)
 }
 
+// readRequestHeaders returns the host's encoding of the request headers
+// (host: it is the host's, which replaceHeadersWire copies); no list (see
+// requestInfo.list).
+func readRequestHeaders() (raw []byte, hs [][2]string, host bool) {
+	raw, err := proxywasm.GetHeadersRaw(false)
+	if err != nil {
+		return nil, nil, false
+	}
+	return raw, nil, true
+}
+
+// decodeHeaders decodes raw (readRequestHeaders') into dst's array when it
+// has room.
+func decodeHeaders(dst [][2]string, raw []byte) [][2]string {
+	if raw == nil {
+		return nil
+	}
+	return proxywasm.DecodeHeaders(dst, raw)
+}
+
 func replaceHeadersWire(response bool, wire []byte, extra [][2]string) error {
 	return proxywasm.ReplaceHeadersWire(response, wire, extra)
 }

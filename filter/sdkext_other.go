@@ -3,6 +3,7 @@
 package filter
 
 import (
+	"encoding/binary"
 	"errors"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -22,6 +23,35 @@ func getHeaders(response bool, dst [][2]string) (hs [][2]string, wire []byte, er
 	}
 	return hs, nil, err
 }
+
+// readRequestHeaders reads the request headers: natively the SDK's list and
+// an encoding of it (proxy-wasm's header map, which requestInfo.load scans
+// as it scans the host's in the .wasm build), not the host's (host false:
+// there is no wire to write back).
+func readRequestHeaders() (raw []byte, hs [][2]string, host bool) {
+	hs, err := proxywasm.GetHttpRequestHeaders()
+	if err != nil {
+		return nil, nil, false
+	}
+	size := 4
+	for _, kv := range hs {
+		size += len(kv[0]) + len(kv[1]) + 10
+	}
+	raw = make([]byte, 4+8*len(hs), size)
+	binary.LittleEndian.PutUint32(raw, uint32(len(hs)))
+	for i, kv := range hs {
+		binary.LittleEndian.PutUint32(raw[4+8*i:], uint32(len(kv[0])))
+		binary.LittleEndian.PutUint32(raw[8+8*i:], uint32(len(kv[1])))
+		raw = append(append(append(append(raw, kv[0]...), 0), kv[1]...), 0)
+	}
+	if hs == nil {
+		hs = [][2]string{}
+	}
+	return raw, hs, false
+}
+
+// decodeHeaders is never needed natively: load has the list.
+func decodeHeaders(dst [][2]string, raw []byte) [][2]string { return nil }
 
 // errNoWire: natively there is no wire to write (getHeaders).
 var errNoWire = errors.New("breakwater: no header map encoding in this build")

@@ -51,6 +51,7 @@ var staleHeaders = [...]string{"content-type", "content-encoding", "content-lang
 // key at most once per max_age/4, so a hot key costs one shared-data write
 // per worker every max_age/4, not one per request.
 type staleCache struct {
+	_      [0]func() // not comparable: no generated equality in the .wasm
 	p      *pluginContext
 	prefix string
 	cfg    *config.Stale
@@ -143,7 +144,7 @@ func (c *staleCache) wantCapture(h *httpContext, o outcome, now time.Time) (stri
 		return "", nil, false
 	}
 	// The request: a user's credentials make the response theirs.
-	for _, kv := range h.req.headers {
+	for _, kv := range h.req.list() {
 		switch strings.ToLower(kv[0]) {
 		case "authorization":
 			if !c.keyAuth {

@@ -9,6 +9,7 @@ package config
 // bytes, is written quoted in brackets and cut to 64 bytes, e.g.
 // `fallback.headers["x y"]`. The root itself is "$".
 type Error struct {
+	_      [0]func() // not comparable (errors are *Error): no generated equality in the .wasm
 	Path   string
 	Reason string
 }

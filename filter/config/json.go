@@ -87,13 +87,13 @@ func parseDocument(data []byte) (*jvalue, *Error) {
 	// A UTF-8 byte-order mark (which some editors write) is skipped.
 	data = bytes.TrimPrefix(data, utf8BOM)
 	if len(data) > MaxDocumentBytes {
-		return nil, &Error{"$", "document too large: " + strconv.Itoa(len(data)) + " bytes, at most " + strconv.Itoa(MaxDocumentBytes)}
+		return nil, &Error{Path: "$", Reason: "document too large: " + strconv.Itoa(len(data)) + " bytes, at most " + strconv.Itoa(MaxDocumentBytes)}
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, &Error{"$", "empty document, want a JSON object"}
+		return nil, &Error{Path: "$", Reason: "empty document, want a JSON object"}
 	}
 	if !utf8.Valid(data) {
-		return nil, &Error{"$", "not valid UTF-8"}
+		return nil, &Error{Path: "$", Reason: "not valid UTF-8"}
 	}
 	dec := &minijson.Tokenizer{}
 	dec.Reset(data)
@@ -103,14 +103,14 @@ func parseDocument(data []byte) (*jvalue, *Error) {
 		return nil, err
 	}
 	if root.kind != jObject {
-		return nil, &Error{"$", "must be an object, got " + root.kind.String()}
+		return nil, &Error{Path: "$", Reason: "must be an object, got " + root.kind.String()}
 	}
 	end := dec.InputOffset()
 	if _, terr := dec.Token(); terr != io.EOF {
 		for end < int64(len(data)) && strings.IndexByte(" \t\r\n", data[end]) >= 0 {
 			end++
 		}
-		return nil, &Error{"$", "unexpected data after the top-level object at " + position(data, end)}
+		return nil, &Error{Path: "$", Reason: "unexpected data after the top-level object at " + position(data, end)}
 	}
 	return root, nil
 }
@@ -121,15 +121,15 @@ func parseDocument(data []byte) (*jvalue, *Error) {
 // over the document.
 func syntaxError(path string, data []byte, err error) *Error {
 	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
-		return &Error{displayPath(path), "invalid JSON: unexpected end of input"}
+		return &Error{Path: displayPath(path), Reason: "invalid JSON: unexpected end of input"}
 	}
 	if se := minijson.CheckValid(data); se != nil {
 		if se.Offset >= int64(len(data)) && strings.Contains(se.Error(), "end of JSON input") {
-			return &Error{displayPath(path), "invalid JSON: unexpected end of input"}
+			return &Error{Path: displayPath(path), Reason: "invalid JSON: unexpected end of input"}
 		}
-		return &Error{displayPath(path), "invalid JSON at " + position(data, se.Offset-1) + ": " + se.Error()}
+		return &Error{Path: displayPath(path), Reason: "invalid JSON at " + position(data, se.Offset-1) + ": " + se.Error()}
 	}
-	return &Error{displayPath(path), "invalid JSON: " + err.Error()}
+	return &Error{Path: displayPath(path), Reason: "invalid JSON: " + err.Error()}
 }
 
 // position renders the 0-based byte offset off of data as "line L, column C"
@@ -158,7 +158,7 @@ func (r *reader) readValue(path string, depth int) (*jvalue, *Error) {
 	dec := r.dec
 	r.values++
 	if r.values > MaxValues {
-		return nil, &Error{displayPath(path), "document has more than " + strconv.Itoa(MaxValues) + " JSON values"}
+		return nil, &Error{Path: displayPath(path), Reason: "document has more than " + strconv.Itoa(MaxValues) + " JSON values"}
 	}
 	tok, err := dec.Token()
 	if err != nil {
@@ -175,7 +175,7 @@ func (r *reader) readValue(path string, depth int) (*jvalue, *Error) {
 		return &jvalue{kind: jString, text: t}, nil
 	case minijson.Delim:
 		if depth >= MaxDepth {
-			return nil, &Error{displayPath(path), "nested deeper than " + strconv.Itoa(MaxDepth) + " levels"}
+			return nil, &Error{Path: displayPath(path), Reason: "nested deeper than " + strconv.Itoa(MaxDepth) + " levels"}
 		}
 		switch t {
 		case '{':
@@ -188,11 +188,11 @@ func (r *reader) readValue(path string, depth int) (*jvalue, *Error) {
 				}
 				key, ok := kt.(string)
 				if !ok { // not reachable: the decoder only yields strings as keys
-					return nil, &Error{displayPath(path), "invalid JSON: object key is not a string"}
+					return nil, &Error{Path: displayPath(path), Reason: "invalid JSON: object key is not a string"}
 				}
 				kp := field(path, key)
 				if seen[key] {
-					return nil, &Error{kp, "duplicate key"}
+					return nil, &Error{Path: kp, Reason: "duplicate key"}
 				}
 				seen[key] = true
 				fv, ferr := r.readValue(kp, depth+1)
@@ -223,7 +223,7 @@ func (r *reader) readValue(path string, depth int) (*jvalue, *Error) {
 	}
 	// A closing delimiter where a value is expected: the decoder reports
 	// these as syntax errors, so this is a safety net.
-	return nil, &Error{displayPath(path), "invalid JSON at " + position(r.data, dec.InputOffset())}
+	return nil, &Error{Path: displayPath(path), Reason: "invalid JSON at " + position(r.data, dec.InputOffset())}
 }
 
 // quote renders s for an error message: Go-quoted (one line whatever s

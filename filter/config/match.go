@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/breakwater/breakwater/internal/streq"
 	"github.com/breakwater/breakwater/patterns/normalize"
 	"github.com/breakwater/breakwater/patterns/ratelimit"
 )
@@ -83,16 +84,31 @@ func (m *Match) MatchNormal(method, path, authority string, escapedSlash bool, h
 	return Matched
 }
 
+// OnlyPrefix says whether path_prefix is m's only condition. For such a
+// match and a path without an encoded separator, MatchNormal is Matched
+// exactly when PrefixMatches holds (and NoMatch otherwise), whatever the
+// method, authority and headers.
+func (m *Match) OnlyPrefix() bool {
+	return m != nil && m.PathPrefix != "" && m.PathExact == "" && m.PathRegex == nil &&
+		len(m.Methods) == 0 && m.Authority == "" && len(m.Headers) == 0
+}
+
+// PrefixMatches is MatchNormal's path_prefix condition on a normal path.
+func (m *Match) PrefixMatches(path string) bool {
+	return prefixMatches(path, m.PathPrefix, m.IgnoreCase)
+}
+
 // prefixMatches: path starts with prefix; a prefix ending in "/" also
-// matches the path without it (a normal path has no trailing slash).
+// matches the path without it (a normal path has no trailing slash). The
+// exact compare is streq.Equal's, with word loads.
 func prefixMatches(path, prefix string, fold bool) bool {
-	if len(path) >= len(prefix) && (path[:len(prefix)] == prefix || fold && strings.EqualFold(path[:len(prefix)], prefix)) {
-		return true
+	n := len(prefix)
+	if len(path) < n {
+		if n--; n == 0 || prefix[n] != '/' || len(path) != n {
+			return false
+		}
 	}
-	if n := len(prefix) - 1; n > 0 && prefix[n] == '/' && len(path) == n {
-		return path == prefix[:n] || fold && strings.EqualFold(path, prefix[:n])
-	}
-	return false
+	return streq.Equal(path[:n], prefix[:n]) || fold && strings.EqualFold(path[:n], prefix[:n])
 }
 
 // authorityMatches compares a configured authority (lower case) with a

@@ -33,6 +33,7 @@ type Config struct {
 // Policy is one entry of "policies". A nil block pointer means the block is
 // absent from the configuration.
 type Policy struct {
+	_ [0]func() // not comparable: no generated equality in the .wasm
 	// Name is unique in the configuration, [a-z0-9_-]+, at most 64 bytes.
 	Name string
 	// Match is nil when "match" is absent or empty: every request matches.
@@ -214,9 +215,10 @@ type Tier struct {
 // RateLimitService is rate_limit.service: the envoyproxy/ratelimit service
 // called over HTTP (POST /json) for global limits.
 type RateLimitService struct {
-	Cluster   string // required
-	Authority string // default Cluster
-	Domain    string // required
+	_         [0]func() // not comparable: no generated equality in the .wasm
+	Cluster   string    // required
+	Authority string    // default Cluster
+	Domain    string    // required
 	// Timeout of the call. Default 25ms.
 	Timeout time.Duration
 	// FailureMode when the service fails or times out. Default allow.
@@ -298,6 +300,7 @@ type Timeout struct {
 
 // Deadline propagation and checking.
 type Deadline struct {
+	_ [0]func() // not comparable: no generated equality in the .wasm
 	// Propagate: default false.
 	Propagate bool
 	// MinRemaining: default 0, may be 0.
@@ -359,6 +362,7 @@ type Stale struct {
 
 // Fault is the "fault" block; at least one of abort and delay is set.
 type Fault struct {
+	_ [0]func() // not comparable: no generated equality in the .wasm
 	// Settings are normalized by fault.Settings.Normalize: abort.percent
 	// and abort.status (default 503) in AbortPercent and AbortStatus,
 	// delay.percent and delay.duration in DelayPercent and Delay; the

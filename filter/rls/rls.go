@@ -106,11 +106,13 @@ type wireStatus struct {
 	CurrentLimit       *currentLimit `json:"currentLimit"`
 	LimitRemaining     int64         `json:"limitRemaining"`
 	DurationUntilReset string        `json:"durationUntilReset"`
+	_                  [0]func()     // not comparable (no code compares it): no generated equality
 }
 
 type currentLimit struct {
-	RequestsPerUnit int64  `json:"requestsPerUnit"`
-	Unit            string `json:"unit"`
+	RequestsPerUnit int64     `json:"requestsPerUnit"`
+	Unit            string    `json:"unit"`
+	_               [0]func() // not comparable (no code compares it): no generated equality
 }
 
 type wireResponse struct {

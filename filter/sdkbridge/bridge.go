@@ -256,12 +256,19 @@ func bwRootID(contextID uint32) uint32 {
 // handlers do (which are no longer linked); proxy_on_log and
 // proxy_on_delete pass other contexts to the SDK's.
 //
-//go:noinline
+// The shortcut (the context of the last callback) is inlined in the
+// callbacks of every stream; httpActiveFind (called directly by the rarer
+// ones: request body and trailers, response trailers) looks the table up.
 func httpActive(id uint32) types.HttpContext {
 	if id == httpLast.id && id != 0 {
 		currentState.activeContextID = id
 		return httpLast.ctx
 	}
+	return httpActiveFind(id)
+}
+
+//go:noinline
+func httpActiveFind(id uint32) types.HttpContext {
 	e := httpFind(id)
 	if e == nil {
 		return nil
@@ -290,19 +297,44 @@ func bwOnConfigure(rootID, pluginConfigSize uint32) uint32 {
 	return b2u(bool(proxyOnConfigure(rootID, int(pluginConfigSize))))
 }
 
+// rootLast is the plugin context rootFind found last (id 0: none): a VM has
+// one or a few, and the host names one per new stream. The SDK
+// adds a plugin context in proxyOnContextCreate and removes one in
+// proxyOnDelete, both called only from bwOnContextCreate and bwOnDelete,
+// which forget rootLast first.
+var rootLast struct {
+	id uint32
+	st *pluginContextState
+}
+
+// rootFind is the SDK's plugin context id, or nil.
+func rootFind(id uint32) *pluginContextState {
+	if id == rootLast.id && id != 0 {
+		return rootLast.st
+	}
+	st, ok := currentState.pluginContexts[id]
+	if !ok {
+		return nil
+	}
+	rootLast.id, rootLast.st = id, st
+	return st
+}
+
 //go:wasmexport proxy_on_context_create
 func bwOnContextCreate(contextID, parentID uint32) {
 	if parentID != 0 {
 		if httpIndex(contextID) >= 0 {
 			panic("context id duplicated") // as the SDK's createHttpContext
 		}
-		if root, ok := currentState.pluginContexts[parentID]; ok {
+		if root := rootFind(parentID); root != nil {
 			if ctx := root.context.NewHttpContext(contextID); ctx != nil {
 				httpPut(contextID, parentID, ctx)
+				httpLast.id, httpLast.ctx = contextID, ctx // its request headers come next
 				return
 			}
 		}
 	}
+	rootLast.id, rootLast.st = 0, nil
 	proxyOnContextCreate(contextID, parentID) // plugin and TCP contexts; errors
 }
 
@@ -315,8 +347,16 @@ func bwOnLog(contextID uint32) {
 	proxyOnLog(contextID)
 }
 
+// proxy_on_done of an HTTP context is the SDK's answer for a context that
+// is no plugin context (true), without its map lookup.
+//
 //go:wasmexport proxy_on_done
-func bwOnDone(contextID uint32) uint32 { return b2u(proxyOnDone(contextID)) }
+func bwOnDone(contextID uint32) uint32 {
+	if httpIndex(contextID) >= 0 {
+		return 1
+	}
+	return b2u(proxyOnDone(contextID))
+}
 
 //go:wasmexport proxy_on_delete
 func bwOnDelete(contextID uint32) {
@@ -326,6 +366,7 @@ func bwOnDelete(contextID uint32) {
 		}
 		return
 	}
+	rootLast.id, rootLast.st = 0, nil
 	proxyOnDelete(contextID)
 }
 
@@ -362,7 +403,7 @@ func bwOnRequestHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
 
 //go:wasmexport proxy_on_request_body
 func bwOnRequestBody(contextID, bodySize, endOfStream uint32) uint32 {
-	if ctx := httpActive(contextID); ctx != nil {
+	if ctx := httpActiveFind(contextID); ctx != nil {
 		return uint32(ctx.OnHttpRequestBody(int(bodySize), endOfStream != 0))
 	}
 	panic("invalid context on proxy_on_request_body") // as the SDK's handler
@@ -370,7 +411,7 @@ func bwOnRequestBody(contextID, bodySize, endOfStream uint32) uint32 {
 
 //go:wasmexport proxy_on_request_trailers
 func bwOnRequestTrailers(contextID, numTrailers uint32) uint32 {
-	if ctx := httpActive(contextID); ctx != nil {
+	if ctx := httpActiveFind(contextID); ctx != nil {
 		return uint32(ctx.OnHttpRequestTrailers(int(numTrailers)))
 	}
 	panic("invalid context on proxy_on_request_trailers") // as the SDK's handler
@@ -394,7 +435,7 @@ func bwOnResponseBody(contextID, bodySize, endOfStream uint32) uint32 {
 
 //go:wasmexport proxy_on_response_trailers
 func bwOnResponseTrailers(contextID, numTrailers uint32) uint32 {
-	if ctx := httpActive(contextID); ctx != nil {
+	if ctx := httpActiveFind(contextID); ctx != nil {
 		return uint32(ctx.OnHttpResponseTrailers(int(numTrailers)))
 	}
 	panic("invalid context id on proxy_on_response_trailers") // as the SDK's handler

@@ -3,7 +3,7 @@
 // This file is added to the public package of the SDK's build copy
 // (scripts/build-wasm.sh copies it to build/sdk/proxywasm/zz_breakwater_ext.go).
 // The filter calls it through filter/sdkext_bridge.go:
-//   - the SDK's header-map reads, decoding into a caller's slice
+//   - the SDK's header-map reads, undecoded (GetHeadersRaw) or decoding into a caller's slice
 //     (internal.DeserializeMapWire, filter/sdkbridge/serde.go) instead of a
 //     new one per call and keeping the host's encoding, and header-map
 //     writes of a map read so with pairs appended (internal.SerializeWire);
@@ -24,6 +24,21 @@ import (
 // the host's encoding of the map too (for ReplaceHeadersWire). The strings
 // are views of the host's copy, as GetHttpRequestHeaders's are.
 func GetHeadersWire(response bool, dst [][2]string) ([][2]string, []byte, error) {
+	raw, err := GetHeadersRaw(response)
+	if err != nil {
+		return nil, nil, err
+	}
+	hs, wire := internal.DeserializeMapWire(dst, raw)
+	if wire == nil {
+		return nil, nil, types.ErrorStatusBadArgument // malformed
+	}
+	return hs, wire, nil
+}
+
+// GetHeadersRaw returns the host's encoding of the request headers
+// (response: the response's), undecoded: a view of the host's copy, as
+// GetHttpRequestHeaders's strings are. DecodeHeaders decodes it.
+func GetHeadersRaw(response bool) ([]byte, error) {
 	mapType := internal.MapTypeHttpRequestHeaders
 	if response {
 		mapType = internal.MapTypeHttpResponseHeaders
@@ -32,15 +47,18 @@ func GetHeadersWire(response bool, dst [][2]string) ([][2]string, []byte, error)
 	var raw *byte
 	st := internal.ProxyGetHeaderMapPairs(mapType, &raw, &rvs)
 	if st != internal.StatusOK {
-		return nil, nil, internal.StatusToError(st)
+		return nil, internal.StatusToError(st)
 	} else if raw == nil {
-		return nil, nil, types.ErrorStatusNotFound
+		return nil, types.ErrorStatusNotFound
 	}
-	hs, wire := internal.DeserializeMapWire(dst, internal.RawBytePtrToByteSlice(raw, rvs))
-	if wire == nil {
-		return nil, nil, types.ErrorStatusBadArgument // malformed
-	}
-	return hs, wire, nil
+	return internal.RawBytePtrToByteSlice(raw, rvs), nil
+}
+
+// DecodeHeaders decodes an encoding GetHeadersRaw returned into dst's array
+// when it has room (internal.DeserializeMapWire); nil when malformed.
+func DecodeHeaders(dst [][2]string, raw []byte) [][2]string {
+	hs, _ := internal.DeserializeMapWire(dst, raw)
+	return hs
 }
 
 // ReplaceHeadersWire replaces the request headers (response: the
@@ -69,3 +87,32 @@ func RecordMetric(id uint32, value uint64) error {
 // SetHttpContextDeleted sets the function called with each HTTP context at
 // its proxy_on_delete (after which the host never names it again).
 func SetHttpContextDeleted(f func(types.HttpContext)) { internal.HttpContextDeleted = f }
+
+// GetResponseHeadersRaw is GetHeadersWire(true, ...) without the
+// decoding: the host's encoding of the response headers, a view of the
+// host's copy, unchecked (the caller walks it: the filter's scanWire).
+func GetResponseHeadersRaw() ([]byte, error) {
+	var rvs int
+	var raw *byte
+	st := internal.ProxyGetHeaderMapPairs(internal.MapTypeHttpResponseHeaders, &raw, &rvs)
+	if st != internal.StatusOK {
+		return nil, internal.StatusToError(st)
+	} else if raw == nil {
+		return nil, types.ErrorStatusNotFound
+	}
+	return internal.RawBytePtrToByteSlice(raw, rvs), nil
+}
+
+// ReplaceResponseHeadersRaw replaces the response headers with the map b
+// encodes (proxy_set_header_map_pairs of b as it is; b is not empty).
+func ReplaceResponseHeadersRaw(b []byte) error {
+	return internal.StatusToError(internal.ProxySetHeaderMapPairs(internal.MapTypeHttpResponseHeaders, &b[0], len(b)))
+}
+
+// DecodeHeadersWire decodes an encoding GetResponseHeadersRaw returned into dst's
+// array when it has room (else a new slice): internal.DeserializeMapWire
+// (nil for a malformed map). The strings are views of wire.
+func DecodeHeadersWire(dst [][2]string, wire []byte) [][2]string {
+	hs, _ := internal.DeserializeMapWire(dst, wire)
+	return hs
+}

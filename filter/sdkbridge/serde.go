@@ -14,7 +14,6 @@
 package internal
 
 import (
-	"encoding/binary"
 	"unsafe"
 )
 
@@ -101,46 +100,59 @@ func serBuf(size int) []byte {
 // SerializeMap encodes a header map for the host.
 func SerializeMap(ms [][2]string) []byte { return SerializeWire(nil, ms) }
 
+// memmove is the runtime's (memory.copy in wasm): SerializeWire calls it
+// on pointers, without the bounds checks and slice headers of copy.
+//
+//go:linkname memmove runtime.memmove
+//go:noescape
+func memmove(to, from unsafe.Pointer, n uintptr)
+
 // SerializeWire encodes the map wire holds (an encoding DeserializeMapWire
 // returned; nil: none) followed by extra: wire's pairs are copied in two
-// memmoves (their sizes, their data), extra's lengths are stored as whole
-// little-endian words (wasm memory is little-endian and allows unaligned
-// stores), their strings with copy.
+// memmoves (their sizes, their data), each pair of extra's lengths is one
+// little-endian store (wasm memory is little-endian and allows unaligned
+// stores), its strings are memmoved.
 func SerializeWire(wire []byte, extra [][2]string) []byte {
-	var n int
-	if len(wire) >= 4 {
-		n = int(binary.LittleEndian.Uint32(wire))
+	n, hdr, wl := uintptr(0), uintptr(4), uintptr(len(wire))
+	var wp unsafe.Pointer
+	if wl >= 4 {
+		wp = unsafe.Pointer(&wire[0])
+		n = uintptr(*(*uint32)(wp))
+		hdr = 4 + 8*n
+		if hdr > wl {
+			wp, n, hdr = nil, 0, 4
+		}
 	}
-	hdr := 4 + 8*n
-	if hdr > len(wire) {
-		wire, n, hdr = nil, 0, 4 // none, or not a map's encoding: only extra
+	size := uintptr(4)
+	if wp != nil {
+		size = wl
 	}
-	size := 4 // the count, then wire's sizes and data, then extra's
-	if wire != nil {
-		size = len(wire)
-	}
+	ne := uintptr(len(extra))
 	for i := range extra {
-		size += len(extra[i][0]) + len(extra[i][1]) + 10
+		size += uintptr(len(extra[i][0]) + len(extra[i][1]) + 10)
 	}
-	ret := serBuf(size)
+	ret := serBuf(int(size))
 	base := unsafe.Pointer(&ret[0])
-	*(*uint32)(base) = uint32(n + len(extra))
-	sizes := uintptr(4)
-	data := 4 + 8*(n+len(extra))
-	if wire != nil {
-		sizes += uintptr(copy(ret[4:], wire[4:hdr]))
-		data += copy(ret[data:], wire[hdr:])
+	*(*uint32)(base) = uint32(n + ne)
+	sizes := unsafe.Add(base, 4+8*n)
+	data := unsafe.Add(base, 4+8*(n+ne))
+	if wp != nil {
+		memmove(unsafe.Add(base, 4), unsafe.Add(wp, 4), 8*n)
+		memmove(data, unsafe.Add(wp, hdr), wl-hdr)
+		data = unsafe.Add(data, wl-hdr)
 	}
 	for i := range extra {
 		k, v := extra[i][0], extra[i][1]
-		*(*uint32)(unsafe.Add(base, sizes)) = uint32(len(k))
-		*(*uint32)(unsafe.Add(base, sizes+4)) = uint32(len(v))
-		sizes += 8
-		data += copy(ret[data:], k)
-		ret[data] = 0
-		data += copy(ret[data+1:], v) + 1
-		ret[data] = 0
-		data++
+		kh, vh := (*strHdr)(unsafe.Pointer(&k)), (*strHdr)(unsafe.Pointer(&v))
+		*(*uint64)(sizes) = uint64(kh.n) | uint64(vh.n)<<32
+		sizes = unsafe.Add(sizes, 8)
+		memmove(data, kh.p, uintptr(kh.n))
+		data = unsafe.Add(data, kh.n)
+		*(*byte)(data) = 0
+		memmove(unsafe.Add(data, 1), vh.p, uintptr(vh.n))
+		data = unsafe.Add(data, vh.n+1)
+		*(*byte)(data) = 0
+		data = unsafe.Add(data, 1)
 	}
 	return ret
 }

@@ -33,8 +33,9 @@ func CheckValid(data []byte) *SyntaxError {
 // A SyntaxError is a description of a JSON syntax error.
 // [Unmarshal] will return a SyntaxError if the JSON can't be parsed.
 type SyntaxError struct {
-	msg    string // description of error
-	Offset int64  // error occurred after reading Offset bytes
+	msg    string    // description of error
+	Offset int64     // error occurred after reading Offset bytes
+	_      [0]func() // not comparable (errors are *SyntaxError): no generated equality
 }
 
 func (e *SyntaxError) Error() string { return e.msg }
@@ -134,7 +135,7 @@ func (s *scanner) eof() int {
 		return scanEnd
 	}
 	if s.err == nil {
-		s.err = &SyntaxError{"unexpected end of JSON input", s.bytes}
+		s.err = &SyntaxError{msg: "unexpected end of JSON input", Offset: s.bytes}
 	}
 	return scanError
 }
@@ -556,7 +557,7 @@ func stateError(s *scanner, c byte) int {
 // error records an error and switches to the error state.
 func (s *scanner) error(c byte, context string) int {
 	s.step = stateError
-	s.err = &SyntaxError{"invalid character " + quoteChar(c) + " " + context, s.bytes}
+	s.err = &SyntaxError{msg: "invalid character " + quoteChar(c) + " " + context, Offset: s.bytes}
 	return scanError
 }
 

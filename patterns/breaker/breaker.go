@@ -38,6 +38,7 @@ type Token struct {
 // increment each). From == To == HalfOpen means the probes of a half-open
 // breaker expired unreported and were re-armed (see doc.go).
 type Transition struct {
+	_        [0]func() // not comparable: no generated equality in the .wasm
 	From, To State
 	// FailureRate, SlowRate and Calls describe the window (closed -> open)
 	// or the probes reported (half-open -> open / closed) that caused the

@@ -10,6 +10,7 @@ import (
 // observed is what a store operation of Allow, Report or a Local's flush
 // saw of a key's record, for the Local view (see doc.go, "Local views").
 type observed struct {
+	_      [0]func() // not comparable: no generated equality in the .wasm
 	ok     bool
 	closed bool
 	gen    uint32

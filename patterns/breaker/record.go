@@ -195,6 +195,7 @@ func mod(a, b int64) int64 {
 // shape is the window shape of the settings: the window section's length and
 // its leading shape fields.
 type shape struct {
+	_     [0]func() // not comparable: no generated equality in the .wasm
 	wtype WindowType
 	n     int   // count: calls; time: buckets
 	bd    int64 // time: bucket duration in ns

@@ -13,6 +13,7 @@ import "fmt"
 
 // Error is one invalid setting.
 type Error struct {
+	_ [0]func() // not comparable (errors are *Error): no generated equality in the .wasm
 	// Pkg is the package prefix, e.g. "breaker".
 	Pkg string
 	// Name is the offending field, in configuration spelling, relative to

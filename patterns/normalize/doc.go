@@ -28,8 +28,10 @@
 // The result is idempotent (Path(Path(x)) == Path(x)), never holds a "."
 // or ".." segment, never holds a '/' that was not a '/' of the input, and
 // is never empty. When raw is already normal (the common case) the result
-// is a substring of raw: no allocation, one table lookup per byte;
-// FuzzPath checks all of it. The encoded-separator report is about raw's
+// is a substring of raw: no allocation, 8 bytes per test for the words with
+// none of the bytes that need a closer look, then one table lookup per byte;
+// FuzzPath checks all of it, and TestPathFastAgrees and FuzzPathFast that
+// Path answers what the byte loop alone and the full normalisation answer. The encoded-separator report is about raw's
 // path, even when the separator was in a ;param that was cut.
 //
 // # Authority

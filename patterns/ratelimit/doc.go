@@ -327,6 +327,15 @@
 // Cost: a worker takes from the store about once per n requests of a key
 // (once per lease lifetime, window or sub-window at least); a keyed limit's
 // lease table holds at most capacity keys per worker (the filter: 256 per
-// limit per VM), each with its own copy of the key (keys over 128 bytes
-// do not lease).
+// limit per VM), each keeping the key string it was given (keys over 128
+// bytes do not lease).
+//
+// A caller that decides a request of one itself (the filter's one pass)
+// uses Leases.Hit (or its inlined front, Last and Usable; Holds for a slot
+// it remembers for a key string) for each check, Use once each of them hit
+// (Unuse to give back the request of an earlier check when a later one
+// misses, then AllowAllInto decides): the same decisions as AllowAllInto
+// (TestLeaseFastPaths). Keys are found by address first, so a caller that
+// gives the same string again (a cache of keys) is found without hashing
+// or comparing bytes.
 package ratelimit

@@ -2,7 +2,6 @@ package ratelimit
 
 import (
 	"math"
-	"strings"
 	"time"
 	"unsafe"
 
@@ -26,7 +25,7 @@ const (
 	// hintSlots is the size of a Leases' table of hints.
 	hintSlots = 64
 	// maxLeaseKey bounds the keys that lease (a longer one is decided one
-	// request at a time), so a table's copies of keys stay small.
+	// request at a time), so the keys a table keeps stay small.
 	maxLeaseKey = 128
 )
 
@@ -58,8 +57,8 @@ type Leases struct {
 	live int
 	// lastKey, lastSlot: find's last answer, valid while epoch (bumped by
 	// every change of which key a slot holds) is lastEpoch: the same key
-	// string again (an unkeyed or path-keyed limit) is found without
-	// hashing or comparing bytes.
+	// string again (the same address: an unkeyed or path-keyed limit) is
+	// found without hashing or comparing bytes.
 	lastKey          string
 	lastSlot         int
 	epoch, lastEpoch uint64
@@ -67,8 +66,8 @@ type Leases struct {
 	// the lease last found by hash for a string there: a caller that gives
 	// the same string again (the filter's cache of keys) is found without
 	// hashing. Only a hint: find uses it when that slot holds the key
-	// (bytes compared), so a reused address or a stale slot only costs
-	// the hash.
+	// (the same string, or bytes compared), so a reused address or a stale
+	// slot only costs the hash.
 	hints [hintSlots]int32
 	// next is the earliest end of a live lease: Expire does nothing before.
 	next int64
@@ -80,7 +79,7 @@ type Leases struct {
 // lease is one key's lease; on false: none (key stays, to be reused).
 type lease struct {
 	_      [0]func() // not comparable: no equality function in the binary
-	key    string    // an owned copy
+	key    string    // the caller's string
 	tag    uint32    // the high half of the key's hash
 	s      Settings
 	on     bool
@@ -107,9 +106,11 @@ type lease struct {
 // l's lease of the key when it has one that admits. Such a Limiter is not
 // safe for concurrent use (the filter has one per limit per VM); the
 // worker calls ExpireLeases periodically. Call it before use. The table
-// keeps its own copies of keys, and the last key string it was given (to
-// find it again without hashing): a caller must give keys that are real Go
-// strings, never an unsafe view of memory it reuses.
+// keeps the key strings it is given (no copy) and the last one (to find it
+// again without hashing or comparing bytes when given again): a caller must
+// give keys that are real Go strings, never an unsafe view of memory it
+// reuses, and should give keys of their own (a substring keeps its whole
+// string alive while its lease lasts).
 // The table is allocated with the first lease: a limiter that never
 // leases (Leasable false for all its settings) costs no memory for it.
 func (l *Limiter) SetLeases(capacity int) {
@@ -173,12 +174,12 @@ func (lz *Leases) find(key string) (int, int) {
 	if lz.live == 0 {
 		return -1, 0
 	}
-	if lz.epoch == lz.lastEpoch && key == lz.lastKey {
+	if lz.epoch == lz.lastEpoch && sameString(key, lz.lastKey) {
 		return lz.lastSlot, lz.lastSlot / leaseWays * leaseWays
 	}
 	hp := &lz.hints[hintOf(key)]
 	if i := int(*hp) - 1; uint(i) < uint(len(lz.e)) {
-		if e := &lz.e[i]; e.on && e.key == key {
+		if e := &lz.e[i]; e.on && len(e.key) == len(key) && (sameString(e.key, key) || e.key == key) {
 			lz.lastKey, lz.lastSlot, lz.lastEpoch = key, i, lz.epoch
 			return i, i / leaseWays * leaseWays
 		}
@@ -194,6 +195,14 @@ func (lz *Leases) find(key string) (int, int) {
 		}
 	}
 	return -1, b
+}
+
+// sameString says whether a and b are the same string: the same length and
+// bytes at the same address (a key string given again; the table keeps the
+// strings it is given). Only an address compared: a copy of a string is not
+// the same.
+func sameString(a, b string) bool {
+	return len(a) == len(b) && (len(a) == 0 || unsafe.StringData(a) == unsafe.StringData(b))
 }
 
 // hintOf is the index in Leases.hints of key's string: from the address
@@ -248,8 +257,8 @@ func (lz *Leases) put(st store.Store, now time.Time, t int64, key string, s Sett
 	if e.on {
 		lz.release(st, now, t, slot)
 	}
-	if e.key != key {
-		e.key = strings.Clone(key)
+	if !sameString(e.key, key) {
+		e.key = key // the caller's string (immutable): found again by address
 	}
 	e.tag = tag
 	lz.epoch++
@@ -409,10 +418,67 @@ func (l *Limiter) RefundOne(st store.Store, key string, s Settings, since, now t
 	return l.Refund(st, key, s, now, 1)
 }
 
+// Instant is now as the limiters compute with it (nanoseconds since the
+// Unix epoch, clamped to [0, 2^62]): the t of Leases.Hit and Leases.Use.
+func Instant(now time.Time) int64 { return clampNow(now) }
+
+// Hit is the slot of key's lease when it admits a request of one under s at
+// t (Instant), -1 otherwise; it changes nothing but find's memory of the
+// last key. Use then takes the request from it: a caller of several checks
+// uses their slots only once each of them hit (all or nothing, as
+// AllowAllInto), and before any other operation on lz.
+func (lz *Leases) Hit(key string, s *Settings, t int64) int {
+	k, _ := lz.find(key) // the last key first, by address
+	if k < 0 || !lz.e[k].usable(s, t) {
+		return -1
+	}
+	return k
+}
+
+// Last is the slot of key's lease when key is the string find last found
+// (the same address: an unkeyed or path-keyed limit's key given again),
+// else -1 (Hit then finds it). Small enough to be inlined by a caller that
+// checks the slot with Usable before calling Hit.
+func (lz *Leases) Last(key string) int {
+	if lz.epoch != lz.lastEpoch || lz.live == 0 || !sameString(key, lz.lastKey) {
+		return -1
+	}
+	return lz.lastSlot
+}
+
+// Holds says whether slot k (a hint: any int) holds key's lease, key being
+// the very string the lease was taken with (the same address). Small
+// enough to be inlined: a caller that kept the slot Hit gave for its key
+// string checks it with Holds and Usable before calling Hit.
+func (lz *Leases) Holds(k int, key string) bool {
+	return uint(k) < uint(len(lz.e)) && lz.e[k].on && sameString(lz.e[k].key, key)
+}
+
+// Usable says whether the lease at slot k (from Last or Hit) admits a
+// request of one under s at t.
+func (lz *Leases) Usable(k int, s *Settings, t int64) bool {
+	e := &lz.e[k]
+	return e.tokens > 0 && e.from <= t && t < e.until && e.s.same(s)
+}
+
+// Use takes one request from the lease at slot k (a Hit at t) and returns
+// its Decision: Remaining is the store's at the take plus the requests left
+// in the lease (at most Limit), Reset until the take's reset instant.
+func (lz *Leases) Use(k int, t int64) Decision {
+	e := &lz.e[k]
+	e.tokens--
+	return Decision{Allowed: true, Limit: e.limit, Remaining: min(e.limit, e.rem+e.tokens),
+		Reset: time.Duration(max(e.resetAt-t, 0))}
+}
+
+// Unuse gives back the request Use took from the lease at slot k, before
+// any other operation on lz: a caller whose later check did not hit.
+func (lz *Leases) Unuse(k int) { lz.e[k].tokens++ }
+
 // allowLeased is AllowAllInto for a request of one whose checks may hold
-// leases: when every check has a lease that admits, the request is decided
-// with no store operation (each lease gives one request); otherwise
-// allowStore decides it.
+// leases: allowStore decides it with each check's lease that admits (when
+// every check has one, with no store operation: each lease gives one
+// request).
 func allowLeased(ds []Decision, arena []byte, st store.Store, now time.Time, checks []Check) (Result, []byte, error) {
 	t := clampNow(now)
 	var hitBuf [8]int32
@@ -421,30 +487,16 @@ func allowLeased(ds []Decision, arena []byte, st store.Store, now time.Time, che
 		hits = make([]int32, len(checks))
 	}
 	hits = hits[:len(checks)]
-	all := true
 	for i := range checks {
 		c := &checks[i]
 		hits[i] = -1
 		if lz := c.Limiter.leases; lz != nil {
 			if k, _ := lz.find(c.Key); k >= 0 && lz.e[k].usable(&c.Settings, t) {
 				hits[i] = int32(k)
-				continue
 			}
 		}
-		all = false
 	}
-	if !all {
-		return allowStore(ds, arena, st, now, 1, checks, hits)
-	}
-	res := Result{Allowed: true, Deciding: -1, Decisions: ds}
-	for i, h := range hits {
-		e := &checks[i].Limiter.leases.e[h]
-		e.tokens--
-		ds[i] = Decision{Allowed: true, Limit: e.limit, Remaining: min(e.limit, e.rem+e.tokens),
-			Reset: time.Duration(max(e.resetAt-t, 0))}
-	}
-	res.pick()
-	return res, arena, nil
+	return allowStore(ds, arena, st, now, 1, checks, hits)
 }
 
 // allowStore decides the checks of a request of n from the store in order,
@@ -460,11 +512,6 @@ func allowStore(ds []Decision, arena []byte, st store.Store, now time.Time, n in
 	var stack [8]taken
 	tk := stack[:0]
 	keep := len(checks) > 1
-	// One buffer for the copies of the states read (kept for the undo when
-	// there are several checks), sized for typical states.
-	if keep && cap(arena) == 0 {
-		arena = make([]byte, 0, 48*len(checks))
-	}
 	var err error
 	fail, leased := -1, false
 	for i := range checks {
@@ -474,6 +521,12 @@ func allowStore(ds []Decision, arena []byte, st store.Store, now time.Time, n in
 			ds[i] = lz.estimate(int(hits[i]), t, lz.e[hits[i]].tokens-1)
 			tk = append(tk, taken{})
 			continue
+		}
+		// One buffer for the copies of the states read (kept for the undo
+		// when there are several checks), sized for typical states: made
+		// by the first check decided from the store.
+		if keep && cap(arena) == 0 {
+			arena = make([]byte, 0, 48*len(checks))
 		}
 		var p taken
 		p, err = c.decide(st, now, t, n, keep, &arena)
