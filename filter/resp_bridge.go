@@ -89,7 +89,7 @@ func (h *httpContext) responseHeaders() ([][2]string, error) {
 		return hs, err
 	}
 	if h.upResp == nil {
-		h.upResp = proxywasm.DecodeHeadersWire(p.respHdrs, p.resp.raw)
+		h.upResp = proxywasm.DecodeHeaders(p.respHdrs, p.resp.raw)
 		if cap(h.upResp) > cap(p.respHdrs) {
 			p.respHdrs = h.upResp[:0]
 		}
