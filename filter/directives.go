@@ -95,12 +95,27 @@ type directiveStage struct {
 	// timeout), formatted once.
 	retryHdrs [][2]string
 	// timeoutNames are the headers that carry the timeout (the upstream
-	// timeout, and the expected timeout with deadline.propagate); lastD
-	// and lastMs the last timeout written and its value in ms (most
-	// requests of a policy get the same one).
+	// timeout, and the expected timeout with deadline.propagate).
 	timeoutNames []int
-	lastD        time.Duration
-	lastMs       string
+	// sets are the request headers of the last timeouts and retry grants
+	// written (setFor), next the one a new combination replaces: most
+	// requests of a policy get one of a few.
+	sets [dirSets]dirSet
+	next uint8
+}
+
+// dirSets is the number of directiveStage.sets (a power of two).
+const dirSets = 4
+
+// dirSet is the reqSet of one timeout (d, 0: none) and retry grant
+// (granted, -1: no retry directives); num holds the timeout's digits.
+type dirSet struct {
+	d       time.Duration
+	granted int
+	used    bool
+	num     [20]byte
+	pairs   [nSet][2]string // set.pairs' array
+	set     reqSet
 }
 
 func newDirectiveStage(p *pluginContext, ns string, pol *policy, pc *config.Policy) (*directiveStage, error) {
@@ -165,27 +180,72 @@ func ms(d time.Duration) string {
 }
 
 func (s *directiveStage) onRequest(h *httpContext, now time.Time) verdict {
-	if t := s.tcfg; t != nil && !s.setTimeout(h, t, now) {
-		return h.reject(now, config.ReasonDeadlineExceeded, nil)
+	var d time.Duration
+	if t := s.tcfg; t != nil {
+		var ok bool
+		if d, ok = s.setTimeout(h, t, now); !ok {
+			return h.reject(now, config.ReasonDeadlineExceeded, nil)
+		}
 	}
+	granted := -1
 	if r := s.rcfg; r != nil {
-		s.setRetries(h, r, now)
+		granted = s.setRetries(h, r, now)
 	}
+	h.setReq = s.setFor(d, granted)
 	return pass
 }
 
-// addDirective records a router directive (setNames[name]) to set on the
-// request, as h.setRequestHeader does but without its search for an earlier value of
-// the name: the directive stage is the last stage and runs once per
-// request (it never waits), and no other stage sets these names (only
-// x-breakwater-policy is set before, by the policy match).
-func addDirective(h *httpContext, name int, value string) {
-	h.setReq = append(h.setReq, [2]string{setNames[name], value})
+// setFor is the request headers to set for a timeout d (0: none) and a
+// retry grant (-1: no retry directives): x-breakwater-policy, then the
+// timeout in ms in each of timeoutNames, then x-envoy-max-retries and, for
+// a grant, the other retry directives (retryHdrs). The directive stage is
+// the last stage and runs once per request (it never waits), no other stage
+// sets these names, and flushRequestHeaders writes the set before any other
+// request runs: a set of sets can be rebuilt for the next combination.
+func (s *directiveStage) setFor(d time.Duration, granted int) *reqSet {
+	for i := range s.sets {
+		if e := &s.sets[i]; e.d == d && e.granted == granted && e.used {
+			return &e.set
+		}
+	}
+	e := &s.sets[s.next&(dirSets-1)]
+	s.next++
+	e.d, e.granted, e.used = d, granted, true
+	p := &e.pairs
+	p[0] = [2]string{setNames[setPolicy], s.pol.name}
+	n := 1
+	if d > 0 {
+		v := msInto(&e.num, d)
+		for _, name := range s.timeoutNames {
+			p[n] = [2]string{setNames[name], v}
+			n++
+		}
+	}
+	if granted >= 0 {
+		p[n] = [2]string{setNames[setMaxRetries], retryCount(granted)}
+		n++
+		if granted > 0 {
+			n += copy(p[n:], s.retryHdrs)
+		}
+	}
+	e.set.pairs = p[:n]
+	e.set.encode()
+	return &e.set
 }
 
-// setTimeout writes the timeout directives; false means the caller's budget
-// ran out while the request waited (queue, shaping) and it must be rejected.
-func (s *directiveStage) setTimeout(h *httpContext, t *config.Timeout, now time.Time) bool {
+// msInto is ms(d), its digits written in dst (formatNum).
+func msInto(dst *[20]byte, d time.Duration) string {
+	n := int64(d / time.Millisecond)
+	if d%time.Millisecond > 0 {
+		n++
+	}
+	return formatNum(dst, n)
+}
+
+// setTimeout computes the timeout directive (0: none); false means the
+// caller's budget ran out while the request waited (queue, shaping) and it
+// must be rejected.
+func (s *directiveStage) setTimeout(h *httpContext, t *config.Timeout, now time.Time) (time.Duration, bool) {
 	d := t.Request
 	if s.adaptive != nil {
 		if ad, _, err := s.adaptive.Timeout(s.p.st, s.latKey, t.Request, now); err == nil {
@@ -196,23 +256,18 @@ func (s *directiveStage) setTimeout(h *httpContext, t *config.Timeout, now time.
 		left := timeout.Remaining(h.budget, h.arrived, now)
 		d = timeout.Upstream(d, t.Deadline.Max, left, true)
 		if left < t.Deadline.MinRemaining || left <= 0 {
-			return false
+			return 0, false
 		}
 	}
 	if d <= 0 {
-		return true
-	}
-	if d != s.lastD || s.lastMs == "" {
-		s.lastD, s.lastMs = d, ms(d)
-	}
-	for _, name := range s.timeoutNames {
-		addDirective(h, name, s.lastMs)
+		return 0, true
 	}
 	s.effective.record(uint64(d / time.Millisecond))
-	return true
+	return d, true
 }
 
-func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Time) {
+// setRetries decides the retries of the request: the count granted.
+func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Time) int {
 	want := 0
 	for _, m := range r.Methods {
 		if streq.Equal(m, h.req.method) {
@@ -239,10 +294,7 @@ func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Ti
 			h.retryGranted = g // reserved at now, which run records as h.released
 		}
 	}
-	addDirective(h, setMaxRetries, retryCount(granted))
-	if granted > 0 {
-		h.setReq = append(h.setReq, s.retryHdrs...) // addDirective of each
-	}
+	return granted
 }
 
 // attempts reads how many upstream attempts the router made: the

@@ -82,8 +82,10 @@ type httpContext struct {
 	// build their encoding is kept in the VM's resp).
 	upResp                [][2]string
 	upRespOK, upRespWrite bool
-	// setReq are the request headers to set when it goes upstream.
-	setReq [][2]string
+	// setReq are the request headers to set when it goes upstream: the
+	// policy's (x-breakwater-policy), or the directive stage's (that header
+	// and the router directives), never modified through it (see reqSet).
+	setReq *reqSet
 	// dl is the stream's dead letter in the making (dead_letter), allocated
 	// only once there is something to keep (a body chunk, a reason).
 	dl *dlRecord
@@ -141,7 +143,7 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 		now = clock()
 	}
 	h.arrived = now
-	h.undo, h.onEnd, h.setReq = h.b.undo[:0], h.b.end[:0], h.b.set[:0]
+	h.undo, h.onEnd, h.setReq = h.b.undo[:0], h.b.end[:0], &h.pol.reqSet
 	h.pol.m.requests.inc(1)
 	if escaped {
 		h.rejectEscapedSlash()
@@ -150,7 +152,6 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	if h.pol.dl != nil {
 		h.dlStart(endOfStream)
 	}
-	h.setRequestHeader(setPolicy, h.pol.name)
 	return h.run(now)
 }
 
@@ -175,29 +176,21 @@ func (h *httpContext) run(now time.Time) types.Action {
 	return types.ActionContinue
 }
 
-// setRequestHeader records a request header to set (setNames[name]),
-// replacing any the client sent, when the request goes upstream.
-func (h *httpContext) setRequestHeader(name int, value string) {
-	n := setNames[name]
-	for i := range h.setReq {
-		if h.setReq[i][0] == n {
-			h.setReq[i][1] = value
-			return
-		}
-	}
-	h.setReq = append(h.setReq, [2]string{n, value})
-}
-
 // flushRequestHeaders writes the recorded request headers: one replace for
 // one header, else the whole map in one proxy_set_header_map_pairs (the
 // request's headers were read at arrival), instead of a host call each: the
 // request's headers but the client's x-breakwater-* (removed at arrival) and
 // those the filter replaces, then the filter's. When no request header is
 // left out and the .wasm build has the headers' encoding, they are copied
-// from it (replaceHeadersWire); otherwise a merged list is written.
+// from it followed by the set's encoding (replaceHeadersBlock); otherwise a
+// merged list is written.
 func (h *httpContext) flushRequestHeaders() {
-	set := h.setReq
+	rs := h.setReq
 	h.setReq = nil
+	if rs == nil {
+		return
+	}
+	set := rs.pairs
 	if len(set) == 1 || (len(set) > 1 && h.req.raw == nil) {
 		for _, kv := range set {
 			_ = proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1])
@@ -207,9 +200,9 @@ func (h *httpContext) flushRequestHeaders() {
 	if len(set) == 0 {
 		return
 	}
-	var err error
+	var ok bool
 	if h.wireIntact() {
-		err = replaceHeadersWire(false, h.req.wire, set)
+		ok = replaceHeadersBlock(h.req.wire, len(set), rs.enc)
 	} else {
 		// lens has bit n set when a name to set is n bytes long (bit 63: 63
 		// or more): a request header of another length cannot be one of
@@ -231,11 +224,11 @@ func (h *httpContext) flushRequestHeaders() {
 			merged = append(merged, kv)
 		}
 		merged = append(merged, set...)
-		err = proxywasm.ReplaceHttpRequestHeaders(merged)
+		ok = proxywasm.ReplaceHttpRequestHeaders(merged) == nil
 		clear(merged) // keep no request's strings alive
 		h.p.merged = merged[:0]
 	}
-	if err != nil {
+	if !ok {
 		for _, kv := range set { // fall back to one call each
 			_ = proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1])
 		}
@@ -416,7 +409,6 @@ func (h *httpContext) OnHttpStreamDone() {
 		// its own (limitRT.keyOf), never a view of the request's headers,
 		// overwritten by the next admission.
 		h.rlUsed = false
-		clear(b.set[:])
 		// b.rlHdr stays: constant names, values of the block's own rlNum,
 		// strconv's or the stage's (nothing of the stream's).
 		h.p.putBufs(b)
@@ -437,7 +429,7 @@ func (h *httpContext) deleted() {
 
 // streamBufs backs a stream's request headers (hdrs: the array the
 // headers are read into, the longest list read so far), undo and end
-// records, the request headers to set, the rate limit's kept checks and
+// records, the rate limit's kept checks and
 // RateLimit-* headers, so a request of the usual policies allocates none of
 // them (a longer list moves to the heap). A VM keeps the blocks of ended streams in a free list (one
 // per stream it had in flight at once): a stream takes one when a policy
@@ -448,7 +440,6 @@ type streamBufs struct {
 	hdrs [][2]string
 	undo [3]holdRec
 	end  [3]holdRec
-	set  [8][2]string
 	// rlKept (rlKeptLen checks, made with the block: a slice, so no
 	// equality function of an array of checks is in the binary).
 	rlKept []ratelimit.Check

@@ -26,7 +26,7 @@ func getHeaders(response bool, dst [][2]string) ([][2]string, []byte, error) {
 }
 
 // readRequestHeaders returns the host's encoding of the request headers
-// (host: it is the host's, which replaceHeadersWire copies); no list (see
+// (host: it is the host's, which replaceHeadersBlock copies); no list (see
 // requestInfo.list).
 func readRequestHeaders() (raw []byte, hs [][2]string, host bool) {
 	raw, err := proxywasm.GetHeadersRaw(false)
@@ -45,8 +45,10 @@ func decodeHeaders(dst [][2]string, raw []byte) [][2]string {
 	return proxywasm.DecodeHeaders(dst, raw)
 }
 
-func replaceHeadersWire(response bool, wire []byte, extra [][2]string) error {
-	return proxywasm.ReplaceHeadersWire(response, wire, extra)
+// replaceHeadersBlock sets the request headers to those of wire, then the
+// n pairs enc encodes (reqSet.enc).
+func replaceHeadersBlock(wire []byte, n int, enc []byte) bool {
+	return proxywasm.ReplaceRequestHeadersBlock(wire, n, enc)
 }
 
 func incMetric(id uint32, n int64) { _ = proxywasm.IncrementMetric(id, n) }

@@ -6,7 +6,8 @@
 //   - the SDK's header-map reads, undecoded (GetHeadersRaw) or decoding into a caller's slice
 //     (internal.DeserializeMapWire, filter/sdkbridge/serde.go) instead of a
 //     new one per call and keeping the host's encoding, and header-map
-//     writes of a map read so with pairs appended (internal.SerializeWire);
+//     writes of a map read so with pairs encoded beforehand appended
+//     (internal.SerializeBlock);
 //   - the metric updates, returning the host's error instead of panicking
 //     (the SDK's MetricCounter.Increment ... panic), so the filter needs no
 //     recover around each;
@@ -21,7 +22,7 @@ import (
 
 // GetHeadersWire is GetHttpRequestHeaders (response: GetHttpResponseHeaders)
 // decoding into dst's array when it has room for the headers, and returning
-// the host's encoding of the map too (for ReplaceHeadersWire). The strings
+// the host's encoding of the map too (for ReplaceHeadersBlock). The strings
 // are views of the host's copy, as GetHttpRequestHeaders's are.
 func GetHeadersWire(response bool, dst [][2]string) ([][2]string, []byte, error) {
 	raw, err := GetHeadersRaw(response)
@@ -61,17 +62,14 @@ func DecodeHeaders(dst [][2]string, raw []byte) [][2]string {
 	return hs
 }
 
-// ReplaceHeadersWire replaces the request headers (response: the
-// response's) with those of wire (an encoding GetHeadersWire returned)
-// followed by extra: ReplaceHttpRequestHeaders of that list, with wire's
-// pairs copied from it in two memmoves instead of string by string.
-func ReplaceHeadersWire(response bool, wire []byte, extra [][2]string) error {
-	mapType := internal.MapTypeHttpRequestHeaders
-	if response {
-		mapType = internal.MapTypeHttpResponseHeaders
-	}
-	b := internal.SerializeWire(wire, extra)
-	return internal.StatusToError(internal.ProxySetHeaderMapPairs(mapType, &b[0], len(b)))
+// ReplaceRequestHeadersBlock replaces the request headers with those of
+// wire (an encoding GetHeadersRaw returned) followed by n pairs encoded
+// beforehand in enc, their sizes then their data (internal.SerializeBlock:
+// wire's and enc's parts copied in four memmoves); false when the host
+// refused the map.
+func ReplaceRequestHeadersBlock(wire []byte, n int, enc []byte) bool {
+	b := internal.SerializeBlock(wire, n, enc)
+	return internal.ProxySetHeaderMapPairs(internal.MapTypeHttpRequestHeaders, &b[0], len(b)) == internal.StatusOK
 }
 
 // IncrementMetric adds offset to a counter or gauge (proxy_increment_metric).
