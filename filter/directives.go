@@ -23,22 +23,31 @@ import (
 type deadlineStage struct {
 	_   [0]func() // not comparable: no generated equality in the .wasm
 	cfg *config.Deadline
+	// tab is the VM's header table; exp and grpc the entries of
+	// x-envoy-expected-rq-timeout-ms and grpc-timeout in it (-1: none).
+	tab       *hdrTab
+	exp, grpc int
 	// invalid counts caller budget headers that cannot be used (not the
 	// header's syntax): they are ignored.
 	invalid counter
 }
 
+func newDeadlineStage(p *pluginContext, cfg *config.Deadline, invalid counter) *deadlineStage {
+	return &deadlineStage{cfg: cfg, invalid: invalid, tab: &p.hdrTab,
+		exp: p.hdrTab.slot(setNames[setExpectedTimeout]), grpc: p.hdrTab.slot("grpc-timeout")}
+}
+
 // callerBudget reads the caller's remaining budget from the request: the
 // first usable one of x-envoy-expected-rq-timeout-ms and grpc-timeout. bad
 // counts the headers present but unusable (ignored).
-func callerBudget(r *requestInfo) (d time.Duration, ok bool, bad int) {
-	if v, ok := r.header("x-envoy-expected-rq-timeout-ms"); ok {
+func (s *deadlineStage) callerBudget(r *requestInfo) (d time.Duration, ok bool, bad int) {
+	if v, ok := r.slot(s.tab, s.exp, setNames[setExpectedTimeout]); ok {
 		if d, ok := timeout.ExpectedMs(v); ok {
 			return d, true, bad
 		}
 		bad++
 	}
-	if v, ok := r.header("grpc-timeout"); ok {
+	if v, ok := r.slot(s.tab, s.grpc, "grpc-timeout"); ok {
 		if d, ok := timeout.GRPCTimeout(v); ok {
 			return d, true, bad
 		}
@@ -48,7 +57,7 @@ func callerBudget(r *requestInfo) (d time.Duration, ok bool, bad int) {
 }
 
 func (s *deadlineStage) onRequest(h *httpContext, now time.Time) verdict {
-	d, ok, bad := callerBudget(&h.req)
+	d, ok, bad := s.callerBudget(&h.req)
 	if bad > 0 {
 		s.invalid.inc(uint64(bad))
 	}
@@ -102,17 +111,18 @@ type directiveStage struct {
 	// requests of a policy get one of a few.
 	sets [dirSets]dirSet
 	next uint8
+	last *dirSet // the set of the last request
 }
 
 // dirSets is the number of directiveStage.sets (a power of two).
 const dirSets = 4
 
-// dirSet is the reqSet of one timeout (d, 0: none) and retry grant
-// (granted, -1: no retry directives); num holds the timeout's digits.
+// dirSet is the reqSet of one timeout (d, 0: none; -1: an unused entry)
+// and retry grant (granted, -1: no retry directives); num holds the
+// timeout's digits.
 type dirSet struct {
 	d       time.Duration
 	granted int
-	used    bool
 	num     [20]byte
 	pairs   [nSet][2]string // set.pairs' array
 	set     reqSet
@@ -120,6 +130,10 @@ type dirSet struct {
 
 func newDirectiveStage(p *pluginContext, ns string, pol *policy, pc *config.Policy) (*directiveStage, error) {
 	s := &directiveStage{p: p, pol: pol, tcfg: pc.Timeout, rcfg: pc.Retry}
+	for i := range s.sets {
+		s.sets[i].d = -1
+	}
+	s.last = &s.sets[0]
 	if t := pc.Timeout; t != nil {
 		s.timeoutNames = []int{setUpstreamTimeout}
 		if t.Deadline != nil && t.Deadline.Propagate {
@@ -182,16 +196,30 @@ func ms(d time.Duration) string {
 func (s *directiveStage) onRequest(h *httpContext, now time.Time) verdict {
 	var d time.Duration
 	if t := s.tcfg; t != nil {
-		var ok bool
-		if d, ok = s.setTimeout(h, t, now); !ok {
-			return h.reject(now, config.ReasonDeadlineExceeded, nil)
+		if s.adaptive == nil && (!h.hasBudget || t.Deadline == nil) {
+			d = t.Request // setTimeout's answer without an estimate or a budget
+		} else {
+			var ok bool
+			if d, ok = s.setTimeout(h, t, now); !ok {
+				return h.reject(now, config.ReasonDeadlineExceeded, nil)
+			}
+		}
+		if d > 0 {
+			s.effective.record(uint64(d / time.Millisecond))
+		} else {
+			d = 0
 		}
 	}
 	granted := -1
 	if r := s.rcfg; r != nil {
 		granted = s.setRetries(h, r, now)
 	}
-	h.setReq = s.setFor(d, granted)
+	e := s.last
+	if e.d != d || e.granted != granted {
+		e = s.setFor(d, granted)
+		s.last = e
+	}
+	h.setReq = &e.set
 	return pass
 }
 
@@ -202,15 +230,15 @@ func (s *directiveStage) onRequest(h *httpContext, now time.Time) verdict {
 // the last stage and runs once per request (it never waits), no other stage
 // sets these names, and flushRequestHeaders writes the set before any other
 // request runs: a set of sets can be rebuilt for the next combination.
-func (s *directiveStage) setFor(d time.Duration, granted int) *reqSet {
+func (s *directiveStage) setFor(d time.Duration, granted int) *dirSet {
 	for i := range s.sets {
-		if e := &s.sets[i]; e.d == d && e.granted == granted && e.used {
-			return &e.set
+		if e := &s.sets[i]; e.d == d && e.granted == granted {
+			return e
 		}
 	}
 	e := &s.sets[s.next&(dirSets-1)]
 	s.next++
-	e.d, e.granted, e.used = d, granted, true
+	e.d, e.granted = d, granted
 	p := &e.pairs
 	p[0] = [2]string{setNames[setPolicy], s.pol.name}
 	n := 1
@@ -230,7 +258,7 @@ func (s *directiveStage) setFor(d time.Duration, granted int) *reqSet {
 	}
 	e.set.pairs = p[:n]
 	e.set.encode()
-	return &e.set
+	return e
 }
 
 // msInto is ms(d), its digits written in dst (formatNum).
@@ -242,9 +270,9 @@ func msInto(dst *[20]byte, d time.Duration) string {
 	return formatNum(dst, n)
 }
 
-// setTimeout computes the timeout directive (0: none); false means the
-// caller's budget ran out while the request waited (queue, shaping) and it
-// must be rejected.
+// setTimeout computes the timeout directive (<= 0: none) from the adaptive
+// estimate and the caller's budget; false means the budget ran out while
+// the request waited (queue, shaping) and it must be rejected.
 func (s *directiveStage) setTimeout(h *httpContext, t *config.Timeout, now time.Time) (time.Duration, bool) {
 	d := t.Request
 	if s.adaptive != nil {
@@ -259,10 +287,6 @@ func (s *directiveStage) setTimeout(h *httpContext, t *config.Timeout, now time.
 			return 0, false
 		}
 	}
-	if d <= 0 {
-		return 0, true
-	}
-	s.effective.record(uint64(d / time.Millisecond))
 	return d, true
 }
 

@@ -77,8 +77,8 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 		pol.stages = append(pol.stages, s)
 	}
 	if pc.Timeout != nil && pc.Timeout.Deadline != nil {
-		pol.stages = append(pol.stages, &deadlineStage{cfg: pc.Timeout.Deadline,
-			invalid: p.m.counter(metricdef.Name(ns, metricdef.TimeoutDeadlineInvalidTotal, pc.Name))})
+		pol.stages = append(pol.stages, newDeadlineStage(p, pc.Timeout.Deadline,
+			p.m.counter(metricdef.Name(ns, metricdef.TimeoutDeadlineInvalidTotal, pc.Name))))
 	}
 	if pc.RateLimit != nil {
 		s, err := newRateLimitStage(p, ns, pol, pc.RateLimit)

@@ -10,7 +10,7 @@ import (
 // The .wasm build's SDK copy reads header maps into a caller's slice and
 // keeps their encoding, which a write of the same map with headers appended
 // copies, and
-// has metric calls that return their error and a hook at the deletion of
+// has metric calls that return whether the host took them and a hook at the deletion of
 // an HTTP context (filter/sdkbridge/ext.go); see sdkext_other.go.
 
 func init() {

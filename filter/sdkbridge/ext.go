@@ -8,9 +8,9 @@
 //     new one per call and keeping the host's encoding, and header-map
 //     writes of a map read so with pairs encoded beforehand appended
 //     (internal.SerializeBlock);
-//   - the metric updates, returning the host's error instead of panicking
-//     (the SDK's MetricCounter.Increment ... panic), so the filter needs no
-//     recover around each;
+//   - the metric updates, returning whether the host took them instead of
+//     panicking (the SDK's MetricCounter.Increment ... panic), so the filter
+//     needs no recover around each;
 //   - SetHttpContextDeleted: a hook the bridge calls at proxy_on_delete of
 //     each HTTP context.
 package proxywasm
@@ -72,14 +72,18 @@ func ReplaceRequestHeadersBlock(wire []byte, n int, enc []byte) bool {
 	return internal.ProxySetHeaderMapPairs(internal.MapTypeHttpRequestHeaders, &b[0], len(b)) == internal.StatusOK
 }
 
-// IncrementMetric adds offset to a counter or gauge (proxy_increment_metric).
-func IncrementMetric(id uint32, offset int64) error {
-	return internal.StatusToError(internal.ProxyIncrementMetric(id, offset))
+// IncrementMetric adds offset to a counter or gauge (proxy_increment_metric);
+// false when the host refused (the status itself is not turned into an
+// error: the filter ignores it, and StatusToError costs a call per metric
+// update).
+func IncrementMetric(id uint32, offset int64) bool {
+	return internal.ProxyIncrementMetric(id, offset) == internal.StatusOK
 }
 
-// RecordMetric sets a gauge or records a histogram value (proxy_record_metric).
-func RecordMetric(id uint32, value uint64) error {
-	return internal.StatusToError(internal.ProxyRecordMetric(id, value))
+// RecordMetric sets a gauge or records a histogram value (proxy_record_metric);
+// false when the host refused (see IncrementMetric).
+func RecordMetric(id uint32, value uint64) bool {
+	return internal.ProxyRecordMetric(id, value) == internal.StatusOK
 }
 
 // SetHttpContextDeleted sets the function called with each HTTP context at
