@@ -186,53 +186,57 @@ func (h *httpContext) run(now time.Time) types.Action {
 // merged list is written.
 func (h *httpContext) flushRequestHeaders() {
 	rs := h.setReq
-	h.setReq = nil
 	if rs == nil {
 		return
 	}
+	h.setReq = nil
 	set := rs.pairs
-	if len(set) == 1 || (len(set) > 1 && h.req.raw == nil) {
-		for _, kv := range set {
-			_ = proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1])
-		}
+	switch {
+	case len(set) == 0:
 		return
-	}
-	if len(set) == 0 {
-		return
-	}
-	var ok bool
-	if h.wireIntact() {
-		ok = replaceHeadersBlock(h.req.wire, len(set), rs.enc)
-	} else {
-		// lens has bit n set when a name to set is n bytes long (bit 63: 63
-		// or more): a request header of another length cannot be one of
-		// them (lookup compares lengths first), so most skip the lookup.
-		var lens uint64
-		for i := range set {
-			lens |= 1 << min(len(set[i][0]), 63)
+	case len(set) == 1:
+	case h.wireIntact():
+		if replaceHeadersBlock(h.req.wire, len(set), rs.enc) {
+			return
 		}
-		merged := h.p.merged[:0]
-		for _, kv := range h.req.list() {
-			if isOwn(kv[0]) {
-				continue // removed at arrival (stripOwn); only the filter's own are set
+	case h.req.raw != nil:
+		if h.writeMerged(set) {
+			return
+		}
+	}
+	for _, kv := range set { // one call each (also when a write of the map failed)
+		replaceRequestHeader(kv[0], kv[1])
+	}
+}
+
+// writeMerged writes the request's headers but the client's x-breakwater-*
+// (removed at arrival) and those of set, then set, in one call; false when
+// the host refused.
+func (h *httpContext) writeMerged(set [][2]string) bool {
+	// lens has bit n set when a name to set is n bytes long (bit 63: 63
+	// or more): a request header of another length cannot be one of
+	// them (lookup compares lengths first), so most skip the lookup.
+	var lens uint64
+	for i := range set {
+		lens |= 1 << min(len(set[i][0]), 63)
+	}
+	merged := h.p.merged[:0]
+	for _, kv := range h.req.list() {
+		if isOwn(kv[0]) {
+			continue // removed at arrival (stripOwn); only the filter's own are set
+		}
+		if lens&(1<<min(len(kv[0]), 63)) != 0 {
+			if _, ok := lookup(set, kv[0]); ok {
+				continue // replaced by the filter's value
 			}
-			if lens&(1<<min(len(kv[0]), 63)) != 0 {
-				if _, ok := lookup(set, kv[0]); ok {
-					continue // replaced by the filter's value
-				}
-			}
-			merged = append(merged, kv)
 		}
-		merged = append(merged, set...)
-		ok = proxywasm.ReplaceHttpRequestHeaders(merged) == nil
-		clear(merged) // keep no request's strings alive
-		h.p.merged = merged[:0]
+		merged = append(merged, kv)
 	}
-	if !ok {
-		for _, kv := range set { // fall back to one call each
-			_ = proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1])
-		}
-	}
+	merged = append(merged, set...)
+	ok := proxywasm.ReplaceHttpRequestHeaders(merged) == nil
+	clear(merged) // keep no request's strings alive
+	h.p.merged = merged[:0]
+	return ok
 }
 
 // wireIntact says whether flushRequestHeaders can write the request's

@@ -109,6 +109,10 @@ const (
 	setMask = (1<<nSet - 1) << nPseudo
 )
 
+// hasOwn is the bit of scan's has that notes a client's x-breakwater-*
+// (past the slots' bits).
+const hasOwn = 1 << 31
+
 // hdrSlots is the size of a header table (a power of two: scan masks
 // indexes with it).
 const hdrSlots = 16
@@ -223,17 +227,20 @@ func (r *requestInfo) scan(t *hdrTab, raw []byte) (int, bool) {
 	}
 	has := uint32(0)
 	sizes, data := uintptr(4), 4+8*n
-	for ; n > 0; n-- {
+	// The loop makes no call and keeps few values live (more are spilled
+	// to the stack on every pass): names of other lengths are compared a
+	// byte at a time inline, a client's x-breakwater-* is noted in has
+	// (hasOwn) and stripped after it (stripOwns).
+	for end := data; sizes < end; {
 		kl := uintptr(*(*uint32)(unsafe.Add(base, sizes)))
 		vl := uintptr(*(*uint32)(unsafe.Add(base, sizes+4)))
 		sizes += 8
 		if data+kl+vl+2 > size { // 64-bit: no overflow of 32-bit lengths
-			r.has = has
+			r.has = has &^ hasOwn
 			return 0, false
 		}
 		np := unsafe.Add(base, data)
-		at := data + kl + 1
-		data = at + vl + 1
+		data += kl + vl + 2
 		// The entries of the header's length not seen yet: mostly none or
 		// one, compared with two or four loads (streq.Fold).
 		for m := t.byLen[min(kl, 63)] &^ has; m != 0; m &= m - 1 {
@@ -246,23 +253,59 @@ func (r *requestInfo) scan(t *hdrTab, raw []byte) (int, bool) {
 			case kl >= 4 && kl < 8:
 				eq = uint64(*(*uint32)(np))|f.M0 == f.W0 && uint64(*(*uint32)(unsafe.Add(np, kl-4)))|f.M1 == f.W1
 			default: // byLen[63] holds every length from 63 on
-				eq = f.Len() == int(kl) && f.EqualAt(np)
+				eq = lowerAt(f.String(), np, kl)
 			}
 			if eq {
-				r.vals[j].s = unsafe.String((*byte)(unsafe.Add(base, at)), vl)
+				r.vals[j].s = unsafe.String((*byte)(unsafe.Add(np, kl+1)), vl)
 				has |= 1 << j
 				break
 			}
 		}
-		// isOwn: three byte tests reject every other name.
+		// isOwn: three byte tests reject every other name, then the
+		// prefix's two words (13 bytes: at 0 and 5).
 		if kl >= uintptr(len(ownPrefix)) && *(*byte)(unsafe.Add(np, 2))|0x20 == 'b' && *(*byte)(unsafe.Add(np, 1)) == '-' &&
-			*(*byte)(np)|0x20 == 'x' && t.own.EqualAt(np) {
-			r.own = true
-			stripOwn(unsafe.String((*byte)(np), kl))
+			*(*uint64)(np)|t.own.M0 == t.own.W0 && *(*uint64)(unsafe.Add(np, len(ownPrefix)-8))|t.own.M1 == t.own.W1 {
+			has |= hasOwn
 		}
 	}
-	r.has = has
+	r.has = has &^ hasOwn
+	if has&hasOwn != 0 {
+		r.own = true
+		stripOwns(base, int(4+8*uintptr(*(*uint32)(base))), int(*(*uint32)(base)))
+	}
 	return int(data), true
+}
+
+// lowerAt says whether the n bytes at p are e in any case (e lower-case
+// ASCII): streq.Fold.EqualAt for the lengths it does not take in words,
+// inline.
+func lowerAt(e string, p unsafe.Pointer, n uintptr) bool {
+	if uintptr(len(e)) != n {
+		return false
+	}
+	for i := 0; i < len(e); i++ {
+		c, w := *(*byte)(unsafe.Add(p, i)), e[i]
+		if 'a' <= w && w <= 'z' {
+			c |= 0x20
+		}
+		if c != w {
+			return false
+		}
+	}
+	return true
+}
+
+// stripOwns strips the client's x-breakwater-* headers of a header map scan
+// found well-formed (n pairs, data from its offset on).
+func stripOwns(base unsafe.Pointer, data, n int) {
+	for i := 0; i < n; i++ {
+		kl := int(*(*uint32)(unsafe.Add(base, 4+8*i)))
+		vl := int(*(*uint32)(unsafe.Add(base, 8+8*i)))
+		if name := unsafe.String((*byte)(unsafe.Add(base, data)), kl); isOwn(name) {
+			stripOwn(name)
+		}
+		data += kl + vl + 2
+	}
 }
 
 // list returns the request's headers: natively the list load read; in the

@@ -51,6 +51,9 @@ func replaceHeadersBlock(wire []byte, n int, enc []byte) bool {
 	return proxywasm.ReplaceRequestHeadersBlock(wire, n, enc)
 }
 
+// replaceRequestHeader sets a request header, replacing any value.
+func replaceRequestHeader(name, value string) { proxywasm.ReplaceRequestHeader(name, value) }
+
 func incMetric(id uint32, n int64) { _ = proxywasm.IncrementMetric(id, n) }
 
 func recordMetric(id uint32, v uint64) { _ = proxywasm.RecordMetric(id, v) }

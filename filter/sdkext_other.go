@@ -59,6 +59,9 @@ func replaceHeadersBlock(wire []byte, n int, enc []byte) bool {
 	return false
 }
 
+// replaceRequestHeader sets a request header, replacing any value.
+func replaceRequestHeader(name, value string) { _ = proxywasm.ReplaceHttpRequestHeader(name, value) }
+
 // incMetric adds n to a counter or gauge. The SDK panics when the host call
 // fails; natively the call runs under guard (the .wasm build's SDK copy
 // returns the error instead).

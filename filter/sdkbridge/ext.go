@@ -72,6 +72,13 @@ func ReplaceRequestHeadersBlock(wire []byte, n int, enc []byte) bool {
 	return internal.ProxySetHeaderMapPairs(internal.MapTypeHttpRequestHeaders, &b[0], len(b)) == internal.StatusOK
 }
 
+// ReplaceRequestHeader is ReplaceHttpRequestHeader returning whether the
+// host took it, without StatusToError's call.
+func ReplaceRequestHeader(key, value string) bool {
+	return internal.ProxyReplaceHeaderMapValue(internal.MapTypeHttpRequestHeaders,
+		internal.StringBytePtr(key), len(key), internal.StringBytePtr(value), len(value)) == internal.StatusOK
+}
+
 // IncrementMetric adds offset to a counter or gauge (proxy_increment_metric);
 // false when the host refused (the status itself is not turned into an
 // error: the filter ignores it, and StatusToError costs a call per metric
