@@ -27,14 +27,24 @@ type deadlineStage struct {
 	// x-envoy-expected-rq-timeout-ms and grpc-timeout in it (-1: none).
 	tab       *hdrTab
 	exp, grpc int
+	// mask has the bits of both entries, top the larger entry (hdrSlots:
+	// one has none): a request loaded with tab past top, whose has misses
+	// mask, carries neither header.
+	mask uint32
+	top  uint8
 	// invalid counts caller budget headers that cannot be used (not the
 	// header's syntax): they are ignored.
 	invalid counter
 }
 
 func newDeadlineStage(p *pluginContext, cfg *config.Deadline, invalid counter) *deadlineStage {
-	return &deadlineStage{cfg: cfg, invalid: invalid, tab: &p.hdrTab,
+	s := &deadlineStage{cfg: cfg, invalid: invalid, tab: &p.hdrTab,
 		exp: p.hdrTab.slot(setNames[setExpectedTimeout]), grpc: p.hdrTab.slot("grpc-timeout")}
+	s.top = hdrSlots // no entry for one: no request is past it
+	if s.exp >= 0 && s.grpc >= 0 {
+		s.mask, s.top = 1<<s.exp|1<<s.grpc, uint8(max(s.exp, s.grpc))
+	}
+	return s
 }
 
 // callerBudget reads the caller's remaining budget from the request: the
@@ -56,6 +66,15 @@ func (s *deadlineStage) callerBudget(r *requestInfo) (d time.Duration, ok bool, 
 	return 0, false, bad
 }
 
+// none says whether the request's slots say it has no budget header
+// (httpContext.run asks before calling onRequest). tabN is 0 for a request
+// not loaded with a table (tests); else the table is the VM's, s.tab.
+func (s *deadlineStage) none(r *requestInfo) bool {
+	return r.has&s.mask == 0 && s.top < r.tabN
+}
+
+// onRequest reads the caller's budget and rejects the request when too
+// little is left.
 func (s *deadlineStage) onRequest(h *httpContext, now time.Time) verdict {
 	d, ok, bad := s.callerBudget(&h.req)
 	if bad > 0 {
@@ -106,6 +125,9 @@ type directiveStage struct {
 	// timeoutNames are the headers that carry the timeout (the upstream
 	// timeout, and the expected timeout with deadline.propagate).
 	timeoutNames []int
+	// fixedD is the configured timeout (0: none), fixedMs in ms.
+	fixedD  time.Duration
+	fixedMs uint64
 	// sets are the request headers of the last timeouts and retry grants
 	// written (setFor), next the one a new combination replaces: most
 	// requests of a policy get one of a few.
@@ -135,6 +157,8 @@ func newDirectiveStage(p *pluginContext, ns string, pol *policy, pc *config.Poli
 	}
 	s.last = &s.sets[0]
 	if t := pc.Timeout; t != nil {
+		s.fixedD = max(t.Request, 0)
+		s.fixedMs = uint64(s.fixedD / time.Millisecond)
 		s.timeoutNames = []int{setUpstreamTimeout}
 		if t.Deadline != nil && t.Deadline.Propagate {
 			s.timeoutNames = append(s.timeoutNames, setExpectedTimeout)
@@ -194,21 +218,21 @@ func ms(d time.Duration) string {
 }
 
 func (s *directiveStage) onRequest(h *httpContext, now time.Time) verdict {
-	var d time.Duration
-	if t := s.tcfg; t != nil {
-		if s.adaptive == nil && (!h.hasBudget || t.Deadline == nil) {
-			d = t.Request // setTimeout's answer without an estimate or a budget
-		} else {
-			var ok bool
-			if d, ok = s.setTimeout(h, t, now); !ok {
-				return h.reject(now, config.ReasonDeadlineExceeded, nil)
-			}
+	// Without an estimate or a budget (hasBudget: there is a deadline, so
+	// a timeout block) the timeout is the configured one, in ms already.
+	d := s.fixedD
+	if s.adaptive != nil || h.hasBudget {
+		var ok bool
+		if d, ok = s.setTimeout(h, s.tcfg, now); !ok {
+			return h.reject(now, config.ReasonDeadlineExceeded, nil)
 		}
 		if d > 0 {
 			s.effective.record(uint64(d / time.Millisecond))
 		} else {
 			d = 0
 		}
+	} else if d > 0 && s.effective.ok {
+		recordMetric(s.effective.id, s.fixedMs)
 	}
 	granted := -1
 	if r := s.rcfg; r != nil {

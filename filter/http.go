@@ -158,7 +158,20 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 // run asks the policy's stages in turn, from h.step.
 func (h *httpContext) run(now time.Time) types.Action {
 	for int(h.step) < len(h.pol.stages) {
-		switch h.pol.stages[h.step].onRequest(h, now) {
+		var v verdict
+		// The deadline's check of its slots without a call, the directive
+		// stage called directly; the rest through the interface.
+		switch st := h.pol.stages[h.step].(type) {
+		case *deadlineStage:
+			if !st.none(&h.req) {
+				v = st.onRequest(h, now)
+			}
+		case *directiveStage:
+			v = st.onRequest(h, now)
+		default:
+			v = st.onRequest(h, now)
+		}
+		switch v {
 		case reject:
 			return types.ActionPause
 		case wait:
