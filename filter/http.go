@@ -127,24 +127,30 @@ func (h *httpContext) guard(action *types.Action) {
 func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action types.Action) {
 	action = running
 	defer h.guard(&action)
-	if h.b == nil {
-		h.b = h.p.takeBufs()
-	}
-	h.req.load(&h.p.hdrTab, &h.b.hdrs)
+	// The stream block is taken once a policy applies (an unmatched
+	// request holds none): until then a decode of the list (a match on a
+	// header the table does not hold) gets an array of its own.
+	h.req.load(&h.p.hdrTab)
 	var escaped bool
 	h.pol, escaped = h.p.match(&h.req)
 	if h.pol == nil {
 		return types.ActionContinue
 	}
+	if h.b == nil {
+		h.b = h.p.takeBufs()
+	}
+	h.req.dst = &h.b.hdrs
 	// The clock is read where something uses the instant: a policy without
 	// stages or dead letters (match only) never reads arrived or released.
 	var now time.Time
 	if h.pol.usesTime {
 		now = clock()
+		h.arrived = now // read by stages only
 	}
-	h.arrived = now
 	h.undo, h.onEnd, h.setReq = h.b.undo[:0], h.b.end[:0], &h.pol.reqSet
-	h.pol.m.requests.inc(1)
+	if c := h.pol.m.requests; c.ok {
+		incMetric(c.id, 1) // counter.inc, one call less
+	}
 	if escaped {
 		h.rejectEscapedSlash()
 		return types.ActionPause

@@ -181,10 +181,11 @@ func (t *hdrTab) find(name string, n int) int {
 // load reads the request headers and scans them in one pass (see
 // requestInfo): it takes the first :method, :path, :authority and :scheme,
 // removes the client's x-breakwater-* (stripOwn) and fills the slots of t.
-// dst is the stream block's list array (list decodes into it).
-func (r *requestInfo) load(t *hdrTab, dst *[][2]string) {
+// r.dst is left as it is (nil after the stream's reset: list decodes into an
+// array of its own until the caller sets it).
+func (r *requestInfo) load(t *hdrTab) {
 	raw, hs, host := readRequestHeaders()
-	r.headers, r.dst, r.tab, r.tabN, r.own, r.decoded = hs, dst, t, uint8(t.n), false, hs != nil
+	r.headers, r.tab, r.tabN, r.own, r.decoded = hs, t, uint8(t.n), false, hs != nil
 	r.idx, r.authNorm = idxLoaded, false
 	end, ok := r.scan(t, raw)
 	if !ok {
