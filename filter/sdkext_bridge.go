@@ -29,11 +29,8 @@ func getHeaders(response bool, dst [][2]string) ([][2]string, []byte, error) {
 // (host: it is the host's, which replaceHeadersBlock copies); no list (see
 // requestInfo.list).
 func readRequestHeaders() (raw []byte, hs [][2]string, host bool) {
-	raw, err := proxywasm.GetHeadersRaw(false)
-	if err != nil {
-		return nil, nil, false
-	}
-	return raw, nil, true
+	raw = proxywasm.GetRequestHeadersRaw()
+	return raw, nil, raw != nil
 }
 
 // decodeHeaders decodes raw (readRequestHeaders') into dst's array when it

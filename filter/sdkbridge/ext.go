@@ -7,7 +7,7 @@
 //     (internal.DeserializeMapWire, filter/sdkbridge/serde.go) instead of a
 //     new one per call and keeping the host's encoding, and header-map
 //     writes of a map read so with pairs encoded beforehand appended
-//     (internal.SerializeBlock);
+//     (ReplaceRequestHeadersBlock);
 //   - the metric updates, returning whether the host took them instead of
 //     panicking (the SDK's MetricCounter.Increment ... panic), so the filter
 //     needs no recover around each;
@@ -16,6 +16,8 @@
 package proxywasm
 
 import (
+	"unsafe"
+
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/internal"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 )
@@ -55,6 +57,17 @@ func GetHeadersRaw(response bool) ([]byte, error) {
 	return internal.RawBytePtrToByteSlice(raw, rvs), nil
 }
 
+// GetRequestHeadersRaw is GetHeadersRaw(false) without its error: nil when
+// the host gave no headers.
+func GetRequestHeadersRaw() []byte {
+	var rvs int
+	var raw *byte
+	if internal.ProxyGetHeaderMapPairs(internal.MapTypeHttpRequestHeaders, &raw, &rvs) != internal.StatusOK || raw == nil {
+		return nil
+	}
+	return internal.RawBytePtrToByteSlice(raw, rvs)
+}
+
 // DecodeHeaders decodes an encoding GetHeadersRaw returned into dst's array
 // when it has room (internal.DeserializeMapWire); nil when malformed.
 func DecodeHeaders(dst [][2]string, raw []byte) [][2]string {
@@ -63,14 +76,56 @@ func DecodeHeaders(dst [][2]string, raw []byte) [][2]string {
 }
 
 // ReplaceRequestHeadersBlock replaces the request headers with those of
-// wire (an encoding GetHeadersRaw returned) followed by n pairs encoded
-// beforehand in enc, their sizes then their data (internal.SerializeBlock:
-// wire's and enc's parts copied in four memmoves); false when the host
-// refused the map.
+// wire (an encoding GetRequestHeadersRaw returned, scanned by the caller)
+// followed by n pairs encoded beforehand in enc: their sizes (8n bytes, a
+// key length and a value length each, little-endian uint32s), then their
+// data (each key and value followed by a NUL), as in a header map after its
+// count. The map is put together in blockBuf with four memmoves (wire's
+// sizes, enc's, wire's data, enc's); false when wire or enc is not so
+// (nothing written) or the host refused the map.
 func ReplaceRequestHeadersBlock(wire []byte, n int, enc []byte) bool {
-	b := internal.SerializeBlock(wire, n, enc)
-	return internal.ProxySetHeaderMapPairs(internal.MapTypeHttpRequestHeaders, &b[0], len(b)) == internal.StatusOK
+	wl, el, ne := uintptr(len(wire)), uintptr(len(enc)), 8*uintptr(n)
+	if wl < 4 || ne > el || el == 0 {
+		return false
+	}
+	wp, ep := unsafe.Pointer(&wire[0]), unsafe.Pointer(&enc[0]) // enc: at least the policy's pair
+	nw := uintptr(*(*uint32)(wp))
+	hdr := 4 + 8*nw
+	if hdr > wl {
+		return false
+	}
+	size := wl + el
+	b := blockBuf
+	if uintptr(cap(b)) < size {
+		if size > blockBufMax {
+			b = make([]byte, size)
+		} else {
+			b = make([]byte, blockBufMax)
+			blockBuf = b
+		}
+	}
+	base := unsafe.Pointer(&b[:1][0])
+	*(*uint32)(base) = uint32(nw + uintptr(n))
+	memmove(unsafe.Add(base, 4), unsafe.Add(wp, 4), hdr-4)
+	memmove(unsafe.Add(base, hdr), ep, ne)
+	memmove(unsafe.Add(base, hdr+ne), unsafe.Add(wp, hdr), wl-hdr)
+	memmove(unsafe.Add(base, wl+ne), unsafe.Add(ep, ne), el-ne)
+	return internal.ProxySetHeaderMapPairs(internal.MapTypeHttpRequestHeaders, (*byte)(base), int(size)) == internal.StatusOK
 }
+
+// blockBuf is ReplaceRequestHeadersBlock's reused buffer: the host copies the
+// map during the call. A map larger than blockBufMax gets a buffer of its
+// own.
+var blockBuf []byte
+
+const blockBufMax = 4096
+
+// memmove is the runtime's (memory.copy in wasm), on pointers, without the
+// bounds checks and slice headers of copy.
+//
+//go:linkname memmove runtime.memmove
+//go:noescape
+func memmove(to, from unsafe.Pointer, n uintptr)
 
 // ReplaceRequestHeader is ReplaceHttpRequestHeader returning whether the
 // host took it, without StatusToError's call.

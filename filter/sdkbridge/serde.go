@@ -157,47 +157,6 @@ func SerializeWire(wire []byte, extra [][2]string) []byte {
 	return ret
 }
 
-// SerializeBlock encodes the map wire holds (an encoding
-// DeserializeMapWire returned; nil: none) followed by n pairs encoded
-// beforehand in enc: their sizes (8n bytes: each pair's key length and value
-// length, little-endian uint32s), then their data (each key and value
-// followed by a NUL), as in a header map after its count. Four memmoves:
-// wire's sizes, enc's, wire's data, enc's.
-func SerializeBlock(wire []byte, n int, enc []byte) []byte {
-	nw, hdr, wl := uintptr(0), uintptr(4), uintptr(len(wire))
-	var wp unsafe.Pointer
-	if wl >= 4 {
-		wp = unsafe.Pointer(&wire[0])
-		nw = uintptr(*(*uint32)(wp))
-		hdr = 4 + 8*nw
-		if hdr > wl {
-			wp, nw, hdr, wl = nil, 0, 4, 4
-		}
-	} else {
-		wl = 4
-	}
-	el, ne := uintptr(len(enc)), 8*uintptr(n)
-	if ne > el {
-		ne = el
-	}
-	ret := serBuf(int(wl + el))
-	base := unsafe.Pointer(&ret[0])
-	*(*uint32)(base) = uint32(nw + uintptr(n))
-	sizes := unsafe.Add(base, hdr)
-	data := unsafe.Add(sizes, ne)
-	if wp != nil {
-		memmove(unsafe.Add(base, 4), unsafe.Add(wp, 4), 8*nw)
-		memmove(data, unsafe.Add(wp, hdr), wl-hdr)
-		data = unsafe.Add(data, wl-hdr)
-	}
-	if el > 0 {
-		ep := unsafe.Pointer(&enc[0])
-		memmove(sizes, ep, ne)
-		memmove(data, unsafe.Add(ep, ne), el-ne)
-	}
-	return ret
-}
-
 // SerializePropertyPath joins the segments of a property path with NULs.
 func SerializePropertyPath(path []string) []byte {
 	if len(path) == 0 {
