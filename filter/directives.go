@@ -23,13 +23,10 @@ import (
 type deadlineStage struct {
 	_   [0]func() // not comparable: no generated equality in the .wasm
 	cfg *config.Deadline
-	// tab is the VM's header table; exp and grpc the entries of
-	// x-envoy-expected-rq-timeout-ms and grpc-timeout in it (-1: none).
-	tab       *hdrTab
-	exp, grpc int
-	// mask has the bits of both entries, top the larger entry (hdrSlots:
-	// one has none): a request loaded with tab past top, whose has misses
-	// mask, carries neither header.
+	// mask has the bits of the entries of x-envoy-expected-rq-timeout-ms
+	// and grpc-timeout in the VM's header table, top the larger entry
+	// (hdrSlots: one has none): a request loaded with the table past top,
+	// whose has misses mask, carries neither header.
 	mask uint32
 	top  uint8
 	// invalid counts caller budget headers that cannot be used (not the
@@ -38,11 +35,10 @@ type deadlineStage struct {
 }
 
 func newDeadlineStage(p *pluginContext, cfg *config.Deadline, invalid counter) *deadlineStage {
-	s := &deadlineStage{cfg: cfg, invalid: invalid, tab: &p.hdrTab,
-		exp: p.hdrTab.slot(setNames[setExpectedTimeout]), grpc: p.hdrTab.slot("grpc-timeout")}
-	s.top = hdrSlots // no entry for one: no request is past it
-	if s.exp >= 0 && s.grpc >= 0 {
-		s.mask, s.top = 1<<s.exp|1<<s.grpc, uint8(max(s.exp, s.grpc))
+	s := &deadlineStage{cfg: cfg, invalid: invalid, top: hdrSlots} // top: no request is past it
+	exp, grpc := p.hdrTab.slot(setNames[setExpectedTimeout]), p.hdrTab.slot("grpc-timeout")
+	if exp >= 0 && grpc >= 0 {
+		s.mask, s.top = 1<<exp|1<<grpc, uint8(max(exp, grpc))
 	}
 	return s
 }
@@ -50,14 +46,14 @@ func newDeadlineStage(p *pluginContext, cfg *config.Deadline, invalid counter) *
 // callerBudget reads the caller's remaining budget from the request: the
 // first usable one of x-envoy-expected-rq-timeout-ms and grpc-timeout. bad
 // counts the headers present but unusable (ignored).
-func (s *deadlineStage) callerBudget(r *requestInfo) (d time.Duration, ok bool, bad int) {
-	if v, ok := r.slot(s.tab, s.exp, setNames[setExpectedTimeout]); ok {
+func callerBudget(r *requestInfo) (d time.Duration, ok bool, bad int) {
+	if v, ok := r.header("x-envoy-expected-rq-timeout-ms"); ok {
 		if d, ok := timeout.ExpectedMs(v); ok {
 			return d, true, bad
 		}
 		bad++
 	}
-	if v, ok := r.slot(s.tab, s.grpc, "grpc-timeout"); ok {
+	if v, ok := r.header("grpc-timeout"); ok {
 		if d, ok := timeout.GRPCTimeout(v); ok {
 			return d, true, bad
 		}
@@ -68,7 +64,8 @@ func (s *deadlineStage) callerBudget(r *requestInfo) (d time.Duration, ok bool, 
 
 // none says whether the request's slots say it has no budget header
 // (httpContext.run asks before calling onRequest). tabN is 0 for a request
-// not loaded with a table (tests); else the table is the VM's, s.tab.
+// not loaded with a table (tests); else the table is the VM's, where
+// newDeadlineStage found the entries.
 func (s *deadlineStage) none(r *requestInfo) bool {
 	return r.has&s.mask == 0 && s.top < r.tabN
 }
@@ -76,7 +73,7 @@ func (s *deadlineStage) none(r *requestInfo) bool {
 // onRequest reads the caller's budget and rejects the request when too
 // little is left.
 func (s *deadlineStage) onRequest(h *httpContext, now time.Time) verdict {
-	d, ok, bad := s.callerBudget(&h.req)
+	d, ok, bad := callerBudget(&h.req)
 	if bad > 0 {
 		s.invalid.inc(uint64(bad))
 	}
@@ -143,6 +140,7 @@ const dirSets = 4
 // and retry grant (granted, -1: no retry directives); num holds the
 // timeout's digits.
 type dirSet struct {
+	_       [0]func() // not comparable: no generated equality
 	d       time.Duration
 	granted int
 	num     [20]byte

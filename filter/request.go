@@ -158,8 +158,8 @@ func (t *hdrTab) add(name string) {
 }
 
 // slot is the entry of name, added when there is room (add), or -1: a
-// stage that reads a constant name finds it at config time and reads the
-// slot (requestInfo.slot) without a lookup.
+// stage that reads a constant name finds it at config time and tests its
+// bit in requestInfo.has without a lookup (deadlineStage.none).
 func (t *hdrTab) slot(name string) int {
 	t.add(name)
 	return t.find(name, t.n)
@@ -403,15 +403,6 @@ func (r *requestInfo) header(name string) (string, bool) {
 		r.index()
 	}
 	return lookup(r.headers, name)
-}
-
-// slot is header(name) for name's entry j of t (hdrTab.slot; -1: none), read
-// from its slot when the request was loaded with t.
-func (r *requestInfo) slot(t *hdrTab, j int, name string) (string, bool) {
-	if r.tab == t && uint(j) < uint(r.tabN) {
-		return r.vals[j&(hdrSlots-1)].s, r.has&(1<<j) != 0
-	}
-	return r.header(name)
 }
 
 // lookup returns the first value of name in a header list, compared
