@@ -36,7 +36,7 @@ type deadlineStage struct {
 
 func newDeadlineStage(p *pluginContext, cfg *config.Deadline, invalid counter) *deadlineStage {
 	s := &deadlineStage{cfg: cfg, invalid: invalid, top: hdrSlots} // top: no request is past it
-	exp, grpc := p.hdrTab.slot(setNames[setExpectedTimeout]), p.hdrTab.slot("grpc-timeout")
+	exp, grpc := p.hdrTab.add(setNames[setExpectedTimeout]), p.hdrTab.add("grpc-timeout")
 	if exp >= 0 && grpc >= 0 {
 		s.mask, s.top = 1<<exp|1<<grpc, uint8(max(exp, grpc))
 	}
@@ -144,7 +144,6 @@ type dirSet struct {
 	d       time.Duration
 	granted int
 	num     [20]byte
-	pairs   [nSet][2]string // set.pairs' array
 	set     reqSet
 }
 
@@ -152,6 +151,7 @@ func newDirectiveStage(p *pluginContext, ns string, pol *policy, pc *config.Poli
 	s := &directiveStage{p: p, pol: pol, tcfg: pc.Timeout, rcfg: pc.Retry}
 	for i := range s.sets {
 		s.sets[i].d = -1
+		s.sets[i].set.pairs = make([][2]string, nSet)
 	}
 	s.last = &s.sets[0]
 	if t := pc.Timeout; t != nil {
@@ -261,7 +261,7 @@ func (s *directiveStage) setFor(d time.Duration, granted int) *dirSet {
 	e := &s.sets[s.next&(dirSets-1)]
 	s.next++
 	e.d, e.granted = d, granted
-	p := &e.pairs
+	p := e.set.pairs[:nSet] // made so by newDirectiveStage
 	p[0] = [2]string{setNames[setPolicy], s.pol.name}
 	n := 1
 	if d > 0 {

@@ -145,24 +145,21 @@ func (t *hdrTab) init() {
 
 // add puts name in the table when there is room and it is lower-case
 // ASCII (compared as lookup does: exact, then strings.EqualFold, which for
-// an ASCII name of the same length is ASCII case folding: streq.Fold).
-func (t *hdrTab) add(name string) {
-	if t.n == hdrSlots || t.find(name, t.n) >= 0 {
-		return
+// an ASCII name of the same length is ASCII case folding: streq.Fold). It
+// returns the entry of name, or -1: a stage that reads a constant name
+// finds it at config time and tests its bit in requestInfo.has without a
+// lookup (deadlineStage.none).
+func (t *hdrTab) add(name string) int {
+	if j := t.find(name, t.n); j >= 0 || t.n == hdrSlots {
+		return j
 	}
 	if f, ok := streq.Mask(name); ok {
 		t.folds[t.n] = f
 		t.byLen[min(len(name), 63)] |= 1 << t.n
 		t.n++
+		return t.n - 1
 	}
-}
-
-// slot is the entry of name, added when there is room (add), or -1: a
-// stage that reads a constant name finds it at config time and tests its
-// bit in requestInfo.has without a lookup (deadlineStage.none).
-func (t *hdrTab) slot(name string) int {
-	t.add(name)
-	return t.find(name, t.n)
+	return -1
 }
 
 // find is the entry of name among the first n, or -1: mostly the very
