@@ -122,13 +122,15 @@ const hdrSlots = 16
 // setNames; header adds each other name it is asked for (names come from
 // the configuration and the code, never from a request) while there is
 // room, so from the next request on that lookup reads a slot; a name that
-// finds no room is looked up in the list. byLen[l] has bit j set when entry
-// j is l bytes long (63: 63 or more); folds are the entries.
+// finds no room (or is 256 bytes or longer) is looked up in the list.
+// byLen[l] has bit j set when entry j is l bytes long (a header's length
+// taken modulo 256, without a test: a longer header finds none of its
+// length); folds are the entries.
 type hdrTab struct {
 	folds [hdrSlots]streq.Fold
 	own   streq.Fold // ownPrefix
 	n     int
-	byLen [64]uint32
+	byLen [256]uint32
 	_     [0]func() // not comparable: no generated equality
 }
 
@@ -150,12 +152,12 @@ func (t *hdrTab) init() {
 // finds it at config time and tests its bit in requestInfo.has without a
 // lookup (deadlineStage.none).
 func (t *hdrTab) add(name string) int {
-	if j := t.find(name, t.n); j >= 0 || t.n == hdrSlots {
+	if j := t.find(name, t.n); j >= 0 || t.n == hdrSlots || len(name) >= len(t.byLen) {
 		return j
 	}
 	if f, ok := streq.Mask(name); ok {
 		t.folds[t.n] = f
-		t.byLen[min(len(name), 63)] |= 1 << t.n
+		t.byLen[len(name)&255] |= 1 << t.n
 		t.n++
 		return t.n - 1
 	}
@@ -166,7 +168,7 @@ func (t *hdrTab) add(name string) int {
 // string the entry was made of (a constant, a configuration's name), which
 // the pointers tell without a call.
 func (t *hdrTab) find(name string, n int) int {
-	for m := t.byLen[min(len(name), 63)] & (1<<n - 1); m != 0; m &= m - 1 {
+	for m := t.byLen[len(name)&255] & (1<<n - 1); m != 0; m &= m - 1 {
 		j := bits.TrailingZeros32(m)
 		if e := t.folds[j].String(); len(e) == len(name) && (unsafe.StringData(e) == unsafe.StringData(name) || e == name) {
 			return j
@@ -241,7 +243,7 @@ func (r *requestInfo) scan(t *hdrTab, raw []byte) (int, bool) {
 		data += kl + vl + 2
 		// The entries of the header's length not seen yet: mostly none or
 		// one, compared with two or four loads (streq.Fold).
-		for m := t.byLen[min(kl, 63)] &^ has; m != 0; m &= m - 1 {
+		for m := t.byLen[kl&255] &^ has; m != 0; m &= m - 1 {
 			j := bits.TrailingZeros32(m) & (hdrSlots - 1) // < hdrSlots: no bounds checks
 			f := &t.folds[j]
 			var eq bool
@@ -250,7 +252,7 @@ func (r *requestInfo) scan(t *hdrTab, raw []byte) (int, bool) {
 				eq = *(*uint64)(np)|f.M0 == f.W0 && *(*uint64)(unsafe.Add(np, kl-8))|f.M1 == f.W1
 			case kl >= 4 && kl < 8:
 				eq = uint64(*(*uint32)(np))|f.M0 == f.W0 && uint64(*(*uint32)(unsafe.Add(np, kl-4)))|f.M1 == f.W1
-			default: // byLen[63] holds every length from 63 on
+			default: // the other lengths (one of 256 or more finds none)
 				eq = lowerAt(f.String(), np, kl)
 			}
 			if eq {
