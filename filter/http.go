@@ -106,27 +106,23 @@ func (h *httpContext) protect(action *types.Action) {
 	}
 }
 
-// running is the action of a callback guarded by guard until one of its
-// return statements sets it.
-const running = ^types.Action(0)
-
-// guard is protect for a callback that sets its named action to running
-// before it defers guard. The action is still running only when no return
+// running is the action of a guarded callback (OnHttpRequestHeaders) until
+// one of its return statements sets it. Its deferred guard is protect for
+// such a callback: the action is still running only when no return
 // statement ran, i.e. the callback panicked: only then is recover called
 // (it would return nil otherwise, at a cost on every request).
-func (h *httpContext) guard(action *types.Action) {
-	if *action != running {
-		return
-	}
-	*action = types.ActionContinue
-	if r := recover(); r != nil {
-		proxywasm.LogErrorf("breakwater: internal error: %v", r)
-	}
-}
+const running = ^types.Action(0)
 
 func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action types.Action) {
 	action = running
-	defer h.guard(&action)
+	defer func() { // the guard (see running), the deferred function itself: one call less
+		if action == running {
+			action = types.ActionContinue
+			if r := recover(); r != nil {
+				proxywasm.LogErrorf("breakwater: internal error: %v", r)
+			}
+		}
+	}()
 	// The stream block is taken once a policy applies (an unmatched
 	// request holds none): until then a decode of the list (a match on a
 	// header the table does not hold) gets an array of its own.
