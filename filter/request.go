@@ -187,22 +187,19 @@ func (r *requestInfo) load(t *hdrTab) {
 	r.headers, r.tab, r.tabN, r.own, r.decoded = hs, t, uint8(t.n), false, hs != nil
 	r.idx, r.authNorm = idxLoaded, false
 	end, ok := r.scan(t, raw)
+	var wire []byte
 	if !ok {
 		// Not a header map's encoding (or none could be read): no headers.
 		raw, end = nil, 0
 		r.headers, r.has, r.decoded = nil, 0, true
 		clear(r.vals[:nPseudo]) // a malformed map's first pairs are not taken either
+	} else if raw = raw[:end]; host {
+		wire = raw
 	}
-	r.raw, r.wire = nil, nil
-	if raw != nil {
-		r.raw = raw[:end]
-		if host {
-			r.wire = r.raw
-		}
-	}
-	r.method, r.rawPath = r.vals[slotMethod].s, r.vals[slotPath].s
-	r.auth = r.vals[slotAuthority].s
-	r.path, r.escSlash = normalize.Path(r.rawPath)
+	r.raw, r.wire = raw, wire
+	v := &r.vals
+	r.method, r.rawPath, r.auth = v[slotMethod].s, v[slotPath].s, v[slotAuthority].s
+	r.path, r.escSlash = normalize.Path(v[slotPath].s)
 }
 
 // scan is load's pass over raw, a proxy-wasm header map: a count, then a
