@@ -72,8 +72,8 @@ const (
 	idxBuilt               // read by load, the list decoded (list)
 )
 
-// The request headers the filter sets (setRequestHeader; flushRequestHeaders
-// writes no other name). Their entries in every header table follow the
+// The request headers the filter sets (the reqSets of the policy and of the
+// directive stage; flushRequestHeaders writes no other name). Their entries in every header table follow the
 // pseudo-headers', so load notes whether the client sent one
 // (has&setMask) and the request's headers can then be written back as read,
 // with the filter's after them.
