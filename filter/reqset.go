@@ -10,12 +10,12 @@ import "encoding/binary"
 // writes it: with the request's headers as read, the write copies enc in
 // two memmoves (replaceHeadersBlock) instead of encoding the pairs.
 type reqSet struct {
+	_     [0]func() // not comparable: no generated equality (first: a trailing one pads)
 	pairs [][2]string
 	// enc is the pairs as in a header map after its count: their sizes (a
 	// key length and a value length each, little-endian uint32s), then
 	// each key and value followed by a NUL.
 	enc []byte
-	_   [0]func() // not comparable: no generated equality
 }
 
 // encode makes enc from pairs, in enc's array when it has room.
