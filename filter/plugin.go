@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"time"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
@@ -190,14 +189,6 @@ func (p *pluginContext) NewHttpContext(id uint32) types.HttpContext {
 
 // OnTick resumes the paused requests whose time has come.
 func (p *pluginContext) OnTick() {
-	// Let the Go runtime's other goroutines run once a tick: in a proxy-wasm
-	// VM the runtime schedules only while a callback runs, so a GC cycle's
-	// background marking otherwise gets only the time of the callbacks, and
-	// the cheaper they are the more the heap grows while a cycle marks (the
-	// e2e soak's memory bound: without it, cheaper request callbacks took
-	// VMs one 512 KB heap step past it; every 2nd or 8th tick was not
-	// enough). A yield costs about 4,000 instructions, GC marking included.
-	runtime.Gosched()
 	defer func() {
 		if r := recover(); r != nil {
 			proxywasm.LogErrorf("breakwater: internal error in tick: %v", r)
