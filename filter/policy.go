@@ -28,9 +28,11 @@ type policy struct {
 	cbOutcome    *breakerStage
 	dirOutcome   *directiveStage
 	// respTime: on_http_response_headers reads the clock for the outcome
-	// (the breaker, the adaptive timeout, a fallback or stale cache use the
-	// instant; the retry budget's give-back does not: its rare charge
-	// reads it itself, directiveStage.onOutcome).
+	// (a breaker counting slow calls, the adaptive timeout, a fallback or
+	// stale cache use the instant; the breaker's success counted locally
+	// and the retry budget's give-back do not: an outcome the breaker
+	// reports to the store and the budget's rare charge read it themselves,
+	// breakerStage.onOutcome, directiveStage.onOutcome).
 	respTime bool
 	// respPre is x-breakwater-policy encoded for the response's header map
 	// (prePolicy, encodeWire).
@@ -124,7 +126,7 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 	pol.respPre = prePolicy(pc.Name)
 	pol.wantsOutcome = pol.cbOutcome != nil || pol.dirOutcome != nil || pol.replaceFailures || pol.stale != nil
 	pol.usesTime = len(pol.stages) > 0 || pol.dl != nil
-	pol.respTime = pol.cbOutcome != nil || pol.dirOutcome != nil && pol.dirOutcome.adaptive != nil ||
+	pol.respTime = pol.cbOutcome != nil && pol.cbOutcome.slow || pol.dirOutcome != nil && pol.dirOutcome.adaptive != nil ||
 		pol.replaceFailures || pol.stale != nil
 	pol.onlyPrefix = pc.Match.OnlyPrefix()
 	return pol, nil

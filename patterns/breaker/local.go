@@ -156,6 +156,11 @@ type Local struct {
 	period int64
 	mask   uint64
 	views  []view
+	// allowLocal: Allow may admit from a view (valid settings, neither
+	// Disabled nor ForcedOpen); countLocal: Report and Count may count a
+	// success in a view (valid settings, Enforce or Observe). Both are
+	// fixed by the settings, so New's checks are made once.
+	allowLocal, countLocal bool
 }
 
 // view is a Local's knowledge of one key.
@@ -180,7 +185,9 @@ func (b *Breaker) NewLocal(period time.Duration, maxViews int) *Local {
 	for n < maxViews && n < 1<<20 {
 		n <<= 1
 	}
-	return &Local{b: b, period: int64(period), mask: uint64(n - 1), views: make([]view, n)}
+	return &Local{b: b, period: int64(period), mask: uint64(n - 1), views: make([]view, n),
+		allowLocal: b.err == nil && b.s.Mode != Disabled && b.s.Mode != ForcedOpen,
+		countLocal: b.err == nil && b.s.Mode < ForcedOpen}
 }
 
 // Breaker returns the breaker the Local views.
@@ -205,7 +212,10 @@ func (l *Local) entry(key string) int {
 
 // find returns the index of key's view, or -1.
 func (l *Local) find(key string) int {
-	i := l.entry(key)
+	i := 0
+	if l.mask != 0 {
+		i = int(l.b.hk.Sum(key) & l.mask)
+	}
 	if v := &l.views[i]; !v.held || string(v.key) != key {
 		return -1
 	}
@@ -246,7 +256,7 @@ func (l *Local) evict(st store.Store, i int, now time.Time) {
 // admits without a store operation (a token of the view's generation);
 // anything else is Breaker.Allow, whose read refreshes the view.
 func (l *Local) Allow(st store.Store, key string, now time.Time) (Token, bool, []Transition, error) {
-	if l.b.err != nil || l.b.s.Mode == Disabled || l.b.s.Mode == ForcedOpen {
+	if !l.allowLocal {
 		return l.b.Allow(st, key, now)
 	}
 	ns := now.UnixNano()
@@ -274,17 +284,13 @@ func (l *Local) Allow(st store.Store, key string, now time.Time) (Token, bool, [
 // reach minimum_calls (from there a success only lowers the rates). Any other outcome is one store.Update
 // that first adds the key's pending successes, then the outcome.
 func (l *Local) Report(st store.Store, key string, tok Token, now time.Time, o Outcome) ([]Transition, error) {
-	if l.b.err != nil || l.b.s.Mode >= ForcedOpen || tok.Generation == 0 || tok.WouldReject {
+	if !l.countLocal || tok.Generation == 0 || tok.WouldReject {
 		return l.b.Report(st, key, tok, now, o)
 	}
 	i := l.find(key)
-	if i >= 0 {
-		v := &l.views[i]
-		if !tok.Probe && !o.Failure && !l.b.slow(o) && v.closed && v.gen == tok.Generation && v.pending < math.MaxUint32 &&
-			v.stored && (v.clean || v.calls+int(v.pending) >= l.b.s.MinimumCalls) {
-			v.pending++
-			return nil, nil
-		}
+	if i >= 0 && !o.Failure && !l.b.slow(o) && l.views[i].counts(tok, l.b.s.MinimumCalls) {
+		l.views[i].pending++
+		return nil, nil
 	}
 	var succ, gen uint32
 	if i >= 0 {
@@ -300,6 +306,30 @@ func (l *Local) Report(st store.Store, key string, tok Token, now time.Time, o O
 	}
 	l.keep(st, i, key, &ob, now)
 	return tr, nil
+}
+
+// counts says whether the view counts a success (not slow) of tok locally
+// (see Report).
+func (v *view) counts(tok Token, minCalls int) bool {
+	return !tok.Probe && v.closed && v.gen == tok.Generation && v.pending < math.MaxUint32 &&
+		v.stored && (v.clean || v.calls+int(v.pending) >= minCalls)
+}
+
+// Count is the part of Report that needs neither the store nor the
+// instant: a success (not slow) of tok that Report would count locally is
+// counted, and Count says true; otherwise (false) nothing was done and the
+// outcome goes to Report. A caller that knows the call is a success and not
+// slow reads the clock only when Count says false.
+func (l *Local) Count(key string, tok Token) bool {
+	if !l.countLocal || tok.Generation == 0 || tok.WouldReject {
+		return false
+	}
+	i := l.find(key)
+	if i < 0 || !l.views[i].counts(tok, l.b.s.MinimumCalls) {
+		return false
+	}
+	l.views[i].pending++
+	return true
 }
 
 // Release is Breaker.Release (a request released costs nothing locally).
