@@ -101,23 +101,24 @@ func (s *breakerStage) onRequest(h *httpContext, now time.Time) verdict {
 	return pass
 }
 
-// onOutcome reports the upstream outcome of an admitted request. A success
+// onOutcome reports the upstream outcome of an admitted request (failure:
+// classified by the policy's failure_on, this breaker's). A success
 // that the worker's view counts locally (breaker.Local.Count) needs no
 // instant: now is zero then (policy.respTime), and the clock is read only
 // for an outcome that goes to the store.
-func (s *breakerStage) onOutcome(h *httpContext, o outcome, now time.Time) {
+func (s *breakerStage) onOutcome(h *httpContext, failure bool, now time.Time) {
 	hold := h.cb
 	if hold == nil || hold.done {
 		return
 	}
 	hold.done = true
-	if !o.failure && !s.slow && s.loc.Count(hold.key, hold.tok) {
+	if !failure && !s.slow && s.loc.Count(hold.key, hold.tok) {
 		return
 	}
 	if now.IsZero() {
 		now = clock()
 	}
-	bo := breaker.Outcome{Failure: o.failure} // classified by the policy's failure_on, this breaker's
+	bo := breaker.Outcome{Failure: failure} // classified by the policy's failure_on, this breaker's
 	if s.slow {
 		bo.Duration = upstreamTime(h, now) // read by the breaker only to tell slow calls
 	}

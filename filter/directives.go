@@ -283,7 +283,7 @@ func attemptCount(v string) (int, bool) {
 
 // onOutcome gives back the retries granted but not performed, and feeds the
 // adaptive timeout with the latency of successful calls.
-func (s *directiveStage) onOutcome(h *httpContext, o outcome, now time.Time) {
+func (s *directiveStage) onOutcome(h *httpContext, o *outcome, now time.Time) {
 	if h.retryGranted > 0 {
 		performed := attempts(h) - 1
 		if unused := h.retryGranted - performed; unused > 0 {

@@ -299,7 +299,8 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) types.Action {
 // upstreamResponse reads the outcome of the upstream call, hands it to the
 // policy's patterns and adds the filter's headers to the response.
 func (h *httpContext) upstreamResponse() (action types.Action) {
-	defer h.protect(&action)
+	action = running
+	defer h.guard(&action)
 	pol := h.pol
 	// The fewest host calls: the headers read one by one (reads) and the
 	// filter's added one by one (adds), or the whole map read with one
@@ -320,14 +321,17 @@ func (h *httpContext) upstreamResponse() (action types.Action) {
 	if pol.respTime {
 		now = clock()
 	}
-	o := readOutcome(h)
-	o.failure = failed(pol.failureOn, o)
+	o := outcome{status: h.responseStatus()}
+	if o.status == 0 || o.status >= 500 {
+		readFlags(&o)
+	}
+	o.failure = failed(pol.failureOn, &pol.failStatus, &o)
 	// The patterns that read the outcome, in the order of the stages.
 	if s := pol.cbOutcome; s != nil {
-		s.onOutcome(h, o, now)
+		s.onOutcome(h, o.failure, now)
 	}
 	if s := pol.dirOutcome; s != nil {
-		s.onOutcome(h, o, now)
+		s.onOutcome(h, &o, now)
 	}
 	if (o.failure || pol.stale != nil) && h.afterOutcome(o, now) {
 		return types.ActionPause

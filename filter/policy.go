@@ -44,6 +44,7 @@ type policy struct {
 	// classifies (the breaker's failure_on, or its defaults).
 	replaceFailures bool
 	failureOn       *config.FailureOn
+	failStatus      statusSet // failureOn.Statuses (statusSetOf)
 	// stale is the stale-response cache of fallback.stale, or nil.
 	stale *staleCache
 	// fallbackServed counts local responses shaped by the fallback.
@@ -124,6 +125,7 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 		pol.dl = newDLPolicy(p, ns, pc.Name, pc.DeadLetter)
 	}
 	pol.respPre = prePolicy(pc.Name)
+	pol.failStatus = statusSetOf(pol.failureOn.Statuses)
 	pol.wantsOutcome = pol.cbOutcome != nil || pol.dirOutcome != nil || pol.replaceFailures || pol.stale != nil
 	pol.usesTime = len(pol.stages) > 0 || pol.dl != nil
 	pol.respTime = pol.cbOutcome != nil && pol.cbOutcome.slow || pol.dirOutcome != nil && pol.dirOutcome.adaptive != nil ||

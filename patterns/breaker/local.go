@@ -214,12 +214,18 @@ func (l *Local) entry(key string) int {
 func (l *Local) find(key string) int {
 	i := 0
 	if l.mask != 0 {
-		i = int(l.b.hk.Sum(key) & l.mask)
+		i = l.entry(key)
 	}
-	if v := &l.views[i]; !v.held || string(v.key) != key {
+	if !l.views[i].is(key) {
 		return -1
 	}
 	return i
+}
+
+// is says whether the view holds key's (the empty key, an unkeyed
+// breaker's, compared without a call).
+func (v *view) is(key string) bool {
+	return v.held && len(v.key) == len(key) && (len(key) == 0 || string(v.key) == key)
 }
 
 // keep records o for key (view i, or its entry when i < 0) at now.
@@ -260,13 +266,15 @@ func (l *Local) Allow(st store.Store, key string, now time.Time) (Token, bool, [
 		return l.b.Allow(st, key, now)
 	}
 	ns := now.UnixNano()
-	i := l.find(key)
-	if i >= 0 {
-		v := &l.views[i]
-		if v.local && ns >= v.at && ns-v.at < l.period {
-			v.used = true
-			return Token{Generation: v.gen}, true, nil, nil
-		}
+	i := 0
+	if l.mask != 0 {
+		i = l.entry(key)
+	}
+	if v := &l.views[i]; !v.is(key) {
+		i = -1
+	} else if v.local && ns >= v.at && ns-v.at < l.period {
+		v.used = true
+		return Token{Generation: v.gen}, true, nil, nil
 	}
 	var o observed
 	tok, ok, tr, err := l.b.allow(st, key, now, &o)
@@ -324,11 +332,15 @@ func (l *Local) Count(key string, tok Token) bool {
 	if !l.countLocal || tok.Generation == 0 || tok.WouldReject {
 		return false
 	}
-	i := l.find(key)
-	if i < 0 || !l.views[i].counts(tok, l.b.s.MinimumCalls) {
+	i := 0
+	if l.mask != 0 {
+		i = l.entry(key)
+	}
+	v := &l.views[i]
+	if !v.is(key) || !v.counts(tok, l.b.s.MinimumCalls) {
 		return false
 	}
-	l.views[i].pending++
+	v.pending++
 	return true
 }
 
