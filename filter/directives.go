@@ -241,7 +241,11 @@ func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Ti
 	}
 	addDirective(h, setMaxRetries, retryCount(granted))
 	if granted > 0 {
-		h.setReq = append(h.setReq, s.retryHdrs...) // addDirective of each
+		// addDirective of each, one element at a time: append of the slice
+		// is a typed copy, dearer for a few pairs of strings.
+		for _, d := range s.retryHdrs {
+			h.setReq = append(h.setReq, d)
+		}
 	}
 }
 
