@@ -324,8 +324,10 @@ func (h *httpContext) upstreamResponse() (action types.Action) {
 	o := outcome{status: h.responseStatus()}
 	if o.status == 0 || o.status >= 500 {
 		readFlags(&o)
+		o.failure = failed(pol.failureOn, &pol.failStatus, &o)
+	} else {
+		o.failure = pol.failStatus.has(pol.failureOn, o.status) // no flags below 500 (readFlags)
 	}
-	o.failure = failed(pol.failureOn, &pol.failStatus, &o)
 	// The patterns that read the outcome, in the order of the stages.
 	if s := pol.cbOutcome; s != nil {
 		s.onOutcome(h, o.failure, now)

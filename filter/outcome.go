@@ -67,6 +67,8 @@ func readFlags(o *outcome) {
 
 // failed says whether the outcome counts as a failure under failure_on
 // (fs: its statuses, statusSetOf(fo.Statuses)).
+//
+//go:noinline
 func failed(fo *config.FailureOn, fs *statusSet, o *outcome) bool {
 	return fs.has(fo, o.status) ||
 		(fo.Reset && o.reset) || (fo.Timeout && o.timeout) || (fo.ConnectFailure && o.connect)
