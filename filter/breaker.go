@@ -76,6 +76,10 @@ func (s *breakerStage) tick(now time.Time) {
 
 func (s *breakerStage) onRequest(h *httpContext, now time.Time) verdict {
 	key := h.req.key(s.cfg.Key)
+	if tok, ok := s.loc.Fresh(key, now.UnixNano()); ok {
+		s.admit(h, key, tok)
+		return pass
+	}
 	tok, ok, trs, err := s.loc.Allow(s.p.st, key, now)
 	if trs != nil {
 		s.record(key, trs)
@@ -87,18 +91,23 @@ func (s *breakerStage) onRequest(h *httpContext, now time.Time) verdict {
 	if !ok {
 		return h.reject(now, config.ReasonCircuitOpen, nil)
 	}
-	hold := &h.cbVal
-	hold.key, hold.tok, hold.done = key, tok, false
-	h.cb = hold
+	s.admit(h, key, tok)
 	if tok.Probe {
 		// Only a probe's release does something (breaker.Breaker.Release):
 		// any other token needs neither an undo nor an end record (a
 		// request rejected by a later stage, or reset, never reports).
-		rec := holdRec{kind: holdBreaker, cb: s, cbh: hold}
+		rec := holdRec{kind: holdBreaker, cb: s, cbh: h.cb}
 		h.undo = append(h.undo, rec)
 		h.onEnd = append(h.onEnd, rec)
 	}
 	return pass
+}
+
+// admit makes h hold tok, the breaker's admission of key.
+func (s *breakerStage) admit(h *httpContext, key string, tok breaker.Token) {
+	hold := &h.cbVal
+	hold.key, hold.tok, hold.done = key, tok, false
+	h.cb = hold
 }
 
 // onOutcome reports the upstream outcome of an admitted request (failure:

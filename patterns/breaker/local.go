@@ -258,6 +258,22 @@ func (l *Local) evict(st store.Store, i int, now time.Time) {
 	}
 }
 
+// Fresh is Allow's local case, for a caller to try first: when key's view
+// is fresh, closed and clean at ns (now.UnixNano()) it admits (a token of
+// the view's generation, ok true) exactly as Allow would; otherwise (false)
+// nothing was done and the caller calls Allow.
+func (l *Local) Fresh(key string, ns int64) (Token, bool) {
+	v := &l.views[0]
+	if l.mask != 0 {
+		v = &l.views[l.entry(key)]
+	}
+	if !l.allowLocal || !v.local || ns < v.at || ns-v.at >= l.period || !v.is(key) {
+		return Token{}, false
+	}
+	v.used = true
+	return Token{Generation: v.gen}, true
+}
+
 // Allow is Breaker.Allow for this worker: a fresh, closed and clean view
 // admits without a store operation (a token of the view's generation);
 // anything else is Breaker.Allow, whose read refreshes the view.
@@ -265,17 +281,10 @@ func (l *Local) Allow(st store.Store, key string, now time.Time) (Token, bool, [
 	if !l.allowLocal {
 		return l.b.Allow(st, key, now)
 	}
-	ns := now.UnixNano()
-	i := 0
-	if l.mask != 0 {
-		i = l.entry(key)
+	if tok, ok := l.Fresh(key, now.UnixNano()); ok {
+		return tok, true, nil, nil
 	}
-	if v := &l.views[i]; !v.is(key) {
-		i = -1
-	} else if v.local && ns >= v.at && ns-v.at < l.period {
-		v.used = true
-		return Token{Generation: v.gen}, true, nil, nil
-	}
+	i := l.find(key)
 	var o observed
 	tok, ok, tr, err := l.b.allow(st, key, now, &o)
 	if err == nil {
@@ -295,11 +304,10 @@ func (l *Local) Report(st store.Store, key string, tok Token, now time.Time, o O
 	if !l.countLocal || tok.Generation == 0 || tok.WouldReject {
 		return l.b.Report(st, key, tok, now, o)
 	}
-	i := l.find(key)
-	if i >= 0 && !o.Failure && !l.b.slow(o) && l.views[i].counts(tok, l.b.s.MinimumCalls) {
-		l.views[i].pending++
+	if !o.Failure && !l.b.slow(o) && l.Count(key, tok) {
 		return nil, nil
 	}
+	i := l.find(key)
 	var succ, gen uint32
 	if i >= 0 {
 		succ, gen = l.views[i].pending, l.views[i].gen
@@ -332,11 +340,10 @@ func (l *Local) Count(key string, tok Token) bool {
 	if !l.countLocal || tok.Generation == 0 || tok.WouldReject {
 		return false
 	}
-	i := 0
+	v := &l.views[0]
 	if l.mask != 0 {
-		i = l.entry(key)
+		v = &l.views[l.entry(key)]
 	}
-	v := &l.views[i]
 	if !v.is(key) || !v.counts(tok, l.b.s.MinimumCalls) {
 		return false
 	}
