@@ -289,7 +289,13 @@ func attemptCount(v string) (int, bool) {
 // adaptive timeout with the latency of successful calls.
 func (s *directiveStage) onOutcome(h *httpContext, o *outcome, now time.Time) {
 	if h.retryGranted > 0 {
-		performed := attempts(h) - 1
+		var n int
+		if v, ok := h.responseAttempts(); ok && len(v) == 1 && v[0]-'1' < 9 {
+			n = int(v[0] - '0') // one digit 1..9, as attemptCount reads it, without the call
+		} else {
+			n = attempts(h)
+		}
+		performed := n - 1
 		if unused := h.retryGranted - performed; unused > 0 {
 			s.lease.Unused(h.released, unused)
 		} else if unused < 0 {
