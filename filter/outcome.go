@@ -94,11 +94,5 @@ func (s *statusSet) has(fo *config.FailureOn, code int) bool {
 	if u := uint(code - 200); u < 64*uint(len(s)) {
 		return s[u>>6]>>(u&63)&1 != 0
 	}
-	return isFailureStatus(fo, code)
+	return fo.IsFailureStatus(code)
 }
-
-// isFailureStatus is fo.IsFailureStatus, out of line (statusSet.has is
-// inlined where the outcome is classified).
-//
-//go:noinline
-func isFailureStatus(fo *config.FailureOn, code int) bool { return fo.IsFailureStatus(code) }
