@@ -323,8 +323,7 @@ func (h *httpContext) upstreamResponse() (action types.Action) {
 	}
 	o := outcome{status: h.responseStatus()}
 	if o.status == 0 || o.status >= 500 {
-		readFlags(&o)
-		o.failure = failed(pol.failureOn, &pol.failStatus, &o)
+		readFlags(&o, pol.failureOn, &pol.failStatus)
 	} else {
 		o.failure = pol.failStatus.has(pol.failureOn, o.status) // no flags below 500 (readFlags)
 	}

@@ -45,32 +45,25 @@ type outcome struct {
 }
 
 // readFlags completes o (a 5xx or missing status) with the reset, timeout
-// and connect failure the host reports (httpContext.upstreamResponse reads
-// the status, then calls it only for such a status).
+// and connect failure the host reports, and classifies it under failure_on
+// fo (fs: its statuses). httpContext.upstreamResponse reads the status,
+// then calls it only for such a status (below 500 there are no flags: the
+// status alone classifies).
 //
 //go:noinline
-func readFlags(o *outcome) {
+func readFlags(o *outcome, fo *config.FailureOn, fs *statusSet) {
 	if v, err := proxywasm.GetProperty([]string{"response", "flags"}); err == nil && len(v) == 8 {
 		f := binary.LittleEndian.Uint64(v)
 		o.reset = f&(flagUpstreamRemoteReset|flagUpstreamConnectionTermination|flagLocalReset) != 0
 		o.timeout = f&(flagUpstreamRequestTimeout|flagStreamIdleTimeout) != 0
 		o.connect = f&flagUpstreamConnectionFailure != 0
-		return
-	}
-	if v, err := proxywasm.GetProperty([]string{"response", "code_details"}); err == nil {
+	} else if v, err := proxywasm.GetProperty([]string{"response", "code_details"}); err == nil {
 		d := string(v)
 		o.connect = strings.Contains(d, "connection_failure")
 		o.reset = !o.connect && strings.Contains(d, "upstream_reset")
 		o.timeout = strings.Contains(d, "response_timeout") || strings.Contains(d, "per_try_timeout")
 	}
-}
-
-// failed says whether the outcome counts as a failure under failure_on
-// (fs: its statuses, statusSetOf(fo.Statuses)).
-//
-//go:noinline
-func failed(fo *config.FailureOn, fs *statusSet, o *outcome) bool {
-	return fs.has(fo, o.status) ||
+	o.failure = fs.has(fo, o.status) ||
 		(fo.Reset && o.reset) || (fo.Timeout && o.timeout) || (fo.ConnectFailure && o.connect)
 }
 
