@@ -76,38 +76,34 @@ func (s *breakerStage) tick(now time.Time) {
 
 func (s *breakerStage) onRequest(h *httpContext, now time.Time) verdict {
 	key := h.req.key(s.cfg.Key)
-	if tok, ok := s.loc.Fresh(key, now.UnixNano()); ok {
-		s.admit(h, key, tok)
-		return pass
-	}
-	tok, ok, trs, err := s.loc.Allow(s.p.st, key, now)
-	if trs != nil {
-		s.record(key, trs)
-	}
-	if err != nil {
-		logLimited("breakwater: %s: circuit breaker state unavailable, request admitted: %v", s.pol.name, err)
-		return pass
-	}
+	tok, ok := s.loc.Fresh(key, now.UnixNano()) // admitted by the view: no store, no transition
 	if !ok {
-		return h.reject(now, config.ReasonCircuitOpen, nil)
+		var trs []breaker.Transition
+		var err error
+		tok, ok, trs, err = s.loc.Allow(s.p.st, key, now)
+		if trs != nil {
+			s.record(key, trs)
+		}
+		if err != nil {
+			logLimited("breakwater: %s: circuit breaker state unavailable, request admitted: %v", s.pol.name, err)
+			return pass
+		}
+		if !ok {
+			return h.reject(now, config.ReasonCircuitOpen, nil)
+		}
 	}
-	s.admit(h, key, tok)
+	hold := &h.cbVal
+	hold.key, hold.tok, hold.done = key, tok, false
+	h.cb = hold
 	if tok.Probe {
 		// Only a probe's release does something (breaker.Breaker.Release):
 		// any other token needs neither an undo nor an end record (a
 		// request rejected by a later stage, or reset, never reports).
-		rec := holdRec{kind: holdBreaker, cb: s, cbh: h.cb}
+		rec := holdRec{kind: holdBreaker, cb: s, cbh: hold}
 		h.undo = append(h.undo, rec)
 		h.onEnd = append(h.onEnd, rec)
 	}
 	return pass
-}
-
-// admit makes h hold tok, the breaker's admission of key.
-func (s *breakerStage) admit(h *httpContext, key string, tok breaker.Token) {
-	hold := &h.cbVal
-	hold.key, hold.tok, hold.done = key, tok, false
-	h.cb = hold
 }
 
 // onOutcome reports the upstream outcome of an admitted request (failure:
