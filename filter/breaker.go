@@ -120,7 +120,7 @@ func (s *breakerStage) onOutcome(h *httpContext, failure bool, now time.Time) {
 	if !failure && !s.slow && s.loc.Count(hold.key, hold.tok) {
 		return
 	}
-	if now.IsZero() {
+	if !s.pol.respTime { // now was not read (policy.respTime)
 		now = clock()
 	}
 	bo := breaker.Outcome{Failure: failure} // classified by the policy's failure_on, this breaker's

@@ -299,7 +299,7 @@ func (s *directiveStage) onOutcome(h *httpContext, o *outcome, now time.Time) {
 		if unused := h.retryGranted - performed; unused > 0 {
 			s.lease.Unused(h.released, unused)
 		} else if unused < 0 {
-			if now.IsZero() { // not read for this policy's outcome (policy.respTime)
+			if !s.pol.respTime { // now was not read for this policy's outcome
 				now = clock()
 			}
 			_ = s.lease.Charge(s.p.st, now, -unused)
