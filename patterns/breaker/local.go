@@ -156,11 +156,11 @@ type Local struct {
 	period int64
 	mask   uint64
 	views  []view
-	// allowLocal: Allow may admit from a view (valid settings, neither
-	// Disabled nor ForcedOpen); countLocal: Report and Count may count a
-	// success in a view (valid settings, Enforce or Observe). Both are
-	// fixed by the settings, so New's checks are made once.
-	allowLocal, countLocal bool
+	// decides: the views may admit (Allow, Fresh) and count successes
+	// (Report, Count): valid settings in a mode that records (Enforce or
+	// Observe; ForcedOpen and Disabled go to the Breaker). Fixed by the
+	// settings, so New's checks are made once.
+	decides bool
 }
 
 // view is a Local's knowledge of one key.
@@ -186,8 +186,7 @@ func (b *Breaker) NewLocal(period time.Duration, maxViews int) *Local {
 		n <<= 1
 	}
 	return &Local{b: b, period: int64(period), mask: uint64(n - 1), views: make([]view, n),
-		allowLocal: b.err == nil && b.s.Mode != Disabled && b.s.Mode != ForcedOpen,
-		countLocal: b.err == nil && b.s.Mode < ForcedOpen}
+		decides: b.err == nil && b.s.Mode < ForcedOpen}
 }
 
 // Breaker returns the breaker the Local views.
@@ -267,7 +266,7 @@ func (l *Local) Fresh(key string, ns int64) (Token, bool) {
 	if l.mask != 0 {
 		v = &l.views[l.entry(key)]
 	}
-	if !l.allowLocal || !v.local || ns < v.at || ns-v.at >= l.period || !v.is(key) {
+	if !l.decides || !v.local || ns < v.at || ns-v.at >= l.period || !v.is(key) {
 		return Token{}, false
 	}
 	v.used = true
@@ -278,9 +277,8 @@ func (l *Local) Fresh(key string, ns int64) (Token, bool) {
 // admits without a store operation (a token of the view's generation);
 // anything else is Breaker.Allow, whose read refreshes the view.
 func (l *Local) Allow(st store.Store, key string, now time.Time) (Token, bool, []Transition, error) {
-	if !l.allowLocal {
-		return l.b.Allow(st, key, now)
-	}
+	// Without decides Fresh says false, and allow answers as Breaker.Allow
+	// (invalid settings, ForcedOpen, Disabled) without a state to keep.
 	if tok, ok := l.Fresh(key, now.UnixNano()); ok {
 		return tok, true, nil, nil
 	}
@@ -301,7 +299,7 @@ func (l *Local) Allow(st store.Store, key string, now time.Time) (Token, bool, [
 // reach minimum_calls (from there a success only lowers the rates). Any other outcome is one store.Update
 // that first adds the key's pending successes, then the outcome.
 func (l *Local) Report(st store.Store, key string, tok Token, now time.Time, o Outcome) ([]Transition, error) {
-	if !l.countLocal || tok.Generation == 0 || tok.WouldReject {
+	if !l.decides || tok.Generation == 0 || tok.WouldReject {
 		return l.b.Report(st, key, tok, now, o)
 	}
 	if !o.Failure && !l.b.slow(o) && l.Count(key, tok) {
@@ -337,7 +335,7 @@ func (v *view) counts(tok Token, minCalls int) bool {
 // outcome goes to Report. A caller that knows the call is a success and not
 // slow reads the clock only when Count says false.
 func (l *Local) Count(key string, tok Token) bool {
-	if !l.countLocal || tok.Generation == 0 || tok.WouldReject {
+	if !l.decides || tok.Generation == 0 || tok.WouldReject {
 		return false
 	}
 	v := &l.views[0]
