@@ -226,10 +226,13 @@ func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Ti
 		granted = 0
 		s.exhausted.inc(1)
 	} else if s.budget != nil {
-		g, err := s.lease.Request(s.p.st, now, want)
-		if err != nil {
-			logLimited("breakwater: %s: retry budget unavailable, no retries granted: %v", s.pol.name, err)
-			g = 0
+		g := want // from the worker's pool (retry.Lease.Take), else a round trip
+		if !s.lease.Take(now, want) {
+			var err error
+			if g, err = s.lease.Request(s.p.st, now, want); err != nil {
+				logLimited("breakwater: %s: retry budget unavailable, no retries granted: %v", s.pol.name, err)
+				g = 0
+			}
 		}
 		if g < want {
 			s.exhausted.inc(1)
