@@ -107,11 +107,12 @@ func (s *breakerStage) onRequest(h *httpContext, now time.Time) verdict {
 }
 
 // onOutcome reports the upstream outcome of an admitted request (failure:
-// classified by the policy's failure_on, this breaker's). A success
-// that the worker's view counts locally (breaker.Local.Count) needs no
-// instant: now is zero then (policy.respTime), and the clock is read only
-// for an outcome that goes to the store.
-func (s *breakerStage) onOutcome(h *httpContext, failure bool, now time.Time) {
+// classified by the policy's failure_on, this breaker's). A success that
+// the worker's view counts locally (breaker.Local.Count) needs no instant,
+// so *now is zero unless the policy reads it anyway (policy.respTime); the
+// clock is read, into *now for the callback's other stages, only for an
+// outcome that goes to the store.
+func (s *breakerStage) onOutcome(h *httpContext, failure bool, now *time.Time) {
 	hold := h.cb
 	if hold == nil || hold.done {
 		return
@@ -120,14 +121,14 @@ func (s *breakerStage) onOutcome(h *httpContext, failure bool, now time.Time) {
 	if !failure && !s.slow && s.loc.Count(hold.key, hold.tok) {
 		return
 	}
-	if !s.pol.respTime { // now was not read (policy.respTime)
-		now = clock()
+	if !s.pol.respTime { // *now was not read (policy.respTime)
+		*now = clock()
 	}
 	bo := breaker.Outcome{Failure: failure} // classified by the policy's failure_on, this breaker's
 	if s.slow {
-		bo.Duration = upstreamTime(h, now) // read by the breaker only to tell slow calls
+		bo.Duration = upstreamTime(h, *now) // read by the breaker only to tell slow calls
 	}
-	trs, err := s.loc.Report(s.p.st, hold.key, hold.tok, now, bo)
+	trs, err := s.loc.Report(s.p.st, hold.key, hold.tok, *now, bo)
 	if err != nil {
 		logLimited("breakwater: %s: circuit breaker outcome lost: %v", s.pol.name, err)
 	}

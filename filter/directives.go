@@ -302,7 +302,7 @@ func (s *directiveStage) onOutcome(h *httpContext, o *outcome, now time.Time) {
 		if unused := h.retryGranted - performed; unused > 0 {
 			s.lease.Unused(h.released, unused)
 		} else if unused < 0 {
-			if !s.pol.respTime { // now was not read for this policy's outcome
+			if now.IsZero() { // not read for this outcome (policy.respTime, breakerStage.onOutcome)
 				now = clock()
 			}
 			_ = s.lease.Charge(s.p.st, now, -unused)

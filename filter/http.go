@@ -329,7 +329,7 @@ func (h *httpContext) upstreamResponse() (action types.Action) {
 	}
 	// The patterns that read the outcome, in the order of the stages.
 	if s := pol.cbOutcome; s != nil {
-		s.onOutcome(h, o.failure, now)
+		s.onOutcome(h, o.failure, &now) // reads the instant into now if it needs it
 	}
 	if s := pol.dirOutcome; s != nil {
 		s.onOutcome(h, &o, now)

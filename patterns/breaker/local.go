@@ -300,7 +300,9 @@ func (l *Local) Allow(st store.Store, key string, now time.Time) (Token, bool, [
 // that first adds the key's pending successes, then the outcome.
 func (l *Local) Report(st store.Store, key string, tok Token, now time.Time, o Outcome) ([]Transition, error) {
 	if !l.decides || tok.Generation == 0 || tok.WouldReject {
-		return l.b.Report(st, key, tok, now, o)
+		// As Breaker.Report: invalid settings are its error; ForcedOpen,
+		// Disabled, a zero or WouldReject token record nothing.
+		return nil, l.b.err
 	}
 	if !o.Failure && !l.b.slow(o) && l.Count(key, tok) {
 		return nil, nil
