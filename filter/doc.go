@@ -10,7 +10,8 @@
 // rejects (local response with x-breakwater-policy and x-breakwater-reason,
 // fallback applied) or pauses the request; a paused request is resumed by
 // the stage itself (tick, callout answer). A stage that took something (a
-// token, a slot) registers an undo; a rejection by a later stage runs the
+// token, a slot, a half-open breaker's probe; a closed breaker's admission
+// takes nothing) registers an undo; a rejection by a later stage runs the
 // undos in reverse, so a request rejected anywhere consumes nothing. Undos
 // and end-of-stream releases are typed records (holdRec), kept like the
 // request headers to set in a block of arrays (streamBufs, about 1 KB) that
