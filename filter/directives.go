@@ -183,6 +183,9 @@ func addDirective(h *httpContext, name int, value string) {
 	h.setReq = append(h.setReq, [2]string{setNames[name], value})
 }
 
+// addPair records a router directive kv (name, value) as addDirective does.
+func addPair(h *httpContext, kv [2]string) { h.setReq = append(h.setReq, kv) }
+
 // setTimeout writes the timeout directives; false means the caller's budget
 // ran out while the request waited (queue, shaping) and it must be rejected.
 func (s *directiveStage) setTimeout(h *httpContext, t *config.Timeout, now time.Time) bool {
@@ -244,10 +247,10 @@ func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Ti
 	}
 	addDirective(h, setMaxRetries, retryCount(granted))
 	if granted > 0 {
-		// addDirective of each, one element at a time: append of the slice
-		// is a typed copy, dearer for a few pairs of strings.
+		// addDirective of each, one element at a time (addPair): append of
+		// the slice is a typed copy, dearer for a few pairs of strings.
 		for _, d := range s.retryHdrs {
-			h.setReq = append(h.setReq, d)
+			addPair(h, d)
 		}
 	}
 }
