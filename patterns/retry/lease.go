@@ -126,7 +126,7 @@ func (l *Lease) write(st store.Store, now time.Time, n, charge int, again bool) 
 		return 0, err
 	}
 	l.refunds, l.deposits, l.dirty = Pending{}, Pending{}, false
-	l.pool, l.poolCap, l.poolEpoch = extra, extra, epochOf(now)
+	l.pool, l.poolCap, l.poolEpoch = extra, extra, e
 	return granted, nil
 }
 
