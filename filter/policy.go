@@ -34,6 +34,9 @@ type policy struct {
 	// reports to the store and the budget's rare charge read it themselves,
 	// breakerStage.onOutcome, directiveStage.onOutcome).
 	respTime bool
+	// reqSet is x-breakwater-policy to set on the request, encoded (the
+	// request headers of a policy without a directive stage).
+	reqSet reqSet
 	// respPre is x-breakwater-policy encoded for the response's header map
 	// (prePolicy, encodeWire).
 	respPre string
@@ -77,8 +80,8 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 		pol.stages = append(pol.stages, s)
 	}
 	if pc.Timeout != nil && pc.Timeout.Deadline != nil {
-		pol.stages = append(pol.stages, &deadlineStage{cfg: pc.Timeout.Deadline,
-			invalid: p.m.counter(metricdef.Name(ns, metricdef.TimeoutDeadlineInvalidTotal, pc.Name))})
+		pol.stages = append(pol.stages, newDeadlineStage(p, pc.Timeout.Deadline,
+			p.m.counter(metricdef.Name(ns, metricdef.TimeoutDeadlineInvalidTotal, pc.Name))))
 	}
 	if pc.RateLimit != nil {
 		s, err := newRateLimitStage(p, ns, pol, pc.RateLimit)
@@ -124,6 +127,8 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 	if pc.DeadLetter != nil {
 		pol.dl = newDLPolicy(p, ns, pc.Name, pc.DeadLetter)
 	}
+	pol.reqSet.pairs = append(pol.reqSet.pairs, [2]string{setNames[setPolicy], pc.Name})
+	pol.reqSet.encode()
 	pol.respPre = prePolicy(pc.Name)
 	pol.failStatus = statusSetOf(pol.failureOn.Statuses)
 	pol.wantsOutcome = pol.cbOutcome != nil || pol.dirOutcome != nil || pol.replaceFailures || pol.stale != nil
