@@ -116,8 +116,15 @@ func (b *Breaker) addSuccesses(r *rec, w []byte, now time.Time, k uint32) (t Tra
 	c0, f0, s0 := b.sh.counts(w, ns)
 	if f0 == 0 && s0 == 0 {
 		// A clean window stays clean: its rates stay 0, below every
-		// threshold (both are > 0), and no success can trip it.
-		b.sh.addN(w, ns, k)
+		// threshold (both are > 0), and no success can trip it. A clean
+		// count window has no bit set: only its filled and position words
+		// move k slots (the bits addN would clear are clear).
+		if n := uint64(b.sh.n); b.sh.wtype == CountWindow {
+			le.PutUint32(w[4:], uint32(min(uint64(le.Uint32(w[4:]))+uint64(k), n)))
+			le.PutUint32(w[8:], uint32((uint64(le.Uint32(w[8:]))+uint64(k))%n))
+		} else {
+			b.sh.addN(w, ns, k)
+		}
 		return Transition{}, false, true
 	}
 	j := uint32(1)
