@@ -14,9 +14,10 @@
 // undos in reverse, so a request rejected anywhere consumes nothing. Undos
 // and end-of-stream releases are typed records (holdRec), kept like the
 // request headers to set in a block of arrays (streamBufs, about 1 KB) that
-// a stream takes from its VM's free list when a policy applies and gives
-// back when it ends, so a request of the usual policies allocates none of
-// them. The
+// a context takes at its first stream a policy applies to and keeps for the
+// streams it serves when reused (a deleted context goes to the VM's free
+// list with its block), so a request of the usual policies allocates none
+// of them. The
 // directives are written with the request's other headers in one
 // proxy_set_header_map_pairs. On the response, the headers are read as one
 // map and the filter's written back with them in one call only when that
