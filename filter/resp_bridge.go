@@ -67,7 +67,7 @@ func (h *httpContext) responseStatus() int {
 	if !ok {
 		return 0
 	}
-	return atoiOr0(s)
+	return parseStatus(unsafe.Pointer(unsafe.StringData(s)), uintptr(len(s)))
 }
 
 // responseAttempts returns the first x-envoy-attempt-count of the upstream
