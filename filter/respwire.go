@@ -42,7 +42,12 @@ type respScan struct {
 // DeserializeMapWire decodes it as nil) and finds the first :status and
 // x-envoy-attempt-count (names compared as lookup does: a name of another
 // case matches too). bs's length words are read at offsets 4+8i of bs,
-// which the host's buffers (8-byte aligned) keep aligned.
+// which the host's buffers (8-byte aligned) keep aligned. The loop has one
+// branch a pair: the ends of the pairs only grow (lengths below 2^32, at
+// most size/10 pairs: no overflow of a 64-bit uintptr; a 32-bit one checks
+// each pair), so the map runs
+// past bs exactly when the last pair's end does, checked once after it; a
+// pair of a wanted length is looked at (found) only when it is within bs.
 func scanWire(bs []byte) (r respScan, ok bool) {
 	if len(bs) < 4 {
 		return r, false
@@ -50,23 +55,28 @@ func scanWire(bs []byte) (r respScan, ok bool) {
 	base := unsafe.Pointer(unsafe.SliceData(bs))
 	size := uintptr(len(bs))
 	n := uintptr(*(*uint32)(base))
-	if n > (size-4)/10 { // each pair takes at least 10 bytes
+	// Each pair takes at least 10 bytes (n < 2^32: 10n overflows only a
+	// 32-bit uintptr, which divides).
+	if 10*n > size-4 || unsafe.Sizeof(size) < 8 && n > (size-4)/10 {
 		return r, false
 	}
-	sizes := uintptr(4)
 	data := 4 + 8*n
-	for i := uintptr(0); i < n; i++ {
+	for sizes := uintptr(4); sizes < 4+8*n; sizes += 8 {
 		kl := uintptr(*(*uint32)(unsafe.Add(base, sizes)))
 		vl := uintptr(*(*uint32)(unsafe.Add(base, sizes+4)))
-		sizes += 8
-		next := data + kl + vl + 2 // lengths below 2^32: no overflow of a 64-bit uintptr
-		if next > size || unsafe.Sizeof(size) < 8 && (kl > size || vl > size) {
+		next := data + kl + vl + 2
+		if unsafe.Sizeof(size) < 8 && next > size { // a 32-bit uintptr could overflow
 			return respScan{}, false
 		}
-		if wantedLens>>kl&1 != 0 {
+		// Bit 0: kl is a wanted length (found checks it exactly) and the
+		// pair ends within bs ((size-next)>>63 is 1 when it does not).
+		if wantedLens>>(kl&63)&^((size-next)>>63)&1 != 0 {
 			r.found(base, data, kl, vl)
 		}
 		data = next
+	}
+	if data > size {
+		return respScan{}, false
 	}
 	r.n, r.end = int(n), int(data)
 	return r, true
@@ -87,7 +97,8 @@ func (r *respScan) found(base unsafe.Pointer, off, kl, vl uintptr) {
 		}
 		return
 	}
-	if r.has&hasAttempt == 0 && (attemptAt(p) || c|0x20 == 'x' && foldAt(p, kl, "x-envoy-attempt-count")) {
+	if kl == uintptr(len("x-envoy-attempt-count")) && r.has&hasAttempt == 0 &&
+		(attemptAt(p) || c|0x20 == 'x' && foldAt(p, kl, "x-envoy-attempt-count")) {
 		r.attOff, r.attLen, r.has = uint32(off+kl+1), uint32(vl), r.has|hasAttempt
 	}
 }

@@ -652,6 +652,19 @@ func (wasmHost) ProxyGetHeaderMapPairs(mapType MapType, retData **byte, retSize 
 	return Status(st)
 }
 
+// ResponseHeadersWire is proxy_get_header_map_pairs of the response
+// headers, what ProxyGetHeaderMapPairs and out do in one function (only
+// Breakwater's response side calls it, once a response): their encoding, a
+// view of the host's copy, or nil when the call failed or returned nothing.
+func ResponseHeadersWire() []byte {
+	st := hGetHeaderMapPairs(uint32(MapTypeHttpResponseHeaders), ptr(&hostAddr), ptr(&hostSize))
+	p := unpin(hostAddr)
+	if st != uint32(StatusOK) || p == nil {
+		return nil
+	}
+	return unsafe.Slice(p, hostSize)
+}
+
 func (wasmHost) ProxySetHeaderMapPairs(mapType MapType, data *byte, size int) Status {
 	return Status(hSetHeaderMapPairs(uint32(mapType), ptr(data), uint32(size)))
 }
