@@ -71,7 +71,23 @@ func scanWire(bs []byte) (r respScan, ok bool) {
 		// Bit 0: kl is a wanted length (found checks it exactly) and the
 		// pair ends within bs ((size-next)>>63 is 1 when it does not).
 		if wantedLens>>(kl&63)&^((size-next)>>63)&1 != 0 {
-			r.found(base, data, kl, vl)
+			p := unsafe.Add(base, data)
+			if vl == 3 && kl == uintptr(len(":status")) && r.has&hasStatus == 0 && statusAt(p) {
+				// The first :status as Envoy writes it (found's first
+				// case), of three bytes: parseStatus's digits, no call.
+				v := unsafe.Add(p, len(":status")+1)
+				d0, d1, d2 := *(*byte)(v)-'0', *(*byte)(unsafe.Add(v, 1))-'0', *(*byte)(unsafe.Add(v, 2))-'0'
+				r.status, r.has = int(d0)*100+int(d1)*10+int(d2), r.has|hasStatus
+				if max(d0, d1, d2) > 9 {
+					r.status = parseStatus(v, vl)
+				}
+			} else if kl == uintptr(len("x-envoy-attempt-count")) && r.has&hasAttempt == 0 && attemptAt(p) {
+				// The first x-envoy-attempt-count as Envoy writes it
+				// (found's second case), without a call.
+				r.attOff, r.attLen, r.has = uint32(data+kl+1), uint32(vl), r.has|hasAttempt
+			} else {
+				r.found(base, data, kl, vl)
+			}
 		}
 		data = next
 	}
