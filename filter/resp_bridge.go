@@ -40,7 +40,7 @@ func (h *httpContext) readResponseHeaders(write bool) {
 		return
 	}
 	p := h.p
-	p.resp.up, h.upRespOK = scanWire(raw)
+	h.upRespOK = scanInto(&p.resp.up, raw)
 	if h.upRespOK {
 		p.resp.raw = raw
 	}

@@ -41,16 +41,24 @@ type respScan struct {
 // lengths run past the end of bs is malformed: ok false, as
 // DeserializeMapWire decodes it as nil) and finds the first :status and
 // x-envoy-attempt-count (names compared as lookup does: a name of another
-// case matches too). bs's length words are read at offsets 4+8i of bs,
-// which the host's buffers (8-byte aligned) keep aligned. The loop has one
-// branch a pair: the ends of the pairs only grow (lengths below 2^32, at
-// most size/10 pairs: no overflow of a 64-bit uintptr; a 32-bit one checks
-// each pair), so the map runs
-// past bs exactly when the last pair's end does, checked once after it; a
-// pair of a wanted length is looked at (found) only when it is within bs.
+// case matches too): scanInto into a new respScan.
 func scanWire(bs []byte) (r respScan, ok bool) {
+	ok = scanInto(&r, bs)
+	return r, ok
+}
+
+// scanInto is scanWire writing into *r (zeroed first; zero again when bs is
+// not a map), so a caller that keeps the result copies nothing. bs's length
+// words are read at offsets 4+8i of bs, which the host's buffers (8-byte
+// aligned) keep aligned. The loop has one branch a pair: the ends of the
+// pairs only grow (lengths below 2^32, at most size/10 pairs: no overflow of
+// a 64-bit uintptr; a 32-bit one checks each pair), so the map runs past bs
+// exactly when the last pair's end does, checked once after it; a pair of a
+// wanted length is looked at only when it is within bs.
+func scanInto(r *respScan, bs []byte) bool {
+	*r = respScan{}
 	if len(bs) < 4 {
-		return r, false
+		return false
 	}
 	base := unsafe.Pointer(unsafe.SliceData(bs))
 	size := uintptr(len(bs))
@@ -58,7 +66,7 @@ func scanWire(bs []byte) (r respScan, ok bool) {
 	// Each pair takes at least 10 bytes (n < 2^32: 10n overflows only a
 	// 32-bit uintptr, which divides).
 	if 10*n > size-4 || unsafe.Sizeof(size) < 8 && n > (size-4)/10 {
-		return r, false
+		return false
 	}
 	data := 4 + 8*n
 	for sizes := uintptr(4); sizes < 4+8*n; sizes += 8 {
@@ -66,7 +74,8 @@ func scanWire(bs []byte) (r respScan, ok bool) {
 		vl := uintptr(*(*uint32)(unsafe.Add(base, sizes+4)))
 		next := data + kl + vl + 2
 		if unsafe.Sizeof(size) < 8 && next > size { // a 32-bit uintptr could overflow
-			return respScan{}, false
+			*r = respScan{}
+			return false
 		}
 		// Bit 0: kl is a wanted length (found checks it exactly) and the
 		// pair ends within bs ((size-next)>>63 is 1 when it does not).
@@ -92,10 +101,11 @@ func scanWire(bs []byte) (r respScan, ok bool) {
 		data = next
 	}
 	if data > size {
-		return respScan{}, false
+		*r = respScan{}
+		return false
 	}
 	r.n, r.end = int(n), int(data)
-	return r, true
+	return true
 }
 
 // found notes the pair at base+off (key of kl bytes, a NUL, value of vl
