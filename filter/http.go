@@ -362,8 +362,7 @@ func (h *httpContext) afterOutcome(o outcome, now time.Time) bool {
 // response (name in lower case) with a call of its own, when the callback
 // did not read the headers.
 func (h *httpContext) responseHeader(name string) (string, bool) {
-	v, err := proxywasm.GetHttpResponseHeader(name)
-	return v, err == nil
+	return getResponseHeader(name)
 }
 
 // dropResponseHeaders forgets the response headers read for the callback
@@ -388,9 +387,9 @@ func (h *httpContext) writeResponseHeaders() {
 		return
 	}
 	h.dropResponseHeaders()
-	_ = proxywasm.AddHttpResponseHeader("x-breakwater-policy", h.pol.name)
+	addResponseHeader("x-breakwater-policy", h.pol.name)
 	for _, kv := range h.respHeaders {
-		_ = proxywasm.AddHttpResponseHeader(kv[0], kv[1])
+		addResponseHeader(kv[0], kv[1])
 	}
 }
 

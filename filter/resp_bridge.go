@@ -24,6 +24,14 @@ type respVM struct {
 	enc []byte
 }
 
+// addResponseHeader adds a header to the upstream response with one host
+// call (proxywasm.AddResponseHeader: the call without the SDK's layers).
+func addResponseHeader(key, value string) { _ = proxywasm.AddResponseHeader(key, value) }
+
+// getResponseHeader reads a header of the upstream response with one host
+// call (proxywasm.GetResponseHeader: the call without the SDK's layers).
+func getResponseHeader(name string) (string, bool) { return proxywasm.GetResponseHeader(name) }
+
 // drop forgets the headers read.
 func (r *respVM) drop() { r.raw = nil }
 

@@ -665,6 +665,22 @@ func ResponseHeadersWire() []byte {
 	return unsafe.Slice(p, hostSize)
 }
 
+// ResponseHeaderValue is proxy_get_header_map_value of a response header,
+// what ProxyGetHeaderMapValue, out and the SDK's getMapValue do in one
+// function (only Breakwater's response side calls it): the value, a view of
+// the host's copy; false when the call failed.
+func ResponseHeaderValue(key string) (string, bool) {
+	st := hGetHeaderMapValue(uint32(MapTypeHttpResponseHeaders), ptr(StringBytePtr(key)), uint32(len(key)), ptr(&hostAddr), ptr(&hostSize))
+	p := unpin(hostAddr)
+	if st != uint32(StatusOK) {
+		return "", false
+	}
+	if p == nil {
+		return "", true
+	}
+	return RawBytePtrToString(p, int(hostSize)), true
+}
+
 func (wasmHost) ProxySetHeaderMapPairs(mapType MapType, data *byte, size int) Status {
 	return Status(hSetHeaderMapPairs(uint32(mapType), ptr(data), uint32(size)))
 }

@@ -101,6 +101,23 @@ func GetResponseHeadersRaw() ([]byte, error) {
 	return nil, types.ErrorStatusNotFound
 }
 
+// GetResponseHeader is GetHttpResponseHeader without the SDK's layers
+// (internal.ResponseHeaderValue): the value, a view of the host's copy;
+// false when the call failed (no such header among them).
+func GetResponseHeader(key string) (string, bool) { return internal.ResponseHeaderValue(key) }
+
+// AddResponseHeader is AddHttpResponseHeader without the SDK's layers:
+// proxy_add_header_map_value of the response headers, its status turned
+// into an error only on failure.
+func AddResponseHeader(key, value string) error {
+	st := internal.ProxyAddHeaderMapValue(internal.MapTypeHttpResponseHeaders,
+		internal.StringBytePtr(key), len(key), internal.StringBytePtr(value), len(value))
+	if st != internal.StatusOK {
+		return internal.StatusToError(st)
+	}
+	return nil
+}
+
 // ReplaceResponseHeadersRaw replaces the response headers with the map b
 // encodes (proxy_set_header_map_pairs of b as it is; b is not empty).
 func ReplaceResponseHeadersRaw(b []byte) error {
