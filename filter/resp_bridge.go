@@ -43,8 +43,8 @@ func (r *respVM) drop() { r.raw = nil }
 // own and adds the filter's one call each.
 func (h *httpContext) readResponseHeaders(write bool) {
 	h.upRespWrite = write
-	raw, err := proxywasm.GetResponseHeadersRaw()
-	if err != nil {
+	raw := proxywasm.GetResponseHeadersRaw()
+	if raw == nil {
 		return
 	}
 	p := h.p

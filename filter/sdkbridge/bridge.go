@@ -662,7 +662,7 @@ func ResponseHeadersWire() []byte {
 	if st != uint32(StatusOK) || p == nil {
 		return nil
 	}
-	return unsafe.Slice(p, hostSize)
+	return RawBytePtrToByteSlice(p, int(hostSize)) // no unsafe.Slice length checks
 }
 
 // ResponseHeaderValue is proxy_get_header_map_value of a response header,

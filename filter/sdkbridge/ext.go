@@ -90,16 +90,11 @@ func SetHttpContextDeleted(f func(types.HttpContext)) { internal.HttpContextDele
 
 // GetResponseHeadersRaw is GetHeadersRaw(true): the host's encoding of the
 // response headers, a view of the host's copy, unchecked (the caller walks
-// it: the filter's scanWire); ErrorStatusNotFound whenever the call failed
-// or returned nothing (the caller only tells a read from none). Its host
-// call is internal.ResponseHeadersWire, a layer less than GetHeadersRaw's,
-// so that this small function is inlined into its caller.
-func GetResponseHeadersRaw() ([]byte, error) {
-	if b := internal.ResponseHeadersWire(); b != nil {
-		return b, nil
-	}
-	return nil, types.ErrorStatusNotFound
-}
+// it: the filter's scanWire), or nil when the call failed or returned
+// nothing (the caller only tells a read from none). Its host call is
+// internal.ResponseHeadersWire, a layer less than GetHeadersRaw's, inlined
+// into the caller.
+func GetResponseHeadersRaw() []byte { return internal.ResponseHeadersWire() }
 
 // GetResponseHeader is GetHttpResponseHeader without the SDK's layers
 // (internal.ResponseHeaderValue): the value, a view of the host's copy;
