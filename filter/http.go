@@ -424,9 +424,10 @@ func (h *httpContext) OnHttpStreamDone() {
 // deleted runs at proxy_on_delete in the .wasm build (sdkext_bridge.go),
 // after which the host never names the context again (a callout answered
 // later is dropped by the bridge): a context whose stream ended
-// (OnHttpStreamDone ran: it holds nothing, finish took it off the waiting
-// list and the bulkhead queue) goes to the VM's free list for
-// NewHttpContext. One deleted before its stream ended is left to the GC.
+// (OnHttpStreamDone ran: it holds no view of the request, finish took it
+// off the waiting list and the bulkhead queue) goes to the VM's free list
+// (through nextFree) with its stream block, for NewHttpContext. One deleted
+// before its stream ended is left to the GC.
 func (h *httpContext) deleted() {
 	if h.done {
 		p := h.p
