@@ -124,6 +124,20 @@ func unpin(ptr uint32) *byte {
 	return out
 }
 
+// chunkView is unpin's answer when no buffer is pinned (the usual host
+// call: its copy came from the current chunk), without a call: a pointer
+// into the current chunk, nil when ptr is not within it (unpin then).
+func chunkView(ptr uint32) *byte {
+	if len(pinned) != 0 || len(chunk) == 0 {
+		return nil
+	}
+	base := unsafe.Pointer(&chunk[0])
+	if off := ptr - uint32(uintptr(base)); off < uint32(len(chunk)) {
+		return (*byte)(unsafe.Add(base, off))
+	}
+	return nil
+}
+
 func b2u(b bool) uint32 {
 	if b {
 		return 1
@@ -658,7 +672,10 @@ func (wasmHost) ProxyGetHeaderMapPairs(mapType MapType, retData **byte, retSize 
 // view of the host's copy, or nil when the call failed or returned nothing.
 func ResponseHeadersWire() []byte {
 	st := hGetHeaderMapPairs(uint32(MapTypeHttpResponseHeaders), ptr(&hostAddr), ptr(&hostSize))
-	p := unpin(hostAddr)
+	p := chunkView(hostAddr)
+	if p == nil {
+		p = unpin(hostAddr)
+	}
 	if st != uint32(StatusOK) || p == nil {
 		return nil
 	}
@@ -671,7 +688,10 @@ func ResponseHeadersWire() []byte {
 // the host's copy; false when the call failed.
 func ResponseHeaderValue(key string) (string, bool) {
 	st := hGetHeaderMapValue(uint32(MapTypeHttpResponseHeaders), ptr(StringBytePtr(key)), uint32(len(key)), ptr(&hostAddr), ptr(&hostSize))
-	p := unpin(hostAddr)
+	p := chunkView(hostAddr)
+	if p == nil {
+		p = unpin(hostAddr)
+	}
 	if st != uint32(StatusOK) {
 		return "", false
 	}
