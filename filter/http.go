@@ -386,7 +386,10 @@ func (h *httpContext) writeResponseHeaders() {
 	if h.upRespWrite && h.upRespOK && h.writeHeaderMap() {
 		return
 	}
-	h.dropResponseHeaders()
+	if h.upRespOK || h.upResp != nil {
+		h.dropResponseHeaders()
+	}
+	h.upRespWrite = false // nothing else was read
 	addResponseHeader("x-breakwater-policy", h.pol.name)
 	for _, kv := range h.respHeaders {
 		addResponseHeader(kv[0], kv[1])

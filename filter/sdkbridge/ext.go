@@ -15,6 +15,8 @@
 package proxywasm
 
 import (
+	"unsafe"
+
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/internal"
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm/types"
 )
@@ -106,7 +108,7 @@ func GetResponseHeader(key string) (string, bool) { return internal.ResponseHead
 // into an error only on failure.
 func AddResponseHeader(key, value string) error {
 	st := internal.ProxyAddHeaderMapValue(internal.MapTypeHttpResponseHeaders,
-		internal.StringBytePtr(key), len(key), internal.StringBytePtr(value), len(value))
+		*(**byte)(unsafe.Pointer(&key)), len(key), *(**byte)(unsafe.Pointer(&value)), len(value)) // the strings' data
 	if st != internal.StatusOK {
 		return internal.StatusToError(st)
 	}
