@@ -687,7 +687,8 @@ func ResponseHeadersWire() []byte {
 // function (only Breakwater's response side calls it): the value, a view of
 // the host's copy; false when the call failed.
 func ResponseHeaderValue(key string) (string, bool) {
-	st := hGetHeaderMapValue(uint32(MapTypeHttpResponseHeaders), ptr(StringBytePtr(key)), uint32(len(key)), ptr(&hostAddr), ptr(&hostSize))
+	key0 := *(*ptr)(unsafe.Pointer(&key)) // the string's data (StringBytePtr without its checks)
+	st := hGetHeaderMapValue(uint32(MapTypeHttpResponseHeaders), key0, uint32(len(key)), ptr(&hostAddr), ptr(&hostSize))
 	p := chunkView(hostAddr)
 	if p == nil {
 		p = unpin(hostAddr)
