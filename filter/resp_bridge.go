@@ -71,7 +71,12 @@ func (h *httpContext) responseStatus() int {
 	if h.upRespOK {
 		return h.p.resp.up.status // 0 when there is none
 	}
-	s, ok := h.responseHeader(":status")
+	return readStatus() // a function of its own: this one is inlined
+}
+
+// readStatus is responseStatus with a call of its own.
+func readStatus() int {
+	s, ok := getResponseHeader(":status")
 	if !ok {
 		return 0
 	}
@@ -85,7 +90,7 @@ func (h *httpContext) responseAttempts() (string, bool) {
 		v := unsafe.Add(unsafe.Pointer(unsafe.SliceData(r.raw)), r.up.attOff) // within raw (scanWire)
 		return unsafe.String((*byte)(v), int(r.up.attLen)), r.up.has&hasAttempt != 0
 	}
-	return h.responseHeader("x-envoy-attempt-count")
+	return getResponseHeader("x-envoy-attempt-count")
 }
 
 // responseHeaders returns the upstream response's headers: those read,
