@@ -77,9 +77,9 @@ func scanInto(r *respScan, bs []byte) bool {
 			*r = respScan{}
 			return false
 		}
-		// Bit 0: kl is a wanted length (found checks it exactly) and the
-		// pair ends within bs ((size-next)>>63 is 1 when it does not).
-		if wantedLens>>(kl&63)&^((size-next)>>63)&1 != 0 {
+		// kl is a wanted length (checked exactly below) and the pair ends
+		// within bs.
+		if wantedLens>>(kl&63)&1 != 0 && next <= size {
 			p := unsafe.Add(base, data)
 			if vl == 3 && kl == uintptr(len(":status")) && r.has&hasStatus == 0 && statusAt(p) {
 				// The first :status as Envoy writes it (found's first
