@@ -32,8 +32,11 @@ func addResponseHeader(key, value string) { _ = proxywasm.AddResponseHeader(key,
 // call (proxywasm.GetResponseHeader: the call without the SDK's layers).
 func getResponseHeader(name string) (string, bool) { return proxywasm.GetResponseHeader(name) }
 
-// drop forgets the headers read.
-func (r *respVM) drop() { r.raw = nil }
+// drop forgets the headers read: nothing to do, raw is read only while
+// upRespOK holds (dropResponseHeaders clears it) and the next read replaces
+// it, so a VM keeps at most one response's copy (a view into one chunk of
+// the bridge's) until its next response, without a store per response.
+func (r *respVM) drop() {}
 
 // readResponseHeaders reads the upstream response's headers with one call
 // for the callback (write: the filter's are written with them in one
