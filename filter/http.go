@@ -417,7 +417,7 @@ func (h *httpContext) OnHttpStreamDone() {
 		// overwritten by the next admission.
 		h.rlUsed = false
 		clear(b.set[:])
-		// b.rlHdr stays: constant names, values of the block's own rlNum,
+		// b.rlHdr stays: constant names, values of the block's own rlw,
 		// strconv's or the stage's (nothing of the stream's).
 		h.p.putBufs(b)
 	}
@@ -453,9 +453,10 @@ type streamBufs struct {
 	// equality function of an array of checks is in the binary).
 	rlKept []ratelimit.Check
 	rlHdr  [3][2]string
-	// rlNum holds the digits of rlHdr's Remaining and Reset values
-	// (formatNum; in the .wasm build rlHdr's strings are views of them).
-	rlNum [2][20]byte
+	// rlw holds rlHdr encoded for the response's write, after
+	// x-breakwater-policy (rateLimitStage.keepRateValues; in the .wasm
+	// build rlHdr's Remaining and Reset values are views of its digits).
+	rlw rlWire
 	// bh is the bulkhead's hold of the stream (released by finish, before
 	// the block goes back; release and leaveQueue drop its key).
 	bh bhHold

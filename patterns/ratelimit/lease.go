@@ -471,6 +471,21 @@ func (lz *Leases) Use(k int, t int64) Decision {
 		Reset: time.Duration(max(e.resetAt-t, 0))}
 }
 
+// Take is Use without the Decision: it takes one request from the lease at
+// slot k (a Hit at t) and returns the Decision's Remaining and the take's
+// reset instant (Unix ns; the Decision's Reset is its distance from t, at
+// least 0). Small enough to be inlined, with scalars a caller compares
+// without a Decision (a struct of six words) in memory.
+func (lz *Leases) Take(k int) (remaining, resetAt int64) {
+	e := &lz.e[k]
+	e.tokens--
+	return min(e.limit, e.rem+e.tokens), e.resetAt
+}
+
+// LimitAt is the Decision's Limit of a request admitted by the lease at
+// slot k (the take's).
+func (lz *Leases) LimitAt(k int) int64 { return lz.e[k].limit }
+
 // Unuse gives back the request Use took from the lease at slot k, before
 // any other operation on lz: a caller whose later check did not hit.
 func (lz *Leases) Unuse(k int) { lz.e[k].tokens++ }
