@@ -65,6 +65,10 @@ type httpContext struct {
 	// b backs the lists above while a policy applies (see streamBufs).
 	b      *streamBufs
 	rlUsed bool // b.rlKept holds a record's checks
+	// rlHold: the rate limit's fast pass admitted the request with b.rlKept's
+	// checks, to refund if a later stage rejects (rollback; the stage is
+	// the first to hold anything, so it gives back last).
+	rlHold *rateLimitStage
 	// cb is the circuit breaker admission of the request, if any (cbVal).
 	cb    *cbHold
 	cbVal cbHold
@@ -169,7 +173,7 @@ func (h *httpContext) run(now time.Time) types.Action {
 	if len(h.undo) > 0 {
 		clearHolds(h.undo)
 	}
-	h.undo = nil // admitted: from here on nothing is given back
+	h.undo, h.rlHold = nil, nil // admitted: from here on nothing is given back
 	h.released = now
 	h.flushRequestHeaders()
 	return types.ActionContinue
@@ -408,6 +412,7 @@ func (h *httpContext) OnHttpStreamDone() {
 		clear(h.onEnd) // their holds may reference keys (undo is cleared when emptied)
 	}
 	h.undo, h.onEnd, h.setReq, h.respHeaders, h.cb, h.bh, h.dl, h.staleHdrs = nil, nil, nil, nil, nil, nil, nil, nil
+	h.rlHold = nil
 	h.cbVal.key = ""
 	if b := h.b; b != nil {
 		h.b = nil
@@ -514,6 +519,10 @@ func (h *httpContext) rollback(now time.Time) {
 	}
 	clear(h.undo)
 	h.undo = nil
+	if s := h.rlHold; s != nil {
+		h.rlHold = nil
+		s.refund(h, h.b.rlKept[:len(s.limits)], now)
+	}
 }
 
 // holdKind says what a holdRec gives back.

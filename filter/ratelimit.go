@@ -299,6 +299,9 @@ func (s *rateLimitStage) onRequest(h *httpContext, now time.Time) verdict {
 		var bestRem, bestAt int64
 		best := 0
 		var slots [rlKeptLen]int
+		// The last stage keeps no checks: nothing after it can reject the
+		// request (run drops the undo records once every stage passed).
+		keep := int(h.step) < len(h.pol.stages)-1
 		for i, l := range ls {
 			// The key: the cache's entry of a header's value (headerEntry,
 			// inlined, with the slot it keeps, checked with Holds), the last
@@ -374,16 +377,19 @@ func (s *rateLimitStage) onRequest(h *httpContext, now time.Time) verdict {
 			if i == 0 || rem < bestRem || rem == bestRem && at > bestAt {
 				best, bestRem, bestAt = i, rem, at
 			}
-			c := &b.rlKept[i]
-			if c.Limiter != l.lim {
-				// The block's checks keep their limiter and settings from
-				// stream to stream (OnHttpStreamDone leaves them).
-				c.Limiter, c.Settings = l.lim, l.settings
+			if keep {
+				c := &b.rlKept[i]
+				if c.Limiter != l.lim {
+					// The block's checks keep their limiter and settings from
+					// stream to stream (OnHttpStreamDone leaves them).
+					c.Limiter, c.Settings = l.lim, l.settings
+				}
+				c.Key = key
 			}
-			c.Key = key
 		}
-		h.rlUsed = true
-		s.keepUndo(h, b.rlKept[:len(ls)])
+		if keep {
+			h.rlUsed, h.rlHold = true, s // the undo (rollback)
+		}
 		if s.headers {
 			s.keepRateValues(h, ls[best].lz.LimitAt(slots[best]), bestRem, time.Duration(bestAt-t))
 		}
