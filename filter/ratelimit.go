@@ -592,28 +592,36 @@ func (h *httpContext) wireBlock() *rlWire {
 // putDigits writes v in decimal at p (at most 20 bytes) and returns how
 // many: the digits are counted first (from the bit length, one
 // instruction in the .wasm build), then written two a step from the last
-// (as formatNum), without bounds checks or calls.
+// (as formatNum; below 2^32 with 32-bit arithmetic, whose division by the
+// constant 100 is a multiplication in the .wasm build), without bounds
+// checks or calls.
 func putDigits(p unsafe.Pointer, v uint64) uintptr {
 	t := uintptr(bits.Len64(v) * 1233 >> 12) // log10 from log2: t or t-1
 	n := t + 1
 	if t < 20 && v < pow10[t] {
 		n = max(t, 1)
 	}
+	dp := unsafe.Pointer(unsafe.StringData(digitPairs))
 	i := n
-	for v >= 100 {
+	for v >= 1<<32 {
 		q := v / hundred
-		j := (v - q*100) * 2
+		j := uintptr(v-q*100) * 2
 		v = q
 		i -= 2
-		*(*byte)(unsafe.Add(p, i)) = digitPairs[j&255]
-		*(*byte)(unsafe.Add(p, i+1)) = digitPairs[(j+1)&255]
+		*(*uint16)(unsafe.Add(p, i)) = *(*uint16)(unsafe.Add(dp, j))
 	}
-	if v >= 10 {
-		j := v * 2
-		*(*byte)(p) = digitPairs[j&255]
-		*(*byte)(unsafe.Add(p, 1)) = digitPairs[(j+1)&255]
+	u := uint32(v)
+	for u >= 100 {
+		q := u / 100
+		j := uintptr(u-q*100) * 2
+		u = q
+		i -= 2
+		*(*uint16)(unsafe.Add(p, i)) = *(*uint16)(unsafe.Add(dp, j))
+	}
+	if u >= 10 {
+		*(*uint16)(p) = *(*uint16)(unsafe.Add(dp, uintptr(u)*2))
 	} else {
-		*(*byte)(p) = byte('0' + v)
+		*(*byte)(p) = byte('0' + u)
 	}
 	return n
 }
