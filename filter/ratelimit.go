@@ -142,6 +142,55 @@ type keyEntry struct {
 	slot int
 }
 
+// keyHash is the hash of a one-part key's value that places it in the
+// limit's cache of keys (keyCache): from its first and last words (4 or 8
+// bytes; the byte in the middle too above 16 bytes), its length, and every
+// byte below 4; a few multiplications, no loop over the bytes. Values that
+// collide only miss the cache (their key is built again): nothing a
+// client chooses changes a key or a limit.
+func keyHash(v string) uint32 {
+	n := len(v)
+	p := unsafe.Pointer(unsafe.StringData(v))
+	var w0, w1 uint64
+	switch {
+	case n >= 8:
+		w0, w1 = *(*uint64)(p), *(*uint64)(unsafe.Add(p, n-8))
+		if n == 8 {
+			w0 <<= 8 // the last byte left out
+		}
+		if n > 16 {
+			w0 ^= uint64(*(*byte)(unsafe.Add(p, n/2))) << 56
+		}
+		return hashWords(w0, w1<<8, n) ^ uint32(w1>>56)
+	case n >= 4:
+		w0, w1 = uint64(*(*uint32)(p)), uint64(*(*uint32)(unsafe.Add(p, n-4)))
+		if n == 4 {
+			w0 &= 0xffffff // the last byte left out
+		}
+		return hashWords(w0, w1<<8&0xffffffff, n) ^ uint32(w1>>24)
+	}
+	if n == 0 {
+		return hashWords(0, 0, 0)
+	}
+	for i := range n - 1 {
+		w0 = w0<<8 | uint64(v[i])
+	}
+	return hashWords(w0, 0, n) ^ uint32(v[n-1])
+}
+
+// hashWords mixes keyHash's words (the last byte left out: keyHash adds
+// it unmixed, so values that differ only there never collide, as FNV-1a
+// keeps them apart).
+func hashWords(w0, w1 uint64, n int) uint32 {
+	return uint32((w0*hashK0 ^ w1*hashK1 ^ uint64(n)) >> 32)
+}
+
+// The multipliers of keyHash (odd 64-bit constants of well-mixed bits).
+const (
+	hashK0 = 0x9e3779b97f4a7c15
+	hashK1 = 0xc2b2ae3d27d4eb4f
+)
+
 // The bounds of a limit's cache of keys (limitRT.keys), per VM.
 const (
 	keyCacheSize = 256
@@ -156,11 +205,7 @@ func (l *limitRT) headerEntry(r *requestInfo) *keyEntry {
 	if len(v) > keyCacheLen || l.keys == nil {
 		return nil
 	}
-	h := uint32(2166136261) // FNV-1a, as keyOf
-	for i := 0; i < len(v); i++ {
-		h = (h ^ uint32(v[i])) * 16777619
-	}
-	c := &l.keys[h%keyCacheSize]
+	c := &l.keys[keyHash(v)%keyCacheSize]
 	if c.key != "" && streq.Words(c.val, v) {
 		return c
 	}
@@ -193,11 +238,7 @@ func (l *limitRT) keyOf(r *requestInfo) string {
 		if l.keys == nil {
 			l.keys = new(keyCache)
 		}
-		h := uint32(2166136261) // FNV-1a: a client that collides only misses the cache
-		for i := 0; i < len(v); i++ {
-			h = (h ^ uint32(v[i])) * 16777619
-		}
-		c = &l.keys[h%keyCacheSize]
+		c = &l.keys[keyHash(v)%keyCacheSize] // a client that collides only misses the cache
 		if c.key != "" && streq.Words(c.val, v) {
 			l.lastKey, l.lastVal = c.key, c.val
 			return c.key
@@ -322,9 +363,25 @@ func (s *rateLimitStage) onRequest(h *httpContext, now time.Time) verdict {
 					v, _ = h.req.header(l.cfg.Key[0].Arg)
 				}
 				if c := l.keys; c != nil && len(v) <= keyCacheLen {
-					hv := uint32(2166136261) // FNV-1a, as keyOf
-					for j := 0; j < len(v); j++ {
-						hv = (hv ^ uint32(v[j])) * 16777619
+					// keyHash(v), inlined for 4 to 16 bytes.
+					var hv uint32
+					if n := len(v); n >= 4 && n <= 16 {
+						p := unsafe.Pointer(unsafe.StringData(v))
+						if n >= 8 {
+							w0, w1 := *(*uint64)(p), *(*uint64)(unsafe.Add(p, n-8))
+							if n == 8 {
+								w0 <<= 8
+							}
+							hv = uint32((w0*hashK0^w1<<8*hashK1^uint64(n))>>32) ^ uint32(w1>>56)
+						} else {
+							w0, w1 := uint64(*(*uint32)(p)), uint64(*(*uint32)(unsafe.Add(p, n-4)))
+							if n == 4 {
+								w0 &= 0xffffff
+							}
+							hv = uint32((w0*hashK0^(w1<<8&0xffffffff)*hashK1^uint64(n))>>32) ^ uint32(w1>>24)
+						}
+					} else {
+						hv = keyHash(v)
 					}
 					ce = &c[hv%keyCacheSize]
 					x, y, xk = ce.val, v, ce.key

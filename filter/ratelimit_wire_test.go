@@ -3,6 +3,7 @@ package filter
 import (
 	"math"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -75,6 +76,35 @@ func TestRateLimitWireBlock(t *testing.T) {
 			if string(got) != string(exp) {
 				t.Fatalf("%+v: block encoding\n%q, want\n%q", c, got, exp)
 			}
+		}
+	}
+}
+
+// TestKeyHashLastByte: values that differ only in their last byte take
+// different entries of a key cache (keyHash adds that byte unmixed, as
+// FNV-1a keeps such values apart), at every length; and the request mix's
+// sequential ids ("user-0" to "user-99", a quarter of them per worker) all
+// take entries of their own.
+func TestKeyHashLastByte(t *testing.T) {
+	for n := 1; n <= keyCacheLen; n++ {
+		b := []byte(strings.Repeat("k", n))
+		seen := map[uint32]byte{}
+		for c := 0; c < 256; c++ {
+			b[n-1] = byte(c)
+			h := keyHash(string(b)) % keyCacheSize
+			if o, ok := seen[h]; ok {
+				t.Fatalf("length %d: last bytes %d and %d share entry %d", n, o, c, h)
+			}
+			seen[h] = byte(c)
+		}
+	}
+	for w := 0; w < 4; w++ {
+		seen := map[uint32]bool{}
+		for i := w; i < 100; i += 4 {
+			seen[keyHash("user-"+strconv.Itoa(i))%keyCacheSize] = true
+		}
+		if len(seen) != 25 {
+			t.Fatalf("worker %d: 25 users in %d entries", w, len(seen))
 		}
 	}
 }
