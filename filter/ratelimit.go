@@ -557,14 +557,16 @@ func (s *rateLimitStage) keepRateValues(h *httpContext, limit, remaining int64, 
 	w := &b.rlw
 	pre := s.rlPre
 	d := unsafe.Pointer(&w.data[0])
-	if pre != "" && (len(w.pre) != len(pre) || unsafe.StringData(w.pre) != unsafe.StringData(pre)) {
-		memmove(d, unsafe.Pointer(unsafe.StringData(pre)), uintptr(len(pre)))
-		sz := (*[rlWirePairs * 2]uint32)(unsafe.Pointer(&w.sizes[0]))
-		sz[0], sz[1] = uint32(len("x-breakwater-policy")), uint32(len(h.pol.name))
-		sz[2], sz[3] = uint32(len("ratelimit-limit")), uint32(len(s.limitStr))
-		sz[4], sz[6] = uint32(len("ratelimit-remaining")), uint32(len("ratelimit-reset"))
+	if len(w.pre) != len(pre) || unsafe.StringData(w.pre) != unsafe.StringData(pre) {
+		if pre != "" {
+			memmove(d, unsafe.Pointer(unsafe.StringData(pre)), uintptr(len(pre)))
+			sz := (*[rlWirePairs * 2]uint32)(unsafe.Pointer(&w.sizes[0]))
+			sz[0], sz[1] = uint32(len("x-breakwater-policy")), uint32(len(h.pol.name))
+			sz[2], sz[3] = uint32(len("ratelimit-limit")), uint32(len(s.limitStr))
+			sz[4], sz[6] = uint32(len("ratelimit-remaining")), uint32(len("ratelimit-reset"))
+		}
+		w.pre = pre
 	}
-	w.pre = pre
 	// Within data: len(pre) <= rlPreMax leaves room for 20 digits, the
 	// reset's name between NULs, 20 digits and a NUL.
 	off := uintptr(len(pre))
@@ -575,7 +577,12 @@ func (s *rateLimitStage) keepRateValues(h *httpContext, limit, remaining int64, 
 	*(*uint64)(unsafe.Add(p, 8)) = rlResetWord1
 	*(*byte)(unsafe.Add(p, 16)) = 0
 	p = unsafe.Add(p, 17)
-	ns := putDigits(p, ceilSecs(reset))
+	ns := uintptr(1)
+	if secs := ceilSecs(reset); secs < 10 { // mostly: a window or a lease of seconds
+		*(*byte)(p) = byte('0' + secs)
+	} else {
+		ns = putDigits(p, secs)
+	}
 	hd[2][1] = numAt(p, ns)
 	*(*byte)(unsafe.Add(p, ns)) = 0
 	w.n = off + nr + 17 + ns + 1
