@@ -337,8 +337,7 @@ func (s *rateLimitStage) onRequest(h *httpContext, now time.Time) verdict {
 		// The most restrictive so far, as ratelimit's pick: the fewest
 		// remaining, ties to the longest reset (the latest reset instant,
 		// no earlier than t), then the first: scalars, no Decision.
-		var bestRem, bestAt int64
-		best := 0
+		var bestLim, bestRem, bestAt int64
 		var slots [rlKeptLen]int
 		// The last stage keeps no checks: nothing after it can reject the
 		// request (run drops the undo records once every stage passed).
@@ -432,7 +431,7 @@ func (s *rateLimitStage) onRequest(h *httpContext, now time.Time) verdict {
 			rem, at := lz.Take(k)
 			at = max(at, t)
 			if i == 0 || rem < bestRem || rem == bestRem && at > bestAt {
-				best, bestRem, bestAt = i, rem, at
+				bestLim, bestRem, bestAt = lz.LimitAt(k), rem, at
 			}
 			if keep {
 				c := &b.rlKept[i]
@@ -448,7 +447,7 @@ func (s *rateLimitStage) onRequest(h *httpContext, now time.Time) verdict {
 			h.rlUsed, h.rlHold = true, s // the undo (rollback)
 		}
 		if s.headers {
-			s.keepRateValues(h, ls[best].lz.LimitAt(slots[best]), bestRem, time.Duration(bestAt-t))
+			s.keepRateValues(h, bestLim, bestRem, time.Duration(bestAt-t))
 		}
 		return pass
 	}
