@@ -66,7 +66,9 @@ func (s *rateLimitStage) expireLeases(now time.Time) {
 // refund gives back the request a later stage did not let through, for
 // each of checks: to the VM's lease it came from while that still admits
 // (the request arrived no earlier than the lease's take), else to shared
-// data.
+// data. Not inlined (a rare path: its callers stay small).
+//
+//go:noinline
 func (s *rateLimitStage) refund(h *httpContext, checks []ratelimit.Check, now time.Time) {
 	for _, c := range checks {
 		_ = c.Limiter.RefundOne(s.p.st, c.Key, c.Settings, h.arrived, now)
@@ -82,7 +84,8 @@ type limitRT struct {
 	lz       *ratelimit.Leases // the worker's leases of lim (local limits)
 	kind     keyKind           // the key's form, for onRequest's fast pass
 	// hslot is the entry of the one header part's name in the VM's header
-	// table (keyHeader; -1: none, the table was full).
+	// table (keyHeader; -1: none yet, or the table was full): found by
+	// keyOf, which the first request of the limit calls.
 	hslot int8
 	// lastVal/lastKey: for a one-part key, the last request's value of the
 	// part and its key (lastVal is a substring of lastKey, so no header
@@ -114,18 +117,6 @@ func kindOf(parts []config.KeyPart) keyKind {
 		return keyHeader
 	}
 	return keyOther
-}
-
-// slotOf adds name to the table (add) and returns its entry, -1 when it
-// has none (the table was full).
-func (t *hdrTab) slotOf(name string) int8 {
-	t.add(name)
-	for j := range t.n {
-		if t.folds[j].String() == name {
-			return int8(j)
-		}
-	}
-	return -1
 }
 
 // keyCache holds the keys of recent values of a one-part key, direct-mapped
@@ -228,6 +219,12 @@ func (l *limitRT) keyOf(r *requestInfo) string {
 	}
 	kp := l.cfg.Key[0]
 	v := r.part(kp)
+	if l.hslot < 0 && kp.Kind == config.KeyHeader && r.tab != nil {
+		// The header's entry in the VM's header table (part added the
+		// name): the fast pass reads the value there from the next request
+		// on (-1 again when the table had no room).
+		l.hslot = int8(r.tab.find(kp.Arg, r.tab.n))
+	}
 	// The last value's key again (a header's value, one of many clients,
 	// goes to the cache at once).
 	if kp.Kind != config.KeyHeader && l.lastKey != "" && streq.Words(v, l.lastVal) {
@@ -266,9 +263,6 @@ func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.Rate
 			kind:    kindOf(lc.Key),
 			hslot:   -1,
 			limited: p.m.counter(metricdef.Name(ns, metricdef.RateLimitLimitedTotal, pol.name, metricdef.LabelLimit, lc.Name)),
-		}
-		if l.kind == keyHeader {
-			l.hslot = p.hdrTab.slotOf(lc.Key[0].Arg)
 		}
 		if lc.Scope == config.ScopeGlobal {
 			s.global = append(s.global, l)
