@@ -64,11 +64,7 @@ type httpContext struct {
 	onEnd []holdRec
 	// b backs the lists above while a policy applies (see streamBufs).
 	b      *streamBufs
-	rlUsed bool // b.rlKept holds a record's checks
-	// rlHold: the rate limit's fast pass admitted the request with b.rlKept's
-	// checks, to refund if a later stage rejects (rollback; the stage is
-	// the first to hold anything, so it gives back last).
-	rlHold *rateLimitStage
+	rlUsed bool // b.rlKept holds a record's checks (or b.rlHold's)
 	// cb is the circuit breaker admission of the request, if any (cbVal).
 	cb    *cbHold
 	cbVal cbHold
@@ -173,7 +169,7 @@ func (h *httpContext) run(now time.Time) types.Action {
 	if len(h.undo) > 0 {
 		clearHolds(h.undo)
 	}
-	h.undo, h.rlHold = nil, nil // admitted: from here on nothing is given back
+	h.undo = nil // admitted: from here on nothing is given back
 	h.released = now
 	h.flushRequestHeaders()
 	return types.ActionContinue
@@ -412,7 +408,6 @@ func (h *httpContext) OnHttpStreamDone() {
 		clear(h.onEnd) // their holds may reference keys (undo is cleared when emptied)
 	}
 	h.undo, h.onEnd, h.setReq, h.respHeaders, h.cb, h.bh, h.dl, h.staleHdrs = nil, nil, nil, nil, nil, nil, nil, nil
-	h.rlHold = nil
 	h.cbVal.key = ""
 	if b := h.b; b != nil {
 		h.b = nil
@@ -458,6 +453,10 @@ type streamBufs struct {
 	// equality function of an array of checks is in the binary).
 	rlKept []ratelimit.Check
 	rlHdr  [3][2]string
+	// rlHold: the rate limit's fast pass admitted the stream's request with
+	// rlKept's checks, without an undo record (while the stream's rlUsed
+	// is set: rollback refunds them).
+	rlHold *rateLimitStage
 	// rlw holds rlHdr encoded for the response's write, after
 	// x-breakwater-policy (rateLimitStage.keepRateValues; in the .wasm
 	// build rlHdr's Remaining and Reset values are views of its digits).
@@ -514,14 +513,18 @@ func (h *httpContext) finish() {
 }
 
 func (h *httpContext) rollback(now time.Time) {
+	held := h.undo != nil && h.rlUsed // not admitted yet (run drops undo)
 	for i := len(h.undo) - 1; i >= 0; i-- {
 		h.undo[i].release(h, now)
 	}
 	clear(h.undo)
 	h.undo = nil
-	if s := h.rlHold; s != nil {
-		h.rlHold = nil
-		s.refund(h, h.b.rlKept[:len(s.limits)], now)
+	if b := h.b; held && b != nil && b.rlHold != nil {
+		// The rate limit's fast pass, the first stage to hold anything,
+		// gives back last.
+		s := b.rlHold
+		b.rlHold = nil
+		s.refund(h, b.rlKept[:len(s.limits)], now)
 	}
 }
 

@@ -438,7 +438,7 @@ func (s *rateLimitStage) onRequest(h *httpContext, now time.Time) verdict {
 			}
 		}
 		if keep {
-			h.rlUsed, h.rlHold = true, s // the undo (rollback)
+			h.rlUsed, b.rlHold = true, s // the undo (rollback)
 		}
 		if s.headers {
 			s.keepRateValues(h, bestLim, bestRem, time.Duration(bestAt-t))
@@ -477,6 +477,7 @@ func (s *rateLimitStage) admit(h *httpContext, now time.Time, ls []*limitRT) (ti
 	var checks []ratelimit.Check
 	if own {
 		checks, h.rlUsed = h.b.rlKept[:len(ls)], true
+		h.b.rlHold = nil // the undo record below refunds them
 	} else {
 		checks = s.checks[:len(ls)]
 	}

@@ -6,7 +6,7 @@ import (
 )
 
 // TestScenariosRateLimitFastPassRefund: a request the fast pass admitted
-// from the leases (no undo record: httpContext.rlHold) and a later stage
+// from the leases (no undo record: the stream block's rlHold) and a later stage
 // rejects gives its request back to the lease it came from, natively and
 // in the .wasm: the next admitted request's RateLimit-Remaining counts only
 // the requests let through, and no shared data is written for it. As the
