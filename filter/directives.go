@@ -23,9 +23,24 @@ import (
 type deadlineStage struct {
 	_   [0]func() // not comparable: no generated equality in the .wasm
 	cfg *config.Deadline
+	// mask has the bits of the entries of x-envoy-expected-rq-timeout-ms
+	// and grpc-timeout in the VM's header table, top the larger entry
+	// (hdrSlots: one has none): a request loaded with the table past top,
+	// whose has misses mask, carries neither header.
+	mask uint32
+	top  uint8
 	// invalid counts caller budget headers that cannot be used (not the
 	// header's syntax): they are ignored.
 	invalid counter
+}
+
+func newDeadlineStage(p *pluginContext, cfg *config.Deadline, invalid counter) *deadlineStage {
+	s := &deadlineStage{cfg: cfg, invalid: invalid, top: hdrSlots} // top: no request is past it
+	exp, grpc := p.hdrTab.add(setNames[setExpectedTimeout]), p.hdrTab.add("grpc-timeout")
+	if exp >= 0 && grpc >= 0 {
+		s.mask, s.top = 1<<exp|1<<grpc, uint8(max(exp, grpc))
+	}
+	return s
 }
 
 // callerBudget reads the caller's remaining budget from the request: the
@@ -47,6 +62,16 @@ func callerBudget(r *requestInfo) (d time.Duration, ok bool, bad int) {
 	return 0, false, bad
 }
 
+// none says whether the request's slots say it has no budget header
+// (httpContext.run asks before calling onRequest). tabN is 0 for a request
+// not loaded with a table (tests); else the table is the VM's, where
+// newDeadlineStage found the entries.
+func (s *deadlineStage) none(r *requestInfo) bool {
+	return r.has&s.mask == 0 && s.top < r.tabN
+}
+
+// onRequest reads the caller's budget and rejects the request when too
+// little is left.
 func (s *deadlineStage) onRequest(h *httpContext, now time.Time) verdict {
 	d, ok, bad := callerBudget(&h.req)
 	if bad > 0 {
@@ -95,17 +120,43 @@ type directiveStage struct {
 	// timeout), formatted once.
 	retryHdrs [][2]string
 	// timeoutNames are the headers that carry the timeout (the upstream
-	// timeout, and the expected timeout with deadline.propagate); lastD
-	// and lastMs the last timeout written and its value in ms (most
-	// requests of a policy get the same one).
+	// timeout, and the expected timeout with deadline.propagate).
 	timeoutNames []int
-	lastD        time.Duration
-	lastMs       string
+	// fixedD is the configured timeout (0: none), fixedMs in ms.
+	fixedD  time.Duration
+	fixedMs uint64
+	// sets are the request headers of the last timeouts and retry grants
+	// written (setFor), next the one a new combination replaces: most
+	// requests of a policy get one of a few.
+	sets [dirSets]dirSet
+	next uint8
+	last *dirSet // the set of the last request
+}
+
+// dirSets is the number of directiveStage.sets (a power of two).
+const dirSets = 4
+
+// dirSet is the reqSet of one timeout (d, 0: none; -1: an unused entry)
+// and retry grant (granted, -1: no retry directives); num holds the
+// timeout's digits.
+type dirSet struct {
+	_       [0]func() // not comparable: no generated equality
+	d       time.Duration
+	granted int
+	num     [20]byte
+	set     reqSet
 }
 
 func newDirectiveStage(p *pluginContext, ns string, pol *policy, pc *config.Policy) (*directiveStage, error) {
 	s := &directiveStage{p: p, pol: pol, tcfg: pc.Timeout, rcfg: pc.Retry}
+	for i := range s.sets {
+		s.sets[i].d = -1
+		s.sets[i].set.pairs = make([][2]string, nSet)
+	}
+	s.last = &s.sets[0]
 	if t := pc.Timeout; t != nil {
+		s.fixedD = max(t.Request, 0)
+		s.fixedMs = uint64(s.fixedD / time.Millisecond)
 		s.timeoutNames = []int{setUpstreamTimeout}
 		if t.Deadline != nil && t.Deadline.Propagate {
 			s.timeoutNames = append(s.timeoutNames, setExpectedTimeout)
@@ -165,27 +216,86 @@ func ms(d time.Duration) string {
 }
 
 func (s *directiveStage) onRequest(h *httpContext, now time.Time) verdict {
-	if t := s.tcfg; t != nil && !s.setTimeout(h, t, now) {
-		return h.reject(now, config.ReasonDeadlineExceeded, nil)
+	// Without an estimate or a budget (hasBudget: there is a deadline, so
+	// a timeout block) the timeout is the configured one, in ms already.
+	d := s.fixedD
+	if s.adaptive != nil || h.hasBudget {
+		var ok bool
+		if d, ok = s.setTimeout(h, s.tcfg, now); !ok {
+			return h.reject(now, config.ReasonDeadlineExceeded, nil)
+		}
+		if d > 0 {
+			s.effective.record(uint64(d / time.Millisecond))
+		} else {
+			d = 0
+		}
+	} else if d > 0 && s.effective.ok {
+		recordMetric(s.effective.id, s.fixedMs)
 	}
+	granted := -1
 	if r := s.rcfg; r != nil {
-		s.setRetries(h, r, now)
+		granted = s.setRetries(h, r, now)
 	}
+	e := s.last
+	if e.d != d || e.granted != granted {
+		e = s.setFor(d, granted)
+		s.last = e
+	}
+	h.setReq = &e.set
 	return pass
 }
 
-// addDirective records a router directive (setNames[name]) to set on the
-// request, as h.setRequestHeader does but without its search for an earlier value of
-// the name: the directive stage is the last stage and runs once per
-// request (it never waits), and no other stage sets these names (only
-// x-breakwater-policy is set before, by the policy match).
-func addDirective(h *httpContext, name int, value string) {
-	h.setReq = append(h.setReq, [2]string{setNames[name], value})
+// setFor is the request headers to set for a timeout d (0: none) and a
+// retry grant (-1: no retry directives): x-breakwater-policy, then the
+// timeout in ms in each of timeoutNames, then x-envoy-max-retries and, for
+// a grant, the other retry directives (retryHdrs). The directive stage is
+// the last stage and runs once per request (it never waits), no other stage
+// sets these names, and flushRequestHeaders writes the set before any other
+// request runs: a set of sets can be rebuilt for the next combination.
+func (s *directiveStage) setFor(d time.Duration, granted int) *dirSet {
+	for i := range s.sets {
+		if e := &s.sets[i]; e.d == d && e.granted == granted {
+			return e
+		}
+	}
+	e := &s.sets[s.next&(dirSets-1)]
+	s.next++
+	e.d, e.granted = d, granted
+	p := e.set.pairs[:nSet] // made so by newDirectiveStage
+	p[0] = [2]string{setNames[setPolicy], s.pol.name}
+	n := 1
+	if d > 0 {
+		v := msInto(&e.num, d)
+		for _, name := range s.timeoutNames {
+			p[n] = [2]string{setNames[name], v}
+			n++
+		}
+	}
+	if granted >= 0 {
+		p[n] = [2]string{setNames[setMaxRetries], retryCount(granted)}
+		n++
+		if granted > 0 {
+			n += copy(p[n:], s.retryHdrs)
+		}
+	}
+	e.set.pairs = p[:n]
+	e.set.encode()
+	return e
 }
 
-// setTimeout writes the timeout directives; false means the caller's budget
-// ran out while the request waited (queue, shaping) and it must be rejected.
-func (s *directiveStage) setTimeout(h *httpContext, t *config.Timeout, now time.Time) bool {
+// msInto is ms(d), its digits written in dst (formatNum).
+func msInto(dst *[20]byte, d time.Duration) string {
+	n := int64(d / time.Millisecond)
+	if d%time.Millisecond > 0 {
+		n++
+	}
+	return formatNum(dst, n)
+}
+
+// setTimeout computes the timeout directive (<= 0: none) from the adaptive
+// estimate and the caller's budget; false means the budget ran out while
+// the request waited (queue, shaping) and it must be rejected.
+func (s *directiveStage) setTimeout(h *httpContext, t *config.Timeout, now time.Time) (time.Duration, bool) {
 	d := t.Request
 	if s.adaptive != nil {
 		if ad, _, err := s.adaptive.Timeout(s.p.st, s.latKey, t.Request, now); err == nil {
@@ -196,23 +306,14 @@ func (s *directiveStage) setTimeout(h *httpContext, t *config.Timeout, now time.
 		left := timeout.Remaining(h.budget, h.arrived, now)
 		d = timeout.Upstream(d, t.Deadline.Max, left, true)
 		if left < t.Deadline.MinRemaining || left <= 0 {
-			return false
+			return 0, false
 		}
 	}
-	if d <= 0 {
-		return true
-	}
-	if d != s.lastD || s.lastMs == "" {
-		s.lastD, s.lastMs = d, ms(d)
-	}
-	for _, name := range s.timeoutNames {
-		addDirective(h, name, s.lastMs)
-	}
-	s.effective.record(uint64(d / time.Millisecond))
-	return true
+	return d, true
 }
 
-func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Time) {
+// setRetries decides the retries of the request: the count granted.
+func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Time) int {
 	want := 0
 	for _, m := range r.Methods {
 		if streq.Equal(m, h.req.method) {
@@ -239,10 +340,7 @@ func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Ti
 			h.retryGranted = g // reserved at now, which run records as h.released
 		}
 	}
-	addDirective(h, setMaxRetries, retryCount(granted))
-	if granted > 0 {
-		h.setReq = append(h.setReq, s.retryHdrs...) // addDirective of each
-	}
+	return granted
 }
 
 // attempts reads how many upstream attempts the router made: the

@@ -12,11 +12,14 @@
 // the stage itself (tick, callout answer). A stage that took something (a
 // token, a slot) registers an undo; a rejection by a later stage runs the
 // undos in reverse, so a request rejected anywhere consumes nothing. Undos
-// and end-of-stream releases are typed records (holdRec), kept like the
-// request headers to set in a block of arrays (streamBufs, about 1 KB) that
-// a stream takes from its VM's free list when a policy applies and gives
-// back when it ends, so a request of the usual policies allocates none of
-// them. The
+// and end-of-stream releases are typed records (holdRec), kept in a block
+// of arrays (streamBufs, about 1 KB) that a stream takes from its VM's free
+// list when a policy applies and gives back when it ends, so a request of
+// the usual policies allocates none of them. The request headers the filter
+// sets are a reqSet made beforehand and encoded once (reqset.go): the
+// policy's x-breakwater-policy, or the directive stage's set of that header
+// and the directives for one timeout and retry grant (the last few kept,
+// directiveStage.setFor); the
 // directives are written with the request's other headers in one
 // proxy_set_header_map_pairs. On the response, the headers are read as one
 // map and the filter's written back with them in one call only when that
@@ -26,7 +29,10 @@
 // the filter sets, then each name a stage looks up, added at its first
 // lookup while there is room) goes to a slot, so a stage's lookup
 // (requestInfo.header) reads a slot; a name not in the table is looked up
-// in the list, decoded then. The answer is the plain scan's (lookup).
+// in the list, decoded then. The answer is the plain scan's (lookup). A
+// stage that reads constant names finds their entries at config time and
+// tests their bits (the deadline: a request without budget headers passes
+// without a lookup, deadlineStage.none).
 //
 // Dead letters (deadletter.go). A policy with dead_letter arms a request
 // whose method qualifies: its body is copied as it streams (always
@@ -44,8 +50,10 @@
 // In the .wasm build (sdkext_bridge.go, filter/sdkbridge) the scan reads
 // the host's encoding of the request's headers (natively, an encoding of the
 // SDK's list), which is kept: the directives are written with them by
-// copying it when the client sent none of the names the filter sets (the
-// scan tells: they are in every header table), and list decodes it into the
+// copying it and the set's encoding (four memmoves,
+// ReplaceRequestHeadersBlock) when the client sent none of the names the
+// filter sets (the scan tells: they are in every header table), and list
+// decodes it into the
 // stream block's array when a stage walks the headers. A stream's httpContext is
 // reused for a later stream once the host deleted it (httpContext.deleted):
 // nothing keeps a pointer into one past OnHttpStreamDone.

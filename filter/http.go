@@ -82,8 +82,10 @@ type httpContext struct {
 	// build their encoding is kept in the VM's resp).
 	upResp                [][2]string
 	upRespOK, upRespWrite bool
-	// setReq are the request headers to set when it goes upstream.
-	setReq [][2]string
+	// setReq are the request headers to set when it goes upstream: the
+	// policy's (x-breakwater-policy), or the directive stage's (that header
+	// and the router directives), never modified through it (see reqSet).
+	setReq *reqSet
 	// dl is the stream's dead letter in the making (dead_letter), allocated
 	// only once there is something to keep (a body chunk, a reason).
 	dl *dlRecord
@@ -104,45 +106,47 @@ func (h *httpContext) protect(action *types.Action) {
 	}
 }
 
-// running is the action of a callback guarded by guard until one of its
-// return statements sets it.
-const running = ^types.Action(0)
-
-// guard is protect for a callback that sets its named action to running
-// before it defers guard. The action is still running only when no return
+// running is the action of a guarded callback (OnHttpRequestHeaders) until
+// one of its return statements sets it. Its deferred guard is protect for
+// such a callback: the action is still running only when no return
 // statement ran, i.e. the callback panicked: only then is recover called
 // (it would return nil otherwise, at a cost on every request).
-func (h *httpContext) guard(action *types.Action) {
-	if *action != running {
-		return
-	}
-	*action = types.ActionContinue
-	if r := recover(); r != nil {
-		proxywasm.LogErrorf("breakwater: internal error: %v", r)
-	}
-}
+const running = ^types.Action(0)
 
 func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action types.Action) {
 	action = running
-	defer h.guard(&action)
-	if h.b == nil {
-		h.b = h.p.takeBufs()
-	}
-	h.req.load(&h.p.hdrTab, &h.b.hdrs)
+	defer func() { // the guard (see running), the deferred function itself: one call less
+		if action == running {
+			action = types.ActionContinue
+			if r := recover(); r != nil {
+				proxywasm.LogErrorf("breakwater: internal error: %v", r)
+			}
+		}
+	}()
+	// The stream block is taken once a policy applies (an unmatched
+	// request holds none): until then a decode of the list (a match on a
+	// header the table does not hold) gets an array of its own.
+	h.req.load(&h.p.hdrTab)
 	var escaped bool
 	h.pol, escaped = h.p.match(&h.req)
 	if h.pol == nil {
 		return types.ActionContinue
 	}
+	if h.b == nil {
+		h.b = h.p.takeBufs()
+	}
+	h.req.dst = &h.b.hdrs
 	// The clock is read where something uses the instant: a policy without
 	// stages or dead letters (match only) never reads arrived or released.
 	var now time.Time
 	if h.pol.usesTime {
 		now = clock()
+		h.arrived = now // read by stages only
 	}
-	h.arrived = now
-	h.undo, h.onEnd, h.setReq = h.b.undo[:0], h.b.end[:0], h.b.set[:0]
-	h.pol.m.requests.inc(1)
+	h.undo, h.onEnd, h.setReq = h.b.undo[:0], h.b.end[:0], &h.pol.reqSet
+	if c := h.pol.m.requests; c.ok {
+		incMetric(c.id, 1) // counter.inc, one call less
+	}
 	if escaped {
 		h.rejectEscapedSlash()
 		return types.ActionPause
@@ -150,14 +154,26 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	if h.pol.dl != nil {
 		h.dlStart(endOfStream)
 	}
-	h.setRequestHeader(setPolicy, h.pol.name)
 	return h.run(now)
 }
 
 // run asks the policy's stages in turn, from h.step.
 func (h *httpContext) run(now time.Time) types.Action {
 	for int(h.step) < len(h.pol.stages) {
-		switch h.pol.stages[h.step].onRequest(h, now) {
+		var v verdict
+		// The deadline's check of its slots without a call, the directive
+		// stage called directly; the rest through the interface.
+		switch st := h.pol.stages[h.step].(type) {
+		case *deadlineStage:
+			if !st.none(&h.req) {
+				v = st.onRequest(h, now)
+			}
+		case *directiveStage:
+			v = st.onRequest(h, now)
+		default:
+			v = st.onRequest(h, now)
+		}
+		switch v {
 		case reject:
 			return types.ActionPause
 		case wait:
@@ -175,71 +191,67 @@ func (h *httpContext) run(now time.Time) types.Action {
 	return types.ActionContinue
 }
 
-// setRequestHeader records a request header to set (setNames[name]),
-// replacing any the client sent, when the request goes upstream.
-func (h *httpContext) setRequestHeader(name int, value string) {
-	n := setNames[name]
-	for i := range h.setReq {
-		if h.setReq[i][0] == n {
-			h.setReq[i][1] = value
-			return
-		}
-	}
-	h.setReq = append(h.setReq, [2]string{n, value})
-}
-
 // flushRequestHeaders writes the recorded request headers: one replace for
 // one header, else the whole map in one proxy_set_header_map_pairs (the
 // request's headers were read at arrival), instead of a host call each: the
 // request's headers but the client's x-breakwater-* (removed at arrival) and
 // those the filter replaces, then the filter's. When no request header is
 // left out and the .wasm build has the headers' encoding, they are copied
-// from it (replaceHeadersWire); otherwise a merged list is written.
+// from it followed by the set's encoding (replaceHeadersBlock); otherwise a
+// merged list is written.
 func (h *httpContext) flushRequestHeaders() {
-	set := h.setReq
+	rs := h.setReq
+	if rs == nil {
+		return
+	}
 	h.setReq = nil
-	if len(set) == 1 || (len(set) > 1 && h.req.raw == nil) {
-		for _, kv := range set {
-			_ = proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1])
-		}
+	set := rs.pairs
+	switch {
+	case len(set) == 0:
 		return
-	}
-	if len(set) == 0 {
-		return
-	}
-	var err error
-	if h.wireIntact() {
-		err = replaceHeadersWire(false, h.req.wire, set)
-	} else {
-		// lens has bit n set when a name to set is n bytes long (bit 63: 63
-		// or more): a request header of another length cannot be one of
-		// them (lookup compares lengths first), so most skip the lookup.
-		var lens uint64
-		for i := range set {
-			lens |= 1 << min(len(set[i][0]), 63)
+	case len(set) == 1:
+	case h.wireIntact():
+		if replaceHeadersBlock(h.req.wire, len(set), rs.enc) {
+			return
 		}
-		merged := h.p.merged[:0]
-		for _, kv := range h.req.list() {
-			if isOwn(kv[0]) {
-				continue // removed at arrival (stripOwn); only the filter's own are set
+	case h.req.raw != nil:
+		if h.writeMerged(set) {
+			return
+		}
+	}
+	for _, kv := range set { // one call each (also when a write of the map failed)
+		replaceRequestHeader(kv[0], kv[1])
+	}
+}
+
+// writeMerged writes the request's headers but the client's x-breakwater-*
+// (removed at arrival) and those of set, then set, in one call; false when
+// the host refused.
+func (h *httpContext) writeMerged(set [][2]string) bool {
+	// lens has bit n set when a name to set is n bytes long (bit 63: 63
+	// or more): a request header of another length cannot be one of
+	// them (lookup compares lengths first), so most skip the lookup.
+	var lens uint64
+	for i := range set {
+		lens |= 1 << min(len(set[i][0]), 63)
+	}
+	merged := h.p.merged[:0]
+	for _, kv := range h.req.list() {
+		if isOwn(kv[0]) {
+			continue // removed at arrival (stripOwn); only the filter's own are set
+		}
+		if lens&(1<<min(len(kv[0]), 63)) != 0 {
+			if _, ok := lookup(set, kv[0]); ok {
+				continue // replaced by the filter's value
 			}
-			if lens&(1<<min(len(kv[0]), 63)) != 0 {
-				if _, ok := lookup(set, kv[0]); ok {
-					continue // replaced by the filter's value
-				}
-			}
-			merged = append(merged, kv)
 		}
-		merged = append(merged, set...)
-		err = proxywasm.ReplaceHttpRequestHeaders(merged)
-		clear(merged) // keep no request's strings alive
-		h.p.merged = merged[:0]
+		merged = append(merged, kv)
 	}
-	if err != nil {
-		for _, kv := range set { // fall back to one call each
-			_ = proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1])
-		}
-	}
+	merged = append(merged, set...)
+	ok := proxywasm.ReplaceHttpRequestHeaders(merged) == nil
+	clear(merged) // keep no request's strings alive
+	h.p.merged = merged[:0]
+	return ok
 }
 
 // wireIntact says whether flushRequestHeaders can write the request's
@@ -416,7 +428,6 @@ func (h *httpContext) OnHttpStreamDone() {
 		// its own (limitRT.keyOf), never a view of the request's headers,
 		// overwritten by the next admission.
 		h.rlUsed = false
-		clear(b.set[:])
 		// b.rlHdr stays: constant names, values of the block's own rlw,
 		// strconv's or the stage's (nothing of the stream's).
 		h.p.putBufs(b)
@@ -437,7 +448,7 @@ func (h *httpContext) deleted() {
 
 // streamBufs backs a stream's request headers (hdrs: the array the
 // headers are read into, the longest list read so far), undo and end
-// records, the request headers to set, the rate limit's kept checks and
+// records, the rate limit's kept checks and
 // RateLimit-* headers, so a request of the usual policies allocates none of
 // them (a longer list moves to the heap). A VM keeps the blocks of ended streams in a free list (one
 // per stream it had in flight at once): a stream takes one when a policy
@@ -448,7 +459,6 @@ type streamBufs struct {
 	hdrs [][2]string
 	undo [3]holdRec
 	end  [3]holdRec
-	set  [8][2]string
 	// rlKept (rlKeptLen checks, made with the block: a slice, so no
 	// equality function of an array of checks is in the binary).
 	rlKept []ratelimit.Check

@@ -32,6 +32,9 @@ type policy struct {
 	// instant; the retry budget's give-back does not: its rare charge
 	// reads it itself, directiveStage.onOutcome).
 	respTime bool
+	// reqSet is x-breakwater-policy to set on the request, encoded (the
+	// request headers of a policy without a directive stage).
+	reqSet reqSet
 	// respPre is x-breakwater-policy encoded for the response's header map
 	// (prePolicy, encodeWire).
 	respPre string
@@ -74,8 +77,8 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 		pol.stages = append(pol.stages, s)
 	}
 	if pc.Timeout != nil && pc.Timeout.Deadline != nil {
-		pol.stages = append(pol.stages, &deadlineStage{cfg: pc.Timeout.Deadline,
-			invalid: p.m.counter(metricdef.Name(ns, metricdef.TimeoutDeadlineInvalidTotal, pc.Name))})
+		pol.stages = append(pol.stages, newDeadlineStage(p, pc.Timeout.Deadline,
+			p.m.counter(metricdef.Name(ns, metricdef.TimeoutDeadlineInvalidTotal, pc.Name))))
 	}
 	if pc.RateLimit != nil {
 		s, err := newRateLimitStage(p, ns, pol, pc.RateLimit)
@@ -121,6 +124,8 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 	if pc.DeadLetter != nil {
 		pol.dl = newDLPolicy(p, ns, pc.Name, pc.DeadLetter)
 	}
+	pol.reqSet.pairs = append(pol.reqSet.pairs, [2]string{setNames[setPolicy], pc.Name})
+	pol.reqSet.encode()
 	pol.respPre = prePolicy(pc.Name)
 	pol.wantsOutcome = pol.cbOutcome != nil || pol.dirOutcome != nil || pol.replaceFailures || pol.stale != nil
 	pol.usesTime = len(pol.stages) > 0 || pol.dl != nil

@@ -72,8 +72,8 @@ const (
 	idxBuilt               // read by load, the list decoded (list)
 )
 
-// The request headers the filter sets (setRequestHeader; flushRequestHeaders
-// writes no other name). Their entries in every header table follow the
+// The request headers the filter sets (the reqSets of the policy and of the
+// directive stage; flushRequestHeaders writes no other name). Their entries in every header table follow the
 // pseudo-headers', so load notes whether the client sent one
 // (has&setMask) and the request's headers can then be written back as read,
 // with the filter's after them.
@@ -109,6 +109,10 @@ const (
 	setMask = (1<<nSet - 1) << nPseudo
 )
 
+// hasOwn is the bit of scan's has that notes a client's x-breakwater-*
+// (past the slots' bits).
+const hasOwn = 1 << 31
+
 // hdrSlots is the size of a header table (a power of two: scan masks
 // indexes with it).
 const hdrSlots = 16
@@ -118,13 +122,15 @@ const hdrSlots = 16
 // setNames; header adds each other name it is asked for (names come from
 // the configuration and the code, never from a request) while there is
 // room, so from the next request on that lookup reads a slot; a name that
-// finds no room is looked up in the list. byLen[l] has bit j set when entry
-// j is l bytes long (63: 63 or more); folds are the entries.
+// finds no room (or is 256 bytes or longer) is looked up in the list.
+// byLen[l] has bit j set when entry j is l bytes long (a header's length
+// taken modulo 256, without a test: a longer header finds none of its
+// length); folds are the entries.
 type hdrTab struct {
 	folds [hdrSlots]streq.Fold
 	own   streq.Fold // ownPrefix
 	n     int
-	byLen [64]uint32
+	byLen [256]uint32
 	_     [0]func() // not comparable: no generated equality
 }
 
@@ -141,23 +147,28 @@ func (t *hdrTab) init() {
 
 // add puts name in the table when there is room and it is lower-case
 // ASCII (compared as lookup does: exact, then strings.EqualFold, which for
-// an ASCII name of the same length is ASCII case folding: streq.Fold).
-func (t *hdrTab) add(name string) {
-	if t.n == hdrSlots || t.find(name, t.n) >= 0 {
-		return
+// an ASCII name of the same length is ASCII case folding: streq.Fold). It
+// returns the entry of name, or -1: a stage that reads a constant name
+// finds it at config time and tests its bit in requestInfo.has without a
+// lookup (deadlineStage.none).
+func (t *hdrTab) add(name string) int {
+	if j := t.find(name, t.n); j >= 0 || t.n == hdrSlots || len(name) >= len(t.byLen) {
+		return j
 	}
 	if f, ok := streq.Mask(name); ok {
 		t.folds[t.n] = f
-		t.byLen[min(len(name), 63)] |= 1 << t.n
+		t.byLen[len(name)&255] |= 1 << t.n
 		t.n++
+		return t.n - 1
 	}
+	return -1
 }
 
 // find is the entry of name among the first n, or -1: mostly the very
 // string the entry was made of (a constant, a configuration's name), which
 // the pointers tell without a call.
 func (t *hdrTab) find(name string, n int) int {
-	for m := t.byLen[min(len(name), 63)] & (1<<n - 1); m != 0; m &= m - 1 {
+	for m := t.byLen[len(name)&255] & (1<<n - 1); m != 0; m &= m - 1 {
 		j := bits.TrailingZeros32(m)
 		if e := t.folds[j].String(); len(e) == len(name) && (unsafe.StringData(e) == unsafe.StringData(name) || e == name) {
 			return j
@@ -169,28 +180,26 @@ func (t *hdrTab) find(name string, n int) int {
 // load reads the request headers and scans them in one pass (see
 // requestInfo): it takes the first :method, :path, :authority and :scheme,
 // removes the client's x-breakwater-* (stripOwn) and fills the slots of t.
-// dst is the stream block's list array (list decodes into it).
-func (r *requestInfo) load(t *hdrTab, dst *[][2]string) {
+// r.dst is left as it is (nil after the stream's reset: list decodes into an
+// array of its own until the caller sets it).
+func (r *requestInfo) load(t *hdrTab) {
 	raw, hs, host := readRequestHeaders()
-	r.headers, r.dst, r.tab, r.tabN, r.own, r.decoded = hs, dst, t, uint8(t.n), false, hs != nil
+	r.headers, r.tab, r.tabN, r.own, r.decoded = hs, t, uint8(t.n), false, hs != nil
 	r.idx, r.authNorm = idxLoaded, false
 	end, ok := r.scan(t, raw)
+	var wire []byte
 	if !ok {
 		// Not a header map's encoding (or none could be read): no headers.
 		raw, end = nil, 0
 		r.headers, r.has, r.decoded = nil, 0, true
 		clear(r.vals[:nPseudo]) // a malformed map's first pairs are not taken either
+	} else if raw = raw[:end]; host {
+		wire = raw
 	}
-	r.raw, r.wire = nil, nil
-	if raw != nil {
-		r.raw = raw[:end]
-		if host {
-			r.wire = r.raw
-		}
-	}
-	r.method, r.rawPath = r.vals[slotMethod].s, r.vals[slotPath].s
-	r.auth = r.vals[slotAuthority].s
-	r.path, r.escSlash = normalize.Path(r.rawPath)
+	r.raw, r.wire = raw, wire
+	v := &r.vals
+	r.method, r.rawPath, r.auth = v[slotMethod].s, v[slotPath].s, v[slotAuthority].s
+	r.path, r.escSlash = normalize.Path(v[slotPath].s)
 }
 
 // scan is load's pass over raw, a proxy-wasm header map: a count, then a
@@ -200,32 +209,38 @@ func (r *requestInfo) load(t *hdrTab, dst *[][2]string) {
 // is "" (has bit clear).
 func (r *requestInfo) scan(t *hdrTab, raw []byte) (int, bool) {
 	r.has = 0
-	clear(r.vals[:nPseudo])
-	size := len(raw)
+	// The pseudo-headers' slots one by one: clear of strings is the
+	// runtime's memclrHasPointers, a dozen times dearer for four.
+	v := &r.vals
+	v[slotPath].s, v[slotMethod].s, v[slotAuthority].s, v[slotScheme].s = "", "", "", ""
+	size := uintptr(len(raw))
 	if size < 4 {
 		return 0, false
 	}
 	base := unsafe.Pointer(unsafe.SliceData(raw))
-	n := int(*(*uint32)(base))
+	n := uintptr(*(*uint32)(base))
 	if n > (size-4)/10 { // each pair takes at least 10 bytes
 		return 0, false
 	}
 	has := uint32(0)
-	sizes, data := 4, 4+8*n
-	for ; n > 0; n-- {
-		kl := int(*(*uint32)(unsafe.Add(base, sizes)))
-		vl := int(*(*uint32)(unsafe.Add(base, sizes+4)))
+	sizes, data := uintptr(4), 4+8*n
+	// The loop makes no call and keeps few values live (more are spilled
+	// to the stack on every pass): names of other lengths are compared a
+	// byte at a time inline, a client's x-breakwater-* is noted in has
+	// (hasOwn) and stripped after it (stripOwns).
+	for end := data; sizes < end; {
+		kl := uintptr(*(*uint32)(unsafe.Add(base, sizes)))
+		vl := uintptr(*(*uint32)(unsafe.Add(base, sizes+4)))
 		sizes += 8
-		if kl > size || vl > size || data+kl+vl+2 > size {
-			r.has = has
+		if data+kl+vl+2 > size { // 64-bit: no overflow of 32-bit lengths
+			r.has = has &^ hasOwn
 			return 0, false
 		}
 		np := unsafe.Add(base, data)
-		at := data + kl + 1
-		data = at + vl + 1
+		data += kl + vl + 2
 		// The entries of the header's length not seen yet: mostly none or
 		// one, compared with two or four loads (streq.Fold).
-		for m := t.byLen[min(kl, 63)] &^ has; m != 0; m &= m - 1 {
+		for m := t.byLen[kl&255] &^ has; m != 0; m &= m - 1 {
 			j := bits.TrailingZeros32(m) & (hdrSlots - 1) // < hdrSlots: no bounds checks
 			f := &t.folds[j]
 			var eq bool
@@ -234,24 +249,60 @@ func (r *requestInfo) scan(t *hdrTab, raw []byte) (int, bool) {
 				eq = *(*uint64)(np)|f.M0 == f.W0 && *(*uint64)(unsafe.Add(np, kl-8))|f.M1 == f.W1
 			case kl >= 4 && kl < 8:
 				eq = uint64(*(*uint32)(np))|f.M0 == f.W0 && uint64(*(*uint32)(unsafe.Add(np, kl-4)))|f.M1 == f.W1
-			default: // byLen[63] holds every length from 63 on
-				eq = f.Len() == kl && f.EqualAt(np)
+			default: // the other lengths (one of 256 or more finds none)
+				eq = lowerAt(f.String(), np, kl)
 			}
 			if eq {
-				r.vals[j].s = unsafe.String((*byte)(unsafe.Add(base, at)), vl)
+				r.vals[j].s = unsafe.String((*byte)(unsafe.Add(np, kl+1)), vl)
 				has |= 1 << j
 				break
 			}
 		}
-		// isOwn: three byte tests reject every other name.
-		if kl >= len(ownPrefix) && *(*byte)(unsafe.Add(np, 2))|0x20 == 'b' && *(*byte)(unsafe.Add(np, 1)) == '-' &&
-			*(*byte)(np)|0x20 == 'x' && t.own.EqualAt(np) {
-			r.own = true
-			stripOwn(unsafe.String((*byte)(np), kl))
+		// isOwn: three byte tests reject every other name, then the
+		// prefix's two words (13 bytes: at 0 and 5).
+		if kl >= uintptr(len(ownPrefix)) && *(*byte)(unsafe.Add(np, 2))|0x20 == 'b' && *(*byte)(unsafe.Add(np, 1)) == '-' &&
+			*(*uint64)(np)|t.own.M0 == t.own.W0 && *(*uint64)(unsafe.Add(np, len(ownPrefix)-8))|t.own.M1 == t.own.W1 {
+			has |= hasOwn
 		}
 	}
-	r.has = has
-	return data, true
+	r.has = has &^ hasOwn
+	if has&hasOwn != 0 {
+		r.own = true
+		stripOwns(base, int(4+8*uintptr(*(*uint32)(base))), int(*(*uint32)(base)))
+	}
+	return int(data), true
+}
+
+// lowerAt says whether the n bytes at p are e in any case (e lower-case
+// ASCII): streq.Fold.EqualAt for the lengths it does not take in words,
+// inline.
+func lowerAt(e string, p unsafe.Pointer, n uintptr) bool {
+	if uintptr(len(e)) != n {
+		return false
+	}
+	for i := 0; i < len(e); i++ {
+		c, w := *(*byte)(unsafe.Add(p, i)), e[i]
+		if 'a' <= w && w <= 'z' {
+			c |= 0x20
+		}
+		if c != w {
+			return false
+		}
+	}
+	return true
+}
+
+// stripOwns strips the client's x-breakwater-* headers of a header map scan
+// found well-formed (n pairs, data from its offset on).
+func stripOwns(base unsafe.Pointer, data, n int) {
+	for i := 0; i < n; i++ {
+		kl := int(*(*uint32)(unsafe.Add(base, 4+8*i)))
+		vl := int(*(*uint32)(unsafe.Add(base, 8+8*i)))
+		if name := unsafe.String((*byte)(unsafe.Add(base, data)), kl); isOwn(name) {
+			stripOwn(name)
+		}
+		data += kl + vl + 2
+	}
 }
 
 // list returns the request's headers: natively the list load read; in the

@@ -10,7 +10,7 @@ import (
 // The .wasm build's SDK copy reads header maps into a caller's slice and
 // keeps their encoding, which a write of the same map with headers appended
 // copies, and
-// has metric calls that return their error and a hook at the deletion of
+// has metric calls that return whether the host took them and a hook at the deletion of
 // an HTTP context (filter/sdkbridge/ext.go); see sdkext_other.go.
 
 func init() {
@@ -26,14 +26,11 @@ func getHeaders(response bool, dst [][2]string) ([][2]string, []byte, error) {
 }
 
 // readRequestHeaders returns the host's encoding of the request headers
-// (host: it is the host's, which replaceHeadersWire copies); no list (see
+// (host: it is the host's, which replaceHeadersBlock copies); no list (see
 // requestInfo.list).
 func readRequestHeaders() (raw []byte, hs [][2]string, host bool) {
-	raw, err := proxywasm.GetHeadersRaw(false)
-	if err != nil {
-		return nil, nil, false
-	}
-	return raw, nil, true
+	raw = proxywasm.GetRequestHeadersRaw()
+	return raw, nil, raw != nil
 }
 
 // decodeHeaders decodes raw (readRequestHeaders') into dst's array when it
@@ -45,9 +42,14 @@ func decodeHeaders(dst [][2]string, raw []byte) [][2]string {
 	return proxywasm.DecodeHeaders(dst, raw)
 }
 
-func replaceHeadersWire(response bool, wire []byte, extra [][2]string) error {
-	return proxywasm.ReplaceHeadersWire(response, wire, extra)
+// replaceHeadersBlock sets the request headers to those of wire, then the
+// n pairs enc encodes (reqSet.enc).
+func replaceHeadersBlock(wire []byte, n int, enc []byte) bool {
+	return proxywasm.ReplaceRequestHeadersBlock(wire, n, enc)
 }
+
+// replaceRequestHeader sets a request header, replacing any value.
+func replaceRequestHeader(name, value string) { proxywasm.ReplaceRequestHeader(name, value) }
 
 func incMetric(id uint32, n int64) { _ = proxywasm.IncrementMetric(id, n) }
 

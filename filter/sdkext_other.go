@@ -4,14 +4,13 @@ package filter
 
 import (
 	"encoding/binary"
-	"errors"
 
 	"github.com/tetratelabs/proxy-wasm-go-sdk/proxywasm"
 )
 
 // getHeaders reads the request headers (response: the response's). In the
 // .wasm build (sdkext_bridge.go) into dst's array when it has room, with the
-// host's encoding of the map (wire), which replaceHeadersWire writes back
+// host's encoding of the map (wire), which replaceHeadersBlock writes back
 // with headers appended. Natively (the SDK as published, under proxytest) into a new
 // slice, dst unused, and no wire: the callers then write lists.
 func getHeaders(response bool, dst [][2]string) (hs [][2]string, wire []byte, err error) {
@@ -53,14 +52,15 @@ func readRequestHeaders() (raw []byte, hs [][2]string, host bool) {
 // decodeHeaders is never needed natively: load has the list.
 func decodeHeaders(dst [][2]string, raw []byte) [][2]string { return nil }
 
-// errNoWire: natively there is no wire to write (getHeaders).
-var errNoWire = errors.New("breakwater: no header map encoding in this build")
-
-// replaceHeadersWire sets the request headers (response: the response's) to
-// those of wire, then extra.
-func replaceHeadersWire(response bool, wire []byte, extra [][2]string) error {
-	return errNoWire
+// replaceHeadersBlock sets the request headers to those of wire, then the
+// n pairs enc encodes (reqSet.enc); false when that could not be done
+// (natively, always: there is no wire).
+func replaceHeadersBlock(wire []byte, n int, enc []byte) bool {
+	return false
 }
+
+// replaceRequestHeader sets a request header, replacing any value.
+func replaceRequestHeader(name, value string) { _ = proxywasm.ReplaceHttpRequestHeader(name, value) }
 
 // incMetric adds n to a counter or gauge. The SDK panics when the host call
 // fails; natively the call runs under guard (the .wasm build's SDK copy

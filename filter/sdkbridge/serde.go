@@ -9,7 +9,9 @@
 //     and returns the map's encoding too (DeserializeMap: into a new slice);
 //   - SerializeMap copies the bytes with copy (one memmove per string, not
 //     the SDK's loop of one byte at a time), into reused buffers;
-//   - SerializeWire encodes a map read so with pairs appended, copying the
+//   - SerializeWire encodes a map read so with pairs appended (the filter's
+//     request headers are written by ReplaceRequestHeadersBlock, ext.go,
+//     from an encoding made beforehand), copying the
 //     map's pairs from its encoding in two memmoves.
 package internal
 
