@@ -64,7 +64,7 @@ type httpContext struct {
 	onEnd []holdRec
 	// b backs the lists above while a policy applies (see streamBufs).
 	b      *streamBufs
-	rlUsed bool // b.rlKept holds a record's checks
+	rlUsed bool // b.rlKept holds a record's checks (or b.rlHold's)
 	// cb is the circuit breaker admission of the request, if any (cbVal).
 	cb    *cbHold
 	cbVal cbHold
@@ -484,9 +484,14 @@ type streamBufs struct {
 	// equality function of an array of checks is in the binary).
 	rlKept []ratelimit.Check
 	rlHdr  [3][2]string
-	// rlNum holds the digits of rlHdr's Remaining and Reset values
-	// (formatNum; in the .wasm build rlHdr's strings are views of them).
-	rlNum [2][20]byte
+	// rlHold: the rate limit's fast pass admitted the stream's request with
+	// rlKept's checks, without an undo record (while the stream's rlUsed
+	// is set: rollback refunds them).
+	rlHold *rateLimitStage
+	// rlw holds rlHdr encoded for the response's write, after
+	// x-breakwater-policy (rateLimitStage.keepRateValues; in the .wasm
+	// build rlHdr's Remaining and Reset values are views of its digits).
+	rlw rlWire
 	// bh is the bulkhead's hold of the stream (released by finish, before
 	// the stream ends; release and leaveQueue drop its key).
 	bh bhHold
@@ -532,11 +537,19 @@ func (h *httpContext) finish() {
 }
 
 func (h *httpContext) rollback(now time.Time) {
+	held := h.undo != nil && h.rlUsed // not admitted yet (run drops undo)
 	for i := len(h.undo) - 1; i >= 0; i-- {
 		h.undo[i].release(h, now)
 	}
 	clear(h.undo)
 	h.undo = nil
+	if b := h.b; held && b != nil && b.rlHold != nil {
+		// The rate limit's fast pass, the first stage to hold anything,
+		// gives back last.
+		s := b.rlHold
+		b.rlHold = nil
+		s.refund(h, b.rlKept[:len(s.limits)], now)
+	}
 }
 
 // holdKind says what a holdRec gives back.

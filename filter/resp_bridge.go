@@ -62,7 +62,12 @@ func (h *httpContext) readResponseHeaders(write bool) {
 // ones appended (encodeWire), and forgets them; true: written.
 func (h *httpContext) writeHeaderMap() bool {
 	p := h.p
-	b := encodeWire(p.resp.enc, p.resp.raw, &p.resp.up, h.pol.respPre, len("x-breakwater-policy"), h.respHeaders)
+	var b []byte
+	if blk := h.wireBlock(); blk != nil { // the rate limit's headers, encoded (rlWire)
+		b = encodeWireBlock(p.resp.enc, p.resp.raw, &p.resp.up, blk)
+	} else {
+		b = encodeWire(p.resp.enc, p.resp.raw, &p.resp.up, h.pol.respPre, len("x-breakwater-policy"), h.respHeaders)
+	}
 	p.resp.enc = b
 	h.dropResponseHeaders() // the host copies the map during the call
 	return proxywasm.ReplaceResponseHeadersRaw(b) == nil

@@ -213,6 +213,31 @@ func encodeWire(buf, wire []byte, s *respScan, pre string, preKey int, extra [][
 	return out
 }
 
+// encodeWireBlock returns the encoding of the map wire holds (s: scanWire's
+// result of it), then the pairs encoded ahead in blk (the rate limit's,
+// x-breakwater-policy's pair first: rlWire), written into buf when it is
+// large enough (else into a new buffer, returned for reuse): encodeWire
+// with its pairs already encoded, four memmoves.
+func encodeWireBlock(buf, wire []byte, s *respScan, blk *rlWire) []byte {
+	hdr := 4 + 8*uintptr(s.n)
+	end := uintptr(s.end)
+	sizes := uintptr(len(blk.sizes))
+	size := end + sizes + blk.n
+	if uintptr(cap(buf)) < size {
+		buf = make([]byte, max(size, 2*uintptr(cap(buf))))
+	}
+	out := buf[:size]
+	o := unsafe.Pointer(unsafe.SliceData(out))
+	w := unsafe.Pointer(unsafe.SliceData(wire))
+	*(*uint32)(o) = uint32(s.n + rlWirePairs)
+	memmove(unsafe.Add(o, 4), unsafe.Add(w, 4), hdr-4)
+	memmove(unsafe.Add(o, hdr), unsafe.Pointer(&blk.sizes), sizes)
+	at := hdr + sizes
+	memmove(unsafe.Add(o, at), unsafe.Add(w, hdr), end-hdr)
+	memmove(unsafe.Add(o, at+end-hdr), unsafe.Pointer(&blk.data), blk.n)
+	return out
+}
+
 // prePolicy is x-breakwater-policy: name encoded for encodeWire (with
 // preKey len("x-breakwater-policy")), once per policy.
 func prePolicy(name string) string { return "x-breakwater-policy\x00" + name + "\x00" }
