@@ -76,45 +76,65 @@ func (s *breakerStage) tick(now time.Time) {
 
 func (s *breakerStage) onRequest(h *httpContext, now time.Time) verdict {
 	key := h.req.key(s.cfg.Key)
-	tok, ok, trs, err := s.loc.Allow(s.p.st, key, now)
-	s.record(key, trs)
-	if err != nil {
-		logLimited("breakwater: %s: circuit breaker state unavailable, request admitted: %v", s.pol.name, err)
-		return pass
-	}
+	tok, ok := s.loc.Fresh(key, now.UnixNano()) // admitted by the view: no store, no transition
 	if !ok {
-		return h.reject(now, config.ReasonCircuitOpen, nil)
+		var trs []breaker.Transition
+		var err error
+		tok, ok, trs, err = s.loc.Allow(s.p.st, key, now)
+		if trs != nil {
+			s.record(key, trs)
+		}
+		if err != nil {
+			logLimited("breakwater: %s: circuit breaker state unavailable, request admitted: %v", s.pol.name, err)
+			return pass
+		}
+		if !ok {
+			return h.reject(now, config.ReasonCircuitOpen, nil)
+		}
 	}
-	h.cbVal = cbHold{key: key, tok: tok}
 	hold := &h.cbVal
+	hold.key, hold.tok, hold.done = key, tok, false
 	h.cb = hold
-	rec := holdRec{kind: holdBreaker, cb: s, cbh: hold}
-	h.undo = append(h.undo, rec)
 	if tok.Probe {
 		// Only a probe's release does something (breaker.Breaker.Release):
-		// any other token needs no end record, and a stream without one
-		// has nothing to do at its end.
+		// any other token needs neither an undo nor an end record (a
+		// request rejected by a later stage, or reset, never reports).
+		rec := holdRec{kind: holdBreaker, cb: s, cbh: hold}
+		h.undo = append(h.undo, rec)
 		h.onEnd = append(h.onEnd, rec)
 	}
 	return pass
 }
 
-// onOutcome reports the upstream outcome of an admitted request.
-func (s *breakerStage) onOutcome(h *httpContext, o outcome, now time.Time) {
+// onOutcome reports the upstream outcome of an admitted request (failure:
+// classified by the policy's failure_on, this breaker's). A success that
+// the worker's view counts locally (breaker.Local.Count) needs no instant,
+// so *now is zero unless the policy reads it anyway (policy.respTime); the
+// clock is read, into *now for the callback's other stages, only for an
+// outcome that goes to the store.
+func (s *breakerStage) onOutcome(h *httpContext, failure bool, now *time.Time) {
 	hold := h.cb
 	if hold == nil || hold.done {
 		return
 	}
 	hold.done = true
-	bo := breaker.Outcome{Failure: o.failure} // classified by the policy's failure_on, this breaker's
-	if s.slow {
-		bo.Duration = upstreamTime(h, now) // read by the breaker only to tell slow calls
+	if !failure && !s.slow && s.loc.Count(hold.key, hold.tok) {
+		return
 	}
-	trs, err := s.loc.Report(s.p.st, hold.key, hold.tok, now, bo)
+	if !s.pol.respTime { // *now was not read (policy.respTime)
+		*now = clock()
+	}
+	bo := breaker.Outcome{Failure: failure} // classified by the policy's failure_on, this breaker's
+	if s.slow {
+		bo.Duration = upstreamTime(h, *now) // read by the breaker only to tell slow calls
+	}
+	trs, err := s.loc.Report(s.p.st, hold.key, hold.tok, *now, bo)
 	if err != nil {
 		logLimited("breakwater: %s: circuit breaker outcome lost: %v", s.pol.name, err)
 	}
-	s.record(hold.key, trs)
+	if trs != nil {
+		s.record(hold.key, trs)
+	}
 }
 
 // upstreamTime is the latency of the upstream call: from the release of

@@ -32,3 +32,28 @@ func TestHttpContextReuse(t *testing.T) {
 		t.Fatal("a context was handed out twice")
 	}
 }
+
+// TestHttpContextReuseKeepsBlock: a reused context keeps its stream block
+// (streamBufs) and is otherwise a new context's state; contexts come off
+// the free list last in, first out, each once.
+func TestHttpContextReuseKeepsBlock(t *testing.T) {
+	p := newPluginContext(1)
+	a := p.NewHttpContext(1).(*httpContext)
+	b := p.NewHttpContext(2).(*httpContext)
+	a.b, b.b = newStreamBufs(), newStreamBufs()
+	ab, bb := a.b, b.b
+	a.undo, a.onEnd = ab.undo[:1], ab.end[:0]
+	a.OnHttpStreamDone()
+	b.OnHttpStreamDone()
+	a.deleted()
+	b.deleted()
+	if h := p.NewHttpContext(3).(*httpContext); h != b || h.b != bb || !reflect.DeepEqual(*h, httpContext{id: 3, p: p, b: bb}) {
+		t.Fatalf("first reuse: %p (want %p) %+v", h, b, *h)
+	}
+	if h := p.NewHttpContext(4).(*httpContext); h != a || h.b != ab || !reflect.DeepEqual(*h, httpContext{id: 4, p: p, b: ab}) {
+		t.Fatalf("second reuse: %p (want %p) %+v", h, a, *h)
+	}
+	if h := p.NewHttpContext(5).(*httpContext); h == a || h == b || h.b != nil {
+		t.Fatal("the free list handed out a context twice or a new context has a block")
+	}
+}

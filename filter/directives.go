@@ -327,10 +327,13 @@ func (s *directiveStage) setRetries(h *httpContext, r *config.Retry, now time.Ti
 		granted = 0
 		s.exhausted.inc(1)
 	} else if s.budget != nil {
-		g, err := s.lease.Request(s.p.st, now, want)
-		if err != nil {
-			logLimited("breakwater: %s: retry budget unavailable, no retries granted: %v", s.pol.name, err)
-			g = 0
+		g := want // from the worker's pool (retry.Lease.Take), else a round trip
+		if !s.lease.Take(now, want) {
+			var err error
+			if g, err = s.lease.Request(s.p.st, now, want); err != nil {
+				logLimited("breakwater: %s: retry budget unavailable, no retries granted: %v", s.pol.name, err)
+				g = 0
+			}
 		}
 		if g < want {
 			s.exhausted.inc(1)
@@ -381,13 +384,19 @@ func attemptCount(v string) (int, bool) {
 
 // onOutcome gives back the retries granted but not performed, and feeds the
 // adaptive timeout with the latency of successful calls.
-func (s *directiveStage) onOutcome(h *httpContext, o outcome, now time.Time) {
+func (s *directiveStage) onOutcome(h *httpContext, o *outcome, now time.Time) {
 	if h.retryGranted > 0 {
-		performed := attempts(h) - 1
+		var n int
+		if v, ok := h.responseAttempts(); ok && len(v) == 1 && v[0]-'1' < 9 {
+			n = int(v[0] - '0') // one digit 1..9, as attemptCount reads it, without the call
+		} else {
+			n = attempts(h)
+		}
+		performed := n - 1
 		if unused := h.retryGranted - performed; unused > 0 {
 			s.lease.Unused(h.released, unused)
 		} else if unused < 0 {
-			if now.IsZero() { // not read for this policy's outcome (policy.respTime)
+			if now.IsZero() { // not read for this outcome (policy.respTime, breakerStage.onOutcome)
 				now = clock()
 			}
 			_ = s.lease.Charge(s.p.st, now, -unused)

@@ -10,12 +10,14 @@
 // rejects (local response with x-breakwater-policy and x-breakwater-reason,
 // fallback applied) or pauses the request; a paused request is resumed by
 // the stage itself (tick, callout answer). A stage that took something (a
-// token, a slot) registers an undo; a rejection by a later stage runs the
+// token, a slot, a half-open breaker's probe; a closed breaker's admission
+// takes nothing) registers an undo; a rejection by a later stage runs the
 // undos in reverse, so a request rejected anywhere consumes nothing. Undos
 // and end-of-stream releases are typed records (holdRec), kept in a block
-// of arrays (streamBufs, about 1 KB) that a stream takes from its VM's free
-// list when a policy applies and gives back when it ends, so a request of
-// the usual policies allocates none of them. The request headers the filter
+// of arrays (streamBufs, about 1 KB) that a context takes at its first
+// stream a policy applies to and keeps for the streams it serves when
+// reused (a deleted context goes to the VM's free list with its block), so
+// a request of the usual policies allocates none of them. The request headers the filter
 // sets are a reqSet made beforehand and encoded once (reqset.go): the
 // policy's x-breakwater-policy, or the directive stage's set of that header
 // and the directives for one timeout and retry grant (the last few kept,

@@ -64,7 +64,7 @@ type httpContext struct {
 	onEnd []holdRec
 	// b backs the lists above while a policy applies (see streamBufs).
 	b      *streamBufs
-	rlUsed bool // b.rlKept holds a record's checks
+	rlUsed bool // b.rlKept holds a record's checks (or b.rlHold's)
 	// cb is the circuit breaker admission of the request, if any (cbVal).
 	cb    *cbHold
 	cbVal cbHold
@@ -93,6 +93,9 @@ type httpContext struct {
 	// the captured body.
 	staleID   string
 	staleHdrs [][2]string
+	// nextFree is the next context of the VM's free list (freeCtx) while
+	// this one is on it.
+	nextFree *httpContext
 }
 
 // protect turns a panic of a callback into an error log; the request then
@@ -106,11 +109,12 @@ func (h *httpContext) protect(action *types.Action) {
 	}
 }
 
-// running is the action of a guarded callback (OnHttpRequestHeaders) until
-// one of its return statements sets it. Its deferred guard is protect for
-// such a callback: the action is still running only when no return
-// statement ran, i.e. the callback panicked: only then is recover called
-// (it would return nil otherwise, at a cost on every request).
+// running is the action of a guarded callback (OnHttpRequestHeaders,
+// upstreamResponse) until one of its return statements sets it. Its
+// deferred guard is protect for such a callback: the action is still
+// running only when no return statement ran, i.e. the callback panicked:
+// only then is recover called (it would return nil otherwise, at a cost on
+// every request).
 const running = ^types.Action(0)
 
 func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action types.Action) {
@@ -133,7 +137,7 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 		return types.ActionContinue
 	}
 	if h.b == nil {
-		h.b = h.p.takeBufs()
+		h.b = newStreamBufs() // kept by the context (streamBufs)
 	}
 	h.req.dst = &h.b.hdrs
 	// The clock is read where something uses the instant: a policy without
@@ -311,7 +315,15 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) types.Action {
 // upstreamResponse reads the outcome of the upstream call, hands it to the
 // policy's patterns and adds the filter's headers to the response.
 func (h *httpContext) upstreamResponse() (action types.Action) {
-	defer h.protect(&action)
+	action = running
+	defer func() { // the guard (see running), as OnHttpRequestHeaders's
+		if action == running {
+			action = types.ActionContinue
+			if r := recover(); r != nil {
+				proxywasm.LogErrorf("breakwater: internal error: %v", r)
+			}
+		}
+	}()
 	pol := h.pol
 	// The fewest host calls: the headers read one by one (reads) and the
 	// filter's added one by one (adds), or the whole map read with one
@@ -332,14 +344,18 @@ func (h *httpContext) upstreamResponse() (action types.Action) {
 	if pol.respTime {
 		now = clock()
 	}
-	o := readOutcome(h)
-	o.failure = failed(pol.failureOn, o)
+	o := outcome{status: h.responseStatus()}
+	if o.status == 0 || o.status >= 500 {
+		readFlags(&o, pol.failureOn, &pol.failStatus)
+	} else {
+		o.failure = pol.failStatus.has(pol.failureOn, o.status) // no flags below 500 (readFlags)
+	}
 	// The patterns that read the outcome, in the order of the stages.
 	if s := pol.cbOutcome; s != nil {
-		s.onOutcome(h, o, now)
+		s.onOutcome(h, o.failure, &now) // reads the instant into now if it needs it
 	}
 	if s := pol.dirOutcome; s != nil {
-		s.onOutcome(h, o, now)
+		s.onOutcome(h, &o, now)
 	}
 	if (o.failure || pol.stale != nil) && h.afterOutcome(o, now) {
 		return types.ActionPause
@@ -371,8 +387,7 @@ func (h *httpContext) afterOutcome(o outcome, now time.Time) bool {
 // response (name in lower case) with a call of its own, when the callback
 // did not read the headers.
 func (h *httpContext) responseHeader(name string) (string, bool) {
-	v, err := proxywasm.GetHttpResponseHeader(name)
-	return v, err == nil
+	return getResponseHeader(name)
 }
 
 // dropResponseHeaders forgets the response headers read for the callback
@@ -396,10 +411,13 @@ func (h *httpContext) writeResponseHeaders() {
 	if h.upRespWrite && h.upRespOK && h.writeHeaderMap() {
 		return
 	}
-	h.dropResponseHeaders()
-	_ = proxywasm.AddHttpResponseHeader("x-breakwater-policy", h.pol.name)
+	if h.upRespOK || h.upResp != nil {
+		h.dropResponseHeaders()
+	}
+	h.upRespWrite = false // nothing else was read
+	addResponseHeader("x-breakwater-policy", h.pol.name)
 	for _, kv := range h.respHeaders {
-		_ = proxywasm.AddHttpResponseHeader(kv[0], kv[1])
+		addResponseHeader(kv[0], kv[1])
 	}
 }
 
@@ -412,37 +430,36 @@ func (h *httpContext) OnHttpStreamDone() {
 			h.ended = true // nothing to run (finish would only set this)
 		}
 	}
-	// Drop what the stream held now: the SDK keeps the context until
-	// proxy_on_delete, and some hosts deliver that late (or never).
-	clear(h.req.headers) // in the stream's block (or a list of its own)
-	h.req = requestInfo{}
-	if len(h.onEnd) > 0 {
-		clear(h.onEnd) // their holds may reference keys (undo is cleared when emptied)
+	// Drop what the stream held of the request now (views of the host's
+	// copies): the SDK keeps the context until proxy_on_delete, and some
+	// hosts deliver that late (or never). The lists the stream kept in its
+	// block (undo, onEnd, respHeaders, cb, bh) stay: the block goes with
+	// the context (streamBufs), so nothing else writes it, and what they
+	// (and setReq, the policy's) reference is the policy's or the block's;
+	// NewHttpContext resets them when the context is reused.
+	if len(h.req.headers) > 0 {
+		clear(h.req.headers) // in the stream's block (or a list of its own)
 	}
-	h.undo, h.onEnd, h.setReq, h.respHeaders, h.cb, h.bh, h.dl, h.staleHdrs = nil, nil, nil, nil, nil, nil, nil, nil
-	h.cbVal.key = ""
-	if b := h.b; b != nil {
-		h.b = nil
-		// b.rlKept stays: its checks' limiters and settings serve the next
-		// stream's (rateLimitStage.onRequest), and a key is a string of
-		// its own (limitRT.keyOf), never a view of the request's headers,
-		// overwritten by the next admission.
-		h.rlUsed = false
-		// b.rlHdr stays: constant names, values of the block's own rlNum,
-		// strconv's or the stage's (nothing of the stream's).
-		h.p.putBufs(b)
+	h.req = requestInfo{}
+	if h.cbVal.key != "" {
+		h.cbVal.key = ""
+	}
+	if h.dl != nil || h.staleHdrs != nil {
+		h.dl, h.staleHdrs = nil, nil
 	}
 }
 
 // deleted runs at proxy_on_delete in the .wasm build (sdkext_bridge.go),
 // after which the host never names the context again (a callout answered
 // later is dropped by the bridge): a context whose stream ended
-// (OnHttpStreamDone ran: it holds nothing, finish took it off the waiting
-// list and the bulkhead queue) goes to the VM's free list for
-// NewHttpContext. One deleted before its stream ended is left to the GC.
+// (OnHttpStreamDone ran: it holds no view of the request, finish took it
+// off the waiting list and the bulkhead queue) goes to the VM's free list
+// (through nextFree) with its stream block, for NewHttpContext. One deleted
+// before its stream ended is left to the GC.
 func (h *httpContext) deleted() {
 	if h.done {
-		h.p.freeCtx = append(h.p.freeCtx, h)
+		p := h.p
+		h.nextFree, p.freeCtx = p.freeCtx, h
 	}
 }
 
@@ -450,11 +467,15 @@ func (h *httpContext) deleted() {
 // headers are read into, the longest list read so far), undo and end
 // records, the rate limit's kept checks and
 // RateLimit-* headers, so a request of the usual policies allocates none of
-// them (a longer list moves to the heap). A VM keeps the blocks of ended streams in a free list (one
-// per stream it had in flight at once): a stream takes one when a policy
-// applies and gives it back in OnHttpStreamDone, after which nothing of the
-// stream runs (a late callout answer sees h.ended; finish took it off the
-// waiting list and the bulkhead queue) and every slice into it is dropped.
+// them (a longer list moves to the heap). A context takes a block when a
+// policy applies to its first stream and keeps it: a deleted context goes
+// to the VM's free list with its block, and the context's next stream
+// (NewHttpContext) reuses both, so a stream of a reused context neither
+// takes nor gives back a block, and nothing but that context's streams
+// ever writes it. After OnHttpStreamDone nothing of the stream runs (a
+// late callout answer sees h.ended; finish took it off the waiting list
+// and the bulkhead queue). A context deleted before its stream ended is
+// left to the GC with its block.
 type streamBufs struct {
 	hdrs [][2]string
 	undo [3]holdRec
@@ -463,28 +484,26 @@ type streamBufs struct {
 	// equality function of an array of checks is in the binary).
 	rlKept []ratelimit.Check
 	rlHdr  [3][2]string
-	// rlNum holds the digits of rlHdr's Remaining and Reset values
-	// (formatNum; in the .wasm build rlHdr's strings are views of them).
-	rlNum [2][20]byte
+	// rlHold: the rate limit's fast pass admitted the stream's request with
+	// rlKept's checks, without an undo record (while the stream's rlUsed
+	// is set: rollback refunds them).
+	rlHold *rateLimitStage
+	// rlw holds rlHdr encoded for the response's write, after
+	// x-breakwater-policy (rateLimitStage.keepRateValues; in the .wasm
+	// build rlHdr's Remaining and Reset values are views of its digits).
+	rlw rlWire
 	// bh is the bulkhead's hold of the stream (released by finish, before
-	// the block goes back; release and leaveQueue drop its key).
+	// the stream ends; release and leaveQueue drop its key).
 	bh bhHold
 }
 
-func (p *pluginContext) takeBufs() *streamBufs {
-	if n := len(p.freeBufs); n > 0 {
-		b := p.freeBufs[n-1]
-		p.freeBufs[n-1] = nil
-		p.freeBufs = p.freeBufs[:n-1]
-		return b
-	}
+// newStreamBufs is a context's stream block (streamBufs).
+func newStreamBufs() *streamBufs {
 	return &streamBufs{rlKept: make([]ratelimit.Check, rlKeptLen)}
 }
 
 // rlKeptLen is the number of checks a stream block keeps (streamBufs.rlKept).
 const rlKeptLen = 3
-
-func (p *pluginContext) putBufs(b *streamBufs) { p.freeBufs = append(p.freeBufs, b) }
 
 // finishes says whether finish has more to do than set ended (and an
 // instant to read): end hooks, a dead letter, a paused request (a rollback,
@@ -518,11 +537,19 @@ func (h *httpContext) finish() {
 }
 
 func (h *httpContext) rollback(now time.Time) {
+	held := h.undo != nil && h.rlUsed // not admitted yet (run drops undo)
 	for i := len(h.undo) - 1; i >= 0; i-- {
 		h.undo[i].release(h, now)
 	}
 	clear(h.undo)
 	h.undo = nil
+	if b := h.b; held && b != nil && b.rlHold != nil {
+		// The rate limit's fast pass, the first stage to hold anything,
+		// gives back last.
+		s := b.rlHold
+		b.rlHold = nil
+		s.refund(h, b.rlKept[:len(s.limits)], now)
+	}
 }
 
 // holdKind says what a holdRec gives back.

@@ -5,7 +5,7 @@ package filter
 import "unsafe"
 
 // numString is the string of b's bytes. In the .wasm build it is a view of
-// b (no copy): b is a stream block's (streamBufs.rlNum), written once per
+// b (no copy): b is a stream block's (streamBufs.rlw), written once per
 // admission and reused only after the stream ended, and every header value
 // the filter hands the host is copied by the host call that receives it
 // (the header map's serialization), so nothing reads the view after b is
@@ -17,3 +17,6 @@ func numString(b []byte) string {
 	}
 	return unsafe.String(&b[0], len(b))
 }
+
+// numAt is numString of the n bytes at p (a stream block's).
+func numAt(p unsafe.Pointer, n uintptr) string { return unsafe.String((*byte)(p), n) }

@@ -44,29 +44,48 @@ type outcome struct {
 	failure bool
 }
 
-func readOutcome(h *httpContext) outcome {
-	o := outcome{status: h.responseStatus()}
-	if o.status != 0 && o.status < 500 {
-		return o
-	}
+// readFlags completes o (a 5xx or missing status) with the reset, timeout
+// and connect failure the host reports, and classifies it under failure_on
+// fo (fs: its statuses). httpContext.upstreamResponse reads the status,
+// then calls it only for such a status (below 500 there are no flags: the
+// status alone classifies).
+//
+//go:noinline
+func readFlags(o *outcome, fo *config.FailureOn, fs *statusSet) {
 	if v, err := proxywasm.GetProperty([]string{"response", "flags"}); err == nil && len(v) == 8 {
 		f := binary.LittleEndian.Uint64(v)
 		o.reset = f&(flagUpstreamRemoteReset|flagUpstreamConnectionTermination|flagLocalReset) != 0
 		o.timeout = f&(flagUpstreamRequestTimeout|flagStreamIdleTimeout) != 0
 		o.connect = f&flagUpstreamConnectionFailure != 0
-		return o
-	}
-	if v, err := proxywasm.GetProperty([]string{"response", "code_details"}); err == nil {
+	} else if v, err := proxywasm.GetProperty([]string{"response", "code_details"}); err == nil {
 		d := string(v)
 		o.connect = strings.Contains(d, "connection_failure")
 		o.reset = !o.connect && strings.Contains(d, "upstream_reset")
 		o.timeout = strings.Contains(d, "response_timeout") || strings.Contains(d, "per_try_timeout")
 	}
-	return o
+	o.failure = fs.has(fo, o.status) ||
+		(fo.Reset && o.reset) || (fo.Timeout && o.timeout) || (fo.ConnectFailure && o.connect)
 }
 
-// failed says whether the outcome counts as a failure under failure_on.
-func failed(fo *config.FailureOn, o outcome) bool {
-	return fo.IsFailureStatus(o.status) ||
-		(fo.Reset && o.reset) || (fo.Timeout && o.timeout) || (fo.ConnectFailure && o.connect)
+// statusSet holds the codes 200..647 of a list of statuses as bits, so that
+// classifying a response's status is one test, not a search of the list.
+type statusSet [7]uint64
+
+func statusSetOf(codes []int) (s statusSet) {
+	for _, c := range codes {
+		if u := uint(c - 200); u < 64*uint(len(s)) {
+			s[u>>6] |= 1 << (u & 63)
+		}
+	}
+	return s
+}
+
+// has says whether code is one of fo.Statuses (s is statusSetOf of them):
+// a code outside the set's range (0: no status; failure_on.statuses are
+// 200..599) is looked up in the list.
+func (s *statusSet) has(fo *config.FailureOn, code int) bool {
+	if u := uint(code - 200); u < 64*uint(len(s)) {
+		return s[u>>6]>>(u&63)&1 != 0
+	}
+	return fo.IsFailureStatus(code)
 }

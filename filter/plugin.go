@@ -45,10 +45,10 @@ type pluginContext struct {
 	// merged is flushRequestHeaders' reused list (a VM is single-threaded
 	// and the host copies the headers during the call).
 	merged [][2]string
-	// freeBufs are the stream blocks of ended streams (see streamBufs).
-	freeBufs []*streamBufs
-	// freeCtx are the contexts of deleted streams (httpContext.deleted).
-	freeCtx []*httpContext
+	// freeCtx is the first of the contexts of deleted streams (a list
+	// through httpContext.nextFree), each with its stream block if it had
+	// one (httpContext.deleted, streamBufs).
+	freeCtx *httpContext
 	// hdrTab is the VM's header table (see requestInfo).
 	hdrTab hdrTab
 	// respHdrs is the array the upstream response's headers are read into
@@ -177,11 +177,10 @@ func (p *pluginContext) configure(cfg *config.Config) error {
 }
 
 func (p *pluginContext) NewHttpContext(id uint32) types.HttpContext {
-	if n := len(p.freeCtx); n > 0 { // a deleted stream's (deleted)
-		h := p.freeCtx[n-1]
-		p.freeCtx[n-1] = nil
-		p.freeCtx = p.freeCtx[:n-1]
-		*h = httpContext{id: id, p: p}
+	if h := p.freeCtx; h != nil { // a deleted stream's (deleted)
+		b := h.b // the context keeps its block (streamBufs)
+		p.freeCtx = h.nextFree
+		*h = httpContext{id: id, p: p, b: b}
 		return h
 	}
 	return &httpContext{id: id, p: p}

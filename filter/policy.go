@@ -28,9 +28,11 @@ type policy struct {
 	cbOutcome    *breakerStage
 	dirOutcome   *directiveStage
 	// respTime: on_http_response_headers reads the clock for the outcome
-	// (the breaker, the adaptive timeout, a fallback or stale cache use the
-	// instant; the retry budget's give-back does not: its rare charge
-	// reads it itself, directiveStage.onOutcome).
+	// (a breaker counting slow calls, the adaptive timeout, a fallback or
+	// stale cache use the instant; the breaker's success counted locally
+	// and the retry budget's give-back do not: an outcome the breaker
+	// reports to the store and the budget's rare charge read it themselves,
+	// breakerStage.onOutcome, directiveStage.onOutcome).
 	respTime bool
 	// reqSet is x-breakwater-policy to set on the request, encoded (the
 	// request headers of a policy without a directive stage).
@@ -45,6 +47,7 @@ type policy struct {
 	// classifies (the breaker's failure_on, or its defaults).
 	replaceFailures bool
 	failureOn       *config.FailureOn
+	failStatus      statusSet // failureOn.Statuses (statusSetOf)
 	// stale is the stale-response cache of fallback.stale, or nil.
 	stale *staleCache
 	// fallbackServed counts local responses shaped by the fallback.
@@ -127,9 +130,10 @@ func newPolicy(p *pluginContext, ns string, pc *config.Policy) (*policy, error) 
 	pol.reqSet.pairs = append(pol.reqSet.pairs, [2]string{setNames[setPolicy], pc.Name})
 	pol.reqSet.encode()
 	pol.respPre = prePolicy(pc.Name)
+	pol.failStatus = statusSetOf(pol.failureOn.Statuses)
 	pol.wantsOutcome = pol.cbOutcome != nil || pol.dirOutcome != nil || pol.replaceFailures || pol.stale != nil
 	pol.usesTime = len(pol.stages) > 0 || pol.dl != nil
-	pol.respTime = pol.cbOutcome != nil || pol.dirOutcome != nil && pol.dirOutcome.adaptive != nil ||
+	pol.respTime = pol.cbOutcome != nil && pol.cbOutcome.slow || pol.dirOutcome != nil && pol.dirOutcome.adaptive != nil ||
 		pol.replaceFailures || pol.stale != nil
 	pol.onlyPrefix = pc.Match.OnlyPrefix()
 	return pol, nil

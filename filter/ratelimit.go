@@ -1,8 +1,10 @@
 package filter
 
 import (
+	"math/bits"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/breakwater/breakwater/filter/config"
 	"github.com/breakwater/breakwater/internal/metricdef"
@@ -25,7 +27,11 @@ type rateLimitStage struct {
 	// limit's requests: the same on most requests).
 	limitNum int64
 	limitStr string
-	headers  bool
+	// rlPre is the start of the RateLimit-* headers' encoding for
+	// limitStr (rlWire): x-breakwater-policy's pair, ratelimit-limit's and
+	// ratelimit-remaining's name ("" when too long for the block).
+	rlPre   string
+	headers bool
 	// global are the limits decided by the rate limit service: one call
 	// per request carries all their descriptors.
 	global      []*limitRT
@@ -60,7 +66,9 @@ func (s *rateLimitStage) expireLeases(now time.Time) {
 // refund gives back the request a later stage did not let through, for
 // each of checks: to the VM's lease it came from while that still admits
 // (the request arrived no earlier than the lease's take), else to shared
-// data.
+// data. Not inlined (a rare path: its callers stay small).
+//
+//go:noinline
 func (s *rateLimitStage) refund(h *httpContext, checks []ratelimit.Check, now time.Time) {
 	for _, c := range checks {
 		_ = c.Limiter.RefundOne(s.p.st, c.Key, c.Settings, h.arrived, now)
@@ -75,6 +83,10 @@ type limitRT struct {
 	limited  counter
 	lz       *ratelimit.Leases // the worker's leases of lim (local limits)
 	kind     keyKind           // the key's form, for onRequest's fast pass
+	// hslot is the entry of the one header part's name in the VM's header
+	// table (keyHeader; -1: none yet, or the table was full): found by
+	// keyOf, which the first request of the limit calls.
+	hslot int8
 	// lastVal/lastKey: for a one-part key, the last request's value of the
 	// part and its key (lastVal is a substring of lastKey, so no header
 	// view is kept); keyOf builds a key again only for another value.
@@ -121,6 +133,55 @@ type keyEntry struct {
 	slot int
 }
 
+// keyHash is the hash of a one-part key's value that places it in the
+// limit's cache of keys (keyCache): from its first and last words (4 or 8
+// bytes; the byte in the middle too above 16 bytes), its length, and every
+// byte below 4; a few multiplications, no loop over the bytes. Values that
+// collide only miss the cache (their key is built again): nothing a
+// client chooses changes a key or a limit.
+func keyHash(v string) uint32 {
+	n := len(v)
+	p := unsafe.Pointer(unsafe.StringData(v))
+	var w0, w1 uint64
+	switch {
+	case n >= 8:
+		w0, w1 = *(*uint64)(p), *(*uint64)(unsafe.Add(p, n-8))
+		if n == 8 {
+			w0 <<= 8 // the last byte left out
+		}
+		if n > 16 {
+			w0 ^= uint64(*(*byte)(unsafe.Add(p, n/2))) << 56
+		}
+		return hashWords(w0, w1<<8, n) ^ uint32(w1>>56)
+	case n >= 4:
+		w0, w1 = uint64(*(*uint32)(p)), uint64(*(*uint32)(unsafe.Add(p, n-4)))
+		if n == 4 {
+			w0 &= 0xffffff // the last byte left out
+		}
+		return hashWords(w0, w1<<8&0xffffffff, n) ^ uint32(w1>>24)
+	}
+	if n == 0 {
+		return hashWords(0, 0, 0)
+	}
+	for i := range n - 1 {
+		w0 = w0<<8 | uint64(v[i])
+	}
+	return hashWords(w0, 0, n) ^ uint32(v[n-1])
+}
+
+// hashWords mixes keyHash's words (the last byte left out: keyHash adds
+// it unmixed, so values that differ only there never collide, as FNV-1a
+// keeps them apart).
+func hashWords(w0, w1 uint64, n int) uint32 {
+	return uint32((w0*hashK0 ^ w1*hashK1 ^ uint64(n)) >> 32)
+}
+
+// The multipliers of keyHash (odd 64-bit constants of well-mixed bits).
+const (
+	hashK0 = 0x9e3779b97f4a7c15
+	hashK1 = 0xc2b2ae3d27d4eb4f
+)
+
 // The bounds of a limit's cache of keys (limitRT.keys), per VM.
 const (
 	keyCacheSize = 256
@@ -135,11 +196,7 @@ func (l *limitRT) headerEntry(r *requestInfo) *keyEntry {
 	if len(v) > keyCacheLen || l.keys == nil {
 		return nil
 	}
-	h := uint32(2166136261) // FNV-1a, as keyOf
-	for i := 0; i < len(v); i++ {
-		h = (h ^ uint32(v[i])) * 16777619
-	}
-	c := &l.keys[h%keyCacheSize]
+	c := &l.keys[keyHash(v)%keyCacheSize]
 	if c.key != "" && streq.Words(c.val, v) {
 		return c
 	}
@@ -162,6 +219,12 @@ func (l *limitRT) keyOf(r *requestInfo) string {
 	}
 	kp := l.cfg.Key[0]
 	v := r.part(kp)
+	if l.hslot < 0 && kp.Kind == config.KeyHeader && r.tab != nil {
+		// The header's entry in the VM's header table (part added the
+		// name): the fast pass reads the value there from the next request
+		// on (-1 again when the table had no room).
+		l.hslot = int8(r.tab.find(kp.Arg, r.tab.n))
+	}
 	// The last value's key again (a header's value, one of many clients,
 	// goes to the cache at once).
 	if kp.Kind != config.KeyHeader && l.lastKey != "" && streq.Words(v, l.lastVal) {
@@ -172,11 +235,7 @@ func (l *limitRT) keyOf(r *requestInfo) string {
 		if l.keys == nil {
 			l.keys = new(keyCache)
 		}
-		h := uint32(2166136261) // FNV-1a: a client that collides only misses the cache
-		for i := 0; i < len(v); i++ {
-			h = (h ^ uint32(v[i])) * 16777619
-		}
-		c = &l.keys[h%keyCacheSize]
+		c = &l.keys[keyHash(v)%keyCacheSize] // a client that collides only misses the cache
 		if c.key != "" && streq.Words(c.val, v) {
 			l.lastKey, l.lastVal = c.key, c.val
 			return c.key
@@ -202,6 +261,7 @@ func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.Rate
 		l := &limitRT{
 			cfg:     lc,
 			kind:    kindOf(lc.Key),
+			hslot:   -1,
 			limited: p.m.counter(metricdef.Name(ns, metricdef.RateLimitLimitedTotal, pol.name, metricdef.LabelLimit, lc.Name)),
 		}
 		if lc.Scope == config.ScopeGlobal {
@@ -216,8 +276,6 @@ func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.Rate
 			// failure_mode local: the limit's own parameters decide when the service cannot.
 		}
 		// Normalized by config.Parse; the limiter uses them as given.
-		l.lim = ratelimit.NewLimiter(pol.prefix+"/rl/"+lc.Name, lc.MaxKeys)
-		l.lim.SetHashKey(p.hashKey)
 		l.settings = lc.Settings
 		recovery := lc.Settings.Recovery()
 		if lc.Tier != nil {
@@ -229,7 +287,7 @@ func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.Rate
 		}
 		// A state is replaced by another key only once back at full
 		// capacity under every tier's settings.
-		l.lim.SetRecovery(recovery)
+		l.lim = ratelimit.NewKeyedLimiter(pol.prefix+"/rl/"+lc.Name, lc.MaxKeys, p.hashKey, recovery)
 		// The default tier's settings and the named tiers' (in document
 		// order, up to ratelimit.MaxPrecompiled in all) are validated once,
 		// not on every request.
@@ -271,39 +329,87 @@ func (s *rateLimitStage) onRequest(h *httpContext, now time.Time) verdict {
 		b := h.b
 		ls := s.limits // at most rlKeptLen (fast)
 		// The most restrictive so far, as ratelimit's pick: the fewest
-		// remaining, ties to the longest reset, then the first.
-		var best ratelimit.Decision
+		// remaining, ties to the longest reset (the latest reset instant,
+		// no earlier than t), then the first: scalars, no Decision.
+		var bestLim, bestRem, bestAt int64
 		var slots [rlKeptLen]int
+		// The last stage keeps no checks: nothing after it can reject the
+		// request (run drops the undo records once every stage passed).
+		keep := int(h.step) < len(h.pol.stages)-1
 		for i, l := range ls {
+			// The key: the cache's entry of a header's value (headerEntry,
+			// inlined, with the slot it keeps, checked with Holds), the last
+			// key again for the same path (keyOf's first test), "" without
+			// parts, else keyOf (which also fills the cache's entry).
 			var key string
 			var ce *keyEntry
 			k := -1
-			// Inlined: the cache entry's slot, else the last key's, without
-			// a call.
-			if l.kind == keyHeader {
-				if ce = l.headerEntry(&h.req); ce != nil {
-					if key = ce.key; l.lz.Holds(ce.slot, key) {
+			lz := l.lz
+			var x, y string // the values compared, the key's when equal
+			var xk string   // (known when != "")
+			switch l.kind {
+			case keyHeader:
+				var v string
+				if j := int(l.hslot); h.req.tab != nil && uint(j) < uint(h.req.tabN) {
+					v = h.req.vals[j&(hdrSlots-1)].s // requestInfo.header, inlined
+				} else {
+					v, _ = h.req.header(l.cfg.Key[0].Arg)
+				}
+				if c := l.keys; c != nil && len(v) <= keyCacheLen {
+					// keyHash(v), inlined for 4 to 16 bytes.
+					var hv uint32
+					if n := len(v); n >= 4 && n <= 16 {
+						p := unsafe.Pointer(unsafe.StringData(v))
+						if n >= 8 {
+							w0, w1 := *(*uint64)(p), *(*uint64)(unsafe.Add(p, n-8))
+							if n == 8 {
+								w0 <<= 8
+							}
+							hv = uint32((w0*hashK0^w1<<8*hashK1^uint64(n))>>32) ^ uint32(w1>>56)
+						} else {
+							w0, w1 := uint64(*(*uint32)(p)), uint64(*(*uint32)(unsafe.Add(p, n-4)))
+							if n == 4 {
+								w0 &= 0xffffff
+							}
+							hv = uint32((w0*hashK0^(w1<<8&0xffffffff)*hashK1^uint64(n))>>32) ^ uint32(w1>>24)
+						}
+					} else {
+						hv = keyHash(v)
+					}
+					ce = &c[hv%keyCacheSize]
+					x, y, xk = ce.val, v, ce.key
+				}
+			case keyPath:
+				x, y, xk = l.lastVal, h.req.path, l.lastKey
+			}
+			if n := len(x); xk != "" && n == len(y) {
+				// x == y: two words compared for 4 to 16 bytes (streq.Words
+				// otherwise).
+				pa, pb := unsafe.Pointer(unsafe.StringData(x)), unsafe.Pointer(unsafe.StringData(y))
+				var eq bool
+				switch {
+				case n >= 8 && n <= 16:
+					eq = *(*uint64)(pa) == *(*uint64)(pb) && *(*uint64)(unsafe.Add(pa, n-8)) == *(*uint64)(unsafe.Add(pb, n-8))
+				case n >= 4 && n < 8:
+					eq = *(*uint32)(pa) == *(*uint32)(pb) && *(*uint32)(unsafe.Add(pa, n-4)) == *(*uint32)(unsafe.Add(pb, n-4))
+				default:
+					eq = streq.Words(x, y)
+				}
+				if eq {
+					key = xk
+					if ce != nil && lz.Holds(ce.slot, key) {
 						k = ce.slot
 					}
-				} else {
-					key = l.keyOf(&h.req)
 				}
-			} else {
-				switch l.kind {
-				case keyNone:
-				case keyPath:
-					if l.lastKey != "" && streq.Words(h.req.path, l.lastVal) {
-						key = l.lastKey
-						break
-					}
-					key = l.keyOf(&h.req)
-				default:
-					key = l.keyOf(&h.req)
-				}
-				k = l.lz.Last(key)
 			}
-			if k < 0 || !l.lz.Usable(k, &l.settings, t) {
-				k = l.lz.Hit(key, &l.settings, t)
+			if key == "" && l.kind != keyNone {
+				key = l.keyOf(&h.req) // a key is never "" with parts
+			}
+			if k < 0 {
+				k = lz.Last(key)
+			}
+			if k < 0 || !lz.Usable(k, &l.settings, t) {
+				k = lz.Hit(key, &l.settings, t)
 				if ce != nil && k >= 0 {
 					ce.slot = k
 				}
@@ -316,22 +422,26 @@ func (s *rateLimitStage) onRequest(h *httpContext, now time.Time) verdict {
 				goto store
 			}
 			slots[i] = k
-			d := l.lz.Use(k, t)
-			if i == 0 || d.Remaining < best.Remaining || d.Remaining == best.Remaining && d.Reset > best.Reset {
-				best = d
+			rem, at := lz.Take(k)
+			at = max(at, t)
+			if i == 0 || rem < bestRem || rem == bestRem && at > bestAt {
+				bestLim, bestRem, bestAt = lz.LimitAt(k), rem, at
 			}
-			c := &b.rlKept[i]
-			if c.Limiter != l.lim {
-				// The block's checks keep their limiter and settings from
-				// stream to stream (OnHttpStreamDone leaves them).
-				c.Limiter, c.Settings = l.lim, l.settings
+			if keep {
+				c := &b.rlKept[i]
+				if c.Limiter != l.lim {
+					// The block's checks keep their limiter and settings from
+					// stream to stream (OnHttpStreamDone leaves them).
+					c.Limiter, c.Settings = l.lim, l.settings
+				}
+				c.Key = key
 			}
-			c.Key = key
 		}
-		h.rlUsed = true
-		s.keepUndo(h, b.rlKept[:len(ls)])
+		if keep {
+			h.rlUsed, b.rlHold = true, s // the undo (rollback)
+		}
 		if s.headers {
-			s.keepRateHeaders(h, &best)
+			s.keepRateValues(h, bestLim, bestRem, time.Duration(bestAt-t))
 		}
 		return pass
 	}
@@ -367,6 +477,7 @@ func (s *rateLimitStage) admit(h *httpContext, now time.Time, ls []*limitRT) (ti
 	var checks []ratelimit.Check
 	if own {
 		checks, h.rlUsed = h.b.rlKept[:len(ls)], true
+		h.b.rlHold = nil // the undo record below refunds them
 	} else {
 		checks = s.checks[:len(ls)]
 	}
@@ -408,25 +519,173 @@ func (s *rateLimitStage) keepRateHeaders(h *httpContext, d *ratelimit.Decision) 
 	if h.respHeaders != nil && remainingOf(h.respHeaders) <= max(d.Remaining, 0) {
 		return
 	}
-	b := h.b
-	if b == nil {
+	if h.b == nil {
 		h.respHeaders = rlHeaders(*d)
 		return
 	}
+	s.keepRateValues(h, d.Limit, d.Remaining, d.Reset)
+}
+
+// keepRateValues keeps the RateLimit-* headers of a decision's Limit,
+// Remaining and Reset for the response, in the stream block (no slice
+// allocated): keepRateHeaders' write, and the fast pass's, which has
+// these values without a Decision and keeps no headers before.
+func (s *rateLimitStage) keepRateValues(h *httpContext, limit, remaining int64, reset time.Duration) {
+	b := h.b
 	// The names stay in the block (set once); the values are this
 	// request's.
 	hd := &b.rlHdr
 	if hd[0][0] == "" {
 		hd[0][0], hd[1][0], hd[2][0] = "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"
 	}
-	if d.Limit != s.limitNum || s.limitStr == "" {
-		s.limitNum, s.limitStr = d.Limit, strconv.FormatInt(d.Limit, 10)
+	if limit != s.limitNum || s.limitStr == "" {
+		s.setLimit(limit)
 	}
 	hd[0][1] = s.limitStr
-	hd[1][1] = formatNum(&b.rlNum[0], max(d.Remaining, 0))
-	hd[2][1] = ceilSecondsInto(&b.rlNum[1], d.Reset)
 	h.respHeaders = hd[:]
+	// The values' digits are written where the block's encoding has them
+	// (the names, x-breakwater-policy's pair and the limit's value before
+	// them are the stage's rlPre, copied when another stage or limit wrote
+	// the block last; without rlPre, too long for the block, the headers
+	// go as pairs, their digits at the block's start).
+	w := &b.rlw
+	pre := s.rlPre
+	d := unsafe.Pointer(&w.data[0])
+	if len(w.pre) != len(pre) || unsafe.StringData(w.pre) != unsafe.StringData(pre) {
+		if pre != "" {
+			memmove(d, unsafe.Pointer(unsafe.StringData(pre)), uintptr(len(pre)))
+			sz := (*[rlWirePairs * 2]uint32)(unsafe.Pointer(&w.sizes[0]))
+			sz[0], sz[1] = uint32(len("x-breakwater-policy")), uint32(len(h.pol.name))
+			sz[2], sz[3] = uint32(len("ratelimit-limit")), uint32(len(s.limitStr))
+			sz[4], sz[6] = uint32(len("ratelimit-remaining")), uint32(len("ratelimit-reset"))
+		}
+		w.pre = pre
+	}
+	// Within data: len(pre) <= rlPreMax leaves room for 20 digits, the
+	// reset's name between NULs, 20 digits and a NUL.
+	off := uintptr(len(pre))
+	nr := putDigits(unsafe.Add(d, off), uint64(max(remaining, 0)))
+	hd[1][1] = numAt(unsafe.Add(d, off), nr)
+	p := unsafe.Add(d, off+nr)
+	*(*uint64)(p) = rlResetWord0
+	*(*uint64)(unsafe.Add(p, 8)) = rlResetWord1
+	*(*byte)(unsafe.Add(p, 16)) = 0
+	p = unsafe.Add(p, 17)
+	ns := uintptr(1)
+	if secs := ceilSecs(reset); secs < 10 { // mostly: a window or a lease of seconds
+		*(*byte)(p) = byte('0' + secs)
+	} else {
+		ns = putDigits(p, secs)
+	}
+	hd[2][1] = numAt(p, ns)
+	*(*byte)(unsafe.Add(p, ns)) = 0
+	w.n = off + nr + 17 + ns + 1
+	sz := (*[rlWirePairs * 2]uint32)(unsafe.Pointer(&w.sizes[0]))
+	sz[5], sz[7] = uint32(nr), uint32(ns)
 }
+
+// ceilSecs is d in whole seconds, rounded up (0 for d <= 0), as
+// ceilSeconds: an unsigned division by a variable, one instruction in the
+// .wasm build (a signed one calls the runtime).
+func ceilSecs(d time.Duration) uint64 {
+	if d <= 0 {
+		return 0
+	}
+	return uint64(d+time.Second-1) / useconds
+}
+
+// useconds is time.Second as an unsigned variable (see hundred).
+var useconds = uint64(time.Second)
+
+// setLimit makes n the stage's last RateLimit-Limit value (limitNum,
+// limitStr) and builds rlPre for it.
+func (s *rateLimitStage) setLimit(n int64) {
+	s.limitNum, s.limitStr = n, strconv.FormatInt(n, 10)
+	s.rlPre = s.pol.respPre + "ratelimit-limit\x00" + s.limitStr + "\x00ratelimit-remaining\x00"
+	if len(s.rlPre) > rlPreMax {
+		s.rlPre = ""
+	}
+}
+
+// rlWire is a stream block's RateLimit-* headers encoded for the write of
+// the response's headers (encodeWireBlock), x-breakwater-policy's pair
+// first: four pairs, their length words (sizes) and their data (each key
+// and value followed by a NUL; n bytes). pre is the stage's rlPre data
+// starts with ("" when the block holds nothing).
+type rlWire struct {
+	_     [0]func() // not comparable: no equality function in the binary
+	sizes [rlWirePairs * 8]byte
+	data  [rlWireLen]byte
+	n     uintptr
+	pre   string
+}
+
+// The block's size: rlPreMax bytes of names, the policy's name and the
+// limit's value, then room for two values of 20 digits and the reset's
+// name (17 bytes with its NULs) and a NUL.
+const (
+	rlWirePairs = 4
+	rlWireLen   = 256
+	rlPreMax    = rlWireLen - 20 - 17 - 20 - 1
+)
+
+// rlResetWord0 and rlResetWord1 are "\x00ratelimit-reset\x00"'s first 16
+// bytes as little-endian words (its last byte is a NUL).
+const (
+	rlResetWord0 = 0x6d696c6574617200 // "\x00ratelim"
+	rlResetWord1 = 0x74657365722d7469 // "it-reset"
+)
+
+// wireBlock is the encoding of h's RateLimit-* headers (with
+// x-breakwater-policy's pair first) for encodeWireBlock when its stream
+// block holds them for the headers it adds to the response (h.respHeaders
+// is the block's), else nil.
+func (h *httpContext) wireBlock() *rlWire {
+	if b := h.b; b != nil && b.rlw.pre != "" && len(h.respHeaders) == len(b.rlHdr) && &h.respHeaders[0] == &b.rlHdr[0] {
+		return &b.rlw
+	}
+	return nil
+}
+
+// putDigits writes v in decimal at p (at most 20 bytes) and returns how
+// many: the digits are counted first (from the bit length, one
+// instruction in the .wasm build), then written two a step from the last
+// (as formatNum; below 2^32 with 32-bit arithmetic, whose division by the
+// constant 100 is a multiplication in the .wasm build), without bounds
+// checks or calls.
+func putDigits(p unsafe.Pointer, v uint64) uintptr {
+	t := uintptr(bits.Len64(v) * 1233 >> 12) // log10 from log2: t or t-1
+	n := t + 1
+	if t < 20 && v < pow10[t] {
+		n = max(t, 1)
+	}
+	dp := unsafe.Pointer(unsafe.StringData(digitPairs))
+	i := n
+	for v >= 1<<32 {
+		q := v / hundred
+		j := uintptr(v-q*100) * 2
+		v = q
+		i -= 2
+		*(*uint16)(unsafe.Add(p, i)) = *(*uint16)(unsafe.Add(dp, j))
+	}
+	u := uint32(v)
+	for u >= 100 {
+		q := u / 100
+		j := uintptr(u-q*100) * 2
+		u = q
+		i -= 2
+		*(*uint16)(unsafe.Add(p, i)) = *(*uint16)(unsafe.Add(dp, j))
+	}
+	if u >= 10 {
+		*(*uint16)(p) = *(*uint16)(unsafe.Add(dp, uintptr(u)*2))
+	} else {
+		*(*byte)(p) = byte('0' + u)
+	}
+	return n
+}
+
+// pow10[i] is 10^i for i in [0, 19].
+var pow10 = [20]uint64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19}
 
 func (s *rateLimitStage) rejectWith(h *httpContext, now time.Time, hdrs [][2]string, retryAfter time.Duration) verdict {
 	var extra [][2]string

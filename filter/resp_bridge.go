@@ -24,8 +24,19 @@ type respVM struct {
 	enc []byte
 }
 
-// drop forgets the headers read.
-func (r *respVM) drop() { r.raw = nil }
+// addResponseHeader adds a header to the upstream response with one host
+// call (proxywasm.AddResponseHeader: the call without the SDK's layers).
+func addResponseHeader(key, value string) { _ = proxywasm.AddResponseHeader(key, value) }
+
+// getResponseHeader reads a header of the upstream response with one host
+// call (proxywasm.GetResponseHeader: the call without the SDK's layers).
+func getResponseHeader(name string) (string, bool) { return proxywasm.GetResponseHeader(name) }
+
+// drop forgets the headers read: nothing to do, raw is read only while
+// upRespOK holds (dropResponseHeaders clears it) and the next read replaces
+// it, so a VM keeps at most one response's copy (a view into one chunk of
+// the bridge's) until its next response, without a store per response.
+func (r *respVM) drop() {}
 
 // readResponseHeaders reads the upstream response's headers with one call
 // for the callback (write: the filter's are written with them in one
@@ -35,12 +46,12 @@ func (r *respVM) drop() { r.raw = nil }
 // own and adds the filter's one call each.
 func (h *httpContext) readResponseHeaders(write bool) {
 	h.upRespWrite = write
-	raw, err := proxywasm.GetResponseHeadersRaw()
-	if err != nil {
+	raw := proxywasm.GetResponseHeadersRaw()
+	if raw == nil {
 		return
 	}
 	p := h.p
-	p.resp.up, h.upRespOK = scanWire(raw)
+	h.upRespOK = scanInto(&p.resp.up, raw)
 	if h.upRespOK {
 		p.resp.raw = raw
 	}
@@ -51,7 +62,12 @@ func (h *httpContext) readResponseHeaders(write bool) {
 // ones appended (encodeWire), and forgets them; true: written.
 func (h *httpContext) writeHeaderMap() bool {
 	p := h.p
-	b := encodeWire(p.resp.enc, p.resp.raw, &p.resp.up, h.pol.respPre, len("x-breakwater-policy"), h.respHeaders)
+	var b []byte
+	if blk := h.wireBlock(); blk != nil { // the rate limit's headers, encoded (rlWire)
+		b = encodeWireBlock(p.resp.enc, p.resp.raw, &p.resp.up, blk)
+	} else {
+		b = encodeWire(p.resp.enc, p.resp.raw, &p.resp.up, h.pol.respPre, len("x-breakwater-policy"), h.respHeaders)
+	}
 	p.resp.enc = b
 	h.dropResponseHeaders() // the host copies the map during the call
 	return proxywasm.ReplaceResponseHeadersRaw(b) == nil
@@ -63,11 +79,16 @@ func (h *httpContext) responseStatus() int {
 	if h.upRespOK {
 		return h.p.resp.up.status // 0 when there is none
 	}
-	s, ok := h.responseHeader(":status")
+	return readStatus() // a function of its own: this one is inlined
+}
+
+// readStatus is responseStatus with a call of its own.
+func readStatus() int {
+	s, ok := getResponseHeader(":status")
 	if !ok {
 		return 0
 	}
-	return atoiOr0(s)
+	return parseStatus(unsafe.Pointer(unsafe.StringData(s)), uintptr(len(s)))
 }
 
 // responseAttempts returns the first x-envoy-attempt-count of the upstream
@@ -77,7 +98,7 @@ func (h *httpContext) responseAttempts() (string, bool) {
 		v := unsafe.Add(unsafe.Pointer(unsafe.SliceData(r.raw)), r.up.attOff) // within raw (scanWire)
 		return unsafe.String((*byte)(v), int(r.up.attLen)), r.up.has&hasAttempt != 0
 	}
-	return h.responseHeader("x-envoy-attempt-count")
+	return getResponseHeader("x-envoy-attempt-count")
 }
 
 // responseHeaders returns the upstream response's headers: those read,

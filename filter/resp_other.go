@@ -23,6 +23,17 @@ type respVM struct{}
 
 func (r *respVM) drop() {}
 
+// getResponseHeader reads a header of the upstream response with one host
+// call.
+func getResponseHeader(name string) (string, bool) {
+	v, err := proxywasm.GetHttpResponseHeader(name)
+	return v, err == nil
+}
+
+// addResponseHeader adds a header to the upstream response with one host
+// call.
+func addResponseHeader(key, value string) { _ = proxywasm.AddHttpResponseHeader(key, value) }
+
 // readResponseHeaders reads the upstream response's headers with one call
 // for the callback (write: the filter's are written with them in one
 // call), into the VM's respHdrs (upResp). When the read fails (upRespOK

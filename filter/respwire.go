@@ -41,35 +41,71 @@ type respScan struct {
 // lengths run past the end of bs is malformed: ok false, as
 // DeserializeMapWire decodes it as nil) and finds the first :status and
 // x-envoy-attempt-count (names compared as lookup does: a name of another
-// case matches too). bs's length words are read at offsets 4+8i of bs,
-// which the host's buffers (8-byte aligned) keep aligned.
+// case matches too): scanInto into a new respScan.
 func scanWire(bs []byte) (r respScan, ok bool) {
+	ok = scanInto(&r, bs)
+	return r, ok
+}
+
+// scanInto is scanWire writing into *r (zeroed first; zero again when bs is
+// not a map), so a caller that keeps the result copies nothing. bs's length
+// words are read at offsets 4+8i of bs, which the host's buffers (8-byte
+// aligned) keep aligned. The loop has one branch a pair: the ends of the
+// pairs only grow (lengths below 2^32, at most size/10 pairs: no overflow of
+// a 64-bit uintptr; a 32-bit one checks each pair), so the map runs past bs
+// exactly when the last pair's end does, checked once after it; a pair of a
+// wanted length is looked at only when it is within bs.
+func scanInto(r *respScan, bs []byte) bool {
+	*r = respScan{}
 	if len(bs) < 4 {
-		return r, false
+		return false
 	}
 	base := unsafe.Pointer(unsafe.SliceData(bs))
 	size := uintptr(len(bs))
 	n := uintptr(*(*uint32)(base))
-	if n > (size-4)/10 { // each pair takes at least 10 bytes
-		return r, false
+	// Each pair takes at least 10 bytes (n < 2^32: 10n overflows only a
+	// 32-bit uintptr, which divides).
+	if 10*n > size-4 || unsafe.Sizeof(size) < 8 && n > (size-4)/10 {
+		return false
 	}
-	sizes := uintptr(4)
 	data := 4 + 8*n
-	for i := uintptr(0); i < n; i++ {
+	for sizes := uintptr(4); sizes < 4+8*n; sizes += 8 {
 		kl := uintptr(*(*uint32)(unsafe.Add(base, sizes)))
 		vl := uintptr(*(*uint32)(unsafe.Add(base, sizes+4)))
-		sizes += 8
-		next := data + kl + vl + 2 // lengths below 2^32: no overflow of a 64-bit uintptr
-		if next > size || unsafe.Sizeof(size) < 8 && (kl > size || vl > size) {
-			return respScan{}, false
+		next := data + kl + vl + 2
+		if unsafe.Sizeof(size) < 8 && next > size { // a 32-bit uintptr could overflow
+			*r = respScan{}
+			return false
 		}
-		if wantedLens>>kl&1 != 0 {
-			r.found(base, data, kl, vl)
+		// kl is a wanted length (checked exactly below) and the pair ends
+		// within bs.
+		if wantedLens>>(kl&63)&1 != 0 && next <= size {
+			p := unsafe.Add(base, data)
+			if vl == 3 && kl == uintptr(len(":status")) && r.has&hasStatus == 0 && statusAt(p) {
+				// The first :status as Envoy writes it (found's first
+				// case), of three bytes: parseStatus's digits, no call.
+				v := unsafe.Add(p, len(":status")+1)
+				d0, d1, d2 := *(*byte)(v)-'0', *(*byte)(unsafe.Add(v, 1))-'0', *(*byte)(unsafe.Add(v, 2))-'0'
+				r.status, r.has = int(d0)*100+int(d1)*10+int(d2), r.has|hasStatus
+				if max(d0, d1, d2) > 9 {
+					r.status = parseStatus(v, vl)
+				}
+			} else if kl == uintptr(len("x-envoy-attempt-count")) && r.has&hasAttempt == 0 && attemptAt(p) {
+				// The first x-envoy-attempt-count as Envoy writes it
+				// (found's second case), without a call.
+				r.attOff, r.attLen, r.has = uint32(data+kl+1), uint32(vl), r.has|hasAttempt
+			} else {
+				r.found(base, data, kl, vl)
+			}
 		}
 		data = next
 	}
+	if data > size {
+		*r = respScan{}
+		return false
+	}
 	r.n, r.end = int(n), int(data)
-	return r, true
+	return true
 }
 
 // found notes the pair at base+off (key of kl bytes, a NUL, value of vl
@@ -87,7 +123,8 @@ func (r *respScan) found(base unsafe.Pointer, off, kl, vl uintptr) {
 		}
 		return
 	}
-	if r.has&hasAttempt == 0 && (attemptAt(p) || c|0x20 == 'x' && foldAt(p, kl, "x-envoy-attempt-count")) {
+	if kl == uintptr(len("x-envoy-attempt-count")) && r.has&hasAttempt == 0 &&
+		(attemptAt(p) || c|0x20 == 'x' && foldAt(p, kl, "x-envoy-attempt-count")) {
 		r.attOff, r.attLen, r.has = uint32(off+kl+1), uint32(vl), r.has|hasAttempt
 	}
 }
@@ -173,6 +210,31 @@ func encodeWire(buf, wire []byte, s *respScan, pre string, preKey int, extra [][
 		*(*byte)(unsafe.Add(p, kl+1+vl)) = 0
 		data += kl + vl + 2
 	}
+	return out
+}
+
+// encodeWireBlock returns the encoding of the map wire holds (s: scanWire's
+// result of it), then the pairs encoded ahead in blk (the rate limit's,
+// x-breakwater-policy's pair first: rlWire), written into buf when it is
+// large enough (else into a new buffer, returned for reuse): encodeWire
+// with its pairs already encoded, four memmoves.
+func encodeWireBlock(buf, wire []byte, s *respScan, blk *rlWire) []byte {
+	hdr := 4 + 8*uintptr(s.n)
+	end := uintptr(s.end)
+	sizes := uintptr(len(blk.sizes))
+	size := end + sizes + blk.n
+	if uintptr(cap(buf)) < size {
+		buf = make([]byte, max(size, 2*uintptr(cap(buf))))
+	}
+	out := buf[:size]
+	o := unsafe.Pointer(unsafe.SliceData(out))
+	w := unsafe.Pointer(unsafe.SliceData(wire))
+	*(*uint32)(o) = uint32(s.n + rlWirePairs)
+	memmove(unsafe.Add(o, 4), unsafe.Add(w, 4), hdr-4)
+	memmove(unsafe.Add(o, hdr), unsafe.Pointer(&blk.sizes), sizes)
+	at := hdr + sizes
+	memmove(unsafe.Add(o, at), unsafe.Add(w, hdr), end-hdr)
+	memmove(unsafe.Add(o, at+end-hdr), unsafe.Pointer(&blk.data), blk.n)
 	return out
 }
 

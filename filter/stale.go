@@ -305,10 +305,16 @@ func decodeStale(v []byte, id string) (at time.Time, hdrs [][2]string, body []by
 
 // OnHttpResponseBody buffers the body of a response being captured for the
 // stale cache; any other body streams through untouched.
-func (h *httpContext) OnHttpResponseBody(size int, eos bool) (action types.Action) {
+func (h *httpContext) OnHttpResponseBody(size int, eos bool) types.Action {
 	if !h.capture {
 		return types.ActionContinue // nothing that could panic: no recover needed
 	}
+	return h.captureBody(size, eos)
+}
+
+// captureBody is OnHttpResponseBody while the body is captured (a function
+// of its own: the deferred recover costs every response otherwise).
+func (h *httpContext) captureBody(size int, eos bool) (action types.Action) {
 	defer h.protect(&action)
 	c := h.pol.stale
 	if size > c.cfg.MaxBodyBytes {

@@ -124,6 +124,20 @@ func unpin(ptr uint32) *byte {
 	return out
 }
 
+// chunkView is unpin's answer when no buffer is pinned (the usual host
+// call: its copy came from the current chunk), without a call: a pointer
+// into the current chunk, nil when ptr is not within it (unpin then).
+func chunkView(ptr uint32) *byte {
+	if len(pinned) != 0 || len(chunk) == 0 {
+		return nil
+	}
+	base := unsafe.Pointer(&chunk[0])
+	if off := ptr - uint32(uintptr(base)); off < uint32(len(chunk)) {
+		return (*byte)(unsafe.Add(base, off))
+	}
+	return nil
+}
+
 func b2u(b bool) uint32 {
 	if b {
 		return 1
@@ -650,6 +664,42 @@ func (wasmHost) ProxyGetHeaderMapPairs(mapType MapType, retData **byte, retSize 
 	st := hGetHeaderMapPairs(uint32(mapType), ptr(&hostAddr), ptr(&hostSize))
 	out(retData, retSize)
 	return Status(st)
+}
+
+// ResponseHeadersWire is proxy_get_header_map_pairs of the response
+// headers, what ProxyGetHeaderMapPairs and out do in one function (only
+// Breakwater's response side calls it, once a response): their encoding, a
+// view of the host's copy, or nil when the call failed or returned nothing.
+func ResponseHeadersWire() []byte {
+	st := hGetHeaderMapPairs(uint32(MapTypeHttpResponseHeaders), ptr(&hostAddr), ptr(&hostSize))
+	p := chunkView(hostAddr)
+	if p == nil {
+		p = unpin(hostAddr)
+	}
+	if st != uint32(StatusOK) || p == nil {
+		return nil
+	}
+	return RawBytePtrToByteSlice(p, int(hostSize)) // no unsafe.Slice length checks
+}
+
+// ResponseHeaderValue is proxy_get_header_map_value of a response header,
+// what ProxyGetHeaderMapValue, out and the SDK's getMapValue do in one
+// function (only Breakwater's response side calls it): the value, a view of
+// the host's copy; false when the call failed.
+func ResponseHeaderValue(key string) (string, bool) {
+	key0 := *(*ptr)(unsafe.Pointer(&key)) // the string's data (StringBytePtr without its checks)
+	st := hGetHeaderMapValue(uint32(MapTypeHttpResponseHeaders), key0, uint32(len(key)), ptr(&hostAddr), ptr(&hostSize))
+	p := chunkView(hostAddr)
+	if p == nil {
+		p = unpin(hostAddr)
+	}
+	if st != uint32(StatusOK) {
+		return "", false
+	}
+	if p == nil {
+		return "", true
+	}
+	return RawBytePtrToString(p, int(hostSize)), true
 }
 
 func (wasmHost) ProxySetHeaderMapPairs(mapType MapType, data *byte, size int) Status {

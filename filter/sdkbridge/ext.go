@@ -154,23 +154,34 @@ func SetHttpContextDeleted(f func(types.HttpContext)) { internal.HttpContextDele
 
 // GetResponseHeadersRaw is GetHeadersRaw(true): the host's encoding of the
 // response headers, a view of the host's copy, unchecked (the caller walks
-// it: the filter's scanWire). It keeps a body of its own because calling
-// GetHeadersRaw(true) instead costs the response side about 30 wasm
-// instructions per request (measured with breakwater perf).
-func GetResponseHeadersRaw() ([]byte, error) {
-	var rvs int
-	var raw *byte
-	st := internal.ProxyGetHeaderMapPairs(internal.MapTypeHttpResponseHeaders, &raw, &rvs)
+// it: the filter's scanWire), or nil when the call failed or returned
+// nothing (the caller only tells a read from none). Its host call is
+// internal.ResponseHeadersWire, a layer less than GetHeadersRaw's, inlined
+// into the caller.
+func GetResponseHeadersRaw() []byte { return internal.ResponseHeadersWire() }
+
+// GetResponseHeader is GetHttpResponseHeader without the SDK's layers
+// (internal.ResponseHeaderValue): the value, a view of the host's copy;
+// false when the call failed (no such header among them).
+func GetResponseHeader(key string) (string, bool) { return internal.ResponseHeaderValue(key) }
+
+// AddResponseHeader is AddHttpResponseHeader without the SDK's layers:
+// proxy_add_header_map_value of the response headers, its status turned
+// into an error only on failure.
+func AddResponseHeader(key, value string) error {
+	st := internal.ProxyAddHeaderMapValue(internal.MapTypeHttpResponseHeaders,
+		*(**byte)(unsafe.Pointer(&key)), len(key), *(**byte)(unsafe.Pointer(&value)), len(value)) // the strings' data
 	if st != internal.StatusOK {
-		return nil, internal.StatusToError(st)
-	} else if raw == nil {
-		return nil, types.ErrorStatusNotFound
+		return internal.StatusToError(st)
 	}
-	return internal.RawBytePtrToByteSlice(raw, rvs), nil
+	return nil
 }
 
 // ReplaceResponseHeadersRaw replaces the response headers with the map b
 // encodes (proxy_set_header_map_pairs of b as it is; b is not empty).
 func ReplaceResponseHeadersRaw(b []byte) error {
-	return internal.StatusToError(internal.ProxySetHeaderMapPairs(internal.MapTypeHttpResponseHeaders, &b[0], len(b)))
+	if st := internal.ProxySetHeaderMapPairs(internal.MapTypeHttpResponseHeaders, &b[0], len(b)); st != internal.StatusOK {
+		return internal.StatusToError(st)
+	}
+	return nil
 }

@@ -265,22 +265,10 @@ func (b *Breaker) allow(st store.Store, key string, now time.Time, obs *observed
 		return Token{}, false, nil, nil
 	}
 	ns := now.UnixNano()
-	cur, err := b.tab.Get(st, key, now.UnixNano())
-	if err != nil {
-		return Token{}, false, nil, err
-	}
-	r, win := b.view(cur)
-	switch b.decide(&r, ns) {
-	case admitClosed:
-		obs.set(b, &r, win, ns)
-		return Token{Generation: r.gen}, true, nil, nil
-	case reject:
-		obs.set(b, &r, win, ns)
-		tok, allowed = b.rejected(r.gen)
-		return tok, allowed, nil, nil
-	}
 	var t Transition
 	var hasT bool
+	// One Update: closed, and open or half-open without a free slot, only
+	// read (no write: one store read, as Table.Get would).
 	err = b.tab.Update(st, key, ns, func(cur []byte) ([]byte, bool, error) {
 		hasT = false
 		r, win := b.view(cur)

@@ -145,6 +145,15 @@
 //     can trip it, and that one is checked.
 //   - Release costs nothing locally (a request without outcome never
 //     counts); a probe's Release is Breaker.Release.
+//   - Fresh and Count are the local cases of Allow and Report on their own,
+//     for a caller that tries them first (the filter does): Fresh(key, ns)
+//     admits exactly when Allow would admit without a store operation, and
+//     Count(key, tok) counts a success (not slow) exactly when Report would
+//     count it locally; neither needs the store, Count not even the instant
+//     (the filter reads the clock for an outcome only when Count refuses).
+//     Otherwise they do nothing, and the caller calls Allow or Report
+//     (TestFreshCountAsAllowReport checks both against the rules above and
+//     the call order against Allow and Report alone).
 //
 // The approximation, and its bounds:
 //

@@ -116,8 +116,15 @@ func (b *Breaker) addSuccesses(r *rec, w []byte, now time.Time, k uint32) (t Tra
 	c0, f0, s0 := b.sh.counts(w, ns)
 	if f0 == 0 && s0 == 0 {
 		// A clean window stays clean: its rates stay 0, below every
-		// threshold (both are > 0), and no success can trip it.
-		b.sh.addN(w, ns, k)
+		// threshold (both are > 0), and no success can trip it. A clean
+		// count window has no bit set: only its filled and position words
+		// move k slots (the bits addN would clear are clear).
+		if n := uint64(b.sh.n); b.sh.wtype == CountWindow {
+			le.PutUint32(w[4:], uint32(min(uint64(le.Uint32(w[4:]))+uint64(k), n)))
+			le.PutUint32(w[8:], uint32((uint64(le.Uint32(w[8:]))+uint64(k))%n))
+		} else {
+			b.sh.addN(w, ns, k)
+		}
 		return Transition{}, false, true
 	}
 	j := uint32(1)
@@ -156,6 +163,11 @@ type Local struct {
 	period int64
 	mask   uint64
 	views  []view
+	// decides: the views may admit (Allow, Fresh) and count successes
+	// (Report, Count): valid settings in a mode that records (Enforce or
+	// Observe; ForcedOpen and Disabled go to the Breaker). Fixed by the
+	// settings, so New's checks are made once.
+	decides bool
 }
 
 // view is a Local's knowledge of one key.
@@ -180,7 +192,8 @@ func (b *Breaker) NewLocal(period time.Duration, maxViews int) *Local {
 	for n < maxViews && n < 1<<20 {
 		n <<= 1
 	}
-	return &Local{b: b, period: int64(period), mask: uint64(n - 1), views: make([]view, n)}
+	return &Local{b: b, period: int64(period), mask: uint64(n - 1), views: make([]view, n),
+		decides: b.err == nil && b.s.Mode < ForcedOpen}
 }
 
 // Breaker returns the breaker the Local views.
@@ -205,11 +218,20 @@ func (l *Local) entry(key string) int {
 
 // find returns the index of key's view, or -1.
 func (l *Local) find(key string) int {
-	i := l.entry(key)
-	if v := &l.views[i]; !v.held || string(v.key) != key {
+	i := 0
+	if l.mask != 0 {
+		i = l.entry(key)
+	}
+	if !l.views[i].is(key) {
 		return -1
 	}
 	return i
+}
+
+// is says whether the view holds key's (the empty key, an unkeyed
+// breaker's, compared without a call).
+func (v *view) is(key string) bool {
+	return v.held && len(v.key) == len(key) && (len(key) == 0 || string(v.key) == key)
 }
 
 // keep records o for key (view i, or its entry when i < 0) at now.
@@ -242,22 +264,32 @@ func (l *Local) evict(st store.Store, i int, now time.Time) {
 	}
 }
 
+// Fresh is Allow's local case, for a caller to try first: when key's view
+// is fresh, closed and clean at ns (now.UnixNano()) it admits (a token of
+// the view's generation, ok true) exactly as Allow would; otherwise (false)
+// nothing was done and the caller calls Allow.
+func (l *Local) Fresh(key string, ns int64) (Token, bool) {
+	v := &l.views[0]
+	if l.mask != 0 {
+		v = &l.views[l.entry(key)]
+	}
+	if !l.decides || !v.local || ns < v.at || ns-v.at >= l.period || !v.is(key) {
+		return Token{}, false
+	}
+	v.used = true
+	return Token{Generation: v.gen}, true
+}
+
 // Allow is Breaker.Allow for this worker: a fresh, closed and clean view
 // admits without a store operation (a token of the view's generation);
 // anything else is Breaker.Allow, whose read refreshes the view.
 func (l *Local) Allow(st store.Store, key string, now time.Time) (Token, bool, []Transition, error) {
-	if l.b.err != nil || l.b.s.Mode == Disabled || l.b.s.Mode == ForcedOpen {
-		return l.b.Allow(st, key, now)
+	// Without decides Fresh says false, and allow answers as Breaker.Allow
+	// (invalid settings, ForcedOpen, Disabled) without a state to keep.
+	if tok, ok := l.Fresh(key, now.UnixNano()); ok {
+		return tok, true, nil, nil
 	}
-	ns := now.UnixNano()
 	i := l.find(key)
-	if i >= 0 {
-		v := &l.views[i]
-		if v.local && ns >= v.at && ns-v.at < l.period {
-			v.used = true
-			return Token{Generation: v.gen}, true, nil, nil
-		}
-	}
 	var o observed
 	tok, ok, tr, err := l.b.allow(st, key, now, &o)
 	if err == nil {
@@ -274,18 +306,15 @@ func (l *Local) Allow(st store.Store, key string, now time.Time) (Token, bool, [
 // reach minimum_calls (from there a success only lowers the rates). Any other outcome is one store.Update
 // that first adds the key's pending successes, then the outcome.
 func (l *Local) Report(st store.Store, key string, tok Token, now time.Time, o Outcome) ([]Transition, error) {
-	if l.b.err != nil || l.b.s.Mode >= ForcedOpen || tok.Generation == 0 || tok.WouldReject {
-		return l.b.Report(st, key, tok, now, o)
+	if !l.decides || tok.Generation == 0 || tok.WouldReject {
+		// As Breaker.Report: invalid settings are its error; ForcedOpen,
+		// Disabled, a zero or WouldReject token record nothing.
+		return nil, l.b.err
+	}
+	if !o.Failure && !l.b.slow(o) && l.Count(key, tok) {
+		return nil, nil
 	}
 	i := l.find(key)
-	if i >= 0 {
-		v := &l.views[i]
-		if !tok.Probe && !o.Failure && !l.b.slow(o) && v.closed && v.gen == tok.Generation && v.pending < math.MaxUint32 &&
-			v.stored && (v.clean || v.calls+int(v.pending) >= l.b.s.MinimumCalls) {
-			v.pending++
-			return nil, nil
-		}
-	}
 	var succ, gen uint32
 	if i >= 0 {
 		succ, gen = l.views[i].pending, l.views[i].gen
@@ -300,6 +329,33 @@ func (l *Local) Report(st store.Store, key string, tok Token, now time.Time, o O
 	}
 	l.keep(st, i, key, &ob, now)
 	return tr, nil
+}
+
+// counts says whether the view counts a success (not slow) of tok locally
+// (see Report).
+func (v *view) counts(tok Token, minCalls int) bool {
+	return !tok.Probe && v.closed && v.gen == tok.Generation && v.pending < math.MaxUint32 &&
+		v.stored && (v.clean || v.calls+int(v.pending) >= minCalls)
+}
+
+// Count is the part of Report that needs neither the store nor the
+// instant: a success (not slow) of tok that Report would count locally is
+// counted, and Count says true; otherwise (false) nothing was done and the
+// outcome goes to Report. A caller that knows the call is a success and not
+// slow reads the clock only when Count says false.
+func (l *Local) Count(key string, tok Token) bool {
+	if !l.decides || tok.Generation == 0 || tok.WouldReject {
+		return false
+	}
+	v := &l.views[0]
+	if l.mask != 0 {
+		v = &l.views[l.entry(key)]
+	}
+	if !v.is(key) || !v.counts(tok, l.b.s.MinimumCalls) {
+		return false
+	}
+	v.pending++
+	return true
 }
 
 // Release is Breaker.Release (a request released costs nothing locally).

@@ -52,8 +52,9 @@ func (r *rec) put(b []byte) {
 // canonical record (see doc.go); the caller then uses fresh(). win is the
 // window section (shape fields included), aliasing v.
 func decodeRecord(v []byte) (r rec, win []byte, ok bool) {
+	// Every check that fails goes to bad: one copy of the fresh record.
 	if len(v) < hdrLen || v[0] != recMagic || v[1] > byte(HalfOpen) || v[2] > byte(TimeWindow) || v[3] != 0 {
-		return fresh(), nil, false
+		goto bad
 	}
 	r = rec{
 		state:   State(v[1]),
@@ -66,33 +67,31 @@ func decodeRecord(v []byte) (r rec, win []byte, ok bool) {
 		consec:  le.Uint32(v[36:]),
 	}
 	if r.gen == 0 || r.pending&r.done != 0 {
-		return fresh(), nil, false
+		goto bad
 	}
 	switch r.state {
 	case Closed:
-		if r.trip != 0 || r.pending|r.done != 0 {
-			return fresh(), nil, false
-		}
+		ok = r.trip == 0 && r.pending|r.done == 0
 	case Open:
-		if r.trip == 0 || r.pending|r.done != 0 || r.consec != 0 {
-			return fresh(), nil, false
-		}
+		ok = r.trip != 0 && r.pending|r.done == 0 && r.consec == 0
 	case HalfOpen:
-		if r.trip == 0 || r.consec != 0 {
-			return fresh(), nil, false
-		}
+		ok = r.trip != 0 && r.consec == 0
+	}
+	if !ok {
+		goto bad
 	}
 	win = v[hdrLen:]
-	var wok bool
 	if r.wtype == CountWindow {
-		wok = validCount(win)
+		ok = validCount(win)
 	} else {
-		wok = validTime(win)
+		ok = validTime(win)
 	}
-	if !wok {
-		return fresh(), nil, false
+	if !ok {
+		goto bad
 	}
 	return r, win, true
+bad:
+	return fresh(), nil, false
 }
 
 func bitBytes(n int) int { return (n + 7) / 8 }

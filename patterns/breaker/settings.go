@@ -208,6 +208,10 @@ type Settings struct {
 // ErrInvalid is wrapped by every error Normalize returns (a *field.Error).
 var ErrInvalid = errors.New("breaker: invalid settings")
 
+// errf is a *field.Error of the breaker. Not inlined: Normalize calls it
+// from many places, each a copy of field.New's call otherwise.
+//
+//go:noinline
 func errf(name, format string, a ...any) error {
 	return field.New("breaker", ErrInvalid, name, format, a...)
 }

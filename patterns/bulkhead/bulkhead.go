@@ -52,6 +52,10 @@ type Settings struct {
 	WaiterTTL time.Duration
 }
 
+// errf is a *field.Error of the bulkhead settings. Not inlined: each inlined
+// copy of the call costs .wasm bytes at every call site of a rare error.
+//
+//go:noinline
 func errf(name, format string, a ...any) error {
 	return field.New("bulkhead", ErrInvalid, name, format, a...)
 }

@@ -83,6 +83,10 @@ type Settings struct {
 // naming the dead_letter field at fault).
 var ErrInvalid = errors.New("deadletter: invalid settings")
 
+// invalid is a *field.Error of the dead letter settings. Not inlined: each inlined
+// copy of the call costs .wasm bytes at every call site of a rare error.
+//
+//go:noinline
 func invalid(name, format string, a ...any) error {
 	return field.New("deadletter", ErrInvalid, name, format, a...)
 }

@@ -33,6 +33,10 @@ type Settings struct {
 	Delay time.Duration
 }
 
+// errf is a *field.Error of the fault settings. Not inlined: each inlined
+// copy of the call costs .wasm bytes at every call site of a rare error.
+//
+//go:noinline
 func errf(name, format string, a ...any) error {
 	return field.New("fault", ErrInvalid, name, format, a...)
 }

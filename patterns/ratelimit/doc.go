@@ -332,10 +332,12 @@
 //
 // A caller that decides a request of one itself (the filter's one pass)
 // uses Leases.Hit (or its inlined front, Last and Usable; Holds for a slot
-// it remembers for a key string) for each check, Use once each of them hit
-// (Unuse to give back the request of an earlier check when a later one
-// misses, then AllowAllInto decides): the same decisions as AllowAllInto
-// (TestLeaseFastPaths). Keys are found by address first, so a caller that
-// gives the same string again (a cache of keys) is found without hashing
-// or comparing bytes.
+// it remembers for a key string) for each check, Use (or Take, the same
+// without a Decision) once each of them hit (Unuse to give back the request
+// of an earlier check when a later one misses, then AllowAllInto decides):
+// the same decisions as AllowAllInto (TestLeaseFastPaths). Keys are found by
+// address first, so a caller that gives the same string again (a cache of
+// keys) is found without hashing or comparing bytes; settings too: Usable
+// compares them by address with those the lease's last Hit was given (a
+// caller's settings that do not change), Hit compares them field by field.
 package ratelimit

@@ -78,10 +78,13 @@ type Leases struct {
 
 // lease is one key's lease; on false: none (key stays, to be reused).
 type lease struct {
-	_      [0]func() // not comparable: no equality function in the binary
-	key    string    // the caller's string
-	tag    uint32    // the high half of the key's hash
-	s      Settings
+	_   [0]func() // not comparable: no equality function in the binary
+	key string    // the caller's string
+	tag uint32    // the high half of the key's hash
+	s   Settings
+	// sp: the settings the last Hit of the lease was given (equal to s;
+	// nil: none since the take), which Usable compares by address.
+	sp     *Settings
 	on     bool
 	over   bool  // taken from the limiter's overflow state
 	tokens int64 // requests left
@@ -263,6 +266,7 @@ func (lz *Leases) put(st store.Store, now time.Time, t int64, key string, s Sett
 	e.tag = tag
 	lz.epoch++
 	e.s, e.on, e.over, e.tokens, e.idle = s, true, over, left, left == 0
+	e.sp = nil
 	e.rem, e.limit = d.Remaining, d.Limit
 	e.resetAt = t + min(int64(d.Reset), math.MaxInt64-t)
 	e.life = min(int64(q.p), int64(LeaseLifetime))
@@ -424,14 +428,16 @@ func Instant(now time.Time) int64 { return clampNow(now) }
 
 // Hit is the slot of key's lease when it admits a request of one under s at
 // t (Instant), -1 otherwise; it changes nothing but find's memory of the
-// last key. Use then takes the request from it: a caller of several checks
-// uses their slots only once each of them hit (all or nothing, as
-// AllowAllInto), and before any other operation on lz.
+// last key and the lease's of s (kept: Usable compares its address). Use
+// then takes the request from it: a caller of several checks uses their
+// slots only once each of them hit (all or nothing, as AllowAllInto), and
+// before any other operation on lz.
 func (lz *Leases) Hit(key string, s *Settings, t int64) int {
 	k, _ := lz.find(key) // the last key first, by address
 	if k < 0 || !lz.e[k].usable(s, t) {
 		return -1
 	}
+	lz.e[k].sp = s
 	return k
 }
 
@@ -455,10 +461,13 @@ func (lz *Leases) Holds(k int, key string) bool {
 }
 
 // Usable says whether the lease at slot k (from Last or Hit) admits a
-// request of one under s at t.
+// request of one under s at t, s being the very settings (the same
+// address) the last Hit that found the lease was given: other settings,
+// even equal ones, give false (Hit then decides). Small enough to be
+// inlined: one comparison for the settings.
 func (lz *Leases) Usable(k int, s *Settings, t int64) bool {
 	e := &lz.e[k]
-	return e.tokens > 0 && e.from <= t && t < e.until && e.s.same(s)
+	return e.tokens > 0 && e.from <= t && t < e.until && e.sp == s
 }
 
 // Use takes one request from the lease at slot k (a Hit at t) and returns
@@ -470,6 +479,21 @@ func (lz *Leases) Use(k int, t int64) Decision {
 	return Decision{Allowed: true, Limit: e.limit, Remaining: min(e.limit, e.rem+e.tokens),
 		Reset: time.Duration(max(e.resetAt-t, 0))}
 }
+
+// Take is Use without the Decision: it takes one request from the lease at
+// slot k (a Hit at t) and returns the Decision's Remaining and the take's
+// reset instant (Unix ns; the Decision's Reset is its distance from t, at
+// least 0). Small enough to be inlined, with scalars a caller compares
+// without a Decision (a struct of six words) in memory.
+func (lz *Leases) Take(k int) (remaining, resetAt int64) {
+	e := &lz.e[k]
+	e.tokens--
+	return min(e.limit, e.rem+e.tokens), e.resetAt
+}
+
+// LimitAt is the Decision's Limit of a request admitted by the lease at
+// slot k (the take's).
+func (lz *Leases) LimitAt(k int) int64 { return lz.e[k].limit }
 
 // Unuse gives back the request Use took from the lease at slot k, before
 // any other operation on lz: a caller whose later check did not hit.

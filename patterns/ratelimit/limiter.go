@@ -50,6 +50,15 @@ func NewLimiter(prefix string, maxKeys int) *Limiter {
 	return &Limiter{table: store.NewTable(prefix, maxKeys).WithIdle(idleAfter(4 * MaxSpan))}
 }
 
+// NewKeyedLimiter is NewLimiter then SetHashKey(k) and SetRecovery(d), with
+// its table built once.
+func NewKeyedLimiter(prefix string, maxKeys int, k store.HashKey, d time.Duration) *Limiter {
+	if maxKeys < 1 {
+		maxKeys = DefaultMaxKeys
+	}
+	return &Limiter{table: store.NewTable(prefix, maxKeys).WithIdle(idleAfter(d)).WithHashKey(k), hk: k}
+}
+
 // SetRecovery makes a state idle (replaceable by a new key) once d has
 // passed since its last write. d must be at least the Recovery of every
 // Settings the limiter is used with: a smaller one lets a state that has not

@@ -63,7 +63,9 @@
 //     lower than the requests earn: other workers get fewer retries, never
 //     more, for at most one tick.
 //   - Grants. A request that needs n retries takes them from the worker's
-//     pool when the pool holds n grants of the current epoch. Otherwise it
+//     pool when the pool holds n grants of the current epoch (Lease.Take,
+//     Request's case without an update, which a caller may try first: the
+//     filter does; Request is Take, else the update). Otherwise it
 //     makes one update that writes the deposits and refunds waiting, gives
 //     the pool back, counts the request, grants min(n, available) exactly
 //     as RequestRetries and then leases k = min(floor(available /

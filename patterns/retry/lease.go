@@ -55,22 +55,34 @@ func (l *Lease) Held() int { return l.pool }
 // the pool back and takes a new one. On error nothing was granted and the
 // request is counted with the next update.
 func (l *Lease) Request(st store.Store, now time.Time, n int) (int, error) {
+	if l.Take(now, n) {
+		return max(n, 0), nil
+	}
+	g, err := l.write(st, now, n, 0, true)
+	if err != nil {
+		l.Take(now, 0) // nothing granted; the request is counted with the next update
+		return 0, err
+	}
+	l.handed += g
+	return g, nil
+}
+
+// Take is Request's case without a store update, for a caller to try
+// first: when n <= 0, or the pool holds n grants of now's epoch, the
+// request is counted with the next update and given max(n, 0) grants from
+// the pool, as Request would, and Take says true; otherwise nothing was
+// done (false) and the caller calls Request.
+func (l *Lease) Take(now time.Time, n int) bool {
 	e := epochOf(now)
-	var err error
 	if n > 0 && (l.pool < n || l.poolEpoch != e) {
-		var g int
-		if g, err = l.write(st, now, n, 0, true); err == nil {
-			l.handed += g
-			return g, nil
-		}
-		n = 0
+		return false
 	}
 	n = max(n, 0)
 	l.pool -= n
 	l.handed += n
 	l.deposits.addEpoch(e, 1)
 	l.dirty = true
-	return n, err
+	return true
 }
 
 // write is the one store update of a lease: it counts the deposits, gives
@@ -114,7 +126,7 @@ func (l *Lease) write(st store.Store, now time.Time, n, charge int, again bool) 
 		return 0, err
 	}
 	l.refunds, l.deposits, l.dirty = Pending{}, Pending{}, false
-	l.pool, l.poolCap, l.poolEpoch = extra, extra, epochOf(now)
+	l.pool, l.poolCap, l.poolEpoch = extra, extra, e
 	return granted, nil
 }
 

@@ -338,13 +338,11 @@ func (w *window) encodeTo(buf []byte) []byte {
 	if len(buf) != recordLen {
 		buf = make([]byte, recordLen)
 	}
+	buf = buf[:recordLen]
 	buf[0] = version
 	binary.LittleEndian.PutUint64(buf[1:9], uint64(w.head))
-	p := buf[9:recordLen]
-	for i := range Buckets {
-		binary.LittleEndian.PutUint32(p[0:4], w.requests[i])
-		binary.LittleEndian.PutUint32(p[4:8], w.retries[i])
-		p = p[8:]
+	for i := range Buckets { // one 8-byte store a bucket: requests, then retries
+		binary.LittleEndian.PutUint64(buf[9+8*i:], uint64(w.requests[i])|uint64(w.retries[i])<<32)
 	}
 	return buf
 }
