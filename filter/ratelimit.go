@@ -650,7 +650,7 @@ func (h *httpContext) wireBlock() *rlWire {
 // putDigits writes v in decimal at p (at most 20 bytes) and returns how
 // many: the digits are counted first (from the bit length, one
 // instruction in the .wasm build), then written two a step from the last
-// (as formatNum; below 2^32 with 32-bit arithmetic, whose division by the
+// (two a step, as strconv; below 2^32 with 32-bit arithmetic, whose division by the
 // constant 100 is a multiplication in the .wasm build), without bounds
 // checks or calls.
 func putDigits(p unsafe.Pointer, v uint64) uintptr {
@@ -713,30 +713,12 @@ func rlHeaders(d ratelimit.Decision) [][2]string {
 	}
 }
 
-// formatNum is strconv.FormatInt(v, 10) for v >= 0: strconv's own string
-// below 100, else written into dst, a stream block's (streamBufs.rlNum),
-// and viewed (numString) without a string allocated in the .wasm build.
+// formatNum is strconv.FormatInt(v, 10) for v >= 0, its digits written at
+// the start of dst (putDigits) and viewed (numString) without a string
+// allocated in the .wasm build.
 func formatNum(dst *[20]byte, v int64) string {
-	if v < 100 {
-		return strconv.FormatInt(v, 10)
-	}
-	i := len(dst)
-	u := uint64(v)
-	for u >= 100 { // two digits a step, as strconv does
-		q := u / hundred
-		j := (u - q*100) * 2
-		u = q
-		i -= 2
-		dst[i], dst[i+1] = digitPairs[j], digitPairs[j+1]
-	}
-	j := u * 2 // u in [1, 99]
-	i--
-	dst[i] = digitPairs[j+1]
-	if u >= 10 {
-		i--
-		dst[i] = digitPairs[j]
-	}
-	return numString(dst[i:])
+	n := putDigits(unsafe.Pointer(&dst[0]), uint64(v))
+	return numString(dst[:n])
 }
 
 // hundred is 100 as a variable: the compiler turns a division by the
@@ -745,10 +727,7 @@ func formatNum(dst *[20]byte, v int64) string {
 // division by a variable is one instruction.
 var hundred uint64 = 100
 
-// second is time.Second as a variable (see hundred), for ceilSecondsInto.
-var second = int64(time.Second)
-
-// digitPairs are "00" to "99", for formatNum.
+// digitPairs are "00" to "99", for putDigits.
 const digitPairs = "00010203040506070809" +
 	"10111213141516171819" +
 	"20212223242526272829" +
@@ -759,14 +738,6 @@ const digitPairs = "00010203040506070809" +
 	"70717273747576777879" +
 	"80818283848586878889" +
 	"90919293949596979899"
-
-// ceilSecondsInto is ceilSeconds(d) formatted by formatNum into dst.
-func ceilSecondsInto(dst *[20]byte, d time.Duration) string {
-	if d <= 0 {
-		return "0"
-	}
-	return formatNum(dst, int64(d+time.Second-1)/second)
-}
 
 // limitString is strconv.FormatInt(n, 10), formatted again only when n is
 // not the last value asked.

@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// formatNum and ceilSecondsInto give exactly strconv's and ceilSeconds'
-// strings, including at every digit-count boundary and the int64 extremes.
+// formatNum, and formatNum of ceilSecs as the RateLimit-Reset value is
+// written, give exactly strconv's and ceilSeconds' strings, including at
+// every digit-count boundary and the int64 extremes.
 func TestFormatNumMatchesStrconv(t *testing.T) {
 	var vs []int64
 	for v := int64(0); v < 2000; v++ {
@@ -26,8 +27,8 @@ func TestFormatNumMatchesStrconv(t *testing.T) {
 	}
 	for _, d := range []time.Duration{-time.Second, 0, 1, time.Millisecond, time.Second - 1, time.Second,
 		time.Second + 1, 99 * time.Second, 100 * time.Second, 101*time.Second - 1, time.Hour, 1<<62 - 1} {
-		if got, want := ceilSecondsInto(&dst, d), ceilSeconds(d); got != want {
-			t.Fatalf("ceilSecondsInto(%v) = %q, want %q", d, got, want)
+		if got, want := formatNum(&dst, int64(ceilSecs(d))), ceilSeconds(d); got != want {
+			t.Fatalf("formatNum(ceilSecs(%v)) = %q, want %q", d, got, want)
 		}
 	}
 }
