@@ -739,15 +739,6 @@ const digitPairs = "00010203040506070809" +
 	"80818283848586878889" +
 	"90919293949596979899"
 
-// limitString is strconv.FormatInt(n, 10), formatted again only when n is
-// not the last value asked.
-func (s *rateLimitStage) limitString(n int64) string {
-	if s.limitStr == "" || s.limitNum != n {
-		s.limitNum, s.limitStr = n, strconv.FormatInt(n, 10)
-	}
-	return s.limitStr
-}
-
 // setRateHeaders keeps the RateLimit-* headers of the most restrictive limit
 // seen so far for the request (fewest remaining).
 func (h *httpContext) setRateHeaders(hs [][2]string) {

@@ -7,12 +7,16 @@ import (
 	"github.com/breakwater/breakwater/filter/config"
 )
 
-// TestLimitString: the stage's cached RateLimit-Limit value is the value
-// formatted, whatever the order of the limits asked.
+// TestLimitString: the stage's cached RateLimit-Limit value (limitNum,
+// limitStr, formatted again by keepRateValues only for another limit) is
+// the value formatted, whatever the order of the limits asked.
 func TestLimitString(t *testing.T) {
-	var s rateLimitStage
+	pol := &policy{name: "api", respPre: prePolicy("api")}
+	s := &rateLimitStage{pol: pol}
+	h := &httpContext{pol: pol, b: &streamBufs{}}
 	for _, n := range []int64{0, 1000000, 1000000, 7, 0, 1 << 62, 7, 7, 12} {
-		if got := s.limitString(n); got != strconv.FormatInt(n, 10) {
+		s.keepRateValues(h, n, 0, 0)
+		if got := h.respHeaders[0][1]; got != strconv.FormatInt(n, 10) {
 			t.Fatalf("%d: %q", n, got)
 		}
 	}
