@@ -207,12 +207,15 @@ func retryCount(n int) string {
 
 // ms renders a duration as whole milliseconds, rounded up, without
 // overflowing near MaxDuration.
-func ms(d time.Duration) string {
+func ms(d time.Duration) string { return strconv.FormatInt(ceilMs(d), 10) }
+
+// ceilMs is d in whole milliseconds, rounded up (ms, msInto).
+func ceilMs(d time.Duration) int64 {
 	n := int64(d / time.Millisecond)
 	if d%time.Millisecond > 0 {
 		n++
 	}
-	return strconv.FormatInt(n, 10)
+	return n
 }
 
 func (s *directiveStage) onRequest(h *httpContext, now time.Time) verdict {
@@ -284,13 +287,7 @@ func (s *directiveStage) setFor(d time.Duration, granted int) *dirSet {
 }
 
 // msInto is ms(d), its digits written in dst (formatNum).
-func msInto(dst *[20]byte, d time.Duration) string {
-	n := int64(d / time.Millisecond)
-	if d%time.Millisecond > 0 {
-		n++
-	}
-	return formatNum(dst, n)
-}
+func msInto(dst *[20]byte, d time.Duration) string { return formatNum(dst, ceilMs(d)) }
 
 // setTimeout computes the timeout directive (<= 0: none) from the adaptive
 // estimate and the caller's budget; false means the budget ran out while
