@@ -250,7 +250,7 @@ func (r *requestInfo) scan(t *hdrTab, raw []byte) (int, bool) {
 			case kl >= 4 && kl < 8:
 				eq = uint64(*(*uint32)(np))|f.M0 == f.W0 && uint64(*(*uint32)(unsafe.Add(np, kl-4)))|f.M1 == f.W1
 			default: // the other lengths (one of 256 or more finds none)
-				eq = lowerAt(f.String(), np, kl)
+				eq = streq.LowerAt(f.String(), np, kl)
 			}
 			if eq {
 				r.vals[j].s = unsafe.String((*byte)(unsafe.Add(np, kl+1)), vl)
@@ -271,25 +271,6 @@ func (r *requestInfo) scan(t *hdrTab, raw []byte) (int, bool) {
 		stripOwns(base, int(4+8*uintptr(*(*uint32)(base))), int(*(*uint32)(base)))
 	}
 	return int(data), true
-}
-
-// lowerAt says whether the n bytes at p are e in any case (e lower-case
-// ASCII): streq.Fold.EqualAt for the lengths it does not take in words,
-// inline.
-func lowerAt(e string, p unsafe.Pointer, n uintptr) bool {
-	if uintptr(len(e)) != n {
-		return false
-	}
-	for i := 0; i < len(e); i++ {
-		c, w := *(*byte)(unsafe.Add(p, i)), e[i]
-		if 'a' <= w && w <= 'z' {
-			c |= 0x20
-		}
-		if c != w {
-			return false
-		}
-	}
-	return true
 }
 
 // stripOwns strips the client's x-breakwater-* headers of a header map scan

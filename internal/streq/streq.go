@@ -66,12 +66,23 @@ func (f *Fold) EqualAt(p unsafe.Pointer) bool {
 	case n >= 4 && n < 8:
 		return uint64(*(*uint32)(p))|f.M0 == f.W0 && uint64(*(*uint32)(unsafe.Add(p, n-4)))|f.M1 == f.W1
 	}
-	for i := 0; i < len(f.s); i++ { // the other lengths: a byte at a time
-		c, e := *(*byte)(unsafe.Add(p, i)), f.s[i]
-		if 'a' <= e && e <= 'z' {
+	return LowerAt(f.s, p, uintptr(len(f.s))) // the other lengths: a byte at a time
+}
+
+// LowerAt says whether the n bytes at p are e up to ASCII case (e
+// lower-case ASCII; false when n is not its length), compared a byte at a
+// time: EqualAt for the lengths it does not take in words, small enough to
+// be inlined in a caller's loop. p must have n readable bytes.
+func LowerAt(e string, p unsafe.Pointer, n uintptr) bool {
+	if uintptr(len(e)) != n {
+		return false
+	}
+	for i := 0; i < len(e); i++ {
+		c, w := *(*byte)(unsafe.Add(p, i)), e[i]
+		if 'a' <= w && w <= 'z' {
 			c |= 0x20
 		}
-		if c != e {
+		if c != w {
 			return false
 		}
 	}
