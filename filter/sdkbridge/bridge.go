@@ -666,12 +666,12 @@ func (wasmHost) ProxyGetHeaderMapPairs(mapType MapType, retData **byte, retSize 
 	return Status(st)
 }
 
-// ResponseHeadersWire is proxy_get_header_map_pairs of the response
-// headers, what ProxyGetHeaderMapPairs and out do in one function (only
-// Breakwater's response side calls it, once a response): their encoding, a
-// view of the host's copy, or nil when the call failed or returned nothing.
-func ResponseHeadersWire() []byte {
-	st := hGetHeaderMapPairs(uint32(MapTypeHttpResponseHeaders), ptr(&hostAddr), ptr(&hostSize))
+// HeadersWire is proxy_get_header_map_pairs of a header map, what
+// ProxyGetHeaderMapPairs and out do in one function (Breakwater's request
+// and response sides call it, once a callback): their encoding, a view of
+// the host's copy, or nil when the call failed or returned nothing.
+func HeadersWire(mapType MapType) []byte {
+	st := hGetHeaderMapPairs(uint32(mapType), ptr(&hostAddr), ptr(&hostSize))
 	p := chunkView(hostAddr)
 	if p == nil {
 		p = unpin(hostAddr)

@@ -58,15 +58,9 @@ func GetHeadersRaw(response bool) ([]byte, error) {
 }
 
 // GetRequestHeadersRaw is GetHeadersRaw(false) without its error: nil when
-// the host gave no headers.
-func GetRequestHeadersRaw() []byte {
-	var rvs int
-	var raw *byte
-	if internal.ProxyGetHeaderMapPairs(internal.MapTypeHttpRequestHeaders, &raw, &rvs) != internal.StatusOK || raw == nil {
-		return nil
-	}
-	return internal.RawBytePtrToByteSlice(raw, rvs)
-}
+// the host gave no headers. Its host call is internal.HeadersWire, as
+// GetResponseHeadersRaw's.
+func GetRequestHeadersRaw() []byte { return internal.HeadersWire(internal.MapTypeHttpRequestHeaders) }
 
 // DecodeHeaders decodes an encoding GetHeadersRaw returned into dst's array
 // when it has room (internal.DeserializeMapWire); nil when malformed.
@@ -156,9 +150,9 @@ func SetHttpContextDeleted(f func(types.HttpContext)) { internal.HttpContextDele
 // response headers, a view of the host's copy, unchecked (the caller walks
 // it: the filter's scanWire), or nil when the call failed or returned
 // nothing (the caller only tells a read from none). Its host call is
-// internal.ResponseHeadersWire, a layer less than GetHeadersRaw's, inlined
+// internal.HeadersWire, a layer less than GetHeadersRaw's, inlined
 // into the caller.
-func GetResponseHeadersRaw() []byte { return internal.ResponseHeadersWire() }
+func GetResponseHeadersRaw() []byte { return internal.HeadersWire(internal.MapTypeHttpResponseHeaders) }
 
 // GetResponseHeader is GetHttpResponseHeader without the SDK's layers
 // (internal.ResponseHeaderValue): the value, a view of the host's copy;
