@@ -49,8 +49,20 @@ type rateLimitStage struct {
 	fast bool
 }
 
-// leaseKeys bounds the keys a local limit holds leases for, per VM.
-const leaseKeys = 256
+// leaseKeys bounds the keys a keyed local limit holds leases for, per VM
+// (its max_keys when lower); a limit without key parts has one key and a
+// table of one set (leaseCapacity).
+const leaseKeys = 1024
+
+// leaseCapacity is the number of keys limit lc's leases are kept for, per
+// VM: one set for a limit without key parts (its one key), else
+// min(max_keys, leaseKeys).
+func leaseCapacity(lc *config.Limit) int {
+	if len(lc.Key) == 0 {
+		return 1
+	}
+	return min(max(lc.MaxKeys, 1), leaseKeys)
+}
 
 // expireLeases ends the leases past their end and gives their unused
 // requests back to shared data (the tick).
@@ -135,22 +147,27 @@ type keyEntry struct {
 
 // keyHash is the hash of a one-part key's value that places it in the
 // limit's cache of keys (keyCache): from its first and last words (4 or 8
-// bytes; the byte in the middle too above 16 bytes), its length, and every
-// byte below 4; a few multiplications, no loop over the bytes. Values that
-// collide only miss the cache (their key is built again): nothing a
-// client chooses changes a key or a limit.
+// bytes) up to 16 bytes, every 8-byte word above, its length, and every
+// byte below 4; a few multiplications, folded (mixWords), with no loop
+// over the bytes up to 16. Values that collide only miss the cache (their
+// key is built again): nothing a client chooses changes a key or a limit.
 func keyHash(v string) uint32 {
 	n := len(v)
 	p := unsafe.Pointer(unsafe.StringData(v))
 	var w0, w1 uint64
 	switch {
+	case n > 16:
+		// Every word before the last one, then the last one.
+		m := uint64(n)
+		for i := 0; i < n-8; i += 8 {
+			m = (m ^ *(*uint64)(unsafe.Add(p, i))) * hashK1
+		}
+		w1 = *(*uint64)(unsafe.Add(p, n-8))
+		return hashWords(m, w1<<8, n) ^ uint32(w1>>56)
 	case n >= 8:
 		w0, w1 = *(*uint64)(p), *(*uint64)(unsafe.Add(p, n-8))
 		if n == 8 {
 			w0 <<= 8 // the last byte left out
-		}
-		if n > 16 {
-			w0 ^= uint64(*(*byte)(unsafe.Add(p, n/2))) << 56
 		}
 		return hashWords(w0, w1<<8, n) ^ uint32(w1>>56)
 	case n >= 4:
@@ -173,7 +190,16 @@ func keyHash(v string) uint32 {
 // it unmixed, so values that differ only there never collide, as FNV-1a
 // keeps them apart).
 func hashWords(w0, w1 uint64, n int) uint32 {
-	return uint32((w0*hashK0 ^ w1*hashK1 ^ uint64(n)) >> 32)
+	return mixWords(w0*hashK0 ^ w1*hashK1 ^ uint64(n))
+}
+
+// mixWords is the high half of m's bits folded down and multiplied again:
+// a bit of a product depends only on the operand's bits at or below it,
+// so the products' low bits alone would place values that differ only in
+// their higher bytes (sequential ids: "user-123", "user-124") in a few
+// entries of the cache.
+func mixWords(m uint64) uint32 {
+	return uint32((m ^ m>>29) * hashK0 >> 32)
 }
 
 // The multipliers of keyHash (odd 64-bit constants of well-mixed bits).
@@ -184,7 +210,7 @@ const (
 
 // The bounds of a limit's cache of keys (limitRT.keys), per VM.
 const (
-	keyCacheSize = 256
+	keyCacheSize = 1024
 	keyCacheLen  = 128
 )
 
@@ -301,7 +327,7 @@ func newRateLimitStage(p *pluginContext, ns string, pol *policy, rc *config.Rate
 			s.limits = append(s.limits, l)
 			// Worker leases (patterns/ratelimit doc.go): a limit that
 			// never leases (Leasable false for every tier) allocates none.
-			l.lim.SetLeases(leaseKeys)
+			l.lim.SetLeases(leaseCapacity(lc))
 			l.lz = l.lim.Leases()
 			s.leased = append(s.leased, l.lim)
 		}
@@ -365,13 +391,13 @@ func (s *rateLimitStage) onRequest(h *httpContext, now time.Time) verdict {
 							if n == 8 {
 								w0 <<= 8
 							}
-							hv = uint32((w0*hashK0^w1<<8*hashK1^uint64(n))>>32) ^ uint32(w1>>56)
+							hv = mixWords(w0*hashK0^w1<<8*hashK1^uint64(n)) ^ uint32(w1>>56)
 						} else {
 							w0, w1 := uint64(*(*uint32)(p)), uint64(*(*uint32)(unsafe.Add(p, n-4)))
 							if n == 4 {
 								w0 &= 0xffffff
 							}
-							hv = uint32((w0*hashK0^(w1<<8&0xffffffff)*hashK1^uint64(n))>>32) ^ uint32(w1>>24)
+							hv = mixWords(w0*hashK0^(w1<<8&0xffffffff)*hashK1^uint64(n)) ^ uint32(w1>>24)
 						}
 					} else {
 						hv = keyHash(v)

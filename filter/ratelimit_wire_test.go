@@ -1,12 +1,15 @@
 package filter
 
 import (
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/breakwater/breakwater/filter/config"
 )
 
 // TestPutDigits: putDigits writes strconv's digits of every length, and
@@ -82,9 +85,7 @@ func TestRateLimitWireBlock(t *testing.T) {
 
 // TestKeyHashLastByte: values that differ only in their last byte take
 // different entries of a key cache (keyHash adds that byte unmixed, as
-// FNV-1a keeps such values apart), at every length; and the request mix's
-// sequential ids ("user-0" to "user-99", a quarter of them per worker) all
-// take entries of their own.
+// FNV-1a keeps such values apart), at every length.
 func TestKeyHashLastByte(t *testing.T) {
 	for n := 1; n <= keyCacheLen; n++ {
 		b := []byte(strings.Repeat("k", n))
@@ -98,13 +99,53 @@ func TestKeyHashLastByte(t *testing.T) {
 			seen[h] = byte(c)
 		}
 	}
-	for w := 0; w < 4; w++ {
+}
+
+// TestKeyHashSpread: a thousand distinct values of the shapes clients
+// send (sequential ids, numbers, hex ids, e-mail addresses, long tokens
+// that differ in the middle) take about as many entries of a key cache as
+// random placement would (at least 90% of its expectation,
+// m*(1-(1-1/m)^n)). The hash once used the low bits of a product alone:
+// sequential ids "user-0" to "user-999" took 98 of 256 entries, so a
+// thousand clients missed the cache on most requests.
+func TestKeyHashSpread(t *testing.T) {
+	const n = 1000
+	want := 0.9 * keyCacheSize * (1 - math.Pow(1-1.0/keyCacheSize, n))
+	shapes := map[string]func(i int) string{
+		"user-N":  func(i int) string { return "user-" + strconv.Itoa(i) },
+		"N":       func(i int) string { return strconv.Itoa(i) },
+		"1e6+N":   func(i int) string { return strconv.Itoa(1_000_000 + i) },
+		"hex":     func(i int) string { return fmt.Sprintf("%016x", uint64(i)*0x9e3779b97f4a7c15) },
+		"email":   func(i int) string { return "user" + strconv.Itoa(i) + "@example.com" },
+		"middle":  func(i int) string { return "tenant-aaaaaaaa-" + strconv.Itoa(i) + "-bbbbbbbbbbbbbbbb" },
+		"trailer": func(i int) string { return strconv.Itoa(i) + "-fixed-suffix" },
+	}
+	for name, f := range shapes {
 		seen := map[uint32]bool{}
-		for i := w; i < 100; i += 4 {
-			seen[keyHash("user-"+strconv.Itoa(i))%keyCacheSize] = true
+		for i := 0; i < n; i++ {
+			seen[keyHash(f(i))%keyCacheSize] = true
 		}
-		if len(seen) != 25 {
-			t.Fatalf("worker %d: 25 users in %d entries", w, len(seen))
+		if float64(len(seen)) < want {
+			t.Errorf("%s: %d values in %d entries of %d, want at least %.0f", name, n, len(seen), keyCacheSize, want)
+		}
+	}
+}
+
+// TestLeaseCapacity: a limit without key parts keeps one set of leases
+// (its one key); a keyed one min(max_keys, leaseKeys) keys.
+func TestLeaseCapacity(t *testing.T) {
+	for _, c := range []struct {
+		keys    []config.KeyPart
+		maxKeys int
+		want    int
+	}{
+		{nil, 10000, 1},
+		{[]config.KeyPart{{Kind: config.KeyHeader, Arg: "x-user-id"}}, 10000, leaseKeys},
+		{[]config.KeyPart{{Kind: config.KeyPath}}, 100, 100},
+		{[]config.KeyPart{{Kind: config.KeyPath}}, 0, 1},
+	} {
+		if got := leaseCapacity(&config.Limit{Key: c.keys, MaxKeys: c.maxKeys}); got != c.want {
+			t.Errorf("key %v, max_keys %d: capacity %d, want %d", c.keys, c.maxKeys, got, c.want)
 		}
 	}
 }

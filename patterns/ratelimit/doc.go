@@ -326,9 +326,13 @@
 //
 // Cost: a worker takes from the store about once per n requests of a key
 // (once per lease lifetime, window or sub-window at least); a keyed limit's
-// lease table holds at most capacity keys per worker (the filter: 256 per
-// limit per VM), each keeping the key string it was given (keys over 128
-// bytes do not lease).
+// lease table holds at most capacity keys per worker (the filter: a keyed
+// limit 1,024 per VM, its max_keys when lower; a limit without a key one
+// set), each keeping the key string it was given (keys over 128 bytes do
+// not lease), 152 bytes an entry (152 KiB for 1,024), allocated with the
+// first lease.
+// ExpireLeases visits the live leases only (a list of their slots), not
+// the table.
 //
 // A caller that decides a request of one itself (the filter's one pass)
 // uses Leases.Hit (or its inlined front, Last and Usable; Holds for a slot

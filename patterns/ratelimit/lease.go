@@ -55,6 +55,9 @@ type Leases struct {
 	e    []lease
 	sets uint64
 	live int
+	// order: the slots of the live leases (len live), each lease's pos
+	// its index there: Expire visits the live leases only, not the table.
+	order []int32
 	// lastKey, lastSlot: find's last answer, valid while epoch (bumped by
 	// every change of which key a slot holds) is lastEpoch: the same key
 	// string again (the same address: an unkeyed or path-keyed limit) is
@@ -81,6 +84,7 @@ type lease struct {
 	_   [0]func() // not comparable: no equality function in the binary
 	key string    // the caller's string
 	tag uint32    // the high half of the key's hash
+	pos int32     // its index in Leases.order while on
 	s   Settings
 	// sp: the settings the last Hit of the lease was given (equal to s;
 	// nil: none since the take), which Usable compares by address.
@@ -283,8 +287,24 @@ func (lz *Leases) put(st store.Store, now time.Time, t int64, key string, s Sett
 		e.mark = r.start
 		e.from, e.until = r.start, min(r.start+q.sw, e.until)
 	}
-	lz.live++
+	lz.link(slot)
 	lz.next = min(lz.next, e.until)
+}
+
+// link adds slot i, just turned on, to the live leases.
+func (lz *Leases) link(i int) {
+	lz.e[i].pos = int32(len(lz.order))
+	lz.order = append(lz.order, int32(i))
+	lz.live++
+}
+
+// unlink removes slot i, just turned off, from the live leases (the last
+// one takes its place in order).
+func (lz *Leases) unlink(i int) {
+	p, last := lz.e[i].pos, lz.order[len(lz.order)-1]
+	lz.order[p], lz.e[last].pos = last, p
+	lz.order = lz.order[:len(lz.order)-1]
+	lz.live--
 }
 
 // worth orders the entries a full set gives up first: none, seen, used up,
@@ -328,7 +348,7 @@ func (lz *Leases) giveBack(st store.Store, now time.Time, t int64, i int) {
 	lz.release(st, now, t, i)
 	e.on, e.idle, e.tokens = true, true, 0
 	e.from, e.until = t+e.life, t+e.life
-	lz.live++
+	lz.link(i)
 }
 
 // drop ends lease i without giving anything back.
@@ -336,7 +356,7 @@ func (lz *Leases) drop(i int) {
 	e := &lz.e[i]
 	if e.on {
 		e.on, e.tokens = false, 0
-		lz.live--
+		lz.unlink(i)
 		lz.epoch++
 	}
 }
@@ -350,12 +370,12 @@ func (lz *Leases) Expire(st store.Store, now time.Time) {
 		return
 	}
 	next := int64(math.MaxInt64)
-	for i, left := 0, lz.live; i < len(lz.e) && left > 0; i++ {
+	// From the last live lease down: one that ends takes the last one's
+	// place (unlink), already visited, and one given back is linked again
+	// at the end, so every live lease is visited once.
+	for j := len(lz.order) - 1; j >= 0; j-- {
+		i := int(lz.order[j])
 		e := &lz.e[i]
-		if !e.on {
-			continue
-		}
-		left--
 		if t >= e.until {
 			if e.idle {
 				lz.drop(i)

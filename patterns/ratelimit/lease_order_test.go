@@ -1,0 +1,84 @@
+package ratelimit
+
+import (
+	"math/rand/v2"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/breakwater/breakwater/patterns/store"
+)
+
+// checkOrder fails unless lz.order lists exactly the slots whose lease is
+// on, each once, with pos its index there, and live is their number.
+func checkOrder(t *testing.T, lz *Leases, step int) {
+	t.Helper()
+	on := 0
+	for i := range lz.e {
+		if lz.e[i].on {
+			on++
+			if p := lz.e[i].pos; int(p) >= len(lz.order) || lz.order[p] != int32(i) {
+				t.Fatalf("step %d: slot %d is on at pos %d, not in order %v", step, i, p, lz.order)
+			}
+		}
+	}
+	if on != len(lz.order) || on != lz.live {
+		t.Fatalf("step %d: %d leases on, order has %d, live %d", step, on, len(lz.order), lz.live)
+	}
+}
+
+// TestLeaseOrderVisitsEveryLiveLease: Expire visits only the live leases
+// (Leases.order, not the whole table), and still every one of them. Two
+// workers' limiters with leases on one store take, use, give back and
+// replace leases of 300 keys in a table of 64 at random instants, with
+// Expire after each step; the live list stays exactly the leases on, and
+// once every lease has ended and Expire ran, no worker holds a request
+// and every key's state in the store counts exactly the requests admitted
+// (a fixed window of an hour that the run stays inside: no request of an
+// ended lease is lost or kept).
+func TestLeaseOrderVisitsEveryLiveLease(t *testing.T) {
+	s := Settings{Algorithm: FixedWindow, Requests: 1 << 20, Per: time.Hour}
+	st := store.NewMem(0, 11)
+	ws := []*Limiter{NewLimiter("order", 1<<16), NewLimiter("order", 1<<16)}
+	for _, w := range ws {
+		w.SetLeases(64)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	now := time.Unix(1_700_000_000, 0) // 2,800 s before the window ends
+	admitted := map[string]int64{}
+	for step := 0; step < 20000; step++ {
+		now = now.Add(time.Duration(rng.IntN(20)) * time.Millisecond)
+		w := ws[rng.IntN(len(ws))]
+		key := "k" + strconv.Itoa(rng.IntN(300))
+		if rng.IntN(8) == 0 {
+			key = "hot"
+		}
+		res, err := AllowAll(st, now, 1, []Check{{w, key, s}})
+		if err != nil || !res.Allowed {
+			t.Fatalf("step %d: %+v %v", step, res, err)
+		}
+		admitted[key]++
+		w.ExpireLeases(st, now)
+		checkOrder(t, w.leases, step)
+	}
+	now = now.Add(2 * LeaseLifetime)
+	for _, w := range ws {
+		w.ExpireLeases(st, now) // gives back; the entries stay as seen
+		now = now.Add(2 * LeaseLifetime)
+		w.ExpireLeases(st, now) // ends the seen entries
+		checkOrder(t, w.leases, -1)
+		if w.leases.Live() != 0 || w.leases.Held() != 0 {
+			t.Fatalf("after every lease ended: live %d, held %d", w.leases.Live(), w.leases.Held())
+		}
+	}
+	probe := NewLimiter("order", 1<<16)
+	for key, n := range admitted {
+		d, err := probe.Peek(st, key, s, now)
+		if err != nil || d.Remaining != s.Requests-n {
+			t.Fatalf("%s: %d admitted, store remaining %d (want %d): %v", key, n, d.Remaining, s.Requests-n, err)
+		}
+	}
+	if len(admitted) < 300 {
+		t.Fatalf("only %d keys requested", len(admitted))
+	}
+}
