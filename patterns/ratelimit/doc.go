@@ -271,11 +271,18 @@
 //     windows) is at most 511 never leases: every decision, RateLimit value
 //     and stored byte is what it is without (TestLeaseSmallLimitsExact).
 //     A key's first request (one the worker's table does not remember)
-//     also takes 1, and the table remembers the key: its next request takes
+//     also takes 1, and the table remembers the key for a lease lifetime
+//     (a sub-window for sliding_window): its next request within it takes
 //     the lease. So a flood of keys seen once costs the store operations it
 //     costs without leases (TestLeaseFloodOfKeys); a full set of the table
 //     gives up a remembered key or a used-up lease before one holding
-//     requests.
+//     requests. A lease that ended without admitting a request is not
+//     renewed by the key's next request, which takes 1 (giving the lease's
+//     requests back in the same update) and makes the key remembered
+//     again: a take and a give back cost two updates, more than one
+//     request decided on its own, so a key that comes back about once a
+//     lifetime costs what it costs without leases, never more
+//     (TestLeaseCostByKeyRate, TestLeaseRenewalNeedsUse).
 //   - Only token_bucket, gcra, fixed_window and sliding_window lease;
 //     leaky_bucket never does (its delays shape, one request at a time).
 //   - All or nothing holds: the leases' requests are used, and new leases
@@ -291,8 +298,10 @@
 //     (the key stays remembered one more lifetime):
 //     from ExpireLeases (the filter calls it from every tick) or, when the
 //     worker's next request for the key comes first, in the same update that
-//     takes the next lease; and when a full table (4-way sets of the given
-//     capacity) gives a lease's slot to another key. A bucket gets them
+//     takes the next lease (an update that finds nothing left to give back,
+//     a bucket full again or a later window, ends the lease without another
+//     one); and when a full table (4-way sets of the given capacity) gives a
+//     lease's slot to another key. A bucket gets them
 //     back as Refund does (capped at Burst); a window only while the state
 //     still counts them where they were counted (the same fixed window;
 //     the same sub-window, uncounted from that sub-window's own counter).
@@ -331,8 +340,8 @@
 // set), each keeping the key string it was given (keys over 128 bytes do
 // not lease), 152 bytes an entry (152 KiB for 1,024), allocated with the
 // first lease.
-// ExpireLeases visits the live leases only (a list of their slots), not
-// the table.
+// ExpireLeases visits only the leases that ended (a min-heap of the live
+// leases by end, 16 bytes each), not the table nor every live lease.
 //
 // A caller that decides a request of one itself (the filter's one pass)
 // uses Leases.Hit (or its inlined front, Last and Usable; Holds for a slot

@@ -27,6 +27,9 @@ const (
 	// maxLeaseKey bounds the keys that lease (a longer one is decided one
 	// request at a time), so the keys a table keeps stay small.
 	maxLeaseKey = 128
+	// minLeaseUse: a lease that ended having admitted fewer requests is
+	// not renewed by the key's next request (Check.decide).
+	minLeaseUse = 1
 )
 
 // Leasable says whether a Limiter with settings s may take leases: s is
@@ -55,9 +58,10 @@ type Leases struct {
 	e    []lease
 	sets uint64
 	live int
-	// order: the slots of the live leases (len live), each lease's pos
-	// its index there: Expire visits the live leases only, not the table.
-	order []int32
+	// order: the slots of the live leases (len live), a binary min-heap
+	// by until, each lease's pos its index there: Expire visits only the
+	// leases that ended, not the table nor every live lease.
+	order []heapEntry
 	// lastKey, lastSlot: find's last answer, valid while epoch (bumped by
 	// every change of which key a slot holds) is lastEpoch: the same key
 	// string again (the same address: an unkeyed or path-keyed limit) is
@@ -84,7 +88,7 @@ type lease struct {
 	_   [0]func() // not comparable: no equality function in the binary
 	key string    // the caller's string
 	tag uint32    // the high half of the key's hash
-	pos int32     // its index in Leases.order while on
+	pos int32     // its index in Leases.order (the heap) while on
 	s   Settings
 	// sp: the settings the last Hit of the lease was given (equal to s;
 	// nil: none since the take), which Usable compares by address.
@@ -92,14 +96,17 @@ type lease struct {
 	on     bool
 	over   bool  // taken from the limiter's overflow state
 	tokens int64 // requests left
+	took   int64 // requests the lease kept at its take (tokens then)
 	// from, until: the lease admits at t with from <= t < until.
 	from, until int64
 	// mark: fixed_window, the end of the window of the take (the state's);
 	// sliding_window, the start of its sub-window.
 	mark int64
-	// life is the lease's lifetime (min(Per, LeaseLifetime)); idle: the
-	// entry only says that the key was seen (a first request takes one
-	// request, the next ones a lease), it holds and admits nothing.
+	// life is the lease's lifetime (min(Per, LeaseLifetime), and at most
+	// a sub-window for sliding_window), also how long a seen key is
+	// remembered; idle: the entry only says that the key was seen (a
+	// first request takes one request, the next one within life a lease),
+	// it holds and admits nothing.
 	life int64
 	idle bool
 	// rem, limit, resetAt: the take's Decision (Remaining after it, Limit,
@@ -270,10 +277,14 @@ func (lz *Leases) put(st store.Store, now time.Time, t int64, key string, s Sett
 	e.tag = tag
 	lz.epoch++
 	e.s, e.on, e.over, e.tokens, e.idle = s, true, over, left, left == 0
+	e.took = left
 	e.sp = nil
 	e.rem, e.limit = d.Remaining, d.Limit
 	e.resetAt = t + min(int64(d.Reset), math.MaxInt64-t)
 	e.life = min(int64(q.p), int64(LeaseLifetime))
+	if q.alg == SlidingWindow {
+		e.life = min(e.life, q.sw) // a lease admits in its sub-window only
+	}
 	e.from, e.until = t, t+e.life
 	switch {
 	case left == 0: // seen: admits nothing
@@ -291,20 +302,83 @@ func (lz *Leases) put(st store.Store, now time.Time, t int64, key string, s Sett
 	lz.next = min(lz.next, e.until)
 }
 
-// link adds slot i, just turned on, to the live leases.
+// heapEntry is a live lease in Leases.order: its slot and its until (a
+// copy: a lease's until does not change while it is live).
+type heapEntry struct {
+	until int64
+	slot  int32
+}
+
+// link adds slot i, just turned on (its until set), to the live leases.
 func (lz *Leases) link(i int) {
 	lz.e[i].pos = int32(len(lz.order))
-	lz.order = append(lz.order, int32(i))
+	lz.order = append(lz.order, heapEntry{lz.e[i].until, int32(i)})
+	lz.up(len(lz.order) - 1)
 	lz.live++
 }
 
 // unlink removes slot i, just turned off, from the live leases (the last
-// one takes its place in order).
+// one takes its place in the heap, moved up or down to where it belongs).
 func (lz *Leases) unlink(i int) {
-	p, last := lz.e[i].pos, lz.order[len(lz.order)-1]
-	lz.order[p], lz.e[last].pos = last, p
-	lz.order = lz.order[:len(lz.order)-1]
+	p, n := int(lz.e[i].pos), len(lz.order)-1
+	if p != n {
+		lz.swap(p, n)
+	}
+	lz.order = lz.order[:n]
+	if p != n {
+		lz.down(p)
+		lz.up(p)
+	}
 	lz.live--
+}
+
+// before says whether the lease at heap index a ends before the one at b.
+func (lz *Leases) before(a, b int) bool { return lz.order[a].until < lz.order[b].until }
+
+func (lz *Leases) swap(a, b int) {
+	o := lz.order
+	o[a], o[b] = o[b], o[a]
+	lz.e[o[a].slot].pos, lz.e[o[b].slot].pos = int32(a), int32(b)
+}
+
+// up moves the entry at heap index j up to where it belongs.
+func (lz *Leases) up(j int) {
+	o := lz.order
+	x := o[j]
+	for j > 0 {
+		p := (j - 1) / 2
+		if o[p].until <= x.until {
+			break
+		}
+		o[j] = o[p]
+		lz.e[o[j].slot].pos = int32(j)
+		j = p
+	}
+	o[j] = x
+	lz.e[x.slot].pos = int32(j)
+}
+
+// down moves the entry at heap index j down to where it belongs.
+func (lz *Leases) down(j int) {
+	o := lz.order
+	x := o[j]
+	for {
+		c := 2*j + 1
+		if c >= len(o) {
+			break
+		}
+		if r := c + 1; r < len(o) && o[r].until < o[c].until {
+			c = r
+		}
+		if x.until <= o[c].until {
+			break
+		}
+		o[j] = o[c]
+		lz.e[o[j].slot].pos = int32(j)
+		j = c
+	}
+	o[j] = x
+	lz.e[x.slot].pos = int32(j)
 }
 
 // worth orders the entries a full set gives up first: none, seen, used up,
@@ -369,23 +443,21 @@ func (lz *Leases) Expire(st store.Store, now time.Time) {
 	if lz.live == 0 || t < lz.next {
 		return
 	}
-	next := int64(math.MaxInt64)
-	// From the last live lease down: one that ends takes the last one's
-	// place (unlink), already visited, and one given back is linked again
-	// at the end, so every live lease is visited once.
-	for j := len(lz.order) - 1; j >= 0; j-- {
-		i := int(lz.order[j])
+	// The heap's first lease ends first: one that ended leaves the heap
+	// (drop) or goes back in, seen until a lifetime from now (giveBack).
+	for len(lz.order) > 0 && t >= lz.order[0].until {
+		i := int(lz.order[0].slot)
 		e := &lz.e[i]
-		if t >= e.until {
-			if e.idle {
-				lz.drop(i)
-				continue
-			}
-			lz.giveBack(st, now, t, i)
+		if e.idle {
+			lz.drop(i)
+			continue
 		}
-		next = min(next, e.until)
+		lz.giveBack(st, now, t, i)
 	}
-	lz.next = next
+	lz.next = math.MaxInt64
+	if len(lz.order) > 0 {
+		lz.next = lz.order[0].until
+	}
 }
 
 // refundLease gives the unused requests of lease e back to state st at t and
@@ -630,8 +702,12 @@ func (c *Check) decide(st store.Store, now time.Time, t, n int64, keep bool, are
 	var old *lease
 	oi, _ := lz.find(c.Key)
 	seen := oi >= 0
+	renew := seen
 	if seen {
 		if e := &lz.e[oi]; e.tokens == 0 {
+			// Seen, or its lease used up; seen more than a lifetime
+			// ago (Expire has not dropped it yet), the key is seen anew.
+			renew = !e.idle || t < e.until
 			lz.drop(oi)
 			oi = -1
 		} else if !e.s.same(&c.Settings) {
@@ -639,12 +715,18 @@ func (c *Check) decide(st store.Store, now time.Time, t, n int64, keep bool, are
 			oi = -1
 		} else {
 			old = e
+			// A lease that ended having admitted fewer than
+			// minLeaseUse requests cost more (its take and its give
+			// back) than deciding them one by one: the key goes back
+			// to seen, and leases again when it comes back within a
+			// lifetime.
+			renew = e.took-e.tokens >= minLeaseUse
 		}
 	}
 	leasable := len(c.Key) <= maxLeaseKey && q.leasable()
-	p, err := l.allowQ(st, c.Key, &q, now, n, keep, arena, seen && leasable, old)
+	p, err := l.allowQ(st, c.Key, &q, now, n, keep, arena, renew && leasable, old)
 	if err == nil && oi >= 0 {
-		if p.refunded {
+		if p.settled { // given back, or nothing to give back, in this update
 			lz.drop(oi)
 		} else {
 			lz.release(st, now, t, oi)
@@ -653,6 +735,6 @@ func (c *Check) decide(st store.Store, now time.Time, t, n int64, keep bool, are
 	// A key seen for the first time takes one request; it is remembered
 	// (once every check admitted), so that its next request takes a lease:
 	// a flood of keys seen once costs what it costs without leases.
-	p.seen = !seen && leasable
+	p.seen = !renew && leasable
 	return p, err
 }

@@ -10,14 +10,15 @@ import (
 )
 
 // checkOrder fails unless lz.order lists exactly the slots whose lease is
-// on, each once, with pos its index there, and live is their number.
+// on, each once, with pos its index there, as a min-heap by until, live is
+// their number and next is no later than the first end.
 func checkOrder(t *testing.T, lz *Leases, step int) {
 	t.Helper()
 	on := 0
 	for i := range lz.e {
 		if lz.e[i].on {
 			on++
-			if p := lz.e[i].pos; int(p) >= len(lz.order) || lz.order[p] != int32(i) {
+			if p := lz.e[i].pos; int(p) >= len(lz.order) || lz.order[p].slot != int32(i) || lz.order[p].until != lz.e[i].until {
 				t.Fatalf("step %d: slot %d is on at pos %d, not in order %v", step, i, p, lz.order)
 			}
 		}
@@ -25,10 +26,19 @@ func checkOrder(t *testing.T, lz *Leases, step int) {
 	if on != len(lz.order) || on != lz.live {
 		t.Fatalf("step %d: %d leases on, order has %d, live %d", step, on, len(lz.order), lz.live)
 	}
+	for j := 1; j < len(lz.order); j++ {
+		if lz.before(j, (j-1)/2) {
+			t.Fatalf("step %d: heap index %d ends before its parent", step, j)
+		}
+	}
+	if len(lz.order) > 0 && lz.next > lz.order[0].until {
+		t.Fatalf("step %d: next %d after the first end %d", step, lz.next, lz.order[0].until)
+	}
 }
 
-// TestLeaseOrderVisitsEveryLiveLease: Expire visits only the live leases
-// (Leases.order, not the whole table), and still every one of them. Two
+// TestLeaseOrderVisitsEveryLiveLease: Expire visits only the leases that
+// ended (the heap Leases.order, not the whole table), and still every one
+// of them. Two
 // workers' limiters with leases on one store take, use, give back and
 // replace leases of 300 keys in a table of 64 at random instants, with
 // Expire after each step; the live list stays exactly the leases on, and

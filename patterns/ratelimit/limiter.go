@@ -183,9 +183,12 @@ type taken struct {
 	n           uint64
 	prev, wrote []byte
 	// over: the state was the overflow state; refunded: old's unused
-	// requests were given back in the same update; seen: the key is to be
-	// remembered as seen (Leases).
-	over, refunded, seen bool
+	// requests were given back in the same update; settled: old's state
+	// was the one updated, so nothing of old is left to give back
+	// (refunded, or the state no longer counts them: a bucket full
+	// again, a later window); seen: the key is to be remembered as seen
+	// (Leases).
+	over, refunded, settled, seen bool
 }
 
 // allowQ decides a request of n for key under settings compiled into q and
@@ -205,8 +208,9 @@ func (l *Limiter) allowQ(st store.Store, key string, q *params, now time.Time, n
 	start := len(*arena)
 	over, err := l.table.UpdateAppend(st, key, now.UnixNano(), 32, func(dst, cur []byte) ([]byte, bool, error) {
 		base := cur
-		tk.refunded = false
+		tk.refunded, tk.settled = false, false
 		if old != nil && (len(dst) == 0) == old.over {
+			tk.settled = true
 			lz := l.leases
 			if r := q.refundLease(lz.scratch[:0], cur, t, old); r != nil {
 				base, lz.scratch, tk.refunded = r, r[:0], true
