@@ -143,6 +143,9 @@ const abRounds = 7
 // over the rounds of filter rps / noop rps: the figure issue 11 targets at
 // >= 0.6), ratio-min and ratio-max, and the client-observed p50/p99 of each
 // side over all rounds. A benchmark only: no test depends on these times.
+// BREAKWATER_AB_WASM (a .wasm file) replaces the filter side's module, with
+// BREAKWATER_AB_CONFIG (a file) its configuration (bench/full.json when
+// unset), to compare another build or policy against noop.wasm the same way.
 //
 //	go test -run '^$' -bench ThroughputAB -benchtime 2000x ./e2e
 func BenchmarkThroughputAB(b *testing.B) {
@@ -158,7 +161,21 @@ func BenchmarkThroughputAB(b *testing.B) {
 	for i, p := range []struct{ name, wasm, cfg string }{
 		{"noop", "noop.wasm", ""}, {"breakwater", "breakwater.wasm", benchConfig(b)},
 	} {
-		h, err := devhost.New(devhost.Options{Wasm: distWasm(b, p.wasm), PluginConfig: []byte(p.cfg), Workers: workers,
+		wasm := distWasm(b, p.wasm)
+		if f := os.Getenv("BREAKWATER_AB_WASM"); f != "" && i == 1 { // another build, or another policy
+			var err error
+			if wasm, err = os.ReadFile(f); err != nil {
+				b.Fatal(err)
+			}
+			if f := os.Getenv("BREAKWATER_AB_CONFIG"); f != "" {
+				c, err := os.ReadFile(f)
+				if err != nil {
+					b.Fatal(err)
+				}
+				p.cfg = string(c)
+			}
+		}
+		h, err := devhost.New(devhost.Options{Wasm: wasm, PluginConfig: []byte(p.cfg), Workers: workers,
 			Clusters: map[string]string{"upstream": up.URL}, CompilationCache: cache, LogLevel: devhost.LogWarn})
 		if err != nil {
 			b.Fatal(err)

@@ -24,13 +24,13 @@ import (
 )
 
 const perfUsage = `usage: breakwater perf --wasm FILE [--config FILE] [--name NAME] [--workers N]
-                       [--requests N] [--warmup N] [--json] [--profile N]
+                       [--requests N] [--warmup N] [--users N] [--json] [--profile N]
        breakwater perf --suite DIR [--requests N] [--warmup N]
 
 Measures the guest work of any proxy-wasm plugin per request, deterministically:
 the module is instrumented (an instruction counter per straight-line segment, a
 memory.grow counter), run in the dev host with a manual clock and fixed seeds, and
-driven with a fixed request mix (GET /api/orders, x-user-id one of 100 users, a
+driven with a fixed request mix (GET /api/orders, x-user-id one of 100 users (--users), a
 200 "ok" upstream answered in-process), serially: request i goes to worker i mod N,
 and the clock moves 1ms/N after each request (each VM sees one request per ms).
 --warmup requests per worker run first and are not counted; then --requests per
@@ -108,6 +108,7 @@ type perfSpec struct {
 	workers  int
 	requests int // measured, per worker
 	warmup   int // per worker
+	users    int // distinct x-user-id values (0: perfUsers)
 	profile  int // functions to list (0: no per-function counters)
 	cache    wazero.CompilationCache
 }
@@ -123,7 +124,8 @@ var perfCache = wazero.NewCompilationCache()
 // perfSeed seeds WASI random_get and the router's back-off jitter.
 const perfSeed = 0x5eed
 
-// perfUsers is the number of distinct x-user-id values of the request mix.
+// perfUsers is the number of distinct x-user-id values of the request mix
+// (make perf's; --users sets another).
 const perfUsers = 100
 
 // heapExport is the optional export that reports the Go heap's cumulative
@@ -201,12 +203,16 @@ func measure(sp perfSpec) (*perfResult, error) {
 	}
 	defer h.Close()
 	step := time.Millisecond / time.Duration(sp.workers)
+	users := sp.users
+	if users < 1 {
+		users = perfUsers
+	}
 	statuses := map[string]int{}
 	seq := 0
 	serve := func(n int, count bool) error {
 		for i := 0; i < n*sp.workers; i++ {
 			req := httptest.NewRequest(http.MethodGet, "http://api.example/api/orders", nil)
-			req.Header.Set("x-user-id", "user-"+strconv.Itoa(seq%perfUsers))
+			req.Header.Set("x-user-id", "user-"+strconv.Itoa(seq%users))
 			req.Header.Set("x-request-id", fmt.Sprintf("00000000-0000-4000-8000-%012d", seq))
 			seq++
 			rec := httptest.NewRecorder()
@@ -398,13 +404,14 @@ func runPerf(args []string, stdout, stderr io.Writer) int {
 	workers := fs.Int("workers", 1, "worker VMs")
 	requests := fs.Int("requests", 1000, "measured requests per worker")
 	warmup := fs.Int("warmup", 200, "warm-up requests per worker (not measured)")
+	users := fs.Int("users", perfUsers, "distinct x-user-id values of the request mix (user-0, user-1, ...)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	profile := fs.Int("profile", 0, "also list the N functions with the most instructions of their own per request")
 	suite := fs.String("suite", "", "run the make perf suite of the repository at DIR")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	if fs.NArg() != 0 || (*suite == "") == (*wasmPath == "") {
+	if fs.NArg() != 0 || (*suite == "") == (*wasmPath == "") || *users < 1 {
 		fs.Usage()
 		return exitUsage
 	}
@@ -427,7 +434,7 @@ func runPerf(args []string, stdout, stderr io.Writer) int {
 		*name = strings.TrimSuffix(filepath.Base(*wasmPath), filepath.Ext(*wasmPath))
 	}
 	r, err := measure(perfSpec{name: *name, wasm: wasm, config: cfg, workers: *workers, requests: *requests,
-		warmup: *warmup, profile: *profile})
+		warmup: *warmup, users: *users, profile: *profile})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitInvalid

@@ -247,3 +247,22 @@ func TestPerfPausedRequests(t *testing.T) {
 		t.Errorf("ticks_per_request = %v: the requests were not held by the plugin", v)
 	}
 }
+
+// TestPerfUsers: --users sets the number of distinct x-user-id values of
+// the request mix (a keyed limit's key cache and leases see that many
+// clients): another figure, as deterministic; 0 is a usage error.
+func TestPerfUsers(t *testing.T) {
+	args := []string{"--wasm", repoFile("dist", "breakwater.wasm"), "--config", repoFile("bench", "perf", "rate_limit.json"),
+		"--requests", "150", "--warmup", "150"} // 100 users come back; 1,000 do not
+	few := perfJSON(t, args...)
+	many := perfJSON(t, append(args, "--users", "1000")...)
+	if !reflect.DeepEqual(many, perfJSON(t, append(args, "--users", "1000")...)) {
+		t.Fatal("two identical runs with --users 1000 differ")
+	}
+	if few["instructions_per_request"] == many["instructions_per_request"] {
+		t.Errorf("100 and 1000 users: the same instructions per request (%v)", few["instructions_per_request"])
+	}
+	if code, _, _ := runCLI(append([]string{"perf"}, append(args, "--users", "0")...)...); code != exitUsage {
+		t.Errorf("--users 0: exit %d, want %d", code, exitUsage)
+	}
+}
