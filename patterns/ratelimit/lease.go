@@ -72,12 +72,15 @@ type Leases struct {
 	// hints: by the address of a key string's bytes (hintOf), slot+1 of
 	// the lease last found by hash for a string there: a caller that gives
 	// the same string again (the filter's cache of keys) is found without
-	// hashing. Only a hint: find uses it when that slot holds the key
-	// (the same string, or bytes compared), so a reused address or a stale
-	// slot only costs the hash.
+	// hashing. Only a hint: find uses it when that slot holds the very
+	// string (the same address; no bytes compared: many keys share a
+	// hint), so a reused address or a stale slot only costs the hash.
 	hints [hintSlots]int32
 	// next is the earliest end of a live lease: Expire does nothing before.
 	next int64
+	// hashedKey, hashed: the last key string hash hashed and its hash.
+	hashedKey string
+	hashed    uint64
 	// scratch holds the state a lease's refund produces before a take
 	// decides on it (reused).
 	scratch []byte
@@ -127,9 +130,13 @@ type lease struct {
 // string alive while its lease lasts).
 // The table is allocated with the first lease: a limiter that never
 // leases (Leasable false for all its settings) costs no memory for it.
+// The set values the limiter writes are built in one buffer it reuses
+// (store.Table.WithBuffer: the store must copy what Set is given, as
+// Envoy's shared data and store.Mem do).
 func (l *Limiter) SetLeases(capacity int) {
 	sets := max((capacity+leaseWays-1)/leaseWays, 1)
 	l.leases = &Leases{lim: l, sets: uint64(sets), next: math.MaxInt64}
+	l.table = l.table.WithBuffer(new([]byte)) // one worker's: one update at a time
 }
 
 // Leases returns l's leases, nil when it takes none (SetLeases).
@@ -173,12 +180,18 @@ func (lz *Leases) Held() int64 {
 // hash is key's hash, FNV-1a from the limiter's hash key (cheaper than
 // its SipHash; a client that makes its keys collide only makes this
 // worker's leases of them end sooner, each giving back its unused requests:
-// it cannot change what the store admits).
+// it cannot change what the store admits). The last string hashed and its
+// hash are kept: a request decided from the store finds its key, then
+// decide finds it again and put places it, with one hash.
 func (lz *Leases) hash(key string) uint64 {
+	if sameString(key, lz.hashedKey) {
+		return lz.hashed
+	}
 	h := lz.lim.hk[0] ^ 0xcbf29ce484222325
 	for i := 0; i < len(key); i++ {
 		h = (h ^ uint64(key[i])) * 0x100000001b3
 	}
+	lz.hashedKey, lz.hashed = key, h
 	return h
 }
 
@@ -193,7 +206,7 @@ func (lz *Leases) find(key string) (int, int) {
 	}
 	hp := &lz.hints[hintOf(key)]
 	if i := int(*hp) - 1; uint(i) < uint(len(lz.e)) {
-		if e := &lz.e[i]; e.on && len(e.key) == len(key) && (sameString(e.key, key) || e.key == key) {
+		if e := &lz.e[i]; e.on && sameString(e.key, key) { // the same string: no bytes compared
 			lz.lastKey, lz.lastSlot, lz.lastEpoch = key, i, lz.epoch
 			return i, i / leaseWays * leaseWays
 		}
@@ -258,7 +271,7 @@ func (lz *Leases) put(st store.Store, now time.Time, t int64, key string, s Sett
 	b, tag := int(h%lz.sets)*leaseWays, uint32(h>>32)
 	slot := -1
 	for i := b; i < b+leaseWays; i++ {
-		if lz.e[i].key == key { // its own slot (the lease there has ended)
+		if lz.e[i].tag == tag && lz.e[i].key == key { // its own slot (the lease there has ended)
 			slot = i
 			break
 		}
