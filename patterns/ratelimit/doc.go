@@ -340,8 +340,10 @@
 // set), each keeping the key string it was given (keys over 128 bytes do
 // not lease), 152 bytes an entry (152 KiB for 1,024), allocated with the
 // first lease.
-// ExpireLeases visits only the leases that ended (a min-heap of the live
-// leases by end, 16 bytes each), not the table nor every live lease.
+// ExpireLeases visits only the leases that ended (a min-heap of the leases
+// taken, by end, 16 bytes each), not the table nor every lease; a seen
+// key's entry is not in it (decide checks its end; a full set gives it up
+// first).
 //
 // A caller that decides a request of one itself (the filter's one pass)
 // uses Leases.Hit (or its inlined front, Last and Usable; Holds for a slot

@@ -58,9 +58,9 @@ type Leases struct {
 	e    []lease
 	sets uint64
 	live int
-	// order: the slots of the live leases (len live), a binary min-heap
-	// by until, each lease's pos its index there: Expire visits only the
-	// leases that ended, not the table nor every live lease.
+	// order: the leases taken (not the seen entries), a binary min-heap
+	// by until, each lease's pos its index there (-1: not in it): Expire
+	// visits only the leases that ended, not the table nor every lease.
 	order []heapEntry
 	// lastKey, lastSlot: find's last answer, valid while epoch (bumped by
 	// every change of which key a slot holds) is lastEpoch: the same key
@@ -91,7 +91,7 @@ type lease struct {
 	_   [0]func() // not comparable: no equality function in the binary
 	key string    // the caller's string
 	tag uint32    // the high half of the key's hash
-	pos int32     // its index in Leases.order (the heap) while on
+	pos int32     // its index in Leases.order (the heap), -1 when not in it
 	s   Settings
 	// sp: the settings the last Hit of the lease was given (equal to s;
 	// nil: none since the take), which Usable compares by address.
@@ -163,7 +163,8 @@ func (l *Limiter) NextLeaseEnd() int64 {
 // Capacity is the number of keys the table can hold.
 func (lz *Leases) Capacity() int { return int(lz.sets) * leaseWays }
 
-// Live is the number of leases held (empty ones included until they end).
+// Live is the number of entries in use: leases held (empty ones included
+// until they end) and seen keys (an entry kept until its slot is reused).
 func (lz *Leases) Live() int { return lz.live }
 
 // Held is the number of requests the leases hold, not used yet.
@@ -311,8 +312,13 @@ func (lz *Leases) put(st store.Store, now time.Time, t int64, key string, s Sett
 		e.mark = r.start
 		e.from, e.until = r.start, min(r.start+q.sw, e.until)
 	}
-	lz.link(slot)
-	lz.next = min(lz.next, e.until)
+	lz.live++
+	if left > 0 { // a seen key's entry needs no end: decide checks its until
+		lz.link(slot)
+		lz.next = min(lz.next, e.until)
+	} else {
+		e.pos = -1
+	}
 }
 
 // heapEntry is a live lease in Leases.order: its slot and its until (a
@@ -322,16 +328,15 @@ type heapEntry struct {
 	slot  int32
 }
 
-// link adds slot i, just turned on (its until set), to the live leases.
+// link adds lease i, just taken (its until set), to the heap.
 func (lz *Leases) link(i int) {
 	lz.e[i].pos = int32(len(lz.order))
 	lz.order = append(lz.order, heapEntry{lz.e[i].until, int32(i)})
 	lz.up(len(lz.order) - 1)
-	lz.live++
 }
 
-// unlink removes slot i, just turned off, from the live leases (the last
-// one takes its place in the heap, moved up or down to where it belongs).
+// unlink removes lease i from the heap (the last one takes its place,
+// moved up or down to where it belongs).
 func (lz *Leases) unlink(i int) {
 	p, n := int(lz.e[i].pos), len(lz.order)-1
 	if p != n {
@@ -342,7 +347,7 @@ func (lz *Leases) unlink(i int) {
 		lz.down(p)
 		lz.up(p)
 	}
-	lz.live--
+	lz.e[i].pos = -1
 }
 
 // before says whether the lease at heap index a ends before the one at b.
@@ -429,21 +434,25 @@ func (lz *Leases) release(st store.Store, now time.Time, t int64, i int) {
 }
 
 // giveBack gives lease i's unused requests back to the store and keeps the
-// entry as seen (admitting nothing) for one more lifetime.
+// entry as seen (admitting nothing) for one more lifetime (out of the heap:
+// decide checks a seen entry's until; a full set gives it up first).
 func (lz *Leases) giveBack(st store.Store, now time.Time, t int64, i int) {
 	e := &lz.e[i]
 	lz.release(st, now, t, i)
 	e.on, e.idle, e.tokens = true, true, 0
 	e.from, e.until = t+e.life, t+e.life
-	lz.link(i)
+	lz.live++
 }
 
-// drop ends lease i without giving anything back.
+// drop ends lease i (or a seen entry) without giving anything back.
 func (lz *Leases) drop(i int) {
 	e := &lz.e[i]
 	if e.on {
 		e.on, e.tokens = false, 0
-		lz.unlink(i)
+		if e.pos >= 0 {
+			lz.unlink(i)
+		}
+		lz.live--
 		lz.epoch++
 	}
 }
@@ -456,16 +465,10 @@ func (lz *Leases) Expire(st store.Store, now time.Time) {
 	if lz.live == 0 || t < lz.next {
 		return
 	}
-	// The heap's first lease ends first: one that ended leaves the heap
-	// (drop) or goes back in, seen until a lifetime from now (giveBack).
+	// The heap's first lease ends first; one that ended leaves it, seen
+	// for a lifetime from now (giveBack).
 	for len(lz.order) > 0 && t >= lz.order[0].until {
-		i := int(lz.order[0].slot)
-		e := &lz.e[i]
-		if e.idle {
-			lz.drop(i)
-			continue
-		}
-		lz.giveBack(st, now, t, i)
+		lz.giveBack(st, now, t, int(lz.order[0].slot))
 	}
 	lz.next = math.MaxInt64
 	if len(lz.order) > 0 {
