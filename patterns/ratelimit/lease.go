@@ -642,16 +642,18 @@ func allowStore(ds []Decision, arena []byte, st store.Store, now time.Time, n in
 	res := Result{Deciding: -1, Decisions: ds}
 	t := clampNow(now)
 	var stack [8]taken
-	tk := stack[:0]
+	tk := stack[:]
+	if len(checks) > len(stack) {
+		tk = make([]taken, len(checks))
+	}
 	keep := len(checks) > 1
 	var err error
 	fail, leased := -1, false
 	for i := range checks {
 		c := &checks[i]
-		if hits != nil && hits[i] >= 0 {
+		if hits != nil && hits[i] >= 0 { // tk[i] stays zero: nothing taken from the store
 			lz := c.Limiter.leases
 			ds[i] = lz.estimate(int(hits[i]), t, lz.e[hits[i]].tokens-1)
-			tk = append(tk, taken{})
 			continue
 		}
 		// One buffer for the copies of the states read (kept for the undo
@@ -660,9 +662,8 @@ func allowStore(ds []Decision, arena []byte, st store.Store, now time.Time, n in
 		if keep && cap(arena) == 0 {
 			arena = make([]byte, 0, 48*len(checks))
 		}
-		var p taken
-		p, err = c.decide(st, now, t, n, keep, &arena)
-		tk = append(tk, p)
+		p := &tk[i]
+		err = c.decide(p, st, now, t, n, keep, &arena)
 		ds[i] = p.d
 		if err != nil || !p.d.Allowed {
 			fail = i
@@ -699,21 +700,22 @@ func allowStore(ds []Decision, arena []byte, st store.Store, now time.Time, n in
 	return res, arena, nil
 }
 
-// decide decides c from the store for a request of n (allowQ). With leases
+// decide decides c from the store for a request of n (allowQ), into *p
+// (zero when c's settings are invalid). With leases
 // and n of one, it takes a lease when it can (the key was seen before), and
 // the key's lease that no longer admits gives its unused requests back: in
 // the same update when they came from the same state, else in one of their
 // own.
-func (c *Check) decide(st store.Store, now time.Time, t, n int64, keep bool, arena *[]byte) (taken, error) {
+func (c *Check) decide(p *taken, st store.Store, now time.Time, t, n int64, keep bool, arena *[]byte) error {
 	l := c.Limiter
 	q, ok := l.params(c.Settings)
 	if !ok {
 		_, err := c.Settings.Normalize()
-		return taken{}, err
+		return err
 	}
 	lz := l.leases
 	if lz == nil || n != 1 {
-		return l.allowQ(st, c.Key, &q, now, n, keep, arena, false, nil)
+		return l.allowQ(p, st, c.Key, &q, now, n, keep, arena, false, nil)
 	}
 	var old *lease
 	oi, _ := lz.find(c.Key)
@@ -740,7 +742,7 @@ func (c *Check) decide(st store.Store, now time.Time, t, n int64, keep bool, are
 		}
 	}
 	leasable := len(c.Key) <= maxLeaseKey && q.leasable()
-	p, err := l.allowQ(st, c.Key, &q, now, n, keep, arena, renew && leasable, old)
+	err := l.allowQ(p, st, c.Key, &q, now, n, keep, arena, renew && leasable, old)
 	if err == nil && oi >= 0 {
 		if p.settled { // given back, or nothing to give back, in this update
 			lz.drop(oi)
@@ -752,5 +754,5 @@ func (c *Check) decide(st store.Store, now time.Time, t, n int64, keep bool, are
 	// (once every check admitted), so that its next request takes a lease:
 	// a flood of keys seen once costs what it costs without leases.
 	p.seen = !renew && leasable
-	return p, err
+	return err
 }

@@ -172,7 +172,8 @@ func (l *Limiter) allow(st store.Store, key string, s Settings, now time.Time, n
 		return Decision{}, nil, nil, err
 	}
 	var arena []byte
-	tk, err := l.allowQ(st, key, &q, now, n, keep, &arena, false, nil)
+	var tk taken
+	err := l.allowQ(&tk, st, key, &q, now, n, keep, &arena, false, nil)
 	return tk.d, tk.prev, tk.wrote, err
 }
 
@@ -192,7 +193,7 @@ type taken struct {
 }
 
 // allowQ decides a request of n for key under settings compiled into q and
-// writes the next state. With keep, the copy of the state read is appended
+// writes the next state, recording what it did in *tk (zero on error). With keep, the copy of the state read is appended
 // to *arena (one buffer for the copies of all the checks of an AllowAll; a
 // copy already there is never overwritten). The next state is appended to
 // the set value the table builds (store.Table.UpdateAppend): the state
@@ -202,9 +203,9 @@ type taken struct {
 // is an ended lease of key whose unused requests are given back first, in
 // the same update, when it was taken from the same state (the overflow
 // state's dst is empty: store.Table.UpdateAppend).
-func (l *Limiter) allowQ(st store.Store, key string, q *params, now time.Time, n int64, keep bool, arena *[]byte, lease bool, old *lease) (taken, error) {
+func (l *Limiter) allowQ(tk *taken, st store.Store, key string, q *params, now time.Time, n int64, keep bool, arena *[]byte, lease bool, old *lease) error {
 	t := clampNow(now)
-	var tk taken
+	*tk = taken{}
 	start := len(*arena)
 	over, err := l.table.UpdateAppend(st, key, now.UnixNano(), 32, func(dst, cur []byte) ([]byte, bool, error) {
 		base := cur
@@ -240,10 +241,11 @@ func (l *Limiter) allowQ(st store.Store, key string, q *params, now time.Time, n
 		return nx, nx != nil, nil
 	})
 	if err != nil {
-		return taken{}, err
+		*tk = taken{}
+		return err
 	}
 	tk.over = over
-	return tk, nil
+	return nil
 }
 
 // Refund gives back n requests of key admitted at (about) now (see Refund).
@@ -374,13 +376,14 @@ func AllowAllInto(buf *Buffers, st store.Store, now time.Time, n int64, checks [
 // pick sets the Delay of an admission and its Deciding check: the most
 // restrictive (fewest Remaining, ties to the longest Reset, then first).
 func (res *Result) pick() {
-	for i, d := range res.Decisions {
+	for i := range res.Decisions {
+		d := &res.Decisions[i]
 		res.Delay = max(res.Delay, d.Delay)
 		if res.Deciding < 0 {
 			res.Deciding = i
 			continue
 		}
-		b := res.Decisions[res.Deciding]
+		b := &res.Decisions[res.Deciding]
 		if d.Remaining < b.Remaining || d.Remaining == b.Remaining && d.Reset > b.Reset {
 			res.Deciding = i
 		}
