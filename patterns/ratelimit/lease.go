@@ -359,6 +359,12 @@ func (lz *Leases) swap(a, b int) {
 	lz.e[o[a].slot].pos, lz.e[o[b].slot].pos = int32(a), int32(b)
 }
 
+// place puts x at heap index j.
+func (lz *Leases) place(j int, x heapEntry) {
+	lz.order[j] = x
+	lz.e[x.slot].pos = int32(j)
+}
+
 // up moves the entry at heap index j up to where it belongs.
 func (lz *Leases) up(j int) {
 	o := lz.order
@@ -368,35 +374,27 @@ func (lz *Leases) up(j int) {
 		if o[p].until <= x.until {
 			break
 		}
-		o[j] = o[p]
-		lz.e[o[j].slot].pos = int32(j)
+		lz.place(j, o[p])
 		j = p
 	}
-	o[j] = x
-	lz.e[x.slot].pos = int32(j)
+	lz.place(j, x)
 }
 
 // down moves the entry at heap index j down to where it belongs.
 func (lz *Leases) down(j int) {
 	o := lz.order
 	x := o[j]
-	for {
-		c := 2*j + 1
-		if c >= len(o) {
-			break
-		}
+	for c := 2*j + 1; c < len(o); c = 2*j + 1 {
 		if r := c + 1; r < len(o) && o[r].until < o[c].until {
 			c = r
 		}
 		if x.until <= o[c].until {
 			break
 		}
-		o[j] = o[c]
-		lz.e[o[j].slot].pos = int32(j)
+		lz.place(j, o[c])
 		j = c
 	}
-	o[j] = x
-	lz.e[x.slot].pos = int32(j)
+	lz.place(j, x)
 }
 
 // worth orders the entries a full set gives up first: none, seen, used up,
