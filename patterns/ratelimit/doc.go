@@ -338,7 +338,7 @@
 // lease table holds at most capacity keys per worker (the filter: a keyed
 // limit 1,024 per VM, its max_keys when lower; a limit without a key one
 // set), each keeping the key string it was given (keys over 128 bytes do
-// not lease), 152 bytes an entry (152 KiB for 1,024), allocated with the
+// not lease), 160 bytes an entry (160 KiB for 1,024), allocated with the
 // first lease.
 // ExpireLeases visits only the leases that ended (a min-heap of the leases
 // taken, by end, 16 bytes each), not the table nor every lease; a seen
