@@ -193,8 +193,9 @@ func hashWords(w0, w1 uint64, n int) uint32 {
 	return mixWords(w0*hashK0 ^ w1*hashK1 ^ uint64(n))
 }
 
-// mixWords is the high half of m's bits folded down and multiplied again:
-// a bit of a product depends only on the operand's bits at or below it,
+// mixWords is m with its high bits folded down (m ^ m>>29), multiplied
+// again, the product's high half kept: a bit of a product depends only on
+// the operand's bits at or below it,
 // so the products' low bits alone would place values that differ only in
 // their higher bytes (sequential ids: "user-123", "user-124") in a few
 // entries of the cache.

@@ -78,7 +78,8 @@ type Leases struct {
 	hints [hintSlots]int32
 	// next is the earliest end of a live lease: Expire does nothing before.
 	next int64
-	// hashedKey, hashed: the last key string hash hashed and its hash.
+	// hashedKey, hashed: the last key string that hash hashed, and its
+	// hash.
 	hashedKey string
 	hashed    uint64
 	// scratch holds the state a lease's refund produces before a take
@@ -339,24 +340,14 @@ func (lz *Leases) link(i int) {
 // moved up or down to where it belongs).
 func (lz *Leases) unlink(i int) {
 	p, n := int(lz.e[i].pos), len(lz.order)-1
-	if p != n {
-		lz.swap(p, n)
-	}
+	last := lz.order[n]
 	lz.order = lz.order[:n]
 	if p != n {
+		lz.place(p, last)
 		lz.down(p)
 		lz.up(p)
 	}
 	lz.e[i].pos = -1
-}
-
-// before says whether the lease at heap index a ends before the one at b.
-func (lz *Leases) before(a, b int) bool { return lz.order[a].until < lz.order[b].until }
-
-func (lz *Leases) swap(a, b int) {
-	o := lz.order
-	o[a], o[b] = o[b], o[a]
-	lz.e[o[a].slot].pos, lz.e[o[b].slot].pos = int32(a), int32(b)
 }
 
 // place puts x at heap index j.
@@ -721,8 +712,9 @@ func (c *Check) decide(p *taken, st store.Store, now time.Time, t, n int64, keep
 	renew := seen
 	if seen {
 		if e := &lz.e[oi]; e.tokens == 0 {
-			// Seen, or its lease used up; seen more than a lifetime
-			// ago (Expire has not dropped it yet), the key is seen anew.
+			// Seen, or its lease used up; an entry seen more than a
+			// lifetime ago (it stays until its slot is reused) counts
+			// as not seen: the key is seen anew.
 			renew = !e.idle || t < e.until
 			lz.drop(oi)
 			oi = -1

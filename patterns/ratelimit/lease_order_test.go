@@ -35,7 +35,7 @@ func checkOrder(t *testing.T, lz *Leases, step int) {
 		t.Fatalf("step %d: %d leases, order has %d; %d on, live %d", step, leased, len(lz.order), on, lz.live)
 	}
 	for j := 1; j < len(lz.order); j++ {
-		if lz.before(j, (j-1)/2) {
+		if lz.order[j].until < lz.order[(j-1)/2].until {
 			t.Fatalf("step %d: heap index %d ends before its parent", step, j)
 		}
 	}
