@@ -195,10 +195,9 @@ func hashWords(w0, w1 uint64, n int) uint32 {
 
 // mixWords is m with its high bits folded down (m ^ m>>29), multiplied
 // again, the product's high half kept: a bit of a product depends only on
-// the operand's bits at or below it,
-// so the products' low bits alone would place values that differ only in
-// their higher bytes (sequential ids: "user-123", "user-124") in a few
-// entries of the cache.
+// the operand's bits at or below it, so the products' low bits alone would
+// place values that differ only in their higher bytes (sequential ids:
+// "user-123", "user-124") in a few entries of the cache.
 func mixWords(m uint64) uint32 {
 	return uint32((m ^ m>>29) * hashK0 >> 32)
 }

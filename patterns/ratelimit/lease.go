@@ -740,9 +740,11 @@ func (c *Check) decide(p *taken, st store.Store, now time.Time, t, n int64, keep
 			lz.release(st, now, t, oi)
 		}
 	}
-	// A key seen for the first time takes one request; it is remembered
-	// (once every check admitted), so that its next request takes a lease:
-	// a flood of keys seen once costs what it costs without leases.
+	// A key seen for the first time (or again only after a lifetime, or
+	// whose lease ended unused) takes one request; it is remembered (once
+	// every check admitted), so that its next request within a lifetime
+	// takes a lease: a flood of keys seen once costs what it costs without
+	// leases.
 	p.seen = !renew && leasable
 	return err
 }

@@ -193,9 +193,10 @@ type taken struct {
 }
 
 // allowQ decides a request of n for key under settings compiled into q and
-// writes the next state, recording what it did in *tk (zero on error). With keep, the copy of the state read is appended
-// to *arena (one buffer for the copies of all the checks of an AllowAll; a
-// copy already there is never overwritten). The next state is appended to
+// writes the next state, recording what it did in *tk (zero on error).
+// With keep, the copy of the state read is appended to *arena (one buffer
+// for the copies of all the checks of an AllowAll; a copy already there is
+// never overwritten). The next state is appended to
 // the set value the table builds (store.Table.UpdateAppend): the state
 // written is a slice of that value. With lease, a state with at least
 // 2×LeaseDivisor remaining gives floor(remaining/LeaseDivisor) requests
